@@ -1,0 +1,1 @@
+# agentd/local.mk: owned by agentd/.

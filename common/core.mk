@@ -1,0 +1,1 @@
+# common/core.mk: tests of msg, log, proc, sandbox.

@@ -1,0 +1,286 @@
+/*
+ * msg.h: typed control messages between the supervisor and the daemons.
+ *
+ * Each daemon has one channel to the supervisor: a SOCK_SEQPACKET
+ * socketpair whose daemon end is always file descriptor 3 (MSG_PARENT_FD).
+ * One datagram is one message: a 16-byte header and a payload whose size
+ * is checked against the type's entry in the message table (exactly, for
+ * fixed-size types) before any field is read. At most one file descriptor
+ * travels with a message, and only for types whose table entry allows it.
+ *
+ * The supervisor routes messages between daemons (a star: daemons never
+ * talk to each other over control channels) and checks that the sender is
+ * allowed to send that type. A sibling that sends an unknown type, a wrong
+ * size or an unexpected fd has broken the protocol: the receiver treats
+ * that channel as dead (a daemon exits, the supervisor kills and restarts
+ * the daemon).
+ *
+ * Adding a type: one enum value, one struct (with a static_assert of its
+ * size) and one line in msg_table[] (msg.c), which the unit test walks.
+ */
+#ifndef MOAT_MSG_H
+#define MOAT_MSG_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <assert.h>
+
+#define MSG_PARENT_FD	3
+#define MSG_MAX_PAYLOAD	(64 * 1024)
+
+struct msg_hdr {
+	uint32_t	type;
+	uint32_t	len;		/* payload bytes after this header */
+	uint32_t	id;		/* request id, echoed in replies; 0 otherwise */
+	uint32_t	pad;
+};
+static_assert(sizeof(struct msg_hdr) == 16, "message header is 16 bytes");
+
+/* Processes, as bits, for the routing/permission table. */
+enum proc_id {
+	PROC_MOAT = 0,		/* the supervisor */
+	PROC_NETBACKD,
+	PROC_NATD,
+	PROC_POLICYD,
+	PROC_AGENTD,
+	PROC_COUNT
+};
+#define PB(p)	(1u << (p))
+
+enum msg_type {
+	MSG_NONE = 0,
+	/* lifecycle */
+	MSG_QUEUES,		/* s->d  shared memory layout, + memfd */
+	MSG_EVENTFD,		/* s->d  one ring's eventfd, + fd */
+	MSG_START,		/* s->d  configuration complete: sandbox and run */
+	MSG_READY,		/* d->s  running, sandbox on */
+	MSG_LOGLEVEL,		/* s->d  */
+	MSG_SHUTDOWN,		/* s->d  */
+	/* services (moatctl, qrexec) */
+	MSG_CALL,		/* s->d  run a service, input in the memfd */
+	MSG_CALL_DONE,		/* d->s  status, output in the memfd */
+	MSG_SVC_REQ,		/* agentd->s  a qrexec call for a moat.* service, + memfd */
+	MSG_SVC_REPLY,		/* s->agentd  its result, + memfd */
+	MSG_POWEROFF,		/* agentd->s  dom0 asked for shutdown/reboot */
+	/* configuration */
+	MSG_NETCONF,		/* agentd->s->natd,policyd,netbackd */
+	MSG_DEVNET_LINK,	/* s->netbackd  one devnet interface to open */
+	MSG_LINK,		/* netbackd->s->natd,policyd  a link came up or went down */
+	MSG_QRULES_BEGIN,	/* agentd->s->policyd  a client's Qubes rules follow */
+	MSG_QRULE,		/* agentd->s->policyd  one rule string */
+	MSG_QRULES_END,		/* agentd->s->policyd  commit */
+	MSG_RULES_CHANGED,	/* policyd->s->natd  re-check existing flows */
+	MSG_DNS_QUERY,		/* policyd->s->natd  resolve a dsthost name */
+	MSG_DNS_ANSWER,		/* natd->s->policyd  */
+	MSG_FLOWTAB,		/* s->natd  the connection table's memfd */
+	MSG_TEST_SYSCALL,	/* s->d  test builds only: make a forbidden call */
+	MSG_TYPE_COUNT
+};
+
+/* MSG_QUEUES: where the rings and the pool sit in the shared memfd. */
+#define MSG_QUEUES_MAX_RINGS	8
+enum ring_id {
+	RING_RX = 0,		/* netbackd -> natd   struct mq_desc */
+	RING_TX,		/* natd -> netbackd   struct mq_desc */
+	RING_FLOWREQ,		/* natd -> policyd    struct flow_req */
+	RING_VERDICT,		/* policyd -> natd    struct flow_verdict */
+	RING_COUNT
+};
+struct msg_queues {
+	uint64_t	shm_size;
+	uint64_t	pool_off;
+	uint32_t	nbufs;
+	uint32_t	bufsz;
+	uint32_t	nrings;
+	uint32_t	pad;
+	struct {
+		uint64_t	off;
+		uint32_t	nslots;
+		uint32_t	elemsz;
+	} ring[MSG_QUEUES_MAX_RINGS];
+	/* the first buffer index this daemon owns, and how many (natd keeps a
+	 * small reserve for frames it originates; netbackd owns the rest) */
+	uint32_t	own_first;
+	uint32_t	own_count;
+};
+static_assert(sizeof(struct msg_queues) == 32 + 16 * MSG_QUEUES_MAX_RINGS + 8, "msg_queues size");
+
+struct msg_eventfd {
+	uint32_t	ring;		/* enum ring_id */
+	uint32_t	role;		/* MQ_PRODUCER or MQ_CONSUMER: which end this process is */
+};
+
+struct msg_start {
+	uint32_t	flags;
+	uint32_t	pad;
+};
+#define START_F_RESTART	0x1	/* this is a restart: recover state, don't assume a fresh world */
+
+struct msg_ready {
+	uint32_t	sandbox;	/* 0 none, 1 seccomp */
+	uint32_t	pid;
+};
+
+enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+struct msg_loglevel {
+	uint32_t	level;		/* enum log_level */
+	uint32_t	pad;
+};
+
+/* A service call: "moat.Stats", "moat.Logs" + arg "natd", ... */
+#define SVC_NAME_MAX	64
+#define SVC_MAX_INPUT	(1024 * 1024)
+#define SVC_MAX_OUTPUT	(16 * 1024 * 1024)
+struct msg_call {
+	uint32_t	callid;
+	uint32_t	in_len;		/* bytes of input in the memfd */
+	char		service[SVC_NAME_MAX];	/* NUL-terminated */
+	char		arg[SVC_NAME_MAX];	/* NUL-terminated, "" when none */
+	char		source[SVC_NAME_MAX];	/* calling VM ("dom0", "moatctl") */
+};
+struct msg_call_done {
+	uint32_t	callid;
+	int32_t		status;		/* exit status: 0 ok, 127 unknown service, ... */
+	uint32_t	out_len;	/* stdout bytes at the start of the memfd */
+	uint32_t	err_len;	/* stderr bytes right after them */
+};
+
+struct msg_poweroff {
+	uint32_t	reboot;
+	uint32_t	pad;
+};
+
+/* MSG_NETCONF: what QubesDB says about our addresses. All IPv4 in network
+ * order; 0 = not set. */
+struct msg_netconf {
+	uint32_t	ip;		/* /qubes-ip: our uplink address */
+	uint32_t	netmask;	/* /qubes-netmask */
+	uint32_t	gateway;	/* /qubes-gateway: the NetVM */
+	uint32_t	dns[2];		/* /qubes-primary-dns, /qubes-secondary-dns: real resolvers */
+	uint32_t	netvm_gateway;	/* /qubes-netvm-gateway: the address we show clients */
+	uint32_t	netvm_netmask;	/* /qubes-netvm-netmask */
+	uint32_t	netvm_network;	/* /qubes-netvm-network */
+	uint32_t	netvm_dns[2];	/* /qubes-netvm-primary-dns, -secondary-dns: virtual */
+	uint32_t	debug;		/* /qubes-debug-mode */
+	uint32_t	pad;
+};
+
+#define IFNAME_MAX	16
+struct msg_devnet_link {
+	uint16_t	port;		/* MQ_PORT_UPLINK or a client port */
+	uint16_t	pad;
+	uint32_t	client_ip;	/* network order; 0 for the uplink */
+	char		ifname[IFNAME_MAX];
+};
+
+enum link_kind { LINK_UPLINK = 1, LINK_CLIENT = 2 };
+struct msg_link {
+	uint16_t	port;
+	uint8_t		up;
+	uint8_t		kind;		/* enum link_kind */
+	uint8_t		our_mac[6];	/* the MAC moat uses on this link */
+	uint8_t		peer_mac[6];	/* the client's MAC if known (Xen), else 0 */
+	uint32_t	ip4;		/* the client's address, network order; 0 for the uplink */
+	uint8_t		ip6[16];	/* the client's IPv6 address, all zero if none */
+	uint32_t	mtu;
+	char		name[32];	/* "eth1", "vif12.0": for logs and stats */
+};
+
+/* Qubes rules for one client address, as dom0 wrote them into QubesDB. */
+struct msg_qrules_begin {
+	uint8_t		family;		/* 4 or 6 */
+	uint8_t		pad[3];
+	uint8_t		addr[16];	/* the client, network order */
+	char		policy[8];	/* "accept", "drop", or "" when the key is missing */
+	uint32_t	count;		/* MSG_QRULE messages that follow */
+};
+#define QRULE_MAX	1024
+struct msg_qrule {
+	uint32_t	key;		/* the 4-digit key's value, 0..9999 */
+	uint32_t	len;		/* bytes of text used */
+	char		text[QRULE_MAX];	/* not NUL-terminated; len bytes */
+};
+struct msg_qrules_end {
+	uint8_t		family;
+	uint8_t		pad[3];
+	uint8_t		addr[16];
+};
+
+struct msg_rules_changed {
+	uint32_t	generation;
+	uint32_t	pad;
+};
+
+#define DNS_NAME_MAX	256
+#define DNS_ANSWER_MAX	16
+struct msg_dns_query {
+	uint32_t	qid;
+	uint16_t	qtype;		/* 1 = A, 28 = AAAA */
+	uint16_t	pad;
+	char		name[DNS_NAME_MAX];	/* NUL-terminated */
+};
+struct msg_dns_answer {
+	uint32_t	qid;
+	int32_t		status;		/* 0 answered (maybe with no address), -1 failed/timed out */
+	uint32_t	ttl;		/* seconds */
+	uint16_t	qtype;
+	uint16_t	naddr;
+	uint8_t		addr[DNS_ANSWER_MAX][16];	/* IPv4 in the first 4 bytes */
+};
+
+struct msg_flowtab {
+	uint64_t	size;
+	uint32_t	nflows;
+	uint32_t	pad;
+};
+
+struct msg_test_syscall {
+	uint32_t	what;		/* 0: open a file, 1: socket() */
+	uint32_t	pad;
+};
+
+/* Message table entry: the exact payload size (or maximum, for MSG_SZ_VAR
+ * types), whether an fd may come with it, who may send it, who receives it
+ * when the supervisor routes it. */
+#define MSG_SZ_VAR	0x80000000u
+struct msg_spec {
+	const char	*name;
+	uint32_t	 size;		/* exact size, or MSG_SZ_VAR | max */
+	uint8_t		 fd;		/* 0 none, 1 optional, 2 required */
+	uint32_t	 senders;	/* PB() bits */
+	uint32_t	 route;		/* PB() bits the supervisor forwards to */
+};
+extern const struct msg_spec msg_table[MSG_TYPE_COUNT];
+
+/* A received message. data is aligned for any payload struct. */
+struct msg {
+	struct msg_hdr	hdr;
+	int		fd;		/* -1 when none */
+	uint8_t		data[MSG_MAX_PAYLOAD] __attribute__((aligned(16)));
+};
+
+/* Receive results besides 1 (a message). */
+#define MSG_EOF		0	/* peer closed */
+#define MSG_AGAIN	(-1)	/* nothing to read (non-blocking socket) */
+#define MSG_EPROTO	(-2)	/* protocol violation: the channel is dead */
+#define MSG_EIO		(-3)	/* system error */
+
+/*
+ * Send one message, with fd (or -1). Returns 0, or -1 with errno set.
+ * Refuses (EINVAL) a payload that does not match the table.
+ */
+int	msg_send(int sock, uint32_t type, uint32_t id, const void *payload,
+	    size_t len, int fd);
+/*
+ * Receive one message and validate it: datagram size equals header +
+ * payload length, type is known, payload size matches the table, an fd is
+ * present only where allowed (an unexpected one is closed). from is the
+ * sending process (for the sender check), or -1 to skip that check.
+ * On MSG_EPROTO, *why says what was wrong (static string).
+ */
+int	msg_recv(int sock, struct msg *m, int from, const char **why);
+/* Exact-size typed getter: 0 and a copy in out, or -1 if len differs. */
+int	msg_get(const struct msg *m, uint32_t type, void *out, size_t len);
+const char *msg_name(uint32_t type);
+
+#endif

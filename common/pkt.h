@@ -1,0 +1,274 @@
+/*
+ * pkt.h: bounded parsing and building of the frames moat forwards.
+ *
+ * Every frame comes from a VM we do not trust. pkt_parse() checks every
+ * length against every other (Ethernet frame vs IP total length vs header
+ * lengths) before anything is read, and fills a pkt_view of offsets into
+ * the frame. Code outside pkt.c reads headers only through the offsets a
+ * successful parse produced; no other file does pointer arithmetic on raw
+ * frame bytes it has not had validated here.
+ *
+ * All multi-byte header fields are in network byte order in the wire
+ * structs; the parsed values in pkt_view are in host order unless a name
+ * says _be.
+ */
+#ifndef MOAT_PKT_H
+#define MOAT_PKT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <assert.h>
+
+#define ETH_ALEN_	6
+#define ETH_HLEN_	14
+#define ETHERTYPE_IPV4	0x0800
+#define ETHERTYPE_ARP	0x0806
+#define ETHERTYPE_IPV6	0x86dd
+#define ETHERTYPE_VLAN	0x8100
+
+#define IPPROTO_ICMP_	1
+#define IPPROTO_TCP_	6
+#define IPPROTO_UDP_	17
+#define IPPROTO_ICMPV6_	58
+
+#define TCP_FIN	0x01
+#define TCP_SYN	0x02
+#define TCP_RST	0x04
+#define TCP_PSH	0x08
+#define TCP_ACK	0x10
+
+#define ICMP_ECHOREPLY		0
+#define ICMP_DEST_UNREACH	3
+#define ICMP_ECHO		8
+#define ICMP_TIME_EXCEEDED	11
+#define ICMP_PARAMPROB		12
+/* Codes of ICMP_DEST_UNREACH */
+#define ICMP_PORT_UNREACH	3
+#define ICMP_FRAG_NEEDED	4
+#define ICMP_ADMIN_PROHIBITED	13
+
+#define ARPOP_REQUEST_	1
+#define ARPOP_REPLY_	2
+
+/* Wire layouts. Packed so their sizes are the protocol's. */
+struct eth_hdr {
+	uint8_t		dst[ETH_ALEN_];
+	uint8_t		src[ETH_ALEN_];
+	uint16_t	type_be;
+} __attribute__((packed));
+static_assert(sizeof(struct eth_hdr) == 14, "Ethernet header is 14 bytes");
+
+/* ARP for IPv4 over Ethernet: the only kind moat answers. */
+struct arp_ipv4 {
+	uint16_t	htype_be;	/* 1 = Ethernet */
+	uint16_t	ptype_be;	/* 0x0800 */
+	uint8_t		hlen;		/* 6 */
+	uint8_t		plen;		/* 4 */
+	uint16_t	op_be;
+	uint8_t		sha[ETH_ALEN_];
+	uint32_t	spa_be;
+	uint8_t		tha[ETH_ALEN_];
+	uint32_t	tpa_be;
+} __attribute__((packed));
+static_assert(sizeof(struct arp_ipv4) == 28, "ARP/IPv4 is 28 bytes");
+
+struct ipv4_hdr {
+	uint8_t		ver_ihl;
+	uint8_t		tos;
+	uint16_t	tot_len_be;
+	uint16_t	id_be;
+	uint16_t	frag_be;	/* flags (3 bits) + fragment offset (13) */
+	uint8_t		ttl;
+	uint8_t		proto;
+	uint16_t	csum;		/* kept in wire order: checksums are byte-order neutral */
+	uint32_t	saddr_be;
+	uint32_t	daddr_be;
+} __attribute__((packed));
+static_assert(sizeof(struct ipv4_hdr) == 20, "IPv4 header without options is 20 bytes");
+#define IPV4_DF		0x4000
+#define IPV4_MF		0x2000
+#define IPV4_OFFMASK	0x1fff
+
+struct ipv6_hdr {
+	uint32_t	vtc_flow_be;
+	uint16_t	payload_len_be;
+	uint8_t		next;
+	uint8_t		hop_limit;
+	uint8_t		saddr[16];
+	uint8_t		daddr[16];
+} __attribute__((packed));
+static_assert(sizeof(struct ipv6_hdr) == 40, "IPv6 fixed header is 40 bytes");
+
+struct tcp_hdr {
+	uint16_t	sport_be;
+	uint16_t	dport_be;
+	uint32_t	seq_be;
+	uint32_t	ack_be;
+	uint8_t		doff_rsv;	/* data offset in the high nibble */
+	uint8_t		flags;
+	uint16_t	win_be;
+	uint16_t	csum;
+	uint16_t	urg_be;
+} __attribute__((packed));
+static_assert(sizeof(struct tcp_hdr) == 20, "TCP header without options is 20 bytes");
+
+struct udp_hdr {
+	uint16_t	sport_be;
+	uint16_t	dport_be;
+	uint16_t	len_be;
+	uint16_t	csum;
+} __attribute__((packed));
+static_assert(sizeof(struct udp_hdr) == 8, "UDP header is 8 bytes");
+
+/* ICMP and ICMPv6 share the first 8 bytes' shape. */
+struct icmp_hdr {
+	uint8_t		type;
+	uint8_t		code;
+	uint16_t	csum;
+	union {
+		struct { uint16_t id_be, seq_be; } echo;
+		struct { uint16_t unused_be, mtu_be; } frag;
+		uint32_t	rest_be;
+	} u;
+} __attribute__((packed));
+static_assert(sizeof(struct icmp_hdr) == 8, "ICMP header is 8 bytes");
+
+/* Why a parse failed; also used as drop-reason detail. 0 is success. */
+enum pkt_err {
+	PKT_OK = 0,
+	PKT_E_SHORT_ETH = -1,	/* frame shorter than an Ethernet header */
+	PKT_E_SHORT_L3 = -2,	/* frame shorter than the L3 header it announces */
+	PKT_E_BAD_VERSION = -3,	/* IP version field does not match the ethertype */
+	PKT_E_BAD_IHL = -4,	/* IPv4 header length < 20 or past the frame */
+	PKT_E_BAD_TOTLEN = -5,	/* IP total length < header length or past the frame */
+	PKT_E_SHORT_L4 = -6,	/* L4 header cut short or past the IP payload */
+	PKT_E_BAD_L4LEN = -7,	/* TCP data offset / UDP length inconsistent */
+	PKT_E_BAD_ARP = -8,	/* ARP that is not IPv4-over-Ethernet */
+	PKT_E_BAD_FRAG = -9,	/* fragment offset + length past 65535 */
+	PKT_E_UNSUPPORTED = -10,	/* ethertype moat does not forward (VLAN, ...) */
+};
+
+enum pkt_l3 { PKT_L3_NONE = 0, PKT_L3_ARP, PKT_L3_IPV4, PKT_L3_IPV6 };
+
+/*
+ * The result of a successful parse: offsets into the frame, lengths that
+ * have all been checked against each other, and the fields natd decides on.
+ * Trailing Ethernet padding (frame longer than the IP total length) is
+ * allowed and ignored: ip_end marks where the IP packet stops.
+ */
+struct pkt_view {
+	uint8_t		*frame;
+	size_t		 len;		/* whole frame */
+	uint16_t	 ethertype;
+	enum pkt_l3	 l3;
+	size_t		 l3_off;	/* 14 */
+	size_t		 l3_hlen;	/* IPv4: ihl*4 (20..60); IPv6: 40; ARP: 28 */
+	size_t		 ip_end;	/* l3_off + IP total length, <= len */
+	uint8_t		 proto;		/* IPv4 protocol or IPv6 next header */
+	uint8_t		 ttl;		/* IPv4 TTL or IPv6 hop limit */
+	/* IPv4 fragmentation (all zero for IPv6 and unfragmented IPv4). */
+	uint8_t		 is_frag;	/* MF set or offset non-zero */
+	uint8_t		 frag_first;	/* offset zero: carries the L4 header */
+	uint16_t	 frag_id;
+	uint32_t	 frag_off;	/* in bytes */
+	uint8_t		 frag_more;
+	/* Transport. has_l4 is 0 for non-first fragments and protocols other
+	 * than TCP, UDP, ICMP and ICMPv6. */
+	uint8_t		 has_l4;
+	size_t		 l4_off;
+	size_t		 l4_hlen;	/* TCP: doff*4; UDP: 8; ICMP: 8 */
+	uint16_t	 sport, dport;	/* TCP/UDP ports, host order */
+	uint8_t		 tcp_flags;
+	uint8_t		 icmp_type, icmp_code;
+	uint16_t	 icmp_id;	/* echo request/reply identifier, host order */
+};
+
+/*
+ * Parse a whole Ethernet frame. Returns PKT_OK and fills *v, or a negative
+ * enum pkt_err and leaves *v unspecified. A first fragment too short to
+ * hold its L4 header fails with PKT_E_SHORT_L4.
+ */
+int	pkt_parse(struct pkt_view *v, uint8_t *frame, size_t len);
+
+/*
+ * Parse the IPv4 packet quoted inside an ICMP error (RFC 792: the IP header
+ * plus at least 8 bytes). Quoted packets are truncated by design, so the
+ * total length is not checked against the bytes present, but the header
+ * length and the 8 transport bytes are. On success *inner describes the
+ * quoted packet with frame pointing at the quoted IP header, l3_off = 0,
+ * and ports/ids filled from the first 8 transport bytes.
+ */
+int	pkt_parse_icmp_quote(struct pkt_view *inner, uint8_t *p, size_t len);
+
+/* Typed pointers at offsets a successful parse produced. */
+static inline struct eth_hdr *pkt_eth(const struct pkt_view *v) { return (struct eth_hdr *)v->frame; }
+static inline struct arp_ipv4 *pkt_arp(const struct pkt_view *v) { return (struct arp_ipv4 *)(v->frame + v->l3_off); }
+static inline struct ipv4_hdr *pkt_ip4(const struct pkt_view *v) { return (struct ipv4_hdr *)(v->frame + v->l3_off); }
+static inline struct ipv6_hdr *pkt_ip6(const struct pkt_view *v) { return (struct ipv6_hdr *)(v->frame + v->l3_off); }
+static inline struct tcp_hdr *pkt_tcp(const struct pkt_view *v) { return (struct tcp_hdr *)(v->frame + v->l4_off); }
+static inline struct udp_hdr *pkt_udp(const struct pkt_view *v) { return (struct udp_hdr *)(v->frame + v->l4_off); }
+static inline struct icmp_hdr *pkt_icmp(const struct pkt_view *v) { return (struct icmp_hdr *)(v->frame + v->l4_off); }
+/* Bytes after the L4 header up to the end of the IP packet. */
+static inline size_t pkt_l4_payload_len(const struct pkt_view *v) { return v->ip_end - v->l4_off - v->l4_hlen; }
+
+/*
+ * Checksums. csum_add() accumulates RFC 1071 one's-complement sums over a
+ * byte range (any length, any alignment); csum_fold() folds and complements
+ * to the 16-bit field value. Results are in network byte order as stored in
+ * the header, so no byte swapping is needed around them.
+ */
+uint32_t csum_add(uint32_t sum, const void *data, size_t len);
+uint16_t csum_fold(uint32_t sum);
+uint16_t ip_checksum(const void *data, size_t len);	/* fold(add(0, data)) */
+/* Pseudo-header sums (RFC 793/768/2460) for a transport of length l4len. */
+uint32_t csum_pseudo4(uint32_t saddr_be, uint32_t daddr_be, uint8_t proto, uint32_t l4len);
+uint32_t csum_pseudo6(const uint8_t saddr[16], const uint8_t daddr[16], uint8_t proto, uint32_t l4len);
+/*
+ * RFC 1624 eqn. 3 incremental update: a field covered by checksum *csum
+ * changed from old to new (both as stored, network order). The 32-bit
+ * variant covers IPv4 addresses. For a "partial" checksum (the
+ * pseudo-header sum a CHECKSUM_PARTIAL frame carries uncomplemented), use
+ * the _partial variants, which update the sum without complementing.
+ */
+void	csum_update16(uint16_t *csum, uint16_t old_be, uint16_t new_be);
+void	csum_update32(uint16_t *csum, uint32_t old_be, uint32_t new_be);
+void	csum_update16_partial(uint16_t *csum, uint16_t old_be, uint16_t new_be);
+void	csum_update32_partial(uint16_t *csum, uint32_t old_be, uint32_t new_be);
+/* Verify / compute a full L4 checksum of a parsed IPv4 or IPv6 packet
+ * (non-fragmented only). pkt_l4_csum_ok returns 1 when it verifies. */
+int	pkt_l4_csum_ok(const struct pkt_view *v);
+void	pkt_l4_csum_set(struct pkt_view *v);
+void	pkt_ip4_csum_set(struct pkt_view *v);
+
+/*
+ * Builders write a complete Ethernet frame into buf (capacity cap) and
+ * return its length, or 0 if it does not fit. Addresses are in network
+ * order.
+ */
+size_t	pkt_build_arp(uint8_t *buf, size_t cap, uint16_t op,
+	    const uint8_t src_mac[6], uint32_t sip_be,
+	    const uint8_t dst_mac[6], const uint8_t tha[6], uint32_t tip_be);
+/*
+ * An ICMPv4 error (type/code, with rest_be as the 4 bytes after the
+ * checksum, e.g. the MTU for frag-needed) about the IPv4 packet in orig,
+ * quoting its IP header and up to quote_max bytes of it (RFC 1812 allows
+ * up to 576 bytes of whole error packet; 8 transport bytes is the minimum).
+ * The error goes from src_be to the original's source, TTL 64.
+ */
+size_t	pkt_build_icmp4_error(uint8_t *buf, size_t cap,
+	    const uint8_t src_mac[6], const uint8_t dst_mac[6], uint32_t src_be,
+	    uint8_t type, uint8_t code, uint32_t rest_be,
+	    const struct pkt_view *orig, size_t quote_max);
+/* A TCP RST answering the TCP segment in orig (RFC 793 reset generation:
+ * seq = orig ack if ACK set, else ack = seq + seg len), sent as if from the
+ * original's destination. */
+size_t	pkt_build_tcp_rst4(uint8_t *buf, size_t cap,
+	    const uint8_t src_mac[6], const uint8_t dst_mac[6],
+	    const struct pkt_view *orig);
+
+/* Formatting helpers for logs. buf must hold 16 / 18 bytes. */
+const char *ip4_str(uint32_t addr_be, char buf[16]);
+const char *mac_str(const uint8_t mac[6], char buf[18]);
+int	ip4_parse(const char *s, uint32_t *addr_be);	/* strict dotted quad, 0 on success */
+
+#endif

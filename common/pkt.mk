@@ -1,0 +1,1 @@
+# common/pkt.mk: packet parsing, checksums, builders; their tests and fuzz target.

@@ -1,0 +1,1 @@
+# common/ring.mk: shared-memory rings and pool; stress test and benchmark.

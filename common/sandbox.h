@@ -1,0 +1,56 @@
+/*
+ * sandbox.h: one privilege-drop function, the same order in every daemon.
+ *
+ * After a daemon has opened everything it needs (or received it as a
+ * descriptor) and before it reads the first untrusted byte, it calls
+ * sandbox_enter() once:
+ *   1. a private mount namespace with an empty, read-only root (chroot),
+ *   2. resource limits (no new files beyond its budget, no core dumps,
+ *      no processes, no file writes),
+ *   3. its own uid and gid, no supplementary groups, no capabilities,
+ *   4. PR_SET_NO_NEW_PRIVS,
+ *   5. a seccomp filter whose default action kills the process.
+ * Any failure is fatal: a daemon never runs half-sandboxed. Built with
+ * --with-sandbox=none, it logs loudly at every start and does nothing.
+ */
+#ifndef MOAT_SANDBOX_H
+#define MOAT_SANDBOX_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* One allow-list line: a system call, optionally restricted to one value of
+ * one argument (argidx >= 0), e.g. ioctl only for one request number. */
+struct sc_rule {
+	int		 nr;		/* __NR_x, or -1 to skip (not on this arch) */
+	int		 argidx;	/* -1: any arguments */
+	uint64_t	 argval;
+	int		 errno_val;	/* 0: allow; else fail with this errno (libc probes) */
+	const char	*why;		/* the code path that needs it */
+};
+#define SC_ALLOW(name, why)		{ __NR_##name, -1, 0, 0, why }
+#define SC_ALLOW_ARG(name, i, v, why)	{ __NR_##name, i, (uint64_t)(v), 0, why }
+#define SC_DENY(name, err, why)		{ __NR_##name, -1, 0, err, why }
+
+struct sandbox_policy {
+	const char		*name;		/* daemon */
+	uid_t			 uid;		/* its own, not root */
+	gid_t			 gid;
+	uint64_t		 nofile;	/* RLIMIT_NOFILE */
+	uint64_t		 as_bytes;	/* RLIMIT_AS, 0 = leave */
+	const struct sc_rule	*rules;
+	size_t			 nrules;
+};
+
+/* Base uid/gid: daemon N runs as MOAT_UID_BASE + N. */
+#define MOAT_UID_BASE	64500
+
+/* Enter the sandbox or die. Returns 1 when seccomp is on, 0 when built without. */
+int	sandbox_enter(const struct sandbox_policy *p);
+/* The rules every daemon needs (logging, its channel, its rings, exit). */
+extern const struct sc_rule sandbox_common_rules[];
+extern const size_t sandbox_common_nrules;
+int	sandbox_mode(void);	/* 1 seccomp, 0 none */
+
+#endif

@@ -1,0 +1,1 @@
+# natd/local.mk: owned by natd/.

@@ -1,0 +1,1 @@
+# netbackd/local.mk: owned by netbackd/.

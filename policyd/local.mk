@@ -1,0 +1,1 @@
+# policyd/local.mk: owned by policyd/.
