@@ -41,6 +41,13 @@ struct sandbox_policy {
 	uint64_t		 as_bytes;	/* RLIMIT_AS, 0 = leave */
 	const struct sc_rule	*rules;
 	size_t			 nrules;
+	/* Directory to chroot into instead of an empty read-only tmpfs (for a
+	 * daemon that must reach one directory, e.g. agentd's socket vchans);
+	 * NULL for the empty root. */
+	const char		*root;
+	/* A second table (e.g. netbackd's backend's extra calls); may be NULL. */
+	const struct sc_rule	*extra_rules;
+	size_t			 nextra_rules;
 };
 
 /* Base uid/gid: daemon N runs as MOAT_UID_BASE + N. */
