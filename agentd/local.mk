@@ -34,4 +34,6 @@ MOAT_UNIT_TESTS += tests/unit/test_agentd_conf
 tests_unit_test_agentd_conf_SOURCES = tests/unit/test_agentd_conf.c
 tests_unit_test_agentd_conf_LDADD = $(AGENTD_LIBS)
 
-EXTRA_DIST += docs/qubes.md
+
+MOAT_INTEG_TESTS += tests/integ/agentd_file.sh
+EXTRA_DIST += tests/integ/agentd_sup.py
