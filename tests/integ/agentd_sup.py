@@ -64,10 +64,13 @@ class Sup:
 
     def send(self, typ, payload=b"", fd=None, id=0):
         hdr = struct.pack("<IIII", typ, len(payload), id, 0)
-        if fd is None:
-            self.chan.send(hdr + payload)
-        else:
-            socket.send_fds(self.chan, [hdr + payload], [fd])
+        try:
+            if fd is None:
+                self.chan.send(hdr + payload)
+            else:
+                socket.send_fds(self.chan, [hdr + payload], [fd])
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # agentd is gone; its exit is reported by run()
 
     def spawn(self, restart=False):
         a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
