@@ -14,16 +14,26 @@ AGENTD_QDB_LIBS = agentd/libagentdqdb.a $(JANSSON_LIBS)
 # agentd's logic without main(), for the unit tests and fuzz targets.
 noinst_LIBRARIES += agentd/libagentd.a
 agentd_libagentd_a_SOURCES = \
-	agentd/agentd.h \
-	agentd/agentd_conf.c
-AGENTD_LIBS = agentd/libagentd.a $(AGENTD_QDB_LIBS) $(MOAT_COMMON_LIBS)
+	agentd/agentd.h agentd/agentd_qx.h \
+	agentd/agentd_conf.c \
+	agentd/agentd_qrexec.c \
+	agentd/qdb_wire.c \
+	agentd/qrexec_wire.c \
+	agentd/vchan.c agentd/vchan.h \
+	agentd/vchan_socket.c \
+	agentd/vchan_xen.c
+agentd_libagentd_a_CFLAGS = $(AM_CFLAGS) $(XENVCHAN_CFLAGS) $(XENSTORE_CFLAGS) $(XENCTRL_CFLAGS) -D__XEN_TOOLS__
+AGENTD_XEN_LIBS = $(XENVCHAN_LIBS) $(XENSTORE_LIBS) $(XENCTRL_LIBS)
+AGENTD_LIBS = agentd/libagentd.a $(AGENTD_QDB_LIBS) $(MOAT_COMMON_LIBS) $(AGENTD_XEN_LIBS)
 
 moatagentddir = $(libexecdir)/moat
 moatagentd_PROGRAMS = agentd/agentd
 agentd_agentd_SOURCES = \
 	agentd/agentd.c \
 	agentd/agentd_link.c \
-	agentd/agentd_sandbox.c
+	agentd/agentd_sandbox.c \
+	agentd/agentd_xen.c
+agentd_agentd_CFLAGS = $(AM_CFLAGS) $(XENSTORE_CFLAGS) $(XENCTRL_CFLAGS) -D__XEN_TOOLS__
 agentd_agentd_LDADD = $(AGENTD_LIBS)
 
 MOAT_UNIT_TESTS += tests/unit/test_qdb
@@ -37,3 +47,8 @@ tests_unit_test_agentd_conf_LDADD = $(AGENTD_LIBS)
 
 MOAT_INTEG_TESTS += tests/integ/agentd_file.sh
 EXTRA_DIST += tests/integ/agentd_sup.py
+
+# moat-dom0: plays dom0 (qubesdb-daemon + qrexec-daemon) over socket vchans.
+bin_PROGRAMS += agentd/moat-dom0
+agentd_moat_dom0_SOURCES = agentd/moat-dom0.c
+agentd_moat_dom0_LDADD = $(AGENTD_LIBS)
