@@ -584,6 +584,44 @@ ctl_parse(struct qx *qx)
 	return 0;
 }
 
+int
+qx_ctl_feed(struct qx *qx, const uint8_t *buf, size_t len)
+{
+	size_t take;
+
+	while (len > 0) {
+		take = sizeof(qx->cin) - qx->cinlen;
+		if (take > len)
+			take = len;
+		memcpy(qx->cin + qx->cinlen, buf, take);
+		qx->cinlen += take;
+		buf += take;
+		len -= take;
+		if (ctl_parse(qx) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+int
+qx_call_feed(struct qx *qx, struct qx_call *c, const uint8_t *buf, size_t len)
+{
+	size_t take;
+
+	while (len > 0 && c->used) {
+		take = QX_DATA_MAX - c->inlen;
+		if (take > len)
+			take = len;
+		memcpy(c->in + c->inlen, buf, take);
+		c->inlen += take;
+		buf += take;
+		len -= take;
+		if (call_parse(qx, c) == -1)
+			return -1;
+	}
+	return 0;
+}
+
 static void
 qx_ctl_service(struct qx *qx)
 {

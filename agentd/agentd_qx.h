@@ -71,6 +71,11 @@ void		 qx_poll(struct qx *qx, struct pollset *ps);
 void		 qx_tick(struct qx *qx);
 /* MSG_SVC_REPLY from the supervisor (takes m->fd). */
 void		 qx_svc_done(struct qx *qx, const struct msg *m);
+/* Bytes from dom0's control channel / a caller's data vchan, as if read
+ * from the vchan (for tests and fuzzing). -1: the peer broke the protocol. */
+int		 qx_ctl_feed(struct qx *qx, const uint8_t *buf, size_t len);
+int		 qx_call_feed(struct qx *qx, struct qx_call *c, const uint8_t *buf,
+		    size_t len);
 /* One EXEC_CMDLINE / JUST_EXEC from dom0. */
 void		 qx_exec(struct qx *qx, uint32_t domain, uint32_t port,
 		    const char *cmdline, int just_exec);

@@ -16,6 +16,7 @@ noinst_LIBRARIES += agentd/libagentd.a
 agentd_libagentd_a_SOURCES = \
 	agentd/agentd.h agentd/agentd_qx.h \
 	agentd/agentd_conf.c \
+	agentd/agentd_poll.c \
 	agentd/agentd_qrexec.c \
 	agentd/qdb_wire.c \
 	agentd/qrexec_wire.c \
@@ -39,6 +40,18 @@ agentd_agentd_LDADD = $(AGENTD_LIBS)
 MOAT_UNIT_TESTS += tests/unit/test_qdb
 tests_unit_test_qdb_SOURCES = tests/unit/test_qdb.c
 tests_unit_test_qdb_LDADD = $(AGENTD_LIBS)
+
+MOAT_UNIT_TESTS += tests/unit/test_qdb_wire
+tests_unit_test_qdb_wire_SOURCES = tests/unit/test_qdb_wire.c
+tests_unit_test_qdb_wire_LDADD = $(AGENTD_LIBS)
+
+MOAT_UNIT_TESTS += tests/unit/test_qrexec_wire
+tests_unit_test_qrexec_wire_SOURCES = tests/unit/test_qrexec_wire.c
+tests_unit_test_qrexec_wire_LDADD = $(AGENTD_LIBS)
+
+MOAT_UNIT_TESTS += tests/unit/test_qrexec_agent
+tests_unit_test_qrexec_agent_SOURCES = tests/unit/test_qrexec_agent.c
+tests_unit_test_qrexec_agent_LDADD = $(AGENTD_LIBS)
 
 MOAT_UNIT_TESTS += tests/unit/test_agentd_conf
 tests_unit_test_agentd_conf_SOURCES = tests/unit/test_agentd_conf.c
