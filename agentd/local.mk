@@ -65,3 +65,19 @@ EXTRA_DIST += tests/integ/agentd_sup.py
 bin_PROGRAMS += agentd/moat-dom0
 agentd_moat_dom0_SOURCES = agentd/moat-dom0.c
 agentd_moat_dom0_LDADD = $(AGENTD_LIBS)
+
+# Fuzz targets for both parsers, and their seed replays in every build.
+MOAT_FUZZ_TARGETS += tests/fuzz/fuzz_qdb tests/fuzz/fuzz_qrexec
+EXTRA_PROGRAMS += tests/fuzz/fuzz_qdb tests/fuzz/fuzz_qrexec
+tests_fuzz_fuzz_qdb_SOURCES = tests/fuzz/fuzz_qdb.c
+tests_fuzz_fuzz_qdb_LDADD = $(AGENTD_LIBS)
+tests_fuzz_fuzz_qdb_LDFLAGS = -fsanitize=fuzzer
+tests_fuzz_fuzz_qrexec_SOURCES = tests/fuzz/fuzz_qrexec.c
+tests_fuzz_fuzz_qrexec_LDADD = $(AGENTD_LIBS)
+tests_fuzz_fuzz_qrexec_LDFLAGS = -fsanitize=fuzzer
+MOAT_UNIT_TESTS += tests/fuzz/replay_qdb tests/fuzz/replay_qrexec
+tests_fuzz_replay_qdb_SOURCES = tests/fuzz/fuzz_qdb.c tests/fuzz/replay.c
+tests_fuzz_replay_qdb_LDADD = $(AGENTD_LIBS)
+tests_fuzz_replay_qrexec_SOURCES = tests/fuzz/fuzz_qrexec.c tests/fuzz/replay.c
+tests_fuzz_replay_qrexec_LDADD = $(AGENTD_LIBS)
+EXTRA_DIST += tests/fuzz/corpus/qdb tests/fuzz/corpus/qrexec
