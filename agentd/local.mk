@@ -81,3 +81,4 @@ tests_fuzz_replay_qdb_LDADD = $(AGENTD_LIBS)
 tests_fuzz_replay_qrexec_SOURCES = tests/fuzz/fuzz_qrexec.c tests/fuzz/replay.c
 tests_fuzz_replay_qrexec_LDADD = $(AGENTD_LIBS)
 EXTRA_DIST += tests/fuzz/corpus/qdb tests/fuzz/corpus/qrexec
+EXTRA_DIST += docs/qubes.md
