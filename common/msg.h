@@ -74,6 +74,7 @@ enum msg_type {
 	MSG_DNS_ANSWER,		/* natd->s->policyd  */
 	MSG_FLOWTAB,		/* s->natd  the connection table's memfd */
 	MSG_TEST_SYSCALL,	/* s->d  test builds only: make a forbidden call */
+	MSG_PEER_DIED,		/* s->netbackd  natd died: reclaim the buffers it held */
 	MSG_TYPE_COUNT
 };
 
@@ -236,6 +237,11 @@ struct msg_flowtab {
 
 struct msg_test_syscall {
 	uint32_t	what;		/* 0: open a file, 1: socket() */
+	uint32_t	pad;
+};
+
+struct msg_peer_died {
+	uint32_t	proc;		/* enum proc_id */
 	uint32_t	pad;
 };
 
