@@ -9,3 +9,11 @@ tests_unit_test_ring_LDADD = $(MOAT_COMMON_LIBS)
 MOAT_UNIT_TESTS += tests/unit/stress_ring
 tests_unit_stress_ring_SOURCES = tests/unit/stress_ring.c tests/unit/t.h
 tests_unit_stress_ring_LDADD = $(MOAT_COMMON_LIBS)
+
+# make bench: descriptors/s across two processes against socketpair/pipe
+# baselines. Also compiled by "make check" so it cannot rot unnoticed.
+MOAT_BENCHES += tests/bench/bench_ring
+EXTRA_PROGRAMS += tests/bench/bench_ring
+check_PROGRAMS += tests/bench/bench_ring
+tests_bench_bench_ring_SOURCES = tests/bench/bench_ring.c
+tests_bench_bench_ring_LDADD = $(MOAT_COMMON_LIBS)
