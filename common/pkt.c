@@ -558,6 +558,15 @@ l4_csum_patch(struct pkt_view *v, uint32_t old_be, uint32_t new_be,
 	memcpy(&c, field, 2);
 	if (udp && c == 0)
 		memset(field, 0xff, 2);
+	/*
+	 * RFC 1624 eqn. 3 yields 0x0000 for a message whose sum is zero;
+	 * that is right (-0) unless every covered byte is zero, where the
+	 * checksum must be 0xffff. A pseudo-header never is all zero, but an
+	 * ICMPv4 echo reply with zero id, sequence and payload is: recompute
+	 * in that rare case rather than send a checksum receivers reject.
+	 */
+	if (!partial && c == 0 && v->proto == IPPROTO_ICMP_)
+		pkt_l4_csum_set(v);
 }
 
 int

@@ -229,6 +229,9 @@ uint32_t csum_pseudo6(const uint8_t saddr[16], const uint8_t daddr[16], uint8_t 
  * variant covers IPv4 addresses. For a "partial" checksum (the
  * pseudo-header sum a CHECKSUM_PARTIAL frame carries uncomplemented), use
  * the _partial variants, which update the sum without complementing.
+ * Eqn. 3 gives 0x0000 where a full computation gives 0xffff only when all
+ * the covered data is zero; that cannot happen under a pseudo-header or
+ * in an IPv4 header, and pkt_nat_port handles the ICMPv4 case.
  */
 void	csum_update16(uint16_t *csum, uint16_t old_be, uint16_t new_be);
 void	csum_update32(uint16_t *csum, uint32_t old_be, uint32_t new_be);

@@ -1112,6 +1112,21 @@ test_nat_edges(void)
 	T_EQ_INT(get16(f + 40), c);
 	free(f);
 
+	/*
+	 * An echo reply whose id becomes 0 with zero sequence and payload:
+	 * every covered byte is zero, so the checksum must be 0xffff, not
+	 * the 0x0000 RFC 1624 eqn. 3 gives (found by fuzz_pkt).
+	 */
+	f = dup(f_icmp4_echo, sizeof(f_icmp4_echo));
+	memset(f + 34, 0, sizeof(f_icmp4_echo) - 34);
+	put16(f, 38, 0x1234);
+	T_ASSERT(pkt_parse(&v, f, sizeof(f_icmp4_echo)) == PKT_OK);
+	pkt_l4_csum_set(&v);
+	T_EQ_INT(pkt_nat_port(&v, 0, 0, 0), 0);
+	T_EQ_INT(get16(f + 36), 0xffff);
+	T_ASSERT(pkt_l4_csum_ok(&v));
+	free(f);
+
 	/* ARP, ICMP errors and non-echo ICMP have nothing to rewrite. */
 	f = dup(f_arp_req, sizeof(f_arp_req));
 	T_ASSERT(pkt_parse(&v, f, sizeof(f_arp_req)) == PKT_OK);
