@@ -239,6 +239,9 @@ void	csum_update32_partial(uint16_t *csum, uint32_t old_be, uint32_t new_be);
 int	pkt_l4_csum_ok(const struct pkt_view *v);
 void	pkt_l4_csum_set(struct pkt_view *v);
 void	pkt_ip4_csum_set(struct pkt_view *v);
+/* 1 when the IPv4 header checksum (options included) verifies. pkt_parse
+ * does not check it: a router must, so natd calls this. */
+int	pkt_ip4_csum_ok(const struct pkt_view *v);
 
 /*
  * Builders write a complete Ethernet frame into buf (capacity cap) and
