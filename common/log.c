@@ -12,6 +12,7 @@
 
 static const char *tag = "moat";
 static int level = LOG_LVL_INFO;
+static void (*line_hook)(const char *, size_t);
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
 void
@@ -19,6 +20,12 @@ log_init(const char *t, int lvl)
 {
 	tag = t;
 	level = lvl;
+}
+
+void
+log_set_hook(void (*hook)(const char *, size_t))
+{
+	line_hook = hook;
 }
 
 void
@@ -68,6 +75,8 @@ log_vmsg(int lvl, const char *fmt, va_list ap)
 		n = sizeof line - 2;
 	/* One write per line, so that lines from one process never interleave
 	 * inside the supervisor's pipe (writes below PIPE_BUF are atomic). */
+	if (line_hook)
+		line_hook(line, (size_t)n);
 	line[n++] = '\n';
 	(void)!write(STDERR_FILENO, line, n);
 }

@@ -75,6 +75,7 @@ enum msg_type {
 	MSG_FLOWTAB,		/* s->natd  the connection table's memfd */
 	MSG_TEST_SYSCALL,	/* s->d  test builds only: make a forbidden call */
 	MSG_CLIENTS,		/* agentd->s->natd,policyd  connected clients, mapped addresses */
+	MSG_PEER_DIED,		/* s->netbackd  natd died: reclaim the buffers it held */
 	MSG_TYPE_COUNT
 };
 
@@ -258,6 +259,11 @@ static_assert(sizeof(struct msg_clients) == 8 + 16 * CLIENTS_MAX, "msg_clients s
 
 struct msg_test_syscall {
 	uint32_t	what;		/* 0: open a file, 1: socket() */
+	uint32_t	pad;
+};
+
+struct msg_peer_died {
+	uint32_t	proc;		/* enum proc_id */
 	uint32_t	pad;
 };
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -101,6 +102,8 @@ proc_spawn(const char *path, const char *name, int chan, int logfd,
 		for (int fd = MSG_PARENT_FD + 1; fd < 1024; fd++)
 			close(fd);
 	}
+	/* A daemon never outlives its supervisor, even one killed by SIGKILL. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	/* Signals the supervisor ignores or blocks must not leak into the child. */
 	{
 		sigset_t none;

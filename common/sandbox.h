@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <sys/syscall.h>
 
 /* One allow-list line: a system call, optionally restricted to one value of
  * one argument (argidx >= 0), e.g. ioctl only for one request number. */
@@ -59,5 +60,9 @@ int	sandbox_enter(const struct sandbox_policy *p);
 extern const struct sc_rule sandbox_common_rules[];
 extern const size_t sandbox_common_nrules;
 int	sandbox_mode(void);	/* 1 seccomp, 0 none */
+/* Test builds (MSG_TEST_SYSCALL): attempt a call no daemon's table allows
+ * (0: open a file, 1: an INET socket), so a test can watch the sandbox
+ * kill the daemon. Returns only when the sandbox is off. */
+void	sandbox_test_forbidden(uint32_t what);
 
 #endif
