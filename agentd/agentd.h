@@ -215,6 +215,7 @@ void	qx_svc_reply(struct agentd *ad, const struct msg *m);
 struct vchan_env;
 int	xenctl_setup(struct agentd *ad, struct vchan_env *env);
 void	xenctl_poll(struct agentd *ad, struct pollset *ps);
+void	xenctl_tick(struct agentd *ad);
 const char *xenctl_root(void);
 extern const struct sc_rule agentd_xen_rules[];
 extern const size_t agentd_xen_nrules;
