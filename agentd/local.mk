@@ -58,7 +58,8 @@ tests_unit_test_agentd_conf_SOURCES = tests/unit/test_agentd_conf.c
 tests_unit_test_agentd_conf_LDADD = $(AGENTD_LIBS)
 
 
-MOAT_INTEG_TESTS += tests/integ/agentd_file.sh tests/integ/agentd_vchan.sh tests/integ/agentd_qubes.sh
+MOAT_INTEG_TESTS += tests/integ/agentd_file.sh tests/integ/agentd_vchan.sh tests/integ/agentd_qubes.sh \
+	tests/integ/agentd_moat.sh
 EXTRA_DIST += tests/integ/agentd_qubes_build.sh
 EXTRA_DIST += tests/integ/agentd_sup.py
 
