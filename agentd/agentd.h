@@ -205,7 +205,9 @@ void	pollset_timer(struct pollset *ps, uint64_t at_ms);
 
 /* agentd_link.c: the vchan side of the loop (QubesDB client, qrexec). */
 int	agentd_vchan_setup(struct agentd *ad);
-void	agentd_vchan_sandboxed(struct agentd *ad);
+/* After sandbox_enter(); chrooted: it really changed our root (it does
+ * nothing in --with-sandbox=none builds). */
+void	agentd_vchan_sandboxed(struct agentd *ad, int chrooted);
 void	agentd_vchan_poll(struct agentd *ad, struct pollset *ps);
 void	agentd_vchan_tick(struct agentd *ad);
 

@@ -64,10 +64,10 @@ agentd_vchan_setup(struct agentd *ad)
 }
 
 void
-agentd_vchan_sandboxed(struct agentd *ad)
+agentd_vchan_sandboxed(struct agentd *ad, int chrooted)
 {
 	/* The socket transport's root is now the vchan directory. */
-	if (env.kind == VCHAN_SOCKET)
+	if (env.kind == VCHAN_SOCKET && chrooted)
 		snprintf(env.dir, sizeof(env.dir), "/");
 	ad->qdb_retry_ms = 0;
 }
