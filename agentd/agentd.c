@@ -41,7 +41,7 @@ usage(void)
 	fprintf(stderr,
 	    "usage: agentd --qubesdb FILE\n"
 	    "       agentd --vchan socket --vchan-dir DIR --domid N\n"
-	    "       agentd --vchan xen --domid N\n"
+	    "       agentd --vchan xen [--domid N]\n"
 	    "(started by moat with its control channel on fd 3)\n");
 	exit(2);
 }
@@ -90,7 +90,8 @@ parse_args(int argc, char **argv)
 		ad.mode = AGENTD_FILE;
 		return;
 	}
-	if (transport == NULL || ad.domid < 0)
+	/* On Xen our domain id is in XenStore ("domid"); sockets need it. */
+	if (transport == NULL || (ad.domid < 0 && strcmp(transport, "xen") != 0))
 		usage();
 	if (strcmp(transport, "socket") == 0) {
 		if (ad.vchan_dir == NULL)

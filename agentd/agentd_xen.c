@@ -57,6 +57,8 @@ static const char *const xen_devs[] = {
 /* The calls libxenvchan, libxenstore and libxenctrl make for a new vchan
  * (added to agentd's table in xen mode only). */
 const struct sc_rule agentd_xen_rules[] = {
+	SC_ALLOW(access, "libxenstore: probing for xenstored's socket before /dev/xen/xenbus"),
+	SC_ALLOW(faccessat, "the same, through newer libc paths"),
 	SC_ALLOW(openat, "libxenvchan: /dev/xen/* in agentd's private root, per new vchan"),
 	SC_ALLOW(ioctl, "evtchn bind/notify, gntdev map, gntalloc share, privcmd hypercall"),
 	SC_ALLOW(mmap, "mapping granted ring pages"),
@@ -121,6 +123,21 @@ xenctl_setup(struct agentd *ad, struct vchan_env *env)
 	if ((xenctl.xs = xs_open(0)) == NULL) {
 		log_warn("xen: cannot open XenStore");
 		return -1;
+	}
+	if (ad->domid < 0) {
+		char *v = xs_read(xenctl.xs, XBT_NULL, "domid", NULL);
+		uint64_t id;
+
+		if (v == NULL || parse_u64(v, 1, 32751, &id) != 0) {
+			log_warnx("xen: no --domid and no usable XenStore "
+			    "\"domid\" key");
+			free(v);
+			return -1;
+		}
+		free(v);
+		ad->domid = (int)id;
+		env->domid = (int)id;
+		log_info("xen: we are domain %d", ad->domid);
 	}
 	xenctl.xc = xc_interface_open(NULL, NULL, 0);
 	if (xenctl.xc == NULL)

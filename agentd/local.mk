@@ -53,6 +53,11 @@ MOAT_UNIT_TESTS += tests/unit/test_qrexec_agent
 tests_unit_test_qrexec_agent_SOURCES = tests/unit/test_qrexec_agent.c
 tests_unit_test_qrexec_agent_LDADD = $(AGENTD_LIBS)
 
+# A stand-in supervisor in C (for the Xen domU, which has no Python).
+check_PROGRAMS += tests/integ/agentd_minisup
+tests_integ_agentd_minisup_SOURCES = tests/integ/agentd_minisup.c
+tests_integ_agentd_minisup_LDADD = $(MOAT_COMMON_LIBS)
+
 # Skips outside Xen; tests/integ/agentd_xen.sh runs it in dom0 under QEMU.
 MOAT_UNIT_TESTS += tests/unit/test_agentd_xenvchan
 tests_unit_test_agentd_xenvchan_SOURCES = tests/unit/test_agentd_xenvchan.c
