@@ -1,1 +1,2 @@
 # netbackd/local.mk: owned by netbackd/.
+include $(srcdir)/netbackd/xen.mk

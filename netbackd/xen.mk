@@ -1,0 +1,25 @@
+# netbackd/xen.mk: the Xen backend of netbackd (netback towards client VMs,
+# netfront towards the NetVM), the software Xen its tests run against, and
+# their tests, fuzz targets and benchmark. Included from netbackd/local.mk.
+#
+# netbackd links $(MOAT_XEN_LIBS): libmoatxen.a holds nb_backend_xen and
+# both Xen implementations (real /dev/xen/* and the fake selected with
+# MOAT_FAKEXEN=<socket>).
+noinst_LIBRARIES += libmoatxen.a
+libmoatxen_a_SOURCES = \
+	netbackd/xen_proto.h netbackd/xen_if.h \
+	netbackd/xen_valid.c netbackd/xen_valid.h \
+	netbackd/xen_util.c \
+	netbackd/fakexen.c netbackd/fakexen.h
+libmoatxen_a_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/netbackd
+MOAT_XEN_LIBS = libmoatxen.a $(XENGNTTAB_LIBS) $(XENEVTCHN_LIBS) $(XENSTORE_LIBS) -lpthread
+
+XEN_TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/netbackd -I$(top_srcdir)/tests/unit
+
+MOAT_UNIT_TESTS += tests/unit/test_xen_valid tests/unit/test_fakexen
+tests_unit_test_xen_valid_SOURCES = tests/unit/test_xen_valid.c
+tests_unit_test_xen_valid_CPPFLAGS = $(XEN_TEST_CPPFLAGS)
+tests_unit_test_xen_valid_LDADD = $(MOAT_XEN_LIBS) $(MOAT_COMMON_LIBS)
+tests_unit_test_fakexen_SOURCES = tests/unit/test_fakexen.c
+tests_unit_test_fakexen_CPPFLAGS = $(XEN_TEST_CPPFLAGS)
+tests_unit_test_fakexen_LDADD = $(MOAT_XEN_LIBS) $(MOAT_COMMON_LIBS)
