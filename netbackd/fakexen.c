@@ -37,6 +37,7 @@
 #define FX_NWATCH	1024
 #define FX_TOKMAX	48
 #define FX_EVQ		256
+#define FX_WQ		2048
 
 #define GTF_permit	1u
 #define GTF_readonly	(1u << 2)
@@ -92,7 +93,8 @@ struct fx_handle {
 	uint32_t	evq_prod, evq_cons;	/* pending ports */
 	uint16_t	evq[FX_EVQ];
 	uint32_t	wq_prod, wq_cons;	/* watch events */
-	struct fx_wevent wq[FX_EVQ];
+	uint32_t	wq_lost;
+	struct fx_wevent wq[FX_WQ];
 };
 
 struct fx_shared {
@@ -120,6 +122,7 @@ struct fx_world {
 
 /* Process-private state of one handle. */
 #define FX_MAXMAPS	1024
+#define FX_TXOPS	32
 struct fx_priv {
 	struct fx_world	*w;
 	int		 h;
@@ -128,6 +131,14 @@ struct fx_priv {
 		uint16_t dom;
 		uint32_t ref;
 	} map[FX_MAXMAPS];
+	uint32_t	 tx_id;		/* open transaction, one per handle */
+	unsigned	 ntxop;
+	struct {
+		uint8_t	 rm;
+		uint16_t len;
+		char	 path[FX_PATHMAX];
+		char	 val[FX_VALMAX];
+	} txop[FX_TXOPS];
 };
 
 static size_t
@@ -239,9 +250,11 @@ wq_push(struct fx_world *w, int h, const char *path, const char *token)
 	struct fx_wevent *e;
 	uint64_t one = 1;
 
-	if (hd->wq_prod - hd->wq_cons >= FX_EVQ)
-		return;		/* a full queue loses events, as xenstored may */
-	e = &hd->wq[hd->wq_prod % FX_EVQ];
+	if (hd->wq_prod - hd->wq_cons >= FX_WQ) {
+		hd->wq_lost++;	/* a full queue loses events, as xenstored may */
+		return;
+	}
+	e = &hd->wq[hd->wq_prod % FX_WQ];
 	snprintf(e->path, sizeof(e->path), "%s", path);
 	snprintf(e->token, sizeof(e->token), "%s", token);
 	hd->wq_prod++;
@@ -331,24 +344,15 @@ P(struct xen_if *x)
 }
 
 static int
-xs_write_(struct xen_if *x, uint32_t t, const char *path, const void *val, unsigned len)
+write_locked(struct fx_world *w, unsigned dom, const char *path, const void *val,
+    unsigned len)
 {
-	struct fx_world *w = P(x)->w;
 	struct fx_node *n;
 	int created;
 
-	(void)t;
-	if (!path_ok(path) || len >= FX_VALMAX) {
-		errno = EINVAL;
+	if ((n = node_make(w, dom, path, &created)) == NULL)
 		return -1;
-	}
-	lock(w);
-	if ((n = node_make(w, x->self, path, &created)) == NULL) {
-		unlock(w);
-		return -1;
-	}
-	if (!created && !can(n, x->self, 'w')) {
-		unlock(w);
+	if (!created && !can(n, dom, 'w')) {
 		errno = EACCES;
 		return -1;
 	}
@@ -356,8 +360,66 @@ xs_write_(struct xen_if *x, uint32_t t, const char *path, const void *val, unsig
 	n->val[len] = '\0';
 	n->vlen = (uint16_t)len;
 	fire(w, path, 0);
-	unlock(w);
 	return 0;
+}
+
+static int
+rm_locked(struct fx_world *w, unsigned dom, const char *path)
+{
+	struct fx_node *n;
+	int i;
+
+	if ((n = node_find(w, path)) == NULL) {
+		errno = ENOENT;
+		return -1;
+	}
+	if (!can(n, dom, 'w')) {
+		errno = EACCES;
+		return -1;
+	}
+	for (i = 0; i < FX_NNODES; i++)
+		if (w->s->node[i].used && is_under(w->s->node[i].path, path))
+			w->s->node[i].used = 0;
+	fire(w, path, 1);
+	return 0;
+}
+
+/* Inside a transaction writes wait for the commit (watches fire then). */
+static int
+tx_defer(struct xen_if *x, uint32_t t, int rm, const char *path, const void *val,
+    unsigned len)
+{
+	struct fx_priv *pv = P(x);
+
+	if (t != pv->tx_id || pv->ntxop == FX_TXOPS) {
+		errno = t != pv->tx_id ? EINVAL : ENOSPC;
+		return -1;
+	}
+	pv->txop[pv->ntxop].rm = (uint8_t)rm;
+	snprintf(pv->txop[pv->ntxop].path, FX_PATHMAX, "%s", path);
+	if (!rm)
+		memcpy(pv->txop[pv->ntxop].val, val, len);
+	pv->txop[pv->ntxop].len = (uint16_t)len;
+	pv->ntxop++;
+	return 0;
+}
+
+static int
+xs_write_(struct xen_if *x, uint32_t t, const char *path, const void *val, unsigned len)
+{
+	struct fx_world *w = P(x)->w;
+	int rc;
+
+	if (!path_ok(path) || len >= FX_VALMAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (t != XEN_XS_TX_NONE)
+		return tx_defer(x, t, 0, path, val, len);
+	lock(w);
+	rc = write_locked(w, x->self, path, val, len);
+	unlock(w);
+	return rc;
 }
 
 static int
@@ -412,31 +474,18 @@ static int
 xs_rm_(struct xen_if *x, uint32_t t, const char *path)
 {
 	struct fx_world *w = P(x)->w;
-	struct fx_node *n;
-	int i;
+	int rc;
 
-	(void)t;
 	if (!path_ok(path) || strcmp(path, "/") == 0) {
 		errno = EINVAL;
 		return -1;
 	}
+	if (t != XEN_XS_TX_NONE)
+		return tx_defer(x, t, 1, path, NULL, 0);
 	lock(w);
-	if ((n = node_find(w, path)) == NULL) {
-		unlock(w);
-		errno = ENOENT;
-		return -1;
-	}
-	if (!can(n, x->self, 'w')) {
-		unlock(w);
-		errno = EACCES;
-		return -1;
-	}
-	for (i = 0; i < FX_NNODES; i++)
-		if (w->s->node[i].used && is_under(w->s->node[i].path, path))
-			w->s->node[i].used = 0;
-	fire(w, path, 1);
+	rc = rm_locked(w, x->self, path);
 	unlock(w);
-	return 0;
+	return rc;
 }
 
 static char **
@@ -593,7 +642,7 @@ xs_check_watch_(struct xen_if *x)
 	}
 	lock(w);
 	if (hd->wq_cons != hd->wq_prod) {
-		struct fx_wevent *e = &hd->wq[hd->wq_cons % FX_EVQ];
+		struct fx_wevent *e = &hd->wq[hd->wq_cons % FX_WQ];
 		size_t pl = strlen(e->path) + 1, tl = strlen(e->token) + 1;
 
 		if ((res = malloc(2 * sizeof(char *) + pl + tl)) != NULL) {
@@ -620,6 +669,8 @@ xs_tx_start_(struct xen_if *x)
 	if (t == XEN_XS_TX_NONE)
 		t = ++w->s->next_tx;
 	unlock(w);
+	P(x)->tx_id = t;
+	P(x)->ntxop = 0;
 	return t;
 }
 
@@ -627,16 +678,32 @@ static int
 xs_tx_end_(struct xen_if *x, uint32_t t, int abort)
 {
 	struct fx_world *w = P(x)->w;
+	struct fx_priv *pv = P(x);
+	unsigned i;
 	int rc = 0;
 
-	(void)t;
+	if (t != pv->tx_id) {
+		errno = EINVAL;
+		return -1;
+	}
 	lock(w);
 	if (!abort && w->s->fail_commits > 0) {
 		w->s->fail_commits--;
 		errno = EAGAIN;
 		rc = -1;
+	} else if (!abort) {
+		/* All at once, under the one lock: nobody sees half of it. */
+		for (i = 0; i < pv->ntxop; i++) {
+			if (pv->txop[i].rm)
+				rm_locked(w, x->self, pv->txop[i].path);
+			else
+				write_locked(w, x->self, pv->txop[i].path, pv->txop[i].val,
+				    pv->txop[i].len);
+		}
 	}
 	unlock(w);
+	pv->tx_id = XEN_XS_TX_NONE;
+	pv->ntxop = 0;
 	return rc;
 }
 

@@ -9,7 +9,8 @@ noinst_LIBRARIES += libmoatxen.a
 libmoatxen_a_SOURCES = \
 	netbackd/xen_proto.h netbackd/xen_if.h \
 	netbackd/xen_valid.c netbackd/xen_valid.h \
-	netbackd/xen_util.c \
+	netbackd/xen_util.c netbackd/xen_priv.h \
+	netbackd/xen_back.c netbackd/xen_front.c netbackd/xen_real.c \
 	netbackd/fakexen.c netbackd/fakexen.h
 libmoatxen_a_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/netbackd
 MOAT_XEN_LIBS = libmoatxen.a $(XENGNTTAB_LIBS) $(XENEVTCHN_LIBS) $(XENSTORE_LIBS) -lpthread
@@ -17,9 +18,18 @@ MOAT_XEN_LIBS = libmoatxen.a $(XENGNTTAB_LIBS) $(XENEVTCHN_LIBS) $(XENSTORE_LIBS
 XEN_TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/netbackd -I$(top_srcdir)/tests/unit
 
 MOAT_UNIT_TESTS += tests/unit/test_xen_valid tests/unit/test_fakexen
-tests_unit_test_xen_valid_SOURCES = tests/unit/test_xen_valid.c
+tests_unit_test_xen_valid_SOURCES = tests/unit/test_xen_valid.c tests/xen/stubs.c
 tests_unit_test_xen_valid_CPPFLAGS = $(XEN_TEST_CPPFLAGS)
 tests_unit_test_xen_valid_LDADD = $(MOAT_XEN_LIBS) $(MOAT_COMMON_LIBS)
-tests_unit_test_fakexen_SOURCES = tests/unit/test_fakexen.c
+tests_unit_test_fakexen_SOURCES = tests/unit/test_fakexen.c tests/xen/stubs.c
 tests_unit_test_fakexen_CPPFLAGS = $(XEN_TEST_CPPFLAGS)
 tests_unit_test_fakexen_LDADD = $(MOAT_XEN_LIBS) $(MOAT_COMMON_LIBS)
+
+# End-to-end: netbackd's Xen backend under a loopback core, client VMs as
+# processes, on the fake Xen.
+XEN_HARNESS = tests/xen/nbh.c tests/xen/nbh.h tests/xen/tfront.c tests/xen/tfront.h \
+	tests/xen/stubs.c
+MOAT_UNIT_TESTS += tests/xen/test_xen_netback
+tests_xen_test_xen_netback_SOURCES = tests/xen/test_xen_netback.c $(XEN_HARNESS)
+tests_xen_test_xen_netback_CPPFLAGS = $(XEN_TEST_CPPFLAGS) -I$(top_srcdir)/tests/xen
+tests_xen_test_xen_netback_LDADD = $(MOAT_XEN_LIBS) $(MOAT_COMMON_LIBS)

@@ -139,12 +139,14 @@ enum xenbus_state {
 	XB_RECONFIGURED = 8
 };
 
-/* Grant status codes (public/grant_table.h). */
+/* Grant status codes (public/grant_table.h), unless Xen's headers are in. */
+#ifndef GNTST_okay
 #define GNTST_okay		0
 #define GNTST_general_error	(-1)
 #define GNTST_bad_domain	(-2)
 #define GNTST_bad_gntref	(-3)
 #define GNTST_permission_denied	(-8)
 #define GNTST_bad_copy_arg	(-10)
+#endif
 
 #endif

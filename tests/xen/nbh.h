@@ -1,0 +1,47 @@
+/*
+ * nbh.h: a stand-in netbackd core for the Xen backend's tests.
+ *
+ * It implements nb.h (buffer pool, nb_rx, links, fd watches) in one
+ * process that runs nb_backend_xen exactly as netbackd would, but instead
+ * of natd it loops frames back: a frame received on port p is sent out on
+ * pair[p] if set, else on p itself (echo). What it sees is published in a
+ * shared page the test process reads.
+ */
+#ifndef MOAT_NBH_H
+#define MOAT_NBH_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include "xen_if.h"
+#include "xen_priv.h"
+
+#define NBH_PORTS	1024
+#define NBH_NBUFS	1024
+#define NBH_BUFSZ	2048
+
+struct nbh_link {
+	uint8_t		up;
+	uint32_t	ip4;
+	uint8_t		peer_mac[6];
+	char		name[32];
+	uint32_t	ups, downs;
+};
+
+struct nbh_shared {
+	volatile uint32_t	ready, stop;
+	volatile uint16_t	pair[NBH_PORTS];
+	struct nbh_link		link[NBH_PORTS];
+	struct xen_stats	st;
+	volatile uint32_t	bufs_free;
+	volatile uint32_t	nfds;		/* open fds in the harness */
+	volatile uint64_t	loops;
+	volatile uint64_t	frames;		/* nb_rx calls */
+	struct mq_desc		last;		/* last descriptor nb_rx saw */
+};
+
+/* Fork the harness as domain domid; returns its pid. sh is MAP_SHARED. */
+struct nbh_shared *nbh_shared_new(void);
+pid_t	nbh_start(struct nbh_shared *sh, struct fx_world *w, unsigned domid);
+void	nbh_stop(struct nbh_shared *sh, pid_t pid);
+
+#endif

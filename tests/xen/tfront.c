@@ -1,0 +1,493 @@
+/*
+ * tfront.c: the test netfront and dom0 helpers (tfront.h).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tfront.h"
+
+static uint64_t
+ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int
+wr(struct xen_if *x, const char *dir, const char *key, const char *val)
+{
+	char p[160];
+
+	snprintf(p, sizeof(p), "%s/%s", dir, key);
+	return x->xs_write(x, 0, p, val, (unsigned)strlen(val));
+}
+
+int
+dom0_add_vif(struct xen_if *x0, unsigned bdom, unsigned dom, unsigned devid,
+    const char *mac, const char *ip)
+{
+	char b[96], f[96], v[32];
+	struct xen_perm bp[2] = { { (uint16_t)bdom, 'n' }, { (uint16_t)dom, 'r' } };
+	struct xen_perm fp[2] = { { (uint16_t)dom, 'n' }, { (uint16_t)bdom, 'r' } };
+
+	snprintf(b, sizeof(b), "/local/domain/%u/backend/vif/%u/%u", bdom, dom, devid);
+	snprintf(f, sizeof(f), "/local/domain/%u/device/vif/%u", dom, devid);
+	/* Frontend dir first, so it exists when the backend looks. */
+	if (x0->xs_mkdir(x0, 0, f) < 0 || x0->xs_set_perms(x0, 0, f, fp, 2) < 0)
+		return -1;
+	wr(x0, f, "backend", b);
+	snprintf(v, sizeof(v), "%u", bdom);
+	wr(x0, f, "backend-id", v);
+	snprintf(v, sizeof(v), "%u", devid);
+	wr(x0, f, "handle", v);
+	/* The frontend's own idea of its MAC: not what the backend trusts. */
+	wr(x0, f, "mac", "00:16:3e:ee:ee:ee");
+	wr(x0, f, "state", "1");
+	if (x0->xs_mkdir(x0, 0, b) < 0 || x0->xs_set_perms(x0, 0, b, bp, 2) < 0)
+		return -1;
+	wr(x0, b, "frontend", f);
+	snprintf(v, sizeof(v), "%u", dom);
+	wr(x0, b, "frontend-id", v);
+	wr(x0, b, "online", "1");
+	wr(x0, b, "mac", mac);
+	wr(x0, b, "ip", ip);
+	wr(x0, b, "script", "/etc/xen/scripts/vif-route-qubes");
+	snprintf(v, sizeof(v), "%u", devid);
+	wr(x0, b, "handle", v);
+	wr(x0, b, "type", "vif");
+	wr(x0, b, "hotplug-status", "");
+	return wr(x0, b, "state", "1");
+}
+
+int
+xs_state(struct xen_if *x, const char *path)
+{
+	unsigned len;
+	char *v = x->xs_read(x, 0, path, &len);
+	int s;
+
+	if (v == NULL)
+		return -1;
+	s = atoi(v);
+	free(v);
+	return s;
+}
+
+int
+xs_wait_state(struct xen_if *x, const char *path, int want, int timeout_ms)
+{
+	uint64_t t0 = ms();
+
+	do {
+		if (xs_state(x, path) == want)
+			return (int)(ms() - t0);
+		usleep(1000);
+	} while (ms() - t0 < (uint64_t)timeout_ms);
+	return -1;
+}
+
+int
+dom0_remove_vif(struct xen_if *x0, unsigned bdom, unsigned dom, unsigned devid,
+    int timeout_ms)
+{
+	char b[96], f[96], p[128];
+	uint64_t t0 = ms();
+	int gone = 0;
+
+	snprintf(b, sizeof(b), "/local/domain/%u/backend/vif/%u/%u", bdom, dom, devid);
+	snprintf(f, sizeof(f), "/local/domain/%u/device/vif/%u", dom, devid);
+	snprintf(p, sizeof(p), "%s/state", b);
+	/* One transaction, as libxl does it. */
+	for (;;) {
+		uint32_t t = x0->xs_tx_start(x0);
+		char q[160];
+
+		snprintf(q, sizeof(q), "%s/online", b);
+		x0->xs_write(x0, t, q, "0", 1);
+		if (xs_state(x0, p) != 6)
+			x0->xs_write(x0, t, p, "5", 1);
+		if (x0->xs_tx_end(x0, t, 0) == 0 || errno != EAGAIN)
+			break;
+	}
+	while (ms() - t0 < (uint64_t)timeout_ms) {
+		char *v = x0->xs_read(x0, 0, p, NULL);
+
+		if (v == NULL && errno == ENOENT) {
+			gone = 1;
+			break;
+		}
+		free(v);
+		usleep(1000);
+	}
+	if (!gone && getenv("MOAT_TEST_VERBOSE") != NULL) {
+		char q[160];
+
+		snprintf(q, sizeof(q), "%s/state", f);
+		printf("# remove vif%u.%u timed out: backend state %d, frontend state %d\n",
+		    dom, devid, xs_state(x0, p), xs_state(x0, q));
+	}
+	x0->xs_rm(x0, 0, f);
+	x0->xs_rm(x0, 0, b);	/* libxl's forced cleanup */
+	return gone ? 0 : -1;
+}
+
+int
+tf_init(struct tfront *t, struct xen_if *x, unsigned bdom, unsigned devid)
+{
+	memset(t, 0, sizeof(*t));
+	t->x = x;
+	t->dom = x->self;
+	t->bdom = bdom;
+	t->devid = devid;
+	snprintf(t->fpath, sizeof(t->fpath), "/local/domain/%u/device/vif/%u", t->dom, devid);
+	snprintf(t->bpath, sizeof(t->bpath), "/local/domain/%u/backend/vif/%u/%u", bdom,
+	    t->dom, devid);
+	if ((t->txs = x->gshare(x, (uint16_t)bdom, 1, &t->txref, 1)) == NULL ||
+	    (t->rxs = x->gshare(x, (uint16_t)bdom, 1, &t->rxref, 1)) == NULL)
+		return -1;
+	/* SHARED_RING_INIT */
+	t->txs->req_event = t->txs->rsp_event = 1;
+	t->rxs->req_event = t->rxs->rsp_event = 1;
+	if ((t->txpg = x->gshare(x, (uint16_t)bdom, TF_TXPAGES, t->txrefs, 0)) == NULL ||
+	    (t->rxpg = x->gshare(x, (uint16_t)bdom, TF_RXPAGES, t->rxrefs, 1)) == NULL)
+		return -1;
+	if ((t->port = x->ev_bind_unbound(x, (uint16_t)bdom)) < 0)
+		return -1;
+	return 0;
+}
+
+int
+tf_connect(struct tfront *t, int timeout_ms)
+{
+	struct xen_if *x = t->x;
+	char p[160], v[32];
+	unsigned len;
+	char *s;
+
+	snprintf(p, sizeof(p), "%s/state", t->bpath);
+	if (xs_wait_state(x, p, XB_INITWAIT, timeout_ms) < 0)
+		return -1;
+	snprintf(p, sizeof(p), "%s/feature-rx-copy", t->bpath);
+	if ((s = x->xs_read(x, 0, p, &len)) == NULL || strcmp(s, "1") != 0) {
+		free(s);
+		return -1;
+	}
+	free(s);
+	snprintf(v, sizeof(v), "%u", t->txref);
+	wr(x, t->fpath, "tx-ring-ref", v);
+	snprintf(v, sizeof(v), "%u", t->rxref);
+	wr(x, t->fpath, "rx-ring-ref", v);
+	snprintf(v, sizeof(v), "%d", t->port);
+	wr(x, t->fpath, "event-channel", v);
+	wr(x, t->fpath, "request-rx-copy", "1");
+	wr(x, t->fpath, "feature-rx-notify", "1");
+	wr(x, t->fpath, "feature-sg", "1");
+	wr(x, t->fpath, "state", "4");
+	snprintf(p, sizeof(p), "%s/state", t->bpath);
+	if (xs_wait_state(x, p, XB_CONNECTED, timeout_ms) < 0)
+		return -1;
+	tf_post_rx(t, TF_RXPAGES);
+	return 0;
+}
+
+void
+tf_post_rx(struct tfront *t, unsigned n)
+{
+	union netif_rx_slot *ring = (union netif_rx_slot *)t->rxs->ring;
+	unsigned i;
+
+	for (i = 0; i < n && t->rx_prod - t->rx_cons < TF_RXPAGES; i++) {
+		uint32_t k = t->rx_prod & (XNR_RX_RING_SIZE - 1);
+
+		ring[k].req.id = (uint16_t)k;
+		ring[k].req.gref = t->rxrefs[k % TF_RXPAGES];
+		t->rx_prod++;
+	}
+	__atomic_store_n(&t->rxs->req_prod, t->rx_prod, __ATOMIC_RELEASE);
+	t->x->ev_notify(t->x, (uint32_t)t->port);
+}
+
+static uint8_t *
+txpage(struct tfront *t, uint32_t *ref)
+{
+	unsigned k = t->txpage_next++ % TF_TXPAGES;
+
+	*ref = t->txrefs[k];
+	return t->txpg + (size_t)k * XEN_PAGE_SIZE;
+}
+
+void
+tf_raw(struct tfront *t, const struct netif_tx_request *r)
+{
+	union netif_tx_slot *ring = (union netif_tx_slot *)t->txs->ring;
+
+	memcpy(&ring[t->tx_prod & (XNR_TX_RING_SIZE - 1)], r, sizeof(*r));
+	t->tx_prod++;
+}
+
+int
+tf_queue(struct tfront *t, const uint8_t *frame, uint16_t len, unsigned nslots,
+    uint16_t flags, const struct netif_extra_info *extra)
+{
+	struct netif_tx_request r;
+	unsigned i, at, per;
+
+	if (nslots == 0 || nslots > 25)
+		return -1;
+	per = len / nslots;
+	at = len - per * (nslots - 1);	/* the first slot's own share */
+	/* The first slot carries the total; later ones their own size. */
+	for (i = 0; i < nslots; i++) {
+		uint32_t ref;
+		uint8_t *pg = txpage(t, &ref);
+		unsigned own = i == 0 ? at : per, off = i == 0 ? 0 : at + per * (i - 1);
+		uint16_t poff = (uint16_t)(i == 0 ? 0 : 100);
+
+		if (poff + own > XEN_PAGE_SIZE)
+			return -1;
+		memcpy(pg + poff, frame + off, own);
+		memset(&r, 0, sizeof(r));
+		r.gref = ref;
+		r.offset = poff;
+		r.id = (uint16_t)(t->tx_prod & (XNR_TX_RING_SIZE - 1));
+		r.size = i == 0 ? len : (uint16_t)own;
+		r.flags = (uint16_t)((i + 1 < nslots ? NETTXF_more_data : 0) |
+		    (i == 0 ? flags : 0) | (i == 0 && extra ? NETTXF_extra_info : 0));
+		tf_raw(t, &r);
+		if (i == 0 && extra) {
+			memset(&r, 0, sizeof(r));
+			memcpy(&r, extra, sizeof(*extra));
+			tf_raw(t, &r);
+		}
+	}
+	return 0;
+}
+
+void
+tf_publish(struct tfront *t)
+{
+	/* Slots before the producer (the backend's acquire pairs with this). */
+	__atomic_store_n(&t->txs->req_prod, t->tx_prod, __ATOMIC_RELEASE);
+	t->x->ev_notify(t->x, (uint32_t)t->port);
+}
+
+unsigned
+tf_reap(struct tfront *t)
+{
+	const union netif_tx_slot *ring = (const union netif_tx_slot *)t->txs->ring;
+	uint32_t prod = __atomic_load_n(&t->txs->rsp_prod, __ATOMIC_ACQUIRE);
+	unsigned n = 0;
+
+	while (t->tx_cons != prod) {
+		struct netif_tx_response r;
+
+		memcpy(&r, &ring[t->tx_cons & (XNR_TX_RING_SIZE - 1)].rsp, sizeof(r));
+		if (r.status == NETIF_RSP_OKAY)
+			t->rsp_ok++;
+		else if (r.status == NETIF_RSP_NULL)
+			t->rsp_null++;
+		else if (r.status == NETIF_RSP_ERROR)
+			t->rsp_err++;
+		else
+			t->rsp_other++;
+		t->tx_cons++;
+		n++;
+	}
+	t->txs->rsp_event = t->tx_cons + 1;
+	return n;
+}
+
+static int
+wait_ev(struct tfront *t, int timeout_ms)
+{
+	struct pollfd pfd = { t->x->ev_fd(t->x), POLLIN, 0 };
+	int p;
+
+	if (poll(&pfd, 1, timeout_ms) <= 0)
+		return -1;
+	while ((p = t->x->ev_pending(t->x)) >= 0)
+		t->x->ev_unmask(t->x, (uint32_t)p);
+	return 0;
+}
+
+int
+tf_recv(struct tfront *t, uint8_t *buf, size_t cap, int timeout_ms)
+{
+	const union netif_rx_slot *ring = (const union netif_rx_slot *)t->rxs->ring;
+	uint64_t t0 = ms();
+	size_t got = 0;
+
+	for (;;) {
+		uint32_t prod = __atomic_load_n(&t->rxs->rsp_prod, __ATOMIC_ACQUIRE);
+
+		while (t->rx_cons != prod) {
+			struct netif_rx_response r;
+			uint32_t k = t->rx_cons & (XNR_RX_RING_SIZE - 1);
+
+			memcpy(&r, &ring[k].rsp, sizeof(r));
+			t->rx_cons++;
+			if (r.id != k || r.status < 0 || (uint32_t)r.offset + (uint32_t)r.status > XEN_PAGE_SIZE ||
+			    got + (size_t)r.status > cap)
+				return -2;
+			memcpy(buf + got, t->rxpg + (size_t)(k % TF_RXPAGES) * XEN_PAGE_SIZE +
+			    r.offset, (size_t)r.status);
+			got += (size_t)r.status;
+			tf_post_rx(t, 1);
+			if (!(r.flags & NETRXF_more_data))
+				return (int)got;
+		}
+		t->rxs->rsp_event = t->rx_cons + 1;
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&t->rxs->rsp_prod, __ATOMIC_ACQUIRE) != t->rx_cons)
+			continue;
+		if (ms() - t0 > (uint64_t)timeout_ms)
+			return -1;
+		wait_ev(t, 10);
+		tf_reap(t);
+	}
+}
+
+int
+tf_ping(struct tfront *t, const uint8_t *frame, uint16_t len, unsigned nslots,
+    uint16_t flags, int timeout_ms)
+{
+	static uint8_t back[65536];
+	int n;
+
+	if (tf_queue(t, frame, len, nslots, flags, NULL) < 0)
+		return -1;
+	tf_publish(t);
+	n = tf_recv(t, back, sizeof(back), timeout_ms);
+	tf_reap(t);
+	if (n != (int)len || memcmp(back, frame, len) != 0)
+		return -1;
+	return 0;
+}
+
+int
+tf_close(struct tfront *t, int timeout_ms)
+{
+	char p[160];
+
+	wr(t->x, t->fpath, "state", "5");
+	snprintf(p, sizeof(p), "%s/state", t->bpath);
+	if (xs_wait_state(t->x, p, XB_CLOSING, timeout_ms) < 0 &&
+	    xs_state(t->x, p) != XB_CLOSED)
+		return -1;
+	wr(t->x, t->fpath, "state", "6");
+	return xs_wait_state(t->x, p, XB_CLOSED, timeout_ms) < 0 ? -1 : 0;
+}
+
+void
+tf_free(struct tfront *t)
+{
+	struct xen_if *x = t->x;
+
+	if (t->port > 0)
+		x->ev_unbind(x, (uint32_t)t->port);
+	if (t->txs)
+		x->gunshare(x, t->txs, 1);
+	if (t->rxs)
+		x->gunshare(x, t->rxs, 1);
+	if (t->txpg)
+		x->gunshare(x, t->txpg, TF_TXPAGES);
+	if (t->rxpg)
+		x->gunshare(x, t->rxpg, TF_RXPAGES);
+	memset(t, 0, sizeof(*t));
+}
+
+/* Frames */
+
+size_t
+frame_arp(uint8_t *b, const uint8_t src[6], uint32_t sip, uint32_t tip)
+{
+	memset(b, 0, 42);
+	memset(b, 0xff, 6);
+	memcpy(b + 6, src, 6);
+	b[12] = 0x08;
+	b[13] = 0x06;
+	b[14] = 0; b[15] = 1; b[16] = 0x08; b[17] = 0; b[18] = 6; b[19] = 4;
+	b[20] = 0; b[21] = 1;
+	memcpy(b + 22, src, 6);
+	memcpy(b + 28, &sip, 4);
+	memcpy(b + 38, &tip, 4);
+	return 42;
+}
+
+static uint32_t
+sum(uint32_t s, const uint8_t *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < n; i += 2)
+		s += (uint32_t)(p[i] << 8 | p[i + 1]);
+	if (n & 1)
+		s += (uint32_t)p[n - 1] << 8;
+	return s;
+}
+
+static uint16_t
+fold(uint32_t s)
+{
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)s;
+}
+
+size_t
+frame_udp(uint8_t *b, size_t len, uint32_t sip, uint32_t dip, int partial)
+{
+	uint8_t *ip = b + 14, *u = ip + 20;
+	size_t ulen = len - 34, i;
+	uint32_t ps;
+	uint16_t c;
+
+	memset(b, 0, len);
+	memcpy(b, "\xfe\xff\xff\xff\xff\xff\x00\x16\x3e\x00\x00\x01", 12);
+	b[12] = 0x08;
+	ip[0] = 0x45;
+	ip[2] = (uint8_t)((len - 14) >> 8);
+	ip[3] = (uint8_t)(len - 14);
+	ip[8] = 64;
+	ip[9] = 17;
+	memcpy(ip + 12, &sip, 4);
+	memcpy(ip + 16, &dip, 4);
+	c = (uint16_t)~fold(sum(0, ip, 20));
+	ip[10] = (uint8_t)(c >> 8);
+	ip[11] = (uint8_t)c;
+	u[0] = 0x30; u[1] = 0x39; u[2] = 0; u[3] = 53;
+	u[4] = (uint8_t)(ulen >> 8);
+	u[5] = (uint8_t)ulen;
+	for (i = 8; i < ulen; i++)
+		u[i] = (uint8_t)(i * 31 + 7);
+	ps = sum(0, ip + 12, 8) + 17 + (uint32_t)ulen;
+	if (partial) {
+		c = fold(ps);
+	} else {
+		c = (uint16_t)~fold(sum(ps, u, ulen));
+		if (c == 0)
+			c = 0xffff;
+	}
+	u[6] = (uint8_t)(c >> 8);
+	u[7] = (uint8_t)c;
+	return len;
+}
+
+int
+frame_udp_csum_ok(const uint8_t *b, size_t len)
+{
+	const uint8_t *ip = b + 14, *u = ip + 20;
+	size_t ulen = len - 34;
+	uint32_t s = sum(0, ip + 12, 8) + 17 + (uint32_t)ulen;
+
+	return fold(sum(s, u, ulen)) == 0xffff;
+}
