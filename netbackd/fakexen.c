@@ -102,6 +102,7 @@ struct fx_shared {
 	pthread_mutex_t	lock;
 	uint32_t	fail_commits;
 	uint32_t	next_tx;
+	uint64_t	gen;		/* bumped by every change to the tree */
 	struct fx_dom	dom[FX_MAXDOM];
 	struct fx_handle hnd[FX_MAXH];
 	uint8_t		page_used[FX_NPAGES];
@@ -132,6 +133,7 @@ struct fx_priv {
 		uint32_t ref;
 	} map[FX_MAXMAPS];
 	uint32_t	 tx_id;		/* open transaction, one per handle */
+	uint64_t	 tx_gen;
 	unsigned	 ntxop;
 	struct {
 		uint8_t	 rm;
@@ -359,6 +361,7 @@ write_locked(struct fx_world *w, unsigned dom, const char *path, const void *val
 	memcpy(n->val, val, len);
 	n->val[len] = '\0';
 	n->vlen = (uint16_t)len;
+	w->s->gen++;
 	fire(w, path, 0);
 	return 0;
 }
@@ -380,6 +383,7 @@ rm_locked(struct fx_world *w, unsigned dom, const char *path)
 	for (i = 0; i < FX_NNODES; i++)
 		if (w->s->node[i].used && is_under(w->s->node[i].path, path))
 			w->s->node[i].used = 0;
+	w->s->gen++;
 	fire(w, path, 1);
 	return 0;
 }
@@ -668,6 +672,7 @@ xs_tx_start_(struct xen_if *x)
 	t = ++w->s->next_tx;
 	if (t == XEN_XS_TX_NONE)
 		t = ++w->s->next_tx;
+	P(x)->tx_gen = w->s->gen;
 	unlock(w);
 	P(x)->tx_id = t;
 	P(x)->ntxop = 0;
@@ -689,6 +694,11 @@ xs_tx_end_(struct xen_if *x, uint32_t t, int abort)
 	lock(w);
 	if (!abort && w->s->fail_commits > 0) {
 		w->s->fail_commits--;
+		errno = EAGAIN;
+		rc = -1;
+	} else if (!abort && w->s->gen != pv->tx_gen) {
+		/* Anything changed since the start: redo (coarse, like the
+		 * first xenstored's whole-store transactions). */
 		errno = EAGAIN;
 		rc = -1;
 	} else if (!abort) {
@@ -1029,7 +1039,7 @@ gshare_(struct xen_if *x, uint16_t domid, unsigned count, uint32_t *refs, int wr
 	unsigned i, run = 0, start = 0, r, k;
 	uint8_t *a = NULL;
 
-	if (count == 0 || count > 64) {
+	if (count == 0 || count > 512) {
 		errno = EINVAL;
 		return NULL;
 	}

@@ -661,6 +661,14 @@ vif_update(struct xvif *v)
 	if (xen_xs_read_uint(x, 0, path, 1, &online) != 0)
 		online = 0;
 	if (!v->init_done) {
+		if (online == 0 && bs >= XB_CLOSING) {
+			/* A device being removed that we never set up:
+			 * as the driver domain, its dir is ours to delete. */
+			x->xs_rm(x, 0, v->bpath);
+			vif_rm_parent(v);
+			vif_free(v);
+			return;
+		}
 		if (online != 1 || vif_init(v) != 0)
 			return;		/* keys not (all) there yet */
 	}

@@ -177,8 +177,8 @@ xnv_rx_parse(const struct netif_rx_response *rsp, const uint16_t *expect_id,
 		struct netif_rx_response r;
 
 		if (i >= avail) {
-			p->verdict = XNV_FATAL;
-			p->reason = "RX packet runs past the published responses";
+			p->verdict = XNV_MORE;
+			p->reason = "RX packet continues past the published responses";
 			return p->verdict;
 		}
 		r = rsp[i];
@@ -221,8 +221,8 @@ xnv_rx_parse(const struct netif_rx_response *rsp, const uint16_t *expect_id,
 			}
 			do {
 				if (i >= avail) {
-					p->verdict = XNV_FATAL;
-					p->reason = "RX extra info runs past the responses";
+					p->verdict = XNV_MORE;
+					p->reason = "RX extra info continues past the responses";
 					return p->verdict;
 				}
 				if (i - ndata >= XNV_TX_MAX_EXTRAS) {

@@ -28,7 +28,9 @@
 #define XNV_TX_MAX_SLOTS	(1u + XNV_TX_MAX_EXTRAS + XNV_TX_FATAL_FURTHER)
 #define XNV_ETH_HLEN		14u
 
-enum xnv_verdict { XNV_OK = 0, XNV_DROP = 1, XNV_FATAL = 2 };
+/* XNV_MORE (RX only): the packet continues past what the backend has
+ * published so far (Linux netback may push mid-packet); wait for more. */
+enum xnv_verdict { XNV_OK = 0, XNV_DROP = 1, XNV_FATAL = 2, XNV_MORE = 3 };
 
 struct xnv_frag {
 	uint32_t	gref;

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,6 +229,8 @@ nbh_start(struct nbh_shared *sh, struct fx_world *w, unsigned domid)
 	memset(sh, 0, sizeof(*sh));
 	fx_domain_create(w, domid);
 	if ((pid = fork()) == 0) {
+		/* never outlive the test */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		struct xen_if *x = fx_open(w, domid);
 
 		if (x == NULL)

@@ -74,3 +74,25 @@ size_t	frame_udp(uint8_t *b, size_t len, uint32_t sip, uint32_t dip, int partial
 int	frame_udp_csum_ok(const uint8_t *b, size_t len);
 
 #endif
+
+/* A test NetVM: the backend of our uplink, honest or not. */
+struct tnetvm {
+	struct xen_if		*x;
+	unsigned		 fdom;
+	char			 bpath[96], fpath[96];
+	struct xnr_sring	*txs, *rxs;
+	int			 port;
+	uint32_t		 tx_cons, rx_cons;
+	uint16_t		 last_id;	/* of the last TX request answered */
+};
+int	dom0_add_uplink(struct xen_if *x0, unsigned fdom, unsigned netvm, const char *mac);
+void	dom0_remove_uplink(struct xen_if *x0, unsigned fdom, unsigned netvm);
+int	tn_connect(struct tnetvm *n, struct xen_if *x, unsigned fdom, int timeout_ms);
+/* Deliver a frame into the firewall's posted RX buffers (one slot). */
+int	tn_send(struct tnetvm *n, const uint8_t *frame, uint16_t len);
+/* Raw RX response in the next slot (consumes one posted request). */
+void	tn_rx_raw(struct tnetvm *n, const struct netif_rx_response *r, int use_req_id);
+void	tn_rx_push(struct tnetvm *n, uint32_t prod);
+/* Take one frame the firewall transmitted (answering its slots OKAY). */
+int	tn_recv(struct tnetvm *n, uint8_t *buf, size_t cap, int timeout_ms);
+void	tn_tx_raw(struct tnetvm *n, uint16_t id, int16_t status, uint32_t prod_extra);
