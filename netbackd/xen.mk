@@ -33,3 +33,23 @@ MOAT_UNIT_TESTS += tests/xen/test_xen_netback
 tests_xen_test_xen_netback_SOURCES = tests/xen/test_xen_netback.c $(XEN_HARNESS)
 tests_xen_test_xen_netback_CPPFLAGS = $(XEN_TEST_CPPFLAGS) -I$(top_srcdir)/tests/xen
 tests_xen_test_xen_netback_LDADD = $(MOAT_XEN_LIBS) $(MOAT_COMMON_LIBS)
+
+# Fuzz targets (libFuzzer, clang builds) and their seed replays (every build).
+MOAT_FUZZ_TARGETS += tests/fuzz/fuzz_netif tests/fuzz/fuzz_xs
+EXTRA_PROGRAMS += tests/fuzz/fuzz_netif tests/fuzz/fuzz_xs
+tests_fuzz_fuzz_netif_SOURCES = tests/fuzz/fuzz_netif.c
+tests_fuzz_fuzz_netif_CPPFLAGS = $(XEN_TEST_CPPFLAGS)
+tests_fuzz_fuzz_netif_LDADD = $(MOAT_XEN_LIBS) $(MOAT_COMMON_LIBS)
+tests_fuzz_fuzz_netif_LDFLAGS = -fsanitize=fuzzer
+tests_fuzz_fuzz_xs_SOURCES = tests/fuzz/fuzz_xs.c
+tests_fuzz_fuzz_xs_CPPFLAGS = $(XEN_TEST_CPPFLAGS)
+tests_fuzz_fuzz_xs_LDADD = $(MOAT_XEN_LIBS) $(MOAT_COMMON_LIBS)
+tests_fuzz_fuzz_xs_LDFLAGS = -fsanitize=fuzzer
+MOAT_UNIT_TESTS += tests/fuzz/replay_netif tests/fuzz/replay_xs
+tests_fuzz_replay_netif_SOURCES = tests/fuzz/fuzz_netif.c tests/fuzz/replay.c tests/xen/stubs.c
+tests_fuzz_replay_netif_CPPFLAGS = $(XEN_TEST_CPPFLAGS)
+tests_fuzz_replay_netif_LDADD = $(MOAT_XEN_LIBS) $(MOAT_COMMON_LIBS)
+tests_fuzz_replay_xs_SOURCES = tests/fuzz/fuzz_xs.c tests/fuzz/replay.c tests/xen/stubs.c
+tests_fuzz_replay_xs_CPPFLAGS = $(XEN_TEST_CPPFLAGS)
+tests_fuzz_replay_xs_LDADD = $(MOAT_XEN_LIBS) $(MOAT_COMMON_LIBS)
+EXTRA_DIST += tests/fuzz/corpus/netif tests/fuzz/corpus/xs
