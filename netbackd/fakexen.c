@@ -923,6 +923,7 @@ static int
 gcopy_(struct xen_if *x, struct xen_gcopy *segs, unsigned n)
 {
 	struct fx_world *w = P(x)->w;
+	struct fx_dom *d = NULL;
 	unsigned i;
 
 	for (i = 0; i < n; i++)
@@ -933,8 +934,11 @@ gcopy_(struct xen_if *x, struct xen_gcopy *segs, unsigned n)
 	lock(w);
 	for (i = 0; i < n; i++) {
 		struct xen_gcopy *g = &segs[i];
-		struct fx_dom *d = dom_find(w, g->domid);
 		struct fx_gnt e;
+
+		/* A batch is nearly always one peer's: look it up once. */
+		if (d == NULL || d->domid != g->domid)
+			d = dom_find(w, g->domid);
 		uint8_t *pg;
 
 		if (d == NULL) {

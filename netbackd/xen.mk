@@ -53,3 +53,10 @@ tests_fuzz_replay_xs_SOURCES = tests/fuzz/fuzz_xs.c tests/fuzz/replay.c tests/xe
 tests_fuzz_replay_xs_CPPFLAGS = $(XEN_TEST_CPPFLAGS)
 tests_fuzz_replay_xs_LDADD = $(MOAT_XEN_LIBS) $(MOAT_COMMON_LIBS)
 EXTRA_DIST += tests/fuzz/corpus/netif tests/fuzz/corpus/xs
+
+# make bench: netback TX throughput on the fake Xen vs memcpy.
+MOAT_BENCHES += tests/bench/bench_netif
+EXTRA_PROGRAMS += tests/bench/bench_netif
+tests_bench_bench_netif_SOURCES = tests/bench/bench_netif.c $(XEN_HARNESS)
+tests_bench_bench_netif_CPPFLAGS = $(XEN_TEST_CPPFLAGS) -I$(top_srcdir)/tests/xen
+tests_bench_bench_netif_LDADD = $(MOAT_XEN_LIBS) $(MOAT_COMMON_LIBS)

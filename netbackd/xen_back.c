@@ -21,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "nb.h"
@@ -340,7 +342,9 @@ tx_work(struct xvif *v, int *did)
 		v->tx_cons = prod;
 		tx_push(v, old);
 	}
-	return 0;
+	/* Budget spent with requests maybe left: the frontend will not
+	 * notify for those, so we must come back by ourselves. */
+	return 1;
 }
 
 /* Receive path: natd -> client */
@@ -835,15 +839,40 @@ on_xs(struct nb *nb, void *arg)
 }
 
 static void
-vif_event(struct xvif *v)
+kick(void)
 {
-	int did = 0;
-	uint64_t t;
+	uint64_t one = 1;
 
-	if (tx_work(v, &did) < 0)
-		return;
+	if (write(xb_g.kick_fd, &one, sizeof(one)) < 0) {
+		/* already readable: the wakeup is pending anyway */
+	}
+}
+
+/* Returns -1 when the vif went away, else whether there was work. */
+static int
+vif_work(struct xvif *v)
+{
+	int did = 0, rc;
+
+	if ((rc = tx_work(v, &did)) < 0)
+		return -1;
+	if (rc == 1) {
+		v->more = 1;
+		kick();
+	}
 	rx_push(v, &did);
 	if (!v->connected)
+		return -1;
+	return did;
+}
+
+static void
+vif_event(struct xvif *v)
+{
+	int did;
+	uint64_t t;
+
+	if ((did = vif_work(v)) < 0)
 		return;
 	/* Events are hints: a stream of them that brings no work is a storm
 	 * (XSA-332); it costs the other clients, so the vif goes. */
@@ -859,6 +888,26 @@ vif_event(struct xvif *v)
 		}
 	}
 	xb_g.x->ev_unmask(xb_g.x, (uint32_t)v->evport);
+}
+
+/* Our own wakeup: vifs that used their whole budget go again, after the
+ * core has served everything else that was ready. */
+static void
+on_kick(struct nb *nb, void *arg)
+{
+	uint64_t v;
+	int i;
+
+	(void)nb;
+	(void)arg;
+	if (read(xb_g.kick_fd, &v, sizeof(v)) < 0) {
+		/* spurious */
+	}
+	for (i = 0; i < XB_MAXVIF; i++)
+		if (xb_g.vif[i].used && xb_g.vif[i].connected && xb_g.vif[i].more) {
+			xb_g.vif[i].more = 0;
+			vif_work(&xb_g.vif[i]);
+		}
 }
 
 static void
@@ -920,8 +969,13 @@ xen_open(struct nb *nb, void *state)
 	snprintf(xb_g.vifdir, sizeof(xb_g.vifdir), "/local/domain/%u/backend/vif", x->self);
 	xb_g.xs_fd = x->xs_fd(x);
 	xb_g.ev_fd = x->ev_fd(x);
+	if ((xb_g.kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+		log_warn("eventfd");
+		return -1;
+	}
 	if (nb_watch(nb, xb_g.xs_fd, on_xs, NULL) < 0 ||
-	    nb_watch(nb, xb_g.ev_fd, on_ev, NULL) < 0)
+	    nb_watch(nb, xb_g.ev_fd, on_ev, NULL) < 0 ||
+	    nb_watch(nb, xb_g.kick_fd, on_kick, NULL) < 0)
 		return -1;
 	/* Fires at once: the first event makes us scan what is already there. */
 	if (x->xs_watch(x, xb_g.vifdir, "be") < 0) {

@@ -38,6 +38,7 @@ struct xen_stats {
 struct xvif {
 	uint8_t		 used, init_done, connected, broken, fe_watched;
 	uint8_t		 fe_sg;
+	uint8_t		 more;		/* budget ran out with work left */
 	unsigned	 domid, devid;
 	uint16_t	 port;
 	enum xenbus_state state;	/* what we last wrote */
@@ -62,7 +63,7 @@ struct xfront;
 struct xenb {
 	struct nb	*nb;
 	struct xen_if	*x;
-	int		 xs_fd, ev_fd;
+	int		 xs_fd, ev_fd, kick_fd;
 	struct xvif	 vif[XB_MAXVIF];
 	struct xfront	*up;
 	struct xen_stats st;

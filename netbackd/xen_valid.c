@@ -11,6 +11,7 @@
  */
 #include "config.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "xen_valid.h"
@@ -39,7 +40,9 @@ xnv_tx_parse(const struct netif_tx_request *req, unsigned avail,
 	uint32_t rest = 0;
 	int more;
 
-	memset(p, 0, sizeof(*p));
+	/* Header only: frag[] entries are written before they are counted
+	 * (this runs per packet; the array is most of the struct). */
+	memset(p, 0, offsetof(struct xnv_tx_pkt, frag));
 	if (avail == 0) {
 		fatal_(p, "no request");
 		return p->verdict;

@@ -292,9 +292,18 @@ tf_queue(struct tfront *t, const uint8_t *frame, uint16_t len, unsigned nslots,
 void
 tf_publish(struct tfront *t)
 {
+	uint32_t old = t->tx_pushed, ev;
+
 	/* Slots before the producer (the backend's acquire pairs with this). */
 	__atomic_store_n(&t->txs->req_prod, t->tx_prod, __ATOMIC_RELEASE);
-	t->x->ev_notify(t->x, (uint32_t)t->port);
+	t->tx_pushed = t->tx_prod;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	/* RING_PUSH_REQUESTS_AND_CHECK_NOTIFY, as Linux netfront does;
+	 * hostile tests that want to pester call ev_notify themselves. */
+	ev = __atomic_load_n(&t->txs->req_event, __ATOMIC_ACQUIRE);
+	if ((uint32_t)(t->tx_prod - ev) < (uint32_t)(t->tx_prod - old) ||
+	    t->tx_prod == old || (uint32_t)(t->tx_prod - old) > XNR_TX_RING_SIZE)
+		t->x->ev_notify(t->x, (uint32_t)t->port);
 }
 
 unsigned

@@ -25,6 +25,7 @@ struct tfront {
 	uint8_t			*txpg, *rxpg;
 	uint32_t		 txrefs[TF_TXPAGES], rxrefs[TF_RXPAGES];
 	uint32_t		 tx_prod, tx_cons, rx_prod, rx_cons;
+	uint32_t		 tx_pushed;
 	unsigned		 txpage_next;
 	/* TX responses seen */
 	uint64_t		 rsp_ok, rsp_err, rsp_null, rsp_other;
