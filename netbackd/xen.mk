@@ -60,3 +60,15 @@ EXTRA_PROGRAMS += tests/bench/bench_netif
 tests_bench_bench_netif_SOURCES = tests/bench/bench_netif.c $(XEN_HARNESS)
 tests_bench_bench_netif_CPPFLAGS = $(XEN_TEST_CPPFLAGS) -I$(top_srcdir)/tests/xen
 tests_bench_bench_netif_LDADD = $(MOAT_XEN_LIBS) $(MOAT_COMMON_LIBS)
+
+# The fake Xen as a command and the loopback netbackd, for scripts (and for
+# running a whole moat on the fake Xen); their end-to-end script.
+noinst_PROGRAMS += tests/xen/fakexen tests/xen/nbh_main
+tests_xen_fakexen_SOURCES = tests/xen/fakexen_tool.c tests/xen/tfront.c tests/xen/tfront.h
+tests_xen_fakexen_CPPFLAGS = $(XEN_TEST_CPPFLAGS) -I$(top_srcdir)/tests/xen
+tests_xen_fakexen_LDADD = $(MOAT_XEN_LIBS) $(MOAT_COMMON_LIBS)
+tests_xen_nbh_main_SOURCES = tests/xen/nbh_main.c $(XEN_HARNESS)
+tests_xen_nbh_main_CPPFLAGS = $(XEN_TEST_CPPFLAGS) -I$(top_srcdir)/tests/xen
+tests_xen_nbh_main_LDADD = $(MOAT_XEN_LIBS) $(MOAT_COMMON_LIBS)
+MOAT_INTEG_TESTS += tests/xen/fakexen_socket.sh
+EXTRA_DIST += tests/xen/fakexen_socket.sh

@@ -151,8 +151,8 @@ count_fds(void)
 	return n - 1;	/* the DIR itself */
 }
 
-static void
-run(struct nbh_shared *sh, struct xen_if *x)
+void
+nbh_run(struct nbh_shared *sh, struct xen_if *x)
 {
 	struct nb *nb = &nbh;
 	uint64_t last_tick = 0;
@@ -163,7 +163,7 @@ run(struct nbh_shared *sh, struct xen_if *x)
 	nb->mem = malloc((size_t)NBH_NBUFS * NBH_BUFSZ);
 	for (i = 0; i < NBH_NBUFS; i++)
 		nb->freel[nb->nfree++] = NBH_NBUFS - 1 - i;
-	xen_backend_use(x);
+	xen_backend_use(x);	/* NULL: netbackd's own choice (MOAT_FAKEXEN) */
 	if (nb_backend_xen.open(nb, NULL) != 0) {
 		fprintf(stderr, "nbh: backend open failed\n");
 		_exit(2);
@@ -240,7 +240,7 @@ nbh_start(struct nbh_shared *sh, struct fx_world *w, unsigned domid)
 
 		if (x == NULL)
 			_exit(3);
-		run(sh, x);
+		nbh_run(sh, x);
 	}
 	while (!sh->ready) {
 		int st;

@@ -15,6 +15,8 @@
 #include "xen_if.h"
 #include "xen_priv.h"
 
+struct fx_world;
+
 #define NBH_PORTS	1024
 #define NBH_NBUFS	1024
 #define NBH_BUFSZ	2048
@@ -43,5 +45,7 @@ struct nbh_shared {
 struct nbh_shared *nbh_shared_new(void);
 pid_t	nbh_start(struct nbh_shared *sh, struct fx_world *w, unsigned domid);
 void	nbh_stop(struct nbh_shared *sh, pid_t pid);
+/* Run in this process until sh->stop; x NULL = choose as netbackd does. */
+void	nbh_run(struct nbh_shared *sh, struct xen_if *x) __attribute__((noreturn));
 
 #endif
