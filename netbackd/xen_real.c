@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -258,6 +259,7 @@ xen_real_open(void)
 	unsigned len;
 	uint64_t d = 0;
 	size_t i;
+	int fl;
 
 	if ((x = calloc(1, sizeof(*x))) == NULL || (r = calloc(1, sizeof(*r))) == NULL) {
 		free(x);
@@ -275,6 +277,13 @@ xen_real_open(void)
 	}
 	if ((r->ev = xenevtchn_open(NULL, 0)) == NULL) {
 		log_warn("xenevtchn_open (/dev/xen/evtchn)");
+		goto fail;
+	}
+	/* pending() is a read(): without O_NONBLOCK the loop that drains
+	 * ports until none is left would block in the last call. */
+	if ((fl = fcntl(xenevtchn_fd(r->ev), F_GETFL)) < 0 ||
+	    fcntl(xenevtchn_fd(r->ev), F_SETFL, fl | O_NONBLOCK) < 0) {
+		log_warn("evtchn: O_NONBLOCK");
 		goto fail;
 	}
 	if ((r->xs = xs_open(0)) == NULL) {

@@ -36,6 +36,7 @@ struct nbh_shared {
 	struct xen_stats	st;
 	volatile uint32_t	bufs_free;
 	volatile uint32_t	nfds;		/* open fds in the harness */
+	volatile uint32_t	heap;		/* its malloc'd bytes in use */
 	volatile uint64_t	loops;
 	volatile uint64_t	frames;		/* nb_rx calls */
 	struct mq_desc		last;		/* last descriptor nb_rx saw */

@@ -826,7 +826,7 @@ churn(void)
 {
 	static struct ctl *cc;
 	unsigned maps0 = fx_maps_held(W, FW), ports0 = fx_ports_bound(W, FW);
-	unsigned fds0 = SH->nfds, bufs0, i, w, fails = 0;
+	unsigned fds0 = SH->nfds, heap0 = SH->heap, bufs0, i, w, fails = 0;
 	char vifdir[64];
 
 	if (cc == NULL)
@@ -860,6 +860,9 @@ churn(void)
 	T_EQ_INT(fx_ports_bound(W, FW), ports0);
 	T_EQ_INT(SH->bufs_free, bufs0);
 	T_EQ_INT(SH->nfds, fds0);
+	/* memory: nothing malloc'd per client may stay behind */
+	printf("# netbackd heap %u bytes before, %u after 100 clients\n", heap0, SH->heap);
+	T_ASSERT(SH->heap <= heap0 + 2048);
 	T_EQ_INT(SH->st.vifs, 1);	/* the good client */
 	snprintf(vifdir, sizeof(vifdir), "/local/domain/%u/backend/vif", FW);
 	printf("# nodes under %s: %u\n", vifdir, fx_nodes_under(W, vifdir));
