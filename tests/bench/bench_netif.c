@@ -64,15 +64,29 @@ through_netback(struct tfront *tf, struct nbh_shared *sh, unsigned size)
 	uint64_t start = sh->frames, sent = 0;
 	double t0 = now_s(), t;
 
+	unsigned k;
+
 	frame_udp(frame, size < 42 ? 42 : size, inet_addr("10.137.0.10"),
 	    inet_addr("10.137.0.1"), 0);
+	/* Like a guest's netfront, grant the frame where it lies: the pages
+	 * are filled once and the loop only writes requests. */
+	for (k = 0; k < TF_TXPAGES; k++)
+		memcpy(tf->txpg + (size_t)k * XEN_PAGE_SIZE, frame, size);
 	do {
 		unsigned room, i;
 
 		tf_reap(tf);
 		room = XNR_TX_RING_SIZE - (tf->tx_prod - tf->tx_cons);
-		for (i = 0; i < room; i++)
-			tf_queue(tf, frame, (uint16_t)size, 1, 0, NULL);
+		for (i = 0; i < room; i++) {
+			struct netif_tx_request r;
+
+			r.gref = tf->txrefs[(tf->tx_prod) % TF_TXPAGES];
+			r.offset = 0;
+			r.flags = 0;
+			r.id = (uint16_t)(tf->tx_prod & (XNR_TX_RING_SIZE - 1));
+			r.size = (uint16_t)size;
+			tf_raw(tf, &r);
+		}
 		sent += room;
 		if (room)
 			tf_publish(tf);

@@ -19,7 +19,7 @@ struct fx_world;
 
 #define NBH_PORTS	1024
 #define NBH_NBUFS	1024
-#define NBH_BUFSZ	2048
+#define NBH_BUFSZ	10240	/* room for multi-page frames */
 
 struct nbh_link {
 	uint8_t		up;

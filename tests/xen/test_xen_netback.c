@@ -239,13 +239,21 @@ c_basic(struct tfront *t, struct ctl *c)
 			return 9;
 	}
 	c->rsp_ok = t->rsp_ok;
+	/* a 6000-byte frame: two TX slots in, two RX slots (more_data) out */
+	{
+		static uint8_t jumbo[6000];
+
+		frame_udp(jumbo, 6000, sip, dip, 0);
+		if (tf_ping(t, jumbo, 6000, 2, 0, TMO) != 0)
+			return 14;
+	}
 	/* a frame larger than a core buffer is dropped, answered, and the
 	 * vif carries on */
 	{
-		static uint8_t big[9000];
+		static uint8_t big[12000];
 
-		frame_udp(big, 9000, sip, dip, 0);
-		tf_queue(t, big, 9000, 3, 0, NULL);
+		frame_udp(big, 12000, sip, dip, 0);
+		tf_queue(t, big, 12000, 4, 0, NULL);
 		tf_publish(t);
 		usleep(50000);
 		tf_reap(t);
