@@ -7,6 +7,10 @@ natd_libnatd_a_SOURCES = \
 	natd/flowtab.c natd/flowtab.h
 NATD_LIBS = natd/libnatd.a $(MOAT_COMMON_LIBS)
 
+moatlibexec_PROGRAMS += natd/natd
+natd_natd_SOURCES = natd/natd.c natd/natd.h natd/natd_ctl.c natd/natd_sandbox.c
+natd_natd_LDADD = $(NATD_LIBS)
+
 # The supervisor sizes the connection table's memfd with natd_flowtab_bytes().
 moat_moat_SOURCES += natd/flowtab.c natd/flowtab.h
 
