@@ -106,7 +106,9 @@ struct nat_config {
 	uint32_t	pending_max;	/* pending verdicts per client */
 	uint32_t	to_tcp_syn, to_tcp_est, to_tcp_closing;	/* seconds */
 	uint32_t	to_udp, to_udp_stream, to_icmp;
-	uint32_t	own_first, own_count;	/* natd's reserve of buffers */
+	uint32_t	own_first;	/* unused: netbackd owns every buffer */
+	uint32_t	own_count;	/* size of natd's reserve, which netbackd
+					 * fills with empty RX descriptors */
 	uint32_t	hold_max;	/* frames held for verdicts, all clients */
 	uint64_t	seed;		/* random: hash key, port choice, DNS ids */
 };
@@ -128,6 +130,7 @@ void	nat_config_defaults(struct nat_config *c);
 #define NAT_ARP_REFRESH_MS	60000
 #define NAT_PCAP_SLOTS		256
 #define NAT_PCAP_SNAP		1600
+#define NAT_CONNECTED_SLOTS	512	/* twice CLIENTS_MAX */
 #define NAT_EVICT_SCAN		64	/* LRU entries looked at for an unreplied one */
 
 struct nat_counters {
@@ -210,7 +213,10 @@ struct nat_engine {
 
 	/* natd's reserve of buffers */
 	uint32_t		*reserve;
-	uint32_t		 nreserve;
+	uint32_t		 nreserve, reserve_cap;
+
+	/* /connected-ips: never a source on the uplink (0 = empty slot) */
+	uint32_t		 connected[NAT_CONNECTED_SLOTS];
 
 	/* held frames of pending flows */
 	struct nat_hold		*hold;
@@ -245,6 +251,9 @@ void	nat_free(struct nat_engine *e);
 int	nat_set_flowtab(struct nat_engine *e, void *mem, size_t len);
 void	nat_netconf(struct nat_engine *e, const struct msg_netconf *nc, uint64_t now_ms);
 void	nat_link(struct nat_engine *e, const struct msg_link *l, uint64_t now_ms);
+/* MSG_CLIENTS: the addresses of /connected-ips (and their mapped ones). */
+void	nat_clients(struct nat_engine *e, const uint32_t *ips,
+	    const uint32_t *visible, uint32_t count);
 /* Format the table, or on restart validate what a previous natd left. */
 int	nat_start(struct nat_engine *e, int restart, uint64_t now_ms);
 

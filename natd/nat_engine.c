@@ -140,6 +140,49 @@ ipmap_rebuild(struct nat_engine *e)
 	}
 }
 
+/* Is a an address dom0 lists in /connected-ips (linked or not yet)? */
+static int
+connected(const struct nat_engine *e, uint32_t a)
+{
+	uint32_t h, n;
+
+	if (a == 0)
+		return 0;
+	h = (ntohl(a) * 2654435761u) & (NAT_CONNECTED_SLOTS - 1);
+	for (n = 0; n < NAT_CONNECTED_SLOTS; n++) {
+		uint32_t i = (h + n) & (NAT_CONNECTED_SLOTS - 1);
+
+		if (e->connected[i] == 0)
+			return 0;
+		if (e->connected[i] == a)
+			return 1;
+	}
+	return 0;
+}
+
+void
+nat_clients(struct nat_engine *e, const uint32_t *ips, const uint32_t *visible,
+    uint32_t count)
+{
+	uint32_t k;
+
+	memset(e->connected, 0, sizeof(e->connected));
+	for (k = 0; k < count && k < NAT_CONNECTED_SLOTS / 2; k++) {
+		uint32_t h = (ntohl(ips[k]) * 2654435761u) & (NAT_CONNECTED_SLOTS - 1);
+		char a[16], b[16];
+
+		if (ips[k] == 0)
+			continue;
+		while (e->connected[h] != 0 && e->connected[h] != ips[k])
+			h = (h + 1) & (NAT_CONNECTED_SLOTS - 1);
+		e->connected[h] = ips[k];
+		if (visible[k] != 0 && visible[k] != ips[k])
+			log_warnx("client %s is mapped to %s: mapped addresses are "
+			    "not supported, it is routed as %s", ip4_str(ips[k], a),
+			    ip4_str(visible[k], b), a);
+	}
+}
+
 /* ---- buffers, output, drops ---- */
 
 void
@@ -148,7 +191,7 @@ nat_buf_put(struct nat_engine *e, uint32_t buf)
 	struct mq_desc d;
 
 	/* Keep the reserve full from buffers we would give back anyway. */
-	if (e->nreserve < e->cfg.own_count) {
+	if (e->nreserve < e->reserve_cap) {
 		e->reserve[e->nreserve++] = buf;
 		return;
 	}
@@ -1629,7 +1672,7 @@ uplink_ip4(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 		nat_drop(e, d, v, NAT_R_MAC);
 		return;
 	}
-	if (port_of_ip(e, src) != 0 || src == e->nc.ip) {
+	if (port_of_ip(e, src) != 0 || src == e->nc.ip || connected(e, src)) {
 		nat_drop(e, d, v, NAT_R_SPOOFED);
 		return;
 	}
@@ -1734,9 +1777,9 @@ nat_input(struct nat_engine *e, const struct mq_desc *din, uint64_t now)
 		}
 		return;
 	}
-	if (d.port >= MQ_PORT_MAX) {
-		d.port = MQ_PORT_UPLINK;
-		nat_drop(e, &d, NULL, NAT_R_MALFORMED);
+	if (d.port == MQ_PORT_DROP) {
+		/* netbackd gives natd its reserve as empty descriptors. */
+		nat_buf_put(e, d.buf);
 		return;
 	}
 	e->link[d.port].c.rx_packets++;
@@ -1973,8 +2016,7 @@ nat_new(const struct nat_config *cfg, const struct mq_pool *pool,
 	uint32_t i;
 
 	if (cfg->nflows < FT_MIN_FLOWS || cfg->nflows > FT_MAX_FLOWS ||
-	    cfg->hold_max == 0 || cfg->own_count > pool->nbufs ||
-	    cfg->own_first > pool->nbufs - cfg->own_count)
+	    cfg->hold_max == 0 || cfg->own_count > pool->nbufs)
 		return NULL;
 	if ((e = calloc(1, sizeof(*e))) == NULL)
 		return NULL;
@@ -1993,8 +2035,8 @@ nat_new(const struct nat_config *cfg, const struct mq_pool *pool,
 		nat_free(e);
 		return NULL;
 	}
-	for (i = 0; i < cfg->own_count; i++)
-		e->reserve[e->nreserve++] = cfg->own_first + i;
+	/* Empty until netbackd gives us buffers (nat_input, port DROP). */
+	e->reserve_cap = cfg->own_count;
 	for (i = 0; i < cfg->hold_max; i++)
 		e->hold[i].next = i + 1 < cfg->hold_max ? i + 1 : FT_NIL;
 	e->hold_free = 0;

@@ -155,7 +155,9 @@ on_queues(struct natd *n, const struct msg *m)
 
 	if (n->e != NULL || shm_map(&n->shm, m) < 0)
 		fatalx("bad or repeated MSG_QUEUES");
-	n->cfg.own_first = n->shm.q.own_first;
+	/* netbackd owns every buffer; own_count is the size of the reserve
+	 * it fills with empty RX descriptors. */
+	n->cfg.own_first = 0;
 	n->cfg.own_count = n->shm.q.own_count;
 	/* Held frames are netbackd's buffers: never hold a quarter of them. */
 	n->cfg.hold_max = n->shm.q.nbufs / 4 < 4096 ? n->shm.q.nbufs / 4 : 4096;
@@ -232,6 +234,28 @@ on_start(struct natd *n, const struct msg *m)
 	n->started = 1;
 	log_info("running: %u flows, quota %u per client, reserve of %u buffers",
 	    n->cfg.nflows, n->cfg.client_quota, n->cfg.own_count);
+}
+
+/* Variable size: a count and that many entries, nothing else. */
+static void
+on_clients(struct natd *n, const struct msg *m)
+{
+	static struct msg_clients mc;
+	static uint32_t ips[CLIENTS_MAX], vis[CLIENTS_MAX];
+	size_t len = m->hdr.len;
+	uint32_t k;
+
+	if (n->e == NULL || len < 8 || len > sizeof(mc) ||
+	    (len - 8) % sizeof(mc.c[0]) != 0)
+		fatalx("bad MSG_CLIENTS (%zu bytes)", len);
+	memcpy(&mc, m->data, len);
+	if (mc.count != (len - 8) / sizeof(mc.c[0]))
+		fatalx("MSG_CLIENTS: count %u in %zu bytes", mc.count, len);
+	for (k = 0; k < mc.count; k++) {
+		ips[k] = mc.c[k].ip;
+		vis[k] = mc.c[k].visible_ip;
+	}
+	nat_clients(n->e, ips, vis, mc.count);
 }
 
 static void
@@ -338,6 +362,9 @@ natd_control(struct natd *n)
 			nat_link(n->e, &l, now_ms());
 			break;
 		}
+		case MSG_CLIENTS:
+			on_clients(n, &m);
+			break;
 		case MSG_START:
 			on_start(n, &m);
 			break;

@@ -124,6 +124,22 @@ tl_netconf(struct tl *t)
 	nat_netconf(t->e, &nc, t->now);
 }
 
+/* netbackd gives natd its reserve: empty descriptors, port DROP. */
+static inline void
+tl_gift(struct tl *t)
+{
+	uint32_t i;
+
+	for (i = 0; i < t->e->cfg.own_count; i++) {
+		struct mq_desc d;
+
+		memset(&d, 0, sizeof(d));
+		d.buf = i;
+		d.port = MQ_PORT_DROP;
+		nat_input(t->e, &d, t->now);
+	}
+}
+
 /* An engine with an uplink, two clients, and no flow table memfd unless
  * ftmem is given. cfg may be NULL for the defaults (small table). */
 static inline struct tl *
@@ -160,6 +176,7 @@ tl_new_cfg(const struct nat_config *cfg, uint32_t nbufs, uint32_t bufsz,
 	tl_link(t, 2, 1, IP_C2, MAC_C2, MAC_V2);
 	if (nat_start(t->e, restart, t->now) != 0)
 		abort();
+	tl_gift(t);
 	if (learn_gw) {
 		/* The gateway answers our ARP. */
 		uint8_t f[64];

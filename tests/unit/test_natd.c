@@ -153,6 +153,16 @@ test_spoof_and_ipv6(void)
 	F[59] = 8;	/* UDP length */
 	tl_in(t, 1, F, 14 + 40 + 8);
 	T_EQ_INT(tl_drops(t, 1, NAT_R_IPV6), 1);
+	/* A client dom0 lists as connected but whose link is not up yet is
+	 * no more a valid source on the uplink. */
+	{
+		uint32_t ip = A("10.137.0.99"), vis = 0;
+
+		nat_clients(t->e, &ip, &vis, 1);
+		n = mk_udp(F, MAC_GW, MAC_UP, ip, IP_US, 1000, 53, 10);
+		tl_in(t, 0, F, n);
+		T_EQ_INT(tl_drops(t, 0, NAT_R_SPOOFED), 2);
+	}
 	/* Unsolicited inbound traffic. */
 	n = mk_udp(F, MAC_GW, MAC_UP, IP_REMOTE, IP_US, 53, 40000, 10);
 	tl_in(t, 0, F, n);
@@ -1034,12 +1044,27 @@ test_buffer_reserve(void)
 		if (t->tx[i].port == MQ_PORT_DROP)
 			ret++;
 	T_EQ_INT(ret, 0);
-	/* Full reserve: further drops are given back to netbackd. */
+	/* Full reserve: further drops, and further gifts, go back to
+	 * netbackd; gifts are not counted as traffic. */
 	t->ntx = 0;
 	n = mk_udp(F, MAC_V1, MAC_C1, IP_C2, IP_REMOTE, 1, 2, 4);
 	tl_in(t, 1, F, n);
 	T_EQ_INT(t->ntx, 1);
 	T_EQ_INT(t->tx[0].port, MQ_PORT_DROP);
+	tl_gift(t);
+	T_EQ_INT(t->ntx, 17);
+	T_EQ_INT(t->e->link[0].c.rx_packets, 1);	/* the gateway's ARP reply */
+	T_EQ_INT(tl_drops(t, 0, NAT_R_MALFORMED), 0);
+	tl_free(t);
+	/* Before any gift natd cannot answer, and says so. */
+	t = tl_new_cfg(NULL, 512, 4096, NULL, 0, 0, 1);
+	t->e->nreserve = 0;
+	n = mk_udp(F, MAC_V1, MAC_C1, IP_C1, IP_REMOTE, 1, 2, 4);
+	((struct ipv4_hdr *)(F + 14))->ttl = 1;
+	fix_csums(F, n);
+	tl_in(t, 1, F, n);
+	T_EQ_INT(tl_nsent(t), 0);
+	T_EQ_INT(tl_drops(t, 1, NAT_R_NO_BUFFER), 1);
 	tl_free(t);
 }
 
@@ -1092,6 +1117,7 @@ test_restart_keeps_flows(void)
 		tl_link(t, 1, 1, IP_C1, MAC_C1, MAC_V1);
 		tl_link(t, 2, 1, IP_C2, MAC_C2, MAC_V2);
 		T_ASSERT(nat_start(t->e, 1, t->now + 2000) == 0);
+		tl_gift(t);
 	}
 	T_EQ_INT(t->e->restored, 2);
 	T_EQ_INT(t->e->discarded, 1);
