@@ -70,6 +70,10 @@ struct ridx {
 	struct ridx_bucket *tab;
 	uint32_t	 mask;		/* tab has mask + 1 slots */
 	uint32_t	*ids;
+	/* One bit per key hash: most probes (a prefix length in use, but not
+	 * this prefix) end here, in a few cache lines, instead of in tab. */
+	uint64_t	*filter;
+	uint32_t	 fmask;		/* bits - 1 */
 	uint8_t		 lens4[33], nlens4;	/* prefix lengths in use, longest first */
 	uint8_t		 lens6[129], nlens6;
 	uint8_t		 has_from;	/* some rule names a source */
