@@ -20,7 +20,8 @@ policyd_policyd_LDADD = $(POLICY_LIBS)
 policyd_policyd_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 
 MOAT_UNIT_TESTS += tests/unit/test_policy_qrule tests/unit/test_policy_json \
-	tests/unit/test_policy_eval tests/unit/test_policy_index
+	tests/unit/test_policy_eval tests/unit/test_policy_index \
+	tests/unit/test_policy_daemon
 tests_unit_test_policy_qrule_SOURCES = tests/unit/test_policy_qrule.c
 tests_unit_test_policy_qrule_LDADD = $(POLICY_LIBS)
 tests_unit_test_policy_json_SOURCES = tests/unit/test_policy_json.c
@@ -29,6 +30,9 @@ tests_unit_test_policy_eval_SOURCES = tests/unit/test_policy_eval.c
 tests_unit_test_policy_eval_LDADD = $(POLICY_LIBS)
 tests_unit_test_policy_index_SOURCES = tests/unit/test_policy_index.c
 tests_unit_test_policy_index_LDADD = $(POLICY_LIBS)
+# Runs the built daemon (policyd/policyd) as the supervisor would.
+tests_unit_test_policy_daemon_SOURCES = tests/unit/test_policy_daemon.c
+tests_unit_test_policy_daemon_LDADD = $(MOAT_COMMON_LIBS)
 
 MOAT_FUZZ_TARGETS += tests/fuzz/fuzz_qrule tests/fuzz/fuzz_jrules
 EXTRA_PROGRAMS += tests/fuzz/fuzz_qrule tests/fuzz/fuzz_jrules

@@ -123,7 +123,7 @@ call(const struct msg *m)
 	struct msg_call_done d = { 0 };
 	char err[600], *in = NULL, *outb = NULL, *buf;
 	size_t inlen = 0, olen = 0, elen = 0;
-	int fd;
+	int fd, changed = 0;
 
 	msg_get(m, MSG_CALL, &c, sizeof c);
 	c.service[SVC_NAME_MAX - 1] = c.source[SVC_NAME_MAX - 1] = '\0';
@@ -135,42 +135,39 @@ call(const struct msg *m)
 
 		if (c.in_len > JR_MAX_INPUT ||
 		    (in = memfd_read(m->fd, JR_MAX_INPUT, &inlen)) == NULL)
-			snprintf(err, sizeof err, "moat.SetRules: input is larger "
-			    "than %d bytes or unreadable\n", JR_MAX_INPUT);
-		else if (jrules_load(in, inlen, &s, &doc, err, sizeof err - 16) < 0) {
-			memmove(err + 15, err, strlen(err) + 1);
-			memcpy(err, "moat.SetRules: ", 15);
-			strcat(err, "\n");
-		} else {
+			snprintf(err, sizeof err, "input is larger than %d bytes "
+			    "or unreadable", JR_MAX_INPUT);
+		else if (jrules_load(in, inlen, &s, &doc, err, sizeof err) == 0) {
 			engine_set_json(&eng, &s, doc);
 			log_info("JSON rules from %s: %u rules in force, generation %u",
 			    c.source, eng.json.n, eng.generation);
 			if ((outb = malloc(96)) != NULL)
 				olen = (size_t)snprintf(outb, 96, "%u rules in force "
 				    "(generation %u)\n", eng.json.n, eng.generation);
-			rules_changed();
+			changed = 1;
 		}
-		if (err[0] != '\0') {
-			log_info("JSON rules from %s refused: %.200s", c.source, err);
+		if (!changed) {
+			log_info("JSON rules from %s refused: %s", c.source, err);
 			d.status = 1;
 		}
 	} else if (strcmp(c.service, "moat.GetRules") == 0) {
 		if ((outb = jrules_dump(eng.jdoc, &olen)) == NULL) {
-			snprintf(err, sizeof err, "moat.GetRules: out of memory\n");
+			snprintf(err, sizeof err, "out of memory");
 			d.status = 1;
 		}
 	} else {
-		snprintf(err, sizeof err, "policyd: no service %.64s\n", c.service);
+		snprintf(err, sizeof err, "no service %.64s here", c.service);
 		d.status = 127;
 	}
 	free(in);
 	close(m->fd);
-	elen = strlen(err);
-	if ((buf = malloc(olen + elen + 1)) == NULL)
+	/* stderr: "<service>: <reason>\n" */
+	if ((buf = malloc(olen + SVC_NAME_MAX + sizeof err + 4)) == NULL)
 		fatal("service output");
 	if (olen)
 		memcpy(buf, outb, olen);
-	memcpy(buf + olen, err, elen);
+	if (err[0] != '\0')
+		elen = (size_t)sprintf(buf + olen, "%s: %s\n", c.service, err);
 	free(outb);
 	d.out_len = (uint32_t)olen;
 	d.err_len = (uint32_t)elen;
@@ -179,6 +176,8 @@ call(const struct msg *m)
 	free(buf);
 	send_msg(MSG_CALL_DONE, m->hdr.id, &d, sizeof d, fd);
 	close(fd);
+	if (changed)
+		rules_changed();
 }
 
 static void
