@@ -306,6 +306,8 @@ test_services(void)
 	T_EQ_INT(call("moat.SetRules", good, out, sizeof out, &ol, &el), 0);
 	T_EQ_INT(el, 0);
 	T_EXPECT(strstr(out, "1 rules in force") != NULL);
+	/* CALL_DONE first, then RULES_CHANGED */
+	T_ASSERT(expect(MSG_RULES_CHANGED, 2000));
 	T_EXPECT(last_changed > before.generation);
 	v = decide(12, "1.2.3.4", IPPROTO_TCP, 443, NULL);
 	T_EQ_INT(v.action, VERDICT_REJECT);
