@@ -48,6 +48,8 @@ const struct msg_spec msg_table[MSG_TYPE_COUNT] = {
 	[MSG_DNS_ANSWER] =	{ "DNS_ANSWER", FIX(msg_dns_answer), 0, NA | S, PO },
 	[MSG_FLOWTAB] =		{ "FLOWTAB", FIX(msg_flowtab), 2, S, 0 },
 	[MSG_TEST_SYSCALL] =	{ "TEST_SYSCALL", FIX(msg_test_syscall), 0, S, 0 },
+	[MSG_PEER_DIED] =	{ "PEER_DIED", FIX(msg_peer_died), 0, S, 0 },
+	[MSG_CLIENTS] =		{ "CLIENTS", VAR(sizeof(struct msg_clients)), 0, AG | S, NA | PO },
 };
 
 const char *

@@ -404,6 +404,32 @@ csum_update32_partial(uint16_t *csum, uint32_t old_be, uint32_t new_be)
 	*csum = csum_fold_nocomp(sum);
 }
 
+void
+csum_update16_at(void *field, uint16_t old_be, uint16_t new_be, int partial)
+{
+	uint16_t c;
+
+	memcpy(&c, field, 2);
+	if (partial)
+		csum_update16_partial(&c, old_be, new_be);
+	else
+		csum_update16(&c, old_be, new_be);
+	memcpy(field, &c, 2);
+}
+
+void
+csum_update32_at(void *field, uint32_t old_be, uint32_t new_be, int partial)
+{
+	uint16_t c;
+
+	memcpy(&c, field, 2);
+	if (partial)
+		csum_update32_partial(&c, old_be, new_be);
+	else
+		csum_update32(&c, old_be, new_be);
+	memcpy(field, &c, 2);
+}
+
 /* Offset of the checksum field in the transport header, or 0. */
 static size_t
 l4_csum_off(uint8_t proto)
@@ -506,6 +532,103 @@ pkt_ip4_csum_ok(const struct pkt_view *v)
 	if (v->l3 != PKT_L3_IPV4)
 		return 0;
 	return ip_checksum(v->frame + v->l3_off, v->l3_hlen) == 0;
+}
+
+/*
+ * Patch the transport checksum of v for a 16- or 32-bit change. UDP's
+ * "no checksum" zero must survive, and a real sum that comes out zero
+ * must not be mistaken for it (RFC 768).
+ */
+static void
+l4_csum_patch(struct pkt_view *v, uint32_t old_be, uint32_t new_be,
+    int wide, int partial)
+{
+	uint8_t *field = v->frame + v->l4_off + l4_csum_off(v->proto);
+	int udp = v->proto == IPPROTO_UDP_ && !partial;
+	uint16_t c;
+
+	memcpy(&c, field, 2);
+	if (udp && c == 0)
+		return;
+	if (wide)
+		csum_update32_at(field, old_be, new_be, partial);
+	else
+		csum_update16_at(field, (uint16_t)old_be, (uint16_t)new_be,
+		    partial);
+	memcpy(&c, field, 2);
+	if (udp && c == 0)
+		memset(field, 0xff, 2);
+	/*
+	 * RFC 1624 eqn. 3 yields 0x0000 for a message whose sum is zero;
+	 * that is right (-0) unless every covered byte is zero, where the
+	 * checksum must be 0xffff. A pseudo-header never is all zero, but an
+	 * ICMPv4 echo reply with zero id, sequence and payload is: recompute
+	 * in that rare case rather than send a checksum receivers reject.
+	 */
+	if (!partial && c == 0 && v->proto == IPPROTO_ICMP_)
+		pkt_l4_csum_set(v);
+}
+
+int
+pkt_nat_addr4(struct pkt_view *v, int dst, uint32_t new_be, int partial)
+{
+	struct ipv4_hdr *ip;
+	uint32_t old_be;
+	uint8_t *addr;
+
+	if (v->l3 != PKT_L3_IPV4)
+		return -1;
+	ip = pkt_ip4(v);
+	addr = (uint8_t *)ip + (dst ? offsetof(struct ipv4_hdr, daddr_be) :
+	    offsetof(struct ipv4_hdr, saddr_be));
+	memcpy(&old_be, addr, 4);
+	memcpy(addr, &new_be, 4);
+	/* The IPv4 header checksum is never offloaded. */
+	csum_update32_at(&ip->csum, old_be, new_be, 0);
+	if (v->has_l4 &&
+	    (v->proto == IPPROTO_TCP_ || v->proto == IPPROTO_UDP_))
+		l4_csum_patch(v, old_be, new_be, 1, partial);
+	return 0;
+}
+
+int
+pkt_nat_port(struct pkt_view *v, int dst, uint16_t port, int partial)
+{
+	uint16_t old_be, new_be = htons(port);
+	size_t off;
+
+	if (!v->has_l4)
+		return -1;
+	switch (v->proto) {
+	case IPPROTO_TCP_:
+	case IPPROTO_UDP_:
+		off = dst ? 2 : 0;
+		if (dst)
+			v->dport = port;
+		else
+			v->sport = port;
+		break;
+	case IPPROTO_ICMP_:
+	case IPPROTO_ICMPV6_:
+		if ((v->proto == IPPROTO_ICMP_ && v->icmp_type != ICMP_ECHO &&
+		    v->icmp_type != ICMP_ECHOREPLY) ||
+		    (v->proto == IPPROTO_ICMPV6_ &&
+		    v->icmp_type != ICMPV6_ECHO_REQUEST &&
+		    v->icmp_type != ICMPV6_ECHO_REPLY))
+			return -1;
+		off = offsetof(struct icmp_hdr, u.echo.id_be);
+		v->icmp_id = port;
+		break;
+	default:
+		return -1;
+	}
+	memcpy(&old_be, v->frame + v->l4_off + off, 2);
+	memcpy(v->frame + v->l4_off + off, &new_be, 2);
+	/* A partial sum covers only the pseudo-header; the port is summed
+	 * when the checksum is completed. */
+	if (!partial)
+		l4_csum_patch(v, old_be, new_be, 0, 0);
+	return 0;
 }
 
 /* Builders. */

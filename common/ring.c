@@ -10,6 +10,9 @@
  *   A2 consumer: acquire load of prod before reading the slots (pairs R1).
  *   R2 consumer: release store of cons after reading the slots.
  *   A1 producer: acquire load of cons before overwriting slots (pairs R2).
+ *   A3 either end, at attach: acquire loads of both indices (pair R1, R2
+ *      of whoever held the ends before).
+ *   A4 consumer: acquire re-load of prod in mq_prepare_sleep (pairs R1).
  *   F1 consumer: full fence between setting cons_sleeping and re-reading
  *      prod in mq_prepare_sleep.
  *   F2 producer: full fence between publishing prod (R1) and reading

@@ -104,12 +104,16 @@ send_queues(struct daemon *d)
 
 	if (d->id == PROC_AGENTD)
 		return;
+	/* netbackd owns every buffer and gives natd its reserve as empty
+	 * descriptors on the RX ring (port MQ_PORT_DROP); for natd, own_count
+	 * is only the size of that reserve. One owner of record means a
+	 * restart of either daemon can account for every buffer. */
 	if (d->id == PROC_NATD) {
 		q.own_first = 0;
 		q.own_count = NATD_RESERVE_BUFS;
 	} else if (d->id == PROC_NETBACKD) {
-		q.own_first = NATD_RESERVE_BUFS;
-		q.own_count = M.q.nbufs - NATD_RESERVE_BUFS;
+		q.own_first = 0;
+		q.own_count = M.q.nbufs;
 	}
 	daemon_send(d->id, MSG_QUEUES, 0, &q, sizeof q, M.shm_fd);
 	for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++) {
@@ -274,6 +278,31 @@ close_daemon_fds(struct daemon *d)
 	}
 }
 
+/*
+ * netbackd died: the buffers natd holds can no longer be accounted for,
+ * so natd restarts too (its connections survive in the flow table) and
+ * the RX/TX rings start empty.
+ */
+static void
+reset_packet_rings(void)
+{
+	uint8_t *mem;
+	uint64_t x;
+
+	mem = mmap(NULL, M.q.pool_off, PROT_READ | PROT_WRITE, MAP_SHARED, M.shm_fd, 0);
+	if (mem == MAP_FAILED)
+		fatal("mapping the shared queues");
+	for (int r = RING_RX; r <= RING_TX; r++) {
+		if (mq_ring_format(mem + M.q.ring[r].off, M.q.pool_off - M.q.ring[r].off,
+		    M.q.ring[r].nslots, M.q.ring[r].elemsz) < 0)
+			fatalx("re-formatting ring %d", r);
+		while (read(M.efd[r], &x, sizeof x) == sizeof x)
+			;
+	}
+	munmap(mem, M.q.pool_off);
+	log_info("packet rings reset");
+}
+
 void
 daemon_died(pid_t pid, int status)
 {
@@ -297,6 +326,14 @@ daemon_died(pid_t pid, int status)
 	services_daemon_died(d->id);
 	if (M.quit)
 		return;
+	if (d->id == PROC_NETBACKD) {
+		M.rings_reset = 1;
+		if (M.d[PROC_NATD].pid > 0)
+			kill(M.d[PROC_NATD].pid, SIGKILL);
+	} else if (d->id == PROC_NATD && !M.rings_reset) {
+		struct msg_peer_died pd = { .proc = PROC_NATD };
+		daemon_send(PROC_NETBACKD, MSG_PEER_DIED, 0, &pd, sizeof pd, -1);
+	}
 	/* Back off only when it keeps dying soon after starting. */
 	if (now - d->started_ms > STABLE_MS)
 		d->backoff_ms = 0;
@@ -311,8 +348,17 @@ daemon_died(pid_t pid, int status)
 void
 daemons_tick(uint64_t now)
 {
+	/* After netbackd died, neither it nor natd comes back until both
+	 * are gone and the packet rings are empty again. */
+	if (M.rings_reset && !M.d[PROC_NETBACKD].pid && !M.d[PROC_NATD].pid) {
+		reset_packet_rings();
+		M.rings_reset = 0;
+	}
 	for (int i = PROC_NETBACKD; i < PROC_COUNT; i++) {
 		struct daemon *d = &M.d[i];
+
+		if (M.rings_reset && (i == PROC_NETBACKD || i == PROC_NATD))
+			continue;
 
 		if (d->pid == 0 && d->restart_at_ms && now >= d->restart_at_ms) {
 			d->restarts++;

@@ -65,8 +65,10 @@ usage(FILE *f)
 "  --timeout-udp-stream S      (default 120)\n"
 "  --timeout-icmp S            (default 30)\n"
 "Packet buffers:\n"
-"  --buffers N                 buffers in the shared pool (default 4096)\n"
-"  --buffer-size BYTES         bytes per buffer (default 2048)\n"
+"  --buffers N                 buffers in the shared pool (default 4096;\n"
+"                              devnet: 1024)\n"
+"  --buffer-size BYTES         bytes per buffer (default 2048; devnet: 66048,\n"
+"                              room for a 64 KiB TCP super-frame)\n"
 "  -h, --help                  this text\n",
 	    MAX_CLIENT_LINKS, CTL_DEFAULT_SOCKET);
 }
@@ -127,7 +129,7 @@ parse_args(int argc, char **argv, uint32_t *nbufs, uint32_t *bufsz)
 {
 	struct daemon *natd = &M.d[PROC_NATD];
 	uint64_t v;
-	int c, idx;
+	int c, idx, bufs_given = 0;
 
 	M.control_path = CTL_DEFAULT_SOCKET;
 	while ((c = getopt_long(argc, argv, "h", longopts, &idx)) != -1) {
@@ -195,11 +197,13 @@ parse_args(int argc, char **argv, uint32_t *nbufs, uint32_t *bufsz)
 			if (parse_u64(optarg, 512, 1u << 20, &v) != 0)
 				die_usage("--buffers wants 512..1048576, not '%s'", optarg);
 			*nbufs = (uint32_t)v;
+			bufs_given = 1;
 			break;
 		case O_BUFSIZE:
 			if (parse_u64(optarg, 2048, 65536 + 4096, &v) != 0 || v % 64)
 				die_usage("--buffer-size wants 2048..69632 in steps of 64, not '%s'", optarg);
 			*bufsz = (uint32_t)v;
+			bufs_given = 1;
 			break;
 		case O_NATD: {
 			char opt[64];
@@ -235,6 +239,12 @@ parse_args(int argc, char **argv, uint32_t *nbufs, uint32_t *bufsz)
 		die_usage("%s", "--vchan socket needs --vchan-dir DIR");
 	if (M.nflows == 0)
 		M.nflows = 16384;
+	/* veth hands devnet whole TCP super-frames of up to 64 KiB: buffers
+	 * must hold one. Pages of the pool are touched only when used. */
+	if (M.backend == BACKEND_DEVNET && !bufs_given) {
+		*nbufs = 1024;
+		*bufsz = 66048;
+	}
 }
 
 /*

@@ -70,6 +70,7 @@ struct moat {
 	int		 ctl_fd;
 	uint64_t	 start_ms;
 	volatile int	 quit;
+	int		 rings_reset;	/* netbackd died: RX/TX start empty */
 	int		 poweroff;	/* set by agentd: 1 poweroff, 2 reboot */
 
 	/* configuration replayed to restarted daemons */

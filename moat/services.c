@@ -17,6 +17,9 @@
 
 #include <jansson.h>
 
+#include "agentd/qdb.h"
+#include "policyd/qrule.h"
+
 #include "ctl.h"
 #include "moat.h"
 #include "proc.h"
@@ -69,36 +72,43 @@ static struct ev listen_ev = { EV_CTL_LISTEN, NULL };
 void
 services_check_config(void)
 {
-	json_error_t jerr;
-	const char *key;
-	json_t *root, *val;
+	struct qdb db;
+	char err[512];
+	size_t i;
 
 	if (M.qubesdb == NULL)
 		return;
-	root = json_load_file(M.qubesdb, JSON_REJECT_DUPLICATES, &jerr);
-	if (root == NULL) {
-		fprintf(stderr, "moat: --qubesdb %s: %s (line %d)\n", M.qubesdb,
-		    jerr.text, jerr.line);
+	/*
+	 * The same loader and checks agentd uses, and policyd's own rule
+	 * grammar: a file that would leave the firewall misconfigured is
+	 * refused before anything starts, naming the key.
+	 */
+	qdb_init(&db);
+	if (qdb_load_json(M.qubesdb, &db, err, sizeof err) < 0 ||
+	    qdb_check_config(&db, err, sizeof err) < 0) {
+		fprintf(stderr, "moat: --qubesdb %s: %s\n", M.qubesdb, err);
 		exit(2);
 	}
-	if (!json_is_object(root)) {
-		fprintf(stderr, "moat: --qubesdb %s: want a JSON object of QubesDB keys\n",
-		    M.qubesdb);
-		exit(2);
-	}
-	json_object_foreach(root, key, val) {
-		if (key[0] != '/') {
-			fprintf(stderr, "moat: --qubesdb %s: key \"%s\": QubesDB keys start with /\n",
-			    M.qubesdb, key);
+	for (i = 0; i < db.n; i++) {
+		const struct qdb_entry *e = &db.e[i];
+		uint8_t addr[16];
+		const char *rest;
+		struct qrule r;
+
+		if (qdb_fw_key(e->path, addr, &rest) == 0 || rest[0] != '/')
+			continue;
+		if (strcmp(rest, "/policy") == 0) {
+			if (qrule_policy(e->value, e->len) < 0) {
+				fprintf(stderr, "moat: --qubesdb %s: key \"%s\": the policy is accept or drop\n",
+				    M.qubesdb, e->path);
+				exit(2);
+			}
+		} else if (qrule_parse(e->value, e->len, &r, err, sizeof err) < 0) {
+			fprintf(stderr, "moat: --qubesdb %s: key \"%s\": %s\n", M.qubesdb, e->path, err);
 			exit(2);
 		}
-		if (!json_is_string(val)) {
-			fprintf(stderr, "moat: --qubesdb %s: key \"%s\": the value must be a string\n",
-			    M.qubesdb, key);
-			exit(2);
-		}
 	}
-	json_decref(root);
+	qdb_free(&db);
 }
 
 /* ---- delivering results ---- */

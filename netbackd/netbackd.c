@@ -174,6 +174,74 @@ nb_unwatch(struct nb *nb, int fd)
 		}
 }
 
+/*
+ * natd's reserve: empty buffers sent on the RX ring with port
+ * MQ_PORT_DROP, from which it builds the frames it originates.
+ */
+#define NATD_RESERVE	256
+static void
+gift_reserve(struct nb *nb)
+{
+	uint32_t want = nb->shm.q.own_count < NATD_RESERVE * 4 ? 0 : NATD_RESERVE;
+
+	for (uint32_t i = 0; i < want; i++) {
+		struct mq_desc d = { .port = MQ_PORT_DROP };
+
+		if (nb_buf_alloc(nb, &d.buf) < 0)
+			break;
+		nb_rx(nb, &d);
+	}
+	rx_flush(nb);
+}
+
+/*
+ * natd died. Every buffer it held is ours again, except those still
+ * queued in either ring: the ones in RX wait for the next natd, the ones
+ * in TX we are about to consume. natd is dead, so neither ring moves
+ * under us; its index is still read once and checked.
+ */
+static void
+reclaim_from_natd(struct nb *nb)
+{
+	uint8_t *inring = calloc(nb->shm.pool.nbufs, 1);
+	uint32_t n = 0, i, first, last;
+	struct mq_end *ring[2] = { &nb->shm.ring[RING_RX], &nb->shm.ring[RING_TX] };
+
+	if (inring == NULL)
+		fatal("reclaim");
+	rx_flush(nb);	/* frames still in our hands count as queued */
+	for (int r = 0; r < 2; r++) {
+		struct mq_end *e = ring[r];
+
+		/* A1: acquire loads pairing with the peer's release stores of
+		 * its index (R1 in ring.c), so the slots below are complete. */
+		if (e->role == MQ_PRODUCER) {
+			first = __atomic_load_n(&e->hdr->cons, __ATOMIC_ACQUIRE);
+			last = e->mine;
+		} else {
+			first = e->mine;
+			last = __atomic_load_n(&e->hdr->prod, __ATOMIC_ACQUIRE);
+		}
+		if (last - first > e->nslots)
+			continue;	/* a broken ring: ring.c refuses it anyway */
+		for (i = first; i != last; i++) {
+			const struct mq_desc *d = (const void *)(e->slots + (size_t)(i & e->mask) * e->elemsz);
+			uint32_t b = d->buf;
+
+			if (b < nb->shm.pool.nbufs)
+				inring[b] = 1;
+		}
+	}
+	for (i = 0; i < nb->shm.pool.nbufs; i++)
+		if (nb->state[i] == BUF_AT_NATD && !inring[i]) {
+			nb_buf_free(nb, i);
+			n++;
+		}
+	free(inring);
+	log_info("natd restarted: %u buffers it held are back", n);
+	gift_reserve(nb);
+}
+
 /* ---- the tx path: natd -> devices ---- */
 
 static int
@@ -220,7 +288,7 @@ init_buffers(struct nb *nb)
 	nb->state = calloc(nbufs, 1);
 	if (nb->free == NULL || nb->state == NULL)
 		fatal("buffer tables");
-	/* Buffers outside our share start out held by natd (its reserve). */
+	/* Buffers outside our share (none, as moat starts us) are natd's. */
 	memset(nb->state, BUF_AT_NATD, nbufs);
 	for (i = 0; i < nb->shm.q.own_count; i++)
 		nb_buf_free(nb, nb->shm.q.own_first + nb->shm.q.own_count - 1 - i);
@@ -284,6 +352,10 @@ handle_control(struct nb *nb)
 				fatalx("backend %s failed to start", nb->be->name);
 			enter_sandbox(nb);
 			nb->started = 1;
+			gift_reserve(nb);
+			break;
+		case MSG_PEER_DIED:
+			reclaim_from_natd(nb);
 			break;
 		case MSG_LOGLEVEL: {
 			struct msg_loglevel ll;

@@ -119,6 +119,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (v.has_l4 && !v.is_frag && !pkt_l4_csum_ok(&v))
 			abort();
+		/* NAT rewrites keep verifying checksums verifying. */
+		(void)pkt_nat_addr4(&v, 0, 0x0100000a, 0);
+		(void)pkt_nat_addr4(&v, 1, 0xfeffffff, 0);
+		(void)pkt_nat_port(&v, 0, (uint16_t)size, 0);
+		(void)pkt_nat_port(&v, 1, 0, 0);
+		if (v.l3 == PKT_L3_IPV4 && !pkt_ip4_csum_ok(&v))
+			abort();
+		if (v.has_l4 && !v.is_frag && !pkt_l4_csum_ok(&v))
+			abort();
 	}
 	free(f);
 	return 0;
