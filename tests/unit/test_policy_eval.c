@@ -418,6 +418,46 @@ test_dsthost_not_needed_when_earlier_rule_matches(void)
 	T_EQ_INT(dnsc_next_query(&dns, tms, &q), 0);
 }
 
+/* At most DNSC_INFLIGHT lookups at once; the rest wait their turn and
+ * time out like the others; nothing stays pending forever. */
+static void
+test_dns_bounded(void)
+{
+	struct msg_dns_query q[2 * DNSC_INFLIGHT];
+	struct msg_dns_answer a = { 0 };
+	const struct dnsc_entry *e;
+	char name[32];
+	int i, n = 0;
+	uint64_t next;
+
+	dnsc_init(&dns);
+	for (i = 0; i < 3 * DNSC_INFLIGHT; i++) {
+		snprintf(name, sizeof name, "n%d.example", i);
+		dnsc_want(&dns, name, DNS_QTYPE_A, tms);
+	}
+	while (n < 2 * DNSC_INFLIGHT && dnsc_next_query(&dns, tms, &q[n]))
+		n++;
+	T_EQ_INT(n, DNSC_INFLIGHT);
+	/* an answer frees a slot for the next name */
+	a.qid = q[0].qid;
+	a.qtype = DNS_QTYPE_A;
+	a.ttl = 60;
+	T_EQ_INT(dnsc_answer(&dns, &a, tms), 1);
+	T_EQ_INT(dnsc_answer(&dns, &a, tms), 0);	/* not twice */
+	T_EQ_INT(dnsc_next_query(&dns, tms, &q[n]), 1);
+	T_EQ_INT(dnsc_next_query(&dns, tms, &q[n]), 0);
+	/* everything else times out together */
+	T_EQ_INT(dnsc_tick(&dns, tms + DNSC_TIMEOUT_MS, &next), 3 * DNSC_INFLIGHT - 1);
+	T_EQ_INT(next, 0);
+	T_EQ_INT(dns.nbusy, 0);
+	T_EQ_INT(dnsc_peek(&dns, "n5.example", DNS_QTYPE_A, tms + DNSC_TIMEOUT_MS, &e),
+	    DNSC_FAIL);
+	/* ...and is asked again once the failure is old */
+	dnsc_want(&dns, "n5.example", DNS_QTYPE_A, tms + DNSC_TIMEOUT_MS + DNSC_NEG_TTL_MS);
+	T_EQ_INT(dnsc_next_query(&dns, tms, &q[0]), 1);
+	T_EQ_STR(q[0].name, "n5.example");
+}
+
 static void
 test_intervm(void)
 {
@@ -500,6 +540,7 @@ main(void)
 	T_RUN(test_dsthost_failure_only_skips_rule);
 	T_RUN(test_dsthost_timeout);
 	T_RUN(test_dsthost_not_needed_when_earlier_rule_matches);
+	T_RUN(test_dns_bounded);
 	T_RUN(test_intervm);
 	T_RUN(test_ipv6);
 	T_RUN(test_generation);
