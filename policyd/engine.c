@@ -424,6 +424,21 @@ engine_link(struct engine *e, const struct msg_link *l)
 	lset_rebuild(e);
 }
 
+void
+engine_clients(struct engine *e, const struct msg_clients *mc, uint32_t count)
+{
+	uint32_t i;
+
+	e->ncips = 0;
+	for (i = 0; i < count && i < CLIENTS_MAX; i++) {
+		if (mc->c[i].ip != 0)
+			e->cips[e->ncips++] = mc->c[i].ip;
+		if (mc->c[i].visible_ip != 0 && mc->c[i].visible_ip != mc->c[i].ip)
+			e->cips[e->ncips++] = mc->c[i].visible_ip;
+	}
+	lset_rebuild(e);
+}
+
 static uint32_t
 lset_hash(int family, const uint8_t *a)
 {
@@ -454,6 +469,8 @@ lset_rebuild(struct engine *e)
 	unsigned p;
 
 	memset(e->lset, 0, sizeof e->lset);
+	for (p = 0; p < e->ncips; p++)
+		lset_add(e, 4, (const uint8_t *)&e->cips[p]);
 	for (p = 0; p < MQ_PORT_MAX; p++) {
 		if (!e->clients[p].up)
 			continue;

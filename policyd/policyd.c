@@ -263,6 +263,18 @@ control(void)
 			rules_changed();
 			break;
 		}
+		case MSG_CLIENTS: {
+			const struct msg_clients *mc = (const void *)m.data;
+
+			/* variable size: exactly count entries */
+			if (m.hdr.len < 8 || mc->count > CLIENTS_MAX ||
+			    m.hdr.len != 8 + 16 * mc->count)
+				fatalx("MSG_CLIENTS: %u bytes", m.hdr.len);
+			engine_clients(&eng, mc, mc->count);
+			eng.generation++;
+			rules_changed();
+			break;
+		}
 		case MSG_QRULES_BEGIN:
 			qrules_begin(&m);
 			break;

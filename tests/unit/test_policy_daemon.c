@@ -162,6 +162,15 @@ start_policyd(void)
 	strcpy(l.name, "eth1");
 	msg_send(sock, MSG_LINK, 0, &l, sizeof l, -1);
 	{
+		static struct msg_clients mc;
+
+		mc.count = 2;
+		inet_pton(AF_INET, "10.137.0.5", &mc.c[0].ip);
+		inet_pton(AF_INET, "10.137.0.9", &mc.c[1].ip);
+		mc.c[0].flags = mc.c[1].flags = CLIENT_F_CONNECTED;
+		msg_send(sock, MSG_CLIENTS, 0, &mc, 8 + 16 * mc.count, -1);
+	}
+	{
 		static const char *const rules[] = {
 			"0000=action=accept proto=tcp dstports=443-443",
 			"0003=action=accept dsthost=example.com",
@@ -279,6 +288,11 @@ test_verdicts(void)
 	T_EQ_INT(v.rule, 0x8003);
 	v = decide(4, "93.184.216.35", IPPROTO_TCP, 80, NULL);
 	T_EQ_INT(v.action, VERDICT_REJECT);	/* policy drop rejects */
+	T_EQ_INT(v.rule, 0xfffe);
+	/* 10.137.0.9 is a connected client (MSG_CLIENTS): the tcp/443 accept
+	 * does not name it, so the policy (drop = reject) decides */
+	v = decide(5, "10.137.0.9", IPPROTO_TCP, 443, NULL);
+	T_EQ_INT(v.action, VERDICT_REJECT);
 	T_EQ_INT(v.rule, 0xfffe);
 }
 

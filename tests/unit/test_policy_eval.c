@@ -489,6 +489,30 @@ test_intervm(void)
 	T_EQ_INT(ACT(F4(VAULT, IPPROTO_TCP, 22)), VERDICT_REJECT);
 }
 
+/* A client dom0 lists in /connected-ips counts as a client even before
+ * (or without) its link being up here, and so does its visible address. */
+static void
+test_intervm_connected_ips(void)
+{
+	static struct msg_clients mc;
+
+	setup();
+	qubes(4, WORK, "accept", 0);
+	T_EQ_INT(ACT(F4("10.137.0.20", IPPROTO_TCP, 22)), VERDICT_ACCEPT);
+	mc.count = 1;
+	inet_pton(AF_INET, "10.137.0.20", &mc.c[0].ip);
+	inet_pton(AF_INET, "10.138.9.9", &mc.c[0].visible_ip);
+	engine_clients(&eng, &mc, mc.count);
+	T_EQ_INT(ACT(F4("10.137.0.20", IPPROTO_TCP, 22)), VERDICT_DROP);
+	T_EQ_INT(ACT(F4("10.138.9.9", IPPROTO_TCP, 22)), VERDICT_DROP);
+	/* links still count */
+	T_EQ_INT(ACT(F4(VAULT, IPPROTO_TCP, 22)), VERDICT_DROP);
+	/* a new snapshot replaces the old one */
+	mc.count = 0;
+	engine_clients(&eng, &mc, mc.count);
+	T_EQ_INT(ACT(F4("10.137.0.20", IPPROTO_TCP, 22)), VERDICT_ACCEPT);
+}
+
 static void
 test_ipv6(void)
 {
@@ -542,6 +566,7 @@ main(void)
 	T_RUN(test_dsthost_not_needed_when_earlier_rule_matches);
 	T_RUN(test_dns_bounded);
 	T_RUN(test_intervm);
+	T_RUN(test_intervm_connected_ips);
 	T_RUN(test_ipv6);
 	T_RUN(test_generation);
 	return t_done();
