@@ -13,6 +13,9 @@ baseline.
   kfw.py --qubesdb FILE --uplink IF --client IF=IP... [--json FILE]
          [--hosts NAME=IP,...] [--recheck] [--client-quota N]
 
+KFW_BREAK=antispoof,reject,c2c,inbound,jsonlast,recheck,dns (environment)
+leaves out one piece on purpose, to watch the matching test fail.
+
 --recheck evaluates rules on every original-direction packet instead of only
 on new flows, which is how the kernel gets "a rule change cuts the newly
 denied flows" without conntrack -D.
@@ -20,7 +23,10 @@ denied flows" without conntrack -D.
 import argparse
 import ipaddress
 import json
+import os
 import sys
+
+BREAK = set(os.environ.get("KFW_BREAK", "").split(","))
 
 
 class Bad(Exception):
@@ -77,7 +83,7 @@ def verdict(action, qubes):
     if action == "drop" and not qubes:
         return "drop"
     if action in ("drop", "reject"):
-        return "reject with icmp type admin-prohibited"
+        return "drop" if "reject" in BREAK else "reject with icmp type admin-prohibited"
     raise Bad("action")
 
 
@@ -128,14 +134,15 @@ def main():
     w("table ip moatk {")
     w(" chain k_antispoof {")
     w("  type filter hook prerouting priority -300; policy accept;")
-    for ifc, ip in clients:
+    for ifc, ip in clients if "antispoof" not in BREAK else []:
         w('  iifname "%s" ether type arp accept' % ifc)
         w('  iifname "%s" ip saddr != %s counter drop' % (ifc, ip))
-    w('  iifname "%s" ip saddr %s counter drop' % (o.uplink, cl))
+    if "antispoof" not in BREAK:
+        w('  iifname "%s" ip saddr %s counter drop' % (o.uplink, cl))
     w(" }")
     w(" chain k_dns {")
     w("  type nat hook prerouting priority dstnat; policy accept;")
-    for v, r in zip(dns_virt, dns_real):
+    for v, r in zip(dns_virt, dns_real) if "dns" not in BREAK else []:
         w("  iifname %s ip daddr %s meta l4proto { tcp, udp } th dport 53 dnat to %s" % (vifs, v, r))
     w(" }")
     w(" chain k_masq {")
@@ -147,12 +154,12 @@ def main():
     w(" chain k_forward {")
     w("  type filter hook forward priority filter; policy drop;")
     w("  ct state invalid drop")
-    if o.recheck:
+    if o.recheck and "recheck" not in BREAK:
         w("  ct direction reply ct state established accept")
         w("  ct state related accept")
     else:
         w("  ct state established,related accept")
-    w('  iifname "%s" counter drop comment "unsolicited inbound"' % o.uplink)
+    w('  iifname "%s" counter %s comment "unsolicited inbound"' % (o.uplink, "accept" if "inbound" in BREAK else "drop"))
     if o.client_quota:
         w("  ct state new add @cquota { ip saddr ct count over %d } counter drop" % o.client_quota)
     for ifc, ip in clients:
@@ -161,6 +168,7 @@ def main():
     by_name = dict(names)
     for ifc, ip in clients:
         w(" chain from_%s {" % ip.replace(".", "_"))
+        jl = []
         for i, r in enumerate(jr["rules"]):
             frm = r.get("from", "*")
             if frm != "*" and names.get(frm, frm) != ip:
@@ -176,13 +184,18 @@ def main():
                 print("rule %d: bad %s" % (i, e), file=sys.stderr)
                 return 1
             if m is not None:
-                w("  %s %s" % (m, v))
-        w("  oifname %s drop comment \"client to client\"" % vifs)
+                jl.append("  %s %s" % (m, v))
+        ql = []
         qr = qubes_rules(db, ip)
         for r in qr or [{"action": "drop"}]:
             m = match(r, hosts, dns_real, by_name)
             if m is not None:
-                w("  %s %s" % (m, verdict(r["action"], True)))
+                ql.append("  %s %s" % (m, verdict(r["action"], True)))
+        c2c = [] if "c2c" in BREAK else ["  oifname %s drop comment \"client to client\"" % vifs]
+        if "jsonlast" in BREAK:
+            L.extend(c2c + ql[:-1] + jl + ql[-1:])
+        else:
+            L.extend(jl + c2c + ql)
         w(" }")
     w(" chain k_input {")
     w("  type filter hook input priority filter; policy drop;")

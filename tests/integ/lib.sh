@@ -222,12 +222,11 @@ moatctl() { "$MOATCTL_BIN" --control "$CTL" "$@"; }
 # moat_call SERVICE[+ARG] [< input]
 moat_call() { "$MOATCTL_BIN" --control "$CTL" call "$@"; }
 
-_moat_status_up() {	# all daemons listed with a pid, none down
+_moat_status_up() {	# every daemon "ready" in moatctl status (DAEMON PID STATE ...)
 	local s d
 	s=$(moatctl status 2>/dev/null) || return 1
 	for d in "${DAEMONS[@]}"; do
-		grep -Eiq "(^|[^a-z])$d([^a-z]|$).*[0-9]" <<<"$s" || return 1
-		grep -Ei "(^|[^a-z])$d([^a-z]|$)" <<<"$s" | grep -Eiq 'down|dead|exited|failed|starting' && return 1
+		awk -v d="$d" '$1 == d && $2 > 0 && $3 == "ready" { f = 1 } END { exit !f }' <<<"$s" || return 1
 	done
 	return 0
 }
@@ -271,6 +270,7 @@ _moat_start() {
 	if ! _moat_launch "$@"; then
 		not_ok "moat starts and its daemons come up ($MOAT_START_ERR)"
 		diag "$(moat_logs_tail 20)"
+		_logs_shown=1
 		bail "moat did not come up"
 	fi
 }
@@ -410,7 +410,7 @@ topo_up() {
 
 topo_down() {
 	local rc=$?
-	if [[ $_tap_failed -gt 0 && -n $RUN ]] && ! kernel_mode; then
+	if [[ $_tap_failed -gt 0 && -n $RUN && -z ${_logs_shown:-} ]] && ! kernel_mode; then
 		diag "moat logs (last lines), run dir $RUN:"
 		diag "$(moat_logs_tail 25)"
 	fi
