@@ -17,7 +17,8 @@ refused() {
 	local name=$1 idx=$2 field=$3 out rc
 	printf '%s\n' "$4" >"$RUN/bad.json"
 	out=$(moat_call moat.SetRules <"$RUN/bad.json" 2>&1); rc=$?
-	if [[ $rc -ne 0 && $out == *"$idx"* && $out == *"$field"* ]]; then
+	if [[ $rc -ne 0 && $out == *"$field"* ]] &&
+	   grep -Eiq "(rule|index)[^0-9a-z]{0,3}$idx([^0-9]|\$)|\[$idx\]" <<<"$out"; then
 		ok "refused ($name): exit $rc, message names rule $idx and '$field'"
 	else
 		not_ok "refused ($name): want non-zero exit and a message naming rule $idx and '$field'"

@@ -25,6 +25,8 @@ else
 	n=$(moat_stat 'client(s, "'"$C1_IP"'")["flows"]')
 	if [[ $n =~ ^[0-9]+$ && $n -le 100 && $n -ge 50 ]]; then ok "moat.Stats: c1 holds $n flows, within its quota of 100"
 	else not_ok "moat.Stats: c1 holds between 50 and 100 flows (its quota), got '$n'"; fi
+	q=$(moat_stat 'client(s, "'"$C1_IP"'")["drops"]["quota"]')
+	check "moat.Stats: c1's flows over quota are counted as drops.quota (got $q)" test "${q:-0}" -gt 0 2>/dev/null
 	m=$(moat_stat 's["flows_max"]')
 	is "$m" 512 "moat.Stats: flows_max is the --flows value"
 fi
