@@ -259,6 +259,12 @@ _moat_launch() {
 			return 1
 		fi
 		_moat_status_up && return 0
+		# A daemon dying over and over will not come up: say so now
+		# rather than after the whole wait.
+		if moatctl status 2>/dev/null | awk 'NR > 1 && $4 >= 3 { f = 1 } END { exit !f }'; then
+			MOAT_START_ERR="a daemon is in a crash loop; moatctl status: $(moatctl status 2>&1)"
+			return 1
+		fi
 		sleep 0.2
 	done
 	MOAT_START_ERR="daemons not all up within 20 s; moatctl status: $(moatctl status 2>&1)"
