@@ -1385,14 +1385,19 @@ new_flow(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 		nat_drop(e, d, v, NAT_R_PENDING_FULL);
 		return;
 	}
-	if (e->ft.client[d->port].nflows >= e->cfg.client_quota &&
-	    !evict_from(e, d->port)) {
-		nat_drop(e, d, v, NAT_R_QUOTA);
-		return;
+	if (e->ft.client[d->port].nflows >= e->cfg.client_quota) {
+		/* Counted either way: the client is at its quota. */
+		if (!evict_from(e, d->port)) {
+			nat_drop(e, d, v, NAT_R_QUOTA);
+			return;
+		}
+		l->c.drops[NAT_R_QUOTA]++;
 	}
 	idx = ft_alloc(&e->ft);
-	if (idx == FT_NIL && evict_global(e, d->port))
+	if (idx == FT_NIL && evict_global(e, d->port)) {
+		l->c.drops[NAT_R_TABLE_FULL]++;
 		idx = ft_alloc(&e->ft);
+	}
 	if (idx == FT_NIL) {
 		nat_drop(e, d, v, NAT_R_TABLE_FULL);
 		return;
@@ -1427,6 +1432,13 @@ new_flow(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 	ft_link(&e->ft, idx);
 	e->hold_head[idx] = e->hold_tail[idx] = FT_NIL;
 	e->hold_n[idx] = 0;
+	if (log_getlevel() >= LOG_LVL_DEBUG) {
+		char a[16], b[16];
+
+		log_debug("port %u: new flow %s:%u > %s:%u proto %u, asking policyd",
+		    d->port, ip4_str(src, a), sport, ip4_str(dst, b), dport,
+		    v->proto);
+	}
 	if (send_flowreq(e, idx, v, 0) == -1) {
 		ft_remove(&e->ft, idx);
 		nat_drop(e, d, v, NAT_R_POLICYD_BUSY);
@@ -1866,6 +1878,14 @@ nat_verdict(struct nat_engine *e, const struct flow_verdict *vd, uint64_t now)
 	l->npending--;
 	f->last = now_s(e);
 	f->state = act == VERDICT_ACCEPT ? FT_ACTIVE : FT_BLOCKED;
+	if (log_getlevel() >= LOG_LVL_DEBUG) {
+		char a[16], b[16];
+
+		log_debug("port %u: flow %s:%u > %s:%u proto %u: %s (rule %u)",
+		    f->cport, ip4_str(f->csrc, a), f->csport, ip4_str(f->odst, b),
+		    f->dport, f->proto, act == VERDICT_ACCEPT ? "accept" :
+		    act == VERDICT_DROP ? "drop" : "reject", vd->rule);
+	}
 	if (act == VERDICT_REJECT)
 		f->flags |= FT_F_REJECT;
 	/* Release the held frames in arrival order. */
