@@ -1797,7 +1797,10 @@ nat_input(struct nat_engine *e, const struct mq_desc *din, uint64_t now)
 	e->link[d.port].c.rx_packets++;
 	e->link[d.port].c.rx_bytes += d.len;
 	f = nat_frame(e, &d);
-	if (pkt_parse(&v, f, d.len) != PKT_OK) {
+	/* pkt_parse leaves the IPv4 header checksum to us: a router that
+	 * forwards (and incrementally updates) a bad one launders it. */
+	if (pkt_parse(&v, f, d.len) != PKT_OK ||
+	    (v.l3 == PKT_L3_IPV4 && !pkt_ip4_csum_ok(&v))) {
 		nat_drop(e, &d, NULL, NAT_R_MALFORMED);
 		return;
 	}

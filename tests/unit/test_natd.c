@@ -163,6 +163,12 @@ test_spoof_and_ipv6(void)
 		tl_in(t, 0, F, n);
 		T_EQ_INT(tl_drops(t, 0, NAT_R_SPOOFED), 2);
 	}
+	/* A bad IPv4 header checksum is not forwarded (nor laundered). */
+	n = mk_udp(F, MAC_V1, MAC_C1, IP_C1, IP_REMOTE, 1000, 53, 10);
+	F[24] ^= 0x55;
+	tl_in(t, 1, F, n);
+	T_EQ_INT(tl_drops(t, 1, NAT_R_MALFORMED), 1);
+	T_EQ_INT(t->nfr, 0);
 	/* Unsolicited inbound traffic. */
 	n = mk_udp(F, MAC_GW, MAC_UP, IP_REMOTE, IP_US, 53, 40000, 10);
 	tl_in(t, 0, F, n);
