@@ -1881,6 +1881,12 @@ nat_verdict(struct nat_engine *e, const struct flow_verdict *vd, uint64_t now)
 	l->npending--;
 	f->last = now_s(e);
 	f->state = act == VERDICT_ACCEPT ? FT_ACTIVE : FT_BLOCKED;
+	if (f->flags & FT_F_RECHECK) {
+		f->flags &= ~FT_F_RECHECK;
+		if (f->state == FT_ACTIVE &&
+		    send_flowreq(e, idx, NULL, FREQ_RECHECK) == 0)
+			f->flags |= FT_F_RECHECK;
+	}
 	if (log_getlevel() >= LOG_LVL_DEBUG) {
 		char a[16], b[16];
 
@@ -1928,6 +1934,10 @@ recheck_run(struct nat_engine *e)
 		if (f->state == FT_ACTIVE) {
 			if (send_flowreq(e, i, NULL, FREQ_RECHECK) == -1)
 				return;		/* ring full: resume next tick */
+			f->flags |= FT_F_RECHECK;
+		} else if (f->state == FT_PENDING) {
+			/* Its verdict may follow the old rules: re-check it
+			 * once it has one (nat_verdict). */
 			f->flags |= FT_F_RECHECK;
 		}
 		e->recheck_cursor++;

@@ -929,10 +929,23 @@ test_recheck(void)
 	tl_in(t, 1, F, n);
 	T_EQ_INT(t->nfr, 3);
 	T_EQ_INT(t->fr[2].flags, 0);
+	/* A flow still waiting for its verdict when the rules change is
+	 * re-checked once accepted: its verdict may be from the old rules. */
+	n = mk_udp(F, MAC_V1, MAC_C1, IP_C1, IP_REMOTE, 6000, 6001, 4);
+	tl_in(t, 1, F, n);
+	seq_udp = t->fr[t->nfr - 1].seq;
+	i = t->nfr;
+	nat_rules_changed(t->e, 3, t->now);
+	tl_verdict(t, seq_udp, VERDICT_ACCEPT);
+	T_ASSERT(t->nfr > i);
+	T_EQ_INT(t->fr[t->nfr - 1].flags, FREQ_RECHECK);
+	T_EQ_INT(t->fr[t->nfr - 1].sport, 6000);
+	tl_verdict(t, t->fr[t->nfr - 1].seq, VERDICT_DROP);
+	T_EQ_INT(ft_find_out(&t->e->ft, IP_C1, IP_REMOTE, IPPROTO_UDP_, 6000, 6001), FT_NIL);
 	/* A ring too small for all re-checks: the rest go on later ticks. */
 	t->nfr = 0;
 	t->fr_full = 1;
-	nat_rules_changed(t->e, 3, t->now);
+	nat_rules_changed(t->e, 4, t->now);
 	T_EQ_INT(t->nfr, 0);
 	t->fr_full = 0;
 	nat_tick(t->e, t->now);
