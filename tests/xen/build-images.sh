@@ -166,7 +166,8 @@ ov=$(mktemp -d)
 trap 'rm -rf "$ov"' EXIT
 mkdir -p "$ov/etc/xen/scripts" "$ov/guest" "$ov/root-client"
 install -m 0755 "$here/dom0-init" "$ov/init"
-install -m 0755 "$here/vif-direct" "$here/vif-uplink" "$ov/etc/xen/scripts/"
+install -m 0755 "$here/vif-direct" "$here/vif-uplink" "$here/vif-selftest" \
+	"$ov/etc/xen/scripts/"
 # The client initramfs = its cached base + a one-file cpio with /init.
 install -m 0755 "$here/client-init" "$ov/root-client/init"
 mkcpio "$ov/root-client" "$ov/client-init.cpio.gz"

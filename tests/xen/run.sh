@@ -12,6 +12,9 @@
 #   MOAT_XEN_VM=DIR              moat's VM (vmlinuz + initramfs); default
 #                                $MOAT_BUILDDIR/packaging/vm/moat ("make vm-image")
 #   MOAT_XEN_TIMEOUT=S           QEMU's wall-clock limit (default 900)
+#   MOAT_XEN_SELFTEST=1          also run the client steps against dom0's
+#                                kernel netback in moat's place (tests the
+#                                harness itself)
 #   MOAT_XEN_VERBOSE=1           stream the whole serial console (default:
 #                                dom0's and the domUs' lines only)
 #   MOAT_XEN_LOG=FILE            where the timestamped console goes (default
@@ -63,7 +66,7 @@ qemu=(qemu-system-x86_64 -accel tcg -machine pc
 	-display none -serial stdio -monitor none -no-reboot -nodefaults
 	-kernel "$out/xen"
 	-append "console=com1 com1=115200,8n1 console_timestamps=boot loglvl=all guest_loglvl=all dom0_mem=768M,max:768M dom0_max_vcpus=1 noreboot"
-	-initrd "$out/vmlinuz console=hvc0 earlyprintk=xen,$out/dom0.cpio.gz")
+	-initrd "$out/vmlinuz console=hvc0 earlyprintk=xen${MOAT_XEN_SELFTEST:+ xe2e.selftest=1},$out/dom0.cpio.gz")
 
 # Each console line gets the seconds since QEMU started (host clock).
 us() { local t=${EPOCHREALTIME/./}; echo $((10#$t)); }

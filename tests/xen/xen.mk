@@ -8,6 +8,7 @@
 
 EXTRA_DIST += tests/xen/run.sh tests/xen/build-images.sh tests/xen/dom0-init \
 	tests/xen/client-init tests/xen/vif-direct tests/xen/vif-uplink \
+	tests/xen/vif-selftest \
 	tests/xen/qubesdb.json docs/xen-e2e.md
 
 check-xen:
