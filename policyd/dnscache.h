@@ -48,6 +48,7 @@ struct dnsc {
 	uint32_t	whead, wtail;
 	uint32_t	inflight[DNSC_INFLIGHT];	/* entry index + 1, 0 free */
 	uint32_t	ninflight;
+	uint32_t	nbusy;		/* entries in WANT or SENT: tick scans only then */
 	uint32_t	next_qid;
 	uint64_t	nqueries, nanswers, ntimeouts;
 };

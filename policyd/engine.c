@@ -106,12 +106,21 @@ key_hash(uint32_t from, uint8_t family, uint8_t plen, const uint8_t *addr)
 	return (uint32_t)(h ^ (h >> 32));
 }
 
+static uint32_t
+filter_bit(const struct ridx *x, uint32_t h)
+{
+	return ((h >> 16) | (h << 16)) & x->fmask;
+}
+
 static const struct ridx_bucket *
 ridx_find(const struct ridx *x, uint32_t from, uint8_t family, uint8_t plen,
     const uint8_t *addr)
 {
-	uint32_t i = key_hash(from, family, plen, addr) & x->mask;
+	uint32_t h = key_hash(from, family, plen, addr), i = h & x->mask;
+	uint32_t bit = filter_bit(x, h);
 
+	if (!(x->filter[bit / 64] & (1ull << (bit % 64))))
+		return NULL;
 	for (;; i = (i + 1) & x->mask) {
 		const struct ridx_bucket *b = &x->tab[i];
 
@@ -127,7 +136,10 @@ static struct ridx_bucket *
 ridx_slot(struct ridx *x, uint32_t from, uint8_t family, uint8_t plen,
     const uint8_t *addr)
 {
-	uint32_t i = key_hash(from, family, plen, addr) & x->mask;
+	uint32_t h = key_hash(from, family, plen, addr), i = h & x->mask;
+	uint32_t bit = filter_bit(x, h);
+
+	x->filter[bit / 64] |= 1ull << (bit % 64);
 
 	for (;; i = (i + 1) & x->mask) {
 		struct ridx_bucket *b = &x->tab[i];
@@ -168,6 +180,7 @@ ridx_free(struct ridx *x)
 {
 	free(x->tab);
 	free(x->ids);
+	free(x->filter);
 	memset(x, 0, sizeof *x);
 }
 
@@ -182,14 +195,18 @@ rset_build(struct rset *s)
 {
 	struct ridx *x = &s->idx;
 	uint8_t seen4[33] = { 0 }, seen6[129] = { 0 };
-	uint32_t size = 16, i, pos;
+	uint32_t size = 16, fbits = 1024, i, pos;
 
 	ridx_free(x);
 	while (size < 2 * s->n + 16)
 		size *= 2;
+	while (fbits < 16 * s->n && fbits < (1u << 21))
+		fbits *= 2;
 	x->tab = calloc(size, sizeof *x->tab);
 	x->ids = calloc(s->n ? s->n : 1, sizeof *x->ids);
-	if (x->tab == NULL || x->ids == NULL) {
+	x->filter = calloc(fbits / 64, sizeof *x->filter);
+	x->fmask = fbits - 1;
+	if (x->tab == NULL || x->ids == NULL || x->filter == NULL) {
 		ridx_free(x);
 		errno = ENOMEM;
 		return -1;
@@ -407,6 +424,21 @@ engine_link(struct engine *e, const struct msg_link *l)
 	lset_rebuild(e);
 }
 
+void
+engine_clients(struct engine *e, const struct msg_clients *mc, uint32_t count)
+{
+	uint32_t i;
+
+	e->ncips = 0;
+	for (i = 0; i < count && i < CLIENTS_MAX; i++) {
+		if (mc->c[i].ip != 0)
+			e->cips[e->ncips++] = mc->c[i].ip;
+		if (mc->c[i].visible_ip != 0 && mc->c[i].visible_ip != mc->c[i].ip)
+			e->cips[e->ncips++] = mc->c[i].visible_ip;
+	}
+	lset_rebuild(e);
+}
+
 static uint32_t
 lset_hash(int family, const uint8_t *a)
 {
@@ -437,6 +469,8 @@ lset_rebuild(struct engine *e)
 	unsigned p;
 
 	memset(e->lset, 0, sizeof e->lset);
+	for (p = 0; p < e->ncips; p++)
+		lset_add(e, 4, (const uint8_t *)&e->cips[p]);
 	for (p = 0; p < MQ_PORT_MAX; p++) {
 		if (!e->clients[p].up)
 			continue;
