@@ -410,7 +410,7 @@ main(int argc, char **argv)
 				ctl_conn_event(e->ptr, evs[i].events);
 				break;
 			case EV_CHAN:
-				daemon_handle(e->ptr);
+				daemon_handle(e->ptr, evs[i].events);
 				break;
 			case EV_LOG:
 				daemon_log_readable(e->ptr);
