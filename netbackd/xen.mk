@@ -5,15 +5,24 @@
 # netbackd links $(MOAT_XEN_LIBS): libmoatxen.a holds nb_backend_xen and
 # both Xen implementations (real /dev/xen/* and the fake selected with
 # MOAT_FAKEXEN=<socket>).
-noinst_LIBRARIES += libmoatxen.a
-libmoatxen_a_SOURCES = \
+MOAT_XEN_SOURCES = \
 	netbackd/xen_proto.h netbackd/xen_if.h \
 	netbackd/xen_valid.c netbackd/xen_valid.h \
 	netbackd/xen_util.c netbackd/xen_priv.h \
 	netbackd/xen_back.c netbackd/xen_front.c netbackd/xen_real.c \
 	netbackd/fakexen.c netbackd/fakexen.h
+MOAT_XEN_SYSLIBS = $(XENGNTTAB_LIBS) $(XENEVTCHN_LIBS) $(XENSTORE_LIBS) -lpthread
+
+# netbackd itself: its core refers to nb_backend_xen weakly, so the
+# backend goes in as sources (an archive member is never pulled in to
+# satisfy a weak reference).
+netbackd_netbackd_SOURCES += $(MOAT_XEN_SOURCES)
+netbackd_netbackd_LDADD += $(MOAT_XEN_SYSLIBS)
+
+noinst_LIBRARIES += libmoatxen.a
+libmoatxen_a_SOURCES = $(MOAT_XEN_SOURCES)
 libmoatxen_a_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/netbackd
-MOAT_XEN_LIBS = libmoatxen.a $(XENGNTTAB_LIBS) $(XENEVTCHN_LIBS) $(XENSTORE_LIBS) -lpthread
+MOAT_XEN_LIBS = libmoatxen.a $(MOAT_XEN_SYSLIBS)
 
 XEN_TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/netbackd -I$(top_srcdir)/tests/unit
 
