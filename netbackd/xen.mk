@@ -79,5 +79,5 @@ tests_xen_fakexen_LDADD = $(MOAT_XEN_LIBS) $(MOAT_COMMON_LIBS)
 tests_xen_nbh_main_SOURCES = tests/xen/nbh_main.c $(XEN_HARNESS)
 tests_xen_nbh_main_CPPFLAGS = $(XEN_TEST_CPPFLAGS) -I$(top_srcdir)/tests/xen
 tests_xen_nbh_main_LDADD = $(MOAT_XEN_LIBS) $(MOAT_COMMON_LIBS)
-MOAT_INTEG_TESTS += tests/xen/fakexen_socket.sh
-EXTRA_DIST += tests/xen/fakexen_socket.sh
+MOAT_INTEG_TESTS += tests/xen/fakexen_socket.sh tests/xen/moat_fakexen.sh
+EXTRA_DIST += tests/xen/fakexen_socket.sh tests/xen/moat_fakexen.sh

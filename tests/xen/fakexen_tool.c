@@ -8,11 +8,14 @@
  *   fakexen add-vif SOCK FW DOM MAC IP    dom0: give client DOM a vif on FW
  *   fakexen rm-vif SOCK FW DOM            dom0: detach it (libxl's order)
  *   fakexen add-uplink SOCK FW NETVM MAC  dom0: FW's device/vif/0 on NETVM
- *   fakexen client SOCK FW DOM SECS [ARP-TARGET-IP]
+ *   fakexen client SOCK FW DOM SECS [ARP-TARGET-IP [UDP-DEST-IP]]
  *                                         client VM: connect, ARP for the
- *                                         target, print every frame received
+ *                                         target, send one UDP datagram
+ *                                         (csum_blank, two slots), print
+ *                                         every frame received
  *   fakexen netvm SOCK FW NETVM SECS      NetVM: connect the uplink, print
- *                                         every frame FW transmits
+ *                                         every frame FW transmits, answer
+ *                                         its ARP requests
  * Received frames print as "rx LEN ETHERTYPE SRCMAC" lines.
  */
 #include "config.h"
@@ -90,7 +93,8 @@ print_frame(const uint8_t *b, int n)
 }
 
 static int
-client(struct fx_world *w, unsigned fw, unsigned dom, double secs, const char *arp_for)
+client(struct fx_world *w, unsigned fw, unsigned dom, double secs, const char *arp_for,
+    const char *udp_to)
 {
 	struct xen_if *x = fx_open(w, dom);
 	struct tfront t;
@@ -112,6 +116,16 @@ client(struct fx_world *w, unsigned fw, unsigned dom, double secs, const char *a
 
 		frame_arp(a, mac, inet_addr(ip), inet_addr(arp_for));
 		tf_queue(&t, a, 42, 1, 0, NULL);
+		tf_publish(&t);
+	}
+	if (udp_to != NULL) {
+		uint8_t u[128];
+
+		/* to moat's MAC, from ours, checksum left to the backend */
+		frame_udp(u, 100, inet_addr(ip), inet_addr(udp_to), 1);
+		u[11] = (uint8_t)dom;
+		memcpy(u + 6, "\x00\x16\x3e\x5e\x6c", 5);
+		tf_queue(&t, u, 100, 2, NETTXF_csum_blank | NETTXF_data_validated, NULL);
 		tf_publish(&t);
 	}
 	while (now_s() - t0 < secs) {
@@ -138,9 +152,26 @@ netvm(struct fx_world *w, unsigned fw, unsigned nv, double secs)
 	}
 	printf("connected %u\n", nv);
 	fflush(stdout);
-	while (now_s() - t0 < secs)
-		if ((r = tn_recv(&n, f, sizeof(f), 100)) > 0)
-			print_frame(f, r);
+	while (now_s() - t0 < secs) {
+		if ((r = tn_recv(&n, f, sizeof(f), 100)) <= 0)
+			continue;
+		print_frame(f, r);
+		/* Answer ARP requests for any address, as the NetVM's
+		 * gateway would, so moat can route out. */
+		if (r >= 42 && f[12] == 0x08 && f[13] == 0x06 && f[21] == 1) {
+			static const uint8_t gw[6] = { 0x00, 0x16, 0x3e, 0x00, 0x00, 0x02 };
+			uint8_t a[42];
+
+			memcpy(a, f + 6, 6);
+			memcpy(a + 6, gw, 6);
+			memcpy(a + 12, f + 12, 8);
+			a[21] = 2;
+			memcpy(a + 22, gw, 6);
+			memcpy(a + 28, f + 38, 4);
+			memcpy(a + 32, f + 22, 10);
+			tn_send(&n, a, 42);
+		}
+	}
 	return 0;
 }
 
@@ -149,7 +180,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: fakexen serve SOCK FW | add-vif SOCK FW DOM MAC IP |"
 	    " rm-vif SOCK FW DOM | add-uplink SOCK FW NETVM MAC |"
-	    " client SOCK FW DOM SECS [ARP-IP] | netvm SOCK FW NETVM SECS\n");
+	    " client SOCK FW DOM SECS [ARP-IP [UDP-IP]] | netvm SOCK FW NETVM SECS\n");
 	exit(2);
 }
 
@@ -190,7 +221,8 @@ main(int argc, char **argv)
 	}
 	x0->close(x0);
 	if (strcmp(argv[1], "client") == 0 && argc >= 6)
-		return client(w, fw, dom, atof(argv[5]), argc > 6 ? argv[6] : NULL);
+		return client(w, fw, dom, atof(argv[5]), argc > 6 && *argv[6] ? argv[6] : NULL,
+		    argc > 7 ? argv[7] : NULL);
 	if (strcmp(argv[1], "netvm") == 0 && argc == 6)
 		return netvm(w, fw, dom, atof(argv[5]));
 	usage();
