@@ -110,7 +110,6 @@ vif_disconnect(struct xvif *v)
 		v->rxq_len--;
 	}
 	xb_g.st.vifs_connected--;
-	nb_link_down(xb_g.nb, v->port);
 }
 
 /* The client broke the protocol: its vif only goes away. */
@@ -132,6 +131,8 @@ vif_free(struct xvif *v)
 	char path[96];
 
 	vif_disconnect(v);
+	if (v->link_up)
+		nb_link_down(xb_g.nb, v->port);
 	if (v->fe_watched) {
 		snprintf(path, sizeof(path), "%s/state", v->fpath);
 		xb_g.x->xs_unwatch(xb_g.x, path, v->token);
@@ -490,6 +491,30 @@ fread_uint(struct xvif *v, const char *key, uint64_t max, uint64_t *out)
 	return xen_xs_read_uint(xb_g.x, 0, path, max, out);
 }
 
+/*
+ * natd learns the client (port, address, MAC) as soon as dom0 has given us
+ * the device, as the stock vif script sets up routes at hotplug: frames go
+ * to natd by ring and link news by way of the supervisor, and Linux
+ * netfront sends its gratuitous ARP the moment we say Connected.
+ */
+static void
+link_up(struct xvif *v)
+{
+	struct msg_link l;
+
+	memset(&l, 0, sizeof(l));
+	l.port = v->port;
+	l.up = 1;
+	l.kind = LINK_CLIENT;
+	memcpy(l.our_mac, xb_our_mac, 6);
+	memcpy(l.peer_mac, v->mac, 6);
+	l.ip4 = v->ip4;
+	l.mtu = 1500;
+	snprintf(l.name, sizeof(l.name), "%s", v->name);
+	nb_link_up(xb_g.nb, &l);
+	v->link_up = 1;
+}
+
 static int
 vif_init(struct xvif *v)
 {
@@ -540,6 +565,7 @@ vif_init(struct xvif *v)
 	xen_xs_printf(x, 0, path, "connected");
 	set_state(v, XB_INITWAIT);
 	v->init_done = 1;
+	link_up(v);
 
 	snprintf(v->token, sizeof(v->token), "fe%u", (unsigned)(v - xb_g.vif));
 	snprintf(path, sizeof(path), "%s/state", v->fpath);
@@ -554,7 +580,6 @@ vif_connect(struct xvif *v)
 {
 	struct xen_if *x = xb_g.x;
 	uint64_t txref, rxref, evch, n;
-	struct msg_link l;
 	uint32_t rp, qp;
 
 	if (fread_uint(v, "request-rx-copy", 1, &n) != 0 || n != 1) {
@@ -606,16 +631,6 @@ vif_connect(struct xvif *v)
 	v->storm_n = 0;
 	xb_g.st.vifs_connected++;
 	set_state(v, XB_CONNECTED);
-	memset(&l, 0, sizeof(l));
-	l.port = v->port;
-	l.up = 1;
-	l.kind = LINK_CLIENT;
-	memcpy(l.our_mac, xb_our_mac, 6);
-	memcpy(l.peer_mac, v->mac, 6);
-	l.ip4 = v->ip4;
-	l.mtu = 1500;
-	snprintf(l.name, sizeof(l.name), "%s", v->name);
-	nb_link_up(xb_g.nb, &l);
 	log_info("%s: connected", v->name);
 	return;
 bad:
@@ -641,6 +656,31 @@ vif_rm_parent(struct xvif *v)
 	}
 }
 
+/*
+ * libxl first waits (10 s) to read state Closed, then (10 s) for a driver
+ * domain to delete the dir: deleting it together with writing Closed makes
+ * libxl miss the Closed and sit out the first 10 s. So the dir goes a
+ * little later, from vif_update or the tick.
+ */
+static void
+vif_dying(struct xvif *v)
+{
+	if (!v->dying) {
+		v->dying = 1;
+		v->rm_at = now_ms() + XB_RM_DELAY_MS;
+	}
+}
+
+static void
+vif_reap(struct xvif *v, uint64_t now)
+{
+	if (!v->dying || now < v->rm_at)
+		return;
+	xb_g.x->xs_rm(xb_g.x, 0, v->bpath);
+	vif_rm_parent(v);
+	vif_free(v);
+}
+
 static void
 vif_update(struct xvif *v)
 {
@@ -658,6 +698,11 @@ vif_update(struct xvif *v)
 		}
 		return;
 	}
+	if (v->dying) {
+		free(s);
+		vif_reap(v, now_ms());
+		return;
+	}
 	if (xnv_parse_state(s, len, &bs) != 0)
 		bs = XB_UNKNOWN;
 	free(s);
@@ -668,9 +713,8 @@ vif_update(struct xvif *v)
 		if (online == 0 && bs >= XB_CLOSING) {
 			/* A device being removed that we never set up:
 			 * as the driver domain, its dir is ours to delete. */
-			x->xs_rm(x, 0, v->bpath);
-			vif_rm_parent(v);
-			vif_free(v);
+			set_state(v, XB_CLOSED);
+			vif_dying(v);
 			return;
 		}
 		if (online != 1 || vif_init(v) != 0)
@@ -690,9 +734,7 @@ vif_update(struct xvif *v)
 		vif_disconnect(v);
 		v->state = XB_UNKNOWN;
 		set_state(v, XB_CLOSED);
-		x->xs_rm(x, 0, v->bpath);
-		vif_rm_parent(v);
-		vif_free(v);
+		vif_dying(v);
 		return;
 	}
 	switch (fs) {
@@ -1047,6 +1089,9 @@ xen_tick(struct nb *nb, void *state, uint64_t now)
 			v->rxq_len--;
 		}
 	}
+	for (i = 0; i < XB_MAXVIF; i++)
+		if (xb_g.vif[i].used && xb_g.vif[i].dying)
+			vif_reap(&xb_g.vif[i], now);
 	/* Watches are the fast path; a slow rescan makes a lost event (a
 	 * full xenstored queue) cost a second, not a stuck vif. */
 	if (now - xb_g.last_scan >= 1000) {

@@ -18,6 +18,7 @@
 #define XB_BATCH	64	/* packets per grant-copy batch */
 #define XB_ROUNDS	16	/* ring passes per wakeup before yielding */
 #define XB_STORM	1000	/* idle wakeups per second that make a storm */
+#define XB_RM_DELAY_MS	300	/* Closed stays readable this long for libxl */
 
 /* Counters, readable by tests and stats. */
 struct xen_stats {
@@ -39,6 +40,9 @@ struct xvif {
 	uint8_t		 used, init_done, connected, broken, fe_watched;
 	uint8_t		 fe_sg;
 	uint8_t		 more;		/* budget ran out with work left */
+	uint8_t		 link_up;	/* natd was told about this vif */
+	uint8_t		 dying;		/* Closed for dom0; dir goes at rm_at */
+	uint64_t	 rm_at;
 	unsigned	 domid, devid;
 	uint16_t	 port;
 	enum xenbus_state state;	/* what we last wrote */

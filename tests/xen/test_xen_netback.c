@@ -325,9 +325,10 @@ connect_and_traffic(void)
 	C->stop = 1;
 	T_EQ_INT(finish(pid), 0);
 	T_ASSERT(C->rsp_ok > 0);
-	T_EQ_INT(SH->link[port].up, 0);
 	T_EQ_INT(SH->st.violations, 0);
 	T_EQ_INT(dom0_remove_vif(X0, FW, dom, 0, TMO), 0);
+	usleep(50000);
+	T_EQ_INT(SH->link[port].up, 0);
 	fx_domain_destroy(W, dom);
 }
 
@@ -858,8 +859,39 @@ churn(void)
 				fails++;
 			}
 			fx_domain_destroy(W, dom[i]);
-			if (dom0_remove_vif(X0, FW, dom[i], 0, TMO) != 0)
-				fails++;
+			dom0_detach_vif(X0, FW, dom[i], 0);
+		}
+		/* watch all ten at once, as libxl would for each of them */
+		{
+			int closed[10] = { 0 }, gone[10] = { 0 }, left = 10;
+			uint64_t t0 = ms();
+
+			while (left > 0 && ms() - t0 < TMO) {
+				for (i = 0; i < 10; i++) {
+					char p[128];
+					int st;
+
+					if (gone[i])
+						continue;
+					snprintf(p, sizeof(p), "/local/domain/%u/backend/vif/%u/0/state",
+					    FW, dom[i]);
+					if ((st = xs_state(X0, p)) == XB_CLOSED)
+						closed[i] = 1;
+					else if (st < 0 && errno == ENOENT) {
+						gone[i] = 1;
+						left--;
+					}
+				}
+				usleep(1000);
+			}
+			for (i = 0; i < 10; i++) {
+				if (!gone[i] || !closed[i]) {
+					printf("# churn: vif%u.0 gone %d, Closed seen %d\n",
+					    dom[i], gone[i], closed[i]);
+					fails++;
+				}
+				dom0_wait_vif_gone(X0, FW, dom[i], 0, 0);	/* dom0's cleanup */
+			}
 		}
 	}
 	T_EQ_INT(fails, 0);

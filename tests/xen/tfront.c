@@ -112,49 +112,71 @@ xs_wait_state(struct xen_if *x, const char *path, int want, int timeout_ms)
 	return -1;
 }
 
-int
-dom0_remove_vif(struct xen_if *x0, unsigned bdom, unsigned dom, unsigned devid,
-    int timeout_ms)
+void
+dom0_detach_vif(struct xen_if *x0, unsigned bdom, unsigned dom, unsigned devid)
 {
-	char b[96], f[96], p[128];
-	uint64_t t0 = ms();
-	int gone = 0;
+	char b[96], p[128], q[160];
+	int tries;
 
 	snprintf(b, sizeof(b), "/local/domain/%u/backend/vif/%u/%u", bdom, dom, devid);
-	snprintf(f, sizeof(f), "/local/domain/%u/device/vif/%u", dom, devid);
 	snprintf(p, sizeof(p), "%s/state", b);
+	snprintf(q, sizeof(q), "%s/online", b);
 	/* One transaction, as libxl does it. */
-	for (int tries = 0; tries < 100; tries++) {
+	for (tries = 0; tries < 100; tries++) {
 		uint32_t t = x0->xs_tx_start(x0);
-		char q[160];
 
-		snprintf(q, sizeof(q), "%s/online", b);
 		x0->xs_write(x0, t, q, "0", 1);
 		if (xs_state(x0, p) != 6)
 			x0->xs_write(x0, t, p, "5", 1);
 		if (x0->xs_tx_end(x0, t, 0) == 0 || errno != EAGAIN)
 			break;
 	}
+}
+
+int
+dom0_wait_vif_gone(struct xen_if *x0, unsigned bdom, unsigned dom, unsigned devid,
+    int timeout_ms)
+{
+	char b[96], f[96], p[128];
+	uint64_t t0 = ms();
+	int gone = 0, closed = 0;
+
+	snprintf(b, sizeof(b), "/local/domain/%u/backend/vif/%u/%u", bdom, dom, devid);
+	snprintf(f, sizeof(f), "/local/domain/%u/device/vif/%u", dom, devid);
+	snprintf(p, sizeof(p), "%s/state", b);
 	while (ms() - t0 < (uint64_t)timeout_ms) {
-		char *v = x0->xs_read(x0, 0, p, NULL);
+		unsigned len;
+		char *v = x0->xs_read(x0, 0, p, &len);
 
 		if (v == NULL && errno == ENOENT) {
 			gone = 1;
 			break;
 		}
+		/* libxl must be able to read Closed before the dir goes */
+		if (v != NULL && strcmp(v, "6") == 0)
+			closed = 1;
 		free(v);
 		usleep(1000);
 	}
-	if (!gone && getenv("MOAT_TEST_VERBOSE") != NULL) {
+	if (getenv("MOAT_TEST_VERBOSE") != NULL && (!gone || !closed)) {
 		char q[160];
 
 		snprintf(q, sizeof(q), "%s/state", f);
-		printf("# remove vif%u.%u timed out: backend state %d, frontend state %d\n",
-		    dom, devid, xs_state(x0, p), xs_state(x0, q));
+		printf("# remove vif%u.%u: gone %d, Closed seen %d, backend state %d, "
+		    "frontend state %d\n", dom, devid, gone, closed, xs_state(x0, p),
+		    xs_state(x0, q));
 	}
 	x0->xs_rm(x0, 0, f);
 	x0->xs_rm(x0, 0, b);	/* libxl's forced cleanup */
-	return gone ? 0 : -1;
+	return gone && closed ? 0 : -1;
+}
+
+int
+dom0_remove_vif(struct xen_if *x0, unsigned bdom, unsigned dom, unsigned devid,
+    int timeout_ms)
+{
+	dom0_detach_vif(x0, bdom, dom, devid);
+	return dom0_wait_vif_gone(x0, bdom, dom, devid, timeout_ms);
 }
 
 int

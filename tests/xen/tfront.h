@@ -39,6 +39,11 @@ int	dom0_add_vif(struct xen_if *x0, unsigned bdom, unsigned dom, unsigned devid,
  * remove its dir, then remove the frontend dir. 0 when the backend did. */
 int	dom0_remove_vif(struct xen_if *x0, unsigned bdom, unsigned dom, unsigned devid,
 	    int timeout_ms);
+/* The same in two halves, to detach many at once. wait returns 0 only if
+ * the backend showed Closed (libxl reads it) and then removed its dir. */
+void	dom0_detach_vif(struct xen_if *x0, unsigned bdom, unsigned dom, unsigned devid);
+int	dom0_wait_vif_gone(struct xen_if *x0, unsigned bdom, unsigned dom, unsigned devid,
+	    int timeout_ms);
 /* Poll a XenStore state node until it reads want; elapsed ms or -1. */
 int	xs_wait_state(struct xen_if *x, const char *path, int want, int timeout_ms);
 int	xs_state(struct xen_if *x, const char *path);
