@@ -596,6 +596,12 @@ vif_connect(struct xvif *v)
 		vif_fail(v, "frontend ring keys missing or malformed");
 		return;
 	}
+	/* Without it we would have to poll its RX ring; every netfront we
+	 * serve (Linux, mirage) writes it, so we do not. */
+	if (fread_uint(v, "feature-rx-notify", 1, &n) != 0 || n != 1) {
+		vif_fail(v, "frontend without feature-rx-notify");
+		return;
+	}
 	v->fe_sg = fread_uint(v, "feature-sg", 1, &n) == 0 && n == 1;
 	if ((v->tx = x->gmap(x, (uint16_t)v->domid, (uint32_t)txref, 1)) == NULL) {
 		vif_fail(v, "cannot map the TX ring grant");

@@ -795,6 +795,64 @@ hostile_state_flap(void)
 	kill_client(pid, dom);
 }
 
+/* Frontend keys the backend must refuse at connect. */
+static const char *bad_key, *bad_val;
+
+static void
+pre_bad_key(struct tfront *t)
+{
+	char p[160];
+
+	snprintf(p, sizeof(p), "%s/%s", t->fpath, bad_key);
+	if (bad_val != NULL)
+		t->x->xs_write(t->x, 0, p, bad_val, (unsigned)strlen(bad_val));
+	else
+		t->x->xs_rm(t->x, 0, p);
+}
+
+static void
+bad_keys(void)
+{
+	static const struct { const char *k, *v, *why; } cases[] = {
+		{ "multi-queue-num-queues", "4", "several queues" },
+		{ "request-rx-copy", "0", "rx-copy" },
+		{ "feature-rx-notify", NULL, "rx-notify" },
+		{ "tx-ring-ref", "12x", "ring keys" },
+		{ "event-channel", "99", "event channel" },
+		{ "rx-ring-ref", "1000", "RX ring grant" },
+	};
+	unsigned k, bad = 0;
+
+	tf_pre_connect = pre_bad_key;
+	for (k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		unsigned dom = next_dom++;
+		uint64_t v0 = SH->st.violations, t0;
+		char b[96], bs[128];
+		pid_t pid;
+
+		bad_key = cases[k].k;
+		bad_val = cases[k].v;
+		vif_paths(dom, b, sizeof(b), bs, sizeof(bs));
+		pid = spawn(dom, C, c_idle);
+		t0 = ms();
+		while (SH->st.violations == v0 && ms() - t0 < TMO)
+			usleep(1000);
+		if (SH->st.violations != v0 + 1 || xs_state(X0, bs) != XB_CLOSING ||
+		    strstr(SH->st.last_violation, cases[k].why) == NULL) {
+			printf("# %s=%s: violations +%d, state %d, last: %s\n", cases[k].k,
+			    cases[k].v ? cases[k].v : "(absent)", (int)(SH->st.violations - v0),
+			    xs_state(X0, bs), SH->st.last_violation);
+			bad++;
+		}
+		if (C->connected)
+			bad++;		/* the backend went Connected after all */
+		kill_client(pid, dom);
+	}
+	tf_pre_connect = NULL;
+	T_EQ_INT(bad, 0);
+	T_ASSERT(good_alive());
+}
+
 /* A frontend vanishing mid-packet and then dying: everything is released. */
 static void
 vanish_then_die(void)
@@ -1270,6 +1328,7 @@ main(void)
 	T_RUN(hostile_dup_ids);
 	T_RUN(hostile_state_flap);
 	T_RUN(vanish_then_die);
+	T_RUN(bad_keys);
 	T_RUN(churn);
 	T_RUN(uplink_traffic);
 	T_RUN(uplink_tx_unknown_id);

@@ -179,6 +179,8 @@ dom0_remove_vif(struct xen_if *x0, unsigned bdom, unsigned dom, unsigned devid,
 	return dom0_wait_vif_gone(x0, bdom, dom, devid, timeout_ms);
 }
 
+void	(*tf_pre_connect)(struct tfront *);
+
 int
 tf_init(struct tfront *t, struct xen_if *x, unsigned bdom, unsigned devid)
 {
@@ -230,6 +232,8 @@ tf_connect(struct tfront *t, int timeout_ms)
 	wr(x, t->fpath, "request-rx-copy", "1");
 	wr(x, t->fpath, "feature-rx-notify", "1");
 	wr(x, t->fpath, "feature-sg", "1");
+	if (tf_pre_connect != NULL)
+		tf_pre_connect(t);
 	wr(x, t->fpath, "state", "4");
 	snprintf(p, sizeof(p), "%s/state", t->bpath);
 	if (xs_wait_state(x, p, XB_CONNECTED, timeout_ms) < 0)

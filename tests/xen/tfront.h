@@ -52,6 +52,8 @@ int	xs_state(struct xen_if *x, const char *path);
  * for the backend's Connected. 0 or -1. */
 int	tf_init(struct tfront *t, struct xen_if *x, unsigned bdom, unsigned devid);
 int	tf_connect(struct tfront *t, int timeout_ms);
+/* Tests: called after the keys are written, before Connected. */
+extern void (*tf_pre_connect)(struct tfront *);
 /* Post up to n RX buffers (at most TF_RXPAGES outstanding). */
 void	tf_post_rx(struct tfront *t, unsigned n);
 /* Queue a frame over nslots data slots (plus an optional extra slot);
