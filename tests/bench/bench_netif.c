@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fakexen.h"
@@ -57,6 +58,8 @@ floor_memcpy(unsigned size)
 	return (double)n / (t - t0);
 }
 
+static int same_process;
+
 static double
 through_netback(struct tfront *tf, struct nbh_shared *sh, unsigned size)
 {
@@ -90,7 +93,9 @@ through_netback(struct tfront *tf, struct nbh_shared *sh, unsigned size)
 		sent += room;
 		if (room)
 			tf_publish(tf);
-		else {
+		if (same_process)
+			nbh_step(0);
+		else if (!room) {
 			struct pollfd pfd = { tf->x->ev_fd(tf->x), POLLIN, 0 };
 			int p;
 
@@ -102,7 +107,10 @@ through_netback(struct tfront *tf, struct nbh_shared *sh, unsigned size)
 	} while (t - t0 < SECS);
 	/* let the backend finish what was published */
 	while (tf->tx_cons != tf->tx_prod && now_s() - t < 2) {
-		usleep(100);
+		if (same_process)
+			nbh_step(0);
+		else
+			usleep(100);
 		tf_reap(tf);
 	}
 	t = now_s();
@@ -110,25 +118,63 @@ through_netback(struct tfront *tf, struct nbh_shared *sh, unsigned size)
 	return (double)(sh->frames - start) / (t - t0);
 }
 
-int
-main(void)
+/* One client VM and netbackd's backend, as processes or in one loop. */
+static int
+run(int one_process)
 {
 	struct fx_world *w = fx_world_create();
 	struct nbh_shared *sh = nbh_shared_new();
 	unsigned sizes[2] = { 64, 1500 }, i, port = 0;
-	struct xen_if *x0, *x;
+	struct xen_if *x0, *x, *xf;
 	struct tfront tf;
-	pid_t nbh;
-	int rc = 0;
+	pid_t nbh = -1;
 
+	same_process = one_process;
 	if (w == NULL || sh == NULL || (x0 = fx_open(w, 0)) == NULL)
 		return 1;
-	if ((nbh = nbh_start(sh, w, FW)) < 0)
+	if (one_process) {
+		fx_domain_create(w, FW);
+		if ((xf = fx_open(w, FW)) == NULL || nbh_init(sh, xf) != 0)
+			return 1;
+	} else if ((nbh = nbh_start(sh, w, FW)) < 0)
 		return 1;
 	fx_domain_create(w, DOM);
 	if (dom0_add_vif(x0, FW, DOM, 0, "00:16:3e:5e:6c:0a", "10.137.0.10") < 0 ||
-	    (x = fx_open(w, DOM)) == NULL || tf_init(&tf, x, FW, 0) < 0 ||
-	    tf_connect(&tf, 3000) < 0) {
+	    (x = fx_open(w, DOM)) == NULL || tf_init(&tf, x, FW, 0) < 0) {
+		fprintf(stderr, "bench_netif: no client\n");
+		return 1;
+	}
+	if (one_process) {
+		/* tf_connect waits for the backend: step it meanwhile */
+		char p[160];
+		double t0 = now_s();
+
+		snprintf(p, sizeof(p), "%s/state", tf.bpath);
+		while (xs_state(x0, p) != XB_INITWAIT && now_s() - t0 < 3)
+			nbh_step(1);
+		tf_pre_connect = NULL;
+		{
+			char v[32];
+
+#define FW_(k, ...) do { snprintf(p, sizeof(p), "%s/" k, tf.fpath); \
+	snprintf(v, sizeof(v), __VA_ARGS__); x->xs_write(x, 0, p, v, (unsigned)strlen(v)); } while (0)
+			FW_("tx-ring-ref", "%u", tf.txref);
+			FW_("rx-ring-ref", "%u", tf.rxref);
+			FW_("event-channel", "%d", tf.port);
+			FW_("request-rx-copy", "1");
+			FW_("feature-rx-notify", "1");
+			FW_("feature-sg", "1");
+			FW_("state", "4");
+#undef FW_
+		}
+		snprintf(p, sizeof(p), "%s/state", tf.bpath);
+		while (xs_state(x0, p) != XB_CONNECTED && now_s() - t0 < 3)
+			nbh_step(1);
+		if (xs_state(x0, p) != XB_CONNECTED) {
+			fprintf(stderr, "bench_netif: client did not connect\n");
+			return 1;
+		}
+	} else if (tf_connect(&tf, 3000) < 0) {
 		fprintf(stderr, "bench_netif: client did not connect\n");
 		nbh_stop(sh, nbh);
 		return 1;
@@ -141,11 +187,32 @@ main(void)
 		double fn = through_netback(&tf, sh, sizes[i]);
 		double fm = floor_memcpy(sizes[i]);
 
-		printf("bench_netif: %4u-byte frames: netback TX %.2f Mframes/s %.2f Gbit/s;"
+		printf("bench_netif: %s, %4u-byte frames: netback TX %.2f Mframes/s %.2f Gbit/s;"
 		    " memcpy floor %.2f Mframes/s %.2f Gbit/s; ratio %.1fx\n",
-		    sizes[i], fn / 1e6, fn * sizes[i] * 8 / 1e9, fm / 1e6,
+		    one_process ? "one core (client+backend in one loop)" :
+		    "two processes", sizes[i], fn / 1e6, fn * sizes[i] * 8 / 1e9, fm / 1e6,
 		    fm * sizes[i] * 8 / 1e9, fm / fn);
 	}
-	nbh_stop(sh, nbh);
-	return rc;
+	if (!one_process)
+		nbh_stop(sh, nbh);
+	return 0;
+}
+
+int
+main(void)
+{
+	pid_t pid;
+	int st;
+
+	/* The one-process run in a child: the backend's state is global. */
+	if ((pid = fork()) == 0)
+		{
+			int rc = run(1);
+
+			fflush(stdout);
+			_exit(rc);
+		}
+	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return 1;
+	return run(0);
 }

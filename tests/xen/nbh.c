@@ -162,11 +162,12 @@ heap_bytes(void)
 	return (unsigned)mi.uordblks;
 }
 
-void
-nbh_run(struct nbh_shared *sh, struct xen_if *x)
+static uint64_t last_tick;
+
+int
+nbh_init(struct nbh_shared *sh, struct xen_if *x)
 {
 	struct nb *nb = &nbh;
-	uint64_t last_tick = 0;
 	uint32_t i;
 
 	memset(nb, 0, sizeof(*nb));
@@ -177,55 +178,70 @@ nbh_run(struct nbh_shared *sh, struct xen_if *x)
 	xen_backend_use(x);	/* NULL: netbackd's own choice (MOAT_FAKEXEN) */
 	if (nb_backend_xen.open(nb, NULL) != 0) {
 		fprintf(stderr, "nbh: backend open failed\n");
-		_exit(2);
+		return -1;
 	}
 	sh->ready = 1;
-	while (!sh->stop) {
-		struct pollfd pfd[NBH_WATCH];
-		int n, k;
-		uint64_t t;
+	return 0;
+}
 
-		for (k = 0; k < nb->nw; k++) {
-			pfd[k].fd = nb->w[k].fd;
-			pfd[k].events = POLLIN;
-			pfd[k].revents = 0;
-		}
-		n = poll(pfd, (nfds_t)nb->nw, 20);
-		for (k = 0; n > 0 && k < nb->nw; k++)
-			if (pfd[k].revents & POLLIN)
-				nb->w[k].cb(nb, nb->w[k].arg);
-		/* "natd": echo, or forward to the paired port. */
-		if (nb->npend > 0) {
-			unsigned j, m = nb->npend;
+void
+nbh_step(int timeout_ms)
+{
+	struct nb *nb = &nbh;
+	struct nbh_shared *sh = nb->sh;
+	struct pollfd pfd[NBH_WATCH];
+	int n, k;
+	uint64_t t;
 
-			for (j = 0; j < m; j++) {
-				struct mq_desc d = nb->pend[j];
-				uint16_t to = d.port < NBH_PORTS ? sh->pair[d.port] : 0;
-
-				if (to == MQ_PORT_DROP) {
-					/* sink: a benchmark's natd that takes all */
-					nb_buf_free(nb, d.buf);
-					continue;
-				}
-				if (to != 0)
-					d.port = to;
-				nb_backend_xen.tx(nb, NULL, &d);
-			}
-			memmove(nb->pend, nb->pend + m, (nb->npend - m) * sizeof(nb->pend[0]));
-			nb->npend -= m;
-			nb_backend_xen.tx_flush(nb, NULL);
-		}
-		t = now_ms();
-		if (t - last_tick >= 100) {
-			nb_backend_xen.tick(nb, NULL, t);
-			last_tick = t;
-			sh->nfds = count_fds();
-			sh->heap = heap_bytes();
-		}
-		sh->st = *xen_backend_stats();
-		sh->bufs_free = nb->nfree;
-		sh->loops++;
+	for (k = 0; k < nb->nw; k++) {
+		pfd[k].fd = nb->w[k].fd;
+		pfd[k].events = POLLIN;
+		pfd[k].revents = 0;
 	}
+	n = poll(pfd, (nfds_t)nb->nw, timeout_ms);
+	for (k = 0; n > 0 && k < nb->nw; k++)
+		if (pfd[k].revents & POLLIN)
+			nb->w[k].cb(nb, nb->w[k].arg);
+	/* "natd": echo, or forward to the paired port. */
+	if (nb->npend > 0) {
+		unsigned j, m = nb->npend;
+
+		for (j = 0; j < m; j++) {
+			struct mq_desc d = nb->pend[j];
+			uint16_t to = d.port < NBH_PORTS ? sh->pair[d.port] : 0;
+
+			if (to == MQ_PORT_DROP) {
+				/* sink: a benchmark's natd that takes all */
+				nb_buf_free(nb, d.buf);
+				continue;
+			}
+			if (to != 0)
+				d.port = to;
+			nb_backend_xen.tx(nb, NULL, &d);
+		}
+		memmove(nb->pend, nb->pend + m, (nb->npend - m) * sizeof(nb->pend[0]));
+		nb->npend -= m;
+		nb_backend_xen.tx_flush(nb, NULL);
+	}
+	t = now_ms();
+	if (t - last_tick >= 100) {
+		nb_backend_xen.tick(nb, NULL, t);
+		last_tick = t;
+		sh->nfds = count_fds();
+		sh->heap = heap_bytes();
+	}
+	sh->st = *xen_backend_stats();
+	sh->bufs_free = nb->nfree;
+	sh->loops++;
+}
+
+void
+nbh_run(struct nbh_shared *sh, struct xen_if *x)
+{
+	if (nbh_init(sh, x) != 0)
+		_exit(2);
+	while (!sh->stop)
+		nbh_step(20);
 	_exit(0);
 }
 

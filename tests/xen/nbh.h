@@ -46,6 +46,10 @@ struct nbh_shared {
 struct nbh_shared *nbh_shared_new(void);
 pid_t	nbh_start(struct nbh_shared *sh, struct fx_world *w, unsigned domid);
 void	nbh_stop(struct nbh_shared *sh, pid_t pid);
+/* The same core in the caller's own loop: init, then one poll round per
+ * step (timeout_ms 0: do what is ready and return). */
+int	nbh_init(struct nbh_shared *sh, struct xen_if *x);
+void	nbh_step(int timeout_ms);
 /* Run in this process until sh->stop; x NULL = choose as netbackd does. */
 void	nbh_run(struct nbh_shared *sh, struct xen_if *x) __attribute__((noreturn));
 
