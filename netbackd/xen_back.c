@@ -279,6 +279,7 @@ tx_work(struct xvif *v, int *did)
 			/* Ask for an event at the next request, then look
 			 * again so one published meanwhile is not missed. */
 			__atomic_store_n(&v->tx->req_event, v->tx_cons + 1, __ATOMIC_RELAXED);
+			/* Full fence: req_event stored before req_prod re-read. */
 			atomic_thread_fence(memory_order_seq_cst);
 			if (xring_load(&v->tx->req_prod) == v->tx_cons)
 				return 0;
@@ -415,6 +416,7 @@ again:
 		if (v->rxq_len > 0 && !retried) {
 			/* Wake us when the client posts more buffers. */
 			__atomic_store_n(&v->rx->req_event, v->rx_cons + 1, __ATOMIC_RELAXED);
+			/* Full fence: req_event stored before req_prod re-read. */
 			atomic_thread_fence(memory_order_seq_cst);
 			retried = 1;
 			goto again;
@@ -456,6 +458,7 @@ again:
 	v->rx_rsp = v->rx_cons;
 	/* Responses before the producer; pairs with the frontend's acquire. */
 	__atomic_store_n(&v->rx->rsp_prod, v->rx_rsp, __ATOMIC_RELEASE);
+	/* Full fence: publish before reading rsp_event (..._CHECK_NOTIFY). */
 	atomic_thread_fence(memory_order_seq_cst);
 	{
 		uint32_t ev = xring_load(&v->rx->rsp_event), now = v->rx_rsp;

@@ -186,6 +186,7 @@ xf_post_rx(struct xenb *b, struct xfront *f)
 		return;
 	/* Requests before the producer; pairs with the backend's acquire. */
 	__atomic_store_n(&f->rxs->req_prod, f->rx_prod, __ATOMIC_RELEASE);
+	/* Full fence: publish before reading req_event (..._CHECK_NOTIFY). */
 	atomic_thread_fence(memory_order_seq_cst);
 	ev = xring_load(&f->rxs->req_event);
 	if ((uint32_t)(f->rx_prod - ev) < (uint32_t)(f->rx_prod - old))
@@ -343,8 +344,9 @@ xf_reap_tx(struct xenb *b, struct xfront *f)
 {
 	const union netif_tx_slot *ring = (const union netif_tx_slot *)f->txs->ring;
 	uint32_t prod;
-	int did = 0;
+	int did = 0, pass = 0;
 
+again:
 	/* Acquire: responses after rsp_prod; pairs with the backend's push. */
 	prod = xring_load(&f->txs->rsp_prod);
 	if ((uint32_t)(prod - f->tx_cons) > (uint32_t)(f->tx_prod - f->tx_cons)) {
@@ -371,8 +373,14 @@ xf_reap_tx(struct xenb *b, struct xfront *f)
 		if (r.status != NETIF_RSP_OKAY)
 			b->st.up_drops++;
 	}
-	/* Ask for an event at the next response (RING_FINAL_CHECK). */
+	/* Ask for an event at the next response, then look again: one
+	 * pushed in between would otherwise wait for an unrelated event
+	 * (RING_FINAL_CHECK_FOR_RESPONSES). Bounded: the tick reaps too. */
 	__atomic_store_n(&f->txs->rsp_event, f->tx_cons + 1, __ATOMIC_RELAXED);
+	/* Full fence: the store above before the re-read below. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (xring_load(&f->txs->rsp_prod) != f->tx_cons && ++pass < 4)
+		goto again;
 	return did;
 }
 
@@ -383,8 +391,11 @@ xf_rx(struct xenb *b, struct xfront *f)
 	uint32_t prod, avail, i, off = 0;
 	const union netif_rx_slot *ring = (const union netif_rx_slot *)f->rxs->ring;
 	struct xnv_rx_pkt p;
-	int did = 0;
+	int did = 0, pass = 0;
 
+again:
+	off = 0;
+	/* Acquire: responses after rsp_prod; pairs with the backend's push. */
 	prod = xring_load(&f->rxs->rsp_prod);
 	if ((uint32_t)(prod - f->rx_cons) > (uint32_t)(f->rx_prod - f->rx_cons)) {
 		xf_fail(b, f, "RX responses for buffers never posted");
@@ -446,9 +457,16 @@ xf_rx(struct xenb *b, struct xfront *f)
 		off += p.nslots;
 	}
 	f->rx_cons += off;
-	__atomic_store_n(&f->rxs->rsp_event, f->rx_cons + 1, __ATOMIC_RELAXED);
 	if (off > 0)
 		xf_post_rx(b, f);
+	/* Event at the next response, then the final re-check (as TX). A
+	 * packet still incomplete leaves rx_cons behind prod: compare with
+	 * what we saw, not with rx_cons. */
+	__atomic_store_n(&f->rxs->rsp_event, f->rx_cons + 1, __ATOMIC_RELAXED);
+	/* Full fence: the store above before the re-read below. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (xring_load(&f->rxs->rsp_prod) != prod && ++pass < 4)
+		goto again;
 	return did;
 }
 
@@ -548,6 +566,7 @@ xfront_flush(struct xenb *b)
 	/* Requests before the producer; pairs with the backend's acquire. */
 	__atomic_store_n(&f->txs->req_prod, f->tx_prod, __ATOMIC_RELEASE);
 	f->tx_pushed = f->tx_prod;
+	/* Full fence: publish before reading req_event (..._CHECK_NOTIFY). */
 	atomic_thread_fence(memory_order_seq_cst);
 	ev = xring_load(&f->txs->req_event);
 	if ((uint32_t)(f->tx_prod - ev) < (uint32_t)(f->tx_prod - old))
