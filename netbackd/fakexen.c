@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,6 +91,8 @@ struct fx_wevent {
 struct fx_handle {
 	uint8_t		used;
 	uint16_t	domid;
+	int32_t		pid;		/* the process holding it */
+	uint32_t	maps;		/* grants it has mapped */
 	uint32_t	evq_prod, evq_cons;	/* pending ports */
 	uint16_t	evq[FX_EVQ];
 	uint32_t	wq_prod, wq_cons;	/* watch events */
@@ -996,6 +999,7 @@ gmap_(struct xen_if *x, uint16_t domid, uint32_t ref, int writable)
 		a = w->pages + (size_t)pg * XEN_PAGE_SIZE;
 		w->s->page_maps[pg]++;
 		me->maps_held++;
+		w->s->hnd[pv->h].maps++;
 		pv->map[i].addr = a;
 		pv->map[i].dom = domid;
 		pv->map[i].ref = ref;
@@ -1027,6 +1031,8 @@ gunmap_(struct xen_if *x, void *addr)
 		w->s->page_maps[pg]--;
 	if ((me = dom_find(w, x->self)) != NULL && me->maps_held > 0)
 		me->maps_held--;
+	if (w->s->hnd[pv->h].maps > 0)
+		w->s->hnd[pv->h].maps--;
 	if (w->s->page_maps[pg] == 0 && w->s->page_orphan[pg]) {
 		w->s->page_orphan[pg] = 0;
 		w->s->page_used[pg] = 0;
@@ -1141,6 +1147,38 @@ close_(struct xen_if *x)
 	free(x);
 }
 
+/*
+ * A process that died without closing its handle: what the kernel does
+ * when a process holding /dev/xen/evtchn and gntdev exits. Its ports
+ * close (the peers' ends return to unbound, so a restarted backend can
+ * bind them again), its watches go, its mappings stop counting.
+ * (Called locked; page reference counts of its maps are not tracked per
+ * handle, so such pages are only freed with their grants.)
+ */
+static void
+handles_gc(struct fx_world *w)
+{
+	int h, i;
+
+	for (h = 0; h < FX_MAXH; h++) {
+		struct fx_handle *hd = &w->s->hnd[h];
+		struct fx_dom *d;
+
+		if (!hd->used || hd->pid <= 0 || kill(hd->pid, 0) == 0 || errno != ESRCH)
+			continue;
+		if ((d = dom_find(w, hd->domid)) != NULL) {
+			for (i = 1; i < FX_NPORTS; i++)
+				if (d->port[i].state != PORT_FREE && d->port[i].handle == h)
+					port_close(w, d, (unsigned)i);
+			d->maps_held -= d->maps_held >= hd->maps ? hd->maps : d->maps_held;
+		}
+		for (i = 0; i < FX_NWATCH; i++)
+			if (w->s->watch[i].used && w->s->watch[i].handle == h)
+				w->s->watch[i].used = 0;
+		memset(hd, 0, sizeof(*hd));
+	}
+}
+
 struct xen_if *
 fx_open(struct fx_world *w, unsigned domid)
 {
@@ -1153,6 +1191,7 @@ fx_open(struct fx_world *w, unsigned domid)
 		return NULL;
 	}
 	lock(w);
+	handles_gc(w);
 	for (h = 0; h < FX_MAXH; h++)
 		if (!w->s->hnd[h].used)
 			break;
@@ -1166,6 +1205,7 @@ fx_open(struct fx_world *w, unsigned domid)
 	memset(&w->s->hnd[h], 0, sizeof(w->s->hnd[h]));
 	w->s->hnd[h].used = 1;
 	w->s->hnd[h].domid = (uint16_t)domid;
+	w->s->hnd[h].pid = (int32_t)getpid();
 	unlock(w);
 	pv->w = w;
 	pv->h = h;

@@ -1273,6 +1273,29 @@ static void uplink_rx_prod_ahead(void) { uplink_hostile(nvb_rx_prod_ahead, 1, "n
 static void uplink_rx_error_status(void) { uplink_hostile(nvb_rx_error_status, 0, NULL); }
 static void uplink_storm(void) { uplink_hostile(nvb_storm, 1, "event storm"); }
 
+/* netbackd dies and the supervisor starts it again: the client that was
+ * connected all along gets its vif back (same rings, its event channel
+ * unbound again by the old process's exit) and traffic resumes. */
+static void
+netbackd_restart(void)
+{
+	uint64_t t0;
+	char bs[128];
+
+	snprintf(bs, sizeof(bs), "/local/domain/%u/backend/vif/%u/0/state", FW, GOOD);
+	kill(NBH, SIGKILL);
+	finish(NBH);
+	T_ASSERT((NBH = nbh_start(SH, W, FW)) > 0);
+	t0 = ms();
+	while (xs_state(X0, bs) != XB_CONNECTED && ms() - t0 < TMO)
+		usleep(1000);
+	T_EQ_INT(xs_state(X0, bs), XB_CONNECTED);
+	usleep(600000);		/* pings that were in flight time out */
+	T_ASSERT(good_alive());
+	T_EQ_INT(SH->st.violations, 0);
+	T_EQ_INT(fx_maps_held(W, FW), 2);	/* the good client's two rings */
+}
+
 static void
 good_client_clean_exit(void)
 {
@@ -1343,6 +1366,7 @@ main(void)
 	T_RUN(uplink_rx_error_status);
 	T_RUN(uplink_storm);
 	T_RUN(uplink_traffic);
+	T_RUN(netbackd_restart);
 	T_RUN(good_client_clean_exit);
 	nbh_stop(SH, NBH);
 	return t_done();
