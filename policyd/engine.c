@@ -681,7 +681,8 @@ engine_qset_install(struct engine *e, int family, const uint8_t *addr,
 		for (i = 0; i < n; i++)
 			order[i] = i;
 		sort_keys = keys;
-		qsort(order, n, sizeof *order, cmp_key);
+		if (n > 0)
+			qsort(order, n, sizeof *order, cmp_key);
 		for (i = 0; i < n && reason[0] == '\0'; i++) {
 			const struct qrule *r = &rules[order[i]];
 
