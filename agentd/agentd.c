@@ -29,39 +29,6 @@
 static struct agentd	 ad;
 static struct msg	 ctlmsg;
 
-void
-pollset_init(struct pollset *ps)
-{
-	ps->n = 0;
-	ps->timeout_ms = -1;
-}
-
-void
-pollset_add(struct pollset *ps, int fd, short events,
-    void (*cb)(void *, short), void *arg)
-{
-	if (ps->n >= POLLSET_MAX)
-		fatalx("pollset full");
-	ps->pfd[ps->n].fd = fd;
-	ps->pfd[ps->n].events = events;
-	ps->pfd[ps->n].revents = 0;
-	ps->cb[ps->n] = cb;
-	ps->arg[ps->n] = arg;
-	ps->n++;
-}
-
-/* Wake up by at_ms (CLOCK_MONOTONIC ms) at the latest. */
-void
-pollset_timer(struct pollset *ps, uint64_t at_ms)
-{
-	uint64_t now = now_ms();
-	int t = at_ms <= now ? 0 : (at_ms - now > 60000 ? 60000 :
-	    (int)(at_ms - now));
-
-	if (ps->timeout_ms == -1 || t < ps->timeout_ms)
-		ps->timeout_ms = t;
-}
-
 static int
 send_ctl(void *arg, uint32_t type, const void *payload, size_t len, int fd)
 {
@@ -275,6 +242,11 @@ main(int argc, char **argv)
 	pol = agentd_sandbox_policy;
 	if (ad.mode == AGENTD_SOCKET)
 		pol.root = ad.vchan_dir;
+	if (ad.mode == AGENTD_XEN) {
+		pol.root = xenctl_root();
+		pol.extra_rules = agentd_xen_rules;
+		pol.nextra_rules = agentd_xen_nrules;
+	}
 	rdy.sandbox = (uint32_t)sandbox_enter(&pol);
 	rdy.pid = (uint32_t)getpid();
 	if (ad.mode != AGENTD_FILE)

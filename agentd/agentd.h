@@ -12,6 +12,7 @@
 
 #include "msg.h"
 #include "qdb.h"
+#include "sandbox.h"
 
 /* How agentd hands a message to the supervisor (msg_send on fd 3 in the
  * daemon; a recorder in the unit tests). 0 or -1. */
@@ -102,6 +103,67 @@ int	qdbc_input(struct qdbc *q, const uint8_t *buf, size_t len);
 /* After sending n bytes of out. */
 void	qdbc_sent(struct qdbc *q, size_t n);
 
+/* qrexec_wire.c: qrexec protocol version 3 (libqrexec/qrexec.h). */
+#define QX_HDR_LEN		8
+#define QX_PROTOCOL_VERSION	3
+#define QX_MAX_CMD_LEN		65535	/* MAX_QREXEC_CMD_LEN */
+#define QX_MAX_CHUNK		65536	/* MAX_DATA_CHUNK_V3: a bigger one drops the link */
+#define QX_CHUNK		65528	/* ours: header + chunk fit a 64 KiB ring */
+#define QX_CTRL_MAX		(QX_HDR_LEN + 8 + QX_MAX_CMD_LEN)	/* longest control message */
+#define QX_DATA_MAX		(QX_HDR_LEN + QX_MAX_CHUNK)
+enum qx_type {
+	QX_DATA_STDIN = 0x190,
+	QX_DATA_STDOUT = 0x191,
+	QX_DATA_STDERR = 0x192,
+	QX_DATA_EXIT_CODE = 0x193,
+	QX_EXEC_CMDLINE = 0x200,
+	QX_JUST_EXEC = 0x201,
+	QX_SERVICE_CONNECT = 0x202,
+	QX_SERVICE_REFUSED = 0x203,
+	QX_TRIGGER_SERVICE = 0x210,
+	QX_CONNECTION_TERMINATED = 0x211,
+	QX_TRIGGER_SERVICE3 = 0x212,
+	QX_HELLO = 0x300,
+};
+/* qrexec exit codes */
+#define QX_EXIT_PROBLEM		125
+#define QX_EXIT_REFUSED		126
+#define QX_EXIT_NOT_FOUND	127
+struct qx_hdr {
+	uint32_t	type;
+	uint32_t	len;
+};
+/* Verdicts on a header: deliver it, skip its body, or drop the channel. */
+#define QX_OK		0
+#define QX_SKIP		1
+#define QX_FATAL	(-1)
+/* A service call as dom0 words it: user:[nogui:]QUBESRPC svc[+arg] source[ type target] */
+struct qx_cmd {
+	char	user[64];
+	char	service[SVC_NAME_MAX];
+	char	arg[SVC_NAME_MAX];
+	char	source[SVC_NAME_MAX];
+};
+void	qx_put_hdr(uint8_t out[QX_HDR_LEN], uint32_t type, uint32_t len);
+void	qx_put_u32(uint8_t *out, uint32_t v);
+uint32_t qx_get_u32(const uint8_t *p);
+/* 1 and the header when buf holds one, else 0. */
+int	qx_get_hdr(const uint8_t *buf, size_t len, struct qx_hdr *h);
+/* Checks on a header from dom0's control channel / a caller's data
+ * channel, before the body is read. */
+int	qx_ctrl_check(const struct qx_hdr *h, const char **why);
+int	qx_data_check(const struct qx_hdr *h, const char **why);
+/* HELLO body: 0 and the version (>= 2), or -1. */
+int	qx_parse_hello(const struct qx_hdr *h, const uint8_t *body,
+	    uint32_t *version, const char **why);
+/* EXEC_CMDLINE / JUST_EXEC body: 0, the data vchan and the command line
+ * (NUL-terminated inside body), or -1. */
+int	qx_parse_exec(const struct qx_hdr *h, const uint8_t *body,
+	    uint32_t *domain, uint32_t *port, const char **cmdline,
+	    const char **why);
+/* 0: a QUBESRPC call in c; 1: a plain command (we run none); -1: malformed. */
+int	qx_parse_cmdline(const char *cmdline, struct qx_cmd *c, const char **why);
+
 /* agentd.c: the process and its poll loop. */
 enum agentd_mode { AGENTD_FILE = 1, AGENTD_SOCKET, AGENTD_XEN };
 #define POLLSET_MAX	160
@@ -147,8 +209,15 @@ void	agentd_vchan_sandboxed(struct agentd *ad);
 void	agentd_vchan_poll(struct agentd *ad, struct pollset *ps);
 void	agentd_vchan_tick(struct agentd *ad);
 
-/* agentd_qrexec.c */
 void	qx_svc_reply(struct agentd *ad, const struct msg *m);
+
+/* agentd_xen.c: control/shutdown, the Xen sandbox root. */
+struct vchan_env;
+int	xenctl_setup(struct agentd *ad, struct vchan_env *env);
+void	xenctl_poll(struct agentd *ad, struct pollset *ps);
+const char *xenctl_root(void);
+extern const struct sc_rule agentd_xen_rules[];
+extern const size_t agentd_xen_nrules;
 
 /* agentd_sandbox.c */
 extern const struct sandbox_policy agentd_sandbox_policy;

@@ -10,8 +10,9 @@
  * and nothing else. Its listening socket (qrexec, port 512) is bound
  * before the sandbox and kept for its lifetime, so bind/listen/unlink are
  * not here.
- * With the Xen transport, libxenvchan works through /dev/xen/{evtchn,
- * gntdev,gntalloc,xenbus} descriptors opened before the sandbox.
+ * With the Xen transport, libxenvchan opens devices in /dev/xen for every new
+ * vchan: agentd_xen.c gives it a root holding only those devices and
+ * adds its own table (agentd_xen_rules) in that mode only.
  */
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -26,24 +27,20 @@ static const struct sc_rule agentd_rules[] = {
 	SC_ALLOW(connect, "vchan client: QubesDB (port 111) and each call's data vchan (socket vchan)"),
 	SC_ALLOW(fcntl, "O_NONBLOCK on new vchan sockets, memfd seals"),
 	SC_ALLOW(fstat, "memfd_read: the size of a service's reply"),
-	SC_ALLOW(ftruncate, "memfd_from: sizing a service's input"),
 	SC_ALLOW(getpid, "MSG_READY carries our pid"),
-	SC_ALLOW(getsockopt, "socket vchan: SO_ERROR of a non-blocking connect"),
-	SC_ALLOW(ioctl, "libxenvchan: evtchn/gntdev/gntalloc requests (xen vchan)"),
 	SC_ALLOW(lseek, "memfd_read/memfd_from: rewinding a service's memfd"),
 	SC_ALLOW(memfd_create, "MSG_SVC_REQ: a service's input travels in a memfd"),
-	SC_ALLOW(mmap, "malloc of call buffers; libxenvchan ring mappings (xen vchan)"),
-	SC_ALLOW(munmap, "free of call buffers; libxenvchan unmapping a closed vchan"),
+	SC_ALLOW(mmap, "malloc of call buffers and service output"),
+	SC_ALLOW(munmap, "free of call buffers"),
 	SC_ALLOW(mremap, "realloc of call buffers"),
 	SC_ALLOW(poll, "the main loop"),
 	SC_ALLOW(ppoll, "the main loop (libc may implement poll with ppoll)"),
 	SC_ALLOW(pread64, "memfd_read: a service's reply"),
-	SC_ALLOW(read, "vchan sockets, evtchn and xenbus fds"),
+	SC_ALLOW(read, "vchan sockets; the event-channel fd (xen)"),
 	SC_ALLOW(recvfrom, "vchan sockets (libc recv)"),
 	SC_ALLOW(sendto, "vchan sockets (libc send)"),
 	SC_ALLOW_ARG(socket, 0, AF_UNIX, "socket vchan: a new client socket, UNIX only"),
-	SC_ALLOW(write, "vchan sockets, evtchn and xenbus fds, the log"),
-	SC_ALLOW(writev, "xenstore requests (xen vchan)"),
+	SC_ALLOW(write, "vchan sockets, the log, memfd_from; the event-channel fd (xen)"),
 };
 
 const struct sandbox_policy agentd_sandbox_policy = {

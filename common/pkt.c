@@ -47,7 +47,8 @@ l4_key(struct pkt_view *v, const uint8_t *l4)
 		if ((v->proto == IPPROTO_ICMP_ &&
 		    (l4[0] == ICMP_ECHO || l4[0] == ICMP_ECHOREPLY)) ||
 		    (v->proto == IPPROTO_ICMPV6_ &&
-		    (l4[0] == ICMPV6_ECHO_REQUEST || l4[0] == ICMPV6_ECHO_REPLY)))
+		    (l4[0] == ICMPV6_ECHO_REQUEST ||
+		    l4[0] == ICMPV6_ECHO_REPLY)))
 			v->icmp_id = rd16(l4 + 4);
 		break;
 	}
@@ -329,7 +330,8 @@ ip_checksum(const void *data, size_t len)
 }
 
 uint32_t
-csum_pseudo4(uint32_t saddr_be, uint32_t daddr_be, uint8_t proto, uint32_t l4len)
+csum_pseudo4(uint32_t saddr_be, uint32_t daddr_be, uint8_t proto,
+    uint32_t l4len)
 {
 	uint64_t acc;
 	uint32_t len_be = htonl(l4len);
@@ -855,7 +857,8 @@ ip4_parse(const char *s, uint32_t *addr_be)
 		return -1;
 	for (i = 0; i < 4; i++) {
 		val = 0;
-		for (digits = 0; s[digits] >= '0' && s[digits] <= '9'; digits++) {
+		for (digits = 0; s[digits] >= '0' && s[digits] <= '9';
+		    digits++) {
 			if (digits == 3)
 				return -1;
 			val = val * 10 + (unsigned int)(s[digits] - '0');

@@ -196,7 +196,9 @@ int	pkt_parse(struct pkt_view *v, uint8_t *frame, size_t len);
  * total length is not checked against the bytes present, but the header
  * length and the 8 transport bytes are. On success *inner describes the
  * quoted packet with frame pointing at the quoted IP header, l3_off = 0,
- * and ports/ids filled from the first 8 transport bytes.
+ * and ports/ids filled from the first 8 transport bytes. l4_hlen is 8
+ * (all a quote guarantees) and ip_end is the lesser of the claimed total
+ * length and len, so offsets below ip_end are always readable.
  */
 int	pkt_parse_icmp_quote(struct pkt_view *inner, uint8_t *p, size_t len);
 

@@ -5,3 +5,11 @@ moat_moat_LDADD = agentd/libagentdqdb.a policyd/libqrule.a $(MOAT_COMMON_LIBS) $
 moat_moat_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 moat_moatctl_SOURCES = moat/moatctl.c moat/ctl.h
 moat_moatctl_LDADD = $(MOAT_COMMON_LIBS)
+
+# A stand-in for a compromised daemon, for moat_rogue.sh.
+check_PROGRAMS += tests/unit/rogue_daemon
+tests_unit_rogue_daemon_SOURCES = tests/unit/rogue_daemon.c
+tests_unit_rogue_daemon_LDADD = $(MOAT_COMMON_LIBS)
+# The supervisor's integration tests (registered once every daemon is in the tree).
+MOAT_SUPERVISOR_TESTS = tests/integ/moat_supervisor.sh tests/integ/moat_rogue.sh
+EXTRA_DIST += $(MOAT_SUPERVISOR_TESTS) tests/integ/tap.sh

@@ -108,7 +108,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (pkt_parse(&v, f, size) == PKT_OK) {
 		touch(&v);
-		sink = (uint32_t)pkt_l4_csum_ok(&v) + (uint32_t)pkt_ip4_csum_ok(&v);
+		sink = (uint32_t)pkt_l4_csum_ok(&v) +
+		    (uint32_t)pkt_ip4_csum_ok(&v);
 		if (v.l3 == PKT_L3_IPV4 && v.has_l4 && v.proto == IPPROTO_ICMP_)
 			check_quote(&v);
 		check_builders(&v);

@@ -328,6 +328,20 @@ test_field_values(void)
 	free(f);
 }
 
+/* Where the transport checksum field of a parsed packet is. */
+static size_t
+csum_at(const struct pkt_view *v)
+{
+	switch (v->proto) {
+	case IPPROTO_TCP_:
+		return v->l4_off + 16;
+	case IPPROTO_UDP_:
+		return v->l4_off + 6;
+	default:
+		return v->l4_off + 2;
+	}
+}
+
 /* What parsing the first n bytes of r must say. */
 static int
 trunc_expect(const struct ref *r, size_t n)
@@ -632,7 +646,8 @@ test_csum_basic(void)
 
 		memset(ones, 0xff, sizeof(ones));
 		T_EQ_INT(ip_checksum(ones, sizeof(ones)), 0);
-		T_EQ_INT(ntohs(ip_checksum(ones, sizeof(ones) - 1)), ref_csum(ones, sizeof(ones) - 1));
+		T_EQ_INT(ntohs(ip_checksum(ones, sizeof(ones) - 1)),
+		    ref_csum(ones, sizeof(ones) - 1));
 	}
 }
 
@@ -658,7 +673,7 @@ test_csum_reference(void)
 			T_EQ_MEM(f, r->b, r->len);
 		}
 		if (l4ok) {
-			size_t co = v.l4_off + (r->proto == IPPROTO_UDP_ ? 6 : r->proto == IPPROTO_TCP_ ? 16 : 2);
+			size_t co = csum_at(&v);
 
 			memset(f + co, 0x5a, 2);
 			T_EQ_INT(pkt_l4_csum_ok(&v), 0);
@@ -778,7 +793,7 @@ rewrite_incr(uint8_t *f, const struct pkt_view *v, const struct rewrite *rw)
 	uint32_t a;
 	uint16_t o;
 
-	l4c = f + v->l4_off + (v->proto == IPPROTO_TCP_ ? 16 : v->proto == IPPROTO_UDP_ ? 6 : 2);
+	l4c = f + csum_at(v);
 	a = get32(f + 26);
 	memcpy(f + 26, &rw->saddr, 4);
 	upd32(ipc, a, rw->saddr, 0);
@@ -845,7 +860,7 @@ test_csum_incremental(void)
 		size_t l4c;
 
 		T_ASSERT(pkt_parse(&v, f, len) == PKT_OK);
-		l4c = v.l4_off + (v.proto == IPPROTO_TCP_ ? 16 : v.proto == IPPROTO_UDP_ ? 6 : 2);
+		l4c = csum_at(&v);
 		for (k = v.l4_off + v.l4_hlen; k < len; k++)
 			f[k] = (uint8_t)random();
 		rw.saddr = rand_addr();
@@ -922,7 +937,7 @@ test_csum_partial(void)
 		T_ASSERT(pkt_parse(&v, f, len) == PKT_OK);
 		l4 = f + v.l4_off;
 		l4len = v.ip_end - v.l4_off;
-		l4c = l4 + (v.proto == IPPROTO_TCP_ ? 16 : 6);
+		l4c = f + csum_at(&v);
 		for (k = v.l4_hlen; k < l4len; k++)
 			l4[k] = (uint8_t)random();
 		if (v.l3 == PKT_L3_IPV4) {
@@ -1005,7 +1020,7 @@ test_nat_helpers(void)
 		l4len = v.ip_end - v.l4_off;
 		/* Steering needs a payload word to absorb the sum. */
 		steer = !partial && l4len >= v.l4_hlen + 2 && random() % 4 == 0;
-		l4c = v.l4_off + (v.proto == IPPROTO_TCP_ ? 16 : v.proto == IPPROTO_UDP_ ? 6 : 2);
+		l4c = csum_at(&v);
 		for (k = v.l4_hlen; k < l4len; k++)
 			l4[k] = (uint8_t)random();
 
