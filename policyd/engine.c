@@ -178,10 +178,133 @@ rule_key(const struct prule *r, uint8_t *family, uint8_t *plen,
 static void
 ridx_free(struct ridx *x)
 {
+	uint32_t i;
+
+	for (i = 0; i < x->nsubs; i++)
+		free(x->subs[i].tab);
+	free(x->subs);
+	free(x->ids2);
 	free(x->tab);
 	free(x->ids);
 	free(x->filter);
 	memset(x, 0, sizeof *x);
+}
+
+static int
+exact_port(const struct prule *r)
+{
+	return (r->proto == IPPROTO_TCP || r->proto == IPPROTO_UDP) &&
+	    r->has_ports && r->plo == r->phi;
+}
+
+static uint32_t
+port_hash(uint8_t proto, uint16_t port)
+{
+	return ((uint32_t)port * 0x9e3779b1u) ^ ((uint32_t)proto << 7);
+}
+
+static const struct ridx_port *
+port_find(const struct ridx_sub *sub, uint8_t proto, uint16_t port)
+{
+	uint32_t i = port_hash(proto, port) & sub->mask;
+
+	for (;; i = (i + 1) & sub->mask) {
+		const struct ridx_port *p = &sub->tab[i];
+
+		if (!p->used)
+			return NULL;
+		if (p->proto == proto && p->port == port)
+			return p;
+	}
+}
+
+static struct ridx_port *
+port_slot(struct ridx_sub *sub, uint8_t proto, uint16_t port, int create)
+{
+	uint32_t i = port_hash(proto, port) & sub->mask;
+
+	for (;; i = (i + 1) & sub->mask) {
+		struct ridx_port *p = &sub->tab[i];
+
+		if (!p->used) {
+			if (!create)
+				return NULL;
+			p->used = 1;
+			p->proto = proto;
+			p->port = port;
+			return p;
+		}
+		if (p->proto == proto && p->port == port)
+			return p;
+	}
+}
+
+/* Split the big buckets by (protocol, exact port); see engine.h. */
+static int
+ridx_split(struct rset *s)
+{
+	struct ridx *x = &s->idx;
+	uint32_t i, k, pos = 0, nbig = 0, total = 0;
+
+	for (i = 0; i <= x->mask; i++)
+		if (x->tab[i].used && x->tab[i].count >= RIDX_SUB_MIN) {
+			nbig++;
+			total += x->tab[i].count;
+		}
+	if (nbig == 0)
+		return 0;
+	x->subs = calloc(nbig, sizeof *x->subs);
+	x->ids2 = calloc(total, sizeof *x->ids2);
+	if (x->subs == NULL || x->ids2 == NULL)
+		return -1;
+	for (i = 0; i <= x->mask; i++) {
+		struct ridx_bucket *b = &x->tab[i];
+		const uint32_t *ids = x->ids + b->first;
+		struct ridx_sub *sub;
+		uint32_t size = 16, nexact = 0;
+
+		if (!b->used || b->count < RIDX_SUB_MIN)
+			continue;
+		for (k = 0; k < b->count; k++)
+			nexact += exact_port(&s->rules[ids[k]]);
+		while (size < 2 * nexact + 16)
+			size *= 2;
+		sub = &x->subs[x->nsubs];
+		if ((sub->tab = calloc(size, sizeof *sub->tab)) == NULL)
+			return -1;
+		sub->mask = size - 1;
+		b->sub = ++x->nsubs;
+		/* count, lay out, fill in ascending order (as rset_build) */
+		for (k = 0; k < b->count; k++) {
+			const struct prule *r = &s->rules[ids[k]];
+
+			if (exact_port(r))
+				port_slot(sub, r->proto, r->plo, 1)->count++;
+			else
+				sub->rest_count++;
+		}
+		sub->rest_first = pos;
+		pos += sub->rest_count;
+		sub->rest_count = 0;
+		for (k = 0; k < size; k++) {
+			if (!sub->tab[k].used)
+				continue;
+			sub->tab[k].first = pos;
+			pos += sub->tab[k].count;
+			sub->tab[k].count = 0;
+		}
+		for (k = 0; k < b->count; k++) {
+			const struct prule *r = &s->rules[ids[k]];
+			struct ridx_port *p;
+
+			if (exact_port(r)) {
+				p = port_slot(sub, r->proto, r->plo, 1);
+				x->ids2[p->first + p->count++] = ids[k];
+			} else
+				x->ids2[sub->rest_first + sub->rest_count++] = ids[k];
+		}
+	}
+	return 0;
 }
 
 static int
@@ -245,6 +368,11 @@ rset_build(struct rset *s)
 		b = ridx_slot(x, r->from, fam, plen, addr);
 		x->ids[b->first + b->count++] = i;
 	}
+	if (ridx_split(s) == -1) {
+		ridx_free(x);
+		errno = ENOMEM;
+		return -1;
+	}
 	for (i = 0; i <= 32; i++)
 		if (seen4[i])
 			x->lens4[x->nlens4++] = (uint8_t)i;
@@ -297,6 +425,25 @@ scan_list(const struct rset *s, const uint32_t *ids, uint32_t n,
 	}
 }
 
+static void
+scan_bucket(const struct rset *s, const struct ridx_bucket *b,
+    const struct fkey *f, const struct evctx *cx, struct scan *sc)
+{
+	const struct ridx *x = &s->idx;
+	const struct ridx_sub *sub;
+	const struct ridx_port *p;
+
+	if (b->sub == 0) {
+		scan_list(s, x->ids + b->first, b->count, f, cx, sc);
+		return;
+	}
+	sub = &x->subs[b->sub - 1];
+	if ((f->proto == IPPROTO_TCP || f->proto == IPPROTO_UDP) &&
+	    (p = port_find(sub, f->proto, f->dport)) != NULL)
+		scan_list(s, x->ids2 + p->first, p->count, f, cx, sc);
+	scan_list(s, x->ids2 + sub->rest_first, sub->rest_count, f, cx, sc);
+}
+
 static int
 finish(const struct rset *s, const struct fkey *f, const struct evctx *cx,
     struct scan *sc, uint32_t *which)
@@ -339,7 +486,7 @@ rset_eval(const struct rset *s, const struct fkey *f, const struct evctx *cx,
 		const struct ridx_bucket *b;
 
 		if ((b = ridx_find(x, froms[k], 0, 0, zero)) != NULL)
-			scan_list(s, x->ids + b->first, b->count, f, cx, &sc);
+			scan_bucket(s, b, f, cx, &sc);
 		for (l = 0; l < nlens; l++) {
 			uint8_t m[16] = { 0 };
 			unsigned plen = lens[l], full = plen / 8;
@@ -349,7 +496,7 @@ rset_eval(const struct rset *s, const struct fkey *f, const struct evctx *cx,
 				m[full] = f->dst[full] & (uint8_t)(0xff00u >> (plen % 8));
 			if ((b = ridx_find(x, froms[k], f->family, (uint8_t)plen,
 			    m)) != NULL)
-				scan_list(s, x->ids + b->first, b->count, f, cx, &sc);
+				scan_bucket(s, b, f, cx, &sc);
 		}
 	}
 	return finish(s, f, cx, &sc, which);
