@@ -112,15 +112,13 @@ filter_bit(const struct ridx *x, uint32_t h)
 	return ((h >> 16) | (h << 16)) & x->fmask;
 }
 
+/* The bucket for a key whose hash h is known, NULL when there is none. */
 static const struct ridx_bucket *
-ridx_find(const struct ridx *x, uint32_t from, uint8_t family, uint8_t plen,
-    const uint8_t *addr)
+ridx_find_h(const struct ridx *x, uint32_t h, uint32_t from, uint8_t family,
+    uint8_t plen, const uint8_t *addr)
 {
-	uint32_t h = key_hash(from, family, plen, addr), i = h & x->mask;
-	uint32_t bit = filter_bit(x, h);
+	uint32_t i = h & x->mask;
 
-	if (!(x->filter[bit / 64] & (1ull << (bit % 64))))
-		return NULL;
 	for (;; i = (i + 1) & x->mask) {
 		const struct ridx_bucket *b = &x->tab[i];
 
@@ -130,6 +128,14 @@ ridx_find(const struct ridx *x, uint32_t from, uint8_t family, uint8_t plen,
 		    memcmp(b->addr, addr, 16) == 0)
 			return b;
 	}
+}
+
+static int
+filter_has(const struct ridx *x, uint32_t h)
+{
+	uint32_t bit = filter_bit(x, h);
+
+	return (x->filter[bit / 64] >> (bit % 64)) & 1;
 }
 
 static struct ridx_bucket *
@@ -466,38 +472,70 @@ finish(const struct rset *s, const struct fkey *f, const struct evctx *cx,
 	return EV_MATCH;
 }
 
+/* One key to look up: a source and a destination prefix (or none). */
+struct probe {
+	uint32_t	h;
+	uint32_t	from;
+	uint8_t		plen;
+	uint8_t		family;
+	uint8_t		m[16];
+};
+#define MAX_PROBES	(2 * (1 + 129))
+
 int
 rset_eval(const struct rset *s, const struct fkey *f, const struct evctx *cx,
     uint32_t *which)
 {
-	static const uint8_t zero[16];
 	const struct ridx *x = &s->idx;
 	struct scan sc = { .best = UINT32_MAX, .min_unres = UINT32_MAX };
+	struct probe pr[MAX_PROBES];
 	uint32_t froms[2];
 	const uint8_t *lens = f->family == 4 ? x->lens4 : x->lens6;
-	int nfrom = 0, k, l, nlens = f->family == 4 ? x->nlens4 : x->nlens6;
+	int nfrom = 0, np = 0, k, l, nlens = f->family == 4 ? x->nlens4 : x->nlens6;
 
 	if (s->n == 0)
 		return EV_NOMATCH;
 	froms[nfrom++] = 0;
 	if (x->has_from && f->from != 0)
 		froms[nfrom++] = f->from;
+	/* Compute every key first and fetch their filter words and table
+	 * slots ahead, so that the cache misses of a big rule set overlap
+	 * instead of following one another. Any order finds the same rule:
+	 * scan_list keeps the lowest match. */
 	for (k = 0; k < nfrom; k++) {
-		const struct ridx_bucket *b;
+		for (l = -1; l < nlens; l++) {
+			struct probe *p = &pr[np++];
 
-		if ((b = ridx_find(x, froms[k], 0, 0, zero)) != NULL)
-			scan_bucket(s, b, f, cx, &sc);
-		for (l = 0; l < nlens; l++) {
-			uint8_t m[16] = { 0 };
-			unsigned plen = lens[l], full = plen / 8;
+			memset(p->m, 0, sizeof p->m);
+			p->from = froms[k];
+			if (l < 0) {
+				p->plen = 0;
+				p->family = 0;
+			} else {
+				unsigned plen = lens[l], full = plen / 8;
 
-			memcpy(m, f->dst, full);
-			if (plen % 8)
-				m[full] = f->dst[full] & (uint8_t)(0xff00u >> (plen % 8));
-			if ((b = ridx_find(x, froms[k], f->family, (uint8_t)plen,
-			    m)) != NULL)
-				scan_bucket(s, b, f, cx, &sc);
+				memcpy(p->m, f->dst, full);
+				if (plen % 8)
+					p->m[full] = f->dst[full] &
+					    (uint8_t)(0xff00u >> (plen % 8));
+				p->plen = (uint8_t)plen;
+				p->family = f->family;
+			}
+			p->h = key_hash(p->from, p->family, p->plen, p->m);
+			__builtin_prefetch(&x->filter[filter_bit(x, p->h) / 64]);
 		}
+	}
+	for (k = 0, l = 0; k < np; k++)
+		if (filter_has(x, pr[k].h)) {
+			__builtin_prefetch(&x->tab[pr[k].h & x->mask]);
+			pr[l++] = pr[k];
+		}
+	for (k = 0; k < l; k++) {
+		const struct ridx_bucket *b = ridx_find_h(x, pr[k].h, pr[k].from,
+		    pr[k].family, pr[k].plen, pr[k].m);
+
+		if (b != NULL)
+			scan_bucket(s, b, f, cx, &sc);
 	}
 	return finish(s, f, cx, &sc, which);
 }

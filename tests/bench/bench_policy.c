@@ -35,7 +35,8 @@
 #define WINDOW		2048
 #define BURST		32
 #define NCLIENTS	20
-#define NFLOWS		2000000
+#define NFLOWS		1000000
+#define REPEAT		3	/* rounds over all sizes; the best of each is shown */
 
 static struct engine eng;
 static struct dnsc dns;
@@ -302,32 +303,36 @@ run(unsigned nrules, double *accepted, double *evalrate)
 int
 main(void)
 {
-	static const unsigned sizes[] = { 10, 1000, 10000 };
-	double base = 0, ebase = 0, acc, ev;
-	unsigned i;
+#define NROWS	4	/* 10, 1,000, 10,000 rules, then 10,000 port rules */
+	static const unsigned sizes[NROWS] = { 10, 1000, 10000, 10000 };
+	double best[NROWS] = { 0 }, ebest[NROWS] = { 0 }, accp[NROWS], acc, ev, r;
+	unsigned i, k;
 
 	log_init("bench_policy", LOG_LVL_ERROR);
 	dnsc_init(&dns);
 	engine_init(&eng, &dns);
 	setup_clients();
 	printf("round trip natd -> policyd -> natd over rings, two processes;\n"
-	    "\"eval\" is the rule evaluation alone in one process.\n");
+	    "\"eval\" is the rule evaluation alone in one process. Best of %d\n"
+	    "interleaved rounds, so that load from other processes on the\n"
+	    "machine does not land on one row only.\n", REPEAT);
+	for (k = 0; k < REPEAT; k++)
+		for (i = 0; i < NROWS; i++) {
+			port_heavy = i == NROWS - 1;
+			r = run(port_heavy ? 10000 : sizes[i], &acc, &ev);
+			if (r > best[i])
+				best[i] = r;
+			if (ev > ebest[i])
+				ebest[i] = ev;
+			accp[i] = acc;
+		}
 	printf("%9s %10s %12s %9s %14s %9s %9s\n", "rules", "flows", "flows/s",
 	    "slower", "eval flows/s", "slower", "accepted");
-	for (i = 0; i <= sizeof sizes / sizeof sizes[0]; i++) {
-		double r;
-
-		port_heavy = i == sizeof sizes / sizeof sizes[0];
-		r = run(port_heavy ? 10000 : sizes[i], &acc, &ev);
-		if (i == 0) {
-			base = r;
-			ebase = ev;
-		}
+	for (i = 0; i < NROWS; i++)
 		printf("%8u%s %10u %12.0f %8.2fx %14.0f %8.2fx %8.1f%%\n",
-		    port_heavy ? 10000 : sizes[i], port_heavy ? "p" : " ",
-		    NFLOWS, r, base / r, ev, ebase / ev, acc);
-		fflush(stdout);
-	}
+		    i == NROWS - 1 ? 10000 : sizes[i], i == NROWS - 1 ? "p" : " ",
+		    NFLOWS, best[i], best[0] / best[i], ebest[i], ebest[0] / ebest[i],
+		    accp[i]);
 	printf("(10000p: 10,000 rules that are all single ports to any "
 	    "destination)\n");
 	return 0;
