@@ -31,3 +31,58 @@ check-packaging:
 	  $(SHELL) $(srcdir)/tests/run $(MOAT_PACKAGING_TESTS:%=$(abs_srcdir)/%)
 
 .PHONY: check-packaging
+
+# --- VM image -------------------------------------------------------------
+# PID 1 of the VM, and a stand-in supervisor for image tests (VM_MOAT=standin)
+# and for the boot-time floor.  Built with the tree, never installed.
+noinst_PROGRAMS += packaging/vm/moat-init packaging/vm/standin-moat
+packaging_vm_moat_init_SOURCES = packaging/vm/init.c packaging/vm/cmdline.c \
+	packaging/vm/cmdline.h
+packaging_vm_standin_moat_SOURCES = packaging/vm/standin-moat.c
+MOAT_UNIT_TESTS += packaging/vm/test_cmdline
+packaging_vm_test_cmdline_SOURCES = packaging/vm/test_cmdline.c \
+	packaging/vm/cmdline.c packaging/vm/cmdline.h
+
+EXTRA_DIST += packaging/vm/kernel.config packaging/vm/build-kernel.sh \
+	packaging/vm/mkinitramfs.sh packaging/vm/qemu-boot.py \
+	tests/integ/packaging_vm_boot.sh
+
+# VM_MOAT=real: the supervisor and daemons of this tree ("make install" into
+# a staging dir); VM_MOAT=standin: packaging/vm/standin-moat as /sbin/moat.
+VM_MOAT ?= real
+VM_OUT = $(abs_builddir)/packaging/vm
+VM_STAGE = $(VM_OUT)/stage
+VM_KERNEL_FRAGMENT = $(abs_srcdir)/packaging/vm/kernel.config
+
+vm-kernel:
+	$(AM_V_at)mkdir -p $(VM_OUT)/moat
+	$(AM_V_GEN)$(SHELL) $(srcdir)/packaging/vm/build-kernel.sh \
+	  $(VM_KERNEL_FRAGMENT) $(VM_OUT)/moat/vmlinuz >/dev/null
+
+vm-image: vm-kernel packaging/vm/moat-init packaging/vm/standin-moat
+	$(AM_V_at)rm -rf $(VM_STAGE)
+	$(AM_V_at)if test "$(VM_MOAT)" = standin; then \
+	  $(SHELL) $(srcdir)/packaging/vm/mkinitramfs.sh --out $(VM_OUT)/moat/initramfs \
+	    --init packaging/vm/moat-init --moat packaging/vm/standin-moat; \
+	else \
+	  $(MAKE) $(AM_MAKEFLAGS) install-exec DESTDIR=$(VM_STAGE) >/dev/null && \
+	  $(SHELL) $(srcdir)/packaging/vm/mkinitramfs.sh --out $(VM_OUT)/moat/initramfs \
+	    --init packaging/vm/moat-init --moat $(VM_STAGE)$(sbindir)/moat \
+	    --libexec $(VM_STAGE)$(libexecdir)/moat; \
+	fi
+	$(AM_V_at)printf 'console=hvc0 ' >$(VM_OUT)/moat/default-kernelopts-common.txt
+	$(AM_V_at)$(SHELL) $(srcdir)/packaging/vm/mkinitramfs.sh --out $(VM_OUT)/floor.cpio.gz \
+	  --init packaging/vm/moat-init --moat packaging/vm/standin-moat 2>/dev/null
+	$(AM_V_at)rm -rf $(VM_STAGE)
+	@echo "vm-image: $(VM_OUT)/moat/ (copy to dom0 /var/lib/qubes/vm-kernels/moat/):"
+	@ls -l $(VM_OUT)/moat/
+
+check-vm: vm-image
+	$(AM_V_at)MOAT_BUILDDIR=$(abs_builddir) MOAT_SRCDIR=$(abs_srcdir) \
+	  $(SHELL) $(srcdir)/tests/run $(abs_srcdir)/tests/integ/packaging_vm_boot.sh
+
+rpm: vm-image
+	$(AM_V_GEN)$(SHELL) $(srcdir)/packaging/rpm/build-rpm.sh $(VM_OUT)/moat \
+	  $(abs_builddir)/packaging/rpm $(PACKAGE_VERSION)
+
+.PHONY: vm-kernel vm-image check-vm rpm
