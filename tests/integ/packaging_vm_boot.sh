@@ -7,7 +7,8 @@
 #
 # Environment: MOAT_BUILDDIR (image in packaging/vm/), MOAT_VM_MEM (MB,
 # default 32), MOAT_VM_SMP (default 1), MOAT_VM_ARGS (moat's arguments,
-# default "--backend none"), MOAT_VM_DAEMONS (expected ready lines).
+# default "--backend none"), MOAT_VM_DAEMONS (expected ready lines),
+# MOAT_VM_RUNS (boots of each image for the timing medians, default 3).
 set -u
 src=${MOAT_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${MOAT_BUILDDIR:-$src/build}
@@ -42,31 +43,52 @@ isize=$(stat -c %s "$vm/moat/initramfs")
 echo "# kernel $ksize bytes, initramfs $isize bytes (gzip), $(zcat "$vm/moat/initramfs" | wc -c) bytes as cpio"
 check "kernel is under 2 MB ($ksize bytes)" test "$ksize" -lt 2000000
 
-# The floor: same kernel, init starts a stand-in that says ready and exits.
+# Timings are medians of $runs boots each: TCG on a shared 2-core machine
+# is noisy.  The first boot of the image is the one whose log is checked.
+runs=${MOAT_VM_RUNS:-3}
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print "none"; else print v[int((NR + 1) / 2)] }'; }
 kopts="console=ttyS0 quiet panic=-1"
-$boot --kernel "$vm/moat/vmlinuz" --initrd "$vm/floor.cpio.gz" \
-	--append "$kopts moat.args=\"--floor\"" --mem "$mem" --smp "$smp" \
-	--log "$logdir/floor.log" --ready 'moat: info: floor ready' --timeout 60 >"$logdir/floor.res"
-floor=$(val ready_s "$logdir/floor.res")
-check "floor image boots to its ready line (${floor} s)" test "$floor" != none
-check "floor image powers itself off (QEMU exits 0)" test "$(val qemu_status "$logdir/floor.res")" = 0
+
+# The floor: same kernel, init starts a stand-in that says ready and exits.
+floors=() fok=0
+for i in $(seq "$runs"); do
+	$boot --kernel "$vm/moat/vmlinuz" --initrd "$vm/floor.cpio.gz" \
+		--append "$kopts moat.args=\"--floor\"" --mem "$mem" --smp "$smp" \
+		--log "$logdir/floor-$i.log" --ready 'moat: info: floor ready' \
+		--timeout 60 >"$logdir/floor-$i.res"
+	f=$(val ready_s "$logdir/floor-$i.res")
+	[[ $f != none ]] && floors+=("$f")
+	[[ $(val qemu_status "$logdir/floor-$i.res") == 0 ]] &&
+		grep -q 'reboot: Power down' "$logdir/floor-$i.log" && fok=$((fok + 1))
+done
+floor=$(printf '%s\n' "${floors[@]}" | median)
+check "floor image boots to its ready line, $runs of $runs (median ${floor} s)" test "${#floors[@]}" -eq "$runs"
+check "floor image powers itself off, $runs of $runs" test "$fok" -eq "$runs"
 
 # The image: moat with every daemon, then Ctrl-Alt-Del.
 ready_re='moat: info: [a-z]+ ready \(pid [0-9]+, sandbox [a-z]+\)'
 ndaemons=$(wc -w <<<"$daemons")
-$boot --kernel "$vm/moat/vmlinuz" --initrd "$vm/moat/initramfs" \
-	--append "$kopts moat.args=\"$args\"" --mem "$mem" --smp "$smp" \
-	--log "$logdir/boot.log" --ready "$ready_re" --ready-count "$ndaemons" \
-	--powerdown --timeout 120 >"$logdir/boot.res"
-log=$logdir/boot.log
-ready=$(val ready_s "$logdir/boot.res")
+readies=()
+for i in $(seq "$runs"); do
+	$boot --kernel "$vm/moat/vmlinuz" --initrd "$vm/moat/initramfs" \
+		--append "$kopts moat.args=\"$args\"" --mem "$mem" --smp "$smp" \
+		--log "$logdir/boot-$i.log" --ready "$ready_re" --ready-count "$ndaemons" \
+		--powerdown --timeout 120 >"$logdir/boot-$i.res"
+	r=$(val ready_s "$logdir/boot-$i.res")
+	[[ $r != none ]] && readies+=("$r")
+done
+log=$logdir/boot-1.log
+res=$logdir/boot-1.res
+ready=$(printf '%s\n' "${readies[@]}" | median)
+echo "# floor runs: ${floors[*]:-none}; image runs: ${readies[*]:-none}"
 check "init starts /sbin/moat with the command line's arguments" \
 	grep -qF "starting /sbin/moat $args" "$log"
 for d in $daemons; do
 	check "$d ready with its sandbox on (${mem} MB VM)" \
 		grep -qE "moat: info: $d ready \(pid [0-9]+, sandbox seccomp\)" "$log"
 done
-check "all $ndaemons daemons ready (${ready} s after QEMU start)" test "$ready" != none
+check "all $ndaemons daemons ready, $runs of $runs boots (median ${ready} s after QEMU start)" \
+	test "${#readies[@]}" -eq "$runs"
 if [[ $ready != none && $floor != none ]]; then
 	ratio=$(awk -v r="$ready" -v f="$floor" 'BEGIN { printf "%.2f", r / f }')
 	echo "# ready ${ready} s, floor ${floor} s, ratio ${ratio}"
@@ -84,10 +106,11 @@ check "Ctrl-Alt-Del reaches init as a shutdown request" grep -q 'moat-init: .*sh
 check "moat stops cleanly on SIGTERM (exit status 0)" \
 	grep -qE 'moat-init: .*moat \(pid [0-9]+\) exited with status 0' "$log"
 check "init powers off" grep -q 'moat-init: .*powering off' "$log"
-sent=$(val powerdown_sent_s "$logdir/boot.res")
-exit_s=$(val qemu_exit_s "$logdir/boot.res")
+sent=$(val powerdown_sent_s "$res")
+exit_s=$(val qemu_exit_s "$res")
+check "the kernel powers the machine off" grep -q 'reboot: Power down' "$log"
 check "QEMU exits with status 0 after the request (sent ${sent} s, exited ${exit_s} s)" \
-	test "$(val qemu_status "$logdir/boot.res")" = 0
+	test "$(val qemu_status "$res")" = 0 -a "$sent" != none
 check "no kernel panic or oops" bash -c "! grep -qE 'Kernel panic|Oops|BUG:|Attempted to kill init' '$log'"
-echo "# logs: $logdir/floor.log $logdir/boot.log"
+echo "# logs: $logdir/floor-N.log $logdir/boot-N.log"
 echo "1..$n"
