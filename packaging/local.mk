@@ -14,7 +14,8 @@ MOAT_PACKAGING_TESTS = \
 	tests/integ/packaging_policy.sh \
 	tests/integ/packaging_salt.sh \
 	tests/integ/packaging_moat_rules.sh \
-	tests/integ/packaging_rpm.sh
+	tests/integ/packaging_rpm.sh \
+	tests/integ/packaging_init.sh
 MOAT_INTEG_TESTS += $(MOAT_PACKAGING_TESTS)
 
 EXTRA_DIST += $(MOAT_PACKAGING_TESTS) \

@@ -10,7 +10,8 @@
  *  - Ctrl-Alt-Del, and Xen's "reboot" request: with reboot(RB_DISABLE_CAD)
  *    the kernel sends SIGINT to PID 1;
  *  - Xen's "poweroff" request: the kernel runs /sbin/poweroff, which is this
- *    same program; run as anything but PID 1 it signals PID 1 (SIGTERM);
+ *    same program; run as anything but PID 1 it signals PID 1 (SIGTERM),
+ *    after checking that PID 1 is /init;
  *  - SIGTERM, SIGPWR, SIGUSR2 sent to PID 1.
  *
  * Shutdown: SIGTERM to moat, wait up to STOP_TIMEOUT, SIGKILL whatever is
@@ -279,6 +280,17 @@ shutdown_vm(const sigset_t *set, pid_t moat, int moat_running)
 static int
 request_poweroff(const char *prog)
 {
+	char	exe[64];
+	ssize_t	n;
+
+	/* Never signal a PID 1 that is not us: on a developer's machine
+	 * SIGTERM to the real init could take the whole system down. */
+	n = readlink("/proc/1/exe", exe, sizeof exe - 1);
+	if (n < 0 || (exe[n] = '\0', strcmp(exe, "/init") != 0)) {
+		fprintf(stderr, "%s: PID 1 is not moat's /init; not signalling it\n",
+		    prog);
+		return 1;
+	}
 	if (kill(1, SIGTERM) == -1) {
 		fprintf(stderr, "%s: cannot signal init: %s\n", prog,
 		    strerror(errno));
