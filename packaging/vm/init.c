@@ -127,6 +127,32 @@ setup_mounts(void)
 	}
 }
 
+/* One line saying what Xen gave us, for the console log and the tests. */
+static void
+log_xen(void)
+{
+	static const char *const nodes[] = { "evtchn", "gntdev", "gntalloc",
+	    "privcmd", "xenbus" };
+	char	 type[16] = "", have[128] = "", path[64];
+	size_t	 off = 0, i;
+	FILE	*f;
+
+	if ((f = fopen("/sys/hypervisor/guest_type", "re")) != NULL) {
+		if (fgets(type, sizeof type, f) != NULL)
+			type[strcspn(type, "\n")] = '\0';
+		fclose(f);
+	}
+	if (type[0] == '\0')
+		return;		/* not a Xen guest (e.g. the QEMU boot test) */
+	for (i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
+		snprintf(path, sizeof path, "/dev/xen/%s", nodes[i]);
+		if (access(path, R_OK | W_OK) == 0)
+			off += (size_t)snprintf(have + off, sizeof have - off,
+			    " %s", nodes[i]);
+	}
+	say("xen %s guest; /dev/xen:%s", type, off ? have : " (none)");
+}
+
 static void
 log_meminfo(const char *when)
 {
@@ -324,6 +350,7 @@ main(int argc, char *argv[])
 	/* Ctrl-Alt-Del becomes SIGINT to us instead of an immediate reboot. */
 	if (reboot(RB_DISABLE_CAD) == -1)
 		say("RB_DISABLE_CAD: %s", strerror(errno));
+	log_xen();
 	log_meminfo("at start");
 
 	if ((moat = start_moat(&old)) == -1)

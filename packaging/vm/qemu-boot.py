@@ -55,6 +55,8 @@ def main():
     nready = 0
     buf = b''
     sent = False
+    pd_at = None
+    monsock = None
     with open(a.log, 'w', encoding='utf-8', errors='replace') as log:
         log.write('# %s\n' % ' '.join(cmd))
 
@@ -73,22 +75,23 @@ def main():
                 break
             if (a.powerdown and not sent and
                     (ready_re is None or nready >= a.ready_count)):
-                # Give the guest a moment past "ready" so the memory figure
-                # init prints on shutdown is the settled one.
-                time.sleep(0.5)
-                try:
-                    s = socket.socket(socket.AF_UNIX)
-                    s.connect(mon)
-                    s.sendall(b'sendkey ctrl-alt-delete\n')
-                    time.sleep(0.2)
-                    s.close()
-                    sent = True
-                    res['powerdown_sent_s'] = '%.3f' % (time.monotonic() - t0)
-                    log.write('[%8.3f] # harness: sent ctrl-alt-delete\n'
-                              % (time.monotonic() - t0))
-                except OSError as e:
-                    log.write('# harness: monitor: %s\n' % e)
-                    time.sleep(0.2)
+                # Wait a moment past "ready" (still reading the console) so
+                # the memory figure init prints on shutdown is the settled one.
+                if pd_at is None:
+                    pd_at = now + 0.5
+                elif now >= pd_at:
+                    try:
+                        # Kept open to the end: QEMU may drop a command
+                        # whose connection closes before it is read.
+                        monsock = socket.socket(socket.AF_UNIX)
+                        monsock.connect(mon)
+                        monsock.sendall(b'sendkey ctrl-alt-delete\n')
+                        sent = True
+                        res['powerdown_sent_s'] = '%.3f' % now
+                        log.write('[%8.3f] # harness: sent ctrl-alt-delete\n' % now)
+                    except OSError as e:
+                        log.write('# harness: monitor: %s\n' % e)
+                        pd_at = now + 0.2
             r, _, _ = select.select([p.stdout], [], [], 0.2)
             if r:
                 chunk = os.read(p.stdout.fileno(), 65536)
@@ -108,6 +111,8 @@ def main():
             os.killpg(p.pid, 9)
             p.wait()
             log.write('# harness: timeout, QEMU killed\n')
+    if monsock is not None:
+        monsock.close()
     try:
         os.unlink(mon)
         os.rmdir(tmp)

@@ -8,7 +8,7 @@
 # Environment: MOAT_BUILDDIR (image in packaging/vm/), MOAT_VM_MEM (MB,
 # default 32), MOAT_VM_SMP (default 1), MOAT_VM_ARGS (moat's arguments,
 # default "--backend none"), MOAT_VM_DAEMONS (expected ready lines),
-# MOAT_VM_RUNS (boots of each image for the timing medians, default 3).
+# MOAT_VM_RUNS (boots of each image for the timing medians, default 5).
 set -u
 src=${MOAT_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${MOAT_BUILDDIR:-$src/build}
@@ -43,15 +43,17 @@ isize=$(stat -c %s "$vm/moat/initramfs")
 echo "# kernel $ksize bytes, initramfs $isize bytes (gzip), $(zcat "$vm/moat/initramfs" | wc -c) bytes as cpio"
 check "kernel is under 2 MB ($ksize bytes)" test "$ksize" -lt 2000000
 
-# Timings are medians of $runs boots each: TCG on a shared 2-core machine
-# is noisy.  The first boot of the image is the one whose log is checked.
-runs=${MOAT_VM_RUNS:-3}
+# Timings are medians of $runs boots of each image, floor and image boots
+# alternating so that load from other work on a shared machine hits both
+# alike.  The first boot of the image is the one whose log is checked.
+runs=${MOAT_VM_RUNS:-5}
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print "none"; else print v[int((NR + 1) / 2)] }'; }
 kopts="console=ttyS0 quiet panic=-1"
-
-# The floor: same kernel, init starts a stand-in that says ready and exits.
-floors=() fok=0
+ready_re='moat: info: [a-z]+ ready \(pid [0-9]+, sandbox [a-z]+\)'
+ndaemons=$(wc -w <<<"$daemons")
+floors=() readies=() fok=0
 for i in $(seq "$runs"); do
+	# The floor: same kernel, init starts a stand-in that says ready and exits.
 	$boot --kernel "$vm/moat/vmlinuz" --initrd "$vm/floor.cpio.gz" \
 		--append "$kopts moat.args=\"--floor\"" --mem "$mem" --smp "$smp" \
 		--log "$logdir/floor-$i.log" --ready 'moat: info: floor ready' \
@@ -60,16 +62,7 @@ for i in $(seq "$runs"); do
 	[[ $f != none ]] && floors+=("$f")
 	[[ $(val qemu_status "$logdir/floor-$i.res") == 0 ]] &&
 		grep -q 'reboot: Power down' "$logdir/floor-$i.log" && fok=$((fok + 1))
-done
-floor=$(printf '%s\n' "${floors[@]}" | median)
-check "floor image boots to its ready line, $runs of $runs (median ${floor} s)" test "${#floors[@]}" -eq "$runs"
-check "floor image powers itself off, $runs of $runs" test "$fok" -eq "$runs"
-
-# The image: moat with every daemon, then Ctrl-Alt-Del.
-ready_re='moat: info: [a-z]+ ready \(pid [0-9]+, sandbox [a-z]+\)'
-ndaemons=$(wc -w <<<"$daemons")
-readies=()
-for i in $(seq "$runs"); do
+	# The image: moat with every daemon, then Ctrl-Alt-Del.
 	$boot --kernel "$vm/moat/vmlinuz" --initrd "$vm/moat/initramfs" \
 		--append "$kopts moat.args=\"$args\"" --mem "$mem" --smp "$smp" \
 		--log "$logdir/boot-$i.log" --ready "$ready_re" --ready-count "$ndaemons" \
@@ -77,6 +70,9 @@ for i in $(seq "$runs"); do
 	r=$(val ready_s "$logdir/boot-$i.res")
 	[[ $r != none ]] && readies+=("$r")
 done
+floor=$(printf '%s\n' "${floors[@]}" | median)
+check "floor image boots to its ready line, $runs of $runs (median ${floor} s)" test "${#floors[@]}" -eq "$runs"
+check "floor image powers itself off, $runs of $runs" test "$fok" -eq "$runs"
 log=$logdir/boot-1.log
 res=$logdir/boot-1.res
 ready=$(printf '%s\n' "${readies[@]}" | median)
