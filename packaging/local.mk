@@ -7,6 +7,7 @@
 #
 #   make vm-image      kernel + initramfs -> packaging/vm/moat/ (a dom0 kernel dir)
 #   make check-vm      boot it under QEMU (TCG, 32 MB), TAP output
+#   make check-vm-xen  boot it as a Xen PV and PVH guest (Xen inside QEMU)
 #   make rpm           moat-dom0 RPM from packaging/vm/moat/
 #   make check-packaging   the dom0-side tests only
 
@@ -46,6 +47,7 @@ packaging_vm_test_cmdline_SOURCES = packaging/vm/test_cmdline.c \
 
 EXTRA_DIST += packaging/vm/kernel.config packaging/vm/build-kernel.sh \
 	packaging/vm/mkinitramfs.sh packaging/vm/qemu-boot.py \
+	packaging/vm/xen-smoke.sh packaging/vm/xen/dom0-init \
 	tests/integ/packaging_vm_boot.sh
 
 # VM_MOAT=real: the supervisor and daemons of this tree ("make install" into
@@ -82,8 +84,14 @@ check-vm: vm-image
 	$(AM_V_at)MOAT_BUILDDIR=$(abs_builddir) MOAT_SRCDIR=$(abs_srcdir) \
 	  $(SHELL) $(srcdir)/tests/run $(abs_srcdir)/tests/integ/packaging_vm_boot.sh
 
+# The image as a Xen PV and PVH guest (Xen in QEMU, ~1 min, downloads
+# Debian's Xen packages into /var/cache/moat/xen the first time).
+check-vm-xen: vm-image
+	$(AM_V_at)MOAT_XEN_PVH=1 $(SHELL) $(srcdir)/packaging/vm/xen-smoke.sh \
+	  $(VM_OUT)/moat/vmlinuz $(VM_OUT)/moat/initramfs
+
 rpm: vm-image
 	$(AM_V_GEN)$(SHELL) $(srcdir)/packaging/rpm/build-rpm.sh $(VM_OUT)/moat \
 	  $(abs_builddir)/packaging/rpm $(PACKAGE_VERSION)
 
-.PHONY: vm-kernel vm-image check-vm rpm
+.PHONY: vm-kernel vm-image check-vm check-vm-xen rpm
