@@ -25,6 +25,9 @@ int	log_getlevel(void);
 const char *log_tag(void);
 void	log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void	log_vmsg(int level, const char *fmt, va_list ap);
+/* The supervisor also keeps its own lines in its ring: called with every
+ * line written (without the newline). */
+void	log_set_hook(void (*hook)(const char *line, size_t len));
 
 #define log_error(...)	log_msg(LOG_LVL_ERROR, __VA_ARGS__)
 #define log_warnx(...)	log_msg(LOG_LVL_WARN, __VA_ARGS__)

@@ -74,6 +74,8 @@ enum msg_type {
 	MSG_DNS_ANSWER,		/* natd->s->policyd  */
 	MSG_FLOWTAB,		/* s->natd  the connection table's memfd */
 	MSG_TEST_SYSCALL,	/* s->d  test builds only: make a forbidden call */
+	MSG_CLIENTS,		/* agentd->s(->natd,policyd)  connected clients, mapped addresses */
+	MSG_PEER_DIED,		/* s->netbackd  natd died: reclaim the buffers it held */
 	MSG_TYPE_COUNT
 };
 
@@ -234,8 +236,34 @@ struct msg_flowtab {
 	uint32_t	pad;
 };
 
+/*
+ * MSG_CLIENTS: a snapshot of the clients dom0 says are connected
+ * (/connected-ips) and their NAT mapping (/mapped-ip/<ip>/visible-ip,
+ * visible-gateway; normally equal to the real ones). Variable size: only
+ * count entries are sent (8 + 16 * count bytes). Re-sent whole whenever
+ * any of those keys changes.
+ */
+#define CLIENTS_MAX		256
+#define CLIENT_F_CONNECTED	0x1	/* listed in /connected-ips */
+struct msg_clients {
+	uint32_t	count;
+	uint32_t	pad;
+	struct msg_client {
+		uint32_t	ip;		/* network order */
+		uint32_t	visible_ip;	/* 0 when /mapped-ip/<ip>/visible-ip is missing */
+		uint32_t	visible_gw;	/* 0 when .../visible-gateway is missing */
+		uint32_t	flags;		/* CLIENT_F_* */
+	} c[CLIENTS_MAX];
+};
+static_assert(sizeof(struct msg_clients) == 8 + 16 * CLIENTS_MAX, "msg_clients size");
+
 struct msg_test_syscall {
 	uint32_t	what;		/* 0: open a file, 1: socket() */
+	uint32_t	pad;
+};
+
+struct msg_peer_died {
+	uint32_t	proc;		/* enum proc_id */
 	uint32_t	pad;
 };
 

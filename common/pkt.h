@@ -196,7 +196,9 @@ int	pkt_parse(struct pkt_view *v, uint8_t *frame, size_t len);
  * total length is not checked against the bytes present, but the header
  * length and the 8 transport bytes are. On success *inner describes the
  * quoted packet with frame pointing at the quoted IP header, l3_off = 0,
- * and ports/ids filled from the first 8 transport bytes.
+ * and ports/ids filled from the first 8 transport bytes. l4_hlen is 8
+ * (all a quote guarantees) and ip_end is the lesser of the claimed total
+ * length and len, so offsets below ip_end are always readable.
  */
 int	pkt_parse_icmp_quote(struct pkt_view *inner, uint8_t *p, size_t len);
 
@@ -229,16 +231,45 @@ uint32_t csum_pseudo6(const uint8_t saddr[16], const uint8_t daddr[16], uint8_t 
  * variant covers IPv4 addresses. For a "partial" checksum (the
  * pseudo-header sum a CHECKSUM_PARTIAL frame carries uncomplemented), use
  * the _partial variants, which update the sum without complementing.
+ * Eqn. 3 gives 0x0000 where a full computation gives 0xffff only when all
+ * the covered data is zero; that cannot happen under a pseudo-header or
+ * in an IPv4 header, and pkt_nat_port handles the ICMPv4 case.
  */
 void	csum_update16(uint16_t *csum, uint16_t old_be, uint16_t new_be);
 void	csum_update32(uint16_t *csum, uint32_t old_be, uint32_t new_be);
 void	csum_update16_partial(uint16_t *csum, uint16_t old_be, uint16_t new_be);
 void	csum_update32_partial(uint16_t *csum, uint32_t old_be, uint32_t new_be);
+/*
+ * The same updates on a checksum field inside a frame, partial or not.
+ * The field may be unaligned, and gcc refuses (-Waddress-of-packed-member)
+ * to turn &pkt_tcp(v)->csum into a uint16_t *; a void * is fine.
+ */
+void	csum_update16_at(void *field, uint16_t old_be, uint16_t new_be, int partial);
+void	csum_update32_at(void *field, uint32_t old_be, uint32_t new_be, int partial);
 /* Verify / compute a full L4 checksum of a parsed IPv4 or IPv6 packet
  * (non-fragmented only). pkt_l4_csum_ok returns 1 when it verifies. */
 int	pkt_l4_csum_ok(const struct pkt_view *v);
 void	pkt_l4_csum_set(struct pkt_view *v);
 void	pkt_ip4_csum_set(struct pkt_view *v);
+/* 1 when the IPv4 header checksum (options included) verifies. pkt_parse
+ * does not check it: a router must, so natd calls this. */
+int	pkt_ip4_csum_ok(const struct pkt_view *v);
+
+/*
+ * NAT rewrites of a parsed packet that keep every checksum right; they
+ * return 0, or -1 (changing nothing) when the packet has no such field.
+ * pkt_nat_addr4 sets the IPv4 source (dst = 0) or destination (dst = 1)
+ * and updates the IPv4 header checksum and, for TCP and UDP with their
+ * header present (unfragmented or first fragment, whose checksum covers
+ * the whole datagram), the transport checksum. pkt_nat_port sets a TCP or
+ * UDP port, or the ICMP/ICMPv6 echo identifier (dst ignored), in host
+ * order, and keeps the view's sport/dport/icmp_id in step. With partial
+ * set the transport field is a CHECKSUM_PARTIAL pseudo-header sum: address
+ * changes fold into it uncomplemented and port changes leave it alone.
+ * A UDP checksum of 0 ("none") stays 0; a computed 0 is stored as 0xffff.
+ */
+int	pkt_nat_addr4(struct pkt_view *v, int dst, uint32_t new_be, int partial);
+int	pkt_nat_port(struct pkt_view *v, int dst, uint16_t port, int partial);
 
 /*
  * Builders write a complete Ethernet frame into buf (capacity cap) and
@@ -254,6 +285,9 @@ size_t	pkt_build_arp(uint8_t *buf, size_t cap, uint16_t op,
  * quoting its IP header and up to quote_max bytes of it (RFC 1812 allows
  * up to 576 bytes of whole error packet; 8 transport bytes is the minimum).
  * The error goes from src_be to the original's source, TTL 64.
+ * Returns 0, building nothing, for what RFC 1812 4.3.2.7 forbids an error
+ * about: an ICMP error, a non-first fragment, a source that is 0,
+ * broadcast, multicast or loopback. buf may be orig's frame.
  */
 size_t	pkt_build_icmp4_error(uint8_t *buf, size_t cap,
 	    const uint8_t src_mac[6], const uint8_t dst_mac[6], uint32_t src_be,
@@ -261,7 +295,8 @@ size_t	pkt_build_icmp4_error(uint8_t *buf, size_t cap,
 	    const struct pkt_view *orig, size_t quote_max);
 /* A TCP RST answering the TCP segment in orig (RFC 793 reset generation:
  * seq = orig ack if ACK set, else ack = seq + seg len), sent as if from the
- * original's destination. */
+ * original's destination. Returns 0 for a RST (never answered), a
+ * fragment, or a source an error may not go to. buf may be orig's frame. */
 size_t	pkt_build_tcp_rst4(uint8_t *buf, size_t cap,
 	    const uint8_t src_mac[6], const uint8_t dst_mac[6],
 	    const struct pkt_view *orig);

@@ -55,7 +55,18 @@ static_assert(sizeof(struct mq_ring_hdr) == 5 * MQ_CACHELINE, "ring header is fi
 static_assert(offsetof(struct mq_ring_hdr, prod) == 1 * MQ_CACHELINE, "prod on its own line");
 static_assert(offsetof(struct mq_ring_hdr, cons) == 3 * MQ_CACHELINE, "cons on its own line, a guard line away");
 
-/* Bytes a ring of nslots elements of elemsz bytes needs (cache-line multiple). */
+/*
+ * Geometry limits: nslots a power of two in [2, MQ_MAX_SLOTS], elemsz a
+ * multiple of 8 in [8, MQ_MAX_ELEMSZ], pool buffers at most MQ_MAX_BUFSZ.
+ */
+#define MQ_MAX_SLOTS	(1u << 24)
+#define MQ_MAX_ELEMSZ	4096u
+#define MQ_MAX_BUFSZ	(1u << 20)
+
+/*
+ * Bytes a ring of nslots elements of elemsz bytes needs (cache-line
+ * multiple), or 0 when the geometry is outside the limits above.
+ */
 size_t	mq_ring_bytes(uint32_t nslots, uint32_t elemsz);
 /* Supervisor: format a ring in shared memory. Returns 0, or -1 on bad geometry. */
 int	mq_ring_format(void *mem, size_t avail, uint32_t nslots, uint32_t elemsz);
@@ -73,12 +84,16 @@ struct mq_end {
 	int		 role;
 	int		 efd;		/* eventfd the consumer sleeps on */
 	int		 broken;	/* the peer violated the protocol */
+	uint32_t	 peer;		/* last validated peer index (a cache, see ring.c) */
 };
 
 /*
  * Attach to a formatted ring at mem (avail bytes mapped). The expected
  * geometry comes from the caller, not from shared memory; attaching fails
- * (-1) when the shared header disagrees. efd is the consumer's eventfd.
+ * (-1) when the shared header disagrees, or when its indices are more than
+ * a ring apart. Our index starts from its shared value (0 after format).
+ * efd is the consumer's eventfd (EFD_NONBLOCK), given to both ends; -1 for
+ * none. A failed attach leaves e broken, so every call on it does nothing.
  */
 int	mq_attach(struct mq_end *e, void *mem, size_t avail, uint32_t nslots,
 	    uint32_t elemsz, int role, int efd);
@@ -92,10 +107,15 @@ unsigned mq_dequeue_burst(struct mq_end *e, void *elems, unsigned max);
 /*
  * Consumer: about to block. Sets the sleeping flag and re-checks the ring;
  * returns 1 when it is safe to poll(efd), 0 when work arrived meanwhile
- * (the flag is cleared again).
+ * (the flag is cleared again). Also 1 on a broken ring: nothing will come.
  */
 int	mq_prepare_sleep(struct mq_end *e);
-/* Consumer: after poll() reported efd readable, drain it and clear the flag. */
+/*
+ * Consumer: after waking from a sleep that mq_prepare_sleep allowed, drain
+ * efd and clear the flag. Safe after any wake-up (timeout, another fd) as
+ * long as efd is EFD_NONBLOCK. A broken end stays broken: check e->broken
+ * after a 0 from mq_dequeue_burst and report the peer.
+ */
 void	mq_wake_done(struct mq_end *e);
 /* Elements waiting (consumer) or free slots (producer), from our view. */
 unsigned mq_count(struct mq_end *e);
@@ -136,6 +156,7 @@ static_assert(sizeof(struct mq_desc) == 24, "descriptor is 24 bytes");
 
 #define MQ_F_NEEDS_CSUM	0x0001	/* L4 checksum field holds the pseudo-header sum only */
 #define MQ_F_CSUM_VALID	0x0002	/* checksum already verified by the sender */
+#define MQ_F_ALL	(MQ_F_NEEDS_CSUM | MQ_F_CSUM_VALID)	/* mq_desc_ok refuses other bits */
 #define MQ_GSO_NONE	0
 #define MQ_GSO_TCPV4	1
 #define MQ_GSO_UDP	3
@@ -145,12 +166,21 @@ static_assert(sizeof(struct mq_desc) == 24, "descriptor is 24 bytes");
 #define MQ_PORT_UPLINK	0
 #define MQ_PORT_MAX	1024	/* client ports are 1..MQ_PORT_MAX-1 */
 
+/*
+ * Describe a pool of nbufs buffers of bufsz bytes at mem (avail bytes
+ * mapped). The geometry is the caller's trusted copy. 0, or -1 when it
+ * does not fit or bufsz > MQ_MAX_BUFSZ.
+ */
+int	mq_pool_init(struct mq_pool *p, void *mem, size_t avail, uint32_t nbufs,
+	    uint32_t bufsz);
 /* Pointer to buffer idx, or NULL when idx is outside the pool. */
 uint8_t *mq_buf(const struct mq_pool *p, uint32_t idx);
 /*
  * Consumer-side validation of a descriptor read from a ring: buffer index
  * inside the pool, off + len inside the buffer, checksum offsets inside the
- * frame. Returns 1 when it may be used.
+ * frame (csum_start + csum_offset + 2 <= len when MQ_F_NEEDS_CSUM), no
+ * unknown flag bits, port below MQ_PORT_MAX or MQ_PORT_DROP, a known
+ * gso_type with a non-zero gso_size. Returns 1 when it may be used.
  */
 int	mq_desc_ok(const struct mq_pool *p, const struct mq_desc *d);
 

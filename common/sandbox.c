@@ -1,0 +1,237 @@
+/*
+ * sandbox.c: the one privilege-drop function every daemon calls.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/capability.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+
+#include "log.h"
+#include "sandbox.h"
+
+#ifdef MOAT_SANDBOX_SECCOMP
+#include <seccomp.h>
+#endif
+
+#define EMPTY_ROOT	"/run/moat-empty"
+
+/*
+ * What every daemon needs once it runs: its control channel, its log
+ * pipe, its rings and their eventfds, memory for jansson and libc, and
+ * time. Each daemon's own table adds what its own code paths need.
+ */
+const struct sc_rule sandbox_common_rules[] = {
+	SC_ALLOW(read, "eventfd drain; memfd_read of service input"),
+	SC_ALLOW(write, "log lines to the supervisor pipe; eventfd kicks"),
+	SC_ALLOW(pread64, "memfd_read: service input passed as a sealed memfd"),
+	SC_ALLOW(close, "descriptors received with control messages"),
+	SC_ALLOW(recvmsg, "control messages (and their fds) from the supervisor"),
+	SC_ALLOW(sendmsg, "control messages to the supervisor"),
+	SC_ALLOW(epoll_wait, "the main loop"),
+	SC_ALLOW(epoll_pwait, "the main loop (libc may use the p variant)"),
+	SC_ALLOW(epoll_ctl, "adding fds received after start"),
+	SC_ALLOW(clock_gettime, "timeouts, when the vDSO is unavailable"),
+	SC_ALLOW(clock_nanosleep, "back-off sleeps"),
+	SC_ALLOW(nanosleep, "back-off sleeps"),
+	SC_ALLOW(brk, "malloc"),
+	SC_ALLOW(mmap, "malloc of large blocks; mapping received memfds"),
+	SC_ALLOW(munmap, "free of large blocks; unmapping memfds"),
+	SC_ALLOW(mremap, "realloc of large blocks"),
+	SC_ALLOW(madvise, "malloc trimming"),
+	SC_ALLOW(futex, "libc internal locks"),
+	SC_ALLOW(memfd_create, "service output handed back as a sealed memfd"),
+	SC_ALLOW(fcntl, "sealing output memfds; O_NONBLOCK on received fds"),
+	SC_ALLOW(fstat, "sizing a received memfd"),
+	SC_ALLOW(newfstatat, "fstat is newfstatat(fd, \"\", AT_EMPTY_PATH) in glibc"),
+	SC_ALLOW(lseek, "stdio on memfds"),
+	SC_ALLOW(getpid, "log and READY message"),
+	SC_ALLOW(gettid, "abort()"),
+	SC_ALLOW(tgkill, "abort() after a failed assertion: die by SIGABRT, not SIGSYS"),
+	SC_ALLOW(rt_sigreturn, "return from signal handlers"),
+	SC_ALLOW(rt_sigprocmask, "abort() and signal handling"),
+	SC_ALLOW(rt_sigaction, "SIGTERM handling after start"),
+	SC_ALLOW(restart_syscall, "interrupted sleeps resume"),
+	SC_ALLOW(exit, "thread exit"),
+	SC_ALLOW(exit_group, "process exit"),
+	SC_ALLOW(getrandom, "random NAT ports, DNS ids"),
+};
+const size_t sandbox_common_nrules = sizeof sandbox_common_rules / sizeof sandbox_common_rules[0];
+
+int
+sandbox_mode(void)
+{
+#ifdef MOAT_SANDBOX_SECCOMP
+	return 1;
+#else
+	return 0;
+#endif
+}
+
+#ifdef MOAT_SANDBOX_SECCOMP
+#ifdef MOAT_SANDBOX_DEBUG
+/* Debug builds: name the forbidden call, then die as the filter would have. */
+static void
+sigsys_report(int sig, siginfo_t *si, void *ctx)
+{
+	char buf[160];
+	char *name;
+	int n;
+
+	(void)ctx;
+	name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, si->si_syscall);
+	n = snprintf(buf, sizeof buf, "%s: error: sandbox: forbidden system call %d (%s)\n",
+	    log_tag(), si->si_syscall, name ? name : "?");
+	(void)!write(STDERR_FILENO, buf, n);
+	signal(sig, SIG_DFL);
+	raise(sig);
+	_exit(128 + sig);
+}
+#endif
+
+static void
+add_rules(scmp_filter_ctx ctx, const struct sc_rule *r, size_t n, const char *who)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < n; i++) {
+		uint32_t act = r[i].errno_val ? SCMP_ACT_ERRNO(r[i].errno_val) : SCMP_ACT_ALLOW;
+
+		if (r[i].nr < 0)
+			continue;
+		if (r[i].argidx >= 0)
+			rc = seccomp_rule_add(ctx, act, r[i].nr, 1,
+			    SCMP_CMP((unsigned)r[i].argidx, SCMP_CMP_EQ, r[i].argval));
+		else
+			rc = seccomp_rule_add(ctx, act, r[i].nr, 0);
+		/* -EEXIST: the same call already allowed by another table */
+		if (rc < 0 && rc != -EEXIST)
+			fatalx("sandbox: %s rule %zu (syscall %d): %s", who, i, r[i].nr,
+			    strerror(-rc));
+	}
+}
+#endif
+
+static void
+enter_root(const char *root)
+{
+	const char *dir = root ? root : EMPTY_ROOT;
+
+	/* A private mount namespace, so the mount below is ours alone. */
+	if (unshare(CLONE_NEWNS) < 0)
+		fatal("sandbox: unshare(CLONE_NEWNS)");
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		fatal("sandbox: making mounts private");
+	if (root == NULL) {
+		if (mkdir(EMPTY_ROOT, 0555) < 0 && errno != EEXIST)
+			fatal("sandbox: mkdir %s", EMPTY_ROOT);
+		/* Whatever is in the directory on the host, the daemon sees an
+		 * empty read-only tmpfs: nothing to open, nowhere to write. */
+		if (mount("moat-empty", EMPTY_ROOT, "tmpfs",
+		    MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555") < 0)
+			fatal("sandbox: mounting an empty root");
+	}
+	if (chdir(dir) < 0 || chroot(".") < 0 || chdir("/") < 0)
+		fatal("sandbox: chroot %s", dir);
+}
+
+static void
+set_limit(int res, rlim_t v, const char *name)
+{
+	struct rlimit rl = { v, v };
+
+	if (setrlimit(res, &rl) < 0)
+		fatal("sandbox: setrlimit %s", name);
+}
+
+int
+sandbox_enter(const struct sandbox_policy *p)
+{
+#ifdef MOAT_SANDBOX_SECCOMP
+	scmp_filter_ctx ctx;
+	int cap, rc;
+
+	enter_root(p->root);
+
+	set_limit(RLIMIT_CORE, 0, "core");	/* no memory contents on disk */
+	set_limit(RLIMIT_NPROC, 0, "nproc");	/* no new processes for this uid */
+	if (p->nofile)
+		set_limit(RLIMIT_NOFILE, p->nofile, "nofile");
+	if (p->as_bytes)
+		set_limit(RLIMIT_AS, p->as_bytes, "as");
+
+	/* Drop every capability from the bounding set while we still hold
+	 * CAP_SETPCAP, so nothing can ever be regained. */
+	for (cap = 0; cap <= CAP_LAST_CAP; cap++)
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+			fatal("sandbox: dropping capability %d", cap);
+	if (setgroups(0, NULL) < 0)
+		fatal("sandbox: setgroups");
+	if (setresgid(p->gid, p->gid, p->gid) < 0)
+		fatal("sandbox: setresgid %u", (unsigned)p->gid);
+	/* Changing all uids away from 0 clears the permitted, effective and
+	 * ambient capability sets. */
+	if (setresuid(p->uid, p->uid, p->uid) < 0)
+		fatal("sandbox: setresuid %u", (unsigned)p->uid);
+	if (geteuid() == 0 || getegid() == 0)
+		fatalx("sandbox: still root after dropping privileges");
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		fatal("sandbox: PR_SET_NO_NEW_PRIVS");
+
+#ifdef MOAT_SANDBOX_DEBUG
+	{
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_sigaction = sigsys_report;
+		sa.sa_flags = SA_SIGINFO;
+		sigaction(SIGSYS, &sa, NULL);
+	}
+	ctx = seccomp_init(SCMP_ACT_TRAP);
+#else
+	ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+#endif
+	if (ctx == NULL)
+		fatalx("sandbox: seccomp_init failed");
+	add_rules(ctx, sandbox_common_rules, sandbox_common_nrules, "common");
+	add_rules(ctx, p->rules, p->nrules, p->name);
+	if (p->extra_rules)
+		add_rules(ctx, p->extra_rules, p->nextra_rules, p->name);
+	if ((rc = seccomp_load(ctx)) < 0)
+		fatalx("sandbox: seccomp_load: %s", strerror(-rc));
+	seccomp_release(ctx);
+	log_debug("sandbox: uid %u, seccomp on", (unsigned)p->uid);
+	return 1;
+#else
+	(void)p;
+	log_warnx("SANDBOX DISABLED: built with --with-sandbox=none (sanitizer/valgrind builds only)");
+	return 0;
+#endif
+}
+
+void
+sandbox_test_forbidden(uint32_t what)
+{
+	int fd;
+
+	log_warnx("test hook: attempting a forbidden system call (%s)",
+	    what == 1 ? "socket" : "open");
+	if (what == 1)
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+	else
+		fd = open("/etc/passwd", O_RDONLY);
+	log_warnx("test hook: the forbidden call returned %d: is the sandbox off?", fd);
+	if (fd >= 0)
+		close(fd);
+}

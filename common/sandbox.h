@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <sys/syscall.h>
 
 /* One allow-list line: a system call, optionally restricted to one value of
  * one argument (argidx >= 0), e.g. ioctl only for one request number. */
@@ -41,6 +42,13 @@ struct sandbox_policy {
 	uint64_t		 as_bytes;	/* RLIMIT_AS, 0 = leave */
 	const struct sc_rule	*rules;
 	size_t			 nrules;
+	/* Directory to chroot into instead of an empty read-only tmpfs (for a
+	 * daemon that must reach one directory, e.g. agentd's socket vchans);
+	 * NULL for the empty root. */
+	const char		*root;
+	/* A second table (e.g. netbackd's backend's extra calls); may be NULL. */
+	const struct sc_rule	*extra_rules;
+	size_t			 nextra_rules;
 };
 
 /* Base uid/gid: daemon N runs as MOAT_UID_BASE + N. */
@@ -52,5 +60,9 @@ int	sandbox_enter(const struct sandbox_policy *p);
 extern const struct sc_rule sandbox_common_rules[];
 extern const size_t sandbox_common_nrules;
 int	sandbox_mode(void);	/* 1 seccomp, 0 none */
+/* Test builds (MSG_TEST_SYSCALL): attempt a call no daemon's table allows
+ * (0: open a file, 1: an INET socket), so a test can watch the sandbox
+ * kill the daemon. Returns only when the sandbox is off. */
+void	sandbox_test_forbidden(uint32_t what);
 
 #endif

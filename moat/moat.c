@@ -1,2 +1,423 @@
-/* placeholder: the supervisor lands in the foundation work */
-int main(void) { return 0; }
+/*
+ * moat: the supervisor. It creates the shared memory and queues, starts
+ * the four daemons, hands each its channels, prints their logs, restarts
+ * a daemon that dies, serves the control socket, and shuts everything
+ * down on SIGTERM/SIGINT. It parses no byte from any VM itself.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <arpa/inet.h>
+
+#include "ctl.h"
+#include "flowreq.h"
+#include "moat.h"
+#include "pkt.h"
+#include "sandbox.h"
+#include "ring.h"
+#include "util.h"
+
+struct moat M;
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+"usage: moat [options]\n"
+"\n"
+"Runs the moat firewall: starts netbackd, natd, policyd and agentd, each in\n"
+"its own sandbox, connects them with shared-memory queues, and watches them.\n"
+"\n"
+"Network backend:\n"
+"  --backend none|devnet|xen   none: no network device (tests); devnet: Linux\n"
+"                              interfaces through AF_PACKET; xen: Xen vifs\n"
+"  --uplink IFACE              devnet: the interface towards the NetVM\n"
+"  --client IFACE=IPV4         devnet: one client link and its client's address\n"
+"                              (repeat for each client; at most %d)\n"
+"Configuration (QubesDB):\n"
+"  --qubesdb FILE              a JSON object of QubesDB keys and string values,\n"
+"                              as dom0 writes them (checked at start)\n"
+"  --vchan socket|xen          talk to dom0's QubesDB and qrexec over vchan\n"
+"  --vchan-dir DIR             socket vchan: the directory of the sockets\n"
+"  --domid N                   our domain id (vchan)\n"
+"Control and logs:\n"
+"  --control SOCKET            moatctl's socket (default %s)\n"
+"  --log-dir DIR               also append each daemon's log to DIR/NAME.log\n"
+"  --debug                     debug logging from the start\n"
+"Connection tracking (passed to natd):\n"
+"  --flows N                   table size (default 16384)\n"
+"  --client-quota N            flows one client may hold (default flows/4)\n"
+"  --timeout-tcp-syn S         (default 120)\n"
+"  --timeout-tcp-established S (default 432000)\n"
+"  --timeout-tcp-closing S     (default 120)\n"
+"  --timeout-udp S             (default 30)\n"
+"  --timeout-udp-stream S      (default 120)\n"
+"  --timeout-icmp S            (default 30)\n"
+"Packet buffers:\n"
+"  --buffers N                 buffers in the shared pool (default 4096;\n"
+"                              devnet: 1024)\n"
+"  --buffer-size BYTES         bytes per buffer (default 2048; devnet: 66048,\n"
+"                              room for a 64 KiB TCP super-frame)\n"
+"  -h, --help                  this text\n",
+	    MAX_CLIENT_LINKS, CTL_DEFAULT_SOCKET);
+}
+
+enum {
+	O_BACKEND = 256, O_UPLINK, O_CLIENT, O_QUBESDB, O_VCHAN, O_VCHAN_DIR,
+	O_DOMID, O_CONTROL, O_LOGDIR, O_DEBUG, O_BUFFERS, O_BUFSIZE, O_NATD,
+};
+
+static const struct option longopts[] = {
+	{ "backend", required_argument, NULL, O_BACKEND },
+	{ "uplink", required_argument, NULL, O_UPLINK },
+	{ "client", required_argument, NULL, O_CLIENT },
+	{ "qubesdb", required_argument, NULL, O_QUBESDB },
+	{ "vchan", required_argument, NULL, O_VCHAN },
+	{ "vchan-dir", required_argument, NULL, O_VCHAN_DIR },
+	{ "domid", required_argument, NULL, O_DOMID },
+	{ "control", required_argument, NULL, O_CONTROL },
+	{ "log-dir", required_argument, NULL, O_LOGDIR },
+	{ "debug", no_argument, NULL, O_DEBUG },
+	{ "buffers", required_argument, NULL, O_BUFFERS },
+	{ "buffer-size", required_argument, NULL, O_BUFSIZE },
+	{ "flows", required_argument, NULL, O_NATD },
+	{ "client-quota", required_argument, NULL, O_NATD },
+	{ "timeout-tcp-syn", required_argument, NULL, O_NATD },
+	{ "timeout-tcp-established", required_argument, NULL, O_NATD },
+	{ "timeout-tcp-closing", required_argument, NULL, O_NATD },
+	{ "timeout-udp", required_argument, NULL, O_NATD },
+	{ "timeout-udp-stream", required_argument, NULL, O_NATD },
+	{ "timeout-icmp", required_argument, NULL, O_NATD },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void
+die_usage(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "moat: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry 'moat --help'.\n");
+	exit(2);
+}
+
+static void
+add_arg(struct daemon *d, const char *a)
+{
+	int n = 0;
+
+	while (d->argv[n])
+		n++;
+	if (n >= MAX_ARGS - 1)
+		die_usage("too many options for %s", d->name);
+	d->argv[n] = strdup(a);
+}
+
+static void
+parse_args(int argc, char **argv, uint32_t *nbufs, uint32_t *bufsz)
+{
+	struct daemon *natd = &M.d[PROC_NATD];
+	uint64_t v;
+	int c, idx, bufs_given = 0;
+
+	M.control_path = CTL_DEFAULT_SOCKET;
+	while ((c = getopt_long(argc, argv, "h", longopts, &idx)) != -1) {
+		switch (c) {
+		case O_BACKEND:
+			if (strcmp(optarg, "none") == 0)
+				M.backend = BACKEND_NONE;
+			else if (strcmp(optarg, "devnet") == 0)
+				M.backend = BACKEND_DEVNET;
+			else if (strcmp(optarg, "xen") == 0)
+				M.backend = BACKEND_XEN;
+			else
+				die_usage("unknown backend '%s' (none, devnet or xen)", optarg);
+			break;
+		case O_UPLINK:
+			if (strlen(optarg) == 0 || strlen(optarg) >= IFNAME_MAX)
+				die_usage("bad --uplink interface name '%s'", optarg);
+			M.uplink = optarg;
+			break;
+		case O_CLIENT: {
+			char *eq = strchr(optarg, '=');
+			uint32_t ip;
+
+			if (M.nclients == MAX_CLIENT_LINKS)
+				die_usage("too many --client links (%s)", optarg);
+			if (eq == NULL || eq == optarg || (size_t)(eq - optarg) >= IFNAME_MAX)
+				die_usage("--client wants IFACE=IPV4, not '%s'", optarg);
+			if (ip4_parse(eq + 1, &ip) != 0 || ip == 0)
+				die_usage("--client: '%s' is not an IPv4 address", eq + 1);
+			memcpy(M.client[M.nclients].ifname, optarg, (size_t)(eq - optarg));
+			M.client[M.nclients].ifname[eq - optarg] = '\0';
+			for (int i = 0; i < M.nclients; i++)
+				if (M.client[i].ip == ip ||
+				    strcmp(M.client[i].ifname, M.client[M.nclients].ifname) == 0)
+					die_usage("--client %s: interface or address given twice", optarg);
+			M.client[M.nclients++].ip = ip;
+			break;
+		}
+		case O_QUBESDB:
+			M.qubesdb = optarg;
+			break;
+		case O_VCHAN:
+			if (strcmp(optarg, "socket") != 0 && strcmp(optarg, "xen") != 0)
+				die_usage("--vchan is socket or xen, not '%s'", optarg);
+			M.vchan = optarg;
+			break;
+		case O_VCHAN_DIR:
+			M.vchan_dir = optarg;
+			break;
+		case O_DOMID:
+			if (parse_u64(optarg, 1, 32751, &v) != 0)
+				die_usage("--domid wants a domain id (1-32751), not '%s'", optarg);
+			M.domid = optarg;
+			break;
+		case O_CONTROL:
+			M.control_path = optarg;
+			break;
+		case O_LOGDIR:
+			M.log_dir = optarg;
+			break;
+		case O_DEBUG:
+			M.debug = 1;
+			break;
+		case O_BUFFERS:
+			if (parse_u64(optarg, 512, 1u << 20, &v) != 0)
+				die_usage("--buffers wants 512..1048576, not '%s'", optarg);
+			*nbufs = (uint32_t)v;
+			bufs_given = 1;
+			break;
+		case O_BUFSIZE:
+			if (parse_u64(optarg, 2048, 65536 + 4096, &v) != 0 || v % 64)
+				die_usage("--buffer-size wants 2048..69632 in steps of 64, not '%s'", optarg);
+			*bufsz = (uint32_t)v;
+			bufs_given = 1;
+			break;
+		case O_NATD: {
+			char opt[64];
+
+			if (parse_u64(optarg, 1, 100000000, &v) != 0)
+				die_usage("--%s wants a positive number", longopts[idx].name);
+			if (strcmp(longopts[idx].name, "flows") == 0)
+				M.nflows = (uint32_t)v;
+			snprintf(opt, sizeof opt, "--%s", longopts[idx].name);
+			add_arg(natd, opt);
+			add_arg(natd, optarg);
+			break;
+		}
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			fprintf(stderr, "Try 'moat --help'.\n");
+			exit(2);
+		}
+	}
+	if (optind < argc)
+		die_usage("unexpected argument '%s'", argv[optind]);
+	if (M.backend == BACKEND_DEVNET && (M.uplink == NULL || M.nclients == 0))
+		die_usage("%s", "--backend devnet needs --uplink IFACE and at least one --client IFACE=IPV4");
+	if (M.backend != BACKEND_DEVNET && (M.uplink || M.nclients))
+		die_usage("%s", "--uplink and --client are for --backend devnet");
+	if (M.vchan && M.qubesdb)
+		die_usage("%s", "--qubesdb and --vchan are alternatives: configuration comes from one place");
+	if (M.vchan && M.domid == NULL)
+		die_usage("%s", "--vchan needs --domid N");
+	if (M.vchan && strcmp(M.vchan, "socket") == 0 && M.vchan_dir == NULL)
+		die_usage("%s", "--vchan socket needs --vchan-dir DIR");
+	if (M.nflows == 0)
+		M.nflows = 16384;
+	/* veth hands devnet whole TCP super-frames of up to 64 KiB: buffers
+	 * must hold one. Pages of the pool are touched only when used. */
+	if (M.backend == BACKEND_DEVNET && !bufs_given) {
+		*nbufs = 1024;
+		*bufsz = 66048;
+	}
+}
+
+/*
+ * One memfd holds every ring and the packet pool. Rings first, each at a
+ * cache-line multiple; the pool after them. natd owns the first buffers
+ * as its reserve for frames it originates; netbackd owns the rest.
+ */
+static void
+shm_create(uint32_t nbufs, uint32_t bufsz)
+{
+	static const struct { uint32_t nslots, elemsz; } geo[RING_COUNT] = {
+		[RING_RX] = { 2048, sizeof(struct mq_desc) },
+		[RING_TX] = { 2048, sizeof(struct mq_desc) },
+		[RING_FLOWREQ] = { 1024, sizeof(struct flow_req) },
+		[RING_VERDICT] = { 1024, sizeof(struct flow_verdict) },
+	};
+	uint64_t off = 0;
+	uint8_t *mem;
+	int r;
+
+	memset(&M.q, 0, sizeof M.q);
+	M.q.nrings = RING_COUNT;
+	for (r = 0; r < RING_COUNT; r++) {
+		M.q.ring[r].off = off;
+		M.q.ring[r].nslots = geo[r].nslots;
+		M.q.ring[r].elemsz = geo[r].elemsz;
+		off += mq_ring_bytes(geo[r].nslots, geo[r].elemsz);
+	}
+	off = (off + 4095) & ~(uint64_t)4095;
+	M.q.pool_off = off;
+	M.q.nbufs = nbufs;
+	M.q.bufsz = bufsz;
+	M.q.shm_size = off + (uint64_t)nbufs * bufsz;
+
+	M.shm_fd = memfd_create("moat-queues", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (M.shm_fd < 0 || ftruncate(M.shm_fd, (off_t)M.q.shm_size) < 0)
+		fatal("creating the shared queues");
+	/* Its size can never change under a daemon that mapped it. */
+	if (fcntl(M.shm_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+		fatal("sealing the shared queues");
+	mem = mmap(NULL, M.q.pool_off, PROT_READ | PROT_WRITE, MAP_SHARED, M.shm_fd, 0);
+	if (mem == MAP_FAILED)
+		fatal("mapping the shared queues");
+	for (r = 0; r < RING_COUNT; r++) {
+		if (mq_ring_format(mem + M.q.ring[r].off,
+		    M.q.pool_off - M.q.ring[r].off, geo[r].nslots, geo[r].elemsz) < 0)
+			fatalx("formatting ring %d", r);
+		M.efd[r] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (M.efd[r] < 0)
+			fatal("eventfd");
+	}
+	munmap(mem, M.q.pool_off);
+	log_info("shared queues: %u buffers of %u bytes, %llu KiB in all",
+	    nbufs, bufsz, (unsigned long long)(M.q.shm_size / 1024));
+}
+
+void
+ev_add(int fd, struct ev *ev, uint32_t events)
+{
+	struct epoll_event e = { .events = events, .data.ptr = ev };
+
+	if (epoll_ctl(M.epfd, EPOLL_CTL_ADD, fd, &e) < 0)
+		fatal("epoll_ctl add");
+}
+
+void
+ev_del(int fd)
+{
+	epoll_ctl(M.epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+static void
+handle_signals(void)
+{
+	struct signalfd_siginfo si;
+	int status;
+	pid_t pid;
+
+	while (read(M.sigfd, &si, sizeof si) == sizeof si) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+		case SIGINT:
+		case SIGHUP:
+			log_info("got signal %d: shutting down", (int)si.ssi_signo);
+			M.quit = 1;
+			break;
+		case SIGCHLD:
+			break;
+		}
+	}
+	/* signalfd coalesces SIGCHLDs: reap everything that has exited */
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		daemon_died(pid, status);
+}
+
+static void
+console_line(const char *line, size_t len)
+{
+	logring_add(&M.d[PROC_MOAT].log, line, len);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct ev sigev = { EV_SIGNAL, NULL };
+	uint32_t nbufs = 4096, bufsz = 2048;
+	sigset_t mask;
+
+	log_init("moat", LOG_LVL_INFO);
+	logring_init(&M.d[PROC_MOAT].log);
+	log_set_hook(console_line);
+	daemons_init();
+	parse_args(argc, argv, &nbufs, &bufsz);
+	if (M.debug)
+		log_setlevel(LOG_LVL_DEBUG);
+	M.start_ms = now_ms();
+	if (!sandbox_mode())
+		log_warnx("SANDBOX DISABLED: this moat was built with --with-sandbox=none (sanitizer/valgrind builds only)");
+
+	services_check_config();
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if ((M.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0)
+		fatal("signalfd");
+	if ((M.epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		fatal("epoll_create1");
+	ev_add(M.sigfd, &sigev, EPOLLIN);
+
+	shm_create(nbufs, bufsz);
+	flowtab_create();
+	services_init();
+	for (int i = PROC_NETBACKD; i < PROC_COUNT; i++)
+		daemon_start(&M.d[i], 0);
+
+	while (!M.quit) {
+		struct epoll_event evs[32];
+		int n, i;
+
+		n = epoll_wait(M.epfd, evs, 32, 50);
+		if (n < 0 && errno != EINTR)
+			fatal("epoll_wait");
+		for (i = 0; i < n; i++) {
+			struct ev *e = evs[i].data.ptr;
+
+			switch (e->kind) {
+			case EV_SIGNAL:
+				handle_signals();
+				break;
+			case EV_CTL_LISTEN:
+				ctl_accept();
+				break;
+			case EV_CTL_CONN:
+				ctl_conn_event(e->ptr, evs[i].events);
+				break;
+			case EV_CHAN:
+				daemon_handle(e->ptr);
+				break;
+			case EV_LOG:
+				daemon_log_readable(e->ptr);
+				break;
+			}
+		}
+		daemons_tick(now_ms());
+		services_tick(now_ms());
+	}
+	services_stop();
+	daemons_stop();
+	log_info("stopped");
+	return M.poweroff == 2 ? 3 : 0;
+}

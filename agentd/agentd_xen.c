@@ -1,0 +1,183 @@
+/*
+ * agentd_xen.c: what the Xen transport needs around the vchans.
+ *
+ *  - control/shutdown: dom0's qvm-shutdown goes through libxl, which
+ *    writes "poweroff" (or "reboot") into our XenStore control/shutdown.
+ *    agentd watches it, acknowledges it by clearing the key as Linux's
+ *    own handler does, and asks the supervisor to power off
+ *    (MSG_POWEROFF), so qvm-shutdown does not time out and kill the VM.
+ *  - the sandbox root: libxenvchan opens /dev/xen/{evtchn,gntdev,
+ *    gntalloc,xenbus} for every new vchan (a data vchan per qrexec call).
+ *    After sandbox_enter() agentd is no longer root and sees only its
+ *    root, so it builds a private one: a tmpfs in its own mount namespace
+ *    holding just those character devices, owned by agentd's uid. Nothing
+ *    else of the VM's filesystem is reachable.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+
+#include <xenctrl.h>
+#include <xenstore.h>
+
+#include "agentd.h"
+#include "log.h"
+#include "sandbox.h"
+#include "util.h"
+#include "vchan.h"
+
+#define XEN_ROOT	"/run/moat-agentd-xen"
+
+struct xenctl {
+	struct xs_handle	*xs;
+	xc_interface		*xc;
+	int			 poweroff_sent;
+};
+static struct xenctl	xenctl;
+
+static const char *const xen_devs[] = {
+	"evtchn", "gntdev", "gntalloc", "privcmd", "xenbus",
+};
+
+/* The calls libxenvchan, libxenstore and libxenctrl make for a new vchan
+ * (added to agentd's table in xen mode only). */
+const struct sc_rule agentd_xen_rules[] = {
+	SC_ALLOW(openat, "libxenvchan: /dev/xen/* in agentd's private root, per new vchan"),
+	SC_ALLOW(ioctl, "evtchn bind/notify, gntdev map, gntalloc share, privcmd hypercall"),
+	SC_ALLOW(mmap, "mapping granted ring pages"),
+	SC_ALLOW(munmap, "unmapping a closed vchan's pages"),
+	SC_ALLOW(mprotect, "libxenctrl hypercall buffers"),
+	SC_ALLOW(readv, "xenstore replies"),
+	SC_ALLOW(writev, "xenstore requests"),
+	SC_ALLOW(fstat, "libxencall/libxenstore probe their fds"),
+	SC_ALLOW(newfstatat, "same, through glibc's fstat"),
+	SC_ALLOW(getpid, "libxentoollog"),
+};
+const size_t agentd_xen_nrules = sizeof(agentd_xen_rules) / sizeof(agentd_xen_rules[0]);
+
+/* A root with only the /dev/xen devices, usable by agentd's uid after it drops root. */
+static int
+xen_root(void)
+{
+	char src[64], dst[96];
+	struct stat st;
+	size_t i;
+	uid_t uid = MOAT_UID_BASE + PROC_AGENTD;
+
+	/* Our own mount namespace first, so the tmpfs is nobody else's. */
+	if (unshare(CLONE_NEWNS) == -1 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1) {
+		log_warn("xen: private mount namespace");
+		return -1;
+	}
+	if ((mkdir(XEN_ROOT, 0755) == -1 && errno != EEXIST) ||
+	    mount("moat-agentd", XEN_ROOT, "tmpfs", MS_NOSUID | MS_NOEXEC,
+	    "size=16k,mode=0755") == -1 ||
+	    mkdir(XEN_ROOT "/dev", 0755) == -1 ||
+	    mkdir(XEN_ROOT "/dev/xen", 0755) == -1) {
+		log_warn("xen: building %s", XEN_ROOT);
+		return -1;
+	}
+	for (i = 0; i < nitems(xen_devs); i++) {
+		snprintf(src, sizeof(src), "/dev/xen/%s", xen_devs[i]);
+		snprintf(dst, sizeof(dst), XEN_ROOT "/dev/xen/%s", xen_devs[i]);
+		if (stat(src, &st) == -1 || !S_ISCHR(st.st_mode)) {
+			log_warnx("xen: %s missing (the VM kernel needs it)", src);
+			continue;
+		}
+		if (mknod(dst, S_IFCHR | 0600, st.st_rdev) == -1 ||
+		    chown(dst, uid, uid) == -1) {
+			log_warn("xen: %s", dst);
+			return -1;
+		}
+	}
+	/* read-only from here on: nothing for agentd to write but devices */
+	if (mount(NULL, XEN_ROOT, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID |
+	    MS_NOEXEC, NULL) == -1) {
+		log_warn("xen: remount %s read-only", XEN_ROOT);
+		return -1;
+	}
+	return 0;
+}
+
+int
+xenctl_setup(struct agentd *ad, struct vchan_env *env)
+{
+	if ((xenctl.xs = xs_open(0)) == NULL) {
+		log_warn("xen: cannot open XenStore");
+		return -1;
+	}
+	/* relative: our own /local/domain/<self>/control/shutdown */
+	if (!xs_watch(xenctl.xs, "control/shutdown", "moat-shutdown")) {
+		log_warn("xen: watching control/shutdown");
+		return -1;
+	}
+	xenctl.xc = xc_interface_open(NULL, NULL, 0);
+	if (xenctl.xc == NULL)
+		log_warnx("xen: no libxenctrl: peer-domain death is noticed "
+		    "only through timeouts");
+	env->xs = xenctl.xs;
+	env->xc = xenctl.xc;
+	ad->xc = &xenctl;
+	return xen_root();
+}
+
+const char *
+xenctl_root(void)
+{
+	return XEN_ROOT;
+}
+
+static void
+xenctl_event(void *arg, short revents)
+{
+	struct msg_poweroff po;
+	char **w;
+	char *val;
+	unsigned int len = 0;
+
+	while ((w = xs_check_watch(xenctl.xs)) != NULL)
+		free(w);
+	val = xs_read(xenctl.xs, XBT_NULL, "control/shutdown", &len);
+	if (val == NULL || len == 0) {
+		free(val);
+		return;
+	}
+	memset(&po, 0, sizeof(po));
+	if (strcmp(val, "poweroff") == 0 || strcmp(val, "halt") == 0)
+		po.reboot = 0;
+	else if (strcmp(val, "reboot") == 0)
+		po.reboot = 1;
+	else {
+		log_rl(LOG_LVL_WARN, "xen: ignoring control/shutdown \"%.16s\"",
+		    val);
+		free(val);
+		return;
+	}
+	free(val);
+	/* Acknowledge as Linux does, so the toolstack sees it taken. */
+	(void)xs_write(xenctl.xs, XBT_NULL, "control/shutdown", "", 0);
+	if (xenctl.poweroff_sent)
+		return;
+	log_info("xen: dom0 asks for %s", po.reboot ? "reboot" : "poweroff");
+	if (msg_send(MSG_PARENT_FD, MSG_POWEROFF, 0, &po, sizeof(po), -1) == -1)
+		log_warn("send POWEROFF");
+	else
+		xenctl.poweroff_sent = 1;
+}
+
+void
+xenctl_poll(struct agentd *ad, struct pollset *ps)
+{
+	if (xenctl.xs != NULL)
+		pollset_add(ps, xs_fileno(xenctl.xs), POLLIN, xenctl_event, ad);
+}

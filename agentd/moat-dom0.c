@@ -1,0 +1,1201 @@
+/*
+ * moat-dom0: plays dom0 for a moat VM over socket vchans, for tests and
+ * demos without Xen.
+ *
+ * "serve" runs in the foreground as the VM's qubesdb-daemon (vchan server
+ * on port 111, serving a JSON database) and qrexec-daemon (vchan client of
+ * the VM's port 512), with the same wire behaviour as Qubes 4.2's dom0
+ * daemons, including what makes them give up on a VM. The other
+ * subcommands talk to it through a control socket in the vchan directory:
+ * "write" and "rm" change keys as qubesd does (and are pushed to the VM),
+ * "rules" replaces a client's firewall rules as dom0's
+ * reload_firewall_for_vm does, "call" runs a qrexec service in the VM, and
+ * "status" reports the connections and qrexec ports in use.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "agentd.h"
+#include "log.h"
+#include "util.h"
+#include "vchan.h"
+
+#define QDB_PORT	111
+#define QX_PORT		512
+#define NPORTS		256
+#define MAX_CALLS	64
+#define MAX_CONNS	32
+#define CALL_TIMEOUT_MS	5000	/* qrexec-client: the VM must connect in 5 s */
+#define DOM0_MAX_INPUT	(8 * 1024 * 1024)
+
+static __attribute__((noreturn)) void
+usage(int rc)
+{
+	fprintf(rc ? stderr : stdout,
+"usage: moat-dom0 serve  --vchan-dir DIR --domid N --qubesdb FILE [--name VM]\n"
+"       moat-dom0 write  --vchan-dir DIR --domid N [--no-commit] PATH VALUE [PATH VALUE ...]\n"
+"       moat-dom0 rm     --vchan-dir DIR --domid N PATH [PATH ...]\n"
+"       moat-dom0 rules  --vchan-dir DIR --domid N IP [RULE ...]\n"
+"       moat-dom0 call   --vchan-dir DIR --domid N [--source NAME] [--source-domid X]\n"
+"                        SERVICE[+ARG] < input\n"
+"       moat-dom0 status --vchan-dir DIR --domid N\n"
+"\n"
+"Plays dom0 for the moat VM with domain id N over socket vchans in DIR\n"
+"(DIR/vchan.<server>.<client>.<port>.sock, as Qubes' vchan-socket).\n"
+"\n"
+"serve    runs in the foreground as the VM's qubesdb-daemon (serving FILE, a\n"
+"         JSON object of QubesDB paths to string values) and qrexec-daemon;\n"
+"         it exits 1 if the VM breaks a rule that makes the real dom0\n"
+"         daemons give up. The others talk to it via DIR/moat-dom0.N.ctl.\n"
+"write    writes keys, pushed to the VM. After writing keys under\n"
+"         /qubes-firewall/<ip>/ it writes the commit marker /qubes-firewall/<ip>\n"
+"         = \"\" as dom0 does (not with --no-commit).\n"
+"rm       removes keys; a PATH ending in / removes that subtree.\n"
+"rules    replaces the rules of client IP like dom0: rm /qubes-firewall/IP/,\n"
+"         write policy=drop and 0000, 0001, ... from the RULEs, then the marker.\n"
+"call     calls SERVICE[+ARG] in the VM with stdin as input, prints its\n"
+"         stdout and stderr and exits with its exit code (125: no answer).\n"
+"         --source NAME: the call comes from VM NAME (default dom0), whose\n"
+"         data vchan is served as domain X (default 0 for dom0, else 99).\n"
+"status   prints the state of both connections and qrexec ports in use.\n");
+	exit(rc);
+}
+
+/* A growable byte buffer: moat-dom0 is a test tool, not a daemon. */
+struct buf {
+	uint8_t	*p;
+	size_t	 len, cap;
+};
+
+static void
+buf_add(struct buf *b, const void *data, size_t len)
+{
+	if (b->len + len > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+
+		while (cap < b->len + len)
+			cap *= 2;
+		if ((b->p = realloc(b->p, cap)) == NULL)
+			fatal("realloc");
+		b->cap = cap;
+	}
+	if (len)
+		memcpy(b->p + b->len, data, len);
+	b->len += len;
+}
+
+static void
+buf_drop(struct buf *b, size_t n)
+{
+	if (n > b->len)
+		n = b->len;
+	memmove(b->p, b->p + n, b->len - n);
+	b->len -= n;
+}
+
+static void
+buf_free(struct buf *b)
+{
+	free(b->p);
+	memset(b, 0, sizeof(*b));
+}
+
+/* Write as much of b as the vchan takes. */
+static void
+flush_vchan(struct vchan *v, struct buf *b)
+{
+	ssize_t n;
+
+	while (b->len > 0 && vchan_state(v) == VCHAN_CONNECTED) {
+		n = vchan_write(v, b->p, b->len);
+		if (n <= 0)
+			break;
+		buf_drop(b, (size_t)n);
+	}
+}
+
+static int
+read_vchan(struct vchan *v, struct buf *b)
+{
+	uint8_t tmp[65536];
+	ssize_t n;
+	int got = 0;
+
+	while (vchan_state(v) == VCHAN_CONNECTED) {
+		n = vchan_read(v, tmp, sizeof(tmp));
+		if (n <= 0)
+			break;
+		buf_add(b, tmp, (size_t)n);
+		got = 1;
+	}
+	return got;
+}
+
+/* ---- serve ---- */
+
+struct conn {
+	int		 fd;
+	struct buf	 in, out;
+	int		 closing;	/* close once out is flushed */
+	int		 eof;
+	int		 call;		/* index of its call, or -1 */
+};
+
+struct dcall {
+	int			 used;
+	int			 slot;		/* port = 513 + slot */
+	struct vchan_env	 env;		/* the caller's domain serves the data vchan */
+	struct vchan		*v;
+	int			 hello;
+	int			 done;
+	struct buf		 in, out;
+	uint8_t			*input;
+	size_t			 input_len, input_off;
+	int			 input_eof_sent;
+	uint64_t		 deadline;
+	int			 conn;		/* control connection, or -1 if it left */
+};
+
+static struct {
+	struct vchan_env env;
+	const char	*dir;
+	int		 vm;
+	const char	*name;
+	struct qdb	 db;
+	/* qubesdb-daemon */
+	struct vchan	*qv;
+	int		 qsynced;
+	struct buf	 qin, qout;
+	uint64_t	 qsyncs;
+	/* qrexec-daemon */
+	struct vchan	*xv;
+	int		 xstate;	/* 0 waiting, 1 sent nothing yet: reading HELLO, 2 running */
+	struct buf	 xin, xout;
+	int		 port_used[NPORTS];
+	uint64_t	 ncalls, nterminated;
+	struct dcall	 calls[MAX_CALLS];
+	/* control */
+	int		 lfd;
+	struct conn	 conns[MAX_CONNS];
+} d;
+
+static __attribute__((noreturn)) void
+dom0_fatal(const char *who, const char *fmt, ...)
+{
+	va_list ap;
+	char msg[256];
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	/* What the real daemon does: it gives up on the VM and exits. */
+	fatalx("FATAL: %s: %s", who, msg);
+}
+
+static void
+ctl_path(char *out, size_t len, const char *dir, int vm)
+{
+	snprintf(out, len, "%s/moat-dom0.%d.ctl", dir, vm);
+}
+
+/* QubesDB: one message to the VM. */
+static void
+qdb_send(uint8_t type, const char *path, const void *data, uint32_t len)
+{
+	uint8_t h[QDB_HDR_LEN];
+
+	qdb_wire_hdr(h, type, path, len);
+	buf_add(&d.qout, h, sizeof(h));
+	buf_add(&d.qout, data, len);
+}
+
+static void
+qdb_dump(void)
+{
+	size_t i;
+
+	/* reverse byte order of path, then the empty-path terminator */
+	for (i = d.db.n; i-- > 0; )
+		qdb_send(QDB_RESP_MULTIREAD, d.db.e[i].path, d.db.e[i].value,
+		    d.db.e[i].len);
+	qdb_send(QDB_RESP_MULTIREAD, "", NULL, 0);
+	d.qsynced = 1;
+	d.qsyncs++;
+	log_info("qubesdb: VM synced (%zu keys)", d.db.n);
+}
+
+static void
+qdb_from_vm(void)
+{
+	struct qdb_msg m;
+	const char *why = "";
+	int r;
+
+	while ((r = qdb_wire_parse(d.qin.p, d.qin.len, &m, &why)) > 0) {
+		if (m.type != QDB_CMD_WRITE && m.type != QDB_CMD_MULTIREAD &&
+		    m.type != QDB_CMD_RM && m.type != QDB_RESP_OK &&
+		    m.type != QDB_RESP_ERROR)
+			dom0_fatal("qubesdb", "invalid message type %u from the VM",
+			    m.type);
+		if (m.type != QDB_CMD_MULTIREAD && !(m.type == QDB_RESP_OK &&
+		    m.path[0] == '\0') && !qdb_path_ok(m.path))
+			dom0_fatal("qubesdb", "invalid path from the VM");
+		switch (m.type) {
+		case QDB_CMD_MULTIREAD:
+			if (d.qsynced) {
+				qdb_send(QDB_RESP_ERROR, m.path, NULL, 0);
+				flush_vchan(d.qv, &d.qout);
+				dom0_fatal("qubesdb", "second MULTIREAD");
+			}
+			if (m.path[0] != '\0')
+				dom0_fatal("qubesdb", "moat-dom0 serves only a "
+				    "full MULTIREAD");
+			qdb_dump();
+			break;
+		case QDB_CMD_WRITE:
+			if (qdb_write(&d.db, m.path, m.data, m.len) == -1)
+				qdb_send(QDB_RESP_ERROR, m.path, NULL, 0);
+			else
+				qdb_send(QDB_RESP_OK, m.path, NULL, 0);
+			log_info("qubesdb: VM wrote %s", m.path);
+			break;
+		case QDB_CMD_RM:
+			if (qdb_rm(&d.db, m.path) == 0) {
+				qdb_send(QDB_RESP_ERROR_NOENT, m.path, NULL, 0);
+				flush_vchan(d.qv, &d.qout);
+				dom0_fatal("qubesdb", "VM removed missing key %s",
+				    m.path);
+			}
+			qdb_send(QDB_RESP_OK, m.path, NULL, 0);
+			break;
+		case QDB_RESP_OK:
+			break;
+		case QDB_RESP_ERROR:
+			if (m.len != 0)
+				dom0_fatal("qubesdb", "RESP_ERROR with data");
+			log_warnx("qubesdb: VM answered RESP_ERROR for %s",
+			    m.path);
+			break;
+		}
+		buf_drop(&d.qin, (size_t)r);
+	}
+	if (r < 0)
+		dom0_fatal("qubesdb", "%s", why);
+}
+
+static void
+qdb_service(void)
+{
+	int st = vchan_state(d.qv);
+
+	if (st == VCHAN_CONNECTED)
+		read_vchan(d.qv, &d.qin);
+	if (d.qin.len)
+		qdb_from_vm();
+	flush_vchan(d.qv, &d.qout);
+	if (vchan_state(d.qv) == VCHAN_DISCONNECTED) {
+		if (!d.qsynced)
+			dom0_fatal("qubesdb", "vchan closed before the VM's "
+			    "MULTIREAD");
+		log_info("qubesdb: vchan closed, reconnecting");
+		d.qsynced = 0;
+		d.qin.len = d.qout.len = 0;
+		vchan_rearm(d.qv);
+	}
+}
+
+/* A dom0-side change: stored, and pushed if the VM is synced. */
+static int
+dom0_write(const char *path, const char *val, size_t len)
+{
+	if (qdb_write(&d.db, path, val, len) == -1)
+		return -1;
+	if (d.qsynced)
+		qdb_send(QDB_CMD_WRITE, path, val, (uint32_t)len);
+	return 0;
+}
+
+static int
+dom0_rm(const char *path)
+{
+	if (!qdb_path_ok(path))
+		return -1;
+	/* dom0 pushes only rms that removed something */
+	if (qdb_rm(&d.db, path) > 0 && d.qsynced)
+		qdb_send(QDB_CMD_RM, path, NULL, 0);
+	return 0;
+}
+
+/* qrexec */
+static void
+qx_send(uint32_t type, const void *body, uint32_t len)
+{
+	uint8_t h[QX_HDR_LEN];
+
+	qx_put_hdr(h, type, len);
+	buf_add(&d.xout, h, sizeof(h));
+	buf_add(&d.xout, body, len);
+}
+
+static void
+conn_frame(int ci, char kind, const void *data, size_t len)
+{
+	char h[32];
+	int n;
+
+	if (ci < 0 || d.conns[ci].fd == -1)
+		return;
+	n = snprintf(h, sizeof(h), "%c %zu\n", kind, len);
+	buf_add(&d.conns[ci].out, h, (size_t)n);
+	buf_add(&d.conns[ci].out, data, len);
+}
+
+static void
+call_finish(struct dcall *c, int status)
+{
+	char h[32];
+	int n;
+
+	if (c->conn >= 0 && d.conns[c->conn].fd != -1) {
+		n = snprintf(h, sizeof(h), "X %d\n", status);
+		buf_add(&d.conns[c->conn].out, h, (size_t)n);
+		d.conns[c->conn].closing = 1;
+		d.conns[c->conn].call = -1;
+	}
+	vchan_close(c->v);
+	buf_free(&c->in);
+	buf_free(&c->out);
+	free(c->input);
+	/* The port stays in use until the VM's CONNECTION_TERMINATED. */
+	memset(c, 0, sizeof(*c));
+	c->conn = -1;
+}
+
+static void
+call_service(struct dcall *c)
+{
+	struct qx_hdr h;
+	size_t n;
+	int st = vchan_state(c->v);
+
+	if (st == VCHAN_CONNECTED && !c->hello) {
+		/* qrexec-client says HELLO as soon as the VM connects, then
+		 * streams stdin without waiting for the VM's. */
+		uint8_t hh[QX_HDR_LEN + 4];
+
+		qx_put_hdr(hh, QX_HELLO, 4);
+		qx_put_u32(hh + QX_HDR_LEN, QX_PROTOCOL_VERSION);
+		buf_add(&c->out, hh, sizeof(hh));
+		c->hello = 1;
+	}
+	if (st == VCHAN_CONNECTED)
+		read_vchan(c->v, &c->in);
+	while (qx_get_hdr(c->in.p, c->in.len, &h)) {
+		if (h.len > QX_MAX_CHUNK) {
+			log_warnx("qrexec: call on port %d: chunk of %u bytes",
+			    513 + c->slot, h.len);
+			call_finish(c, 255);
+			return;
+		}
+		if (c->in.len < QX_HDR_LEN + h.len)
+			break;
+		switch (h.type) {
+		case QX_HELLO:
+			break;
+		case QX_DATA_STDOUT:
+			if (h.len)
+				conn_frame(c->conn, 'O', c->in.p + QX_HDR_LEN, h.len);
+			break;
+		case QX_DATA_STDERR:
+			if (h.len)
+				conn_frame(c->conn, 'E', c->in.p + QX_HDR_LEN, h.len);
+			break;
+		case QX_DATA_EXIT_CODE:
+			if (h.len != 4) {
+				call_finish(c, 255);
+				return;
+			}
+			/* a negative code means "none yet" to qrexec-client */
+			if ((int32_t)qx_get_u32(c->in.p + QX_HDR_LEN) >= 0) {
+				call_finish(c, (int)(qx_get_u32(c->in.p +
+				    QX_HDR_LEN) & 0xff));
+				return;
+			}
+			break;
+		default:
+			log_warnx("qrexec: unexpected data message 0x%x", h.type);
+		}
+		buf_drop(&c->in, QX_HDR_LEN + h.len);
+	}
+	/* stdin: chunks of at most 65528, then the EOF */
+	while (c->hello && !c->input_eof_sent && c->out.len < 256 * 1024) {
+		uint8_t hh[QX_HDR_LEN];
+
+		n = c->input_len - c->input_off;
+		if (n > QX_CHUNK)
+			n = QX_CHUNK;
+		qx_put_hdr(hh, QX_DATA_STDIN, (uint32_t)n);
+		buf_add(&c->out, hh, sizeof(hh));
+		buf_add(&c->out, c->input + c->input_off, n);
+		c->input_off += n;
+		if (n == 0)
+			c->input_eof_sent = 1;
+	}
+	flush_vchan(c->v, &c->out);
+	if (vchan_state(c->v) == VCHAN_DISCONNECTED) {
+		log_warnx("qrexec: vchan connection closed early");
+		call_finish(c, 255);
+	}
+}
+
+static void
+call_start(int ci, const char *svc, const char *source, int srcdom,
+    uint8_t *input, size_t inlen)
+{
+	struct dcall *c = NULL;
+	char cmd[512];
+	uint8_t body[8 + sizeof(cmd)];
+	int slot, i, n;
+
+	if (d.xstate != 2) {
+		conn_frame(ci, 'E', "moat-dom0: qrexec not connected\n", 32);
+		buf_add(&d.conns[ci].out, "X 126\n", 6);
+		d.conns[ci].closing = 1;
+		free(input);
+		return;
+	}
+	for (slot = 0; slot < NPORTS && d.port_used[slot]; slot++)
+		;
+	for (i = 0; i < MAX_CALLS; i++)
+		if (!d.calls[i].used) {
+			c = &d.calls[i];
+			break;
+		}
+	if (slot == NPORTS || c == NULL) {
+		conn_frame(ci, 'E', "moat-dom0: no free qrexec port\n", 31);
+		buf_add(&d.conns[ci].out, "X 126\n", 6);
+		d.conns[ci].closing = 1;
+		free(input);
+		return;
+	}
+	memset(c, 0, sizeof(*c));
+	c->used = 1;
+	c->slot = slot;
+	c->conn = ci;
+	c->input = input;
+	c->input_len = inlen;
+	c->env = d.env;
+	c->env.domid = srcdom;
+	c->deadline = now_ms() + CALL_TIMEOUT_MS;
+	c->v = vchan_server(&c->env, d.vm, 513 + slot, 65536, 65536);
+	if (c->v == NULL) {
+		log_warn("qrexec: data vchan server");
+		call_finish(c, 125);
+		return;
+	}
+	d.port_used[slot] = 1;
+	d.conns[ci].call = (int)(c - d.calls);
+	/* VM-to-VM calls carry "svc+" when there is no argument. */
+	n = snprintf(cmd, sizeof(cmd), "user:QUBESRPC %s%s %s", svc,
+	    strcmp(source, "dom0") != 0 && strchr(svc, '+') == NULL ? "+" : "",
+	    source);
+	qx_put_u32(body, (uint32_t)srcdom);
+	qx_put_u32(body + 4, (uint32_t)(513 + slot));
+	memcpy(body + 8, cmd, (size_t)n + 1);
+	qx_send(QX_EXEC_CMDLINE, body, (uint32_t)(8 + n + 1));
+	d.ncalls++;
+	log_info("qrexec: call %s from %s on port %d", svc, source, 513 + slot);
+}
+
+static void
+qx_from_agent(void)
+{
+	struct qx_hdr h;
+	uint32_t port, dom, version;
+	const char *why = "";
+
+	while (qx_get_hdr(d.xin.p, d.xin.len, &h)) {
+		if (h.len > 65536 + 128)
+			dom0_fatal("qrexec", "message of %u bytes from the agent",
+			    h.len);
+		if (d.xin.len < QX_HDR_LEN + h.len)
+			break;
+		if (d.xstate == 1) {
+			if (qx_parse_hello(&h, d.xin.p + QX_HDR_LEN, &version,
+			    &why) == -1)
+				dom0_fatal("qrexec", "agent: %s", why);
+			/* The daemon answers with its own HELLO (always 3). */
+			{
+				uint8_t v[4];
+
+				qx_put_u32(v, QX_PROTOCOL_VERSION);
+				qx_send(QX_HELLO, v, 4);
+			}
+			d.xstate = 2;
+			log_info("qrexec: agent connected (version %u)", version);
+		} else if (h.type == QX_CONNECTION_TERMINATED && h.len == 8) {
+			dom = qx_get_u32(d.xin.p + QX_HDR_LEN);
+			port = qx_get_u32(d.xin.p + QX_HDR_LEN + 4);
+			if (port < 513 || port >= 513 + NPORTS ||
+			    !d.port_used[port - 513])
+				log_warnx("qrexec: agent terminated unknown "
+				    "port %u (domain %u)", port, dom);
+			else {
+				d.port_used[port - 513] = 0;
+				d.nterminated++;
+			}
+		} else if (h.type == QX_TRIGGER_SERVICE3 && h.len > 96) {
+			/* no policy here: refuse */
+			qx_send(QX_SERVICE_REFUSED, d.xin.p + QX_HDR_LEN + 64, 32);
+		} else
+			dom0_fatal("qrexec", "invalid message 0x%x (%u bytes) "
+			    "from the agent", h.type, h.len);
+		buf_drop(&d.xin, QX_HDR_LEN + h.len);
+	}
+}
+
+static void
+qx_service(void)
+{
+	int st;
+
+	if (d.xv == NULL)
+		return;
+	st = vchan_state(d.xv);
+	if (st == VCHAN_CONNECTED && d.xstate == 0) {
+		d.xstate = 1;	/* the daemon reads the agent's HELLO first */
+		d.xin.len = d.xout.len = 0;
+	}
+	if (st == VCHAN_CONNECTED)
+		read_vchan(d.xv, &d.xin);
+	if (d.xin.len)
+		qx_from_agent();
+	flush_vchan(d.xv, &d.xout);
+	if (vchan_state(d.xv) == VCHAN_DISCONNECTED) {
+		log_info("qrexec: agent has disconnected; reconnecting");
+		vchan_close(d.xv);
+		d.xv = vchan_client(&d.env, d.vm, QX_PORT);
+		d.xstate = 0;
+		memset(d.port_used, 0, sizeof(d.port_used));
+	}
+}
+
+/* Control connections. */
+static void
+conn_close(int ci)
+{
+	struct conn *cn = &d.conns[ci];
+
+	if (cn->call >= 0 && d.calls[cn->call].used)
+		d.calls[cn->call].conn = -1;
+	close(cn->fd);
+	buf_free(&cn->in);
+	buf_free(&cn->out);
+	memset(cn, 0, sizeof(*cn));
+	cn->fd = -1;
+	cn->call = -1;
+}
+
+static void
+conn_reply(int ci, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof(line) - 1)
+		n = sizeof(line) - 1;
+	buf_add(&d.conns[ci].out, line, (size_t)n);
+}
+
+static void
+status(int ci)
+{
+	int i, used = 0;
+
+	for (i = 0; i < NPORTS; i++)
+		used += d.port_used[i];
+	conn_reply(ci, "qubesdb %s syncs %llu keys %zu\n",
+	    d.qsynced ? "synced" : "waiting", (unsigned long long)d.qsyncs,
+	    d.db.n);
+	conn_reply(ci, "qrexec %s calls %llu terminated %llu ports-in-use %d\n",
+	    d.xstate == 2 ? "connected" : "waiting",
+	    (unsigned long long)d.ncalls, (unsigned long long)d.nterminated,
+	    used);
+	d.conns[ci].closing = 1;
+}
+
+/* Requests: one line, possibly followed by a length-counted body:
+ *   write PATH LEN\n<LEN bytes>   rm PATH\n   status\n
+ *   call SVC SOURCE SRCDOMID LEN\n<LEN bytes of stdin>
+ * Each write/rm is answered "ok" or "error ..."; a call with frames
+ * "O len\n<bytes>", "E len\n<bytes>" and finally "X status\n". */
+static void
+conn_input(int ci)
+{
+	struct conn *cn = &d.conns[ci];
+	char line[600], a[128], b[128];
+	unsigned long long len;
+	uint8_t *nl;
+	size_t ll;
+	int dom;
+
+	while (cn->in.len > 0 && !cn->closing && cn->call < 0) {
+		nl = memchr(cn->in.p, '\n', cn->in.len);
+		if (nl == NULL) {
+			if (cn->in.len > 512)
+				conn_close(ci);
+			return;
+		}
+		ll = (size_t)(nl - cn->in.p);
+		if (ll >= sizeof(line)) {
+			conn_close(ci);
+			return;
+		}
+		memcpy(line, cn->in.p, ll);
+		line[ll] = '\0';
+		if (sscanf(line, "write %127s %llu", a, &len) == 2) {
+			if (len > QDB_VALUE_MAX + 1) {
+				conn_reply(ci, "error value too long\n");
+				cn->closing = 1;
+				return;
+			}
+			if (cn->in.len < ll + 1 + len)
+				return;
+			if (dom0_write(a, (char *)cn->in.p + ll + 1, len) == -1)
+				conn_reply(ci, "error refused: %s\n", a);
+			else
+				conn_reply(ci, "ok\n");
+			buf_drop(&cn->in, ll + 1 + len);
+		} else if (sscanf(line, "rm %127s", a) == 1) {
+			conn_reply(ci, dom0_rm(a) == 0 ? "ok\n" :
+			    "error refused\n");
+			buf_drop(&cn->in, ll + 1);
+		} else if (strcmp(line, "status") == 0) {
+			buf_drop(&cn->in, ll + 1);
+			status(ci);
+		} else if (sscanf(line, "call %127s %127s %d %llu", a, b, &dom,
+		    &len) == 4) {
+			uint8_t *input;
+
+			if (len > DOM0_MAX_INPUT) {
+				cn->closing = 1;
+				return;
+			}
+			if (cn->in.len < ll + 1 + len)
+				return;
+			if ((input = malloc(len + 1)) == NULL)
+				fatal("malloc");
+			memcpy(input, cn->in.p + ll + 1, len);
+			buf_drop(&cn->in, ll + 1 + len);
+			call_start(ci, a, b, dom, input, len);
+		} else {
+			conn_reply(ci, "error bad request\n");
+			cn->closing = 1;
+		}
+	}
+}
+
+static void
+conn_event(int ci, short revents)
+{
+	struct conn *cn = &d.conns[ci];
+	uint8_t tmp[65536];
+	ssize_t n;
+
+	if (revents & (POLLIN | POLLHUP | POLLERR)) {
+		n = read(cn->fd, tmp, sizeof(tmp));
+		if (n > 0)
+			buf_add(&cn->in, tmp, (size_t)n);
+		else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+			cn->eof = 1;
+		conn_input(ci);
+		if (cn->eof) {
+			if (cn->call >= 0) {
+				/* the caller left; the call runs to its end */
+				conn_close(ci);
+				return;
+			}
+			cn->closing = 1;
+		}
+	}
+	if (cn->fd != -1 && cn->out.len > 0) {
+		n = write(cn->fd, cn->out.p, cn->out.len);
+		if (n > 0)
+			buf_drop(&cn->out, (size_t)n);
+		else if (n == -1 && errno != EAGAIN && errno != EINTR) {
+			conn_close(ci);
+			return;
+		}
+	}
+	if (cn->fd != -1 && cn->closing && cn->out.len == 0 && cn->call < 0)
+		conn_close(ci);
+}
+
+static volatile sig_atomic_t quit;
+
+static void
+on_signal(int sig)
+{
+	quit = 1;
+}
+
+static int
+serve(void)
+{
+	struct sockaddr_un sun;
+	struct pollfd pfd[4 + MAX_CALLS + MAX_CONNS];
+	enum { P_Q = 0, P_X, P_L, P_FIRST };
+	int who[4 + MAX_CALLS + MAX_CONNS];
+	char path[PATH_MAX];
+	short ev;
+	int i, n, fd, timeout;
+
+	for (i = 0; i < MAX_CONNS; i++) {
+		d.conns[i].fd = -1;
+		d.conns[i].call = -1;
+	}
+	for (i = 0; i < MAX_CALLS; i++)
+		d.calls[i].conn = -1;
+	ctl_path(path, sizeof(path), d.dir, d.vm);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path))
+		fatalx("%s: path too long", path);
+	strcpy(sun.sun_path, path);
+	(void)unlink(path);
+	if ((d.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1 ||
+	    bind(d.lfd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
+	    listen(d.lfd, 16) == -1)
+		fatal("control socket %s", path);
+	if ((d.qv = vchan_server(&d.env, d.vm, QDB_PORT, 4096, 4096)) == NULL)
+		fatal("qubesdb vchan server");
+	d.xv = vchan_client(&d.env, d.vm, QX_PORT);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	log_info("serving VM %d (%s) in %s: %zu keys", d.vm, d.name, d.dir,
+	    d.db.n);
+
+	while (!quit) {
+		memset(pfd, 0, sizeof(pfd));
+		for (i = 0; i < (int)nitems(pfd); i++)
+			pfd[i].fd = -1;
+		timeout = 1000;
+		pfd[P_Q].fd = vchan_pollfd(d.qv, d.qout.len > 0, &ev);
+		pfd[P_Q].events = ev;
+		if (d.xv != NULL) {
+			pfd[P_X].fd = vchan_pollfd(d.xv, d.xout.len > 0, &ev);
+			pfd[P_X].events = ev;
+			if (pfd[P_X].fd == -1)
+				timeout = 10;	/* agent not listening yet */
+		}
+		pfd[P_L].fd = d.lfd;
+		pfd[P_L].events = POLLIN;
+		n = P_FIRST;
+		for (i = 0; i < MAX_CALLS; i++) {
+			if (!d.calls[i].used)
+				continue;
+			fd = vchan_pollfd(d.calls[i].v, d.calls[i].out.len > 0, &ev);
+			if (fd >= 0) {
+				pfd[n].fd = fd;
+				pfd[n].events = ev;
+				who[n++] = i;
+			}
+			timeout = 10;
+		}
+		for (i = 0; i < MAX_CONNS; i++) {
+			if (d.conns[i].fd == -1)
+				continue;
+			pfd[n].fd = d.conns[i].fd;
+			pfd[n].events = POLLIN | (d.conns[i].out.len ? POLLOUT : 0);
+			who[n++] = MAX_CALLS + i;
+		}
+		if (poll(pfd, (nfds_t)n, timeout) == -1) {
+			if (errno == EINTR)
+				continue;
+			fatal("poll");
+		}
+		if (pfd[P_Q].revents)
+			vchan_progress(d.qv, pfd[P_Q].revents);
+		qdb_service();
+		if (d.xv != NULL) {
+			vchan_progress(d.xv, pfd[P_X].revents);
+			qx_service();
+		}
+		if (pfd[P_L].revents & POLLIN) {
+			fd = accept4(d.lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+			for (i = 0; fd != -1 && i < MAX_CONNS; i++)
+				if (d.conns[i].fd == -1) {
+					d.conns[i].fd = fd;
+					d.conns[i].call = -1;
+					fd = -1;
+				}
+			if (fd != -1)
+				close(fd);
+		}
+		for (i = P_FIRST; i < n; i++) {
+			if (!pfd[i].revents)
+				continue;
+			if (who[i] < MAX_CALLS) {
+				if (d.calls[who[i]].used)
+					vchan_progress(d.calls[who[i]].v,
+					    pfd[i].revents);
+			} else if (d.conns[who[i] - MAX_CALLS].fd != -1)
+				conn_event(who[i] - MAX_CALLS, pfd[i].revents);
+		}
+		for (i = 0; i < MAX_CALLS; i++) {
+			struct dcall *c = &d.calls[i];
+
+			if (!c->used)
+				continue;
+			if (vchan_state(c->v) == VCHAN_WAITING &&
+			    now_ms() >= c->deadline) {
+				/* as qrexec-client: the port stays allocated */
+				log_warnx("qrexec: connection timeout");
+				conn_frame(c->conn, 'E', "moat-dom0: qrexec "
+				    "connection timeout\n", 37);
+				call_finish(c, 125);
+				continue;
+			}
+			call_service(c);
+		}
+		qdb_service();
+		qx_service();
+		/* push frames the calls produced */
+		for (i = 0; i < MAX_CONNS; i++)
+			if (d.conns[i].fd != -1)
+				conn_event(i, 0);
+	}
+	(void)unlink(path);
+	return 0;
+}
+
+/* ---- clients ---- */
+
+static int
+ctl_connect(const char *dir, int vm)
+{
+	struct sockaddr_un sun;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	ctl_path(sun.sun_path, sizeof(sun.sun_path), dir, vm);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		fatal("socket");
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
+		fatal("%s (is \"moat-dom0 serve\" running?)", sun.sun_path);
+	return fd;
+}
+
+static void
+req_write(int fd, const char *path, const char *val)
+{
+	char h[256];
+	int n;
+
+	n = snprintf(h, sizeof(h), "write %s %zu\n", path, strlen(val));
+	if (write_all(fd, h, (size_t)n) != n ||
+	    write_all(fd, val, strlen(val)) != (ssize_t)strlen(val))
+		fatal("control socket");
+}
+
+static void
+req_rm(int fd, const char *path)
+{
+	char h[256];
+	int n;
+
+	n = snprintf(h, sizeof(h), "rm %s\n", path);
+	if (write_all(fd, h, (size_t)n) != n)
+		fatal("control socket");
+}
+
+/* Read "ok"/"error" lines for n requests; 0 if all ok. */
+static int
+read_acks(int fd, int n)
+{
+	char buf[4096];
+	size_t len = 0;
+	ssize_t r;
+	int bad = 0, got = 0;
+	char *nl;
+
+	while (got < n) {
+		r = read(fd, buf + len, sizeof(buf) - 1 - len);
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+		buf[len] = '\0';
+		while ((nl = strchr(buf, '\n')) != NULL) {
+			*nl = '\0';
+			if (strncmp(buf, "ok", 2) != 0) {
+				fprintf(stderr, "moat-dom0: %s\n", buf);
+				bad = 1;
+			}
+			got++;
+			len -= (size_t)(nl + 1 - buf);
+			memmove(buf, nl + 1, len + 1);
+		}
+	}
+	if (got < n) {
+		fprintf(stderr, "moat-dom0: the server closed the connection\n");
+		return 1;
+	}
+	return bad;
+}
+
+/* "/qubes-firewall/<ip>/..." -> its marker "/qubes-firewall/<ip>" */
+static int
+fw_marker(const char *path, char *out, size_t len)
+{
+	uint8_t addr[16];
+	const char *rest;
+
+	if (qdb_fw_key(path, addr, &rest) == 0 || rest[0] != '/')
+		return 0;
+	snprintf(out, len, "%.*s", (int)(rest - path), path);
+	return 1;
+}
+
+static int
+cmd_write(const char *dir, int vm, int argc, char **argv, int commit)
+{
+	char markers[16][QDB_PATH_MAX], m[QDB_PATH_MAX];
+	int fd, i, j, nm = 0, nreq = 0;
+
+	if (argc == 0 || argc % 2 != 0)
+		usage(2);
+	fd = ctl_connect(dir, vm);
+	for (i = 0; i < argc; i += 2) {
+		req_write(fd, argv[i], argv[i + 1]);
+		nreq++;
+		if (commit && fw_marker(argv[i], m, sizeof(m))) {
+			for (j = 0; j < nm && strcmp(markers[j], m) != 0; j++)
+				;
+			if (j == nm && nm < 16)
+				snprintf(markers[nm++], sizeof(markers[0]), "%s", m);
+		}
+	}
+	/* as dom0: the marker comes last, and the VM acts on it */
+	for (j = 0; j < nm; j++, nreq++)
+		req_write(fd, markers[j], "");
+	return read_acks(fd, nreq);
+}
+
+static int
+cmd_rm(const char *dir, int vm, int argc, char **argv)
+{
+	int fd, i;
+
+	if (argc == 0)
+		usage(2);
+	fd = ctl_connect(dir, vm);
+	for (i = 0; i < argc; i++)
+		req_rm(fd, argv[i]);
+	return read_acks(fd, argc);
+}
+
+static int
+cmd_rules(const char *dir, int vm, int argc, char **argv)
+{
+	char base[QDB_PATH_MAX], path[QDB_PATH_MAX + 16];
+	int fd, i, nreq = 0;
+
+	if (argc < 1)
+		usage(2);
+	snprintf(base, sizeof(base), "/qubes-firewall/%s", argv[0]);
+	fd = ctl_connect(dir, vm);
+	snprintf(path, sizeof(path), "%s/", base);
+	req_rm(fd, path);
+	snprintf(path, sizeof(path), "%s/policy", base);
+	req_write(fd, path, "drop");
+	nreq = 2;
+	for (i = 1; i < argc; i++, nreq++) {
+		snprintf(path, sizeof(path), "%s/%04d", base, (i - 1) % 10000);
+		req_write(fd, path, argv[i]);
+	}
+	req_write(fd, base, "");
+	return read_acks(fd, nreq + 1);
+}
+
+static int
+cmd_status(const char *dir, int vm)
+{
+	char buf[4096];
+	ssize_t n;
+	int fd = ctl_connect(dir, vm);
+
+	if (write_all(fd, "status\n", 7) != 7)
+		fatal("control socket");
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		(void)write_all(STDOUT_FILENO, buf, (size_t)n);
+	return 0;
+}
+
+static int
+cmd_call(const char *dir, int vm, const char *svc, const char *source,
+    int srcdom)
+{
+	struct buf in = { 0 }, rx = { 0 };
+	uint8_t tmp[65536];
+	char h[512], *nl;
+	unsigned long long len;
+	ssize_t n;
+	int fd, status = -1;
+	char kind;
+
+	while ((n = read(STDIN_FILENO, tmp, sizeof(tmp))) > 0) {
+		buf_add(&in, tmp, (size_t)n);
+		if (in.len > DOM0_MAX_INPUT)
+			fatalx("input over %d bytes", DOM0_MAX_INPUT);
+	}
+	fd = ctl_connect(dir, vm);
+	n = snprintf(h, sizeof(h), "call %s %s %d %zu\n", svc, source, srcdom,
+	    in.len);
+	if (write_all(fd, h, (size_t)n) != n ||
+	    write_all(fd, in.p, in.len) != (ssize_t)in.len)
+		fatal("control socket");
+	while (status < 0) {
+		n = read(fd, tmp, sizeof(tmp));
+		if (n <= 0)
+			break;
+		buf_add(&rx, tmp, (size_t)n);
+		for (;;) {
+			if ((nl = memchr(rx.p, '\n', rx.len)) == NULL)
+				break;
+			*nl = '\0';
+			if (sscanf((char *)rx.p, "%c %llu", &kind, &len) != 2)
+				fatalx("bad frame from the server");
+			if (kind == 'X') {
+				status = (int)len;
+				break;
+			}
+			if (rx.len < (size_t)(nl + 1 - (char *)rx.p) + len) {
+				*nl = '\n';
+				break;
+			}
+			(void)write_all(kind == 'O' ? STDOUT_FILENO :
+			    STDERR_FILENO, nl + 1, len);
+			buf_drop(&rx, (size_t)(nl + 1 - (char *)rx.p) + len);
+		}
+	}
+	if (status < 0) {
+		fprintf(stderr, "moat-dom0: no exit code from the VM\n");
+		return 255;
+	}
+	return status;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "vchan-dir",	required_argument, NULL, 'd' },
+		{ "domid",	required_argument, NULL, 'i' },
+		{ "qubesdb",	required_argument, NULL, 'q' },
+		{ "name",	required_argument, NULL, 'n' },
+		{ "source",	required_argument, NULL, 's' },
+		{ "source-domid", required_argument, NULL, 'S' },
+		{ "no-commit",	no_argument, NULL, 'C' },
+		{ "help",	no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *cmd, *dir = NULL, *file = NULL, *source = "dom0";
+	char err[512];
+	uint64_t v;
+	int ch, vm = -1, srcdom = -1, commit = 1;
+
+	log_init("moat-dom0", LOG_LVL_INFO);
+	if (argc < 2)
+		usage(2);
+	cmd = argv[1];
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
+	    strcmp(cmd, "help") == 0)
+		usage(0);
+	optind = 2;
+	d.name = "vm";
+	while ((ch = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'd':
+			dir = optarg;
+			break;
+		case 'i':
+			if (parse_u64(optarg, 1, 32751, &v) != 0)
+				fatalx("--domid %s: not a domain id", optarg);
+			vm = (int)v;
+			break;
+		case 'q':
+			file = optarg;
+			break;
+		case 'n':
+			d.name = optarg;
+			break;
+		case 's':
+			source = optarg;
+			break;
+		case 'S':
+			if (parse_u64(optarg, 0, 32751, &v) != 0)
+				fatalx("--source-domid %s: not a domain id",
+				    optarg);
+			srcdom = (int)v;
+			break;
+		case 'C':
+			commit = 0;
+			break;
+		case 'h':
+			usage(0);
+		default:
+			usage(2);
+		}
+	}
+	if (dir == NULL || vm < 0)
+		usage(2);
+	argc -= optind;
+	argv += optind;
+	if (strcmp(cmd, "serve") == 0) {
+		if (file == NULL || argc != 0)
+			usage(2);
+		qdb_init(&d.db);
+		if (qdb_load_json(file, &d.db, err, sizeof(err)) == -1)
+			fatalx("%s", err);
+		d.dir = dir;
+		d.vm = vm;
+		d.env.kind = VCHAN_SOCKET;
+		d.env.domid = 0;
+		snprintf(d.env.dir, sizeof(d.env.dir), "%s", dir);
+		return serve();
+	}
+	if (strcmp(cmd, "write") == 0)
+		return cmd_write(dir, vm, argc, argv, commit);
+	if (strcmp(cmd, "rm") == 0)
+		return cmd_rm(dir, vm, argc, argv);
+	if (strcmp(cmd, "rules") == 0)
+		return cmd_rules(dir, vm, argc, argv);
+	if (strcmp(cmd, "status") == 0)
+		return cmd_status(dir, vm);
+	if (strcmp(cmd, "call") == 0) {
+		if (argc != 1)
+			usage(2);
+		if (srcdom < 0)
+			srcdom = strcmp(source, "dom0") == 0 ? 0 : 99;
+		return cmd_call(dir, vm, argv[0], source, srcdom);
+	}
+	usage(2);
+}

@@ -1,0 +1,599 @@
+/*
+ * daemons.c: starting, configuring, watching and restarting the daemons,
+ * and routing the control messages they send each other.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "moat.h"
+#include "pkt.h"
+#include "proc.h"
+#include "sandbox.h"
+#include "util.h"
+
+/* natd/flowtab.c sizes the connection table; weak so that a build
+ * without it still runs (natd then keeps its table in private memory). */
+size_t	natd_flowtab_bytes(uint32_t nflows) __attribute__((weak));
+
+#define RESTART_MIN_MS		20	/* first restart: well inside the 200 ms promise */
+#define RESTART_MAX_MS		10000
+#define STABLE_MS		5000	/* ran this long: not a crash loop */
+
+static struct ev chan_ev[PROC_COUNT], log_ev[PROC_COUNT];
+
+void
+daemons_init(void)
+{
+	for (int i = 0; i < PROC_COUNT; i++) {
+		M.d[i].id = (enum proc_id)i;
+		M.d[i].name = proc_table[i].name;
+		M.d[i].chan = M.d[i].logfd = -1;
+		logring_init(&M.d[i].log);
+		chan_ev[i] = (struct ev){ EV_CHAN, &M.d[i] };
+		log_ev[i] = (struct ev){ EV_LOG, &M.d[i] };
+	}
+	M.setrules_fd = -1;
+	M.flowtab_fd = -1;
+}
+
+struct daemon *
+daemon_by_name(const char *name)
+{
+	for (int i = 0; i < PROC_COUNT; i++)
+		if (strcmp(M.d[i].name, name) == 0)
+			return &M.d[i];
+	return NULL;
+}
+
+void
+flowtab_create(void)
+{
+	if (natd_flowtab_bytes == NULL)
+		return;
+	M.flowtab_size = natd_flowtab_bytes(M.nflows);
+	M.flowtab_fd = memfd_create("moat-flows", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (M.flowtab_fd < 0 || ftruncate(M.flowtab_fd, (off_t)M.flowtab_size) < 0)
+		fatal("creating the connection table");
+	if (fcntl(M.flowtab_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+		fatal("sealing the connection table");
+}
+
+int
+daemon_send(enum proc_id id, uint32_t type, uint32_t msgid, const void *p,
+    size_t len, int fd)
+{
+	struct daemon *d = &M.d[id];
+
+	if (d->chan < 0)
+		return -1;
+	if (msg_send(d->chan, type, msgid, p, len, fd) < 0) {
+		/* A daemon that stops reading its channel is as good as dead:
+		 * restart it rather than let messages pile up in us. */
+		log_warn("sending %s to %s", msg_name(type), d->name);
+		if (d->pid > 0)
+			kill(d->pid, SIGKILL);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+send_queues(struct daemon *d)
+{
+	static const struct { enum proc_id id; int ring; int role; } ends[] = {
+		{ PROC_NETBACKD, RING_RX, MQ_PRODUCER },
+		{ PROC_NETBACKD, RING_TX, MQ_CONSUMER },
+		{ PROC_NATD, RING_RX, MQ_CONSUMER },
+		{ PROC_NATD, RING_TX, MQ_PRODUCER },
+		{ PROC_NATD, RING_FLOWREQ, MQ_PRODUCER },
+		{ PROC_NATD, RING_VERDICT, MQ_CONSUMER },
+		{ PROC_POLICYD, RING_FLOWREQ, MQ_CONSUMER },
+		{ PROC_POLICYD, RING_VERDICT, MQ_PRODUCER },
+	};
+	struct msg_queues q = M.q;
+
+	if (d->id == PROC_AGENTD)
+		return;
+	/* netbackd owns every buffer and gives natd its reserve as empty
+	 * descriptors on the RX ring (port MQ_PORT_DROP); for natd, own_count
+	 * is only the size of that reserve. One owner of record means a
+	 * restart of either daemon can account for every buffer. */
+	if (d->id == PROC_NATD) {
+		q.own_first = 0;
+		q.own_count = NATD_RESERVE_BUFS;
+	} else if (d->id == PROC_NETBACKD) {
+		q.own_first = 0;
+		q.own_count = M.q.nbufs;
+	}
+	daemon_send(d->id, MSG_QUEUES, 0, &q, sizeof q, M.shm_fd);
+	for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++) {
+		struct msg_eventfd e = { .ring = ends[i].ring, .role = ends[i].role };
+
+		if (ends[i].id == d->id)
+			daemon_send(d->id, MSG_EVENTFD, 0, &e, sizeof e, M.efd[ends[i].ring]);
+	}
+}
+
+/* Everything a daemon needs to know, sent again after every restart, so a
+ * restarted daemon starts from the same state its predecessor had. */
+static void
+send_config(struct daemon *d)
+{
+	int i;
+	uint32_t k;
+
+	switch (d->id) {
+	case PROC_NETBACKD:
+		if (M.backend == BACKEND_DEVNET) {
+			struct msg_devnet_link l = { .port = MQ_PORT_UPLINK };
+
+			strlcpy_(l.ifname, M.uplink, sizeof l.ifname);
+			daemon_send(d->id, MSG_DEVNET_LINK, 0, &l, sizeof l, -1);
+			for (i = 0; i < M.nclients; i++) {
+				memset(&l, 0, sizeof l);
+				l.port = (uint16_t)(i + 1);
+				l.client_ip = M.client[i].ip;
+				strlcpy_(l.ifname, M.client[i].ifname, sizeof l.ifname);
+				daemon_send(d->id, MSG_DEVNET_LINK, 0, &l, sizeof l, -1);
+			}
+		}
+		break;
+	case PROC_NATD:
+		if (M.flowtab_fd >= 0) {
+			struct msg_flowtab ft = { .size = M.flowtab_size, .nflows = M.nflows };
+			daemon_send(d->id, MSG_FLOWTAB, 0, &ft, sizeof ft, M.flowtab_fd);
+		}
+		break;
+	case PROC_POLICYD:
+		/* the last accepted JSON rules come back before the first verdict */
+		if (M.setrules_fd >= 0) {
+			struct msg_call c = { .callid = 0 };
+			struct stat st;
+
+			if (fstat(M.setrules_fd, &st) == 0) {
+				c.in_len = (uint32_t)st.st_size;
+				strlcpy_(c.service, "moat.SetRules", sizeof c.service);
+				strlcpy_(c.source, "moat", sizeof c.source);
+				daemon_send(d->id, MSG_CALL, 0, &c, sizeof c, M.setrules_fd);
+			}
+		}
+		for (i = 0; i < M.nqr; i++) {
+			struct cached_qrules *q = &M.qr[i];
+			struct msg_qrules_end e;
+
+			if (!q->complete)
+				continue;
+			daemon_send(d->id, MSG_QRULES_BEGIN, 0, &q->begin, sizeof q->begin, -1);
+			for (k = 0; k < q->have; k++)
+				daemon_send(d->id, MSG_QRULE, 0, &q->rules[k], sizeof q->rules[k], -1);
+			memset(&e, 0, sizeof e);
+			e.family = q->begin.family;
+			memcpy(e.addr, q->begin.addr, sizeof e.addr);
+			daemon_send(d->id, MSG_QRULES_END, 0, &e, sizeof e, -1);
+		}
+		break;
+	default:
+		break;
+	}
+	if ((msg_table[MSG_NETCONF].route & PB(d->id)) && M.have_netconf)
+		daemon_send(d->id, MSG_NETCONF, 0, &M.netconf, sizeof M.netconf, -1);
+	if (msg_table[MSG_LINK].route & PB(d->id))
+		for (i = 0; i < M.nlinks; i++)
+			daemon_send(d->id, MSG_LINK, 0, &M.links[i], sizeof M.links[i], -1);
+	if (M.debug) {
+		struct msg_loglevel ll = { .level = LOG_LVL_DEBUG };
+		daemon_send(d->id, MSG_LOGLEVEL, 0, &ll, sizeof ll, -1);
+	}
+}
+
+static void
+build_argv(struct daemon *d, char **argv)
+{
+	int n = 0, k;
+
+	if (d->id == PROC_NETBACKD) {
+		static const char *const names[] = { "none", "devnet", "xen" };
+		argv[n++] = "--backend";
+		argv[n++] = (char *)names[M.backend];
+	}
+	if (d->id == PROC_AGENTD) {
+		if (M.qubesdb) {
+			argv[n++] = "--qubesdb";
+			argv[n++] = (char *)M.qubesdb;
+		} else if (M.vchan) {
+			argv[n++] = "--vchan";
+			argv[n++] = (char *)M.vchan;
+			argv[n++] = "--domid";
+			argv[n++] = (char *)M.domid;
+			if (M.vchan_dir) {
+				argv[n++] = "--vchan-dir";
+				argv[n++] = (char *)M.vchan_dir;
+			}
+		}
+	}
+	for (k = 0; d->argv[k] && n < MAX_ARGS * 2 - 1; k++)
+		argv[n++] = d->argv[k];
+	argv[n] = NULL;
+}
+
+void
+daemon_start(struct daemon *d, int restart)
+{
+	char path[4096], *argv[MAX_ARGS * 2 + 1];
+	struct msg_start st = { .flags = restart ? START_F_RESTART : 0 };
+	int sv[2], lp[2];
+
+	if (proc_binary_path(d->name, path, sizeof path) < 0)
+		fatalx("cannot find the %s binary (looked next to moat and in %s)",
+		    d->name, MOAT_LIBEXECDIR);
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0 ||
+	    pipe2(lp, O_CLOEXEC) < 0)
+		fatal("channels for %s", d->name);
+	build_argv(d, argv);
+	d->pid = proc_spawn(path, d->name, sv[1], lp[1], argv);
+	close(sv[1]);
+	close(lp[1]);
+	if (d->pid < 0)
+		fatal("starting %s", d->name);
+	d->chan = sv[0];
+	d->logfd = lp[0];
+	d->ready = 0;
+	d->started_ms = now_ms();
+	d->restart_at_ms = 0;
+	set_nonblock(d->chan);
+	set_nonblock(d->logfd);
+	ev_add(d->chan, &chan_ev[d->id], EPOLLIN);
+	ev_add(d->logfd, &log_ev[d->id], EPOLLIN);
+	log_debug("started %s (pid %d)", d->name, (int)d->pid);
+
+	send_queues(d);
+	send_config(d);
+	daemon_send(d->id, MSG_START, 0, &st, sizeof st, -1);
+}
+
+static void
+close_daemon_fds(struct daemon *d)
+{
+	if (d->chan >= 0) {
+		ev_del(d->chan);
+		close(d->chan);
+		d->chan = -1;
+	}
+	if (d->logfd >= 0) {
+		/* keep what it said last: it is often why it died */
+		daemon_log_readable(d);
+		ev_del(d->logfd);
+		close(d->logfd);
+		d->logfd = -1;
+	}
+}
+
+/*
+ * netbackd died: the buffers natd holds can no longer be accounted for,
+ * so natd restarts too (its connections survive in the flow table) and
+ * the RX/TX rings start empty.
+ */
+static void
+reset_packet_rings(void)
+{
+	uint8_t *mem;
+	uint64_t x;
+
+	mem = mmap(NULL, M.q.pool_off, PROT_READ | PROT_WRITE, MAP_SHARED, M.shm_fd, 0);
+	if (mem == MAP_FAILED)
+		fatal("mapping the shared queues");
+	for (int r = RING_RX; r <= RING_TX; r++) {
+		if (mq_ring_format(mem + M.q.ring[r].off, M.q.pool_off - M.q.ring[r].off,
+		    M.q.ring[r].nslots, M.q.ring[r].elemsz) < 0)
+			fatalx("re-formatting ring %d", r);
+		while (read(M.efd[r], &x, sizeof x) == sizeof x)
+			;
+	}
+	munmap(mem, M.q.pool_off);
+	log_info("packet rings reset");
+}
+
+void
+daemon_died(pid_t pid, int status)
+{
+	struct daemon *d = NULL;
+	uint64_t now = now_ms();
+
+	for (int i = PROC_NETBACKD; i < PROC_COUNT; i++)
+		if (M.d[i].pid == pid)
+			d = &M.d[i];
+	if (d == NULL)
+		return;
+	if (WIFSIGNALED(status))
+		snprintf(d->last_death, sizeof d->last_death, "killed by signal %d (%s)",
+		    WTERMSIG(status), strsignal(WTERMSIG(status)));
+	else
+		snprintf(d->last_death, sizeof d->last_death, "exited with status %d",
+		    WEXITSTATUS(status));
+	d->pid = 0;
+	d->ready = 0;
+	close_daemon_fds(d);
+	services_daemon_died(d->id);
+	if (M.quit)
+		return;
+	if (d->id == PROC_NETBACKD) {
+		M.rings_reset = 1;
+		if (M.d[PROC_NATD].pid > 0)
+			kill(M.d[PROC_NATD].pid, SIGKILL);
+	} else if (d->id == PROC_NATD && !M.rings_reset) {
+		struct msg_peer_died pd = { .proc = PROC_NATD };
+		daemon_send(PROC_NETBACKD, MSG_PEER_DIED, 0, &pd, sizeof pd, -1);
+	}
+	/* Back off only when it keeps dying soon after starting. */
+	if (now - d->started_ms > STABLE_MS)
+		d->backoff_ms = 0;
+	d->backoff_ms = d->backoff_ms ? d->backoff_ms * 2 : RESTART_MIN_MS;
+	if (d->backoff_ms > RESTART_MAX_MS)
+		d->backoff_ms = RESTART_MAX_MS;
+	d->restart_at_ms = now + d->backoff_ms;
+	log_warnx("%s (pid %d) %s; restarting in %llu ms", d->name, (int)pid,
+	    d->last_death, (unsigned long long)d->backoff_ms);
+}
+
+void
+daemons_tick(uint64_t now)
+{
+	/* After netbackd died, neither it nor natd comes back until both
+	 * are gone and the packet rings are empty again. */
+	if (M.rings_reset && !M.d[PROC_NETBACKD].pid && !M.d[PROC_NATD].pid) {
+		reset_packet_rings();
+		M.rings_reset = 0;
+	}
+	for (int i = PROC_NETBACKD; i < PROC_COUNT; i++) {
+		struct daemon *d = &M.d[i];
+
+		if (M.rings_reset && (i == PROC_NETBACKD || i == PROC_NATD))
+			continue;
+
+		if (d->pid == 0 && d->restart_at_ms && now >= d->restart_at_ms) {
+			d->restarts++;
+			daemon_start(d, 1);
+		}
+	}
+}
+
+static void
+print_line(void *arg, const char *line, size_t len)
+{
+	struct daemon *d = arg;
+	char path[4096];
+	FILE *f;
+
+	fprintf(stderr, "%.*s\n", (int)len, line);
+	if (M.log_dir) {
+		snprintf(path, sizeof path, "%s/%s.log", M.log_dir, d->name);
+		if ((f = fopen(path, "a")) != NULL) {
+			fprintf(f, "%.*s\n", (int)len, line);
+			fclose(f);
+		}
+	}
+}
+
+void
+daemon_log_readable(struct daemon *d)
+{
+	char buf[4096];
+	ssize_t n;
+	int rounds = 0;
+
+	/* Bounded rounds: a chatty daemon cannot keep the supervisor here. */
+	while (rounds++ < 16 && (n = read(d->logfd, buf, sizeof buf)) > 0)
+		logring_feed(&d->log, buf, (size_t)n, print_line, d);
+}
+
+static void
+cache_link(const struct msg_link *l)
+{
+	int i;
+
+	for (i = 0; i < M.nlinks; i++)
+		if (M.links[i].port == l->port)
+			break;
+	if (!l->up) {
+		if (i < M.nlinks)
+			M.links[i] = M.links[--M.nlinks];
+		return;
+	}
+	if (i == M.nlinks) {
+		if (M.nlinks == (int)(sizeof M.links / sizeof M.links[0]))
+			return;
+		M.nlinks++;
+	}
+	M.links[i] = *l;
+}
+
+/* Qubes rules arrive as BEGIN, count x QRULE, END; keep the last complete
+ * set per address, to replay to a restarted policyd. */
+static int
+cache_qrules(const struct msg *m)
+{
+	struct cached_qrules *q;
+	int i;
+
+	switch (m->hdr.type) {
+	case MSG_QRULES_BEGIN: {
+		struct msg_qrules_begin b;
+
+		msg_get(m, MSG_QRULES_BEGIN, &b, sizeof b);
+		if (b.count > 10000)
+			return -1;
+		for (i = 0; i < M.nqr; i++)
+			if (M.qr[i].begin.family == b.family &&
+			    memcmp(M.qr[i].begin.addr, b.addr, 16) == 0)
+				break;
+		if (i == M.nqr) {
+			if (M.nqr == (int)(sizeof M.qr / sizeof M.qr[0]))
+				return -1;
+			M.nqr++;
+		}
+		q = &M.qr[i];
+		free(q->rules);
+		q->begin = b;
+		q->rules = calloc(b.count ? b.count : 1, sizeof *q->rules);
+		q->have = 0;
+		q->complete = 0;
+		M.qr_open = q->rules ? q : NULL;
+		return q->rules ? 0 : -1;
+	}
+	case MSG_QRULE:
+		if ((q = M.qr_open) == NULL || q->have == q->begin.count)
+			return -1;
+		msg_get(m, MSG_QRULE, &q->rules[q->have++], sizeof q->rules[0]);
+		return 0;
+	case MSG_QRULES_END:
+		if ((q = M.qr_open) == NULL || q->have != q->begin.count)
+			return -1;
+		q->complete = 1;
+		M.qr_open = NULL;
+		return 0;
+	}
+	return 0;
+}
+
+static void
+handle_message(struct daemon *d, struct msg *m)
+{
+	const struct msg_spec *spec = &msg_table[m->hdr.type];
+
+	switch (m->hdr.type) {
+	case MSG_READY: {
+		struct msg_ready r;
+
+		msg_get(m, MSG_READY, &r, sizeof r);
+		d->ready = 1;
+		log_info("%s ready (pid %d, sandbox %s)", d->name, (int)d->pid,
+		    r.sandbox ? "seccomp" : "OFF");
+		return;
+	}
+	case MSG_CALL_DONE:
+		service_call_done(d, m);
+		return;
+	case MSG_SVC_REQ:
+		service_agent_request(m);
+		return;
+	case MSG_POWEROFF: {
+		struct msg_poweroff p;
+
+		msg_get(m, MSG_POWEROFF, &p, sizeof p);
+		log_info("dom0 asked for %s", p.reboot ? "a reboot" : "shutdown");
+		M.poweroff = p.reboot ? 2 : 1;
+		M.quit = 1;
+		return;
+	}
+	case MSG_NETCONF:
+		msg_get(m, MSG_NETCONF, &M.netconf, sizeof M.netconf);
+		M.have_netconf = 1;
+		break;
+	case MSG_LINK: {
+		struct msg_link l;
+
+		msg_get(m, MSG_LINK, &l, sizeof l);
+		l.name[sizeof l.name - 1] = '\0';
+		cache_link(&l);
+		break;
+	}
+	case MSG_QRULES_BEGIN:
+	case MSG_QRULE:
+	case MSG_QRULES_END:
+		if (cache_qrules(m) < 0) {
+			log_warnx("%s: Qubes rules out of order or too many: dropped", d->name);
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+	/* Route it on. A receiver that is down gets the state replayed
+	 * from our caches when it comes back. */
+	for (int i = PROC_NETBACKD; i < PROC_COUNT; i++)
+		if ((spec->route & PB(i)) && M.d[i].chan >= 0)
+			daemon_send((enum proc_id)i, m->hdr.type, m->hdr.id, m->data,
+			    m->hdr.len, m->fd);
+	if (m->fd >= 0)
+		close(m->fd);
+}
+
+void
+daemon_handle(struct daemon *d)
+{
+	static struct msg m;
+	const char *why;
+	int rounds = 0, rc;
+
+	while (rounds++ < 64 && d->chan >= 0) {
+		rc = msg_recv(d->chan, &m, d->id, &why);
+		if (rc == MSG_AGAIN)
+			return;
+		if (rc == MSG_EOF || rc == MSG_EIO) {
+			/* it is dying; SIGCHLD will tell us how */
+			ev_del(d->chan);
+			close(d->chan);
+			d->chan = -1;
+			return;
+		}
+		if (rc == MSG_EPROTO) {
+			/* A sibling that breaks the protocol is not trusted to
+			 * go on: kill it, it comes back fresh. */
+			log_warnx("%s broke the control protocol (%s, type %u): killing it",
+			    d->name, why, m.hdr.type);
+			if (d->pid > 0)
+				kill(d->pid, SIGKILL);
+			ev_del(d->chan);
+			close(d->chan);
+			d->chan = -1;
+			return;
+		}
+		handle_message(d, &m);
+	}
+}
+
+void
+daemons_stop(void)
+{
+	uint64_t deadline;
+	int alive, status;
+	pid_t pid;
+
+	for (int i = PROC_NETBACKD; i < PROC_COUNT; i++) {
+		if (M.d[i].pid > 0) {
+			daemon_send((enum proc_id)i, MSG_SHUTDOWN, 0, NULL, 0, -1);
+			kill(M.d[i].pid, SIGTERM);
+		}
+	}
+	deadline = now_ms() + 2000;
+	do {
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+			for (int i = PROC_NETBACKD; i < PROC_COUNT; i++)
+				if (M.d[i].pid == pid)
+					M.d[i].pid = 0;
+		alive = 0;
+		for (int i = PROC_NETBACKD; i < PROC_COUNT; i++)
+			alive += M.d[i].pid > 0;
+		if (alive)
+			usleep(10000);
+	} while (alive && now_ms() < deadline);
+	for (int i = PROC_NETBACKD; i < PROC_COUNT; i++) {
+		if (M.d[i].pid > 0) {
+			log_warnx("%s did not stop in time: killing it", M.d[i].name);
+			kill(M.d[i].pid, SIGKILL);
+			waitpid(M.d[i].pid, &status, 0);
+			M.d[i].pid = 0;
+		}
+		close_daemon_fds(&M.d[i]);
+	}
+}

@@ -1,0 +1,124 @@
+/*
+ * moat.h: the supervisor's state, shared by its files.
+ */
+#ifndef MOAT_MOAT_H
+#define MOAT_MOAT_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "log.h"
+#include "msg.h"
+#include "ring.h"
+
+enum backend { BACKEND_NONE = 0, BACKEND_DEVNET, BACKEND_XEN };
+
+#define MAX_CLIENT_LINKS	64
+#define MAX_ARGS		48
+#define NATD_RESERVE_BUFS	256	/* natd's reserve for frames it originates */
+
+struct daemon {
+	enum proc_id	 id;
+	const char	*name;
+	pid_t		 pid;		/* 0 when not running */
+	int		 chan;		/* our end of its control channel */
+	int		 logfd;		/* read end of its log pipe */
+	int		 ready;
+	uint64_t	 started_ms;
+	uint64_t	 restart_at_ms;	/* 0: no restart scheduled */
+	uint64_t	 backoff_ms;
+	uint32_t	 restarts;
+	char		 last_death[96];	/* "killed by signal 9", "exited with status 1" */
+	char		*argv[MAX_ARGS];	/* extra arguments, NULL-terminated */
+	struct logring	 log;
+};
+
+struct cached_qrules {
+	struct msg_qrules_begin	 begin;
+	struct msg_qrule	*rules;	/* begin.count of them */
+	uint32_t		 have;
+	int			 complete;
+};
+
+struct moat {
+	enum backend	 backend;
+	const char	*uplink;
+	struct {
+		char	 ifname[IFNAME_MAX];
+		uint32_t ip;
+	}		 client[MAX_CLIENT_LINKS];
+	int		 nclients;
+	const char	*qubesdb;
+	const char	*vchan;		/* NULL, "socket" or "xen" */
+	const char	*vchan_dir;
+	const char	*domid;
+	const char	*control_path;
+	const char	*log_dir;
+	int		 debug;
+
+	/* shared memory */
+	int		 shm_fd;
+	struct msg_queues q;
+	int		 efd[RING_COUNT];	/* the consumer's eventfd of each ring */
+	int		 flowtab_fd;
+	uint64_t	 flowtab_size;
+	uint32_t	 nflows;
+
+	struct daemon	 d[PROC_COUNT];
+	int		 epfd;
+	int		 sigfd;
+	int		 ctl_fd;
+	uint64_t	 start_ms;
+	volatile int	 quit;
+	int		 rings_reset;	/* netbackd died: RX/TX start empty */
+	int		 poweroff;	/* set by agentd: 1 poweroff, 2 reboot */
+
+	/* configuration replayed to restarted daemons */
+	struct msg_netconf netconf;
+	int		 have_netconf;
+	struct msg_link	 links[MAX_CLIENT_LINKS + 1];
+	int		 nlinks;
+	struct cached_qrules qr[MAX_CLIENT_LINKS * 2];
+	int		 nqr;
+	struct cached_qrules *qr_open;	/* being received from agentd */
+	int		 setrules_fd;	/* the last accepted moat.SetRules input */
+};
+
+extern struct moat M;
+
+/* daemons.c */
+void	daemons_init(void);
+void	daemon_start(struct daemon *d, int restart);
+void	daemon_died(pid_t pid, int status);
+void	daemons_tick(uint64_t now);
+void	daemon_handle(struct daemon *d);
+void	daemon_log_readable(struct daemon *d);
+void	daemons_stop(void);
+int	daemon_send(enum proc_id id, uint32_t type, uint32_t msgid,
+	    const void *p, size_t len, int fd);
+struct daemon *daemon_by_name(const char *name);
+
+/* daemons.c: the connection table's memfd, kept across natd restarts */
+void	flowtab_create(void);
+
+/* services.c */
+void	services_check_config(void);
+void	services_init(void);
+void	ctl_accept(void);
+void	ctl_conn_event(void *conn, uint32_t events);
+void	services_tick(uint64_t now);
+void	service_call_done(struct daemon *d, const struct msg *m);
+void	service_agent_request(const struct msg *m);
+void	services_daemon_died(enum proc_id id);
+void	services_stop(void);
+
+/* epoll tags */
+enum ev_kind { EV_SIGNAL = 1, EV_CTL_LISTEN, EV_CTL_CONN, EV_CHAN, EV_LOG };
+struct ev {
+	enum ev_kind	 kind;
+	void		*ptr;
+};
+void	ev_add(int fd, struct ev *ev, uint32_t events);
+void	ev_del(int fd);
+
+#endif

@@ -1,0 +1,470 @@
+/*
+ * netbackd: moves frames between network devices and natd.
+ *
+ * The core (this file) owns the rings to natd and the buffers netbackd
+ * holds; a backend (devnet: Linux interfaces; xen: vifs; none) owns the
+ * devices. Every descriptor natd sends back is checked before use: the
+ * buffer must be inside the pool and one that netbackd handed to natd,
+ * so a compromised natd can neither point us outside the pool nor make
+ * us use one buffer twice.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+
+#include "log.h"
+#include "msg.h"
+#include "nb.h"
+#include "pkt.h"
+#include "proc.h"
+#include "sandbox.h"
+#include "shm.h"
+#include "util.h"
+
+#define BURST		64
+#define MAX_WATCH	1024
+#define TICK_MS		100
+
+enum buf_state { BUF_OURS = 0, BUF_AT_NATD = 1 };
+
+struct watch {
+	int	 fd;
+	void	(*cb)(struct nb *, void *);
+	void	*arg;
+};
+
+struct nb {
+	struct shm	 shm;
+	const struct nb_backend *be;
+	void		*be_state;
+	uint32_t	*free;		/* stack of buffer indices we own */
+	uint32_t	 nfree;
+	uint8_t		*state;		/* enum buf_state per buffer of the pool */
+	struct mq_desc	 rxq[BURST];	/* frames waiting to be enqueued to natd */
+	unsigned	 nrxq;
+	int		 epfd;
+	struct watch	 watch[MAX_WATCH];
+	uint64_t	 rx_full_drops, tx_bad_desc, tx_not_ours;
+	int		 started;
+	int		 tx_efd_watched;
+	struct msg_netconf netconf;
+};
+
+static struct nb NB;
+/* Weak: a build without the Xen backend refuses --backend xen cleanly. */
+extern const struct nb_backend nb_backend_xen __attribute__((weak));
+static void *be_state_storage[64];
+
+/* ---- buffers ---- */
+
+int
+nb_buf_alloc(struct nb *nb, uint32_t *idx)
+{
+	if (nb->nfree == 0)
+		return -1;
+	*idx = nb->free[--nb->nfree];
+	return 0;
+}
+
+void
+nb_buf_free(struct nb *nb, uint32_t idx)
+{
+	if (idx >= nb->shm.pool.nbufs || nb->nfree >= nb->shm.pool.nbufs)
+		return;
+	nb->state[idx] = BUF_OURS;
+	nb->free[nb->nfree++] = idx;
+}
+
+uint8_t *
+nb_buf(struct nb *nb, uint32_t idx)
+{
+	return mq_buf(&nb->shm.pool, idx);
+}
+
+uint32_t
+nb_buf_size(struct nb *nb)
+{
+	return nb->shm.pool.bufsz;
+}
+
+static void
+rx_flush(struct nb *nb)
+{
+	unsigned n;
+
+	if (nb->nrxq == 0)
+		return;
+	n = mq_enqueue_burst(&nb->shm.ring[RING_RX], nb->rxq, nb->nrxq);
+	if (n)
+		mq_kick(&nb->shm.ring[RING_RX]);
+	/* natd is behind: drop the rest here rather than queue without bound */
+	for (unsigned i = n; i < nb->nrxq; i++) {
+		nb->rx_full_drops++;
+		nb_buf_free(nb, nb->rxq[i].buf);
+	}
+	if (n < nb->nrxq)
+		log_rl(LOG_LVL_WARN, "natd is not keeping up: %llu frames dropped so far",
+		    (unsigned long long)nb->rx_full_drops);
+	nb->nrxq = 0;
+}
+
+int
+nb_rx(struct nb *nb, const struct mq_desc *d)
+{
+	nb->state[d->buf] = BUF_AT_NATD;
+	nb->rxq[nb->nrxq++] = *d;
+	if (nb->nrxq == BURST)
+		rx_flush(nb);
+	return 0;
+}
+
+/* ---- links and control ---- */
+
+void
+nb_link_up(struct nb *nb, const struct msg_link *l)
+{
+	char mac[18];
+
+	(void)nb;
+	log_info("link %s up: port %u, our MAC %s", l->name, l->port, mac_str(l->our_mac, mac));
+	if (msg_send(MSG_PARENT_FD, MSG_LINK, 0, l, sizeof *l, -1) < 0)
+		fatal("sending a link to the supervisor");
+}
+
+void
+nb_link_down(struct nb *nb, uint16_t port)
+{
+	struct msg_link l = { .port = port, .up = 0 };
+
+	(void)nb;
+	if (msg_send(MSG_PARENT_FD, MSG_LINK, 0, &l, sizeof l, -1) < 0)
+		fatal("sending a link to the supervisor");
+}
+
+int
+nb_watch(struct nb *nb, int fd, void (*cb)(struct nb *, void *), void *arg)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int i;
+
+	for (i = 0; i < MAX_WATCH && nb->watch[i].cb; i++)
+		;
+	if (i == MAX_WATCH)
+		return -1;
+	nb->watch[i] = (struct watch){ fd, cb, arg };
+	ev.data.u32 = (uint32_t)i + 16;
+	if (epoll_ctl(nb->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		nb->watch[i].cb = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+void
+nb_unwatch(struct nb *nb, int fd)
+{
+	for (int i = 0; i < MAX_WATCH; i++)
+		if (nb->watch[i].cb && nb->watch[i].fd == fd) {
+			epoll_ctl(nb->epfd, EPOLL_CTL_DEL, fd, NULL);
+			nb->watch[i].cb = NULL;
+		}
+}
+
+/*
+ * natd's reserve: empty buffers sent on the RX ring with port
+ * MQ_PORT_DROP, from which it builds the frames it originates.
+ */
+#define NATD_RESERVE	256
+static void
+gift_reserve(struct nb *nb)
+{
+	uint32_t want = nb->shm.q.own_count < NATD_RESERVE * 4 ? 0 : NATD_RESERVE;
+
+	for (uint32_t i = 0; i < want; i++) {
+		struct mq_desc d = { .port = MQ_PORT_DROP };
+
+		if (nb_buf_alloc(nb, &d.buf) < 0)
+			break;
+		nb_rx(nb, &d);
+	}
+	rx_flush(nb);
+}
+
+/*
+ * natd died. Every buffer it held is ours again, except those still
+ * queued in either ring: the ones in RX wait for the next natd, the ones
+ * in TX we are about to consume. natd is dead, so neither ring moves
+ * under us; its index is still read once and checked.
+ */
+static void
+reclaim_from_natd(struct nb *nb)
+{
+	uint8_t *inring = calloc(nb->shm.pool.nbufs, 1);
+	uint32_t n = 0, i, first, last;
+	struct mq_end *ring[2] = { &nb->shm.ring[RING_RX], &nb->shm.ring[RING_TX] };
+
+	if (inring == NULL)
+		fatal("reclaim");
+	rx_flush(nb);	/* frames still in our hands count as queued */
+	for (int r = 0; r < 2; r++) {
+		struct mq_end *e = ring[r];
+
+		/* A1: acquire loads pairing with the peer's release stores of
+		 * its index (R1 in ring.c), so the slots below are complete. */
+		if (e->role == MQ_PRODUCER) {
+			first = __atomic_load_n(&e->hdr->cons, __ATOMIC_ACQUIRE);
+			last = e->mine;
+		} else {
+			first = e->mine;
+			last = __atomic_load_n(&e->hdr->prod, __ATOMIC_ACQUIRE);
+		}
+		if (last - first > e->nslots)
+			continue;	/* a broken ring: ring.c refuses it anyway */
+		for (i = first; i != last; i++) {
+			const struct mq_desc *d = (const void *)(e->slots + (size_t)(i & e->mask) * e->elemsz);
+			uint32_t b = d->buf;
+
+			if (b < nb->shm.pool.nbufs)
+				inring[b] = 1;
+		}
+	}
+	for (i = 0; i < nb->shm.pool.nbufs; i++)
+		if (nb->state[i] == BUF_AT_NATD && !inring[i]) {
+			nb_buf_free(nb, i);
+			n++;
+		}
+	free(inring);
+	log_info("natd restarted: %u buffers it held are back", n);
+	gift_reserve(nb);
+}
+
+/* ---- the tx path: natd -> devices ---- */
+
+static int
+tx_burst(struct nb *nb)
+{
+	struct mq_desc d[BURST];
+	unsigned n, i;
+
+	n = mq_dequeue_burst(&nb->shm.ring[RING_TX], d, BURST);
+	for (i = 0; i < n; i++) {
+		if (!mq_desc_ok(&nb->shm.pool, &d[i])) {
+			/* the buffer index itself may be garbage: nothing to free */
+			nb->tx_bad_desc++;
+			log_rl(LOG_LVL_WARN, "natd sent a descriptor outside the pool (%llu so far)",
+			    (unsigned long long)nb->tx_bad_desc);
+			continue;
+		}
+		if (nb->state[d[i].buf] != BUF_AT_NATD) {
+			nb->tx_not_ours++;
+			log_rl(LOG_LVL_WARN, "natd sent buffer %u which it does not hold (%llu so far)",
+			    d[i].buf, (unsigned long long)nb->tx_not_ours);
+			continue;
+		}
+		if (d[i].port == MQ_PORT_DROP || nb->be->tx == NULL)
+			nb_buf_free(nb, d[i].buf);
+		else {
+			nb->state[d[i].buf] = BUF_OURS;	/* the backend frees it */
+			nb->be->tx(nb, nb->be_state, &d[i]);
+		}
+	}
+	if (n && nb->be->tx_flush)
+		nb->be->tx_flush(nb, nb->be_state);
+	return (int)n;
+}
+
+/* ---- start-up ---- */
+
+static void
+init_buffers(struct nb *nb)
+{
+	uint32_t nbufs = nb->shm.pool.nbufs, i;
+
+	nb->free = calloc(nbufs, sizeof *nb->free);
+	nb->state = calloc(nbufs, 1);
+	if (nb->free == NULL || nb->state == NULL)
+		fatal("buffer tables");
+	/* Buffers outside our share (none, as moat starts us) are natd's. */
+	memset(nb->state, BUF_AT_NATD, nbufs);
+	for (i = 0; i < nb->shm.q.own_count; i++)
+		nb_buf_free(nb, nb->shm.q.own_first + nb->shm.q.own_count - 1 - i);
+}
+
+static void
+enter_sandbox(struct nb *nb)
+{
+	static const struct sc_rule rules[] = {
+		SC_ALLOW(recvmmsg, "devnet: a burst of frames from an interface"),
+		SC_ALLOW(recvfrom, "devnet: one frame from an interface"),
+		SC_ALLOW(sendto, "devnet: one frame to an interface"),
+		SC_ALLOW(sendmmsg, "devnet: a burst of frames to an interface"),
+		SC_ALLOW(poll, "devnet: waiting for room to send"),
+	};
+	struct sandbox_policy p = {
+		.name = "netbackd", .uid = MOAT_UID_BASE + PROC_NETBACKD,
+		.gid = MOAT_UID_BASE + PROC_NETBACKD, .nofile = 4096,
+		.rules = rules, .nrules = nitems(rules),
+		.extra_rules = nb->be->rules, .nextra_rules = nb->be->nrules,
+	};
+	struct msg_ready r = { .pid = (uint32_t)getpid() };
+
+	r.sandbox = (uint32_t)sandbox_enter(&p);
+	if (msg_send(MSG_PARENT_FD, MSG_READY, 0, &r, sizeof r, -1) < 0)
+		fatal("sending READY");
+}
+
+static void
+handle_control(struct nb *nb)
+{
+	static struct msg m;
+	const char *why;
+	int rc;
+
+	while ((rc = msg_recv(MSG_PARENT_FD, &m, PROC_MOAT, &why)) == 1) {
+		switch (m.hdr.type) {
+		case MSG_QUEUES:
+			if (nb->shm.base || shm_map(&nb->shm, &m) < 0)
+				fatalx("bad MSG_QUEUES");
+			init_buffers(nb);
+			break;
+		case MSG_EVENTFD:
+			if (shm_attach_end(&nb->shm, &m) < 0)
+				fatalx("bad MSG_EVENTFD");
+			break;
+		case MSG_DEVNET_LINK: {
+			struct msg_devnet_link l;
+
+			msg_get(&m, MSG_DEVNET_LINK, &l, sizeof l);
+			l.ifname[IFNAME_MAX - 1] = '\0';
+			if (nb->started || nb->be->add_link == NULL ||
+			    nb->be->add_link(nb, nb->be_state, &l) < 0)
+				fatalx("cannot open link %s", l.ifname);
+			break;
+		}
+		case MSG_START:
+			if (!nb->shm.attached[RING_RX] || !nb->shm.attached[RING_TX])
+				fatalx("START before the queues");
+			if (nb->be->open && nb->be->open(nb, nb->be_state) < 0)
+				fatalx("backend %s failed to start", nb->be->name);
+			enter_sandbox(nb);
+			nb->started = 1;
+			gift_reserve(nb);
+			break;
+		case MSG_PEER_DIED:
+			reclaim_from_natd(nb);
+			break;
+		case MSG_NETCONF:
+			/* Addresses are natd's business; a backend may want
+			 * them later (Xen: our MAC), so they are accepted. */
+			msg_get(&m, MSG_NETCONF, &nb->netconf, sizeof nb->netconf);
+			break;
+		case MSG_LOGLEVEL: {
+			struct msg_loglevel ll;
+
+			msg_get(&m, MSG_LOGLEVEL, &ll, sizeof ll);
+			log_setlevel((int)ll.level);
+			break;
+		}
+		case MSG_SHUTDOWN:
+			exit(0);
+#ifdef MOAT_TEST_HOOKS
+		case MSG_TEST_SYSCALL: {
+			struct msg_test_syscall t;
+
+			msg_get(&m, MSG_TEST_SYSCALL, &t, sizeof t);
+			sandbox_test_forbidden(t.what);
+			break;
+		}
+#endif
+		default:
+			fatalx("unexpected %s from the supervisor", msg_name(m.hdr.type));
+		}
+	}
+	if (rc == MSG_EOF)
+		exit(0);	/* the supervisor is gone */
+	if (rc != MSG_AGAIN)
+		fatalx("control channel: %s", why ? why : "error");
+}
+
+static const struct nb_backend *
+pick_backend(const char *name)
+{
+	if (strcmp(name, "devnet") == 0)
+		return &nb_backend_devnet;
+	if (strcmp(name, "xen") == 0)
+		return &nb_backend_xen != NULL ? &nb_backend_xen : NULL;
+	if (strcmp(name, "none") == 0)
+		return &nb_backend_none;
+	return NULL;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct nb *nb = &NB;
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct itimerspec it = { { 0, TICK_MS * 1000000 }, { 0, TICK_MS * 1000000 } };
+	int tfd;
+
+	log_init("netbackd", LOG_LVL_INFO);
+	proc_parent_channel();
+	if (argc != 3 || strcmp(argv[1], "--backend") != 0 ||
+	    (nb->be = pick_backend(argv[2])) == NULL)
+		fatalx("usage: netbackd --backend none|devnet|xen (started by moat)");
+	nb->be_state = be_state_storage;
+	signal(SIGPIPE, SIG_IGN);
+	if ((nb->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		fatal("epoll_create1");
+	set_nonblock(MSG_PARENT_FD);
+	ev.data.u32 = 0;
+	epoll_ctl(nb->epfd, EPOLL_CTL_ADD, MSG_PARENT_FD, &ev);
+	if ((tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) < 0 ||
+	    timerfd_settime(tfd, 0, &it, NULL) < 0)
+		fatal("timerfd");
+	ev.data.u32 = 1;
+	epoll_ctl(nb->epfd, EPOLL_CTL_ADD, tfd, &ev);
+
+	for (;;) {
+		struct epoll_event evs[32];
+		int n, i, timeout = -1, slept = 0;
+
+		if (nb->started && !nb->tx_efd_watched) {
+			ev.data.u32 = 2;
+			if (epoll_ctl(nb->epfd, EPOLL_CTL_ADD, nb->shm.ring[RING_TX].efd, &ev) < 0)
+				fatal("epoll_ctl tx eventfd");
+			nb->tx_efd_watched = 1;
+		}
+		/* Sleep only when natd has nothing queued for us: the re-check
+		 * inside mq_prepare_sleep closes the race with natd's kick. */
+		if (nb->started) {
+			if (tx_burst(nb) == BURST || !mq_prepare_sleep(&nb->shm.ring[RING_TX]))
+				timeout = 0;
+			else
+				slept = 1;
+		}
+		n = epoll_wait(nb->epfd, evs, 32, timeout);
+		if (slept)
+			mq_wake_done(&nb->shm.ring[RING_TX]);
+		if (n < 0 && errno != EINTR)
+			fatal("epoll_wait");
+		for (i = 0; i < n; i++) {
+			uint32_t tag = evs[i].data.u32;
+
+			if (tag == 0)
+				handle_control(nb);
+			else if (tag == 1) {
+				uint64_t x;
+				(void)!read(tfd, &x, sizeof x);
+				if (nb->started && nb->be->tick)
+					nb->be->tick(nb, nb->be_state, now_ms());
+			} else if (tag >= 16 && nb->watch[tag - 16].cb)
+				nb->watch[tag - 16].cb(nb, nb->watch[tag - 16].arg);
+		}
+		rx_flush(nb);
+	}
+}

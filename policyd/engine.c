@@ -1,0 +1,762 @@
+/*
+ * engine.c: rule index and evaluation (see engine.h).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dnscache.h"
+#include "engine.h"
+#include "log.h"
+#include "qrule.h"
+
+#define ICMP6_PROTO	58
+
+/* --- matching one rule ------------------------------------------------ */
+
+static int
+prefix_eq(const uint8_t *a, const uint8_t *p, unsigned plen)
+{
+	unsigned full = plen / 8, rem = plen % 8;
+
+	if (memcmp(a, p, full) != 0)
+		return 0;
+	if (rem == 0)
+		return 1;
+	return ((a[full] ^ p[full]) & (uint8_t)(0xff00u >> rem)) == 0;
+}
+
+#define R_NO		0
+#define R_YES		1
+#define R_UNRESOLVED	2
+
+int
+prule_match(const struct prule *r, const struct fkey *f, const struct evctx *cx)
+{
+	if (r->never)
+		return R_NO;
+	if (r->expire != 0 && cx->now > r->expire)
+		return R_NO;
+	if (r->from != 0 && r->from != f->from)
+		return R_NO;
+	if (r->proto != 0) {
+		if (r->proto == IPPROTO_ICMP) {
+			if (f->proto != (f->family == 4 ? IPPROTO_ICMP : ICMP6_PROTO))
+				return R_NO;
+		} else if (f->proto != r->proto)
+			return R_NO;
+	}
+	if (r->has_ports && (f->dport < r->plo || f->dport > r->phi))
+		return R_NO;
+	if (r->has_icmptype && f->icmptype != r->icmptype)
+		return R_NO;
+	if (r->specialdns) {
+		int i, hit = 0;
+
+		if ((f->proto != IPPROTO_TCP && f->proto != IPPROTO_UDP) ||
+		    f->dport != 53 || f->family != 4)
+			return R_NO;
+		for (i = 0; i < cx->ndnsaddr && !hit; i++)
+			hit = memcmp(cx->dnsaddr[i], f->dst, 4) == 0;
+		if (!hit)
+			return R_NO;
+	}
+	if (f->interclient && r->action == VERDICT_ACCEPT &&
+	    !(r->peer && r->dst == PD_NET &&
+	    r->plen == (f->family == 4 ? 32 : 128)))
+		return R_NO;
+	if (r->dst == PD_NET) {
+		if (r->family != f->family || !prefix_eq(f->dst, r->addr, r->plen))
+			return R_NO;
+	} else if (r->dst == PD_HOST) {
+		const struct dnsc_entry *e = NULL;
+		unsigned i, alen = f->family == 4 ? 4 : 16;
+
+		switch (dnsc_peek(cx->dns, r->host, f->family == 4 ?
+		    DNS_QTYPE_A : DNS_QTYPE_AAAA, cx->now_ms, &e)) {
+		case DNSC_OK:
+			for (i = 0; i < e->naddr; i++)
+				if (memcmp(e->addr[i], f->dst, alen) == 0)
+					return R_YES;
+			return R_NO;
+		case DNSC_FAIL:
+			return R_NO;
+		default:
+			return cx->final ? R_NO : R_UNRESOLVED;
+		}
+	}
+	return R_YES;
+}
+
+/* --- the index -------------------------------------------------------- */
+
+static uint32_t
+key_hash(uint32_t from, uint8_t family, uint8_t plen, const uint8_t *addr)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ from ^ ((uint64_t)family << 40) ^
+	    ((uint64_t)plen << 48);
+	uint64_t w[2];
+
+	memcpy(w, addr, 16);
+	h = (h ^ w[0]) * 0xff51afd7ed558ccdull;
+	h = (h ^ w[1] ^ (h >> 29)) * 0xc4ceb9fe1a85ec53ull;
+	return (uint32_t)(h ^ (h >> 32));
+}
+
+static uint32_t
+filter_bit(const struct ridx *x, uint32_t h)
+{
+	return ((h >> 16) | (h << 16)) & x->fmask;
+}
+
+static const struct ridx_bucket *
+ridx_find(const struct ridx *x, uint32_t from, uint8_t family, uint8_t plen,
+    const uint8_t *addr)
+{
+	uint32_t h = key_hash(from, family, plen, addr), i = h & x->mask;
+	uint32_t bit = filter_bit(x, h);
+
+	if (!(x->filter[bit / 64] & (1ull << (bit % 64))))
+		return NULL;
+	for (;; i = (i + 1) & x->mask) {
+		const struct ridx_bucket *b = &x->tab[i];
+
+		if (!b->used)
+			return NULL;
+		if (b->from == from && b->family == family && b->plen == plen &&
+		    memcmp(b->addr, addr, 16) == 0)
+			return b;
+	}
+}
+
+static struct ridx_bucket *
+ridx_slot(struct ridx *x, uint32_t from, uint8_t family, uint8_t plen,
+    const uint8_t *addr)
+{
+	uint32_t h = key_hash(from, family, plen, addr), i = h & x->mask;
+	uint32_t bit = filter_bit(x, h);
+
+	x->filter[bit / 64] |= 1ull << (bit % 64);
+
+	for (;; i = (i + 1) & x->mask) {
+		struct ridx_bucket *b = &x->tab[i];
+
+		if (!b->used) {
+			b->used = 1;
+			b->from = from;
+			b->family = family;
+			b->plen = plen;
+			memcpy(b->addr, addr, 16);
+			return b;
+		}
+		if (b->from == from && b->family == family && b->plen == plen &&
+		    memcmp(b->addr, addr, 16) == 0)
+			return b;
+	}
+}
+
+static void
+rule_key(const struct prule *r, uint8_t *family, uint8_t *plen,
+    const uint8_t **addr)
+{
+	static const uint8_t zero[16];
+
+	if (r->dst == PD_NET) {
+		*family = r->family;
+		*plen = r->plen;
+		*addr = r->addr;
+	} else {
+		*family = 0;
+		*plen = 0;
+		*addr = zero;
+	}
+}
+
+static void
+ridx_free(struct ridx *x)
+{
+	free(x->tab);
+	free(x->ids);
+	free(x->filter);
+	memset(x, 0, sizeof *x);
+}
+
+static int
+cmp_desc(const void *a, const void *b)
+{
+	return (int)*(const uint8_t *)b - (int)*(const uint8_t *)a;
+}
+
+int
+rset_build(struct rset *s)
+{
+	struct ridx *x = &s->idx;
+	uint8_t seen4[33] = { 0 }, seen6[129] = { 0 };
+	uint32_t size = 16, fbits = 1024, i, pos;
+
+	ridx_free(x);
+	while (size < 2 * s->n + 16)
+		size *= 2;
+	while (fbits < 16 * s->n && fbits < (1u << 21))
+		fbits *= 2;
+	x->tab = calloc(size, sizeof *x->tab);
+	x->ids = calloc(s->n ? s->n : 1, sizeof *x->ids);
+	x->filter = calloc(fbits / 64, sizeof *x->filter);
+	x->fmask = fbits - 1;
+	if (x->tab == NULL || x->ids == NULL || x->filter == NULL) {
+		ridx_free(x);
+		errno = ENOMEM;
+		return -1;
+	}
+	x->mask = size - 1;
+	/* Count per key, then lay the lists out and fill them in rule order,
+	 * so that each list is ascending. */
+	for (i = 0; i < s->n; i++) {
+		const struct prule *r = &s->rules[i];
+		uint8_t fam, plen;
+		const uint8_t *addr;
+
+		rule_key(r, &fam, &plen, &addr);
+		ridx_slot(x, r->from, fam, plen, addr)->count++;
+		if (r->from != 0)
+			x->has_from = 1;
+		if (fam == 4)
+			seen4[plen] = 1;
+		else if (fam == 6)
+			seen6[plen] = 1;
+	}
+	for (pos = 0, i = 0; i <= x->mask; i++) {
+		if (!x->tab[i].used)
+			continue;
+		x->tab[i].first = pos;
+		pos += x->tab[i].count;
+		x->tab[i].count = 0;
+	}
+	for (i = 0; i < s->n; i++) {
+		const struct prule *r = &s->rules[i];
+		struct ridx_bucket *b;
+		uint8_t fam, plen;
+		const uint8_t *addr;
+
+		rule_key(r, &fam, &plen, &addr);
+		b = ridx_slot(x, r->from, fam, plen, addr);
+		x->ids[b->first + b->count++] = i;
+	}
+	for (i = 0; i <= 32; i++)
+		if (seen4[i])
+			x->lens4[x->nlens4++] = (uint8_t)i;
+	for (i = 0; i <= 128; i++)
+		if (seen6[i])
+			x->lens6[x->nlens6++] = (uint8_t)i;
+	qsort(x->lens4, x->nlens4, 1, cmp_desc);
+	qsort(x->lens6, x->nlens6, 1, cmp_desc);
+	s->next_expire = 0;
+	return 0;
+}
+
+void
+rset_free(struct rset *s)
+{
+	ridx_free(&s->idx);
+	free(s->rules);
+	free(s->strings);
+	memset(s, 0, sizeof *s);
+}
+
+#define MAX_UNRES	8
+
+struct scan {
+	uint32_t	best;
+	uint32_t	unres[MAX_UNRES];
+	int		nunres;
+	uint32_t	min_unres;
+};
+
+static void
+scan_list(const struct rset *s, const uint32_t *ids, uint32_t n,
+    const struct fkey *f, const struct evctx *cx, struct scan *sc)
+{
+	uint32_t i;
+
+	for (i = 0; i < n && ids[i] < sc->best; i++) {
+		int m = prule_match(&s->rules[ids[i]], f, cx);
+
+		if (m == R_YES) {
+			sc->best = ids[i];
+			return;
+		}
+		if (m == R_UNRESOLVED) {
+			if (ids[i] < sc->min_unres)
+				sc->min_unres = ids[i];
+			if (sc->nunres < MAX_UNRES)
+				sc->unres[sc->nunres++] = ids[i];
+		}
+	}
+}
+
+static int
+finish(const struct rset *s, const struct fkey *f, const struct evctx *cx,
+    struct scan *sc, uint32_t *which)
+{
+	int i;
+
+	if (sc->min_unres < sc->best) {
+		/* A rule before the best match awaits its name: ask for every
+		 * name that could still decide, in one go. */
+		for (i = 0; i < sc->nunres; i++)
+			if (sc->unres[i] < sc->best)
+				dnsc_want(cx->dns, s->rules[sc->unres[i]].host,
+				    f->family == 4 ? DNS_QTYPE_A : DNS_QTYPE_AAAA,
+				    cx->now_ms);
+		return EV_PENDING;
+	}
+	if (sc->best == UINT32_MAX)
+		return EV_NOMATCH;
+	*which = sc->best;
+	return EV_MATCH;
+}
+
+int
+rset_eval(const struct rset *s, const struct fkey *f, const struct evctx *cx,
+    uint32_t *which)
+{
+	static const uint8_t zero[16];
+	const struct ridx *x = &s->idx;
+	struct scan sc = { .best = UINT32_MAX, .min_unres = UINT32_MAX };
+	uint32_t froms[2];
+	const uint8_t *lens = f->family == 4 ? x->lens4 : x->lens6;
+	int nfrom = 0, k, l, nlens = f->family == 4 ? x->nlens4 : x->nlens6;
+
+	if (s->n == 0)
+		return EV_NOMATCH;
+	froms[nfrom++] = 0;
+	if (x->has_from && f->from != 0)
+		froms[nfrom++] = f->from;
+	for (k = 0; k < nfrom; k++) {
+		const struct ridx_bucket *b;
+
+		if ((b = ridx_find(x, froms[k], 0, 0, zero)) != NULL)
+			scan_list(s, x->ids + b->first, b->count, f, cx, &sc);
+		for (l = 0; l < nlens; l++) {
+			uint8_t m[16] = { 0 };
+			unsigned plen = lens[l], full = plen / 8;
+
+			memcpy(m, f->dst, full);
+			if (plen % 8)
+				m[full] = f->dst[full] & (uint8_t)(0xff00u >> (plen % 8));
+			if ((b = ridx_find(x, froms[k], f->family, (uint8_t)plen,
+			    m)) != NULL)
+				scan_list(s, x->ids + b->first, b->count, f, cx, &sc);
+		}
+	}
+	return finish(s, f, cx, &sc, which);
+}
+
+int
+rset_eval_linear(const struct rset *s, const struct fkey *f,
+    const struct evctx *cx, uint32_t *which)
+{
+	struct scan sc = { .best = UINT32_MAX, .min_unres = UINT32_MAX };
+	uint32_t i;
+
+	for (i = 0; i < s->n; i++) {
+		int m = prule_match(&s->rules[i], f, cx);
+
+		if (m == R_YES) {
+			sc.best = i;
+			break;
+		}
+		if (m == R_UNRESOLVED) {
+			if (i < sc.min_unres)
+				sc.min_unres = i;
+			if (sc.nunres < MAX_UNRES)
+				sc.unres[sc.nunres++] = i;
+		}
+	}
+	return finish(s, f, cx, &sc, which);
+}
+
+/* --- the engine ------------------------------------------------------- */
+
+static void	lset_rebuild(struct engine *);
+
+void
+engine_init(struct engine *e, struct dnsc *dns)
+{
+	memset(e, 0, sizeof *e);
+	e->dns = dns;
+	e->generation = 1;
+}
+
+void
+engine_netconf(struct engine *e, const struct msg_netconf *nc)
+{
+	const uint32_t a[4] = { nc->netvm_dns[0], nc->netvm_dns[1], nc->dns[0],
+	    nc->dns[1] };
+	int i;
+
+	e->ndnsaddr = 0;
+	for (i = 0; i < 4; i++)
+		if (a[i] != 0)
+			memcpy(e->dnsaddr[e->ndnsaddr++], &a[i], 4);
+}
+
+void
+engine_link(struct engine *e, const struct msg_link *l)
+{
+	struct eng_client *c;
+
+	if (l->kind != LINK_CLIENT || l->port == MQ_PORT_UPLINK ||
+	    l->port >= MQ_PORT_MAX)
+		return;
+	c = &e->clients[l->port];
+	c->up = l->up;
+	c->ip4 = l->up ? l->ip4 : 0;
+	memset(c->ip6, 0, 16);
+	memset(c->name, 0, sizeof c->name);
+	if (l->up) {
+		memcpy(c->ip6, l->ip6, 16);
+		memcpy(c->name, l->name, sizeof c->name - 1);
+	}
+	lset_rebuild(e);
+}
+
+void
+engine_clients(struct engine *e, const struct msg_clients *mc, uint32_t count)
+{
+	uint32_t i;
+
+	e->ncips = 0;
+	for (i = 0; i < count && i < CLIENTS_MAX; i++) {
+		if (mc->c[i].ip != 0)
+			e->cips[e->ncips++] = mc->c[i].ip;
+		if (mc->c[i].visible_ip != 0 && mc->c[i].visible_ip != mc->c[i].ip)
+			e->cips[e->ncips++] = mc->c[i].visible_ip;
+	}
+	lset_rebuild(e);
+}
+
+static uint32_t
+lset_hash(int family, const uint8_t *a)
+{
+	return key_hash(1, (uint8_t)family, 0, a) % ENG_LSET;
+}
+
+static void
+lset_add(struct engine *e, int family, const uint8_t *addr)
+{
+	uint8_t a[16] = { 0 };
+	uint32_t i;
+
+	memcpy(a, addr, family == 4 ? 4 : 16);
+	for (i = lset_hash(family, a); e->lset[i].family != 0;
+	    i = (i + 1) % ENG_LSET)
+		if (e->lset[i].family == family && memcmp(e->lset[i].a, a, 16) == 0)
+			return;
+	e->lset[i].family = (uint8_t)family;
+	memcpy(e->lset[i].a, a, 16);
+}
+
+/* The addresses of the clients whose links are up; at most 2 per port and
+ * ENG_LSET is larger than twice MQ_PORT_MAX, so probing always ends. */
+static void
+lset_rebuild(struct engine *e)
+{
+	static const uint8_t zero[16];
+	unsigned p;
+
+	memset(e->lset, 0, sizeof e->lset);
+	for (p = 0; p < e->ncips; p++)
+		lset_add(e, 4, (const uint8_t *)&e->cips[p]);
+	for (p = 0; p < MQ_PORT_MAX; p++) {
+		if (!e->clients[p].up)
+			continue;
+		if (e->clients[p].ip4 != 0)
+			lset_add(e, 4, (const uint8_t *)&e->clients[p].ip4);
+		if (memcmp(e->clients[p].ip6, zero, 16) != 0)
+			lset_add(e, 6, e->clients[p].ip6);
+	}
+}
+
+static uint32_t
+qset_hash(int family, const uint8_t *addr)
+{
+	return key_hash(0, (uint8_t)family, 0, addr) % ENG_MAX_QSETS;
+}
+
+struct qset *
+engine_qset_get(struct engine *e, int family, const uint8_t *addr, int create)
+{
+	uint8_t a[16] = { 0 };
+	uint32_t i, n;
+
+	memcpy(a, addr, family == 4 ? 4 : 16);
+	i = qset_hash(family, a);
+	for (n = 0; n < ENG_MAX_QSETS; n++, i = (i + 1) % ENG_MAX_QSETS) {
+		struct qset *q = e->qsets[i];
+
+		if (q == NULL) {
+			/* Keep a quarter free so that probes stay short. */
+			if (!create || e->nqsets >= ENG_MAX_QSETS * 3 / 4)
+				return NULL;
+			if ((q = calloc(1, sizeof *q)) == NULL)
+				return NULL;
+			q->family = (uint8_t)family;
+			memcpy(q->addr, a, 16);
+			e->qsets[i] = q;
+			e->nqsets++;
+			return q;
+		}
+		if (q->family == family && memcmp(q->addr, a, 16) == 0)
+			return q;
+	}
+	return NULL;
+}
+
+int
+engine_is_client(const struct engine *e, int family, const uint8_t *addr)
+{
+	uint8_t a[16] = { 0 };
+	uint32_t i, n;
+
+	memcpy(a, addr, family == 4 ? 4 : 16);
+	for (i = lset_hash(family, a); e->lset[i].family != 0;
+	    i = (i + 1) % ENG_LSET)
+		if (e->lset[i].family == family && memcmp(e->lset[i].a, a, 16) == 0)
+			return 1;
+	/* Clients with Qubes rules: every client dom0 knows about. */
+	i = qset_hash(family, a);
+	for (n = 0; n < ENG_MAX_QSETS; n++, i = (i + 1) % ENG_MAX_QSETS) {
+		const struct qset *q = e->qsets[i];
+
+		if (q == NULL)
+			break;
+		if (q->family == family && memcmp(q->addr, a, 16) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+int64_t
+engine_next_expire(const struct engine *e, int64_t now)
+{
+	int64_t next = 0;
+	uint32_t i;
+
+	for (i = 0; i < e->json.n; i++) {
+		int64_t x = e->json.rules[i].expire;
+
+		if (x != 0 && x >= now && (next == 0 || x < next))
+			next = x;
+	}
+	return next;
+}
+
+static void
+verdict_from(struct flow_verdict *v, const struct prule *r)
+{
+	v->action = r->action;
+	v->log = r->log;
+	v->rule = r->id;
+}
+
+int
+engine_decide(struct engine *e, const struct flow_req *req, uint64_t now_ms,
+    int64_t now, int final, struct flow_verdict *v)
+{
+	struct evctx cx = { .dns = e->dns, .now_ms = now_ms, .now = now,
+	    .final = final, .dnsaddr = (const uint8_t (*)[4])e->dnsaddr,
+	    .ndnsaddr = e->ndnsaddr };
+	struct fkey f = { 0 };
+	const struct qset *q;
+	uint32_t which;
+	int r;
+
+	memset(v, 0, sizeof *v);
+	v->seq = req->seq;
+	v->generation = e->generation;
+	v->action = VERDICT_DROP;
+	v->rule = RULE_ID_DEFAULT;
+	if (req->family != 4 && req->family != 6)
+		return 1;
+	f.family = req->family;
+	f.proto = req->proto;
+	memcpy(f.dst, req->dst, f.family == 4 ? 4 : 16);
+	if (f.proto == IPPROTO_TCP || f.proto == IPPROTO_UDP)
+		f.dport = req->dport;
+	else if (f.proto == IPPROTO_ICMP || f.proto == ICMP6_PROTO)
+		f.icmptype = req->icmp_type;
+	if (req->port > 0 && req->port < MQ_PORT_MAX &&
+	    e->clients[req->port].up && e->clients[req->port].ip4 != 0)
+		f.from = e->clients[req->port].ip4;
+	else if (f.family == 4)
+		memcpy(&f.from, req->src, 4);
+	f.interclient = (uint8_t)engine_is_client(e, f.family, f.dst);
+
+	r = rset_eval(&e->json, &f, &cx, &which);
+	if (r == EV_PENDING)
+		return 0;
+	if (r == EV_MATCH) {
+		verdict_from(v, &e->json.rules[which]);
+		return 1;
+	}
+	q = engine_qset_get(e, f.family, req->src, 0);
+	if (q == NULL) {
+		/* No rules committed for this client (yet): fail closed. */
+		if (req->port < MQ_PORT_MAX) {
+			uint8_t *w = &e->clients[req->port].warned[f.family == 6];
+
+			if (!*w) {
+				*w = 1;
+				log_warnx("client port %u: no Qubes rules for its "
+				    "IPv%u address yet: dropping its traffic",
+				    req->port, f.family);
+			}
+		}
+		return 1;
+	}
+	if (q->failed) {
+		v->action = VERDICT_REJECT;
+		return 1;
+	}
+	r = rset_eval(&q->set, &f, &cx, &which);
+	if (r == EV_PENDING)
+		return 0;
+	if (r == EV_MATCH)
+		verdict_from(v, &q->set.rules[which]);
+	/* else: inter-VM traffic no explicit rule accepted: default drop */
+	return 1;
+}
+
+/* --- installing a client's Qubes rules -------------------------------- */
+
+static const uint32_t *sort_keys;
+
+static int
+cmp_key(const void *a, const void *b)
+{
+	uint32_t x = sort_keys[*(const uint32_t *)a];
+	uint32_t y = sort_keys[*(const uint32_t *)b];
+
+	return x < y ? -1 : x > y;
+}
+
+static void
+addr_str(int family, const uint8_t *addr, char *buf, size_t size)
+{
+	if (inet_ntop(family == 4 ? AF_INET : AF_INET6, addr, buf,
+	    (socklen_t)size) == NULL)
+		snprintf(buf, size, "?");
+}
+
+int
+engine_qset_install(struct engine *e, int family, const uint8_t *addr,
+    int policy, const struct qrule *rules, const uint32_t *keys, uint32_t n,
+    const char *why)
+{
+	struct rset ns = { 0 };
+	struct qset *q;
+	uint32_t *order = NULL, i;
+	size_t hostbytes = 0, off = 0;
+	char a[INET6_ADDRSTRLEN], reason[160] = "";
+
+	addr_str(family, addr, a, sizeof a);
+	if ((q = engine_qset_get(e, family, addr, 1)) == NULL) {
+		log_warnx("Qubes rules for %s: too many clients, ignored "
+		    "(its traffic stays dropped)", a);
+		return -1;
+	}
+	e->generation++;
+	if (why != NULL)
+		snprintf(reason, sizeof reason, "%s", why);
+	else if (policy != QR_ACCEPT && policy != QR_DROP)
+		snprintf(reason, sizeof reason, "no valid \"policy\" key");
+	if (reason[0] == '\0' && n > 0 &&
+	    (order = calloc(n, sizeof *order)) == NULL)
+		snprintf(reason, sizeof reason, "out of memory");
+	if (reason[0] == '\0') {
+		for (i = 0; i < n; i++)
+			order[i] = i;
+		sort_keys = keys;
+		qsort(order, n, sizeof *order, cmp_key);
+		for (i = 0; i < n && reason[0] == '\0'; i++) {
+			const struct qrule *r = &rules[order[i]];
+
+			if (keys[order[i]] > 9999)
+				snprintf(reason, sizeof reason, "rule key %u is not "
+				    "4 digits", keys[order[i]]);
+			else if (i > 0 && keys[order[i]] == keys[order[i - 1]])
+				snprintf(reason, sizeof reason, "rule key %04u given "
+				    "twice", keys[order[i]]);
+			else if ((r->dst == QR_DST4 && family == 6) ||
+			    (r->dst == QR_DST6 && family == 4))
+				snprintf(reason, sizeof reason, "rule %04u: dst%c "
+				    "in the IPv%d rules", keys[order[i]],
+				    family == 4 ? '6' : '4', family);
+			if (r->dst == QR_DSTHOST)
+				hostbytes += strlen(r->host) + 1;
+		}
+	}
+	if (reason[0] == '\0') {
+		ns.rules = calloc(n + 1, sizeof *ns.rules);
+		ns.strings = malloc(hostbytes ? hostbytes : 1);
+		if (ns.rules == NULL || ns.strings == NULL)
+			snprintf(reason, sizeof reason, "out of memory");
+	}
+	for (i = 0; reason[0] == '\0' && i < n; i++) {
+		const struct qrule *r = &rules[order[i]];
+		struct prule *p = &ns.rules[ns.n++];
+
+		/* A Qubes "drop" rejects, as the Linux sys-firewall does, so
+		 * the client's connection fails at once. */
+		p->action = r->action == QR_ACCEPT ? VERDICT_ACCEPT : VERDICT_REJECT;
+		p->proto = r->proto;
+		p->specialdns = r->specialdns;
+		p->never = r->never;
+		p->has_ports = r->has_ports;
+		p->plo = r->plo;
+		p->phi = r->phi;
+		p->has_icmptype = r->has_icmptype;
+		p->icmptype = r->icmptype;
+		p->id = (uint16_t)(RULE_ID_QUBES | keys[order[i]]);
+		if (r->dst == QR_DST4 || r->dst == QR_DST6) {
+			p->dst = PD_NET;
+			p->family = r->dst == QR_DST4 ? 4 : 6;
+			p->plen = r->plen;
+			memcpy(p->addr, r->addr, 16);
+			p->peer = p->plen == (p->family == 4 ? 32 : 128);
+		} else if (r->dst == QR_DSTHOST) {
+			size_t l = strlen(r->host) + 1;
+
+			p->dst = PD_HOST;
+			memcpy(ns.strings + off, r->host, l);
+			p->host = ns.strings + off;
+			off += l;
+		}
+	}
+	free(order);
+	if (reason[0] == '\0') {
+		struct prule *p = &ns.rules[ns.n++];
+
+		p->action = policy == QR_ACCEPT ? VERDICT_ACCEPT : VERDICT_REJECT;
+		p->id = RULE_ID_QPOLICY;
+		if (rset_build(&ns) == -1)
+			snprintf(reason, sizeof reason, "out of memory");
+	}
+	rset_free(&q->set);
+	if (reason[0] != '\0') {
+		rset_free(&ns);
+		q->failed = 1;
+		log_warnx("Qubes rules for %s: %s: rejecting all its traffic",
+		    a, reason);
+		return 0;
+	}
+	q->failed = 0;
+	q->set = ns;
+	log_info("Qubes rules for %s: %u rules and policy %s", a, n,
+	    policy == QR_ACCEPT ? "accept" : "drop");
+	return 0;
+}

@@ -1,0 +1,418 @@
+/*
+ * jrules.c: loading, checking and printing the JSON rules (see jrules.h
+ * and docs/rules.md).
+ */
+#include <jansson.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jrules.h"
+#include "qrule.h"
+
+static int
+fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int
+valid_name(const char *s)
+{
+	size_t i, n = strlen(s);
+	uint8_t a[4];
+
+	if (n == 0 || n > JR_NAME_MAX)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_' ||
+		    s[i] == '.'))
+			return 0;
+	/* A name that reads as an address would make "from" ambiguous. */
+	return qr_parse_ip4(s, n, a) == -1;
+}
+
+/* A client given by name or IPv4 address: 0 and *ip (network order). */
+static int
+client_addr(const json_t *names, const char *s, uint32_t *ip)
+{
+	const json_t *v;
+	uint8_t a[4];
+
+	if (qr_parse_ip4(s, strlen(s), a) == 0) {
+		memcpy(ip, a, 4);
+		return *ip != 0 ? 0 : -1;
+	}
+	if (names == NULL || (v = json_object_get(names, s)) == NULL)
+		return -1;
+	/* names were checked to be IPv4 strings before any rule */
+	if (qr_parse_ip4(json_string_value(v), json_string_length(v), a) == -1)
+		return -1;
+	memcpy(ip, a, 4);
+	return 0;
+}
+
+static const char *const fields[] = {
+	"from", "action", "proto", "dst4", "dst6", "dsthost", "to", "dstports",
+	"icmptype", "specialtarget", "log", "comment", "expire", NULL
+};
+
+static int
+check_rule(size_t ri, json_t *o, const json_t *names, struct prule *p,
+    size_t *hostbytes, char *err, size_t errlen)
+{
+	const char *key, *s;
+	json_t *v;
+	int i, ndst = 0, hb;
+	size_t sl;
+
+	if (!json_is_object(o))
+		return fail(err, errlen, "rule %zu: must be an object", ri);
+	json_object_foreach(o, key, v) {
+		for (i = 0; fields[i] != NULL; i++)
+			if (strcmp(key, fields[i]) == 0)
+				break;
+		if (fields[i] == NULL)
+			return fail(err, errlen, "rule %zu: \"%.64s\": unknown field",
+			    ri, key);
+		if (strcmp(key, "log") == 0) {
+			if (!json_is_boolean(v))
+				return fail(err, errlen, "rule %zu: \"log\": must "
+				    "be true or false", ri);
+		} else if (strcmp(key, "icmptype") == 0 ||
+		    strcmp(key, "expire") == 0) {
+			if (!json_is_integer(v))
+				return fail(err, errlen, "rule %zu: \"%s\": must "
+				    "be an integer", ri, key);
+		} else if (strcmp(key, "dstports") == 0) {
+			if (!json_is_string(v) && !json_is_integer(v))
+				return fail(err, errlen, "rule %zu: \"dstports\": "
+				    "must be a string \"N\" or \"N-M\"", ri);
+		} else if (!json_is_string(v))
+			return fail(err, errlen, "rule %zu: \"%s\": must be a "
+			    "string", ri, key);
+	}
+	memset(p, 0, sizeof *p);
+	p->id = (uint16_t)ri;
+
+	if ((v = json_object_get(o, "from")) == NULL)
+		return fail(err, errlen, "rule %zu: \"from\": missing (a name, "
+		    "an IPv4 address or \"*\")", ri);
+	s = json_string_value(v);
+	if (strcmp(s, "*") != 0 && client_addr(names, s, &p->from) == -1)
+		return fail(err, errlen, "rule %zu: \"from\": \"%.64s\" is not "
+		    "in \"names\", an IPv4 address or \"*\"", ri, s);
+
+	if ((v = json_object_get(o, "action")) == NULL)
+		return fail(err, errlen, "rule %zu: \"action\": missing", ri);
+	s = json_string_value(v);
+	if (strcmp(s, "accept") == 0)
+		p->action = VERDICT_ACCEPT;
+	else if (strcmp(s, "drop") == 0)
+		p->action = VERDICT_DROP;
+	else if (strcmp(s, "reject") == 0)
+		p->action = VERDICT_REJECT;
+	else
+		return fail(err, errlen, "rule %zu: \"action\": must be "
+		    "\"accept\", \"drop\" or \"reject\"", ri);
+
+	if ((v = json_object_get(o, "proto")) != NULL) {
+		s = json_string_value(v);
+		if (strcmp(s, "tcp") == 0)
+			p->proto = IPPROTO_TCP;
+		else if (strcmp(s, "udp") == 0)
+			p->proto = IPPROTO_UDP;
+		else if (strcmp(s, "icmp") == 0)
+			p->proto = IPPROTO_ICMP;
+		else
+			return fail(err, errlen, "rule %zu: \"proto\": must be "
+			    "\"tcp\", \"udp\" or \"icmp\"", ri);
+	}
+
+	if ((v = json_object_get(o, "dst4")) != NULL) {
+		ndst++;
+		s = json_string_value(v);
+		if (qr_parse_prefix(4, s, json_string_length(v), p->addr,
+		    &p->plen, &hb) == -1)
+			return fail(err, errlen, "rule %zu: \"dst4\": not an IPv4 "
+			    "address or CIDR prefix", ri);
+		if (hb)
+			return fail(err, errlen, "rule %zu: \"dst4\": host bits "
+			    "set beyond the /%u prefix", ri, p->plen);
+		p->dst = PD_NET;
+		p->family = 4;
+	}
+	if ((v = json_object_get(o, "dst6")) != NULL) {
+		ndst++;
+		s = json_string_value(v);
+		if (qr_parse_prefix(6, s, json_string_length(v), p->addr,
+		    &p->plen, &hb) == -1)
+			return fail(err, errlen, "rule %zu: \"dst6\": not an IPv6 "
+			    "address or CIDR prefix", ri);
+		if (hb)
+			return fail(err, errlen, "rule %zu: \"dst6\": host bits "
+			    "set beyond the /%u prefix", ri, p->plen);
+		p->dst = PD_NET;
+		p->family = 6;
+	}
+	if ((v = json_object_get(o, "dsthost")) != NULL) {
+		uint8_t a[16];
+
+		ndst++;
+		s = json_string_value(v);
+		sl = json_string_length(v);
+		if (qr_parse_ip4(s, sl, a) == 0 || qr_parse_ip6(s, sl, a) == 0)
+			return fail(err, errlen, "rule %zu: \"dsthost\": is an "
+			    "address: use \"dst4\" or \"dst6\"", ri);
+		if (qr_valid_host(s, sl) == -1 || strlen(s) != sl)
+			return fail(err, errlen, "rule %zu: \"dsthost\": not a "
+			    "host name (lowercase letters, digits, '-', '.', '_'; "
+			    "at most %d)", ri, QR_HOST_MAX);
+		p->dst = PD_HOST;
+		*hostbytes += sl + 1;
+	}
+	if ((v = json_object_get(o, "to")) != NULL) {
+		uint32_t ip;
+
+		ndst++;
+		s = json_string_value(v);
+		if (client_addr(names, s, &ip) == -1)
+			return fail(err, errlen, "rule %zu: \"to\": \"%.64s\" is "
+			    "not in \"names\" or an IPv4 address", ri, s);
+		p->dst = PD_NET;
+		p->family = 4;
+		p->plen = 32;
+		memcpy(p->addr, &ip, 4);
+		p->peer = 1;
+	}
+	if ((v = json_object_get(o, "specialtarget")) != NULL) {
+		ndst++;
+		if (strcmp(json_string_value(v), "dns") != 0)
+			return fail(err, errlen, "rule %zu: \"specialtarget\": "
+			    "only \"dns\" exists", ri);
+		p->specialdns = 1;
+	}
+	if (ndst > 1)
+		return fail(err, errlen, "rule %zu: at most one of \"dst4\", "
+		    "\"dst6\", \"dsthost\", \"to\", \"specialtarget\"", ri);
+
+	if ((v = json_object_get(o, "dstports")) != NULL) {
+		char buf[32];
+
+		if (json_is_integer(v))
+			snprintf(buf, sizeof buf, "%lld",
+			    (long long)json_integer_value(v));
+		else
+			snprintf(buf, sizeof buf, "%.31s", json_string_value(v));
+		if (qr_parse_ports(buf, strlen(buf), &p->plo, &p->phi) == -1)
+			return fail(err, errlen, "rule %zu: \"dstports\": must be "
+			    "\"N\" or \"N-M\" with 0 <= N <= M <= 65535", ri);
+		if (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP)
+			return fail(err, errlen, "rule %zu: \"dstports\": needs "
+			    "\"proto\": \"tcp\" or \"udp\"", ri);
+		p->has_ports = 1;
+	}
+	if ((v = json_object_get(o, "icmptype")) != NULL) {
+		json_int_t t = json_integer_value(v);
+
+		if (t < 0 || t > 255)
+			return fail(err, errlen, "rule %zu: \"icmptype\": must be "
+			    "0..255", ri);
+		if (p->proto != IPPROTO_ICMP)
+			return fail(err, errlen, "rule %zu: \"icmptype\": needs "
+			    "\"proto\": \"icmp\"", ri);
+		p->has_icmptype = 1;
+		p->icmptype = (uint8_t)t;
+	}
+	if (p->specialdns) {
+		if (p->proto == IPPROTO_ICMP)
+			return fail(err, errlen, "rule %zu: \"specialtarget\": DNS "
+			    "is \"tcp\" or \"udp\", not \"icmp\"", ri);
+		if (p->has_ports && (p->plo != 53 || p->phi != 53))
+			return fail(err, errlen, "rule %zu: \"specialtarget\": "
+			    "DNS is port 53, \"dstports\" says otherwise", ri);
+	}
+	if ((v = json_object_get(o, "log")) != NULL)
+		p->log = json_is_true(v);
+	if ((v = json_object_get(o, "comment")) != NULL &&
+	    json_string_length(v) > JR_COMMENT_MAX)
+		return fail(err, errlen, "rule %zu: \"comment\": longer than %d "
+		    "bytes", ri, JR_COMMENT_MAX);
+	if ((v = json_object_get(o, "expire")) != NULL) {
+		if (json_integer_value(v) <= 0)
+			return fail(err, errlen, "rule %zu: \"expire\": must be a "
+			    "Unix time (seconds), > 0", ri);
+		p->expire = json_integer_value(v);
+	}
+	return 0;
+}
+
+int
+jrules_load(const char *buf, size_t len, struct rset *out, void **docp,
+    char *err, size_t errlen)
+{
+	json_error_t je;
+	json_t *doc, *v, *names, *rules;
+	const char *key;
+	struct rset ns = { 0 };
+	size_t i, n, hostbytes = 0, off = 0;
+
+	if (len > JR_MAX_INPUT)
+		return fail(err, errlen, "input is %zu bytes, more than the "
+		    "limit of %d", len, JR_MAX_INPUT);
+	doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+	if (doc == NULL)
+		return fail(err, errlen, "not valid JSON: line %d column %d: %s",
+		    je.line, je.column, je.text);
+	if (!json_is_object(doc)) {
+		fail(err, errlen, "the document must be an object "
+		    "{\"version\": 1, \"rules\": [...]}");
+		goto bad;
+	}
+	json_object_foreach(doc, key, v) {
+		if (strcmp(key, "version") != 0 && strcmp(key, "names") != 0 &&
+		    strcmp(key, "rules") != 0) {
+			fail(err, errlen, "\"%.64s\": unknown field (expected "
+			    "\"version\", \"names\", \"rules\")", key);
+			goto bad;
+		}
+	}
+	v = json_object_get(doc, "version");
+	if (v == NULL || !json_is_integer(v) || json_integer_value(v) != 1) {
+		fail(err, errlen, "\"version\": must be 1");
+		goto bad;
+	}
+	names = json_object_get(doc, "names");
+	if (names != NULL) {
+		if (!json_is_object(names)) {
+			fail(err, errlen, "\"names\": must be an object of "
+			    "name: IPv4 address");
+			goto bad;
+		}
+		if (json_object_size(names) > JR_MAX_NAMES) {
+			fail(err, errlen, "\"names\": more than %d names",
+			    JR_MAX_NAMES);
+			goto bad;
+		}
+		json_object_foreach(names, key, v) {
+			uint8_t a[4];
+
+			if (!valid_name(key) || strcmp(key, "*") == 0) {
+				fail(err, errlen, "\"names\": \"%.64s\": a name is "
+				    "1..%d letters, digits, '-', '_', '.' and not "
+				    "an address", key, JR_NAME_MAX);
+				goto bad;
+			}
+			if (!json_is_string(v) || qr_parse_ip4(json_string_value(v),
+			    json_string_length(v), a) == -1 ||
+			    (a[0] | a[1] | a[2] | a[3]) == 0) {
+				fail(err, errlen, "\"names\": \"%.64s\": must be an "
+				    "IPv4 address", key);
+				goto bad;
+			}
+		}
+	}
+	rules = json_object_get(doc, "rules");
+	if (rules == NULL || !json_is_array(rules)) {
+		fail(err, errlen, "\"rules\": must be an array");
+		goto bad;
+	}
+	n = json_array_size(rules);
+	if (n > JR_MAX_RULES) {
+		fail(err, errlen, "\"rules\": %zu rules, more than the limit of "
+		    "%d", n, JR_MAX_RULES);
+		goto bad;
+	}
+	if ((ns.rules = calloc(n ? n : 1, sizeof *ns.rules)) == NULL) {
+		fail(err, errlen, "out of memory");
+		goto bad;
+	}
+	for (i = 0; i < n; i++)
+		if (check_rule(i, json_array_get(rules, i), names, &ns.rules[i],
+		    &hostbytes, err, errlen) == -1)
+			goto bad;
+	ns.n = (uint32_t)n;
+	if ((ns.strings = malloc(hostbytes ? hostbytes : 1)) == NULL) {
+		fail(err, errlen, "out of memory");
+		goto bad;
+	}
+	for (i = 0; i < n; i++) {
+		if (ns.rules[i].dst == PD_HOST) {
+			v = json_object_get(json_array_get(rules, i), "dsthost");
+			memcpy(ns.strings + off, json_string_value(v),
+			    json_string_length(v) + 1);
+			ns.rules[i].host = ns.strings + off;
+			off += json_string_length(v) + 1;
+		}
+	}
+	if (rset_build(&ns) == -1) {
+		fail(err, errlen, "out of memory");
+		goto bad;
+	}
+	*out = ns;
+	*docp = doc;
+	return 0;
+bad:
+	rset_free(&ns);
+	json_decref(doc);
+	return -1;
+}
+
+char *
+jrules_dump(const void *doc, size_t *len)
+{
+	char *s;
+
+	if (doc == NULL) {
+		json_t *empty = json_pack("{s:i, s:{}, s:[]}", "version", 1,
+		    "names", "rules");
+
+		if (empty == NULL)
+			return NULL;
+		s = json_dumps(empty, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		json_decref(empty);
+	} else
+		s = json_dumps((const json_t *)doc, JSON_INDENT(2) |
+		    JSON_PRESERVE_ORDER);
+	if (s != NULL) {
+		size_t l = strlen(s);
+
+		/* end with a newline, as a command's output does */
+		char *t = realloc(s, l + 2);
+
+		if (t == NULL) {
+			free(s);
+			return NULL;
+		}
+		t[l] = '\n';
+		t[l + 1] = '\0';
+		s = t;
+		*len = l + 1;
+	}
+	return s;
+}
+
+void
+jrules_doc_free(void *doc)
+{
+	json_decref((json_t *)doc);
+}
+
+void
+engine_set_json(struct engine *e, struct rset *s, void *doc)
+{
+	rset_free(&e->json);
+	jrules_doc_free(e->jdoc);
+	e->json = *s;
+	e->jdoc = doc;
+	memset(s, 0, sizeof *s);
+	e->generation++;
+}

@@ -1,0 +1,91 @@
+/*
+ * qrule.h: the Qubes 4 firewall rule grammar, as dom0 writes it into
+ * QubesDB under /qubes-firewall/<client address>/NNNN.
+ *
+ * A rule string is space-separated key=value options, e.g.
+ *   action=accept dst4=192.0.2.0/24 proto=tcp dstports=443-443
+ * Parsing is a pure function (no allocation, no global state) so that the
+ * supervisor can link it to check a --qubesdb file before starting, and
+ * so that it can be fuzzed on its own. The caller fails closed on error:
+ * a client with any unparsable rule drops everything (Qubes' contract).
+ *
+ * What is accepted follows the parser the stock sys-firewall runs
+ * (qubes-core-agent-linux qubesagent/firewall.py) where dom0's output can
+ * reach it, and is stricter where that parser would crash or hand garbage
+ * to nft:
+ *  - options in any order (firewall.py builds a dict); dom0 writes them
+ *    in the order action, dst4/dst6/dsthost, proto, specialtarget,
+ *    dstports, icmptype;
+ *  - exactly one space between options, exactly one '=' per option;
+ *  - a repeated option is an error (the spec forbids it; firewall.py
+ *    would silently keep the last one);
+ *  - options other than action, dst4, dst6, dsthost, proto, dstports,
+ *    specialtarget, icmptype are errors (so are dpi, expire, comment);
+ *  - at most one of dst4, dst6, dsthost;
+ *  - dstports needs proto=tcp or udp, icmptype needs proto=icmp, as
+ *    dom0's Rule class enforces; specialtarget=dns cannot take proto=icmp;
+ *  - dst4/dst6 with or without /prefix (a bare address is /32 or /128);
+ *    host bits beyond the prefix are cleared, as iptables and nft do,
+ *    because dom0 does not refuse them;
+ *  - dstports as LO-HI (dom0's form) or a single port, 0..65535, LO <= HI;
+ *  - icmptype 0..255; dsthost 1..253 characters of a-z 0-9 - . _
+ *    (dom0's safe set).
+ * specialtarget=dns with dstports other than 53-53 parses but never
+ * matches, as in firewall.py, which skips such a rule.
+ */
+#ifndef MOAT_QRULE_H
+#define MOAT_QRULE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define QR_HOST_MAX	253
+
+enum qr_action { QR_ACCEPT = 1, QR_DROP = 2 };
+enum qr_dst { QR_DST_ANY = 0, QR_DST4, QR_DST6, QR_DSTHOST };
+
+struct qrule {
+	uint8_t		action;		/* enum qr_action */
+	uint8_t		proto;		/* 0 any, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP */
+	uint8_t		dst;		/* enum qr_dst */
+	uint8_t		plen;		/* QR_DST4/6: prefix length */
+	uint8_t		addr[16];	/* QR_DST4/6: network order, host bits clear */
+	uint8_t		specialdns;	/* specialtarget=dns */
+	uint8_t		has_ports;
+	uint8_t		never;		/* parses, but can never match */
+	uint8_t		has_icmptype;
+	uint16_t	plo, phi;
+	uint8_t		icmptype;
+	char		host[QR_HOST_MAX + 1];	/* QR_DSTHOST, NUL-terminated */
+};
+
+/*
+ * Parse len bytes of s (need not be NUL-terminated). Returns 0 and fills
+ * *r, or -1 with a one-line reason in err (always terminated).
+ */
+int	qrule_parse(const char *s, size_t len, struct qrule *r, char *err,
+	    size_t errlen);
+/* The policy key's value: "accept" or "drop". Returns the action, or -1. */
+int	qrule_policy(const char *s, size_t len);
+/* Format r back into dom0's canonical option order; returns snprintf's count. */
+int	qrule_format(const struct qrule *r, char *buf, size_t size);
+
+/* Strict address and port helpers, shared with the JSON loader. */
+/* "a.b.c.d" (no leading zeros) into 4 bytes; 0 or -1. */
+int	qr_parse_ip4(const char *s, size_t len, uint8_t out[4]);
+/* inet_pton(AF_INET6) over a bounded copy; 0 or -1. */
+int	qr_parse_ip6(const char *s, size_t len, uint8_t out[16]);
+/* Decimal without sign or leading zeros, <= max; 0 or -1. */
+int	qr_parse_dec(const char *s, size_t len, uint32_t max, uint32_t *out);
+/*
+ * "ADDR" or "ADDR/LEN" of the given family (4 or 6). *hostbits is set
+ * when bits beyond the prefix were set (they are cleared in out).
+ */
+int	qr_parse_prefix(int family, const char *s, size_t len, uint8_t out[16],
+	    uint8_t *plen, int *hostbits);
+/* "N" or "LO-HI"; 0 or -1 (with lo > hi an error). */
+int	qr_parse_ports(const char *s, size_t len, uint16_t *lo, uint16_t *hi);
+/* A DNS name for dsthost: 1..253 of [a-z0-9-._]; 0 or -1. */
+int	qr_valid_host(const char *s, size_t len);
+
+#endif

@@ -1,0 +1,98 @@
+#!/bin/bash
+# agentd in file mode (--qubesdb FILE, no dom0) under a stand-in supervisor:
+# it sandboxes, says READY, and hands the file's configuration to the
+# daemons exactly as a dom0 dump would (NETCONF, CLIENTS, QRULES).
+set -u
+B=${MOAT_BUILDDIR:-$(pwd)}
+S=${MOAT_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+PY=/usr/bin/python3
+AGENTD=$B/agentd/agentd
+T=$(mktemp -d /tmp/agentd_file.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+nok() { n=$((n + 1)); echo "not ok $n - $1"; sed 's/^/# /' "$T/ev" "$T/err" 2>/dev/null | tail -20; }
+check() { if eval "$2"; then ok "$1"; else nok "$1"; fi; }
+ctl() { $PY -c "import socket,sys;s=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM);s.sendto(sys.argv[1].encode(),sys.argv[2])" "$1" "$T/ctl"; }
+waitfor() { # pattern, seconds
+	local i
+	for ((i = 0; i < ${2:-5} * 20; i++)); do
+		grep -q -- "$1" "$T/ev" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+run_sup() {
+	: >"$T/ev"; : >"$T/err"
+	$PY "$S/tests/integ/agentd_sup.py" --agentd "$AGENTD" --log "$T/ev" \
+	    --stderr "$T/err" --control "$T/ctl" -- "$@" &
+	SUP=$!
+}
+
+cat >"$T/db.json" <<'EOF'
+{
+ "/name": "sys-moat",
+ "/qubes-ip": "10.137.0.5", "/qubes-netmask": "255.255.255.255",
+ "/qubes-gateway": "10.137.0.8",
+ "/qubes-primary-dns": "10.139.1.1", "/qubes-secondary-dns": "10.139.1.2",
+ "/qubes-netvm-gateway": "10.137.0.5", "/qubes-netvm-netmask": "255.255.255.255",
+ "/qubes-netvm-network": "10.137.0.5",
+ "/qubes-netvm-primary-dns": "10.139.1.1", "/qubes-netvm-secondary-dns": "10.139.1.2",
+ "/qubes-debug-mode": "0",
+ "/connected-ips": "10.137.0.12",
+ "/mapped-ip/10.137.0.12/visible-ip": "10.137.0.12",
+ "/mapped-ip/10.137.0.12/visible-gateway": "10.137.0.5",
+ "/qubes-firewall/10.137.0.12": "",
+ "/qubes-firewall/10.137.0.12/policy": "drop",
+ "/qubes-firewall/10.137.0.12/0000": "action=accept proto=tcp dstports=443-443",
+ "/qubes-firewall/10.137.0.12/0003": "action=accept specialtarget=dns",
+ "/qubes-firewall/fd09:24ef:4179::a89:c": "",
+ "/qubes-firewall/fd09:24ef:4179::a89:c/policy": "drop",
+ "/qubes-firewall/fd09:24ef:4179::a89:c/0001": "action=accept dst6=2001:db8::/32"
+}
+EOF
+
+run_sup --qubesdb "$T/db.json"
+check "agentd sandboxes and says READY" 'waitfor "READY sandbox=" 5'
+check "NETCONF carries every address from the file" 'waitfor "NETCONF ip=10.137.0.5 netmask=255.255.255.255 gateway=10.137.0.8 dns0=10.139.1.1 dns1=10.139.1.2 netvm_gateway=10.137.0.5 netvm_netmask=255.255.255.255 netvm_network=10.137.0.5 netvm_dns0=10.139.1.1 netvm_dns1=10.139.1.2 debug=0"'
+check "CLIENTS carries connected-ips and mapped-ip" 'waitfor "CLIENTS 1 10.137.0.12+c,vis=10.137.0.12,gw=10.137.0.5"'
+waitfor "QRULES_END 6" 5
+check "IPv4 client rules: BEGIN, rules in key order with gaps, END" \
+    '[[ "$(grep -A3 "QRULES_BEGIN 4" "$T/ev")" == "QRULES_BEGIN 4 10.137.0.12 drop 2
+QRULE 0000 action=accept proto=tcp dstports=443-443
+QRULE 0003 action=accept specialtarget=dns
+QRULES_END 4 10.137.0.12" ]]'
+check "IPv6 client rules" \
+    '[[ "$(grep -A2 "QRULES_BEGIN 6" "$T/ev")" == "QRULES_BEGIN 6 fd09:24ef:4179::a89:c drop 1
+QRULE 0001 action=accept dst6=2001:db8::/32
+QRULES_END 6 fd09:24ef:4179::a89:c" ]]'
+pid=$(pgrep -P "$SUP" -x agentd)
+check "agentd runs as its own uid, not root" \
+    '[[ -n $pid ]] && awk "/^Uid:/ {exit !(\$2 == 64504)}" /proc/$pid/status'
+ctl shutdown
+wait "$SUP"; rc=$?
+check "SHUTDOWN: agentd exits 0" '[[ $rc -eq 0 ]] && grep -q "EXIT 0" "$T/ev"'
+
+# An unexpected message type from the supervisor is fatal (exit 1).
+run_sup --qubesdb "$T/db.json"
+waitfor "READY" 5
+ctl "raw 21 16"	# FLOWTAB is natd's, and comes without its memfd
+wait "$SUP"; rc=$?
+check "an unexpected control message makes agentd exit 1" '[[ $rc -eq 1 ]]'
+run_sup --qubesdb "$T/db.json"
+waitfor "READY" 5
+ctl "raw 12 48"	# NETCONF is agentd's to send, not to receive
+wait "$SUP"; rc=$?
+check "a well-formed but unexpected type is fatal too" '[[ $rc -eq 1 ]] && grep -q "unexpected NETCONF" "$T/err"'
+
+# A bad file never gets past startup, and the error names the key.
+echo '{"/qubes-ip": "10.137.0.5", "/qubes-gateway": "10.137.0.300"}' >"$T/bad.json"
+run_sup --qubesdb "$T/bad.json"
+wait "$SUP"; rc=$?
+check "a malformed address in the file: exit 1 naming the key" \
+    '[[ $rc -eq 1 ]] && grep -q "/qubes-gateway" "$T/err" && ! grep -q READY "$T/ev"'
+echo '{"/qubes-ip": ' >"$T/bad.json"
+run_sup --qubesdb "$T/bad.json"
+wait "$SUP"; rc=$?
+check "a broken JSON file: exit 1 with file:line" '[[ $rc -eq 1 ]] && grep -q "bad.json:[0-9]*: " "$T/err"'
+echo "1..$n"
