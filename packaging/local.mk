@@ -68,7 +68,7 @@ vm-image: vm-kernel packaging/vm/moat-init packaging/vm/standin-moat
 	  $(SHELL) $(srcdir)/packaging/vm/mkinitramfs.sh --out $(VM_OUT)/moat/initramfs \
 	    --init packaging/vm/moat-init --moat packaging/vm/standin-moat; \
 	else \
-	  $(MAKE) $(AM_MAKEFLAGS) install-exec DESTDIR=$(VM_STAGE) >/dev/null && \
+	  $(MAKE) $(AM_MAKEFLAGS) install DESTDIR=$(VM_STAGE) >/dev/null && \
 	  $(SHELL) $(srcdir)/packaging/vm/mkinitramfs.sh --out $(VM_OUT)/moat/initramfs \
 	    --init packaging/vm/moat-init --moat $(VM_STAGE)$(sbindir)/moat \
 	    --libexec $(VM_STAGE)$(libexecdir)/moat; \
