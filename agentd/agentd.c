@@ -39,10 +39,11 @@ static __attribute__((noreturn)) void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: agentd --qubesdb FILE\n"
+	    "usage: agentd [--qubesdb FILE]\n"
 	    "       agentd --vchan socket --vchan-dir DIR --domid N\n"
 	    "       agentd --vchan xen [--domid N]\n"
-	    "(started by moat with its control channel on fd 3)\n");
+	    "(started by moat with its control channel on fd 3; with no\n"
+	    "source at all the database is empty)\n");
 	exit(2);
 }
 
@@ -87,6 +88,12 @@ parse_args(int argc, char **argv)
 	if (ad.qdbfile != NULL) {
 		if (transport != NULL || ad.vchan_dir != NULL)
 			fatalx("--qubesdb excludes --vchan and --vchan-dir");
+		ad.mode = AGENTD_FILE;
+		return;
+	}
+	/* No source at all (moat --backend none in tests, the VM boot
+	 * test): an empty database, nothing to hand on. */
+	if (transport == NULL && ad.vchan_dir == NULL && ad.domid < 0) {
 		ad.mode = AGENTD_FILE;
 		return;
 	}
@@ -230,10 +237,12 @@ main(int argc, char **argv)
 
 	/* Everything outside the sandbox's reach is opened now. */
 	if (ad.mode == AGENTD_FILE) {
-		if (qdb_load_json(ad.qdbfile, &ad.filedb, err, sizeof(err)) == -1)
+		if (ad.qdbfile == NULL)
+			;	/* no source: the empty database */
+		else if (qdb_load_json(ad.qdbfile, &ad.filedb, err, sizeof(err)) == -1)
 			fatalx("%s", err);
 		if (qdb_check_config(&ad.filedb, err, sizeof(err)) == -1)
-			fatalx("%s: %s", ad.qdbfile, err);
+			fatalx("%s: %s", ad.qdbfile ? ad.qdbfile : "(empty)", err);
 	} else if (agentd_vchan_setup(&ad) == -1)
 		fatalx("cannot set up the %s vchan transport",
 		    ad.mode == AGENTD_XEN ? "xen" : "socket");
@@ -258,7 +267,7 @@ main(int argc, char **argv)
 		fatal("control channel");
 	log_info("running (%s%s)", ad.mode == AGENTD_FILE ? "file " :
 	    ad.mode == AGENTD_XEN ? "xen vchan" : "socket vchan",
-	    ad.mode == AGENTD_FILE ? ad.qdbfile : "");
+	    ad.mode == AGENTD_FILE ? (ad.qdbfile ? ad.qdbfile : "none") : "");
 
 	if (ad.mode == AGENTD_FILE) {
 		/* The same path a dom0 dump takes, key by key. */

@@ -110,7 +110,12 @@ unsigned mq_dequeue_burst(struct mq_end *e, void *elems, unsigned max);
  * (the flag is cleared again). Also 1 on a broken ring: nothing will come.
  */
 int	mq_prepare_sleep(struct mq_end *e);
-/* Consumer: after poll() reported efd readable, drain it and clear the flag. */
+/*
+ * Consumer: after waking from a sleep that mq_prepare_sleep allowed, drain
+ * efd and clear the flag. Safe after any wake-up (timeout, another fd) as
+ * long as efd is EFD_NONBLOCK. A broken end stays broken: check e->broken
+ * after a 0 from mq_dequeue_burst and report the peer.
+ */
 void	mq_wake_done(struct mq_end *e);
 /* Elements waiting (consumer) or free slots (producer), from our view. */
 unsigned mq_count(struct mq_end *e);

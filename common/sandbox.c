@@ -111,10 +111,13 @@ add_rules(scmp_filter_ctx ctx, const struct sc_rule *r, size_t n, const char *wh
 
 		if (r[i].nr < 0)
 			continue;
-		if (r[i].argidx >= 0)
-			rc = seccomp_rule_add(ctx, act, r[i].nr, 1,
-			    SCMP_CMP((unsigned)r[i].argidx, SCMP_CMP_EQ, r[i].argval));
-		else
+		if (r[i].argidx >= 0) {
+			struct scmp_arg_cmp cmp = {
+				.arg = (unsigned)r[i].argidx, .op = SCMP_CMP_EQ,
+				.datum_a = r[i].argval,
+			};
+			rc = seccomp_rule_add_array(ctx, act, r[i].nr, 1, &cmp);
+		} else
 			rc = seccomp_rule_add(ctx, act, r[i].nr, 0);
 		/* -EEXIST: the same call already allowed by another table */
 		if (rc < 0 && rc != -EEXIST)
@@ -204,6 +207,10 @@ sandbox_enter(const struct sandbox_policy *p)
 #endif
 	if (ctx == NULL)
 		fatalx("sandbox: seccomp_init failed");
+	/* Every thread gets the filter, not just this one: libxenstore, for
+	 * one, runs a reader thread started before we get here. */
+	if (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1) < 0)
+		fatalx("sandbox: cannot apply the filter to every thread");
 	add_rules(ctx, sandbox_common_rules, sandbox_common_nrules, "common");
 	add_rules(ctx, p->rules, p->nrules, p->name);
 	if (p->extra_rules)

@@ -54,6 +54,7 @@ static void
 enqueue(struct dnsc *d, struct dnsc_entry *e, uint64_t now_ms)
 {
 	e->state = DNSC_WANT;
+	d->nbusy++;
 	e->until_ms = now_ms + DNSC_TIMEOUT_MS;
 	e->used_ms = now_ms;
 	e->qid = 0;
@@ -133,8 +134,9 @@ dnsc_next_query(struct dnsc *d, uint64_t now_ms, struct msg_dns_query *q)
 }
 
 static void
-settle_fail(struct dnsc_entry *e, uint64_t now_ms)
+settle_fail(struct dnsc *d, struct dnsc_entry *e, uint64_t now_ms)
 {
+	d->nbusy--;
 	e->state = DNSC_FAIL;
 	e->naddr = 0;
 	e->until_ms = now_ms + DNSC_NEG_TTL_MS;
@@ -166,9 +168,10 @@ dnsc_answer(struct dnsc *d, const struct msg_dns_answer *a, uint64_t now_ms)
 	d->nanswers++;
 	e->qid = 0;
 	if (a->status != 0 || a->qtype != e->qtype || a->naddr > DNS_ANSWER_MAX) {
-		settle_fail(e, now_ms);
+		settle_fail(d, e, now_ms);
 		return 1;
 	}
+	d->nbusy--;
 	ttl = a->ttl;
 	if (ttl < DNSC_MIN_TTL)
 		ttl = DNSC_MIN_TTL;
@@ -191,7 +194,7 @@ dnsc_tick(struct dnsc *d, uint64_t now_ms, uint64_t *next_ms)
 	int n = 0;
 	uint64_t next = 0;
 
-	for (i = 0; i < DNSC_SLOTS; i++) {
+	for (i = 0; i < DNSC_SLOTS && d->nbusy > 0; i++) {
 		struct dnsc_entry *e = &d->e[i];
 
 		if (e->state != DNSC_WANT && e->state != DNSC_SENT)
@@ -203,7 +206,7 @@ dnsc_tick(struct dnsc *d, uint64_t now_ms, uint64_t *next_ms)
 						release(d, slot);
 			}
 			e->qid = 0;
-			settle_fail(e, now_ms);
+			settle_fail(d, e, now_ms);
 			d->ntimeouts++;
 			n++;
 		} else if (next == 0 || e->until_ms < next)

@@ -22,7 +22,7 @@
 #define DNSC_SLOTS		2048
 #define DNSC_INFLIGHT		32
 #define DNSC_TIMEOUT_MS		2000
-#define DNSC_NEG_TTL_MS		10000
+#define DNSC_NEG_TTL_MS		5000
 #define DNSC_MIN_TTL		5
 #define DNSC_MAX_TTL		86400
 
@@ -48,6 +48,7 @@ struct dnsc {
 	uint32_t	whead, wtail;
 	uint32_t	inflight[DNSC_INFLIGHT];	/* entry index + 1, 0 free */
 	uint32_t	ninflight;
+	uint32_t	nbusy;		/* entries in WANT or SENT: tick scans only then */
 	uint32_t	next_qid;
 	uint64_t	nqueries, nanswers, ntimeouts;
 };

@@ -65,11 +65,41 @@ struct ridx_bucket {
 	uint8_t		addr[16];
 	uint32_t	first;		/* into ridx.ids */
 	uint32_t	count;
+	uint32_t	sub;		/* index into ridx.subs + 1, 0 for none */
+};
+
+/*
+ * A big bucket (many rules for one source and destination, e.g. a long
+ * list of ports to "any") is split once more: rules for one exact TCP or
+ * UDP port are listed under (protocol, port), the rest in one list. A flow
+ * scans its (protocol, port) list and the rest, both ascending, so the
+ * lowest matching rule is still found.
+ */
+#define RIDX_SUB_MIN	32	/* bucket size from which it is split */
+struct ridx_port {
+	uint16_t	port;
+	uint8_t		proto;
+	uint8_t		used;
+	uint32_t	first;		/* into ridx.ids2 */
+	uint32_t	count;
+};
+struct ridx_sub {
+	struct ridx_port *tab;
+	uint32_t	 mask;
+	uint32_t	 rest_first;	/* into ridx.ids2 */
+	uint32_t	 rest_count;
 };
 struct ridx {
+	struct ridx_sub	*subs;
+	uint32_t	 nsubs;
+	uint32_t	*ids2;
 	struct ridx_bucket *tab;
 	uint32_t	 mask;		/* tab has mask + 1 slots */
 	uint32_t	*ids;
+	/* One bit per key hash: most probes (a prefix length in use, but not
+	 * this prefix) end here, in a few cache lines, instead of in tab. */
+	uint64_t	*filter;
+	uint32_t	 fmask;		/* bits - 1 */
 	uint8_t		 lens4[33], nlens4;	/* prefix lengths in use, longest first */
 	uint8_t		 lens6[129], nlens6;
 	uint8_t		 has_from;	/* some rule names a source */
@@ -143,7 +173,9 @@ struct eng_client {
 	uint8_t		warned[2];	/* "no Qubes rules" logged, per family */
 };
 
-#define ENG_LSET	(4 * MQ_PORT_MAX)
+/* up links (2 addresses each) and dom0's connected clients (real and
+ * visible address each) always leave a quarter of the table free */
+#define ENG_LSET	(4 * MQ_PORT_MAX + 4 * CLIENTS_MAX)
 
 struct engine {
 	struct rset	 json;
@@ -154,7 +186,9 @@ struct engine {
 	struct {
 		uint8_t	family;
 		uint8_t	a[16];
-	}		 lset[ENG_LSET];	/* up clients' addresses */
+	}		 lset[ENG_LSET];	/* clients' addresses: links and cips */
+	uint32_t	 cips[2 * CLIENTS_MAX];	/* MSG_CLIENTS: real and visible IPv4 */
+	uint32_t	 ncips;
 	uint8_t		 dnsaddr[8][4];
 	int		 ndnsaddr;
 	uint32_t	 generation;
@@ -166,6 +200,10 @@ struct engine {
 void	engine_init(struct engine *e, struct dnsc *dns);
 void	engine_netconf(struct engine *e, const struct msg_netconf *nc);
 void	engine_link(struct engine *e, const struct msg_link *l);
+/* dom0's list of connected clients (count entries of mc, checked by the
+ * caller): their addresses count as clients for inter-VM traffic. */
+void	engine_clients(struct engine *e, const struct msg_clients *mc,
+	    uint32_t count);
 /* Replace (or create) the Qubes rule set of one client address. */
 struct qset *engine_qset_get(struct engine *e, int family, const uint8_t *addr,
 	    int create);

@@ -9,21 +9,19 @@ policyd_libqrule_a_SOURCES = policyd/qrule.c policyd/qrule.h
 policyd_libpolicy_a_SOURCES = \
 	policyd/engine.c policyd/engine.h \
 	policyd/jrules.c policyd/jrules.h \
-	policyd/dnscache.c policyd/dnscache.h
+	policyd/dnscache.c policyd/dnscache.h \
+	policyd/flows.c policyd/policyd.h
 policyd_libpolicy_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 POLICY_LIBS = policyd/libpolicy.a policyd/libqrule.a $(MOAT_COMMON_LIBS) $(JANSSON_LIBS)
 
-# The daemons live in $(libexecdir)/moat (MOAT_LIBEXECDIR); a directory
-# variable of our own avoids clashing with other fragments over
-# pkglibexec_PROGRAMS, which the root Makefile.am does not initialise.
-policyddir = $(pkglibexecdir)
-policyd_PROGRAMS = policyd/policyd
-policyd_policyd_SOURCES = policyd/policyd.c policyd/policyd.h \
-	policyd/policyd_sandbox.c
+moatlibexec_PROGRAMS += policyd/policyd
+policyd_policyd_SOURCES = policyd/policyd.c policyd/policyd_sandbox.c
 policyd_policyd_LDADD = $(POLICY_LIBS)
+policyd_policyd_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 
 MOAT_UNIT_TESTS += tests/unit/test_policy_qrule tests/unit/test_policy_json \
-	tests/unit/test_policy_eval tests/unit/test_policy_index
+	tests/unit/test_policy_eval tests/unit/test_policy_index \
+	tests/unit/test_policy_daemon
 tests_unit_test_policy_qrule_SOURCES = tests/unit/test_policy_qrule.c
 tests_unit_test_policy_qrule_LDADD = $(POLICY_LIBS)
 tests_unit_test_policy_json_SOURCES = tests/unit/test_policy_json.c
@@ -32,6 +30,9 @@ tests_unit_test_policy_eval_SOURCES = tests/unit/test_policy_eval.c
 tests_unit_test_policy_eval_LDADD = $(POLICY_LIBS)
 tests_unit_test_policy_index_SOURCES = tests/unit/test_policy_index.c
 tests_unit_test_policy_index_LDADD = $(POLICY_LIBS)
+# Runs the built daemon (policyd/policyd) as the supervisor would.
+tests_unit_test_policy_daemon_SOURCES = tests/unit/test_policy_daemon.c
+tests_unit_test_policy_daemon_LDADD = $(MOAT_COMMON_LIBS)
 
 MOAT_FUZZ_TARGETS += tests/fuzz/fuzz_qrule tests/fuzz/fuzz_jrules
 EXTRA_PROGRAMS += tests/fuzz/fuzz_qrule tests/fuzz/fuzz_jrules
@@ -47,3 +48,8 @@ tests_fuzz_replay_qrule_LDADD = $(POLICY_LIBS)
 tests_fuzz_replay_jrules_SOURCES = tests/fuzz/fuzz_jrules.c tests/fuzz/replay.c
 tests_fuzz_replay_jrules_LDADD = $(POLICY_LIBS)
 EXTRA_DIST += tests/fuzz/corpus/qrule tests/fuzz/corpus/jrules
+
+MOAT_BENCHES += tests/bench/bench_policy
+EXTRA_PROGRAMS += tests/bench/bench_policy
+tests_bench_bench_policy_SOURCES = tests/bench/bench_policy.c
+tests_bench_bench_policy_LDADD = $(POLICY_LIBS)

@@ -1,1 +1,50 @@
 # tests/local.mk: owned by tests/.
+
+# Network-namespace integration suite: one script per data-plane behaviour,
+# each building its own topology (tests/integ/lib.sh) around moat. Run as
+# root. MOAT_INTEG_FW=kernel runs the same scripts against the Linux kernel
+# doing the firewall's job, to check the tests themselves.
+MOAT_INTEG_TESTS += \
+	tests/integ/dp_qubes_rules.sh \
+	tests/integ/dp_json_rules.sh \
+	tests/integ/dp_reject_fast.sh \
+	tests/integ/dp_bad_rules.sh \
+	tests/integ/dp_spoof.sh \
+	tests/integ/dp_client_to_client.sh \
+	tests/integ/dp_inbound.sh \
+	tests/integ/dp_arp.sh \
+	tests/integ/dp_dns.sh \
+	tests/integ/dp_icmp_errors.sh \
+	tests/integ/dp_fragments.sh \
+	tests/integ/dp_timeouts.sh \
+	tests/integ/dp_quota.sh \
+	tests/integ/dp_rule_change.sh \
+	tests/integ/dp_pcap.sh \
+	tests/integ/dp_logs.sh \
+	tests/integ/dp_debug.sh \
+	tests/integ/dp_getrules.sh \
+	tests/integ/dp_stats.sh \
+	tests/integ/demo_smoke.sh
+EXTRA_DIST += $(MOAT_INTEG_TESTS) tests/integ/lib.sh tests/integ/kfw.py \
+	tests/integ/pkt.py tests/integ/services.py tests/bench/e2e.sh scripts/demo
+
+# "make check-integ": only the integration scripts (as root).
+check-integ: all
+	$(AM_V_at)MOAT_BUILDDIR=$(abs_builddir) MOAT_SRCDIR=$(abs_srcdir) \
+	  $(SHELL) $(srcdir)/tests/run $(MOAT_INTEG_TESTS:%=$(abs_srcdir)/%)
+# "make check-kernel": the same scripts with the Linux kernel as the firewall.
+MOAT_DP_TESTS = $(filter tests/integ/dp_%,$(MOAT_INTEG_TESTS))
+check-kernel:
+	$(AM_V_at)MOAT_INTEG_FW=kernel MOAT_BUILDDIR=$(abs_builddir) MOAT_SRCDIR=$(abs_srcdir) \
+	  $(SHELL) $(srcdir)/tests/run $(MOAT_DP_TESTS:%=$(abs_srcdir)/%)
+
+# End-to-end benchmark (make bench): moat vs the kernel, iperf3 through the
+# namespaces, and moat's memory. A tiny wrapper in the build tree runs the
+# script from the source tree against this build.
+MOAT_BENCHES += tests/bench/e2e
+tests/bench/e2e: $(srcdir)/tests/bench/e2e.sh
+	$(AM_V_GEN)mkdir -p tests/bench && \
+	  printf '#!/bin/sh\nMOAT_BUILDDIR=%s MOAT_SRCDIR=%s exec bash %s "$$@"\n' \
+	    '$(abs_builddir)' '$(abs_srcdir)' '$(abs_srcdir)/tests/bench/e2e.sh' >$@ && chmod +x $@
+CLEANFILES += tests/bench/e2e
+.PHONY: check-integ check-kernel

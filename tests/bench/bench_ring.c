@@ -20,6 +20,7 @@
 
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -66,6 +67,20 @@ struct shared {
 };
 
 static struct shared *sh;
+static double cpu_last;	/* CPU seconds (both processes) of the last run */
+
+/* User + system CPU seconds of this process and its reaped children. */
+static double
+cpu_now(void)
+{
+	struct rusage s, c;
+
+	getrusage(RUSAGE_SELF, &s);
+	getrusage(RUSAGE_CHILDREN, &c);
+	return (double)(s.ru_utime.tv_sec + s.ru_stime.tv_sec + c.ru_utime.tv_sec +
+	    c.ru_stime.tv_sec) + (s.ru_utime.tv_usec + s.ru_stime.tv_usec +
+	    c.ru_utime.tv_usec + c.ru_stime.tv_usec) / 1e6;
+}
 static int pin;		/* MOAT_BENCH_PIN=1: producer on CPU 0, consumer on CPU 1 */
 
 static void
@@ -132,6 +147,7 @@ run_ring1(unsigned batch, uint64_t n)
 	    mq_attach(&p, mem, sizeof mem, NSLOTS, sizeof in[0], MQ_PRODUCER, -1) == -1 ||
 	    mq_attach(&c, mem, sizeof mem, NSLOTS, sizeof in[0], MQ_CONSUMER, -1) == -1)
 		return -1;
+	cpu_last = cpu_now();
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (seq < n) {
 		mkbatch(in, batch, seq);
@@ -143,6 +159,7 @@ run_ring1(unsigned batch, uint64_t n)
 		seq += k;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	cpu_last = cpu_now() - cpu_last;
 	return (double)n / elapsed(&t0, &t1);
 }
 
@@ -272,6 +289,7 @@ run_two(enum method m, unsigned batch, uint64_t n)
 		return -1;
 
 	fflush(stdout);
+	cpu_last = cpu_now();
 	if ((pid = fork()) == -1)
 		return -1;
 	if (pid == 0) {
@@ -306,6 +324,7 @@ run_two(enum method m, unsigned batch, uint64_t n)
 	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
 	    WEXITSTATUS(status) != 0 || sh->bad || sh->got != n)
 		rc = -1;
+	cpu_last = cpu_now() - cpu_last;
 	if (mem != NULL)
 		munmap(mem, len);
 	if (mfd != -1)
@@ -331,7 +350,7 @@ int
 main(void)
 {
 	static const unsigned batches[] = { 1, 32 };
-	double res[M_COUNT][2], r[9];
+	double res[M_COUNT][2], r[9], cpu[M_COUNT][2], c[9];
 	uint64_t nfast = 4000000, n;
 	char load[64] = "?";
 	FILE *f;
@@ -369,9 +388,12 @@ main(void)
 					failed = 1;
 				}
 				sleeps[m][bi] += m == M_RING1 ? 0 : sh->sleeps;
+				c[i] = cpu_last * 1e9 / (double)n;
 			}
 			qsort(r, reps, sizeof r[0], cmp_double);
+			qsort(c, reps, sizeof c[0], cmp_double);
 			res[m][bi] = r[reps / 2];
+			cpu[m][bi] = c[reps / 2];
 			sleeps[m][bi] /= reps;
 		}
 	}
@@ -385,14 +407,15 @@ main(void)
 	    " baselines at batch 1: %llu) per run, %d CPUs, %s, load %s\n", reps,
 	    (unsigned long long)nfast, (unsigned long long)nfast / 8,
 	    (int)sysconf(_SC_NPROCESSORS_ONLN), pin ? "pinned" : "not pinned", load);
-	printf("ratio = x socketpair; sleeps = consumer eventfd sleeps per run\n");
-	printf("%-34s %8s %7s %8s %9s %7s %8s\n", "method", "batch 1", "ratio",
-	    "sleeps", "batch 32", "ratio", "sleeps");
+	printf("ratio = x socketpair; cpu = CPU ns per descriptor, both processes"
+	    " (spinning counts);\nsleeps = consumer eventfd sleeps per run\n");
+	printf("%-33s %8s %6s %6s %6s  %8s %6s %6s %6s\n", "method", "batch 1",
+	    "ratio", "cpu", "sleeps", "batch 32", "ratio", "cpu", "sleeps");
 	for (m = 0; m < M_COUNT; m++) {
-		printf("%-34s", method_name[m]);
+		printf("%-33s", method_name[m]);
 		for (bi = 0; bi < 2; bi++)
-			printf(" %7.2fM %6.1fx %8llu", res[m][bi] / 1e6,
-			    res[m][bi] / res[M_SOCK][bi],
+			printf(" %7.2fM %5.1fx %6.0f %6llu ", res[m][bi] / 1e6,
+			    res[m][bi] / res[M_SOCK][bi], cpu[m][bi],
 			    (unsigned long long)sleeps[m][bi]);
 		printf("\n");
 	}

@@ -418,6 +418,46 @@ test_dsthost_not_needed_when_earlier_rule_matches(void)
 	T_EQ_INT(dnsc_next_query(&dns, tms, &q), 0);
 }
 
+/* At most DNSC_INFLIGHT lookups at once; the rest wait their turn and
+ * time out like the others; nothing stays pending forever. */
+static void
+test_dns_bounded(void)
+{
+	struct msg_dns_query q[2 * DNSC_INFLIGHT];
+	struct msg_dns_answer a = { 0 };
+	const struct dnsc_entry *e;
+	char name[32];
+	int i, n = 0;
+	uint64_t next;
+
+	dnsc_init(&dns);
+	for (i = 0; i < 3 * DNSC_INFLIGHT; i++) {
+		snprintf(name, sizeof name, "n%d.example", i);
+		dnsc_want(&dns, name, DNS_QTYPE_A, tms);
+	}
+	while (n < 2 * DNSC_INFLIGHT && dnsc_next_query(&dns, tms, &q[n]))
+		n++;
+	T_EQ_INT(n, DNSC_INFLIGHT);
+	/* an answer frees a slot for the next name */
+	a.qid = q[0].qid;
+	a.qtype = DNS_QTYPE_A;
+	a.ttl = 60;
+	T_EQ_INT(dnsc_answer(&dns, &a, tms), 1);
+	T_EQ_INT(dnsc_answer(&dns, &a, tms), 0);	/* not twice */
+	T_EQ_INT(dnsc_next_query(&dns, tms, &q[n]), 1);
+	T_EQ_INT(dnsc_next_query(&dns, tms, &q[n]), 0);
+	/* everything else times out together */
+	T_EQ_INT(dnsc_tick(&dns, tms + DNSC_TIMEOUT_MS, &next), 3 * DNSC_INFLIGHT - 1);
+	T_EQ_INT(next, 0);
+	T_EQ_INT(dns.nbusy, 0);
+	T_EQ_INT(dnsc_peek(&dns, "n5.example", DNS_QTYPE_A, tms + DNSC_TIMEOUT_MS, &e),
+	    DNSC_FAIL);
+	/* ...and is asked again once the failure is old */
+	dnsc_want(&dns, "n5.example", DNS_QTYPE_A, tms + DNSC_TIMEOUT_MS + DNSC_NEG_TTL_MS);
+	T_EQ_INT(dnsc_next_query(&dns, tms, &q[0]), 1);
+	T_EQ_STR(q[0].name, "n5.example");
+}
+
 static void
 test_intervm(void)
 {
@@ -447,6 +487,30 @@ test_intervm(void)
 	/* deny rules do apply to inter-VM traffic */
 	T_ASSERT(json("{\"version\":1,\"rules\":[{\"from\":\"*\",\"action\":\"reject\",\"proto\":\"tcp\"}]}") == 0);
 	T_EQ_INT(ACT(F4(VAULT, IPPROTO_TCP, 22)), VERDICT_REJECT);
+}
+
+/* A client dom0 lists in /connected-ips counts as a client even before
+ * (or without) its link being up here, and so does its visible address. */
+static void
+test_intervm_connected_ips(void)
+{
+	static struct msg_clients mc;
+
+	setup();
+	qubes(4, WORK, "accept", 0);
+	T_EQ_INT(ACT(F4("10.137.0.20", IPPROTO_TCP, 22)), VERDICT_ACCEPT);
+	mc.count = 1;
+	inet_pton(AF_INET, "10.137.0.20", &mc.c[0].ip);
+	inet_pton(AF_INET, "10.138.9.9", &mc.c[0].visible_ip);
+	engine_clients(&eng, &mc, mc.count);
+	T_EQ_INT(ACT(F4("10.137.0.20", IPPROTO_TCP, 22)), VERDICT_DROP);
+	T_EQ_INT(ACT(F4("10.138.9.9", IPPROTO_TCP, 22)), VERDICT_DROP);
+	/* links still count */
+	T_EQ_INT(ACT(F4(VAULT, IPPROTO_TCP, 22)), VERDICT_DROP);
+	/* a new snapshot replaces the old one */
+	mc.count = 0;
+	engine_clients(&eng, &mc, mc.count);
+	T_EQ_INT(ACT(F4("10.137.0.20", IPPROTO_TCP, 22)), VERDICT_ACCEPT);
 }
 
 static void
@@ -500,7 +564,9 @@ main(void)
 	T_RUN(test_dsthost_failure_only_skips_rule);
 	T_RUN(test_dsthost_timeout);
 	T_RUN(test_dsthost_not_needed_when_earlier_rule_matches);
+	T_RUN(test_dns_bounded);
 	T_RUN(test_intervm);
+	T_RUN(test_intervm_connected_ips);
 	T_RUN(test_ipv6);
 	T_RUN(test_generation);
 	return t_done();

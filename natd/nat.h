@@ -1,0 +1,301 @@
+/*
+ * nat.h: natd's engine. No I/O: it takes frame descriptors and a buffer
+ * pool, and hands frames, flow requests and DNS answers to the callbacks
+ * in struct nat_io. natd.c wires those to the rings and the control
+ * channel; the unit tests wire them to arrays.
+ *
+ * Time comes in as an argument (CLOCK_MONOTONIC milliseconds) so tests
+ * run a fake clock. Nothing on the packet path allocates: every table is
+ * sized in nat_new().
+ */
+#ifndef MOAT_NATD_NAT_H
+#define MOAT_NATD_NAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "flowreq.h"
+#include "msg.h"
+#include "pkt.h"
+#include "ring.h"
+#include "flowtab.h"
+
+/*
+ * Drop reasons: counted per link, named in moat.Stats, logged.
+ *   malformed      frame failed parsing, or its offload fields disagree with it
+ *   ethertype      not IPv4, IPv6 or ARP (VLAN, ...)
+ *   ipv6           IPv6 is not forwarded yet
+ *   arp            ARP natd does not answer (for the client's own address,
+ *                  replies, requests on the uplink for other addresses)
+ *   arp_spoof      client ARP claiming an address that is not the client's
+ *   spoofed        client frame whose source is not the client's address, or
+ *                  uplink frame whose source is a client's address
+ *   mac            unicast frame not addressed to natd's MAC on that link
+ *   martian        broadcast, multicast, loopback or zero destination
+ *   local          addressed to natd itself (other than ping of the gateway)
+ *   not_ours       uplink frame not addressed to /qubes-ip
+ *   ttl            TTL expired (natd answered with ICMP time exceeded)
+ *   no_flow        no connection for an inbound packet or ICMP error
+ *   proto          protocol or ICMP type natd does not translate
+ *   policy_drop    policyd's verdict (or cached verdict) is drop
+ *   policy_reject  policyd's verdict is reject (natd answered RST/ICMP 13)
+ *   policy_timeout policyd did not answer in time
+ *   cut            flow removed after a rule change; packet still in flight
+ *   quota          the client was at its quota of flows: its new flow
+ *                  displaced one of its own older flows (see the eviction
+ *                  order in nat_engine.c) or, none being evictable, was
+ *                  dropped; counted in both cases
+ *   table_full     the table was full: a flow of the client holding the
+ *                  most was evicted, or none could be and the frame was
+ *                  dropped; counted in both cases
+ *   pending_full   too many flows/packets waiting for verdicts
+ *   policyd_busy   the flow-request ring was full
+ *   ports          no free translated port
+ *   no_gateway     uplink down or the gateway's MAC is not known yet
+ *   link_down      destination link down or unknown
+ *   mtu            too big for the next link (DF set: natd sent frag-needed)
+ *   frag           fragment whose first fragment never came
+ *   no_dns         virtual DNS address with no real resolver configured
+ *   no_netconf     addresses not configured yet
+ *   no_buffer      natd's reserve was empty when it had to answer
+ */
+enum nat_reason {
+	NAT_R_MALFORMED = 0,
+	NAT_R_ETHERTYPE,
+	NAT_R_IPV6,
+	NAT_R_ARP,
+	NAT_R_ARP_SPOOF,
+	NAT_R_SPOOFED,
+	NAT_R_MAC,
+	NAT_R_MARTIAN,
+	NAT_R_LOCAL,
+	NAT_R_NOT_OURS,
+	NAT_R_TTL,
+	NAT_R_NO_FLOW,
+	NAT_R_PROTO,
+	NAT_R_POLICY_DROP,
+	NAT_R_POLICY_REJECT,
+	NAT_R_POLICY_TIMEOUT,
+	NAT_R_CUT,
+	NAT_R_QUOTA,
+	NAT_R_TABLE_FULL,
+	NAT_R_PENDING_FULL,
+	NAT_R_POLICYD_BUSY,
+	NAT_R_PORTS,
+	NAT_R_NO_GATEWAY,
+	NAT_R_LINK_DOWN,
+	NAT_R_MTU,
+	NAT_R_FRAG,
+	NAT_R_NO_DNS,
+	NAT_R_NO_NETCONF,
+	NAT_R_NO_BUFFER,
+	NAT_R_MAX
+};
+extern const char *const nat_reason_name[NAT_R_MAX];
+
+/* Output interface. */
+struct nat_io {
+	void	*arg;
+	/* A frame to netbackd: d->port is the link, or MQ_PORT_DROP to give
+	 * the buffer back. The engine no longer owns d->buf afterwards. */
+	void	(*tx)(void *arg, const struct mq_desc *d);
+	/* A flow request to policyd: 0 queued, -1 ring full. */
+	int	(*flowreq)(void *arg, const struct flow_req *r);
+	/* The answer to a MSG_DNS_QUERY. */
+	void	(*dns_answer)(void *arg, const struct msg_dns_answer *a);
+};
+
+struct nat_config {
+	uint32_t	nflows;
+	uint32_t	client_quota;
+	uint32_t	pending_max;	/* pending verdicts per client */
+	uint32_t	to_tcp_syn, to_tcp_est, to_tcp_closing;	/* seconds */
+	uint32_t	to_udp, to_udp_stream, to_icmp;
+	uint32_t	own_first;	/* unused: netbackd owns every buffer */
+	uint32_t	own_count;	/* size of natd's reserve, which netbackd
+					 * fills with empty RX descriptors */
+	uint32_t	hold_max;	/* frames held for verdicts, all clients */
+	uint64_t	seed;		/* random: hash key, port choice, DNS ids */
+};
+void	nat_config_defaults(struct nat_config *c);
+
+/* Timeouts not exposed as options. */
+#define NAT_TO_TCP_CLOSED	10	/* s after a RST, as Linux */
+#define NAT_TO_PENDING_MS	5000	/* policyd must answer within this */
+#define NAT_HOLD_PER_FLOW	64	/* frames held per pending flow (a 64 KiB
+					 * UDP datagram is 45 fragments) */
+#define NAT_FRAG_SLOTS		256	/* fragment id -> flow mappings */
+#define NAT_FRAG_TTL_MS		10000
+#define NAT_FRAG_HOLD		32	/* out-of-order fragments held */
+#define NAT_FRAG_HOLD_MS	1000
+#define NAT_DNSQ_MAX		16
+#define NAT_DNS_SECONDARY_MS	500	/* ask the secondary resolver after */
+#define NAT_DNS_TIMEOUT_MS	1500
+#define NAT_ARP_RETRY_MS	1000
+#define NAT_ARP_REFRESH_MS	60000
+#define NAT_PCAP_SLOTS		256
+#define NAT_PCAP_SNAP		1600
+#define NAT_CONNECTED_SLOTS	512	/* twice CLIENTS_MAX */
+#define NAT_EVICT_SCAN		64	/* LRU entries looked at for an unreplied one */
+
+struct nat_counters {
+	uint64_t	rx_packets, rx_bytes, tx_packets, tx_bytes;
+	uint64_t	drops[NAT_R_MAX];
+};
+
+struct nat_link {
+	uint8_t		known, up, kind;
+	uint8_t		mac[6];		/* ours on this link */
+	uint8_t		peer_mac[6];	/* the client's (from netbackd, or learned) */
+	uint8_t		peer_mac_known;
+	uint32_t	ip;		/* the client's address; 0 for the uplink */
+	uint32_t	mtu;
+	char		name[32];
+	uint32_t	npending;	/* pending flows */
+	uint32_t	nheld;		/* frames held for them */
+	struct nat_counters c;
+};
+
+struct nat_hold {
+	struct mq_desc	d;
+	uint32_t	next;
+};
+
+struct nat_frag {
+	uint32_t	src, dst;
+	uint16_t	id;
+	uint8_t		proto;
+	uint8_t		dir;		/* 1 out (client -> ...), 2 in (uplink -> client) */
+	uint32_t	flow;
+	uint64_t	expire_ms;
+};
+
+struct nat_fraghold {
+	struct mq_desc	d;
+	uint64_t	since_ms;
+	uint8_t		used;
+};
+
+struct nat_dnsq {
+	uint8_t		used;
+	uint8_t		tries;		/* resolvers asked so far */
+	uint16_t	dnsid, sport, qtype;
+	uint32_t	qid;
+	uint32_t	server[2];	/* addresses asked (network order) */
+	uint64_t	start_ms;
+	char		name[DNS_NAME_MAX];
+};
+
+struct nat_pcap_rec {
+	uint64_t	ms;		/* monotonic */
+	uint32_t	caplen, origlen;
+	uint8_t		data[NAT_PCAP_SNAP];
+};
+
+struct nat_engine {
+	struct nat_config	 cfg;
+	struct nat_io		 io;
+	const struct mq_pool	*pool;
+	struct flowtab		 ft;
+	void			*ft_mem;	/* the MSG_FLOWTAB mapping, or */
+	size_t			 ft_len;
+	void			*ft_private;	/* private memory without one */
+	int			 started;
+	uint64_t		 now_ms;
+	uint64_t		 rng;
+
+	struct msg_netconf	 nc;
+	int			 have_nc;
+	struct nat_link		 link[MQ_PORT_MAX];
+	/* client address -> port, open addressing (0 = empty) */
+	uint32_t		 ipmap_ip[2 * MQ_PORT_MAX];
+	uint16_t		 ipmap_port[2 * MQ_PORT_MAX];
+
+	/* uplink gateway */
+	uint8_t			 gw_mac[6];
+	int			 gw_known;
+	uint64_t		 gw_next_arp_ms;
+
+	/* natd's reserve of buffers */
+	uint32_t		*reserve;
+	uint32_t		 nreserve, reserve_cap;
+
+	/* /connected-ips: never a source on the uplink (0 = empty slot) */
+	uint32_t		 connected[NAT_CONNECTED_SLOTS];
+
+	/* held frames of pending flows */
+	struct nat_hold		*hold;
+	uint32_t		 hold_free;
+	uint32_t		*hold_head, *hold_tail;	/* per flow */
+	uint8_t			*hold_n;		/* per flow */
+	uint32_t		 seq_ctr;
+
+	/* re-check after a rule change */
+	int			 recheck_active;
+	uint32_t		 recheck_cursor;
+	uint32_t		 rules_gen;
+
+	struct nat_frag		 frag[NAT_FRAG_SLOTS];
+	struct nat_fraghold	 fraghold[NAT_FRAG_HOLD];
+
+	struct nat_dnsq		 dnsq[NAT_DNSQ_MAX];
+
+	struct nat_pcap_rec	*pcap;
+	uint32_t		 pcap_head, pcap_count;
+
+	uint64_t		 last_sweep_ms;
+	uint32_t		 restored, discarded;	/* at the last restart */
+};
+
+/* Setup and configuration (control path; may allocate). */
+struct nat_engine *nat_new(const struct nat_config *cfg, const struct mq_pool *pool,
+	    const struct nat_io *io);
+void	nat_free(struct nat_engine *e);
+/* Give the engine the flow table memory (the MSG_FLOWTAB memfd). Without
+ * it, nat_start() uses private memory. 0, or -1 when too small. */
+int	nat_set_flowtab(struct nat_engine *e, void *mem, size_t len);
+void	nat_netconf(struct nat_engine *e, const struct msg_netconf *nc, uint64_t now_ms);
+void	nat_link(struct nat_engine *e, const struct msg_link *l, uint64_t now_ms);
+/* MSG_CLIENTS: the addresses of /connected-ips (and their mapped ones). */
+void	nat_clients(struct nat_engine *e, const uint32_t *ips,
+	    const uint32_t *visible, uint32_t count);
+/* Format the table, or on restart validate what a previous natd left. */
+int	nat_start(struct nat_engine *e, int restart, uint64_t now_ms);
+
+/* Packet path. */
+void	nat_input(struct nat_engine *e, const struct mq_desc *d, uint64_t now_ms);
+void	nat_verdict(struct nat_engine *e, const struct flow_verdict *v, uint64_t now_ms);
+/* Timers: call at least every 100 ms and after each burst. */
+void	nat_tick(struct nat_engine *e, uint64_t now_ms);
+void	nat_rules_changed(struct nat_engine *e, uint32_t generation, uint64_t now_ms);
+void	nat_dns_query(struct nat_engine *e, const struct msg_dns_query *q, uint64_t now_ms);
+
+/* Services. Return bytes written (truncated output is an error: 0). */
+size_t	nat_stats_json(struct nat_engine *e, char *buf, size_t cap);
+size_t	nat_pcap_bytes(const struct nat_engine *e);
+size_t	nat_pcap_dump(const struct nat_engine *e, uint8_t *buf, size_t cap,
+	    int64_t wall_minus_mono_ms);
+
+/* nat_dns.c: the resolver's wire format, exposed for tests and fuzzing. */
+size_t	dns_build_query(uint8_t *buf, size_t cap, uint16_t id, const char *name,
+	    uint16_t qtype);
+/* Parse an answer to query id/name/qtype into *a (qid untouched). 0 when it
+ * is the answer to that query (status 0, maybe no address), -1 otherwise. */
+int	dns_parse_answer(const uint8_t *p, size_t len, uint16_t id,
+	    const char *name, uint16_t qtype, struct msg_dns_answer *a);
+
+/* Internal, shared between the engine's files. */
+void	nat_drop(struct nat_engine *e, const struct mq_desc *d,
+	    const struct pkt_view *v, enum nat_reason r);
+void	nat_consume(struct nat_engine *e, const struct mq_desc *d);
+void	nat_send(struct nat_engine *e, const struct mq_desc *d, uint16_t port);
+uint64_t nat_rand(struct nat_engine *e);
+uint8_t	*nat_frame(const struct nat_engine *e, const struct mq_desc *d);
+int	nat_buf_get(struct nat_engine *e, struct mq_desc *d, uint8_t **buf, size_t *cap);
+void	nat_buf_put(struct nat_engine *e, uint32_t buf);
+void	nat_pcap_add(struct nat_engine *e, const uint8_t *frame, size_t len);
+int	nat_dns_input(struct nat_engine *e, const struct mq_desc *d, const struct pkt_view *v);
+int	nat_dns_port_busy(const struct nat_engine *e, uint32_t server, uint16_t port);
+void	nat_dns_tick(struct nat_engine *e);
+
+#endif

@@ -1,0 +1,118 @@
+#!/bin/bash
+# End-to-end benchmark (make bench): TCP throughput client -> uplink through
+# moat vs through the Linux kernel doing the same job (ip_forward + nftables
+# masquerade + the same rules, tests/integ/kfw.py) in the same namespace
+# topology, and the resident memory of all moat processes idle and holding
+# 10,000 flows. Goal: moat/kernel >= 0.5.
+#   E2E_SECONDS=N   length of each iperf3 run (default 5)
+#   E2E_FLOWS=N     flows for the memory figure (default 10000)
+# veth offloads are left at their defaults (TSO/GSO on), as the kernel path
+# and a vnet_hdr-aware moat both see 64 KB super-frames (fast-packet-io.md 2.3).
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../integ/lib.sh"
+secs=${E2E_SECONDS:-5}
+nflows=${E2E_FLOWS:-10000}
+[[ $(id -u) -eq 0 ]] || { echo "e2e: needs root"; exit 1; }
+command -v iperf3 >/dev/null || { echo "e2e: iperf3 missing (bash scripts/deps)"; exit 1; }
+trap topo_down EXIT
+trap 'exit 130' INT TERM
+topo_create
+qdb_write
+ip netns exec "$NS_UP" iperf3 -s -B "$WWW_IP" -p 5201 >"$RUN/iperf3-s.log" 2>&1 &
+disown
+# The flow sprayer's datagrams are dropped quietly at the uplink host.
+in_up nft -f - <<<'table inet sink { chain sink_in { type filter hook input priority 0; udp dport 20000-59999 drop; }; }'
+sleep 0.5
+
+declare -A R
+# run_iperf LABEL ARGS...: Gbit/s received, client c2 -> uplink host
+run_iperf() {
+	local label=$1 j; shift
+	j=$(ip netns exec "$NS_C2" iperf3 -c "$WWW_IP" -p 5201 -t "$secs" -J "$@" 2>&1)
+	"$PY" -c '
+import json, sys
+try:
+    d = json.loads(sys.argv[1]); print("%.2f" % (d["end"]["sum_received"]["bits_per_second"] / 1e9))
+except Exception:
+    print("fail")' "$j"
+}
+measure() {	# measure MODE
+	R[$1,1]=$(run_iperf "$1" -P 1)
+	R[$1,4]=$(run_iperf "$1" -P 4)
+	R[$1,R1]=$(run_iperf "$1" -P 1 -R)
+	R[$1,R4]=$(run_iperf "$1" -P 4 -R)
+}
+# rss_kb / pss_kb: sum over every process in the firewall namespace (moat's)
+mem_kb() {
+	local field=$1 file=$2 pid sum=0 v
+	for pid in $(ip netns pids "$NS_FW"); do
+		v=$(awk -v f="$field:" '$1 == f {print $2}' "/proc/$pid/$file" 2>/dev/null)
+		sum=$((sum + ${v:-0}))
+	done
+	echo "$sum"
+}
+
+echo "== kernel baseline (ip_forward + nftables masquerade), ${secs}s per run"
+FW_MODE=kernel
+fw_start
+wait_ready 2 >/dev/null || echo "kernel baseline: DNS check failed"
+measure kernel
+fw_stop
+
+moat_ok=1
+echo "== moat"
+FW_MODE=moat
+if [[ ! -x $MOAT_BIN || ! -x $MOATCTL_BIN ]]; then
+	echo "e2e: MOAT MISSING: no $MOAT_BIN / $MOATCTL_BIN (build first)"
+	moat_ok=
+elif ! _moat_launch --flows $((nflows + nflows / 2)) --client-quota $((nflows + 1000)) \
+	--timeout-udp 300 --timeout-udp-stream 300; then
+	echo "e2e: MOAT DID NOT COME UP: $MOAT_START_ERR"; moat_logs_tail 10; moat_ok=
+elif ! wait_ready 2 >/dev/null; then
+	echo "e2e: MOAT CAME UP BUT c2 CANNOT RESOLVE THROUGH IT"; moat_logs_tail 10; moat_ok=
+fi
+if [[ -n $moat_ok ]]; then
+	sleep 1
+	rss_idle=$(mem_kb VmRSS status) pss_idle=$(mem_kb Pss smaps_rollup)
+	measure moat
+	sleep 1
+	ip netns exec "$NS_C2" "$PY" "$INTEG_DIR/pkt.py" spray "$WWW_IP" 20000 "$nflows" --pps 20000 >/dev/null
+	sleep 1
+	flows=$(moat_stat 's["flows"]' 2>/dev/null || echo "?")
+	rss_full=$(mem_kb VmRSS status) pss_full=$(mem_kb Pss smaps_rollup)
+	nproc_fw=$(ip netns pids "$NS_FW" | wc -l)
+fi
+
+echo
+printf '%-34s %12s %12s %8s\n' "TCP c2 -> uplink (iperf3)" "kernel Gb/s" "moat Gb/s" "ratio"
+ratio() { "$PY" -c 'import sys
+try: print("%.2f" % (float(sys.argv[2]) / float(sys.argv[1])))
+except Exception: print("-")' "$1" "$2"; }
+worst=
+for k in 1 4 R1 R4; do
+	case $k in 1) l="1 stream, upload" ;; 4) l="4 streams, upload" ;; R1) l="1 stream, download (-R)" ;; R4) l="4 streams, download (-R)" ;; esac
+	m=${R[moat,$k]:-missing}
+	r=$(ratio "${R[kernel,$k]}" "$m")
+	printf '%-34s %12s %12s %8s\n' "$l" "${R[kernel,$k]}" "$m" "$r"
+	[[ $k == 1 || $k == 4 ]] && worst=$("$PY" -c 'import sys
+a = [x for x in sys.argv[1:] if x not in ("", "-")]
+print(min(map(float, a)) if a else "-")' $worst "$r")
+done
+echo
+if [[ -n $moat_ok ]]; then
+	printf '%-34s %12s %12s\n' "moat memory ($nproc_fw processes)" "sum RSS" "sum PSS"
+	printf '%-34s %9d kB %9d kB\n' "idle" "$rss_idle" "$pss_idle"
+	printf '%-34s %9d kB %9d kB\n' "holding $flows flows" "$rss_full" "$pss_full"
+	echo
+fi
+if [[ -z $moat_ok ]]; then
+	echo "e2e: FAIL: moat missing or not running"; exit 1
+fi
+if [[ $worst == - ]]; then echo "e2e: FAIL: no ratio"; exit 1; fi
+if "$PY" -c 'import sys; sys.exit(0 if float(sys.argv[1]) >= 0.5 else 1)' "$worst"; then
+	echo "e2e: upload ratio moat/kernel >= 0.5 (worst $worst): goal met"
+else
+	echo "e2e: upload ratio moat/kernel $worst < 0.5: goal NOT met"
+	exit 1
+fi

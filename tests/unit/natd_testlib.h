@@ -1,0 +1,406 @@
+/*
+ * natd_testlib.h: a natd engine wired to arrays instead of rings, and
+ * builders for the frames tests send into it. Header-only (static
+ * functions) so each test program includes it once.
+ */
+#ifndef NATD_TESTLIB_H
+#define NATD_TESTLIB_H
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "natd/nat.h"
+#include "pkt.h"
+#include "ring.h"
+
+#define TL_MAXOUT	2048
+
+struct tl {
+	struct nat_engine	*e;
+	struct mq_pool		 pool;
+	uint8_t			*mem;
+	uint32_t		 next_buf;
+	uint64_t		 now;
+	/* captured output */
+	struct mq_desc		 tx[TL_MAXOUT];
+	unsigned		 ntx;
+	struct flow_req		 fr[TL_MAXOUT];
+	unsigned		 nfr;
+	int			 fr_full;
+	struct msg_dns_answer	 dns[16];
+	unsigned		 ndns;
+};
+
+static const uint8_t MAC_UP[6] = { 2, 0, 0, 0, 0, 1 };	/* ours, uplink */
+static const uint8_t MAC_C1[6] = { 2, 0, 0, 0, 1, 1 };	/* ours, port 1 */
+static const uint8_t MAC_C2[6] = { 2, 0, 0, 0, 1, 2 };	/* ours, port 2 */
+static const uint8_t MAC_GW[6] = { 2, 0, 0, 0, 0, 0xfe };	/* NetVM */
+static const uint8_t MAC_V1[6] = { 2, 0, 0, 0, 0x10, 1 };	/* client 1 */
+static const uint8_t MAC_V2[6] = { 2, 0, 0, 0, 0x10, 2 };	/* client 2 */
+
+static inline uint32_t
+A(const char *s)
+{
+	uint32_t a = 0;
+
+	ip4_parse(s, &a);
+	return a;
+}
+
+#define IP_US		A("10.137.0.6")		/* /qubes-ip */
+#define IP_GW		A("10.137.0.1")		/* /qubes-gateway */
+#define IP_VGW		A("10.137.0.7")		/* /qubes-netvm-gateway */
+#define IP_C1		A("10.137.0.10")
+#define IP_C2		A("10.137.0.11")
+#define IP_REMOTE	A("93.184.216.34")
+#define IP_VDNS1	A("10.139.1.1")
+#define IP_VDNS2	A("10.139.1.2")
+#define IP_DNS1		A("192.0.2.53")
+#define IP_DNS2		A("192.0.2.54")
+
+static void
+tl_tx(void *arg, const struct mq_desc *d)
+{
+	struct tl *t = arg;
+
+	if (t->ntx < TL_MAXOUT)
+		t->tx[t->ntx++] = *d;
+}
+
+static int
+tl_fr(void *arg, const struct flow_req *r)
+{
+	struct tl *t = arg;
+
+	if (t->fr_full || t->nfr >= TL_MAXOUT)
+		return -1;
+	t->fr[t->nfr++] = *r;
+	return 0;
+}
+
+static void
+tl_dns(void *arg, const struct msg_dns_answer *a)
+{
+	struct tl *t = arg;
+
+	if (t->ndns < 16)
+		t->dns[t->ndns++] = *a;
+}
+
+static inline void
+tl_link(struct tl *t, uint16_t port, int up, uint32_t ip, const uint8_t *mac,
+    const uint8_t *peer)
+{
+	struct msg_link l;
+
+	memset(&l, 0, sizeof(l));
+	l.port = port;
+	l.up = (uint8_t)up;
+	l.kind = port == 0 ? LINK_UPLINK : LINK_CLIENT;
+	memcpy(l.our_mac, mac, 6);
+	if (peer != NULL)
+		memcpy(l.peer_mac, peer, 6);
+	l.ip4 = ip;
+	l.mtu = 1500;
+	snprintf(l.name, sizeof(l.name), "eth%u", port);
+	nat_link(t->e, &l, t->now);
+}
+
+static inline void
+tl_netconf(struct tl *t)
+{
+	struct msg_netconf nc;
+
+	memset(&nc, 0, sizeof(nc));
+	nc.ip = IP_US;
+	nc.netmask = A("255.255.255.255");
+	nc.gateway = IP_GW;
+	nc.dns[0] = IP_DNS1;
+	nc.dns[1] = IP_DNS2;
+	nc.netvm_gateway = IP_VGW;
+	nc.netvm_dns[0] = IP_VDNS1;
+	nc.netvm_dns[1] = IP_VDNS2;
+	nat_netconf(t->e, &nc, t->now);
+}
+
+/* netbackd gives natd its reserve: empty descriptors, port DROP. */
+static inline void
+tl_gift(struct tl *t)
+{
+	uint32_t i;
+
+	for (i = 0; i < t->e->cfg.own_count; i++) {
+		struct mq_desc d;
+
+		memset(&d, 0, sizeof(d));
+		d.buf = i;
+		d.port = MQ_PORT_DROP;
+		nat_input(t->e, &d, t->now);
+	}
+}
+
+/* An engine with an uplink, two clients, and no flow table memfd unless
+ * ftmem is given. cfg may be NULL for the defaults (small table). */
+static inline struct tl *
+tl_new_cfg(const struct nat_config *cfg, uint32_t nbufs, uint32_t bufsz,
+    void *ftmem, size_t ftlen, int restart, int learn_gw)
+{
+	struct tl *t = calloc(1, sizeof(*t));
+	struct nat_config c;
+	struct nat_io io = { t, tl_tx, tl_fr, tl_dns };
+
+	if (cfg == NULL) {
+		nat_config_defaults(&c);
+		c.nflows = 1024;
+		c.client_quota = 256;
+		c.own_first = 0;
+		c.own_count = 16;
+		c.seed = 12345;
+	} else
+		c = *cfg;
+	t->mem = calloc(nbufs, bufsz);
+	t->pool.base = t->mem;
+	t->pool.nbufs = nbufs;
+	t->pool.bufsz = bufsz;
+	t->next_buf = c.own_first + c.own_count;
+	t->now = 1000000;
+	t->e = nat_new(&c, &t->pool, &io);
+	if (t->e == NULL)
+		abort();
+	if (ftmem != NULL && nat_set_flowtab(t->e, ftmem, ftlen) != 0)
+		abort();
+	tl_netconf(t);
+	tl_link(t, 0, 1, 0, MAC_UP, NULL);
+	tl_link(t, 1, 1, IP_C1, MAC_C1, MAC_V1);
+	tl_link(t, 2, 1, IP_C2, MAC_C2, MAC_V2);
+	if (nat_start(t->e, restart, t->now) != 0)
+		abort();
+	tl_gift(t);
+	if (learn_gw) {
+		/* The gateway answers our ARP. */
+		uint8_t f[64];
+		struct mq_desc d;
+		size_t n = pkt_build_arp(f, sizeof(f), ARPOP_REPLY_, MAC_GW,
+		    IP_GW, MAC_UP, MAC_UP, IP_US);
+		uint8_t *b;
+
+		memset(&d, 0, sizeof(d));
+		d.buf = t->next_buf++;
+		b = mq_buf(&t->pool, d.buf);
+		memcpy(b, f, n);
+		d.len = (uint32_t)n;
+		d.port = 0;
+		nat_input(t->e, &d, t->now);
+	}
+	t->ntx = 0;
+	return t;
+}
+
+static inline struct tl *
+tl_new(void)
+{
+	return tl_new_cfg(NULL, 512, 4096, NULL, 0, 0, 1);
+}
+
+static inline void
+tl_free(struct tl *t)
+{
+	nat_free(t->e);
+	free(t->mem);
+	free(t);
+}
+
+/* Send a frame into the engine on port. Returns the buffer index used. */
+static inline uint32_t
+tl_in_desc(struct tl *t, uint16_t port, const uint8_t *f, size_t len,
+    const struct mq_desc *tmpl)
+{
+	struct mq_desc d;
+	uint8_t *b;
+
+	if (tmpl != NULL)
+		d = *tmpl;
+	else
+		memset(&d, 0, sizeof(d));
+	if (t->next_buf >= t->pool.nbufs)
+		t->next_buf = t->e->cfg.own_first + t->e->cfg.own_count;
+	d.buf = t->next_buf++;
+	d.off = 0;
+	b = mq_buf(&t->pool, d.buf);
+	memcpy(b, f, len);
+	d.len = (uint32_t)len;
+	d.port = port;
+	nat_input(t->e, &d, t->now);
+	return d.buf;
+}
+
+static inline uint32_t
+tl_in(struct tl *t, uint16_t port, const uint8_t *f, size_t len)
+{
+	return tl_in_desc(t, port, f, len, NULL);
+}
+
+static inline uint8_t *
+tl_frame(struct tl *t, unsigned i)
+{
+	return mq_buf(&t->pool, t->tx[i].buf) + t->tx[i].off;
+}
+
+/* The i-th output, parsed; NULL when it is a buffer return. */
+static inline int
+tl_parse(struct tl *t, unsigned i, struct pkt_view *v)
+{
+	if (i >= t->ntx || t->tx[i].port == MQ_PORT_DROP)
+		return -1;
+	return pkt_parse(v, tl_frame(t, i), t->tx[i].len);
+}
+
+/* Count of frames sent to real ports (not buffer returns). */
+static inline unsigned
+tl_nsent(struct tl *t)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < t->ntx; i++)
+		if (t->tx[i].port != MQ_PORT_DROP)
+			n++;
+	return n;
+}
+
+static inline int
+tl_last_sent(struct tl *t)
+{
+	int i;
+
+	for (i = (int)t->ntx - 1; i >= 0; i--)
+		if (t->tx[i].port != MQ_PORT_DROP)
+			return i;
+	return -1;
+}
+
+static inline void
+tl_verdict(struct tl *t, uint32_t seq, uint8_t action)
+{
+	struct flow_verdict v;
+
+	memset(&v, 0, sizeof(v));
+	v.seq = seq;
+	v.action = action;
+	nat_verdict(t->e, &v, t->now);
+}
+
+static inline uint64_t
+tl_drops(struct tl *t, uint16_t port, enum nat_reason r)
+{
+	return t->e->link[port].c.drops[r];
+}
+
+/* ---- frame builders (checksums computed) ---- */
+
+static inline size_t
+mk_ip(uint8_t *f, const uint8_t *smac, const uint8_t *dmac, uint32_t src,
+    uint32_t dst, uint8_t proto, uint8_t ttl, uint16_t id, uint16_t frag,
+    size_t l4len)
+{
+	struct eth_hdr *eh = (struct eth_hdr *)f;
+	struct ipv4_hdr *ip = (struct ipv4_hdr *)(f + 14);
+
+	memcpy(eh->dst, dmac, 6);
+	memcpy(eh->src, smac, 6);
+	eh->type_be = htons(ETHERTYPE_IPV4);
+	memset(ip, 0, 20);
+	ip->ver_ihl = 0x45;
+	ip->tot_len_be = htons((uint16_t)(20 + l4len));
+	ip->id_be = htons(id);
+	ip->frag_be = htons(frag);
+	ip->ttl = ttl;
+	ip->proto = proto;
+	ip->saddr_be = src;
+	ip->daddr_be = dst;
+	return 34 + l4len;
+}
+
+static inline void
+fix_csums(uint8_t *f, size_t len)
+{
+	struct pkt_view v;
+
+	if (pkt_parse(&v, f, len) != PKT_OK)
+		abort();
+	pkt_ip4_csum_set(&v);
+	if (!v.is_frag)
+		pkt_l4_csum_set(&v);
+}
+
+static inline size_t
+mk_udp(uint8_t *f, const uint8_t *smac, const uint8_t *dmac, uint32_t src,
+    uint32_t dst, uint16_t sport, uint16_t dport, size_t paylen)
+{
+	struct udp_hdr *uh = (struct udp_hdr *)(f + 34);
+	size_t n = mk_ip(f, smac, dmac, src, dst, IPPROTO_UDP_, 64, 0x1234, 0,
+	    8 + paylen), i;
+
+	uh->sport_be = htons(sport);
+	uh->dport_be = htons(dport);
+	uh->len_be = htons((uint16_t)(8 + paylen));
+	uh->csum = 0;
+	for (i = 0; i < paylen; i++)
+		f[42 + i] = (uint8_t)(i * 7 + 3);
+	fix_csums(f, n);
+	return n;
+}
+
+static inline size_t
+mk_tcp(uint8_t *f, const uint8_t *smac, const uint8_t *dmac, uint32_t src,
+    uint32_t dst, uint16_t sport, uint16_t dport, uint8_t flags,
+    uint32_t seq, uint32_t ack, size_t paylen)
+{
+	struct tcp_hdr *th = (struct tcp_hdr *)(f + 34);
+	size_t n = mk_ip(f, smac, dmac, src, dst, IPPROTO_TCP_, 64, 0x4321,
+	    IPV4_DF, 20 + paylen), i;
+
+	memset(th, 0, 20);
+	th->sport_be = htons(sport);
+	th->dport_be = htons(dport);
+	th->seq_be = htonl(seq);
+	th->ack_be = htonl(ack);
+	th->doff_rsv = 5 << 4;
+	th->flags = flags;
+	th->win_be = htons(65535);
+	for (i = 0; i < paylen; i++)
+		f[54 + i] = (uint8_t)(i * 13 + 1);
+	fix_csums(f, n);
+	return n;
+}
+
+static inline size_t
+mk_echo(uint8_t *f, const uint8_t *smac, const uint8_t *dmac, uint32_t src,
+    uint32_t dst, uint8_t type, uint16_t id, uint16_t seq, size_t paylen)
+{
+	struct icmp_hdr *ih = (struct icmp_hdr *)(f + 34);
+	size_t n = mk_ip(f, smac, dmac, src, dst, IPPROTO_ICMP_, 64, 0x777, 0,
+	    8 + paylen), i;
+
+	memset(ih, 0, 8);
+	ih->type = type;
+	ih->u.echo.id_be = htons(id);
+	ih->u.echo.seq_be = htons(seq);
+	for (i = 0; i < paylen; i++)
+		f[42 + i] = (uint8_t)i;
+	fix_csums(f, n);
+	return n;
+}
+
+/* 1 when the IPv4 header and (unfragmented) L4 checksums verify. */
+static inline int
+csums_ok(const struct pkt_view *v)
+{
+	if (!pkt_ip4_csum_ok(v))
+		return 0;
+	if (v->is_frag)
+		return 1;
+	return pkt_l4_csum_ok(v);
+}
+
+#endif

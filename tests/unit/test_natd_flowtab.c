@@ -1,0 +1,194 @@
+/*
+ * test_natd_flowtab.c: the connection table alone, and what a restarted
+ * natd does with a table a crashed one left behind.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "t.h"
+#include "natd/flowtab.h"
+
+#define N	256
+
+static uint8_t *mem;
+static size_t len;
+
+static uint32_t
+add(struct flowtab *t, uint16_t cport, uint32_t csrc, uint16_t sport)
+{
+	uint32_t i = ft_alloc(t);
+	struct ft_entry *e;
+
+	if (i == FT_NIL)
+		return i;
+	e = ft_ent(t, i);
+	e->state = FT_ACTIVE;
+	e->proto = 17;
+	e->kind = FT_K_NAT;
+	e->cport = cport;
+	e->csrc = csrc;
+	e->odst = e->rdst = 0x01020304;
+	e->nsrc = 0x0a000006;
+	e->csport = sport;
+	e->nsport = sport;
+	e->dport = 53;
+	ft_link(t, i);
+	return i;
+}
+
+static void
+fill(struct flowtab *t)
+{
+	uint16_t k;
+
+	len = natd_flowtab_bytes(N);
+	free(mem);
+	mem = malloc(len);
+	memset(mem, 0xa5, len);		/* garbage before format */
+	if (ft_attach(t, mem, len, N, 1, 0x1234567890abcdefull) != 0)
+		abort();
+	for (k = 0; k < 100; k++)
+		add(t, (uint16_t)(1 + k % 3), 0x0a00000a + k % 3, (uint16_t)(1000 + k));
+}
+
+static void
+test_sizes(void)
+{
+	T_EQ_INT(natd_flowtab_bytes(0), 0);
+	T_EQ_INT(natd_flowtab_bytes(FT_MAX_FLOWS + 1), 0);
+	T_EQ_INT(natd_flowtab_bytes(16384), 64 + 16384 * 64 + 2 * 16384 * 4);
+	T_ASSERT(natd_flowtab_bytes(10000) >= 64 + 10000 * 64 + 2 * 10000 * 4);
+}
+
+static void
+test_basic(void)
+{
+	struct flowtab t;
+	uint32_t i;
+
+	fill(&t);
+	T_EQ_INT(t.nused, 100);
+	T_EQ_INT(ft_check(&t), 0);
+	i = ft_find_out(&t, 0x0a00000a, 0x01020304, 17, 1000, 53);
+	T_ASSERT(i != FT_NIL);
+	T_EQ_INT(ft_find_in(&t, 0x01020304, 0x0a000006, 17, 53, 1000), i);
+	ft_remove(&t, i);
+	T_EQ_INT(ft_find_out(&t, 0x0a00000a, 0x01020304, 17, 1000, 53), FT_NIL);
+	T_EQ_INT(ft_check(&t), 0);
+	/* Full table: alloc says so. */
+	while (add(&t, 1, 0x0a00000a, (uint16_t)(20000 + t.nused)) != FT_NIL)
+		;
+	T_EQ_INT(t.nused, N);
+	T_EQ_INT(ft_check(&t), 0);
+}
+
+static void
+test_rebuild_clean(void)
+{
+	struct flowtab t, u;
+	uint32_t dropped = 99;
+
+	fill(&t);
+	T_ASSERT(ft_attach(&u, mem, len, N, 0, 0) == 0);
+	T_ASSERT(ft_header_ok(&u));
+	T_EQ_INT(ft_rebuild(&u, NULL, NULL, &dropped), 100);
+	T_EQ_INT(dropped, 0);
+	T_EQ_INT(ft_check(&u), 0);
+	T_ASSERT(ft_find_out(&u, 0x0a00000b, 0x01020304, 17, 1001, 53) != FT_NIL);
+	/* Geometry mismatch is noticed. */
+	T_ASSERT(ft_attach(&u, mem, len, N / 2, 0, 0) == 0);
+	T_ASSERT(!ft_header_ok(&u));
+}
+
+static void
+test_rebuild_corrupt(void)
+{
+	struct flowtab t, u;
+	struct ft_entry *e;
+	uint32_t dropped = 0, kept, i;
+
+	fill(&t);
+	/* A crashed natd left: chains that loop and point outside the
+	 * table, an impossible state, a bad port, a duplicate key, a C2C flow
+	 * that claims translation, garbage in a free slot. */
+	t.bucket_out[0] = 5;
+	ft_ent(&t, 5)->next_out = 5;
+	ft_ent(&t, 6)->next_in = 0xfffffff0;
+	ft_ent(&t, 7)->lru_next = 7;
+	ft_ent(&t, 10)->state = 9;
+	ft_ent(&t, 11)->cport = 5000;
+	ft_ent(&t, 12)->tcp = FT_TCP_ESTABLISHED;	/* on a UDP flow */
+	e = ft_ent(&t, 13);
+	*ft_ent(&t, 14) = *e;				/* duplicate of 13 */
+	ft_ent(&t, 15)->kind = FT_K_C2C;
+	memset(ft_ent(&t, 200), 0x5a, sizeof(struct ft_entry));
+	ft_ent(&t, 200)->state = FT_ACTIVE;
+	T_ASSERT(ft_attach(&u, mem, len, N, 0, 0) == 0);
+	kept = ft_rebuild(&u, NULL, NULL, &dropped);
+	T_EQ_INT(dropped, 6);
+	T_EQ_INT(kept, 95);
+	T_EQ_INT(ft_check(&u), 0);
+	/* Lookups terminate and the survivors are findable. */
+	T_ASSERT(ft_find_out(&u, ft_ent(&u, 5)->csrc, 0x01020304, 17,
+	    ft_ent(&u, 5)->csport, 53) == 5);
+	T_ASSERT(ft_find_out(&u, ft_ent(&u, 13)->csrc, 0x01020304, 17,
+	    ft_ent(&u, 13)->csport, 53) == 13);
+	/* The table is usable again. */
+	for (i = 0; i < 20; i++)
+		T_ASSERT(add(&u, 2, 0x0a00000b, (uint16_t)(30000 + i)) != FT_NIL);
+	T_EQ_INT(ft_check(&u), 0);
+}
+
+static void
+test_rebuild_random(void)
+{
+	struct flowtab t, u;
+	uint32_t r = 1, round, i, dropped;
+
+	/* Random damage, many times: recovery always ends consistent. */
+	for (round = 0; round < 200; round++) {
+		fill(&t);
+		for (i = 0; i < 40; i++) {
+			r = r * 1103515245 + 12345;
+			mem[64 + (r >> 8) % (len - 64)] = (uint8_t)(r >> 3);
+		}
+		if (ft_attach(&u, mem, len, N, 0, 0) != 0 || !ft_header_ok(&u))
+			continue;
+		ft_rebuild(&u, NULL, NULL, &dropped);
+		T_EQ_INT(ft_check(&u), 0);
+	}
+}
+
+static int
+keep_odd(void *arg, const struct ft_entry *e)
+{
+	(void)arg;
+	return e->csport & 1;
+}
+
+static void
+test_rebuild_keep(void)
+{
+	struct flowtab t, u;
+	uint32_t dropped;
+
+	fill(&t);
+	T_ASSERT(ft_attach(&u, mem, len, N, 0, 0) == 0);
+	T_EQ_INT(ft_rebuild(&u, keep_odd, NULL, &dropped), 50);
+	T_EQ_INT(dropped, 50);
+	T_EQ_INT(ft_check(&u), 0);
+}
+
+int
+main(void)
+{
+	T_RUN(test_sizes);
+	T_RUN(test_basic);
+	T_RUN(test_rebuild_clean);
+	T_RUN(test_rebuild_corrupt);
+	T_RUN(test_rebuild_random);
+	T_RUN(test_rebuild_keep);
+	free(mem);
+	return t_done();
+}
