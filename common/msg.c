@@ -49,9 +49,7 @@ const struct msg_spec msg_table[MSG_TYPE_COUNT] = {
 	[MSG_FLOWTAB] =		{ "FLOWTAB", FIX(msg_flowtab), 2, S, 0 },
 	[MSG_TEST_SYSCALL] =	{ "TEST_SYSCALL", FIX(msg_test_syscall), 0, S, 0 },
 	[MSG_PEER_DIED] =	{ "PEER_DIED", FIX(msg_peer_died), 0, S, 0 },
-	/* CLIENTS: routed nowhere until natd/policyd handle it (they treat an
-	 * unexpected type as fatal); then route it to NA | PO. */
-	[MSG_CLIENTS] =		{ "CLIENTS", VAR(sizeof(struct msg_clients)), 0, AG | S, 0 },
+	[MSG_CLIENTS] =		{ "CLIENTS", VAR(sizeof(struct msg_clients)), 0, AG | S, NA | PO },
 };
 
 const char *

@@ -74,7 +74,7 @@ enum msg_type {
 	MSG_DNS_ANSWER,		/* natd->s->policyd  */
 	MSG_FLOWTAB,		/* s->natd  the connection table's memfd */
 	MSG_TEST_SYSCALL,	/* s->d  test builds only: make a forbidden call */
-	MSG_CLIENTS,		/* agentd->s(->natd,policyd)  connected clients, mapped addresses */
+	MSG_CLIENTS,		/* agentd->s->natd,policyd  connected clients, mapped addresses */
 	MSG_PEER_DIED,		/* s->netbackd  natd died: reclaim the buffers it held */
 	MSG_TYPE_COUNT
 };

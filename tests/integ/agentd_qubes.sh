@@ -55,6 +55,14 @@ waitfor() {
 	return 1
 }
 count() { grep -c -- "$1" "$T/ev"; }
+waitn() { # pattern count seconds: wait until pattern occurs count times
+	local i
+	for ((i = 0; i < $3 * 20; i++)); do
+		[[ $(count "$1") -ge $2 ]] && return 0
+		sleep 0.05
+	done
+	return 1
+}
 ctl() { $PY -c "import socket,sys;s=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM);s.sendto(sys.argv[1].encode(),sys.argv[2])" "$1" "$T/ctl"; }
 # Sockets the vchan-socket library creates follow the umask; agentd runs
 # as its own uid and needs to connect to them.
@@ -151,7 +159,9 @@ check "after qubesdb-daemon restarts, agentd re-reads the new database" 'waitfor
 # agentd restarts: the real daemons take it back
 ctl kill
 check "a restarted agentd is served again by both daemons" \
-    'waitfor "EXIT" 5 && sleep 1 && [[ $(count "READY sandbox") -eq 2 ]] && [[ $(count "NETCONF ip=10.137.0.6 ") -ge 2 ]] && qcall_retry "DEFAULT:QUBESRPC qubes.WaitForSession dom0" </dev/null 2>/dev/null'
+    'waitfor "EXIT" 5 && waitn "READY sandbox" 2 15 && waitn "NETCONF ip=10.137.0.6 " 2 15 && qcall_retry "DEFAULT:QUBESRPC qubes.WaitForSession dom0" </dev/null 2>/dev/null'
+alive() { kill -0 "$1" 2>/dev/null && echo up || echo gone; }
+echo "# qubesdb-daemon $(alive "$QDB_PID"), qrexec-daemon $(alive "$QX_PID")"
 check "neither dom0 daemon gave up on the VM" \
     '[[ -n $QDB_PID ]] && kill -0 "$QDB_PID" && kill -0 "$QX_PID" && ! grep -qi "fatal" /var/log/qubes/qubesdb.sys-moat.log'
 ctl shutdown

@@ -38,6 +38,14 @@ waitfor() { # pattern [seconds] [file]
 	return 1
 }
 count() { grep -c -- "$1" "$T/ev"; }
+waitn() { # pattern count seconds: wait until pattern occurs count times
+	local i
+	for ((i = 0; i < $3 * 20; i++)); do
+		[[ $(count "$1") -ge $2 ]] && return 0
+		sleep 0.05
+	done
+	return 1
+}
 call() { "$DOM0" call "${A[@]}" "$@"; }
 agentd_pid() { pgrep -P "$SUP" -x agentd; }
 dom0_start() {
@@ -166,7 +174,7 @@ check "... and qrexec works again" \
 # --- agentd restarts (the supervisor restarts it): dom0 sees a reconnect
 ctl kill
 check "a restarted agentd gets READY and the configuration again" \
-    'waitfor "EXIT" 5 && sleep 1 && [[ $(count "READY sandbox") -eq 2 ]] && [[ $(count "gateway=10.137.0.9") -ge 2 ]]'
+    'waitfor "EXIT" 5 && waitn "READY sandbox" 2 15 && waitn "gateway=10.137.0.9" 2 15'
 check "... dom0's daemons stayed up and served it again" \
     'kill -0 "$D0PID" && "$DOM0" status "${A[@]}" | grep -q "qubesdb synced syncs 2" && call qubes.WaitForSession </dev/null'
 check "dom0 never saw a message that would have made it drop the VM" '! grep -q FATAL "$T/dom0.err"'
