@@ -23,7 +23,8 @@ http_code "$NS_C1" "http://$WWW_IP:8080/" 2 >/dev/null
 d1=$(st "$C1_IP" '["drops"]["policy_drop"] + client(s, "'"$C1_IP"'")["drops"]["policy_reject"]')
 check "c1 port: policy drops/rejects up by >= 2 after 2 denied connections ($d0 -> $d1)" test $((d1 - d0)) -ge 2
 ip netns exec "$NS_C2" "$PY" -c "import socket,time; s=socket.create_connection(('$WWW_IP',7),3); time.sleep(1.5)" &
+conn=$!
 sleep 0.7
 f=$(st "$C2_IP" '["flows"]') ft=$(moat_stat 's["flows"]')
 check "c2 holds >= 1 flow while a TCP connection is open (c2 $f, total $ft)" test "$f" -ge 1 -a "$ft" -ge "$f"
-wait
+wait "$conn"
