@@ -90,6 +90,12 @@ parse_args(int argc, char **argv)
 		ad.mode = AGENTD_FILE;
 		return;
 	}
+	/* No source at all (moat --backend none in tests, the VM boot
+	 * test): an empty database, nothing to hand on. */
+	if (transport == NULL && ad.vchan_dir == NULL && ad.domid < 0) {
+		ad.mode = AGENTD_FILE;
+		return;
+	}
 	if (transport == NULL || ad.domid < 0)
 		usage();
 	if (strcmp(transport, "socket") == 0) {
@@ -229,7 +235,9 @@ main(int argc, char **argv)
 
 	/* Everything outside the sandbox's reach is opened now. */
 	if (ad.mode == AGENTD_FILE) {
-		if (qdb_load_json(ad.qdbfile, &ad.filedb, err, sizeof(err)) == -1)
+		if (ad.qdbfile == NULL)
+			;	/* no source: the empty database */
+		else if (qdb_load_json(ad.qdbfile, &ad.filedb, err, sizeof(err)) == -1)
 			fatalx("%s", err);
 		if (qdb_check_config(&ad.filedb, err, sizeof(err)) == -1)
 			fatalx("%s: %s", ad.qdbfile, err);
@@ -257,7 +265,7 @@ main(int argc, char **argv)
 		fatal("control channel");
 	log_info("running (%s%s)", ad.mode == AGENTD_FILE ? "file " :
 	    ad.mode == AGENTD_XEN ? "xen vchan" : "socket vchan",
-	    ad.mode == AGENTD_FILE ? ad.qdbfile : "");
+	    ad.mode == AGENTD_FILE ? (ad.qdbfile ? ad.qdbfile : "none") : "");
 
 	if (ad.mode == AGENTD_FILE) {
 		/* The same path a dom0 dump takes, key by key. */

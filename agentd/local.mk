@@ -27,8 +27,7 @@ agentd_libagentd_a_CFLAGS = $(AM_CFLAGS) $(XENVCHAN_CFLAGS) $(XENSTORE_CFLAGS) $
 AGENTD_XEN_LIBS = $(XENVCHAN_LIBS) $(XENSTORE_LIBS) $(XENCTRL_LIBS)
 AGENTD_LIBS = agentd/libagentd.a $(AGENTD_QDB_LIBS) $(MOAT_COMMON_LIBS) $(AGENTD_XEN_LIBS)
 
-moatagentddir = $(libexecdir)/moat
-moatagentd_PROGRAMS = agentd/agentd
+moatlibexec_PROGRAMS += agentd/agentd
 agentd_agentd_SOURCES = \
 	agentd/agentd.c \
 	agentd/agentd_link.c \

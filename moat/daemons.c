@@ -68,6 +68,84 @@ flowtab_create(void)
 		fatal("sealing the connection table");
 }
 
+static void
+outq_watch(struct daemon *d, int out)
+{
+	struct epoll_event e = { .events = EPOLLIN | (out ? EPOLLOUT : 0),
+	    .data.ptr = &chan_ev[d->id] };
+
+	epoll_ctl(M.epfd, EPOLL_CTL_MOD, d->chan, &e);
+}
+
+static void
+outq_clear(struct daemon *d)
+{
+	struct outmsg *o, *next;
+
+	for (o = d->outq_head; o; o = next) {
+		next = o->next;
+		if (o->fd >= 0)
+			close(o->fd);
+		free(o);
+	}
+	d->outq_head = d->outq_tail = NULL;
+	d->outq_bytes = 0;
+}
+
+/* Send what waits for d, in order, until its socket is full again. */
+static void
+outq_flush(struct daemon *d)
+{
+	struct outmsg *o;
+
+	while ((o = d->outq_head) != NULL) {
+		if (msg_send(d->chan, o->type, o->id, o->data, o->len, o->fd) < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			log_warn("sending %s to %s", msg_name(o->type), d->name);
+			if (d->pid > 0)
+				kill(d->pid, SIGKILL);
+			outq_clear(d);
+			return;
+		}
+		d->outq_head = o->next;
+		d->outq_bytes -= o->len;
+		if (o->fd >= 0)
+			close(o->fd);
+		free(o);
+	}
+	d->outq_tail = NULL;
+	outq_watch(d, 0);
+}
+
+static int
+outq_add(struct daemon *d, uint32_t type, uint32_t msgid, const void *p, size_t len, int fd)
+{
+	struct outmsg *o;
+
+	if (d->outq_bytes + len > OUTQ_MAX_BYTES || (o = malloc(sizeof *o + len)) == NULL) {
+		if (d->outq_dropped++ % 1000 == 0)
+			log_warnx("%s is not reading its channel: dropped %s (%llu messages so far)",
+			    d->name, msg_name(type), (unsigned long long)d->outq_dropped);
+		return -1;
+	}
+	o->next = NULL;
+	o->type = type;
+	o->id = msgid;
+	o->len = len;
+	o->fd = fd >= 0 ? dup(fd) : -1;
+	memcpy(o->data, p, len);
+	if (d->outq_tail)
+		d->outq_tail->next = o;
+	else {
+		d->outq_head = o;
+		outq_watch(d, 1);
+	}
+	d->outq_tail = o;
+	d->outq_bytes += len;
+	return 0;
+}
+
 int
 daemon_send(enum proc_id id, uint32_t type, uint32_t msgid, const void *p,
     size_t len, int fd)
@@ -76,15 +154,15 @@ daemon_send(enum proc_id id, uint32_t type, uint32_t msgid, const void *p,
 
 	if (d->chan < 0)
 		return -1;
-	if (msg_send(d->chan, type, msgid, p, len, fd) < 0) {
-		/* A daemon that stops reading its channel is as good as dead:
-		 * restart it rather than let messages pile up in us. */
-		log_warn("sending %s to %s", msg_name(type), d->name);
-		if (d->pid > 0)
-			kill(d->pid, SIGKILL);
-		return -1;
-	}
-	return 0;
+	if (d->outq_head == NULL && msg_send(d->chan, type, msgid, p, len, fd) == 0)
+		return 0;
+	if (d->outq_head != NULL || errno == EAGAIN || errno == EWOULDBLOCK)
+		return outq_add(d, type, msgid, p, len, fd);
+	/* Anything but a full socket means the daemon is gone or broken. */
+	log_warn("sending %s to %s", msg_name(type), d->name);
+	if (d->pid > 0)
+		kill(d->pid, SIGKILL);
+	return -1;
 }
 
 static void
@@ -264,6 +342,7 @@ daemon_start(struct daemon *d, int restart)
 static void
 close_daemon_fds(struct daemon *d)
 {
+	outq_clear(d);
 	if (d->chan >= 0) {
 		ev_del(d->chan);
 		close(d->chan);
@@ -529,11 +608,16 @@ handle_message(struct daemon *d, struct msg *m)
 }
 
 void
-daemon_handle(struct daemon *d)
+daemon_handle(struct daemon *d, uint32_t events)
 {
 	static struct msg m;
 	const char *why;
 	int rounds = 0, rc;
+
+	if ((events & EPOLLOUT) && d->chan >= 0)
+		outq_flush(d);
+	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return;
 
 	while (rounds++ < 64 && d->chan >= 0) {
 		rc = msg_recv(d->chan, &m, d->id, &why);

@@ -208,8 +208,12 @@ parse_args(int argc, char **argv, uint32_t *nbufs, uint32_t *bufsz)
 		case O_NATD: {
 			char opt[64];
 
-			if (parse_u64(optarg, 1, 100000000, &v) != 0)
-				die_usage("--%s wants a positive number", longopts[idx].name);
+			/* natd checks its options again; these bounds give the
+			 * user the error before anything starts. */
+			if (strcmp(longopts[idx].name, "flows") == 0 ?
+			    parse_u64(optarg, 16, 1048576, &v) != 0 :
+			    parse_u64(optarg, 1, 100000000, &v) != 0)
+				die_usage("--%s: out of range or not a number", longopts[idx].name);
 			if (strcmp(longopts[idx].name, "flows") == 0)
 				M.nflows = (uint32_t)v;
 			snprintf(opt, sizeof opt, "--%s", longopts[idx].name);
@@ -406,7 +410,7 @@ main(int argc, char **argv)
 				ctl_conn_event(e->ptr, evs[i].events);
 				break;
 			case EV_CHAN:
-				daemon_handle(e->ptr);
+				daemon_handle(e->ptr, evs[i].events);
 				break;
 			case EV_LOG:
 				daemon_log_readable(e->ptr);

@@ -17,6 +17,15 @@ enum backend { BACKEND_NONE = 0, BACKEND_DEVNET, BACKEND_XEN };
 #define MAX_ARGS		48
 #define NATD_RESERVE_BUFS	256	/* natd's reserve for frames it originates */
 
+struct outmsg {
+	struct outmsg	*next;
+	uint32_t	 type, id;
+	int		 fd;
+	size_t		 len;
+	uint8_t		 data[];
+};
+#define OUTQ_MAX_BYTES	(1024 * 1024)
+
 struct daemon {
 	enum proc_id	 id;
 	const char	*name;
@@ -31,6 +40,13 @@ struct daemon {
 	char		 last_death[96];	/* "killed by signal 9", "exited with status 1" */
 	char		*argv[MAX_ARGS];	/* extra arguments, NULL-terminated */
 	struct logring	 log;
+	/* Messages for it that did not fit in its socket: sent, in order,
+	 * when it reads again. Bounded: past OUTQ_MAX_BYTES they are dropped
+	 * and counted, and the receiver is never punished for a sender's
+	 * flood. */
+	struct outmsg	*outq_head, *outq_tail;
+	size_t		 outq_bytes;
+	uint64_t	 outq_dropped;
 };
 
 struct cached_qrules {
@@ -91,7 +107,7 @@ void	daemons_init(void);
 void	daemon_start(struct daemon *d, int restart);
 void	daemon_died(pid_t pid, int status);
 void	daemons_tick(uint64_t now);
-void	daemon_handle(struct daemon *d);
+void	daemon_handle(struct daemon *d, uint32_t events);
 void	daemon_log_readable(struct daemon *d);
 void	daemons_stop(void);
 int	daemon_send(enum proc_id id, uint32_t type, uint32_t msgid,

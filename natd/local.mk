@@ -14,7 +14,8 @@ natd_natd_LDADD = $(NATD_LIBS)
 # The supervisor sizes the connection table's memfd with natd_flowtab_bytes().
 moat_moat_SOURCES += natd/flowtab.c natd/flowtab.h
 
-MOAT_UNIT_TESTS += tests/unit/test_natd tests/unit/test_natd_flowtab tests/unit/test_natd_dns
+MOAT_UNIT_TESTS += tests/unit/test_natd tests/unit/test_natd_flowtab tests/unit/test_natd_dns \
+	tests/unit/test_natd_options
 tests_unit_test_natd_SOURCES = tests/unit/test_natd.c tests/unit/natd_testlib.h tests/unit/t.h
 tests_unit_test_natd_LDADD = $(NATD_LIBS) $(JANSSON_LIBS)
 tests_unit_test_natd_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
@@ -22,6 +23,8 @@ tests_unit_test_natd_flowtab_SOURCES = tests/unit/test_natd_flowtab.c tests/unit
 tests_unit_test_natd_flowtab_LDADD = $(NATD_LIBS)
 tests_unit_test_natd_dns_SOURCES = tests/unit/test_natd_dns.c tests/unit/natd_testlib.h tests/unit/t.h
 tests_unit_test_natd_dns_LDADD = $(NATD_LIBS)
+# Runs the natd binary with bad options.
+tests_unit_test_natd_options_SOURCES = tests/unit/test_natd_options.c tests/unit/t.h
 
 # Fuzz targets: frames into the engine, and the DNS answer parser; their
 # seed corpora are replayed as unit tests in every build.

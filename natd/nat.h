@@ -41,8 +41,13 @@
  *   policy_reject  policyd's verdict is reject (natd answered RST/ICMP 13)
  *   policy_timeout policyd did not answer in time
  *   cut            flow removed after a rule change; packet still in flight
- *   quota          the client has its quota of flows and none could go
- *   table_full     no entry free and none could be evicted
+ *   quota          the client was at its quota of flows: its new flow
+ *                  displaced one of its own older flows (see the eviction
+ *                  order in nat_engine.c) or, none being evictable, was
+ *                  dropped; counted in both cases
+ *   table_full     the table was full: a flow of the client holding the
+ *                  most was evicted, or none could be and the frame was
+ *                  dropped; counted in both cases
  *   pending_full   too many flows/packets waiting for verdicts
  *   policyd_busy   the flow-request ring was full
  *   ports          no free translated port

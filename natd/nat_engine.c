@@ -1385,14 +1385,19 @@ new_flow(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 		nat_drop(e, d, v, NAT_R_PENDING_FULL);
 		return;
 	}
-	if (e->ft.client[d->port].nflows >= e->cfg.client_quota &&
-	    !evict_from(e, d->port)) {
-		nat_drop(e, d, v, NAT_R_QUOTA);
-		return;
+	if (e->ft.client[d->port].nflows >= e->cfg.client_quota) {
+		/* Counted either way: the client is at its quota. */
+		if (!evict_from(e, d->port)) {
+			nat_drop(e, d, v, NAT_R_QUOTA);
+			return;
+		}
+		l->c.drops[NAT_R_QUOTA]++;
 	}
 	idx = ft_alloc(&e->ft);
-	if (idx == FT_NIL && evict_global(e, d->port))
+	if (idx == FT_NIL && evict_global(e, d->port)) {
+		l->c.drops[NAT_R_TABLE_FULL]++;
 		idx = ft_alloc(&e->ft);
+	}
 	if (idx == FT_NIL) {
 		nat_drop(e, d, v, NAT_R_TABLE_FULL);
 		return;
@@ -1427,6 +1432,13 @@ new_flow(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 	ft_link(&e->ft, idx);
 	e->hold_head[idx] = e->hold_tail[idx] = FT_NIL;
 	e->hold_n[idx] = 0;
+	if (log_getlevel() >= LOG_LVL_DEBUG) {
+		char a[16], b[16];
+
+		log_debug("port %u: new flow %s:%u > %s:%u proto %u, asking policyd",
+		    d->port, ip4_str(src, a), sport, ip4_str(dst, b), dport,
+		    v->proto);
+	}
 	if (send_flowreq(e, idx, v, 0) == -1) {
 		ft_remove(&e->ft, idx);
 		nat_drop(e, d, v, NAT_R_POLICYD_BUSY);
@@ -1785,7 +1797,10 @@ nat_input(struct nat_engine *e, const struct mq_desc *din, uint64_t now)
 	e->link[d.port].c.rx_packets++;
 	e->link[d.port].c.rx_bytes += d.len;
 	f = nat_frame(e, &d);
-	if (pkt_parse(&v, f, d.len) != PKT_OK) {
+	/* pkt_parse leaves the IPv4 header checksum to us: a router that
+	 * forwards (and incrementally updates) a bad one launders it. */
+	if (pkt_parse(&v, f, d.len) != PKT_OK ||
+	    (v.l3 == PKT_L3_IPV4 && !pkt_ip4_csum_ok(&v))) {
 		nat_drop(e, &d, NULL, NAT_R_MALFORMED);
 		return;
 	}
@@ -1866,6 +1881,20 @@ nat_verdict(struct nat_engine *e, const struct flow_verdict *vd, uint64_t now)
 	l->npending--;
 	f->last = now_s(e);
 	f->state = act == VERDICT_ACCEPT ? FT_ACTIVE : FT_BLOCKED;
+	if (f->flags & FT_F_RECHECK) {
+		f->flags &= ~FT_F_RECHECK;
+		if (f->state == FT_ACTIVE &&
+		    send_flowreq(e, idx, NULL, FREQ_RECHECK) == 0)
+			f->flags |= FT_F_RECHECK;
+	}
+	if (log_getlevel() >= LOG_LVL_DEBUG) {
+		char a[16], b[16];
+
+		log_debug("port %u: flow %s:%u > %s:%u proto %u: %s (rule %u)",
+		    f->cport, ip4_str(f->csrc, a), f->csport, ip4_str(f->odst, b),
+		    f->dport, f->proto, act == VERDICT_ACCEPT ? "accept" :
+		    act == VERDICT_DROP ? "drop" : "reject", vd->rule);
+	}
 	if (act == VERDICT_REJECT)
 		f->flags |= FT_F_REJECT;
 	/* Release the held frames in arrival order. */
@@ -1905,6 +1934,10 @@ recheck_run(struct nat_engine *e)
 		if (f->state == FT_ACTIVE) {
 			if (send_flowreq(e, i, NULL, FREQ_RECHECK) == -1)
 				return;		/* ring full: resume next tick */
+			f->flags |= FT_F_RECHECK;
+		} else if (f->state == FT_PENDING) {
+			/* Its verdict may follow the old rules: re-check it
+			 * once it has one (nat_verdict). */
 			f->flags |= FT_F_RECHECK;
 		}
 		e->recheck_cursor++;

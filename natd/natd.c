@@ -62,8 +62,8 @@ main(int argc, char **argv)
 	int tfd, watching = 0;
 
 	log_init("natd", LOG_LVL_INFO);
-	proc_parent_channel();
 	natd_options(&n->cfg, argc, argv);
+	proc_parent_channel();
 	signal(SIGPIPE, SIG_IGN);
 	if ((n->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
 		fatal("epoll_create1");

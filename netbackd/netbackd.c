@@ -52,6 +52,7 @@ struct nb {
 	uint64_t	 rx_full_drops, tx_bad_desc, tx_not_ours;
 	int		 started;
 	int		 tx_efd_watched;
+	struct msg_netconf netconf;
 };
 
 static struct nb NB;
@@ -356,6 +357,11 @@ handle_control(struct nb *nb)
 			break;
 		case MSG_PEER_DIED:
 			reclaim_from_natd(nb);
+			break;
+		case MSG_NETCONF:
+			/* Addresses are natd's business; a backend may want
+			 * them later (Xen: our MAC), so they are accepted. */
+			msg_get(&m, MSG_NETCONF, &nb->netconf, sizeof nb->netconf);
 			break;
 		case MSG_LOGLEVEL: {
 			struct msg_loglevel ll;

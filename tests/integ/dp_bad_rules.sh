@@ -25,13 +25,14 @@ refused() {
 		diag "exit $rc: $out"
 	fi
 }
+# R0 is a valid rule naming vault, so the error must come from the later rule.
+NAMES="\"names\": {\"vault\": \"$C2_IP\"}"
 R0="{\"from\": \"vault\", \"action\": \"accept\", \"proto\": \"tcp\", \"dstports\": \"22\"}"
-N="\"names\": {\"vault\": \"$C2_IP\"}"
-refused "unknown action" 1 action "{\"version\": 1, $N, \"rules\": [$R0, {\"from\": \"vault\", \"action\": \"allow\"}]}"
+refused "unknown action" 1 action "{\"version\": 1, $NAMES, \"rules\": [$R0, {\"from\": \"vault\", \"action\": \"allow\"}]}"
 refused "port out of range" 0 dstports '{"version": 1, "rules": [{"from": "*", "action": "accept", "proto": "tcp", "dstports": "70000"}]}'
-refused "reversed port range" 1 dstports "{\"version\": 1, $N, \"rules\": [$R0, {\"from\": \"*\", \"action\": \"accept\", \"proto\": \"udp\", \"dstports\": \"90-80\"}]}"
+refused "reversed port range" 1 dstports "{\"version\": 1, $NAMES, \"rules\": [$R0, {\"from\": \"*\", \"action\": \"accept\", \"proto\": \"udp\", \"dstports\": \"90-80\"}]}"
 refused "bad IPv4 prefix" 0 dst4 '{"version": 1, "rules": [{"from": "*", "action": "drop", "dst4": "300.1.2.3/24"}]}'
-refused "unknown name in from" 2 from "{\"version\": 1, $N, \"rules\": [$R0, $R0, {\"from\": \"nosuchvm\", \"action\": \"drop\"}]}"
+refused "unknown name in from" 2 from "{\"version\": 1, $NAMES, \"rules\": [$R0, $R0, {\"from\": \"nosuchvm\", \"action\": \"drop\"}]}"
 refused "unknown proto" 0 proto '{"version": 1, "rules": [{"from": "*", "action": "drop", "proto": "sctp"}]}'
 refused "ports without tcp/udp" 0 dstports '{"version": 1, "rules": [{"from": "*", "action": "drop", "proto": "icmp", "dstports": "80"}]}'
 refused "two destinations" 0 dst '{"version": 1, "rules": [{"from": "*", "action": "drop", "dst4": "192.0.2.1", "dsthost": "www.example.test"}]}'

@@ -27,4 +27,4 @@ conn=$!
 sleep 0.7
 f=$(st "$C2_IP" '["flows"]') ft=$(moat_stat 's["flows"]')
 check "c2 holds >= 1 flow while a TCP connection is open (c2 $f, total $ft)" test "$f" -ge 1 -a "$ft" -ge "$f"
-wait "$conn"
+wait "$conn"	# not a bare wait: moat itself is a child of this shell

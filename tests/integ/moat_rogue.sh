@@ -33,5 +33,6 @@ mpid=$!
 sleep 2
 pol_ok() { "$B/moat/moatctl" --control "$ctl" status | awk '$1 == "policyd" && $3 == "ready" && $4 == 0' | grep -q .; }
 check "a flood of garbage DNS answers from natd does not kill policyd" pol_ok
+pol_ok || { "$B/moat/moatctl" --control "$ctl" status; tail -5 "$dir/log-flood"; } | sed 's/^/# /'
 kill -TERM "$mpid"; wait "$mpid"
 done_testing

@@ -163,6 +163,12 @@ test_spoof_and_ipv6(void)
 		tl_in(t, 0, F, n);
 		T_EQ_INT(tl_drops(t, 0, NAT_R_SPOOFED), 2);
 	}
+	/* A bad IPv4 header checksum is not forwarded (nor laundered). */
+	n = mk_udp(F, MAC_V1, MAC_C1, IP_C1, IP_REMOTE, 1000, 53, 10);
+	F[24] ^= 0x55;
+	tl_in(t, 1, F, n);
+	T_EQ_INT(tl_drops(t, 1, NAT_R_MALFORMED), 1);
+	T_EQ_INT(t->nfr, 0);
 	/* Unsolicited inbound traffic. */
 	n = mk_udp(F, MAC_GW, MAC_UP, IP_REMOTE, IP_US, 53, 40000, 10);
 	tl_in(t, 0, F, n);
@@ -813,6 +819,9 @@ test_quota_and_eviction(void)
 	}
 	T_EQ_INT(t->e->ft.client[2].nflows, 8);
 	T_EQ_INT(t->e->ft.client[1].nflows, 8);
+	/* Every flow past the quota is counted. */
+	T_EQ_INT(tl_drops(t, 1, NAT_R_QUOTA), 40 - 8);
+	T_EQ_INT(tl_drops(t, 2, NAT_R_QUOTA), 0);
 	for (p = 1; p <= 8; p++)
 		T_ASSERT(ft_find_out(&t->e->ft, IP_C2, IP_REMOTE, IPPROTO_UDP_, p, 53) != FT_NIL);
 	/* The newest flows of the flooder are the ones kept. */
@@ -826,6 +835,41 @@ test_quota_and_eviction(void)
 	T_EQ_INT(t->e->ft.client[2].nflows, 8);
 	T_EQ_INT(t->e->ft.client[1].nflows, 8);
 	T_EQ_INT(ft_find_out(&t->e->ft, IP_C2, IP_REMOTE, IPPROTO_UDP_, 1, 53), FT_NIL);
+	tl_free(t);
+}
+
+static void
+test_table_full(void)
+{
+	struct nat_config c;
+	struct tl *t;
+	size_t n;
+	uint16_t p;
+
+	nat_config_defaults(&c);
+	c.nflows = 16;
+	c.client_quota = 12;
+	c.own_count = 16;
+	c.seed = 3;
+	t = tl_new_cfg(&c, 512, 4096, NULL, 0, 0, 1);
+	for (p = 1; p <= 8; p++) {
+		n = mk_udp(F, MAC_V2, MAC_C2, IP_C2, IP_REMOTE, p, 53, 4);
+		tl_in(t, 2, F, n);
+		tl_verdict(t, t->fr[t->nfr - 1].seq, VERDICT_ACCEPT);
+	}
+	/* Client 1 fills the rest, then the table is full: it evicts from
+	 * the biggest holder, which (ties included) is itself. */
+	for (p = 100; p < 112; p++) {
+		n = mk_udp(F, MAC_V1, MAC_C1, IP_C1, IP_REMOTE, p, 53, 4);
+		tl_in(t, 1, F, n);
+		tl_verdict(t, t->fr[t->nfr - 1].seq, VERDICT_ACCEPT);
+	}
+	T_EQ_INT(t->e->ft.nused, 16);
+	T_EQ_INT(t->e->ft.client[2].nflows, 8);
+	T_EQ_INT(t->e->ft.client[1].nflows, 8);
+	T_EQ_INT(tl_drops(t, 1, NAT_R_TABLE_FULL), 4);
+	T_ASSERT(ft_find_out(&t->e->ft, IP_C1, IP_REMOTE, IPPROTO_UDP_, 111, 53) != FT_NIL);
+	T_EQ_INT(ft_check(&t->e->ft), 0);
 	tl_free(t);
 }
 
@@ -885,10 +929,23 @@ test_recheck(void)
 	tl_in(t, 1, F, n);
 	T_EQ_INT(t->nfr, 3);
 	T_EQ_INT(t->fr[2].flags, 0);
+	/* A flow still waiting for its verdict when the rules change is
+	 * re-checked once accepted: its verdict may be from the old rules. */
+	n = mk_udp(F, MAC_V1, MAC_C1, IP_C1, IP_REMOTE, 6000, 6001, 4);
+	tl_in(t, 1, F, n);
+	seq_udp = t->fr[t->nfr - 1].seq;
+	i = t->nfr;
+	nat_rules_changed(t->e, 3, t->now);
+	tl_verdict(t, seq_udp, VERDICT_ACCEPT);
+	T_ASSERT(t->nfr > i);
+	T_EQ_INT(t->fr[t->nfr - 1].flags, FREQ_RECHECK);
+	T_EQ_INT(t->fr[t->nfr - 1].sport, 6000);
+	tl_verdict(t, t->fr[t->nfr - 1].seq, VERDICT_DROP);
+	T_EQ_INT(ft_find_out(&t->e->ft, IP_C1, IP_REMOTE, IPPROTO_UDP_, 6000, 6001), FT_NIL);
 	/* A ring too small for all re-checks: the rest go on later ticks. */
 	t->nfr = 0;
 	t->fr_full = 1;
-	nat_rules_changed(t->e, 3, t->now);
+	nat_rules_changed(t->e, 4, t->now);
 	T_EQ_INT(t->nfr, 0);
 	t->fr_full = 0;
 	nat_tick(t->e, t->now);
@@ -1164,6 +1221,7 @@ main(void)
 	T_RUN(test_verdict_drop_reject);
 	T_RUN(test_pending_limits);
 	T_RUN(test_quota_and_eviction);
+	T_RUN(test_table_full);
 	T_RUN(test_recheck);
 	T_RUN(test_gso_partial);
 	T_RUN(test_pcap_ring_and_stats);

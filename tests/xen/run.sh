@@ -1,0 +1,131 @@
+#!/bin/bash
+# make check-xen: Xen 4.17 under QEMU (TCG), a busybox dom0, a client domU
+# with Debian's kernel, and moat's VM as the client's network backend.
+#
+# Builds the images (tests/xen/build-images.sh, cached), boots QEMU once,
+# lets dom0's /init (tests/xen/dom0-init) run the scenario and power off,
+# streams the serial console, and prints one TAP line per check plus the
+# timings.  Not part of "make check": a run takes a few minutes of both cores.
+#
+# Environment:
+#   MOAT_BUILDDIR, MOAT_SRCDIR   set by make
+#   MOAT_XEN_VM=DIR              moat's VM (vmlinuz + initramfs); default
+#                                $MOAT_BUILDDIR/packaging/vm/moat ("make vm-image")
+#   MOAT_XEN_TIMEOUT=S           QEMU's wall-clock limit (default 900)
+#   MOAT_XEN_SELFTEST=1          also run the client steps against dom0's
+#                                kernel netback in moat's place (tests the
+#                                harness itself)
+#   MOAT_XEN_VERBOSE=1           stream the whole serial console (default:
+#                                dom0's and the domUs' lines only)
+#   MOAT_XEN_LOG=FILE            where the timestamped console goes (default
+#                                $MOAT_BUILDDIR/tests/xen/console.log)
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+builddir=${MOAT_BUILDDIR:-$PWD}
+out=$builddir/tests/xen/images
+vm=${MOAT_XEN_VM:-$builddir/packaging/vm/moat}
+log=${MOAT_XEN_LOG:-$builddir/tests/xen/console.log}
+limit=${MOAT_XEN_TIMEOUT:-900}
+mkdir -p "$(dirname "$log")"
+
+n=0 pass=0 fail=0 skip=0
+tap() {	# "ok - what" | "not ok - what # why" | "ok - what # SKIP why"
+	local l=$1
+	n=$((n + 1))
+	case $l in
+	"ok - "*"# SKIP"*) skip=$((skip + 1)) ;;
+	"ok - "*) pass=$((pass + 1)) ;;
+	*) fail=$((fail + 1)) ;;
+	esac
+	echo "${l%% - *} $n - ${l#* - }"
+}
+summary() {
+	echo "$pass passed, $fail failed, $skip skipped"
+	[[ $fail -eq 0 ]]
+}
+wall0=$(date +%s)
+
+command -v qemu-system-x86_64 >/dev/null || {
+	tap "not ok - qemu-system-x86_64 present # apt-get install qemu-system-x86 (scripts/deps vm)"
+	summary; exit 1
+}
+if ! "$here/build-images.sh" "$out" "$vm" >"$out.build.log" 2>&1; then
+	sed 's/^/# /' "$out.build.log"
+	tap "not ok - images built from Debian's packages # see above"
+	summary; exit 1
+fi
+tap "ok - images built from Debian's packages ($(sed -n 's/^kernel //p' "$out/versions"), $(awk '$1 ~ /^xen-hypervisor/ { print $1, $2 }' "$out/versions"))"
+echo "# moat VM: $(cat "$out/moat-vm.status")"
+
+# -cpu: no SVM (PV guests only; QEMU 7.2's nested SVM is not reliable), no
+# SMAP (Xen's PV stack writes fault under TCG's SMAP), no RDTSCP/AVX (see
+# docs/xen-e2e.md).  Commas inside -initrd's module arguments are doubled.
+[[ $out != *,* ]] || { tap "not ok - build directory path has no comma # $out"; summary; exit 1; }
+qemu=(qemu-system-x86_64 -accel tcg -machine pc
+	-cpu max,-svm,-smap,-rdtscp,-avx,-avx2 -m 1536 -smp 2
+	-display none -serial stdio -monitor none -no-reboot -nodefaults
+	-kernel "$out/xen"
+	-append "console=com1 com1=115200,8n1 console_timestamps=boot loglvl=all guest_loglvl=all dom0_mem=768M,max:768M dom0_max_vcpus=1 noreboot"
+	-initrd "$out/vmlinuz console=hvc0 earlyprintk=xen${MOAT_XEN_SELFTEST:+ xe2e.selftest=1},$out/dom0.cpio.gz")
+
+# Each console line gets the seconds since QEMU started (host clock).
+us() { local t=${EPOCHREALTIME/./}; echo $((10#$t)); }
+t0=$(us)
+echo "# booting: nice -n 19 ${qemu[*]}"
+: >"$log"
+set +e
+nice -n 19 timeout -k 5 "$limit" "${qemu[@]}" </dev/null 2>&1 | {
+	while IFS= read -r line; do
+		line=${line//$'\r'/}
+		d=$(( ($(us) - t0) / 10000 ))
+		printf -v ts '%4d.%02d' $((d / 100)) $((d % 100))
+		echo "$ts $line" >>"$log"
+		case $line in
+		XE2E-TAP*) echo "# $ts ${line#XE2E-TAP }" >&2 ;;
+		XE2E*) echo "# $ts $line" >&2 ;;
+		*)	if [[ -n ${MOAT_XEN_VERBOSE:-} || $line =~ ^\[[a-z][a-z0-9-]*\]\  ]]; then
+				echo "# $ts $line" >&2
+			fi ;;
+		esac
+	done
+}
+qrc=${PIPESTATUS[0]}
+tq=$(( ($(us) - t0) / 1000000 ))
+
+# Host time of a milestone line.
+at() { awk -v p="$1" 'index($0, p) { print $1; exit }' "$log"; }
+
+grep '^ *[0-9.]* XE2E-TAP ' "$log" | sed 's/^ *[0-9.]* XE2E-TAP //' | while IFS= read -r l; do
+	echo "$l"
+done >"$log.tap"
+while IFS= read -r l; do tap "$l"; done <"$log.tap"
+rm -f "$log.tap"
+
+# Checks of the log as a whole.
+if grep -q 'XE2E-END' "$log"; then
+	tap "ok - dom0 ran the whole scenario"
+else
+	tap "not ok - dom0 ran the whole scenario # no XE2E-END; last lines: $(tail -n 3 "$log" | tr '\n' '|')"
+fi
+bad=$(grep -E 'segfault|Segmentation fault|Kernel panic|\(XEN\) Panic|general protection|XE2E modprobe .* failed|xc_dom_boot_mem_init' "$log" | head -n 3 | tr '\n' '|')
+if [[ -z $bad ]]; then
+	tap "ok - no crash, panic or segfault in the console log"
+else
+	tap "not ok - no crash, panic or segfault in the console log # $bad"
+fi
+if [[ $qrc -eq 0 ]]; then
+	tap "ok - dom0 powered off and QEMU exited by itself (${tq} s)"
+else
+	tap "not ok - dom0 powered off and QEMU exited by itself # status $qrc after ${tq} s$([[ $qrc -eq 124 ]] && echo ": killed at the ${limit} s limit")"
+fi
+
+echo "# timings (seconds; 'host' = since QEMU started):"
+for m in dom0-userspace dom0-ready scenario-end; do
+	t=$(at "XE2E $m ")
+	[[ -n $t ]] && echo "#   $m: host $t"
+done
+grep -E '^ *[0-9.]+ XE2E-TIME ' "$log" | awk '{ printf "#   %s: %s\n", $3, $4 }'
+grep -E 'XE2E moat-init ' "$log" | sed 's/^ *[0-9.]* XE2E moat-init /#   moat VM /'
+echo "#   QEMU total: ${tq} s; check-xen wall time: $(( $(date +%s) - wall0 )) s"
+echo "# console log: $log"
+summary
