@@ -258,7 +258,7 @@ main(int argc, char **argv)
 	rdy.sandbox = (uint32_t)sandbox_enter(&pol);
 	rdy.pid = (uint32_t)getpid();
 	if (ad.mode != AGENTD_FILE)
-		agentd_vchan_sandboxed(&ad);
+		agentd_vchan_sandboxed(&ad, rdy.sandbox != 0);
 	if (msg_send(MSG_PARENT_FD, MSG_READY, 0, &rdy, sizeof(rdy), -1) == -1)
 		fatal("send READY");
 	if (set_nonblock(MSG_PARENT_FD) == -1)

@@ -205,7 +205,9 @@ void	pollset_timer(struct pollset *ps, uint64_t at_ms);
 
 /* agentd_link.c: the vchan side of the loop (QubesDB client, qrexec). */
 int	agentd_vchan_setup(struct agentd *ad);
-void	agentd_vchan_sandboxed(struct agentd *ad);
+/* After sandbox_enter(); chrooted: it really changed our root (it does
+ * nothing in --with-sandbox=none builds). */
+void	agentd_vchan_sandboxed(struct agentd *ad, int chrooted);
 void	agentd_vchan_poll(struct agentd *ad, struct pollset *ps);
 void	agentd_vchan_tick(struct agentd *ad);
 
@@ -215,6 +217,7 @@ void	qx_svc_reply(struct agentd *ad, const struct msg *m);
 struct vchan_env;
 int	xenctl_setup(struct agentd *ad, struct vchan_env *env);
 void	xenctl_poll(struct agentd *ad, struct pollset *ps);
+void	xenctl_tick(struct agentd *ad);
 const char *xenctl_root(void);
 extern const struct sc_rule agentd_xen_rules[];
 extern const size_t agentd_xen_nrules;

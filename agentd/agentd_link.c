@@ -1,7 +1,7 @@
 /*
  * agentd_link.c: the vchan side of agentd's loop: the QubesDB client
  * connection (with reconnects), the qrexec agent and, on Xen, the
- * control/shutdown watch.
+ * control/shutdown check.
  *
  * QubesDB: agentd is the vchan client of dom0 port 111. dom0's daemon
  * exists before the VM runs, but may restart; whenever the connection is
@@ -64,10 +64,10 @@ agentd_vchan_setup(struct agentd *ad)
 }
 
 void
-agentd_vchan_sandboxed(struct agentd *ad)
+agentd_vchan_sandboxed(struct agentd *ad, int chrooted)
 {
 	/* The socket transport's root is now the vchan directory. */
-	if (env.kind == VCHAN_SOCKET)
+	if (env.kind == VCHAN_SOCKET && chrooted)
 		snprintf(env.dir, sizeof(env.dir), "/");
 	ad->qdb_retry_ms = 0;
 }
@@ -162,6 +162,8 @@ agentd_vchan_tick(struct agentd *ad)
 		qdb_service(ad);
 	}
 	qx_tick(ad->qx);
+	if (env.kind == VCHAN_XEN)
+		xenctl_tick(ad);
 }
 
 void

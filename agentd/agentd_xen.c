@@ -3,9 +3,12 @@
  *
  *  - control/shutdown: dom0's qvm-shutdown goes through libxl, which
  *    writes "poweroff" (or "reboot") into our XenStore control/shutdown.
- *    agentd watches it, acknowledges it by clearing the key as Linux's
- *    own handler does, and asks the supervisor to power off
+ *    agentd reads it every second, acknowledges a request by clearing the
+ *    key as Linux's own handler does, and asks the supervisor to power off
  *    (MSG_POWEROFF), so qvm-shutdown does not time out and kill the VM.
+ *    It polls rather than watches: libxenstore serves watches from a
+ *    thread of its own, which seccomp (loaded by the main thread only)
+ *    would not cover. qvm-shutdown waits up to 60 s; a second is fine.
  *  - the sandbox root: libxenvchan opens /dev/xen/{evtchn,gntdev,
  *    gntalloc,xenbus} for every new vchan (a data vchan per qrexec call).
  *    After sandbox_enter() agentd is no longer root and sees only its
@@ -37,10 +40,13 @@
 
 #define XEN_ROOT	"/run/moat-agentd-xen"
 
+#define SHUTDOWN_POLL_MS	1000
+
 struct xenctl {
 	struct xs_handle	*xs;
 	xc_interface		*xc;
 	int			 poweroff_sent;
+	uint64_t		 next_poll;
 };
 static struct xenctl	xenctl;
 
@@ -116,11 +122,6 @@ xenctl_setup(struct agentd *ad, struct vchan_env *env)
 		log_warn("xen: cannot open XenStore");
 		return -1;
 	}
-	/* relative: our own /local/domain/<self>/control/shutdown */
-	if (!xs_watch(xenctl.xs, "control/shutdown", "moat-shutdown")) {
-		log_warn("xen: watching control/shutdown");
-		return -1;
-	}
 	xenctl.xc = xc_interface_open(NULL, NULL, 0);
 	if (xenctl.xc == NULL)
 		log_warnx("xen: no libxenctrl: peer-domain death is noticed "
@@ -138,15 +139,13 @@ xenctl_root(void)
 }
 
 static void
-xenctl_event(void *arg, short revents)
+xenctl_check(void)
 {
 	struct msg_poweroff po;
-	char **w;
 	char *val;
 	unsigned int len = 0;
 
-	while ((w = xs_check_watch(xenctl.xs)) != NULL)
-		free(w);
+	/* relative: our own /local/domain/<self>/control/shutdown */
 	val = xs_read(xenctl.xs, XBT_NULL, "control/shutdown", &len);
 	if (val == NULL || len == 0) {
 		free(val);
@@ -179,5 +178,14 @@ void
 xenctl_poll(struct agentd *ad, struct pollset *ps)
 {
 	if (xenctl.xs != NULL)
-		pollset_add(ps, xs_fileno(xenctl.xs), POLLIN, xenctl_event, ad);
+		pollset_timer(ps, xenctl.next_poll);
+}
+
+void
+xenctl_tick(struct agentd *ad)
+{
+	if (xenctl.xs == NULL || now_ms() < xenctl.next_poll)
+		return;
+	xenctl.next_poll = now_ms() + SHUTDOWN_POLL_MS;
+	xenctl_check();
 }

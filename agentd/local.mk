@@ -52,12 +52,20 @@ MOAT_UNIT_TESTS += tests/unit/test_qrexec_agent
 tests_unit_test_qrexec_agent_SOURCES = tests/unit/test_qrexec_agent.c
 tests_unit_test_qrexec_agent_LDADD = $(AGENTD_LIBS)
 
+# Skips outside Xen; tests/integ/agentd_xen.sh runs it in dom0 under QEMU.
+MOAT_UNIT_TESTS += tests/unit/test_agentd_xenvchan
+tests_unit_test_agentd_xenvchan_SOURCES = tests/unit/test_agentd_xenvchan.c
+tests_unit_test_agentd_xenvchan_CFLAGS = $(AM_CFLAGS) $(XENSTORE_CFLAGS) $(XENCTRL_CFLAGS) -D__XEN_TOOLS__
+tests_unit_test_agentd_xenvchan_LDADD = $(AGENTD_LIBS)
+
 MOAT_UNIT_TESTS += tests/unit/test_agentd_conf
 tests_unit_test_agentd_conf_SOURCES = tests/unit/test_agentd_conf.c
 tests_unit_test_agentd_conf_LDADD = $(AGENTD_LIBS)
 
 
-MOAT_INTEG_TESTS += tests/integ/agentd_file.sh tests/integ/agentd_vchan.sh
+MOAT_INTEG_TESTS += tests/integ/agentd_file.sh tests/integ/agentd_vchan.sh tests/integ/agentd_qubes.sh \
+	tests/integ/agentd_moat.sh tests/integ/agentd_xen.sh
+EXTRA_DIST += tests/integ/agentd_qubes_build.sh
 EXTRA_DIST += tests/integ/agentd_sup.py
 
 # moat-dom0: plays dom0 (qubesdb-daemon + qrexec-daemon) over socket vchans.

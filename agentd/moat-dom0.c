@@ -883,6 +883,19 @@ serve(void)
 				conn_event(i, 0);
 	}
 	(void)unlink(path);
+	for (i = 0; i < MAX_CALLS; i++)
+		if (d.calls[i].used)
+			call_finish(&d.calls[i], 255);
+	for (i = 0; i < MAX_CONNS; i++)
+		if (d.conns[i].fd != -1)
+			conn_close(i);
+	vchan_close(d.qv);
+	vchan_close(d.xv);
+	buf_free(&d.qin);
+	buf_free(&d.qout);
+	buf_free(&d.xin);
+	buf_free(&d.xout);
+	qdb_free(&d.db);
 	return 0;
 }
 
@@ -1096,6 +1109,9 @@ cmd_call(const char *dir, int vm, const char *svc, const char *source,
 			buf_drop(&rx, (size_t)(nl + 1 - (char *)rx.p) + len);
 		}
 	}
+	buf_free(&in);
+	buf_free(&rx);
+	close(fd);
 	if (status < 0) {
 		fprintf(stderr, "moat-dom0: no exit code from the VM\n");
 		return 255;

@@ -111,10 +111,13 @@ add_rules(scmp_filter_ctx ctx, const struct sc_rule *r, size_t n, const char *wh
 
 		if (r[i].nr < 0)
 			continue;
-		if (r[i].argidx >= 0)
-			rc = seccomp_rule_add(ctx, act, r[i].nr, 1,
-			    SCMP_CMP((unsigned)r[i].argidx, SCMP_CMP_EQ, r[i].argval));
-		else
+		if (r[i].argidx >= 0) {
+			struct scmp_arg_cmp cmp = {
+				.arg = (unsigned)r[i].argidx, .op = SCMP_CMP_EQ,
+				.datum_a = r[i].argval,
+			};
+			rc = seccomp_rule_add_array(ctx, act, r[i].nr, 1, &cmp);
+		} else
 			rc = seccomp_rule_add(ctx, act, r[i].nr, 0);
 		/* -EEXIST: the same call already allowed by another table */
 		if (rc < 0 && rc != -EEXIST)

@@ -1,1 +1,97 @@
 # packaging/local.mk: owned by packaging/.
+#
+# dom0 package (RPM), Salt formula, qrexec policy and the moat VM image.
+# Fast checks of the dom0 side run in "make check"; the VM image and its
+# boot test have their own targets because the kernel build takes ~12 min
+# the first time (cached afterwards under /var/cache/moat/kernel):
+#
+#   make vm-image      kernel + initramfs -> packaging/vm/moat/ (a dom0 kernel dir)
+#   make check-vm      boot it under QEMU (TCG, 32 MB), TAP output
+#   make check-vm-xen  boot it as a Xen PV and PVH guest (Xen inside QEMU)
+#   make rpm           moat-dom0 RPM from packaging/vm/moat/
+#   make check-packaging   the dom0-side tests only
+
+MOAT_PACKAGING_TESTS = \
+	tests/integ/packaging_policy.sh \
+	tests/integ/packaging_salt.sh \
+	tests/integ/packaging_moat_rules.sh \
+	tests/integ/packaging_rpm.sh \
+	tests/integ/packaging_init.sh
+MOAT_INTEG_TESTS += $(MOAT_PACKAGING_TESTS)
+
+EXTRA_DIST += $(MOAT_PACKAGING_TESTS) \
+	packaging/dom0/70-moat.policy packaging/dom0/moat-rules \
+	packaging/dom0/check-policy.py \
+	packaging/salt/moat/init.sls packaging/salt/moat/rollback.sls \
+	packaging/salt/moat.top packaging/salt/pillar/moat.sls \
+	packaging/salt/pillar/moat.top packaging/salt/check-salt.py \
+	packaging/rpm/moat-dom0.spec packaging/rpm/build-rpm.sh \
+	docs/install.md
+
+check-packaging:
+	$(AM_V_at)MOAT_BUILDDIR=$(abs_builddir) MOAT_SRCDIR=$(abs_srcdir) \
+	  $(SHELL) $(srcdir)/tests/run $(MOAT_PACKAGING_TESTS:%=$(abs_srcdir)/%)
+
+.PHONY: check-packaging
+
+# --- VM image -------------------------------------------------------------
+# PID 1 of the VM, and a stand-in supervisor for image tests (VM_MOAT=standin)
+# and for the boot-time floor.  Built with the tree, never installed.
+noinst_PROGRAMS += packaging/vm/moat-init packaging/vm/standin-moat
+packaging_vm_moat_init_SOURCES = packaging/vm/init.c packaging/vm/cmdline.c \
+	packaging/vm/cmdline.h
+packaging_vm_standin_moat_SOURCES = packaging/vm/standin-moat.c
+MOAT_UNIT_TESTS += packaging/vm/test_cmdline
+packaging_vm_test_cmdline_SOURCES = packaging/vm/test_cmdline.c \
+	packaging/vm/cmdline.c packaging/vm/cmdline.h
+
+EXTRA_DIST += packaging/vm/kernel.config packaging/vm/build-kernel.sh \
+	packaging/vm/mkinitramfs.sh packaging/vm/qemu-boot.py \
+	packaging/vm/xen-smoke.sh packaging/vm/xen/dom0-init \
+	tests/integ/packaging_vm_boot.sh
+
+# VM_MOAT=real: the supervisor and daemons of this tree ("make install" into
+# a staging dir); VM_MOAT=standin: packaging/vm/standin-moat as /sbin/moat.
+VM_MOAT ?= real
+VM_OUT = $(abs_builddir)/packaging/vm
+VM_STAGE = $(VM_OUT)/stage
+VM_KERNEL_FRAGMENT = $(abs_srcdir)/packaging/vm/kernel.config
+
+vm-kernel:
+	$(AM_V_at)mkdir -p $(VM_OUT)/moat
+	$(AM_V_GEN)$(SHELL) $(srcdir)/packaging/vm/build-kernel.sh \
+	  $(VM_KERNEL_FRAGMENT) $(VM_OUT)/moat/vmlinuz >/dev/null
+
+vm-image: vm-kernel packaging/vm/moat-init packaging/vm/standin-moat
+	$(AM_V_at)rm -rf $(VM_STAGE)
+	$(AM_V_at)if test "$(VM_MOAT)" = standin; then \
+	  $(SHELL) $(srcdir)/packaging/vm/mkinitramfs.sh --out $(VM_OUT)/moat/initramfs \
+	    --init packaging/vm/moat-init --moat packaging/vm/standin-moat; \
+	else \
+	  $(MAKE) $(AM_MAKEFLAGS) install DESTDIR=$(VM_STAGE) >/dev/null && \
+	  $(SHELL) $(srcdir)/packaging/vm/mkinitramfs.sh --out $(VM_OUT)/moat/initramfs \
+	    --init packaging/vm/moat-init --moat $(VM_STAGE)$(sbindir)/moat \
+	    --libexec $(VM_STAGE)$(libexecdir)/moat; \
+	fi
+	$(AM_V_at)printf 'console=hvc0 ' >$(VM_OUT)/moat/default-kernelopts-common.txt
+	$(AM_V_at)$(SHELL) $(srcdir)/packaging/vm/mkinitramfs.sh --out $(VM_OUT)/floor.cpio.gz \
+	  --init packaging/vm/moat-init --moat packaging/vm/standin-moat 2>/dev/null
+	$(AM_V_at)rm -rf $(VM_STAGE)
+	@echo "vm-image: $(VM_OUT)/moat/ (copy to dom0 /var/lib/qubes/vm-kernels/moat/):"
+	@ls -l $(VM_OUT)/moat/
+
+check-vm: vm-image
+	$(AM_V_at)MOAT_BUILDDIR=$(abs_builddir) MOAT_SRCDIR=$(abs_srcdir) \
+	  $(SHELL) $(srcdir)/tests/run $(abs_srcdir)/tests/integ/packaging_vm_boot.sh
+
+# The image as a Xen PV and PVH guest (Xen in QEMU, ~1 min, downloads
+# Debian's Xen packages into /var/cache/moat/xen the first time).
+check-vm-xen: vm-image
+	$(AM_V_at)MOAT_XEN_PVH=1 $(SHELL) $(srcdir)/packaging/vm/xen-smoke.sh \
+	  $(VM_OUT)/moat/vmlinuz $(VM_OUT)/moat/initramfs
+
+rpm: vm-image
+	$(AM_V_GEN)$(SHELL) $(srcdir)/packaging/rpm/build-rpm.sh $(VM_OUT)/moat \
+	  $(abs_builddir)/packaging/rpm $(PACKAGE_VERSION)
+
+.PHONY: vm-kernel vm-image check-vm check-vm-xen rpm

@@ -22,7 +22,7 @@
 #define DNSC_SLOTS		2048
 #define DNSC_INFLIGHT		32
 #define DNSC_TIMEOUT_MS		2000
-#define DNSC_NEG_TTL_MS		10000
+#define DNSC_NEG_TTL_MS		5000
 #define DNSC_MIN_TTL		5
 #define DNSC_MAX_TTL		86400
 

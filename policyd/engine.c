@@ -112,15 +112,13 @@ filter_bit(const struct ridx *x, uint32_t h)
 	return ((h >> 16) | (h << 16)) & x->fmask;
 }
 
+/* The bucket for a key whose hash h is known, NULL when there is none. */
 static const struct ridx_bucket *
-ridx_find(const struct ridx *x, uint32_t from, uint8_t family, uint8_t plen,
-    const uint8_t *addr)
+ridx_find_h(const struct ridx *x, uint32_t h, uint32_t from, uint8_t family,
+    uint8_t plen, const uint8_t *addr)
 {
-	uint32_t h = key_hash(from, family, plen, addr), i = h & x->mask;
-	uint32_t bit = filter_bit(x, h);
+	uint32_t i = h & x->mask;
 
-	if (!(x->filter[bit / 64] & (1ull << (bit % 64))))
-		return NULL;
 	for (;; i = (i + 1) & x->mask) {
 		const struct ridx_bucket *b = &x->tab[i];
 
@@ -130,6 +128,14 @@ ridx_find(const struct ridx *x, uint32_t from, uint8_t family, uint8_t plen,
 		    memcmp(b->addr, addr, 16) == 0)
 			return b;
 	}
+}
+
+static int
+filter_has(const struct ridx *x, uint32_t h)
+{
+	uint32_t bit = filter_bit(x, h);
+
+	return (x->filter[bit / 64] >> (bit % 64)) & 1;
 }
 
 static struct ridx_bucket *
@@ -178,10 +184,133 @@ rule_key(const struct prule *r, uint8_t *family, uint8_t *plen,
 static void
 ridx_free(struct ridx *x)
 {
+	uint32_t i;
+
+	for (i = 0; i < x->nsubs; i++)
+		free(x->subs[i].tab);
+	free(x->subs);
+	free(x->ids2);
 	free(x->tab);
 	free(x->ids);
 	free(x->filter);
 	memset(x, 0, sizeof *x);
+}
+
+static int
+exact_port(const struct prule *r)
+{
+	return (r->proto == IPPROTO_TCP || r->proto == IPPROTO_UDP) &&
+	    r->has_ports && r->plo == r->phi;
+}
+
+static uint32_t
+port_hash(uint8_t proto, uint16_t port)
+{
+	return ((uint32_t)port * 0x9e3779b1u) ^ ((uint32_t)proto << 7);
+}
+
+static const struct ridx_port *
+port_find(const struct ridx_sub *sub, uint8_t proto, uint16_t port)
+{
+	uint32_t i = port_hash(proto, port) & sub->mask;
+
+	for (;; i = (i + 1) & sub->mask) {
+		const struct ridx_port *p = &sub->tab[i];
+
+		if (!p->used)
+			return NULL;
+		if (p->proto == proto && p->port == port)
+			return p;
+	}
+}
+
+static struct ridx_port *
+port_slot(struct ridx_sub *sub, uint8_t proto, uint16_t port, int create)
+{
+	uint32_t i = port_hash(proto, port) & sub->mask;
+
+	for (;; i = (i + 1) & sub->mask) {
+		struct ridx_port *p = &sub->tab[i];
+
+		if (!p->used) {
+			if (!create)
+				return NULL;
+			p->used = 1;
+			p->proto = proto;
+			p->port = port;
+			return p;
+		}
+		if (p->proto == proto && p->port == port)
+			return p;
+	}
+}
+
+/* Split the big buckets by (protocol, exact port); see engine.h. */
+static int
+ridx_split(struct rset *s)
+{
+	struct ridx *x = &s->idx;
+	uint32_t i, k, pos = 0, nbig = 0, total = 0;
+
+	for (i = 0; i <= x->mask; i++)
+		if (x->tab[i].used && x->tab[i].count >= RIDX_SUB_MIN) {
+			nbig++;
+			total += x->tab[i].count;
+		}
+	if (nbig == 0)
+		return 0;
+	x->subs = calloc(nbig, sizeof *x->subs);
+	x->ids2 = calloc(total, sizeof *x->ids2);
+	if (x->subs == NULL || x->ids2 == NULL)
+		return -1;
+	for (i = 0; i <= x->mask; i++) {
+		struct ridx_bucket *b = &x->tab[i];
+		const uint32_t *ids = x->ids + b->first;
+		struct ridx_sub *sub;
+		uint32_t size = 16, nexact = 0;
+
+		if (!b->used || b->count < RIDX_SUB_MIN)
+			continue;
+		for (k = 0; k < b->count; k++)
+			nexact += exact_port(&s->rules[ids[k]]);
+		while (size < 2 * nexact + 16)
+			size *= 2;
+		sub = &x->subs[x->nsubs];
+		if ((sub->tab = calloc(size, sizeof *sub->tab)) == NULL)
+			return -1;
+		sub->mask = size - 1;
+		b->sub = ++x->nsubs;
+		/* count, lay out, fill in ascending order (as rset_build) */
+		for (k = 0; k < b->count; k++) {
+			const struct prule *r = &s->rules[ids[k]];
+
+			if (exact_port(r))
+				port_slot(sub, r->proto, r->plo, 1)->count++;
+			else
+				sub->rest_count++;
+		}
+		sub->rest_first = pos;
+		pos += sub->rest_count;
+		sub->rest_count = 0;
+		for (k = 0; k < size; k++) {
+			if (!sub->tab[k].used)
+				continue;
+			sub->tab[k].first = pos;
+			pos += sub->tab[k].count;
+			sub->tab[k].count = 0;
+		}
+		for (k = 0; k < b->count; k++) {
+			const struct prule *r = &s->rules[ids[k]];
+			struct ridx_port *p;
+
+			if (exact_port(r)) {
+				p = port_slot(sub, r->proto, r->plo, 1);
+				x->ids2[p->first + p->count++] = ids[k];
+			} else
+				x->ids2[sub->rest_first + sub->rest_count++] = ids[k];
+		}
+	}
+	return 0;
 }
 
 static int
@@ -245,6 +374,11 @@ rset_build(struct rset *s)
 		b = ridx_slot(x, r->from, fam, plen, addr);
 		x->ids[b->first + b->count++] = i;
 	}
+	if (ridx_split(s) == -1) {
+		ridx_free(x);
+		errno = ENOMEM;
+		return -1;
+	}
 	for (i = 0; i <= 32; i++)
 		if (seen4[i])
 			x->lens4[x->nlens4++] = (uint8_t)i;
@@ -297,6 +431,25 @@ scan_list(const struct rset *s, const uint32_t *ids, uint32_t n,
 	}
 }
 
+static void
+scan_bucket(const struct rset *s, const struct ridx_bucket *b,
+    const struct fkey *f, const struct evctx *cx, struct scan *sc)
+{
+	const struct ridx *x = &s->idx;
+	const struct ridx_sub *sub;
+	const struct ridx_port *p;
+
+	if (b->sub == 0) {
+		scan_list(s, x->ids + b->first, b->count, f, cx, sc);
+		return;
+	}
+	sub = &x->subs[b->sub - 1];
+	if ((f->proto == IPPROTO_TCP || f->proto == IPPROTO_UDP) &&
+	    (p = port_find(sub, f->proto, f->dport)) != NULL)
+		scan_list(s, x->ids2 + p->first, p->count, f, cx, sc);
+	scan_list(s, x->ids2 + sub->rest_first, sub->rest_count, f, cx, sc);
+}
+
 static int
 finish(const struct rset *s, const struct fkey *f, const struct evctx *cx,
     struct scan *sc, uint32_t *which)
@@ -319,38 +472,70 @@ finish(const struct rset *s, const struct fkey *f, const struct evctx *cx,
 	return EV_MATCH;
 }
 
+/* One key to look up: a source and a destination prefix (or none). */
+struct probe {
+	uint32_t	h;
+	uint32_t	from;
+	uint8_t		plen;
+	uint8_t		family;
+	uint8_t		m[16];
+};
+#define MAX_PROBES	(2 * (1 + 129))
+
 int
 rset_eval(const struct rset *s, const struct fkey *f, const struct evctx *cx,
     uint32_t *which)
 {
-	static const uint8_t zero[16];
 	const struct ridx *x = &s->idx;
 	struct scan sc = { .best = UINT32_MAX, .min_unres = UINT32_MAX };
+	struct probe pr[MAX_PROBES];
 	uint32_t froms[2];
 	const uint8_t *lens = f->family == 4 ? x->lens4 : x->lens6;
-	int nfrom = 0, k, l, nlens = f->family == 4 ? x->nlens4 : x->nlens6;
+	int nfrom = 0, np = 0, k, l, nlens = f->family == 4 ? x->nlens4 : x->nlens6;
 
 	if (s->n == 0)
 		return EV_NOMATCH;
 	froms[nfrom++] = 0;
 	if (x->has_from && f->from != 0)
 		froms[nfrom++] = f->from;
+	/* Compute every key first and fetch their filter words and table
+	 * slots ahead, so that the cache misses of a big rule set overlap
+	 * instead of following one another. Any order finds the same rule:
+	 * scan_list keeps the lowest match. */
 	for (k = 0; k < nfrom; k++) {
-		const struct ridx_bucket *b;
+		for (l = -1; l < nlens; l++) {
+			struct probe *p = &pr[np++];
 
-		if ((b = ridx_find(x, froms[k], 0, 0, zero)) != NULL)
-			scan_list(s, x->ids + b->first, b->count, f, cx, &sc);
-		for (l = 0; l < nlens; l++) {
-			uint8_t m[16] = { 0 };
-			unsigned plen = lens[l], full = plen / 8;
+			memset(p->m, 0, sizeof p->m);
+			p->from = froms[k];
+			if (l < 0) {
+				p->plen = 0;
+				p->family = 0;
+			} else {
+				unsigned plen = lens[l], full = plen / 8;
 
-			memcpy(m, f->dst, full);
-			if (plen % 8)
-				m[full] = f->dst[full] & (uint8_t)(0xff00u >> (plen % 8));
-			if ((b = ridx_find(x, froms[k], f->family, (uint8_t)plen,
-			    m)) != NULL)
-				scan_list(s, x->ids + b->first, b->count, f, cx, &sc);
+				memcpy(p->m, f->dst, full);
+				if (plen % 8)
+					p->m[full] = f->dst[full] &
+					    (uint8_t)(0xff00u >> (plen % 8));
+				p->plen = (uint8_t)plen;
+				p->family = f->family;
+			}
+			p->h = key_hash(p->from, p->family, p->plen, p->m);
+			__builtin_prefetch(&x->filter[filter_bit(x, p->h) / 64]);
 		}
+	}
+	for (k = 0, l = 0; k < np; k++)
+		if (filter_has(x, pr[k].h)) {
+			__builtin_prefetch(&x->tab[pr[k].h & x->mask]);
+			pr[l++] = pr[k];
+		}
+	for (k = 0; k < l; k++) {
+		const struct ridx_bucket *b = ridx_find_h(x, pr[k].h, pr[k].from,
+		    pr[k].family, pr[k].plen, pr[k].m);
+
+		if (b != NULL)
+			scan_bucket(s, b, f, cx, &sc);
 	}
 	return finish(s, f, cx, &sc, which);
 }
@@ -681,7 +866,8 @@ engine_qset_install(struct engine *e, int family, const uint8_t *addr,
 		for (i = 0; i < n; i++)
 			order[i] = i;
 		sort_keys = keys;
-		qsort(order, n, sizeof *order, cmp_key);
+		if (n > 0)
+			qsort(order, n, sizeof *order, cmp_key);
 		for (i = 0; i < n && reason[0] == '\0'; i++) {
 			const struct qrule *r = &rules[order[i]];
 

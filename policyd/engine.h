@@ -65,8 +65,34 @@ struct ridx_bucket {
 	uint8_t		addr[16];
 	uint32_t	first;		/* into ridx.ids */
 	uint32_t	count;
+	uint32_t	sub;		/* index into ridx.subs + 1, 0 for none */
+};
+
+/*
+ * A big bucket (many rules for one source and destination, e.g. a long
+ * list of ports to "any") is split once more: rules for one exact TCP or
+ * UDP port are listed under (protocol, port), the rest in one list. A flow
+ * scans its (protocol, port) list and the rest, both ascending, so the
+ * lowest matching rule is still found.
+ */
+#define RIDX_SUB_MIN	32	/* bucket size from which it is split */
+struct ridx_port {
+	uint16_t	port;
+	uint8_t		proto;
+	uint8_t		used;
+	uint32_t	first;		/* into ridx.ids2 */
+	uint32_t	count;
+};
+struct ridx_sub {
+	struct ridx_port *tab;
+	uint32_t	 mask;
+	uint32_t	 rest_first;	/* into ridx.ids2 */
+	uint32_t	 rest_count;
 };
 struct ridx {
+	struct ridx_sub	*subs;
+	uint32_t	 nsubs;
+	uint32_t	*ids2;
 	struct ridx_bucket *tab;
 	uint32_t	 mask;		/* tab has mask + 1 slots */
 	uint32_t	*ids;

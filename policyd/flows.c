@@ -22,6 +22,8 @@ flush(struct pd_flows *pf)
 	}
 }
 
+/* Rules with "log": true log at info; with debug on, every decision is
+ * logged at debug (rate-limited per client either way). */
 static void
 logged(const struct flow_req *q, const struct flow_verdict *v)
 {
@@ -31,15 +33,21 @@ logged(const struct flow_req *q, const struct flow_verdict *v)
 
 	inet_ntop(af, q->src, s, sizeof s);
 	inet_ntop(af, q->dst, d, sizeof d);
-	log_rlk(q->port, LOG_LVL_INFO, "rule %u: %s proto %u %s:%u -> %s:%u%s",
-	    v->rule, act[v->action <= 3 ? v->action : 0], q->proto, s, q->sport,
-	    d, q->dport, q->flags & FREQ_RECHECK ? " (re-check)" : "");
+	if (v->log)
+		log_rlk(q->port, LOG_LVL_INFO, "rule %u: %s proto %u %s:%u -> %s:%u%s",
+		    v->rule, act[v->action <= 3 ? v->action : 0], q->proto, s,
+		    q->sport, d, q->dport, q->flags & FREQ_RECHECK ? " (re-check)" : "");
+	else
+		log_rlk(q->port, LOG_LVL_DEBUG, "flow: %s proto %u %s:%u -> %s:%u "
+		    "(rule %u)%s", act[v->action <= 3 ? v->action : 0], q->proto,
+		    s, q->sport, d, q->dport, v->rule,
+		    q->flags & FREQ_RECHECK ? " (re-check)" : "");
 }
 
 static void
 out(struct pd_flows *pf, const struct flow_req *q, const struct flow_verdict *v)
 {
-	if (v->log)
+	if (v->log || log_getlevel() >= LOG_LVL_DEBUG)
 		logged(q, v);
 	switch (v->action) {
 	case VERDICT_ACCEPT:

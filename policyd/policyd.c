@@ -291,6 +291,8 @@ control(void)
 			static struct msg_dns_answer a;
 
 			msg_get(&m, MSG_DNS_ANSWER, &a, sizeof a);
+			log_debug("dns: answer %u: status %d, %u addresses, ttl %u",
+			    a.qid, a.status, a.naddr, a.ttl);
 			if (dnsc_answer(&dns, &a, now_ms()) && started)
 				pd_flows_retry(&pf, now_ms(), time(NULL));
 			break;
@@ -336,8 +338,11 @@ dns_send(uint64_t now)
 {
 	struct msg_dns_query q;
 
-	while (dnsc_next_query(&dns, now, &q))
+	while (dnsc_next_query(&dns, now, &q)) {
+		log_debug("dns: query %u: %s %s", q.qid, q.name,
+		    q.qtype == DNS_QTYPE_A ? "A" : "AAAA");
 		send_msg(MSG_DNS_QUERY, 0, &q, sizeof q, -1);
+	}
 }
 
 /* Milliseconds until the next timer: a DNS deadline, a waiting flow's

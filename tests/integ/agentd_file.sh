@@ -67,8 +67,12 @@ check "IPv6 client rules" \
 QRULE 0001 action=accept dst6=2001:db8::/32
 QRULES_END 6 fd09:24ef:4179::a89:c" ]]'
 pid=$(pgrep -P "$SUP" -x agentd)
-check "agentd runs as its own uid, not root" \
-    '[[ -n $pid ]] && awk "/^Uid:/ {exit !(\$2 == 64504)}" /proc/$pid/status'
+if grep -q "READY sandbox=0" "$T/ev"; then
+	n=$((n + 1)); echo "ok $n - agentd runs as its own uid # SKIP built --with-sandbox=none"
+else
+	check "agentd runs as its own uid, not root" \
+	    '[[ -n $pid ]] && awk "/^Uid:/ {exit !(\$2 == 64504)}" /proc/$pid/status'
+fi
 ctl shutdown
 wait "$SUP"; rc=$?
 check "SHUTDOWN: agentd exits 0" '[[ $rc -eq 0 ]] && grep -q "EXIT 0" "$T/ev"'

@@ -148,7 +148,12 @@ check "1000 calls in a row all succeed" '[[ $fails -eq 0 ]]'
 check "... and dom0 has every port back" \
     '"$DOM0" status "${A[@]}" | grep -q "ports-in-use 0"'
 check "... agentd holds no more descriptors" '[[ $fds1 -le $fds0 ]]'
-check "... and no more memory (VmRSS +<1 MiB)" '[[ $((rss1 - rss0)) -lt 1024 ]]'
+if grep -q "READY sandbox=0" "$T/ev"; then
+	# sanitizer builds (the only ones without a sandbox) keep freed memory
+	n=$((n + 1)); echo "ok $n - ... and no more memory # SKIP sanitizer build"
+else
+	check "... and no more memory (VmRSS +<1 MiB)" '[[ $((rss1 - rss0)) -lt 1024 ]]'
+fi
 
 # --- dom0 restarts its daemons (sockets closed): agentd reconnects
 sed 's/"10.137.0.8"/"10.137.0.9"/' "$T/db.json" >"$T/db2.json"

@@ -45,7 +45,7 @@ for d in netbackd natd policyd agentd; do
 	fi
 done
 
-for d in netbackd natd policyd agentd; do
+for d in natd policyd agentd netbackd; do
 	old=$(daemon_pid "$d")
 	kill -9 "$old" 2>/dev/null
 	start=$(date +%s%N)
@@ -64,7 +64,9 @@ for d in netbackd natd policyd agentd; do
 done
 
 if grep -q 'test-hooks=yes' "$B/config.log" 2>/dev/null || grep -q 'define MOAT_TEST_HOOKS 1' "$B/config.h"; then
-	for d in netbackd natd policyd agentd; do
+	# netbackd last: its death restarts natd too (the packet rings start empty),
+	# and a natd pid read in that window would already be on its way out.
+	for d in natd policyd agentd netbackd; do
 		old=$(daemon_pid "$d")
 		"$B/moat/moatctl" --control "$ctl" call "moat.TestSyscall+$d" </dev/null >/dev/null
 		back() { p=$(daemon_pid "$d"); [[ -n $p && $p != "$old" ]]; }
@@ -74,6 +76,7 @@ if grep -q 'test-hooks=yes' "$B/config.log" 2>/dev/null || grep -q 'define MOAT_
 			not_ok "a forbidden system call kills $d (SIGSYS) and it is restarted"
 		fi
 	done
+	wait_for 5 all_ready	# moat.Stats is natd's to answer
 	restarts=$("$B/moat/moatctl" --control "$ctl" call moat.Stats </dev/null |
 		/usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["daemons"]["natd"]["restarts"])' 2>/dev/null)
 	check "moat.Stats counts natd's restarts" test "${restarts:-0}" -ge 2

@@ -18,6 +18,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "t.h"
@@ -362,6 +363,30 @@ test_recheck_and_new_qubes_rules(void)
 	T_EQ_INT(v.rule, 0x8000);
 }
 
+/* An expiring JSON rule stops applying on time, and natd is told. */
+static void
+test_expire_tells_natd(void)
+{
+	char doc[256], out[1024];
+	uint32_t ol, el, g;
+	struct flow_verdict v;
+
+	T_ASSERT(pid > 0);
+	snprintf(doc, sizeof doc, "{\"version\":1,\"rules\":[{\"from\":\"*\","
+	    "\"action\":\"drop\",\"proto\":\"udp\",\"dstports\":\"5001\","
+	    "\"expire\":%lld}]}", (long long)time(NULL) + 2);
+	T_EQ_INT(call("moat.SetRules", doc, out, sizeof out, &ol, &el), 0);
+	T_ASSERT(expect(MSG_RULES_CHANGED, 2000));
+	g = last_changed;
+	v = decide(30, "8.8.4.4", IPPROTO_UDP, 5001, NULL);
+	T_EQ_INT(v.action, VERDICT_DROP);
+	T_ASSERT(expect(MSG_RULES_CHANGED, 4000));
+	T_EXPECT(last_changed > g);
+	v = decide(31, "8.8.4.4", IPPROTO_UDP, 5001, NULL);
+	T_EQ_INT(v.action, VERDICT_ACCEPT);
+	T_EQ_INT(v.generation, last_changed);
+}
+
 static int
 wait_exit(int *status)
 {
@@ -423,6 +448,7 @@ main(void)
 	T_RUN(test_verdicts);
 	T_RUN(test_services);
 	T_RUN(test_recheck_and_new_qubes_rules);
+	T_RUN(test_expire_tells_natd);
 	T_RUN(test_protocol_violation_is_fatal);
 	T_RUN(test_sandbox_kills_forbidden_call);
 	if (pid > 0) {

@@ -98,6 +98,26 @@ rand_rule(struct prule *r, uint32_t i)
 		r->never = 1;
 }
 
+/* Port-heavy sets: long lists of exact ports to any destination, so that
+ * buckets get split by (protocol, port). */
+static int port_mode;
+
+static void
+rand_port_rule(struct prule *r, uint32_t i)
+{
+	rand_rule(r, i);
+	if (rnd(10) < 7) {
+		r->dst = PD_ANY;
+		r->host = NULL;
+		r->proto = rnd(2) ? IPPROTO_TCP : IPPROTO_UDP;
+		r->has_ports = 1;
+		r->plo = (uint16_t)(1 + rnd(200));
+		r->phi = rnd(8) ? r->plo : (uint16_t)(r->plo + rnd(20));
+		r->specialdns = 0;
+		r->has_icmptype = 0;
+	}
+}
+
 static void
 rand_flow(struct fkey *f)
 {
@@ -111,7 +131,8 @@ rand_flow(struct fkey *f)
 	rand_addr(f->family, f->dst);
 	if (f->family == 4 && rnd(5) == 0)
 		memcpy(f->dst, dnsaddr[rnd(2)], 4);
-	f->dport = (uint16_t)(rnd(4) == 0 ? 53 : 48 + rnd(20));
+	f->dport = (uint16_t)(rnd(4) == 0 ? 53 : port_mode ? 1 + rnd(220) :
+	    48 + rnd(20));
 	f->icmptype = (uint8_t)rnd(3);
 	f->from = htonl(0x0a890000u | (1 + rnd(4)));
 	f->interclient = rnd(5) == 0;
@@ -162,7 +183,7 @@ test_index_matches_linear(void)
 	static const uint32_t sizes[] = { 0, 1, 2, 5, 20, 100, 1000, 3000 };
 	struct evctx cx = { .dns = &dns, .now_ms = 2, .now = 1010,
 	    .dnsaddr = dnsaddr, .ndnsaddr = 2 };
-	uint64_t checked = 0, matched = 0, pending = 0;
+	uint64_t checked = 0, matched = 0, pending = 0, subs = 0;
 	unsigned si, round, j;
 
 	prime_dns();
@@ -174,9 +195,15 @@ test_index_matches_linear(void)
 			s.n = sizes[si];
 			s.rules = calloc(s.n ? s.n : 1, sizeof *s.rules);
 			T_ASSERT(s.rules != NULL);
-			for (i = 0; i < s.n; i++)
-				rand_rule(&s.rules[i], i);
+			port_mode = round % 2;
+			for (i = 0; i < s.n; i++) {
+				if (port_mode)
+					rand_port_rule(&s.rules[i], i);
+				else
+					rand_rule(&s.rules[i], i);
+			}
 			T_ASSERT(rset_build(&s) == 0);
+			subs += s.idx.nsubs;
 			for (j = 0; j < 400; j++) {
 				struct fkey f;
 				uint32_t w1 = 12345, w2 = 12345;
@@ -202,9 +229,10 @@ test_index_matches_linear(void)
 			rset_free(&s);
 		}
 	}
-	printf("# %llu flows compared, %llu matched, %llu pending\n",
-	    (unsigned long long)checked, (unsigned long long)matched,
-	    (unsigned long long)pending);
+	printf("# %llu flows compared, %llu matched, %llu pending, %llu split "
+	    "buckets\n", (unsigned long long)checked, (unsigned long long)matched,
+	    (unsigned long long)pending, (unsigned long long)subs);
+	T_EXPECT(subs > 0);
 	/* the random sets must exercise every outcome */
 	T_EXPECT(matched > checked / 4);
 	T_EXPECT(pending > 0);

@@ -1,0 +1,31 @@
+/*
+ * cmdline.h: moat's arguments from the kernel command line.
+ *
+ * There is no shell in the VM, so dom0's "kernelopts" is the only way to
+ * pass arguments to the supervisor.  Two forms:
+ *
+ *   moat.args="--backend none --log-level debug" quiet
+ *	quoted: the words inside the quotes, anywhere on the line;
+ *   quiet moat.args=--backend none
+ *	unquoted: every word after "moat.args=" to the end of the line.
+ *
+ * The kernel ignores "moat.args" itself (a dotted, unknown parameter), but in
+ * the unquoted form it also hands the following words to init as argv or
+ * environment, which is harmless up to its limit of 32, so the quoted
+ * form is the one to use.
+ */
+#ifndef MOAT_INIT_CMDLINE_H
+#define MOAT_INIT_CMDLINE_H
+
+#define CMDLINE_KEY	"moat.args="
+#define CMDLINE_MAXARGS	32
+
+/*
+ * Splits the moat.args words of the NUL-terminated command line in buf, in
+ * place, into argv[0..n-1] and sets argv[n] = NULL; argv has room for max
+ * pointers.  Returns n (0 when moat.args is absent or empty), or -1 when
+ * there are more than max - 1 words or a quote is not closed.
+ */
+int	cmdline_moat_args(char *buf, char **argv, int max);
+
+#endif

@@ -1,0 +1,83 @@
+#!/bin/bash
+# moat-rules (dom0 helper) makes exactly the qrexec calls it documents,
+# through a fake qvm-run: arguments, stdin and stdout pass through untouched,
+# the service's exit status comes back, and bad input never reaches qrexec.
+set -u
+src=${MOAT_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+mr=$src/packaging/dom0/moat-rules
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+nok() { n=$((n + 1)); echo "not ok $n - $*"; }
+eq() { if [[ $2 == "$3" ]]; then ok "$1"; else nok "$1 (got '$2', want '$3')"; fi; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# Fake qvm-run: records its arguments (one per line) and stdin, writes
+# $FAKE_OUT to stdout and exits with $FAKE_RC.
+cat >"$tmp/qvm-run" <<'FAKE'
+#!/bin/bash
+printf '%s\n' "$@" >"$FAKE_DIR/args"
+cat >"$FAKE_DIR/stdin"
+[[ -n ${FAKE_OUT:-} ]] && cat "$FAKE_OUT"
+exit "${FAKE_RC:-0}"
+FAKE
+chmod +x "$tmp/qvm-run"
+export FAKE_DIR=$tmp MOAT_QVM_RUN=$tmp/qvm-run
+run() { rm -f "$tmp/args" "$tmp/stdin"; "$mr" "$@"; }
+args() { [[ -f $tmp/args ]] && tr '\n' ' ' <"$tmp/args" | sed 's/ $//'; }
+pre="--pass-io --no-gui --no-autostart --service -- sys-moat"
+
+printf '{"rules": [{"action": "accept", "proto": "tcp", "dstports": "443"}]}\n' >"$tmp/rules.json"
+run sys-moat set "$tmp/rules.json"; rc=$?
+eq "set: exit 0" "$rc" 0
+eq "set: calls moat.SetRules" "$(args)" "$pre moat.SetRules"
+if cmp -s "$tmp/rules.json" "$tmp/stdin"; then ok "set: the file is the service's stdin"; else nok "set: the file is the service's stdin"; fi
+
+printf '{"rules": []}\n' >"$tmp/out"
+out=$(FAKE_OUT=$tmp/out run sys-moat get)
+eq "get: calls moat.GetRules" "$(args)" "$pre moat.GetRules"
+eq "get: prints the service's output" "$out" '{"rules": []}'
+eq "get: sends no stdin" "$(wc -c <"$tmp/stdin")" 0
+
+for d in moat netbackd natd policyd agentd; do
+	run sys-moat logs "$d" >/dev/null
+	eq "logs $d: calls moat.Logs+$d" "$(args)" "$pre moat.Logs+$d"
+done
+run sys-moat stats >/dev/null
+eq "stats: calls moat.Stats" "$(args)" "$pre moat.Stats"
+
+# Binary pcap data must come through byte for byte (NULs included).
+printf '\xd4\xc3\xb2\xa1\x02\x00\x04\x00\x00\x00\x00\x00\xff\x00\n\x00' >"$tmp/pcap"
+FAKE_OUT=$tmp/pcap run sys-moat rejects >"$tmp/got.pcap"
+eq "rejects: calls moat.DumpRejects" "$(args)" "$pre moat.DumpRejects"
+if cmp -s "$tmp/pcap" "$tmp/got.pcap"; then ok "rejects: pcap bytes unchanged"; else nok "rejects: pcap bytes unchanged"; fi
+rm -f "$tmp/args"
+script -qec "$mr sys-moat rejects" /dev/null >"$tmp/tty.out" 2>&1; rc=$?
+if [[ $rc -eq 2 && ! -f $tmp/args ]] && grep -q 'redirect' "$tmp/tty.out"; then
+	ok "rejects: refuses to write pcap to a terminal"
+else
+	nok "rejects: refuses to write pcap to a terminal (rc $rc)"
+fi
+
+FAKE_RC=3 run sys-moat set "$tmp/rules.json" 2>/dev/null; rc=$?
+eq "the service's exit status is moat-rules' exit status" "$rc" 3
+FAKE_RC=1 run sys-moat stats >/dev/null 2>&1; rc=$?
+eq "a failed call (qube not running) fails" "$rc" 1
+
+refused() {	# what, args...
+	local what=$1; shift
+	rm -f "$tmp/args"
+	"$mr" "$@" >/dev/null 2>&1 </dev/null; local rc=$?
+	if [[ $rc -eq 2 && ! -f $tmp/args ]]; then ok "refused without calling qvm-run: $what"; else nok "refused without calling qvm-run: $what (rc $rc)"; fi
+}
+printf '{"rules": [' >"$tmp/broken.json"
+refused "invalid JSON" sys-moat set "$tmp/broken.json"
+refused "a missing rules file" sys-moat set "$tmp/nope.json"
+refused "an unknown daemon" sys-moat logs sshd
+refused "a daemon name with a +" sys-moat logs "natd+x"
+refused "a qube name that is an option" -x get
+refused "a qube name with shell characters" 'a;b' get
+refused "an unknown command" sys-moat reboot
+refused "extra arguments" sys-moat get extra
+refused "no arguments"
+echo "1..$n"
