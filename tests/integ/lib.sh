@@ -13,6 +13,15 @@
 # A script sets the C1_*/C2_* rule variables if it needs other rules, then:
 #   . "$(dirname "$0")/lib.sh"; topo_up [moat options...]
 # and reports with ok/not_ok/check/skip; the trap prints the plan.
+#
+# Running (as root):
+#   make -C build check-integ              every script against moat
+#   make -C build check-kernel             the same against the kernel baseline
+#   MOAT_BUILDDIR=build tests/integ/dp_dns.sh    one script
+# Knobs: MOAT_INTEG_FW=kernel (baseline), MOAT_INTEG_KEEP=1 (keep the run
+# directory: QubesDB file, moat and daemon logs, service logs),
+# MOAT_NS_PREFIX (namespace prefix), KFW_BREAK=... (kfw.py: break one piece
+# of the baseline on purpose and watch its test fail).
 
 INTEG_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRCDIR=${MOAT_SRCDIR:-$(cd "$INTEG_DIR/../.." && pwd)}
