@@ -7,6 +7,7 @@ libmoatcommon_a_SOURCES = \
 	common/sandbox.c common/sandbox.h \
 	common/util.c common/util.h \
 	common/shm.c common/shm.h \
+	common/daemon.c common/daemon.h \
 	common/flowreq.h
 MOAT_COMMON_LIBS = libmoatcommon.a $(SECCOMP_LIBS)
 

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "log.h"
+#include "daemon.h"
 #include "natd.h"
 #include "sandbox.h"
 #include "util.h"
@@ -368,13 +369,6 @@ natd_control(struct natd *n)
 		case MSG_START:
 			on_start(n, &m);
 			break;
-		case MSG_LOGLEVEL: {
-			struct msg_loglevel ll;
-
-			msg_get(&m, MSG_LOGLEVEL, &ll, sizeof(ll));
-			log_setlevel((int)ll.level);
-			break;
-		}
 		case MSG_SHUTDOWN:
 			log_info("shutting down");
 			exit(0);
@@ -401,21 +395,10 @@ natd_control(struct natd *n)
 		case MSG_CALL:
 			on_call(n, &m);
 			break;
-#ifdef MOAT_TEST_HOOKS
-		case MSG_TEST_SYSCALL: {
-			struct msg_test_syscall t;
-
-			msg_get(&m, MSG_TEST_SYSCALL, &t, sizeof(t));
-			sandbox_test_forbidden(t.what);
-			break;
-		}
-#endif
 		default:
-			fatalx("unexpected %s from the supervisor", msg_name(m.hdr.type));
+			if (!daemon_common_msg(&m))
+				fatalx("unexpected %s from the supervisor", msg_name(m.hdr.type));
 		}
 	}
-	if (rc == MSG_EOF)
-		exit(0);	/* the supervisor is gone */
-	if (rc != MSG_AGAIN)
-		fatalx("control channel: %s", why ? why : "error");
+	daemon_recv_end(rc, why);
 }

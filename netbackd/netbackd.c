@@ -18,6 +18,7 @@
 #include <sys/timerfd.h>
 
 #include "log.h"
+#include "daemon.h"
 #include "msg.h"
 #include "nb.h"
 #include "pkt.h"
@@ -363,32 +364,14 @@ handle_control(struct nb *nb)
 			 * them later (Xen: our MAC), so they are accepted. */
 			msg_get(&m, MSG_NETCONF, &nb->netconf, sizeof nb->netconf);
 			break;
-		case MSG_LOGLEVEL: {
-			struct msg_loglevel ll;
-
-			msg_get(&m, MSG_LOGLEVEL, &ll, sizeof ll);
-			log_setlevel((int)ll.level);
-			break;
-		}
 		case MSG_SHUTDOWN:
 			exit(0);
-#ifdef MOAT_TEST_HOOKS
-		case MSG_TEST_SYSCALL: {
-			struct msg_test_syscall t;
-
-			msg_get(&m, MSG_TEST_SYSCALL, &t, sizeof t);
-			sandbox_test_forbidden(t.what);
-			break;
-		}
-#endif
 		default:
-			fatalx("unexpected %s from the supervisor", msg_name(m.hdr.type));
+			if (!daemon_common_msg(&m))
+				fatalx("unexpected %s from the supervisor", msg_name(m.hdr.type));
 		}
 	}
-	if (rc == MSG_EOF)
-		exit(0);	/* the supervisor is gone */
-	if (rc != MSG_AGAIN)
-		fatalx("control channel: %s", why ? why : "error");
+	daemon_recv_end(rc, why);
 }
 
 static const struct nb_backend *

@@ -26,6 +26,7 @@ EXTRA_DIST += $(MOAT_PACKAGING_TESTS) \
 	packaging/salt/moat.top packaging/salt/pillar/moat.sls \
 	packaging/salt/pillar/moat.top packaging/salt/check-salt.py \
 	packaging/rpm/moat-dom0.spec packaging/rpm/build-rpm.sh \
+	packaging/rpm/moat-dom0.rpmlintrc \
 	docs/install.md
 
 check-packaging:

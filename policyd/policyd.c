@@ -16,6 +16,7 @@
 #include "dnscache.h"
 #include "jrules.h"
 #include "log.h"
+#include "daemon.h"
 #include "msg.h"
 #include "policyd.h"
 #include "qrule.h"
@@ -297,13 +298,6 @@ control(void)
 				pd_flows_retry(&pf, now_ms(), time(NULL));
 			break;
 		}
-		case MSG_LOGLEVEL: {
-			struct msg_loglevel ll;
-
-			msg_get(&m, MSG_LOGLEVEL, &ll, sizeof ll);
-			log_setlevel((int)ll.level);
-			break;
-		}
 		case MSG_SHUTDOWN:
 			log_info("shutting down: %llu flows, %llu accepted, %llu "
 			    "dropped, %llu rejected",
@@ -312,24 +306,13 @@ control(void)
 			    (unsigned long long)eng.ndrop,
 			    (unsigned long long)eng.nreject);
 			exit(0);
-#ifdef MOAT_TEST_HOOKS
-		case MSG_TEST_SYSCALL: {
-			struct msg_test_syscall t;
-
-			msg_get(&m, MSG_TEST_SYSCALL, &t, sizeof t);
-			sandbox_test_forbidden(t.what);
-			break;
-		}
-#endif
 		default:
-			fatalx("unexpected %s on the control channel",
-			    msg_name(m.hdr.type));
+			if (!daemon_common_msg(&m))
+				fatalx("unexpected %s on the control channel",
+				    msg_name(m.hdr.type));
 		}
 	}
-	if (rc == MSG_EOF)
-		exit(0);	/* the supervisor is gone */
-	if (rc != MSG_AGAIN)
-		fatalx("control channel: %s", why ? why : "error");
+	daemon_recv_end(rc, why);
 }
 
 /* Queries for names the rules need go to natd through the supervisor. */

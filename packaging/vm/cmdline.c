@@ -12,10 +12,10 @@ is_space(char c)
 }
 
 /* The key counts only at the start of a word, not inside "xmoat.args=". */
-static char *
-find_key(char *buf)
+static const char *
+find_key(const char *buf)
 {
-	char *p = buf;
+	const char *p = buf;
 
 	while ((p = strstr(p, CMDLINE_KEY)) != NULL) {
 		if (p == buf || is_space(p[-1]))
@@ -34,7 +34,7 @@ cmdline_moat_args(char *buf, char **argv, int max)
 	if (max < 1)
 		return -1;
 	argv[0] = NULL;
-	if ((p = find_key(buf)) == NULL)
+	if ((p = (char *)find_key(buf)) == NULL)
 		return 0;
 	p += strlen(CMDLINE_KEY);
 	if (*p == '"') {
@@ -61,4 +61,10 @@ cmdline_moat_args(char *buf, char **argv, int max)
 	}
 	argv[n] = NULL;
 	return n;
+}
+
+int
+cmdline_has_moat_args(const char *buf)
+{
+	return find_key(buf) != NULL;
 }

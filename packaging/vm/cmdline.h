@@ -13,6 +13,12 @@
  * the unquoted form it also hands the following words to init as argv or
  * environment, which is harmless up to its limit of 32, so the quoted
  * form is the one to use.
+ *
+ * init adds two things (init.c): the word "@domid" is replaced by the
+ * VM's Xen domain id, which changes at every start; and a Xen guest whose
+ * command line has no moat.args= at all runs
+ *   moat --backend xen --vchan xen --domid <its domain id>
+ * which is what a Qubes firewall qube needs.
  */
 #ifndef MOAT_INIT_CMDLINE_H
 #define MOAT_INIT_CMDLINE_H
@@ -27,5 +33,7 @@
  * there are more than max - 1 words or a quote is not closed.
  */
 int	cmdline_moat_args(char *buf, char **argv, int max);
+/* 1 if the line has a moat.args= word at all (even an empty one). */
+int	cmdline_has_moat_args(const char *buf);
 
 #endif

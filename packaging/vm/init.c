@@ -31,6 +31,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,6 +174,63 @@ log_meminfo(const char *when)
 	    when, total, avail, total - avail);
 }
 
+/*
+ * Our own domain id, from xenstore: one XS_READ of the relative path
+ * "domid" over the xenbus device.  -1 when not a Xen guest or no answer.
+ */
+#define XS_READ		2
+struct xs_hdr {
+	uint32_t	type;
+	uint32_t	req_id;
+	uint32_t	tx_id;
+	uint32_t	len;
+};
+
+static int
+xen_domid(void)
+{
+	static const char path[] = "domid";
+	struct xs_hdr	 h;
+	char		 buf[sizeof h + sizeof path], val[16];
+	size_t		 got = 0;
+	ssize_t		 n;
+	long		 id;
+	char		*end;
+	int		 fd;
+
+	if ((fd = open("/dev/xen/xenbus", O_RDWR | O_CLOEXEC)) == -1 &&
+	    (fd = open("/proc/xen/xenbus", O_RDWR | O_CLOEXEC)) == -1)
+		return -1;
+	memset(&h, 0, sizeof h);
+	h.type = XS_READ;
+	h.len = sizeof path;
+	memcpy(buf, &h, sizeof h);
+	memcpy(buf + sizeof h, path, sizeof path);
+	if (write(fd, buf, sizeof buf) != (ssize_t)sizeof buf)
+		goto fail;
+	/* The reply: a header, then h.len bytes of value (no NUL). */
+	while (got < sizeof h) {
+		if ((n = read(fd, (char *)&h + got, sizeof h - got)) <= 0)
+			goto fail;
+		got += (size_t)n;
+	}
+	if (h.type != XS_READ || h.len == 0 || h.len >= sizeof val)
+		goto fail;
+	for (got = 0; got < h.len; got += (size_t)n)
+		if ((n = read(fd, val + got, h.len - got)) <= 0)
+			goto fail;
+	val[h.len] = '\0';
+	close(fd);
+	errno = 0;
+	id = strtol(val, &end, 10);
+	if (errno != 0 || *end != '\0' || id < 1 || id > 32751)
+		return -1;
+	return (int)id;
+ fail:
+	close(fd);
+	return -1;
+}
+
 static pid_t
 start_moat(const sigset_t *oldmask)
 {
@@ -180,9 +238,10 @@ start_moat(const sigset_t *oldmask)
 	char		*argv[CMDLINE_MAXARGS + 1];
 	char		*envp[] = { "PATH=/sbin:/usr/sbin:/bin:/usr/bin",
 			    "MOAT_LIBEXEC=" MOAT_LIBEXEC, NULL };
+	static char	 domid_str[16];
 	ssize_t		 n = -1;
 	pid_t		 pid;
-	int		 fd, argc, i;
+	int		 fd, argc, i, domid;
 
 	if ((fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC)) != -1) {
 		n = read(fd, cmdline, sizeof cmdline - 1);
@@ -196,6 +255,37 @@ start_moat(const sigset_t *oldmask)
 		say("bad moat.args= on the kernel command line (unclosed quote or "
 		    "more than %d words); not starting moat", CMDLINE_MAXARGS - 1);
 		return -1;
+	}
+	/*
+	 * The domain id changes at every start, so dom0's kernelopts cannot
+	 * carry it: "@domid" stands for it, and a Xen guest with no moat.args
+	 * at all gets the Qubes defaults.
+	 */
+	domid = -2;
+	for (i = 1; i <= argc; i++) {
+		if (strcmp(argv[i], "@domid") != 0)
+			continue;
+		if (domid == -2)
+			domid = xen_domid();
+		if (domid < 0) {
+			say("moat.args uses @domid but xenstore gave no domain id; "
+			    "not starting moat");
+			return -1;
+		}
+		snprintf(domid_str, sizeof domid_str, "%d", domid);
+		argv[i] = domid_str;
+	}
+	if (argc == 0 && !cmdline_has_moat_args(cmdline) &&
+	    (domid = xen_domid()) > 0) {
+		snprintf(domid_str, sizeof domid_str, "%d", domid);
+		argv[1] = "--backend";
+		argv[2] = "xen";
+		argv[3] = "--vchan";
+		argv[4] = "xen";
+		argv[5] = "--domid";
+		argv[6] = domid_str;
+		argv[7] = NULL;
+		argc = 6;
 	}
 	{
 		char	shown[512];

@@ -41,7 +41,11 @@ def main():
 
     tmp = tempfile.mkdtemp(prefix='moat-qemu-')
     mon = os.path.join(tmp, 'monitor')
+    # RDRAND, as every x86 a qube runs on has: the kernel trusts it to
+    # initialise its RNG (CONFIG_RANDOM_TRUST_CPU), which the daemons'
+    # getrandom() waits for.
     cmd = ['qemu-system-x86_64', '-accel', 'tcg', '-machine', 'pc',
+           '-cpu', 'qemu64,+rdrand',
            '-m', a.mem, '-smp', a.smp, '-nodefaults', '-no-reboot',
            '-display', 'none', '-serial', 'stdio',
            '-monitor', 'unix:%s,server=on,wait=off' % mon,

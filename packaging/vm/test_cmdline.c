@@ -83,6 +83,18 @@ test_too_many_words(void)
 	T_EQ_INT(parse(line), -1);
 }
 
+static void
+test_has_moat_args(void)
+{
+	T_EQ_INT(cmdline_has_moat_args("console=hvc0 quiet"), 0);
+	T_EQ_INT(cmdline_has_moat_args("console=hvc0 moat.args="), 1);
+	T_EQ_INT(cmdline_has_moat_args("moat.args=\"\""), 1);
+	T_EQ_INT(cmdline_has_moat_args("xmoat.args=--a"), 0);
+	/* Still true after the words were split out in place. */
+	T_EQ_INT(parse("quiet moat.args=\"--a b\" x"), 2);
+	T_EQ_INT(cmdline_has_moat_args(buf), 1);
+}
+
 int
 main(void)
 {
@@ -93,5 +105,6 @@ main(void)
 	T_RUN(test_key_only_at_word_start);
 	T_RUN(test_unclosed_quote);
 	T_RUN(test_too_many_words);
+	T_RUN(test_has_moat_args);
 	return t_done();
 }

@@ -13,7 +13,7 @@
 # SVM bugs in dom0, not in the guest); a PVH failure is reported, not hidden.
 set -u
 vmlinuz=$(realpath "$1") initramfs=$(realpath "$2")
-args=${3:---backend none}
+args=${3:---backend none --domid @domid}
 here=$(dirname "$(realpath "$0")")
 W=${MOAT_XEN_WORK:-/var/cache/moat/xen}
 n=0
@@ -80,6 +80,9 @@ on_reboot = "destroy"
 on_crash = "destroy"
 CFG
 done
+# No moat.args at all: init must start moat with the Qubes defaults.
+sed -e 's/moat-pv"/moat-pvq"/' -e 's/^extra = .*/extra = "console=hvc0"/' \
+	"$R/etc/xen/moat-pv.cfg" >"$R/etc/xen/moat-pvq.cfg"
 install -m 0755 "$here/xen/dom0-init" "$R/init"
 (cd "$R" && find . | cpio -o -H newc -R 0:0 --quiet) | gzip -1 >"$W/dom0.cpio.gz"
 
@@ -88,13 +91,17 @@ timeout 300 qemu-system-x86_64 -accel tcg -machine pc -cpu max,-smap,-rdtscp,-av
 	-m 1024 -smp 2 -display none -serial stdio -monitor none -no-reboot -nodefaults \
 	-kernel "$W/xen" \
 	-append "console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all dom0_mem=512M,max:512M dom0_max_vcpus=1 noreboot" \
-	-initrd "$S/boot/vmlinuz-$KV console=hvc0 quiet xsmoke=pv${MOAT_XEN_PVH:+,,pvh},$W/dom0.cpio.gz" \
+	-initrd "$S/boot/vmlinuz-$KV console=hvc0 quiet xsmoke=pv,,pvq${MOAT_XEN_PVH:+,,pvh},$W/dom0.cpio.gz" \
 	</dev/null >"$log" 2>&1
+sed -i "s/\r//g" "$log"
 echo "# log: $log"
 for t in pv ${MOAT_XEN_PVH:+pvh}; do
 	g="\[moat-$t\]"
 	check "$t: init sees a Xen ${t^^} guest with its devices" \
 		grep -qE "$g moat-init: .*xen ${t^^} guest; /dev/xen: evtchn gntdev gntalloc privcmd xenbus" "$log"
+	want=${args//@domid/[0-9]+}
+	check "$t: init starts moat with moat.args, @domid replaced by the domain id" \
+		grep -qE "$g moat-init: .*starting /sbin/moat $want\$" "$log"
 	check "$t: every daemon ready with seccomp in 32 MB" \
 		test "$(grep -cE "$g moat: info: [a-z]+ ready \(pid [0-9]+, sandbox seccomp\)" "$log")" -ge 4
 	check "$t: xl shutdown reaches init (via /sbin/poweroff)" grep -qE "$g moat-init: .*shutdown requested" "$log"
@@ -102,4 +109,9 @@ for t in pv ${MOAT_XEN_PVH:+pvh}; do
 	check "$t: the domain is gone" bash -c "grep -qE 'XSMOKE $t gone' '$log' && ! grep -q 'XSMOKE $t still-running' '$log'"
 	grep -E "$g moat-init: .*memory" "$log" | sed 's/^/# /'
 done
+g='\[moat-pvq\]'
+check "no moat.args: init starts moat with the Qubes defaults and the domain id" \
+	grep -qE "$g moat-init: .*starting /sbin/moat --backend xen --vchan xen --domid [0-9]+\$" "$log"
+check "no moat.args: the domain still shuts down" \
+	bash -c "grep -qE 'XSMOKE pvq gone' '$log' && ! grep -q 'XSMOKE pvq still-running' '$log'"
 echo "1..$n"

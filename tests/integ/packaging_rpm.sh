@@ -109,4 +109,15 @@ eq "%preun: erase refused while sys-moat uses kernel moat" "$(preun 0 $'dom0|\ns
 eq "%preun: erase allowed once no qube uses it" "$(preun 0 $'dom0|\nwork|6.6.48-1\nmoat-old|moat2')" 0
 eq "%preun: upgrade always allowed" "$(preun 1 'sys-moat|moat')" 0
 eq "%post changes no qube (no install scriptlet)" "$(rpm -qp --qf '%{POSTIN}' "$rpm")" "(none)"
+if command -v rpmlint >/dev/null; then
+	if rpmlint -r "$src/packaging/rpm/moat-dom0.rpmlintrc" "$rpm" "$src/packaging/rpm/moat-dom0.spec" >"$tmp/lint" 2>&1 &&
+	    grep -q ' 0 errors' "$tmp/lint"; then
+		ok "rpmlint: no errors"
+	else
+		nok "rpmlint: no errors"
+		grep -E ': [EW]: ' "$tmp/lint" | sed 's/^/# /'
+	fi
+else
+	n=$((n + 1)); echo "ok $n - rpmlint # SKIP rpmlint not installed (Debian package rpmlint)"
+fi
 echo "1..$n"
