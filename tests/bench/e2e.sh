@@ -29,9 +29,9 @@ in_up nft -f - <<<'table inet sink { chain sink_in { type filter hook input prio
 sleep 0.5
 
 declare -A R
-# run_iperf LABEL ARGS...: Gbit/s received, client c2 -> uplink host
+# run_iperf ARGS...: Gbit/s received, client c2 -> uplink host
 run_iperf() {
-	local label=$1 j; shift
+	local j
 	j=$(ip netns exec "$NS_C2" iperf3 -c "$WWW_IP" -p 5201 -t "$secs" -J "$@" 2>&1)
 	"$PY" -c '
 import json, sys
@@ -44,19 +44,12 @@ median() { printf '%s\n' "$@" | "$PY" -c '
 import sys, statistics
 v = [float(x) for x in sys.stdin.read().split() if x != "fail"]
 print("%.2f" % statistics.median(v) if v else "fail")'; }
-measure() {	# measure MODE: the median of $reps runs per figure
-	local k i v
-	declare -A all
-	for i in $(seq "$reps"); do
-		all[1]+=" $(run_iperf "$1" -P 1)"
-		all[4]+=" $(run_iperf "$1" -P 4)"
-		all[R1]+=" $(run_iperf "$1" -P 1 -R)"
-		all[R4]+=" $(run_iperf "$1" -P 4 -R)"
-	done
-	for k in 1 4 R1 R4; do
-		R[$1,$k]=$(median ${all[$k]})
-		echo "  $1 ${k/R/-R }: runs${all[$k]} -> median ${R[$1,$k]}"
-	done
+declare -A ALL
+one_round() {	# one_round MODE: one run of each figure
+	ALL[$1,1]+=" $(run_iperf -P 1)"
+	ALL[$1,4]+=" $(run_iperf -P 4)"
+	ALL[$1,R1]+=" $(run_iperf -P 1 -R)"
+	ALL[$1,R4]+=" $(run_iperf -P 4 -R)"
 }
 # rss_kb / pss_kb: sum over every process in the firewall namespace (moat's)
 mem_kb() {
@@ -68,29 +61,47 @@ mem_kb() {
 	echo "$sum"
 }
 
-echo "== kernel baseline (ip_forward + nftables masquerade), ${secs}s per run, median of $reps"
-FW_MODE=kernel
-fw_start
-wait_ready 2 >/dev/null || echo "kernel baseline: DNS check failed"
-measure kernel
-fw_stop
+moat_up() {
+	FW_MODE=moat
+	_moat_launch --flows $((nflows + nflows / 2)) --client-quota $((nflows + 1000)) \
+		--timeout-udp 300 --timeout-udp-stream 300 || {
+		echo "e2e: MOAT DID NOT COME UP: $MOAT_START_ERR"; moat_logs_tail 10; return 1; }
+	wait_ready 2 >/dev/null || {
+		echo "e2e: MOAT CAME UP BUT c2 CANNOT RESOLVE THROUGH IT"; moat_logs_tail 10; return 1; }
+}
 
+# Kernel and moat rounds alternate, so both see the same background load on
+# a shared machine; each figure is the median of its rounds.
+echo "== kernel baseline (ip_forward + nftables masquerade) vs moat: ${secs}s per run, $reps rounds each, alternating"
 moat_ok=1
-echo "== moat"
-FW_MODE=moat
 if [[ ! -x $MOAT_BIN || ! -x $MOATCTL_BIN ]]; then
 	echo "e2e: MOAT MISSING: no $MOAT_BIN / $MOATCTL_BIN (build first)"
 	moat_ok=
-elif ! _moat_launch --flows $((nflows + nflows / 2)) --client-quota $((nflows + 1000)) \
-	--timeout-udp 300 --timeout-udp-stream 300; then
-	echo "e2e: MOAT DID NOT COME UP: $MOAT_START_ERR"; moat_logs_tail 10; moat_ok=
-elif ! wait_ready 2 >/dev/null; then
-	echo "e2e: MOAT CAME UP BUT c2 CANNOT RESOLVE THROUGH IT"; moat_logs_tail 10; moat_ok=
 fi
+for round in $(seq "$reps"); do
+	echo "  round $round: load average $(cut -d' ' -f1-3 /proc/loadavg)"
+	FW_MODE=kernel
+	fw_start
+	wait_ready 2 >/dev/null || echo "kernel baseline: DNS check failed"
+	one_round kernel
+	fw_stop
+	[[ -n $moat_ok ]] || continue
+	moat_up || { moat_ok=; continue; }
+	if [[ $round == 1 ]]; then
+		sleep 1
+		rss_idle=$(mem_kb VmRSS status) pss_idle=$(mem_kb Pss smaps_rollup)
+	fi
+	one_round moat
+	[[ $round == "$reps" ]] || _moat_stop
+done
+for m in kernel moat; do
+	for k in 1 4 R1 R4; do
+		[[ -n ${ALL[$m,$k]:-} ]] || continue
+		R[$m,$k]=$(median ${ALL[$m,$k]})
+		echo "  $m ${k/R/-R }: runs${ALL[$m,$k]} -> median ${R[$m,$k]}"
+	done
+done
 if [[ -n $moat_ok ]]; then
-	sleep 1
-	rss_idle=$(mem_kb VmRSS status) pss_idle=$(mem_kb Pss smaps_rollup)
-	measure moat
 	sleep 1
 	# Two passes over the same ports: a flow whose first datagram was
 	# dropped under the burst (see drops below) gets made by the second.

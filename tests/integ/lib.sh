@@ -333,13 +333,13 @@ _kernel_start() {
 	[[ -n ${KERNEL_RECHECK:-} ]] && KFW_ARGS+=(--recheck)
 	in_fw sysctl -qw net.ipv4.ip_forward=1
 	ip -n "$NS_FW" addr add "$FW_IP/32" dev uplink
-	ip -n "$NS_FW" route add "$UP_IP/32" dev uplink
-	ip -n "$NS_FW" route add default via "$UP_IP" dev uplink
+	ip -n "$NS_FW" route replace "$UP_IP/32" dev uplink
+	ip -n "$NS_FW" route replace default via "$UP_IP" dev uplink
 	local c ip
 	for c in 1 2; do
 		ip=C${c}_IP
 		ip -n "$NS_FW" addr add "$FW_IP/32" dev "vif$c"
-		ip -n "$NS_FW" route add "${!ip}/32" dev "vif$c"
+		ip -n "$NS_FW" route replace "${!ip}/32" dev "vif$c"
 		in_fw sysctl -qw "net.ipv4.conf.vif$c.proxy_arp=1"
 	done
 	_kernel_apply || bail "kernel baseline: nft rules did not load"
