@@ -447,12 +447,12 @@ topo_down() {
 
 # ---------------------------------------------------------------- probes
 # client_services N: in client N, a TCP banner "hello from NAME" on 2222 and
-# a UDP log on 9 ($RUN/cN-udp9.log).
+# a UDP log on 9 ($RUN/cN-udp9.log); banner peers go to $RUN/cN-peers.log.
 client_services() {
 	local ns=NS_C$1 name=C${1}_NAME i
 	rm -f "$RUN/c$1.ready"
 	ip netns exec "${!ns}" "$PY" "$INTEG_DIR/services.py" --tcp-banner "2222:hello from ${!name}" \
-		--udp-log "9:$RUN/c$1-udp9.log" --ready "$RUN/c$1.ready" >"$RUN/c$1-services.log" 2>&1 &
+		--udp-log "9:$RUN/c$1-udp9.log" --peer-log "$RUN/c$1-peers.log" --ready "$RUN/c$1.ready" >"$RUN/c$1-services.log" 2>&1 &
 	disown
 	for i in $(seq 50); do [[ -e $RUN/c$1.ready ]] && return 0; sleep 0.1; done
 	bail "client $1 services did not start: $(cat "$RUN/c$1-services.log")"
