@@ -207,6 +207,10 @@ sandbox_enter(const struct sandbox_policy *p)
 #endif
 	if (ctx == NULL)
 		fatalx("sandbox: seccomp_init failed");
+	/* Every thread gets the filter, not just this one: libxenstore, for
+	 * one, runs a reader thread started before we get here. */
+	if (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1) < 0)
+		fatalx("sandbox: cannot apply the filter to every thread");
 	add_rules(ctx, sandbox_common_rules, sandbox_common_nrules, "common");
 	add_rules(ctx, p->rules, p->nrules, p->name);
 	if (p->extra_rules)

@@ -2,3 +2,4 @@
 moatlibexec_PROGRAMS += netbackd/netbackd
 netbackd_netbackd_SOURCES = netbackd/netbackd.c netbackd/nb.h netbackd/devnet.c
 netbackd_netbackd_LDADD = $(MOAT_COMMON_LIBS)
+include $(srcdir)/netbackd/xen.mk

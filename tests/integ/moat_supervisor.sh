@@ -64,6 +64,9 @@ for d in natd policyd agentd netbackd; do
 done
 
 if grep -q 'test-hooks=yes' "$B/config.log" 2>/dev/null || grep -q 'define MOAT_TEST_HOOKS 1' "$B/config.h"; then
+	# netbackd's death above restarted natd as well: let that settle first.
+	sleep 0.5
+	wait_for 5 all_ready
 	# netbackd last: its death restarts natd too (the packet rings start empty),
 	# and a natd pid read in that window would already be on its way out.
 	for d in natd policyd agentd netbackd; do

@@ -1,0 +1,99 @@
+/*
+ * xen_priv.h: state shared by the Xen backend's files (xen_back.c for the
+ * client vifs, xen_front.c for the uplink to the NetVM).
+ */
+#ifndef MOAT_XEN_PRIV_H
+#define MOAT_XEN_PRIV_H
+
+#include <stdint.h>
+#include "nb.h"
+#include "ring.h"
+#include "xen_if.h"
+#include "xen_proto.h"
+#include "xen_valid.h"
+
+#define XB_MAXVIF	64
+#define XB_RXQ		128	/* frames queued per client waiting for RX slots */
+#define XB_RXQ_MS	2000	/* ...and for at most this long (XSA-392) */
+#define XB_BATCH	64	/* packets per grant-copy batch */
+#define XB_ROUNDS	16	/* ring passes per wakeup before yielding */
+#define XB_STORM	1000	/* idle wakeups per second that make a storm */
+#define XB_RM_DELAY_MS	300	/* Closed stays readable this long for libxl */
+
+/* Counters, readable by tests and stats. */
+struct xen_stats {
+	uint64_t	violations;	/* peers disconnected for breaking the protocol */
+	uint64_t	tx_pkts;	/* frames from clients handed to natd */
+	uint64_t	tx_drops;
+	uint64_t	rx_pkts;	/* frames copied into clients */
+	uint64_t	rx_drops;
+	uint64_t	up_rx_pkts;	/* uplink: frames from the NetVM */
+	uint64_t	up_tx_pkts;
+	uint64_t	up_drops;
+	uint32_t	vifs;		/* vifs known */
+	uint32_t	vifs_connected;
+	uint32_t	uplink_connected;
+	char		last_violation[96];
+};
+
+struct xvif {
+	uint8_t		 used, init_done, connected, broken, fe_watched;
+	uint8_t		 fe_sg;
+	uint8_t		 more;		/* budget ran out with work left */
+	uint8_t		 link_up;	/* natd was told about this vif */
+	uint8_t		 dying;		/* Closed for dom0; dir goes at rm_at */
+	uint64_t	 rm_at;
+	unsigned	 domid, devid;
+	uint16_t	 port;
+	enum xenbus_state state;	/* what we last wrote */
+	char		 bpath[80], fpath[80], token[16], name[32];
+	uint8_t		 mac[6];
+	uint32_t	 ip4;
+	struct xnr_sring *tx, *rx;	/* mapped ring pages (peer-writable) */
+	uint32_t	 tx_cons;	/* private; also our TX response producer */
+	uint32_t	 rx_cons;	/* RX requests taken */
+	uint32_t	 rx_rsp;	/* RX responses produced */
+	int		 evport;
+	struct {
+		struct mq_desc	d;
+		uint64_t	t_ms;
+	} rxq[XB_RXQ];
+	unsigned	 rxq_head, rxq_len;
+	uint64_t	 storm_t0, storm_n;
+};
+
+struct xfront;
+
+struct xenb {
+	struct nb	*nb;
+	struct xen_if	*x;
+	int		 xs_fd, ev_fd, kick_fd;
+	struct xvif	 vif[XB_MAXVIF];
+	struct xfront	*up;
+	struct xen_stats st;
+	char		 vifdir[64];	/* /local/domain/<self>/backend/vif */
+	uint64_t	 last_scan;
+};
+
+extern struct xenb xb_g;
+
+/* Test and configuration hooks */
+void	xen_backend_use(struct xen_if *x);	/* before open(): use this Xen */
+const struct xen_stats *xen_backend_stats(void);
+
+/* Uplink netfront (xen_front.c) */
+struct xfront *xfront_open(struct xenb *b);
+int	xfront_on_xs(struct xenb *b, const char *path, const char *token);
+int	xfront_on_event(struct xenb *b, int port);
+void	xfront_tx(struct xenb *b, const struct mq_desc *d);
+void	xfront_flush(struct xenb *b);
+void	xfront_tick(struct xenb *b, uint64_t now);
+
+/* Ring helpers: reads of a peer-written index happen once, here. */
+static inline uint32_t
+xring_load(const uint32_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+#endif

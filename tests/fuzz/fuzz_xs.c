@@ -1,0 +1,95 @@
+/*
+ * fuzz_xs.c: XenStore values and paths as a peer VM or dom0 could write
+ * them, through netbackd's strict parsers (netbackd/xen_valid.c), and
+ * csum completion over arbitrary frames.
+ *
+ * Byte 0 picks the parser; the rest is the value (not NUL-terminated, may
+ * contain NULs). Accepted values must print back to exactly the input.
+ */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xen_valid.h"
+
+#define CHECK(c) do { if (!(c)) abort(); } while (0)
+
+int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char *v = (const char *)data + 1;
+	size_t n = size ? size - 1 : 0;
+	char out[64], *path;
+	uint64_t u;
+	uint8_t mac[6];
+	uint32_t ip;
+	enum xenbus_state st;
+	unsigned dom, dev;
+	const char *rest;
+
+	if (size < 1)
+		return 0;
+	switch (data[0] % 6) {
+	case 0:
+		if (xnv_parse_uint(v, n, 0xffffffffu, &u) == 0) {
+			CHECK(u <= 0xffffffffu);
+			snprintf(out, sizeof(out), "%llu", (unsigned long long)u);
+			CHECK(strlen(out) == n && memcmp(out, v, n) == 0);
+		}
+		break;
+	case 1:
+		if (xnv_parse_mac(v, n, mac) == 0) {
+			CHECK(n == 17);
+			snprintf(out, sizeof(out), "%02x:%02x:%02x:%02x:%02x:%02x",
+			    mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+			CHECK(strncasecmp(out, v, 17) == 0);
+		}
+		break;
+	case 2:
+		if (xnv_parse_ip4_first(v, n, &ip) == 0) {
+			const uint8_t *b = (const uint8_t *)&ip;
+			size_t k;
+
+			snprintf(out, sizeof(out), "%u.%u.%u.%u", b[0], b[1], b[2], b[3]);
+			k = strlen(out);
+			CHECK(k <= n && memcmp(out, v, k) == 0 && (k == n || v[k] == ' '));
+		}
+		break;
+	case 3:
+		if (xnv_parse_state(v, n, &st) == 0)
+			CHECK(st <= XB_RECONFIGURED);
+		break;
+	case 4:
+		/* paths arrive NUL-terminated from xs_check_watch */
+		if ((path = malloc(n + 1)) == NULL)
+			return 0;
+		memcpy(path, v, n);
+		path[n] = '\0';
+		if (xnv_parse_vif_path(path, 3, &dom, &dev, &rest) == 0) {
+			CHECK(dom <= 0x7fef && dev <= 0xffff);
+			CHECK(rest >= path && rest <= path + strlen(path));
+			CHECK(*rest == '\0' || *rest == '/');
+		}
+		free(path);
+		break;
+	case 5: {
+		uint8_t *f = malloc(n ? n : 1);
+		uint16_t cs, co;
+
+		if (f == NULL)
+			return 0;
+		memcpy(f, v, n);
+		if (xnv_csum_locate(f, n, &cs, &co) == 0)
+			CHECK((size_t)cs + co + 2 <= n);
+		xnv_csum_complete(f, n);
+		free(f);
+		break;
+	}
+	}
+	return 0;
+}

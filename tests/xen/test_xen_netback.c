@@ -1,0 +1,1373 @@
+/*
+ * test_xen_netback.c: netbackd's netback against the fake Xen, with every
+ * party a separate process: this process is dom0 (toolstack), one process
+ * runs nb_backend_xen under a loopback core (nbh.c) as the firewall domain,
+ * and each client VM is its own process driving its rings (tfront.c).
+ *
+ * Honest clients exchange ARP- and UDP-shaped frames, multi-slot and
+ * checksum-offloaded; hostile ones break one rule each, and every such
+ * test checks that the offender is disconnected, that a well-behaved
+ * client keeps passing traffic, and that netbackd still runs.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "t.h"
+#include "fakexen.h"
+#include "nbh.h"
+#include "tfront.h"
+
+#define FW	1		/* the firewall's domain id */
+#define GOOD	20		/* a well-behaved client */
+#define TMO	3000
+
+static struct fx_world *W;
+static struct nbh_shared *SH;
+static pid_t NBH;
+static struct xen_if *X0;
+static unsigned next_dom = 40;
+
+struct ctl {
+	volatile int	stop, connected, failed;
+	volatile uint64_t ok, bad;
+	volatile int	step;		/* test -> client: go to this step */
+	volatile int	done;		/* client -> test: step reached */
+	volatile uint64_t rsp_ok, rsp_err, rsp_null;
+};
+static struct ctl *C;		/* per hostile client */
+static struct ctl *G;		/* the good client */
+
+static uint64_t
+ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+vif_paths(unsigned dom, char *b, size_t bn, char *bstate, size_t sn)
+{
+	snprintf(b, bn, "/local/domain/%u/backend/vif/%u/0", FW, dom);
+	snprintf(bstate, sn, "%s/state", b);
+}
+
+static char *
+ipstr(unsigned dom)
+{
+	static char s[32];
+
+	snprintf(s, sizeof(s), "10.137.0.%u", dom);
+	return s;
+}
+
+static char *
+macstr(unsigned dom)
+{
+	static char s[32];
+
+	snprintf(s, sizeof(s), "00:16:3e:5e:6c:%02x", dom & 0xff);
+	return s;
+}
+
+/* A client process: connect, then run fn. Exit code 0 = fine. */
+static pid_t
+spawn(unsigned dom, struct ctl *c, int (*fn)(struct tfront *, struct ctl *))
+{
+	pid_t pid;
+
+	fx_domain_create(W, dom);
+	if (dom0_add_vif(X0, FW, dom, 0, macstr(dom), ipstr(dom)) < 0)
+		return -1;
+	memset((void *)c, 0, sizeof(*c));
+	if ((pid = fork()) == 0) {
+		/* never outlive the test */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		struct xen_if *x = fx_open(W, dom);
+		struct tfront t;
+
+		if (x == NULL || tf_init(&t, x, FW, 0) < 0 || tf_connect(&t, TMO) < 0) {
+			c->failed = 1;
+			_exit(10);
+		}
+		c->connected = 1;
+		_exit(fn(&t, c));
+	}
+	return pid;
+}
+
+static int
+wait_connected(struct ctl *c)
+{
+	uint64_t t0 = ms();
+
+	while (!c->connected && !c->failed && ms() - t0 < TMO)
+		usleep(1000);
+	return c->connected ? 0 : -1;
+}
+
+static int
+finish(pid_t pid)
+{
+	int st;
+
+	if (waitpid(pid, &st, 0) != pid)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 100 + WTERMSIG(st);
+}
+
+/* The client VM dies: its process, then the domain, then dom0 cleans up. */
+static void
+kill_client(pid_t pid, unsigned dom)
+{
+	kill(pid, SIGKILL);
+	finish(pid);
+	fx_domain_destroy(W, dom);
+	dom0_remove_vif(X0, FW, dom, 0, TMO);
+}
+
+/* Good client: ping every few ms until told to stop. */
+static int
+good_loop(struct tfront *t, struct ctl *c)
+{
+	uint8_t f[64];
+	uint32_t sip = inet_addr(ipstr(t->dom)), tip = inet_addr("10.137.0.1");
+
+	frame_arp(f, (const uint8_t *)"\x00\x16\x3e\x5e\x6c\x14", sip, tip);
+	while (!c->stop) {
+		if (tf_ping(t, f, 42, 1, 0, 500) == 0)
+			c->ok++;
+		else
+			c->bad++;
+		usleep(2000);
+	}
+	return tf_close(t, TMO) == 0 ? 0 : 1;
+}
+
+static pid_t good_pid;
+
+static void
+good_start(void)
+{
+	good_pid = spawn(GOOD, G, good_loop);
+}
+
+/* The good client still gets echoes: ok grows by 10 within a second. */
+static int
+good_alive(void)
+{
+	uint64_t base = G->ok, t0 = ms(), bad0 = G->bad;
+
+	while (ms() - t0 < 2000) {
+		if (G->ok >= base + 10)
+			return G->bad == bad0;
+		usleep(2000);
+	}
+	return 0;
+}
+
+static int
+nbh_alive(void)
+{
+	uint64_t l = SH->loops, t0 = ms();
+
+	if (kill(NBH, 0) != 0)
+		return 0;
+	while (ms() - t0 < 1000) {
+		if (SH->loops > l + 2)
+			return 1;
+		usleep(1000);
+	}
+	return 0;
+}
+
+/* Honest scenarios */
+
+static int
+c_basic(struct tfront *t, struct ctl *c)
+{
+	uint8_t f[2048], back[4096];
+	uint32_t sip = inet_addr(ipstr(t->dom)), dip = inet_addr("8.8.8.8");
+	int n;
+
+	(void)c;
+	frame_arp(f, (const uint8_t *)"\x00\x16\x3e\x5e\x6c\x01", sip, dip);
+	if (tf_ping(t, f, 42, 1, 0, TMO) != 0)
+		return 1;
+	/* 1500-byte UDP, checksum left to the backend, over 3 slots */
+	frame_udp(f, 1514, sip, dip, 1);
+	if (tf_queue(t, f, 1514, 3, NETTXF_csum_blank | NETTXF_data_validated, NULL) < 0)
+		return 2;
+	tf_publish(t);
+	if ((n = tf_recv(t, back, sizeof(back), TMO)) != 1514)
+		return 3;
+	if (!frame_udp_csum_ok(back, 1514) || memcmp(back + 42, f + 42, 1514 - 42) != 0)
+		return 4;
+	/* the same, full checksum, over the most slots netfront uses */
+	frame_udp(f, 1514, sip, dip, 0);
+	if (tf_ping(t, f, 1514, 18, 0, TMO) != 0)
+		return 5;
+	if (tf_ping(t, f, 1514, 19, 0, TMO) != 0)
+		return 6;
+	/* an extra-info slot is answered NETIF_RSP_NULL */
+	{
+		struct netif_extra_info e;
+
+		memset(&e, 0, sizeof(e));
+		e.type = XEN_NETIF_EXTRA_TYPE_HASH;
+		tf_reap(t);
+		if (tf_queue(t, f, 200, 2, 0, &e) < 0)
+			return 7;
+		tf_publish(t);
+		if (tf_recv(t, back, sizeof(back), TMO) != 200 || memcmp(back, f, 200) != 0)
+			return 8;
+		usleep(20000);
+		tf_reap(t);
+		if (t->rsp_null != 1 || t->rsp_err != 0)
+			return 9;
+	}
+	c->rsp_ok = t->rsp_ok;
+	/* a 6000-byte frame: two TX slots in, two RX slots (more_data) out */
+	{
+		static uint8_t jumbo[6000];
+
+		frame_udp(jumbo, 6000, sip, dip, 0);
+		if (tf_ping(t, jumbo, 6000, 2, 0, TMO) != 0)
+			return 14;
+	}
+	/* a frame larger than a core buffer is dropped, answered, and the
+	 * vif carries on */
+	{
+		static uint8_t big[12000];
+
+		frame_udp(big, 12000, sip, dip, 0);
+		tf_queue(t, big, 12000, 4, 0, NULL);
+		tf_publish(t);
+		usleep(50000);
+		tf_reap(t);
+		if (tf_ping(t, f, 1514, 1, 0, TMO) != 0)
+			return 10;
+	}
+	/* 20 data slots (19 after the first): dropped with ERROR, not fatal */
+	{
+		uint64_t err0 = t->rsp_err;
+
+		tf_queue(t, f, 1514, 20, 0, NULL);
+		tf_publish(t);
+		usleep(50000);
+		tf_reap(t);
+		if (t->rsp_err != err0 + 20)
+			return 11;
+		if (tf_ping(t, f, 60, 1, 0, TMO) != 0)
+			return 12;
+	}
+	c->done = 1;
+	while (!c->stop)
+		usleep(1000);
+	return tf_close(t, TMO) == 0 ? 0 : 13;
+}
+
+static void
+connect_and_traffic(void)
+{
+	char b[96], bs[128], p[160], *v;
+	unsigned dom = next_dom++, len, i, port = 0;
+	uint64_t t0;
+	pid_t pid;
+	int waited;
+
+	vif_paths(dom, b, sizeof(b), bs, sizeof(bs));
+	t0 = ms();
+	pid = spawn(dom, C, c_basic);
+	/* dom0 gives up after 10 s: InitWait must come promptly */
+	/* the client may take the backend to Connected within a millisecond */
+	while ((waited = xs_state(X0, bs)) != XB_INITWAIT && waited != XB_CONNECTED &&
+	    ms() - t0 < TMO)
+		usleep(200);
+	T_ASSERT(waited == XB_INITWAIT || waited == XB_CONNECTED);
+	printf("# InitWait %llu ms after dom0 created the device\n",
+	    (unsigned long long)(ms() - t0));
+	T_ASSERT(ms() - t0 < 5000);	/* dom0 gives up at 10 s */
+	snprintf(p, sizeof(p), "%s/hotplug-status", b);
+	v = X0->xs_read(X0, 0, p, &len);
+	T_ASSERT(v != NULL);
+	T_EQ_STR(v, "connected");
+	free(v);
+	snprintf(p, sizeof(p), "%s/feature-sg", b);
+	v = X0->xs_read(X0, 0, p, &len);
+	T_ASSERT(v != NULL && strcmp(v, "1") == 0);
+	free(v);
+	T_EQ_INT(wait_connected(C), 0);
+	/* natd learns the client's IP and MAC from the backend dir, not the
+	 * frontend's own "mac" (00:16:3e:ee:ee:ee) */
+	for (i = 1; i < NBH_PORTS; i++)
+		if (SH->link[i].up && strstr(SH->link[i].name, "vif") &&
+		    SH->link[i].ip4 == inet_addr(ipstr(dom)))
+			port = i;
+	T_ASSERT(port != 0);
+	T_EQ_MEM(SH->link[port].peer_mac, "\x00\x16\x3e\x5e\x6c", 5);
+	T_EQ_INT(SH->link[port].peer_mac[5], dom & 0xff);
+	t0 = ms();
+	while (!C->done && !C->failed && ms() - t0 < 10000 && kill(pid, 0) == 0)
+		usleep(1000);
+	C->stop = 1;
+	T_EQ_INT(finish(pid), 0);
+	T_ASSERT(C->rsp_ok > 0);
+	T_EQ_INT(SH->st.violations, 0);
+	T_EQ_INT(dom0_remove_vif(X0, FW, dom, 0, TMO), 0);
+	usleep(50000);
+	T_EQ_INT(SH->link[port].up, 0);
+	fx_domain_destroy(W, dom);
+}
+
+static unsigned sender_dom;
+
+static int
+c_rx_pair(struct tfront *t, struct ctl *c)
+{
+	uint8_t f[2048], back[4096];
+	int n;
+
+	if (t->dom == sender_dom) {
+		while (c->done == 0) {
+			frame_udp(f, 600, inet_addr(ipstr(t->dom)), inet_addr("10.137.0.99"), 0);
+			if (tf_queue(t, f, 600, 1, 0, NULL) == 0)
+				tf_publish(t);
+			usleep(5000);
+			tf_reap(t);
+		}
+	} else {		/* receiver */
+		n = tf_recv(t, back, sizeof(back), TMO);
+		frame_udp(f, 600, inet_addr(ipstr(sender_dom)), inet_addr("10.137.0.99"), 0);
+		if (n != 600 || memcmp(back, f, 600) != 0)
+			return 1;
+		c->done = 1;
+	}
+	while (!c->stop)
+		usleep(1000);
+	return 0;
+}
+
+static void
+forward_between_vifs(void)
+{
+	static struct ctl *c2;
+	unsigned a = next_dom++, b = next_dom++, i, pa = 0, pb = 0;
+	pid_t ka, kb;
+
+	if (c2 == NULL)
+		c2 = mmap(NULL, sizeof(*c2), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	sender_dom = a;
+	kb = spawn(b, c2, c_rx_pair);
+	T_EQ_INT(wait_connected(c2), 0);
+	for (i = 1; i < NBH_PORTS; i++) {
+		if (SH->link[i].up && SH->link[i].ip4 == inet_addr(ipstr(b)))
+			pb = i;
+	}
+	T_ASSERT(pb != 0);
+	sender_dom = a;
+	ka = spawn(a, C, c_rx_pair);
+	T_EQ_INT(wait_connected(C), 0);
+	for (i = 1; i < NBH_PORTS; i++)
+		if (SH->link[i].up && SH->link[i].ip4 == inet_addr(ipstr(a)))
+			pa = i;
+	T_ASSERT(pa != 0 && pa != pb);
+	SH->pair[pa] = (uint16_t)pb;
+	{
+		uint64_t t0 = ms();
+
+		while (!c2->done && ms() - t0 < TMO)
+			usleep(1000);
+	}
+	C->done = 1;
+	T_EQ_INT(c2->done, 1);
+	SH->pair[pa] = 0;
+	C->stop = c2->stop = 1;
+	T_EQ_INT(finish(kb), 0);
+	T_EQ_INT(finish(ka), 0);
+	dom0_remove_vif(X0, FW, a, 0, TMO);
+	dom0_remove_vif(X0, FW, b, 0, TMO);
+	fx_domain_destroy(W, a);
+	fx_domain_destroy(W, b);
+}
+
+/* Lifecycle */
+
+static int
+c_close_reconnect(struct tfront *t, struct ctl *c)
+{
+	uint8_t f[64];
+
+	frame_arp(f, (const uint8_t *)"\x00\x16\x3e\x5e\x6c\x02", 1, 2);
+	if (tf_ping(t, f, 42, 1, 0, TMO) != 0)
+		return 1;
+	if (tf_close(t, TMO) != 0)
+		return 2;
+	c->step = 1;
+	while (c->done != 1)
+		usleep(1000);
+	/* start over as a rebooted frontend would: new rings, state 1 */
+	{
+		struct xen_if *x = t->x;
+
+		tf_free(t);
+		if (tf_init(t, x, FW, 0) < 0)
+			return 3;
+		x->xs_write(x, 0, t->fpath, "", 0);
+		{
+			char p[160];
+
+			snprintf(p, sizeof(p), "%s/state", t->fpath);
+			x->xs_write(x, 0, p, "1", 1);
+		}
+		if (tf_connect(t, TMO) != 0)
+			return 4;
+		if (tf_ping(t, f, 42, 1, 0, TMO) != 0)
+			return 5;
+	}
+	c->step = 2;
+	while (!c->stop)
+		usleep(1000);
+	return 0;
+}
+
+static void
+close_and_reconnect(void)
+{
+	unsigned dom = next_dom++, maps0 = fx_maps_held(W, FW);
+	unsigned ports0 = fx_ports_bound(W, FW);
+	char b[96], bs[128];
+	uint64_t t0;
+	pid_t pid;
+
+	vif_paths(dom, b, sizeof(b), bs, sizeof(bs));
+	pid = spawn(dom, C, c_close_reconnect);
+	T_EQ_INT(wait_connected(C), 0);
+	t0 = ms();
+	while (C->step != 1 && ms() - t0 < TMO)
+		usleep(1000);
+	T_EQ_INT(C->step, 1);
+	/* closed: nothing of the client stays mapped or bound */
+	T_EQ_INT(xs_state(X0, bs), XB_CLOSED);
+	T_EQ_INT(fx_maps_held(W, FW), maps0);
+	T_EQ_INT(fx_ports_bound(W, FW), ports0);
+	C->done = 1;
+	while (C->step != 2 && kill(pid, 0) == 0 && ms() - t0 < 3 * TMO)
+		usleep(1000);
+	T_EQ_INT(C->step, 2);
+	T_EQ_INT(xs_state(X0, bs), XB_CONNECTED);
+	/* dom0 detaches the device: the backend closes and removes its dir */
+	T_EQ_INT(dom0_remove_vif(X0, FW, dom, 0, TMO), 0);
+	T_EQ_INT(fx_maps_held(W, FW), maps0);
+	T_EQ_INT(fx_ports_bound(W, FW), ports0);
+	C->stop = 1;
+	finish(pid);
+	fx_domain_destroy(W, dom);
+	T_EQ_INT(SH->st.violations, 0);
+}
+
+static int
+c_idle(struct tfront *t, struct ctl *c)
+{
+	(void)t;
+	while (!c->stop)
+		usleep(1000);
+	return 0;
+}
+
+static void
+client_dies(void)
+{
+	unsigned dom = next_dom++, maps0 = fx_maps_held(W, FW);
+	char b[96], bs[128];
+	pid_t pid;
+
+	vif_paths(dom, b, sizeof(b), bs, sizeof(bs));
+	pid = spawn(dom, C, c_idle);
+	T_EQ_INT(wait_connected(C), 0);
+	T_EQ_INT(fx_maps_held(W, FW), maps0 + 2);
+	/* No goodbye: the domain is destroyed and dom0 removes the device. */
+	kill(pid, SIGKILL);
+	finish(pid);
+	fx_domain_destroy(W, dom);
+	T_EQ_INT(dom0_remove_vif(X0, FW, dom, 0, TMO), 0);
+	T_EQ_INT(fx_maps_held(W, FW), maps0);
+	T_ASSERT(good_alive());
+}
+
+/* Hostile frontends: one rule broken each */
+
+typedef void (*badfn)(struct tfront *);
+
+static badfn the_bad;
+
+static int
+c_hostile(struct tfront *t, struct ctl *c)
+{
+	uint8_t f[64];
+
+	frame_arp(f, (const uint8_t *)"\x00\x16\x3e\x5e\x6c\x03", 1, 2);
+	if (tf_ping(t, f, 42, 1, 0, TMO) != 0)
+		return 1;
+	c->step = 1;
+	the_bad(t);
+	c->done = 1;
+	while (!c->stop) {
+		usleep(1000);
+		tf_reap(t);
+	}
+	c->rsp_ok = t->rsp_ok;
+	c->rsp_err = t->rsp_err;
+	return 0;
+}
+
+/* expect_fatal: the vif must go to Closing; else it must stay Connected. */
+static void
+hostile(badfn bad, int expect_fatal, const char *reason)
+{
+	unsigned dom = next_dom++;
+	uint64_t v0 = SH->st.violations, t0;
+	char b[96], bs[128];
+	pid_t pid;
+
+	vif_paths(dom, b, sizeof(b), bs, sizeof(bs));
+	the_bad = bad;
+	pid = spawn(dom, C, c_hostile);
+	T_EQ_INT(wait_connected(C), 0);
+	t0 = ms();
+	while (!C->done && ms() - t0 < TMO)
+		usleep(1000);
+	T_ASSERT(C->done);
+	if (expect_fatal) {
+		T_ASSERT(xs_wait_state(X0, bs, XB_CLOSING, TMO) >= 0);
+		t0 = ms();
+		while (SH->st.violations == v0 && ms() - t0 < TMO)
+			usleep(1000);
+		T_EQ_INT(SH->st.violations, v0 + 1);
+		if (reason != NULL && strstr(SH->st.last_violation, reason) == NULL) {
+			printf("# last violation: %s\n", SH->st.last_violation);
+			T_ASSERT(!"the reason logged");
+		}
+	} else {
+		usleep(100000);
+		T_EQ_INT(xs_state(X0, bs), XB_CONNECTED);
+		T_EQ_INT(SH->st.violations, v0);
+	}
+	T_ASSERT(good_alive());
+	T_ASSERT(nbh_alive());
+	C->stop = 1;
+	kill_client(pid, dom);
+}
+
+static struct netif_tx_request
+req(uint32_t gref, uint16_t off, uint16_t flags, uint16_t id, uint16_t size)
+{
+	struct netif_tx_request r = { gref, off, flags, id, size };
+
+	return r;
+}
+
+static void
+b_bad_gref(struct tfront *t)
+{
+	struct netif_tx_request r = req(999, 0, 0, 1, 60);
+
+	tf_raw(t, &r);
+	tf_publish(t);
+}
+
+static void
+b_page_cross(struct tfront *t)
+{
+	struct netif_tx_request r = req(t->txrefs[0], 4000, 0, 1, 97);
+
+	tf_raw(t, &r);
+	tf_publish(t);
+}
+
+static void
+b_size_zero(struct tfront *t)
+{
+	struct netif_tx_request r = req(t->txrefs[0], 0, 0, 1, 0);
+
+	tf_raw(t, &r);
+	tf_publish(t);
+}
+
+static void
+b_too_many_slots(struct tfront *t)
+{
+	struct netif_tx_request r;
+	unsigned i;
+
+	for (i = 0; i < 25; i++) {
+		r = req(t->txrefs[i % TF_TXPAGES], 0, i < 24 ? NETTXF_more_data : 0,
+		    (uint16_t)i, i == 0 ? 2500 : 100);
+		tf_raw(t, &r);
+	}
+	tf_publish(t);
+}
+
+static void
+b_first_smaller(struct tfront *t)
+{
+	struct netif_tx_request r = req(t->txrefs[0], 0, NETTXF_more_data, 1, 100);
+
+	tf_raw(t, &r);
+	r = req(t->txrefs[1], 0, 0, 2, 1000);
+	tf_raw(t, &r);
+	tf_publish(t);
+}
+
+static void
+b_prod_ahead(struct tfront *t)
+{
+	/* claim 300 requests on a 256-slot ring */
+	t->tx_prod += 300;
+	tf_publish(t);
+}
+
+static void
+b_garbage_extra(struct tfront *t)
+{
+	struct netif_tx_request r = req(t->txrefs[0], 0, NETTXF_extra_info, 1, 60);
+
+	tf_raw(t, &r);
+	memset(&r, 0, sizeof(r));
+	((uint8_t *)&r)[0] = 0x77;	/* no such extra type */
+	tf_raw(t, &r);
+	tf_publish(t);
+}
+
+static void
+b_gso_zero(struct tfront *t)
+{
+	struct netif_tx_request r = req(t->txrefs[0], 0, NETTXF_extra_info, 1, 60);
+	struct netif_extra_info e = { XEN_NETIF_EXTRA_TYPE_GSO, 0, { .gso = { 0, 1, 0, 0 } } };
+
+	tf_raw(t, &r);
+	memset(&r, 0, sizeof(r));
+	memcpy(&r, &e, sizeof(e));
+	tf_raw(t, &r);
+	tf_publish(t);
+}
+
+static void
+b_vanish_mid_packet(struct tfront *t)
+{
+	/* the first slot promises more, and nothing follows */
+	struct netif_tx_request r = req(t->txrefs[0], 0, NETTXF_more_data, 1, 1000);
+
+	tf_raw(t, &r);
+	tf_publish(t);
+}
+
+static void
+b_event_storm(struct tfront *t)
+{
+	char p[160];
+	uint64_t t0 = ms();
+	unsigned i;
+
+	/* notify with nothing to do, as fast as we can, until cut off */
+	snprintf(p, sizeof(p), "%s/state", t->bpath);
+	while (ms() - t0 < 3000) {
+		for (i = 0; i < 1000; i++)
+			t->x->ev_notify(t->x, (uint32_t)t->port);
+		if (xs_state(t->x, p) == XB_CLOSING)
+			break;
+	}
+}
+
+static void
+b_rx_prod_ahead(struct tfront *t)
+{
+	t->rx_prod = t->rx_cons + 1000;
+	__atomic_store_n(&t->rxs->req_prod, t->rx_prod, __ATOMIC_RELEASE);
+	/* a frame to answer makes the backend look at the RX ring */
+	{
+		uint8_t f[64];
+
+		frame_arp(f, (const uint8_t *)"\x00\x16\x3e\x5e\x6c\x04", 1, 2);
+		tf_queue(t, f, 42, 1, 0, NULL);
+		tf_publish(t);
+	}
+}
+
+static void
+b_rx_bad_gref(struct tfront *t)
+{
+	union netif_rx_slot *ring = (union netif_rx_slot *)t->rxs->ring;
+	uint8_t f[64];
+	uint32_t k;
+
+	/* spoil every posted RX buffer's grant, then ask for an echo */
+	for (k = t->rx_cons; k != t->rx_prod; k++)
+		ring[k & (XNR_RX_RING_SIZE - 1)].req.gref = 5000;
+	frame_arp(f, (const uint8_t *)"\x00\x16\x3e\x5e\x6c\x05", 1, 2);
+	tf_queue(t, f, 42, 1, 0, NULL);
+	tf_publish(t);
+}
+
+static void
+b_dup_ids(struct tfront *t)
+{
+	uint8_t f[64];
+	struct netif_tx_request r;
+
+	/* two packets under the same id: the frontend's own business;
+	 * both are answered and netbackd carries on */
+	frame_arp(f, (const uint8_t *)"\x00\x16\x3e\x5e\x6c\x06", 1, 2);
+	memcpy(t->txpg, f, 42);
+	r = req(t->txrefs[0], 0, 0, 7, 42);
+	tf_raw(t, &r);
+	tf_raw(t, &r);
+	tf_publish(t);
+	usleep(50000);
+	tf_reap(t);
+}
+
+static void
+b_state_flap(struct tfront *t)
+{
+	char p[160];
+	int i;
+
+	snprintf(p, sizeof(p), "%s/state", t->fpath);
+	for (i = 0; i < 200; i++) {
+		const char *s[] = { "1", "4", "5", "3", "6", "0", "9", "x", "4" };
+
+		t->x->xs_write(t->x, 0, p, s[i % 9], 1);
+	}
+	/* garbage keys too: the backend reads numbers strictly */
+	snprintf(p, sizeof(p), "%s/event-channel", t->fpath);
+	t->x->xs_write(t->x, 0, p, "-1", 2);
+	snprintf(p, sizeof(p), "%s/state", t->fpath);
+	t->x->xs_write(t->x, 0, p, "4", 1);
+}
+
+static void hostile_bad_gref(void) { hostile(b_bad_gref, 1, "grant"); }
+static void hostile_page_cross(void) { hostile(b_page_cross, 1, "page"); }
+static void hostile_size_zero(void) { hostile(b_size_zero, 1, "shorter"); }
+static void hostile_too_many_slots(void) { hostile(b_too_many_slots, 1, "too many slots"); }
+static void hostile_first_smaller(void) { hostile(b_first_smaller, 1, "larger than the packet"); }
+static void hostile_prod_ahead(void) { hostile(b_prod_ahead, 1, "ran ahead"); }
+static void hostile_garbage_extra(void) { hostile(b_garbage_extra, 1, "extra info type"); }
+static void hostile_gso_zero(void) { hostile(b_gso_zero, 1, "GSO size zero"); }
+static void hostile_vanish_mid_packet(void) { hostile(b_vanish_mid_packet, 1, "past the published"); }
+static void hostile_event_storm(void) { hostile(b_event_storm, 1, "event storm"); }
+static void hostile_rx_prod_ahead(void) { hostile(b_rx_prod_ahead, 1, "RX request producer"); }
+static void hostile_rx_bad_gref(void) { hostile(b_rx_bad_gref, 1, "RX grant"); }
+static void hostile_dup_ids(void) { hostile(b_dup_ids, 0, NULL); }
+
+static void
+hostile_state_flap(void)
+{
+	unsigned dom = next_dom++;
+	char b[96], bs[128];
+	pid_t pid;
+
+	vif_paths(dom, b, sizeof(b), bs, sizeof(bs));
+	the_bad = b_state_flap;
+	pid = spawn(dom, C, c_hostile);
+	T_EQ_INT(wait_connected(C), 0);
+	while (!C->done && kill(pid, 0) == 0)
+		usleep(1000);
+	usleep(200000);
+	/* whatever it ended in, netbackd settled in a valid state and the
+	 * rest of the firewall never noticed */
+	T_ASSERT(xs_state(X0, bs) >= XB_INITWAIT && xs_state(X0, bs) <= XB_CLOSED);
+	T_ASSERT(good_alive());
+	T_ASSERT(nbh_alive());
+	C->stop = 1;
+	kill_client(pid, dom);
+}
+
+/* Frontend keys the backend must refuse at connect. */
+static const char *bad_key, *bad_val;
+
+static void
+pre_bad_key(struct tfront *t)
+{
+	char p[160];
+
+	snprintf(p, sizeof(p), "%s/%s", t->fpath, bad_key);
+	if (bad_val != NULL)
+		t->x->xs_write(t->x, 0, p, bad_val, (unsigned)strlen(bad_val));
+	else
+		t->x->xs_rm(t->x, 0, p);
+}
+
+static void
+bad_keys(void)
+{
+	static const struct { const char *k, *v, *why; } cases[] = {
+		{ "multi-queue-num-queues", "4", "several queues" },
+		{ "request-rx-copy", "0", "rx-copy" },
+		{ "feature-rx-notify", NULL, "rx-notify" },
+		{ "tx-ring-ref", "12x", "ring keys" },
+		{ "event-channel", "99", "event channel" },
+		{ "rx-ring-ref", "1000", "RX ring grant" },
+	};
+	unsigned k, bad = 0;
+
+	tf_pre_connect = pre_bad_key;
+	for (k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		unsigned dom = next_dom++;
+		uint64_t v0 = SH->st.violations, t0;
+		char b[96], bs[128];
+		pid_t pid;
+
+		bad_key = cases[k].k;
+		bad_val = cases[k].v;
+		vif_paths(dom, b, sizeof(b), bs, sizeof(bs));
+		pid = spawn(dom, C, c_idle);
+		t0 = ms();
+		while (SH->st.violations == v0 && ms() - t0 < TMO)
+			usleep(1000);
+		if (SH->st.violations != v0 + 1 || xs_state(X0, bs) != XB_CLOSING ||
+		    strstr(SH->st.last_violation, cases[k].why) == NULL) {
+			printf("# %s=%s: violations +%d, state %d, last: %s\n", cases[k].k,
+			    cases[k].v ? cases[k].v : "(absent)", (int)(SH->st.violations - v0),
+			    xs_state(X0, bs), SH->st.last_violation);
+			bad++;
+		}
+		if (C->connected)
+			bad++;		/* the backend went Connected after all */
+		kill_client(pid, dom);
+	}
+	tf_pre_connect = NULL;
+	T_EQ_INT(bad, 0);
+	T_ASSERT(good_alive());
+}
+
+/* A frontend vanishing mid-packet and then dying: everything is released. */
+static void
+vanish_then_die(void)
+{
+	unsigned dom = next_dom++, maps0;
+	char b[96], bs[128];
+	pid_t pid;
+
+	vif_paths(dom, b, sizeof(b), bs, sizeof(bs));
+	maps0 = fx_maps_held(W, FW);
+	the_bad = b_vanish_mid_packet;
+	pid = spawn(dom, C, c_hostile);
+	T_EQ_INT(wait_connected(C), 0);
+	kill_client(pid, dom);
+	T_EQ_INT(fx_maps_held(W, FW), maps0);
+	T_EQ_INT(fx_nodes_under(W, b), 0);
+	T_ASSERT(good_alive());
+}
+
+/* (e) churn: 100 clients come and go; nothing leaks */
+
+static int
+c_churn(struct tfront *t, struct ctl *c)
+{
+	uint8_t f[64];
+
+	(void)c;
+	frame_arp(f, (const uint8_t *)"\x00\x16\x3e\x5e\x6c\x07", 1, 2);
+	if (tf_ping(t, f, 42, 1, 0, TMO) != 0)
+		return 1;
+	if (t->dom % 2 == 0)
+		return tf_close(t, TMO) == 0 ? 0 : 2;
+	return 0;	/* odd ones just die */
+}
+
+static void
+churn(void)
+{
+	static struct ctl *cc;
+	unsigned maps0 = fx_maps_held(W, FW), ports0 = fx_ports_bound(W, FW);
+	unsigned fds0 = SH->nfds, heap0 = SH->heap, bufs0, i, w, fails = 0;
+	char vifdir[64];
+
+	if (cc == NULL)
+		cc = mmap(NULL, 10 * sizeof(*cc), PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	usleep(200000);
+	bufs0 = SH->bufs_free;
+	for (w = 0; w < 10; w++) {
+		pid_t pid[10];
+		unsigned dom[10];
+
+		for (i = 0; i < 10; i++) {
+			dom[i] = next_dom++;
+			pid[i] = spawn(dom[i], &cc[i], c_churn);
+		}
+		for (i = 0; i < 10; i++) {
+			int rc = finish(pid[i]);
+
+			if (rc != 0) {
+				printf("# churn: client %u exited %d\n", dom[i], rc);
+				fails++;
+			}
+			fx_domain_destroy(W, dom[i]);
+			dom0_detach_vif(X0, FW, dom[i], 0);
+		}
+		/* watch all ten at once, as libxl would for each of them */
+		{
+			int closed[10] = { 0 }, gone[10] = { 0 }, left = 10;
+			uint64_t t0 = ms();
+
+			while (left > 0 && ms() - t0 < TMO) {
+				for (i = 0; i < 10; i++) {
+					char p[128];
+					int st;
+
+					if (gone[i])
+						continue;
+					snprintf(p, sizeof(p), "/local/domain/%u/backend/vif/%u/0/state",
+					    FW, dom[i]);
+					if ((st = xs_state(X0, p)) == XB_CLOSED)
+						closed[i] = 1;
+					else if (st < 0 && errno == ENOENT) {
+						gone[i] = 1;
+						left--;
+					}
+				}
+				usleep(1000);
+			}
+			for (i = 0; i < 10; i++) {
+				if (!gone[i] || !closed[i]) {
+					printf("# churn: vif%u.0 gone %d, Closed seen %d\n",
+					    dom[i], gone[i], closed[i]);
+					fails++;
+				}
+				dom0_wait_vif_gone(X0, FW, dom[i], 0, 0);	/* dom0's cleanup */
+			}
+		}
+	}
+	T_EQ_INT(fails, 0);
+	usleep(300000);
+	T_EQ_INT(fx_maps_held(W, FW), maps0);
+	T_EQ_INT(fx_ports_bound(W, FW), ports0);
+	T_EQ_INT(SH->bufs_free, bufs0);
+	T_EQ_INT(SH->nfds, fds0);
+	/* memory: nothing malloc'd per client may stay behind */
+	printf("# netbackd heap %u bytes before, %u after 100 clients\n", heap0, SH->heap);
+	T_ASSERT(SH->heap <= heap0 + 2048);
+	T_EQ_INT(SH->st.vifs, 1);	/* the good client */
+	snprintf(vifdir, sizeof(vifdir), "/local/domain/%u/backend/vif", FW);
+	printf("# nodes under %s: %u\n", vifdir, fx_nodes_under(W, vifdir));
+	T_ASSERT(fx_nodes_under(W, vifdir) < 40);	/* the good client's keys only */
+	T_ASSERT(good_alive());
+}
+
+/* (d) the uplink netfront against an honest and a hostile NetVM */
+
+static unsigned next_netvm = 500;
+typedef int (*nvfn)(struct tnetvm *, struct ctl *);
+
+static pid_t
+spawn_netvm(unsigned nv, struct ctl *c, nvfn fn)
+{
+	pid_t pid;
+
+	fx_domain_create(W, nv);
+	memset((void *)c, 0, sizeof(*c));
+	if (dom0_add_uplink(X0, FW, nv, "00:16:3e:5e:6c:fa") < 0)
+		return -1;
+	if ((pid = fork()) == 0) {
+		/* never outlive the test */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		struct xen_if *x = fx_open(W, nv);
+		struct tnetvm n;
+
+		if (x == NULL || tn_connect(&n, x, FW, TMO) < 0) {
+			c->failed = 1;
+			_exit(10);
+		}
+		c->connected = 1;
+		_exit(fn(&n, c));
+	}
+	return pid;
+}
+
+static int
+nv_echo(struct tnetvm *n, uint16_t len)
+{
+	static uint8_t f[4096], back[8192];
+	int r;
+
+	frame_udp(f, len, inet_addr("1.1.1.1"), inet_addr("10.137.0.10"), 0);
+	if (tn_send(n, f, len) != 0)
+		return -1;
+	r = tn_recv(n, back, sizeof(back), TMO);
+	if (r != len || memcmp(back, f, len) != 0)
+		return -2;
+	return 0;
+}
+
+static int
+nv_honest(struct tnetvm *n, struct ctl *c)
+{
+	int i;
+
+	for (i = 0; i < 50; i++)
+		if (nv_echo(n, (uint16_t)(60 + i * 29)) != 0)
+			return 1 + i;
+	/* more than one page: two TX slots from the netfront */
+	if (nv_echo(n, 1514) != 0)
+		return 90;
+	c->done = 1;
+	while (!c->stop)
+		usleep(1000);
+	return 0;
+}
+
+static void
+uplink_traffic(void)
+{
+	unsigned nv = next_netvm++;
+	char fs[96];
+	uint64_t t0;
+	pid_t pid;
+
+	snprintf(fs, sizeof(fs), "/local/domain/%u/device/vif/0/state", FW);
+	pid = spawn_netvm(nv, C, nv_honest);
+	T_EQ_INT(wait_connected(C), 0);
+	t0 = ms();
+	while (!C->done && kill(pid, 0) == 0 && ms() - t0 < 10000)
+		usleep(1000);
+	T_EQ_INT(C->done, 1);
+	T_EQ_INT(SH->link[MQ_PORT_UPLINK].up, 1);
+	T_EQ_INT(xs_state(X0, fs), XB_CONNECTED);
+	T_EQ_INT(SH->st.uplink_connected, 1);
+	T_ASSERT(SH->st.up_rx_pkts >= 51);
+	C->stop = 1;
+	T_EQ_INT(finish(pid), 0);
+	fx_domain_destroy(W, nv);
+	dom0_remove_uplink(X0, FW, nv);
+	usleep(50000);
+	T_EQ_INT(SH->link[MQ_PORT_UPLINK].up, 0);
+	T_EQ_INT(fx_grants_active(W, FW), 0);
+	T_ASSERT(good_alive());
+}
+
+static void (*the_nvbad)(struct tnetvm *);
+
+static int
+nv_hostile(struct tnetvm *n, struct ctl *c)
+{
+	if (nv_echo(n, 100) != 0)
+		return 1;
+	the_nvbad(n);
+	c->done = 1;
+	while (!c->stop)
+		usleep(1000);
+	return 0;
+}
+
+static void
+uplink_hostile_check(pid_t *pid, int expect_fatal, const char *reason, uint64_t v0)
+{
+	char fs[96];
+	uint64_t t0;
+
+	snprintf(fs, sizeof(fs), "/local/domain/%u/device/vif/0/state", FW);
+	T_EQ_INT(wait_connected(C), 0);
+	t0 = ms();
+	while (!C->done && kill(*pid, 0) == 0 && ms() - t0 < TMO)
+		usleep(1000);
+	T_ASSERT(C->done);
+	if (expect_fatal) {
+		t0 = ms();
+		while (xs_state(X0, fs) == XB_CONNECTED && ms() - t0 < TMO)
+			usleep(1000);
+		T_ASSERT(xs_state(X0, fs) == XB_CLOSING || xs_state(X0, fs) == XB_CLOSED);
+		/* the harness publishes its counters after each callback */
+		while (SH->st.violations == v0 && ms() - t0 < TMO)
+			usleep(1000);
+		T_EQ_INT(SH->st.violations, v0 + 1);
+		T_EQ_INT(SH->link[MQ_PORT_UPLINK].up, 0);
+		if (reason != NULL && strstr(SH->st.last_violation, reason) == NULL) {
+			printf("# last violation: %s\n", SH->st.last_violation);
+			T_ASSERT(!"the reason logged");
+		}
+	} else {
+		usleep(100000);
+		T_EQ_INT(xs_state(X0, fs), XB_CONNECTED);
+		T_EQ_INT(SH->st.violations, v0);
+		C->stop = 1;
+		T_EQ_INT(finish(*pid), 0);
+		*pid = -1;
+	}
+	T_ASSERT(good_alive());
+	T_ASSERT(nbh_alive());
+}
+
+static void
+uplink_hostile(void (*bad)(struct tnetvm *), int expect_fatal, const char *reason)
+{
+	unsigned nv = next_netvm++;
+	uint64_t v0 = SH->st.violations;
+	pid_t pid;
+
+	the_nvbad = bad;
+	pid = spawn_netvm(nv, C, nv_hostile);
+	uplink_hostile_check(&pid, expect_fatal, reason, v0);
+	/* Always clean up, so one failure does not cascade. */
+	C->stop = 1;
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		finish(pid);
+	}
+	fx_domain_destroy(W, nv);
+	dom0_remove_uplink(X0, FW, nv);
+	usleep(20000);
+}
+
+/* Two frames to the firewall, echoed back: two TX requests outstanding. */
+static void
+two_pending(struct tnetvm *n)
+{
+	uint8_t f[128];
+	uint64_t t0 = ms();
+
+	frame_udp(f, 100, inet_addr("1.1.1.1"), inet_addr("10.137.0.10"), 0);
+	tn_send(n, f, 100);
+	tn_send(n, f, 100);
+	while (__atomic_load_n(&n->txs->req_prod, __ATOMIC_ACQUIRE) - n->tx_cons < 2 &&
+	    ms() - t0 < 2000)
+		usleep(1000);
+}
+
+static uint16_t
+pending_id(struct tnetvm *n, unsigned i)
+{
+	union netif_tx_slot *ring = (union netif_tx_slot *)n->txs->ring;
+
+	return ring[(n->tx_cons + i) & (XNR_TX_RING_SIZE - 1)].req.id;
+}
+
+static void
+nvb_tx_unknown_id(struct tnetvm *n)
+{
+	two_pending(n);
+	tn_tx_raw(n, 300, NETIF_RSP_OKAY, 0);
+}
+
+static void
+nvb_tx_dup(struct tnetvm *n)
+{
+	uint16_t id;
+
+	two_pending(n);
+	id = pending_id(n, 0);
+	tn_tx_raw(n, id, NETIF_RSP_OKAY, 0);
+	tn_tx_raw(n, id, NETIF_RSP_OKAY, 0);
+}
+
+static void
+nvb_tx_prod_ahead(struct tnetvm *n)
+{
+	two_pending(n);
+	tn_tx_raw(n, pending_id(n, 0), NETIF_RSP_OKAY, 50);
+}
+
+static void
+nvb_tx_bad_status(struct tnetvm *n)
+{
+	two_pending(n);
+	tn_tx_raw(n, pending_id(n, 0), 77, 0);
+}
+
+static void
+nvb_rx_wrong_id(struct tnetvm *n)
+{
+	union netif_rx_slot *ring = (union netif_rx_slot *)n->rxs->ring;
+	struct netif_rx_response r = { 0, 0, 0, 60 };
+
+	r.id = (uint16_t)(ring[n->rx_cons & 255].req.id + 1);
+	tn_rx_raw(n, &r, 0);
+	tn_rx_push(n, n->rx_cons);
+}
+
+static void
+nvb_rx_past_page(struct tnetvm *n)
+{
+	struct netif_rx_response r = { 0, 4000, 0, 200 };
+
+	tn_rx_raw(n, &r, 1);
+	tn_rx_push(n, n->rx_cons);
+}
+
+static void
+nvb_rx_too_many(struct tnetvm *n)
+{
+	struct netif_rx_response r = { 0, 0, NETRXF_more_data, 100 };
+	int i;
+
+	for (i = 0; i < 25; i++)
+		tn_rx_raw(n, &r, 1);
+	tn_rx_push(n, n->rx_cons);
+}
+
+static void
+nvb_rx_bad_extra(struct tnetvm *n)
+{
+	struct netif_rx_response r = { 0, 0, NETRXF_extra_info, 60 }, e;
+
+	tn_rx_raw(n, &r, 1);
+	memset(&e, 0, sizeof(e));
+	((uint8_t *)&e)[0] = 0x33;
+	tn_rx_raw(n, &e, 0);
+	tn_rx_push(n, n->rx_cons);
+}
+
+static void
+nvb_rx_prod_ahead(struct tnetvm *n)
+{
+	tn_rx_push(n, n->rx_cons + 1000);
+}
+
+static void
+nvb_rx_error_status(struct tnetvm *n)
+{
+	struct netif_rx_response r = { 0, 0, 0, -8 };	/* a GNTST code */
+
+	tn_rx_raw(n, &r, 1);
+	tn_rx_push(n, n->rx_cons);
+	/* a dropped packet, not a broken ring: traffic goes on */
+	if (nv_echo(n, 300) != 0)
+		_exit(7);
+}
+
+static void
+nvb_storm(struct tnetvm *n)
+{
+	char p[160];
+	uint64_t t0 = ms();
+	int i;
+
+	snprintf(p, sizeof(p), "%s/state", n->fpath);
+	while (ms() - t0 < 3000 && xs_state(n->x, p) == XB_CONNECTED)
+		for (i = 0; i < 1000; i++)
+			n->x->ev_notify(n->x, (uint32_t)n->port);
+}
+
+static void uplink_tx_unknown_id(void) { uplink_hostile(nvb_tx_unknown_id, 1, "nothing pending"); }
+static void uplink_tx_duplicate(void) { uplink_hostile(nvb_tx_dup, 1, "nothing pending"); }
+static void uplink_tx_prod_ahead(void) { uplink_hostile(nvb_tx_prod_ahead, 1, "never made"); }
+static void uplink_tx_bad_status(void) { uplink_hostile(nvb_tx_bad_status, 1, "unknown status"); }
+static void uplink_rx_wrong_id(void) { uplink_hostile(nvb_rx_wrong_id, 1, "not the one posted"); }
+static void uplink_rx_past_page(void) { uplink_hostile(nvb_rx_past_page, 1, "past the end of its page"); }
+static void uplink_rx_too_many(void) { uplink_hostile(nvb_rx_too_many, 1, "too many RX slots"); }
+static void uplink_rx_bad_extra(void) { uplink_hostile(nvb_rx_bad_extra, 1, "extra info type"); }
+static void uplink_rx_prod_ahead(void) { uplink_hostile(nvb_rx_prod_ahead, 1, "never posted"); }
+static void uplink_rx_error_status(void) { uplink_hostile(nvb_rx_error_status, 0, NULL); }
+static void uplink_storm(void) { uplink_hostile(nvb_storm, 1, "event storm"); }
+
+/* netbackd dies and the supervisor starts it again: the client that was
+ * connected all along gets its vif back (same rings, its event channel
+ * unbound again by the old process's exit) and traffic resumes. */
+static void
+netbackd_restart(void)
+{
+	uint64_t t0;
+	char bs[128];
+
+	snprintf(bs, sizeof(bs), "/local/domain/%u/backend/vif/%u/0/state", FW, GOOD);
+	kill(NBH, SIGKILL);
+	finish(NBH);
+	T_ASSERT((NBH = nbh_start(SH, W, FW)) > 0);
+	t0 = ms();
+	while (xs_state(X0, bs) != XB_CONNECTED && ms() - t0 < TMO)
+		usleep(1000);
+	T_EQ_INT(xs_state(X0, bs), XB_CONNECTED);
+	usleep(600000);		/* pings that were in flight time out */
+	T_ASSERT(good_alive());
+	T_EQ_INT(SH->st.violations, 0);
+	T_EQ_INT(fx_maps_held(W, FW), 2);	/* the good client's two rings */
+}
+
+static void
+good_client_clean_exit(void)
+{
+	G->stop = 1;
+	T_EQ_INT(finish(good_pid), 0);
+	T_EQ_INT(dom0_remove_vif(X0, FW, GOOD, 0, TMO), 0);
+	usleep(100000);
+	T_EQ_INT(fx_maps_held(W, FW), 0);
+	T_EQ_INT(fx_ports_bound(W, FW), 0);
+	T_EQ_INT(SH->bufs_free, NBH_NBUFS);
+	T_EQ_INT(SH->st.vifs, 0);
+}
+
+int
+main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	W = fx_world_create();
+	SH = nbh_shared_new();
+	C = mmap(NULL, sizeof(*C), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	G = mmap(NULL, sizeof(*G), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (W == NULL || SH == NULL || C == MAP_FAILED || G == MAP_FAILED ||
+	    (X0 = fx_open(W, 0)) == NULL) {
+		printf("not ok 1 - fake Xen\n1..1\n");
+		return 1;
+	}
+	if ((NBH = nbh_start(SH, W, FW)) < 0) {
+		printf("not ok 1 - netbackd harness starts\n1..1\n");
+		return 1;
+	}
+	good_start();
+	if (wait_connected(G) != 0) {
+		printf("not ok 1 - good client connects\n1..1\n");
+		nbh_stop(SH, NBH);
+		return 1;
+	}
+	T_RUN(connect_and_traffic);
+	T_RUN(forward_between_vifs);
+	T_RUN(close_and_reconnect);
+	T_RUN(client_dies);
+	T_RUN(hostile_bad_gref);
+	T_RUN(hostile_page_cross);
+	T_RUN(hostile_size_zero);
+	T_RUN(hostile_too_many_slots);
+	T_RUN(hostile_first_smaller);
+	T_RUN(hostile_prod_ahead);
+	T_RUN(hostile_garbage_extra);
+	T_RUN(hostile_gso_zero);
+	T_RUN(hostile_vanish_mid_packet);
+	T_RUN(hostile_event_storm);
+	T_RUN(hostile_rx_prod_ahead);
+	T_RUN(hostile_rx_bad_gref);
+	T_RUN(hostile_dup_ids);
+	T_RUN(hostile_state_flap);
+	T_RUN(vanish_then_die);
+	T_RUN(bad_keys);
+	T_RUN(churn);
+	T_RUN(uplink_traffic);
+	T_RUN(uplink_tx_unknown_id);
+	T_RUN(uplink_tx_duplicate);
+	T_RUN(uplink_tx_prod_ahead);
+	T_RUN(uplink_tx_bad_status);
+	T_RUN(uplink_rx_wrong_id);
+	T_RUN(uplink_rx_past_page);
+	T_RUN(uplink_rx_too_many);
+	T_RUN(uplink_rx_bad_extra);
+	T_RUN(uplink_rx_prod_ahead);
+	T_RUN(uplink_rx_error_status);
+	T_RUN(uplink_storm);
+	T_RUN(uplink_traffic);
+	T_RUN(netbackd_restart);
+	T_RUN(good_client_clean_exit);
+	nbh_stop(SH, NBH);
+	return t_done();
+}
