@@ -21,3 +21,14 @@ check "it holds c2's spoofed frames (source 198.51.100.99)" grep -Pq "^198\.51\.
 check_not "it holds no allowed traffic (c1's DNS to the real resolver)" grep -Pq "\t$DNS1_REAL\t" <<<"$fields"
 n=$(tshark -r "$RUN/rejects.pcap" 2>/dev/null | wc -l)
 check "at most 256 frames in the dump (got $n)" test "$n" -le 256 -a "$n" -ge 3
+
+# The dump keeps the last 256: after 300 more denied datagrams the oldest of
+# them is gone and the newest is there.
+pkt "$NS_C1" spray "$WWW_IP" 30000 300 --pps 2000 >/dev/null
+sleep 0.5
+moat_call moat.DumpRejects </dev/null >"$RUN/rejects2.pcap"
+ports=$(tshark -r "$RUN/rejects2.pcap" -T fields -e udp.dstport 2>/dev/null)
+n=$(tshark -r "$RUN/rejects2.pcap" 2>/dev/null | wc -l)
+is "$n" 256 "after 300 more rejects the dump holds exactly 256 frames"
+check "it holds the newest (port 30299)" grep -qx 30299 <<<"$ports"
+check_not "it no longer holds the oldest (port 30000)" grep -qx 30000 <<<"$ports"

@@ -13,6 +13,15 @@
 # A script sets the C1_*/C2_* rule variables if it needs other rules, then:
 #   . "$(dirname "$0")/lib.sh"; topo_up [moat options...]
 # and reports with ok/not_ok/check/skip; the trap prints the plan.
+#
+# Running (as root):
+#   make -C build check-integ              every script against moat
+#   make -C build check-kernel             the same against the kernel baseline
+#   MOAT_BUILDDIR=build tests/integ/dp_dns.sh    one script
+# Knobs: MOAT_INTEG_FW=kernel (baseline), MOAT_INTEG_KEEP=1 (keep the run
+# directory: QubesDB file, moat and daemon logs, service logs),
+# MOAT_NS_PREFIX (namespace prefix), KFW_BREAK=... (kfw.py: break one piece
+# of the baseline on purpose and watch its test fail).
 
 INTEG_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRCDIR=${MOAT_SRCDIR:-$(cd "$INTEG_DIR/../.." && pwd)}
@@ -324,13 +333,13 @@ _kernel_start() {
 	[[ -n ${KERNEL_RECHECK:-} ]] && KFW_ARGS+=(--recheck)
 	in_fw sysctl -qw net.ipv4.ip_forward=1
 	ip -n "$NS_FW" addr add "$FW_IP/32" dev uplink
-	ip -n "$NS_FW" route add "$UP_IP/32" dev uplink
-	ip -n "$NS_FW" route add default via "$UP_IP" dev uplink
+	ip -n "$NS_FW" route replace "$UP_IP/32" dev uplink
+	ip -n "$NS_FW" route replace default via "$UP_IP" dev uplink
 	local c ip
 	for c in 1 2; do
 		ip=C${c}_IP
 		ip -n "$NS_FW" addr add "$FW_IP/32" dev "vif$c"
-		ip -n "$NS_FW" route add "${!ip}/32" dev "vif$c"
+		ip -n "$NS_FW" route replace "${!ip}/32" dev "vif$c"
 		in_fw sysctl -qw "net.ipv4.conf.vif$c.proxy_arp=1"
 	done
 	_kernel_apply || bail "kernel baseline: nft rules did not load"
@@ -438,12 +447,12 @@ topo_down() {
 
 # ---------------------------------------------------------------- probes
 # client_services N: in client N, a TCP banner "hello from NAME" on 2222 and
-# a UDP log on 9 ($RUN/cN-udp9.log).
+# a UDP log on 9 ($RUN/cN-udp9.log); banner peers go to $RUN/cN-peers.log.
 client_services() {
 	local ns=NS_C$1 name=C${1}_NAME i
 	rm -f "$RUN/c$1.ready"
 	ip netns exec "${!ns}" "$PY" "$INTEG_DIR/services.py" --tcp-banner "2222:hello from ${!name}" \
-		--udp-log "9:$RUN/c$1-udp9.log" --ready "$RUN/c$1.ready" >"$RUN/c$1-services.log" 2>&1 &
+		--udp-log "9:$RUN/c$1-udp9.log" --peer-log "$RUN/c$1-peers.log" --ready "$RUN/c$1.ready" >"$RUN/c$1-services.log" 2>&1 &
 	disown
 	for i in $(seq 50); do [[ -e $RUN/c$1.ready ]] && return 0; sleep 0.1; done
 	bail "client $1 services did not start: $(cat "$RUN/c$1-services.log")"

@@ -16,7 +16,8 @@ would want happened, 1 when it did not, 2 on a usage/setup error:
                                translated back to this socket count)
   tcphold DST PORT STATUSFILE  keep one TCP connection, echo a line every
                                0.2 s, write "alive N" or "dead WHY" to the file
-  spray DST PORT0 N [--pps R]  N UDP datagrams to ports PORT0..PORT0+N-1:
+  spray DST PORT0 N [--pps R] [--sport P]
+                               N UDP datagrams to ports PORT0..PORT0+N-1:
                                N new flows through the firewall
   tcpflood DST PORT0 N         N non-blocking TCP connects (new flows that
                                stay pending)
@@ -192,6 +193,9 @@ def cmd_tcphold(o):
 def cmd_spray(o):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+    if o.sport:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("0.0.0.0", o.sport))
     gap = 1.0 / o.pps if o.pps else 0
     t0 = time.time()
     for i in range(o.n):
@@ -267,6 +271,7 @@ def main():
     p.add_argument("port0", type=int)
     p.add_argument("n", type=int)
     p.add_argument("--pps", type=float, default=0)
+    p.add_argument("--sport", type=int, default=0)
     p = sub.add_parser("tcpflood")
     p.add_argument("dst")
     p.add_argument("port0", type=int)

@@ -10,6 +10,7 @@ per namespace. Services (each enabled by an option):
   --udp-log PORT:FILE append "srcip srcport payload" per datagram: tests
                       what did (and did not) arrive
   --tcp-banner PORT:TEXT  send TEXT and close: a client's listening server
+  --peer-log FILE     append "ip port" of each banner connection
 """
 import argparse
 import socket
@@ -98,9 +99,15 @@ def udp_log(s, path):
             f.write("%s %d %s\n" % (a[0], a[1], b[:200].decode("ascii", "replace").strip()))
 
 
+PEER_LOG = None
+
+
 def tcp_banner(s, text):
     while True:
-        c, _ = s.accept()
+        c, peer = s.accept()
+        if PEER_LOG:
+            with open(PEER_LOG, "a") as f:
+                f.write("%s %d\n" % peer)
         with c:
             try:
                 c.sendall(text.encode() + b"\n")
@@ -115,8 +122,11 @@ def main():
     ap.add_argument("--udp-delay", type=int, action="append", default=[])
     ap.add_argument("--udp-log", action="append", default=[])
     ap.add_argument("--tcp-banner", action="append", default=[])
+    ap.add_argument("--peer-log", help="file to append each --tcp-banner peer's address to")
     ap.add_argument("--ready", help="file to create once every socket is bound")
     o = ap.parse_args()
+    global PEER_LOG
+    PEER_LOG = o.peer_log
     # Bind everything before announcing readiness, so a test never races
     # a service that is not listening yet.
     jobs = [(tcp_echo, (tcp_sock(p),)) for p in o.tcp_echo]
