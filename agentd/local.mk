@@ -70,7 +70,6 @@ tests_unit_test_agentd_conf_LDADD = $(AGENTD_LIBS)
 
 MOAT_INTEG_TESTS += tests/integ/agentd_file.sh tests/integ/agentd_vchan.sh tests/integ/agentd_qubes.sh \
 	tests/integ/agentd_moat.sh tests/integ/agentd_xen.sh
-EXTRA_DIST += tests/integ/agentd_qubes_build.sh
 EXTRA_DIST += tests/integ/agentd_sup.py
 
 # moat-dom0: plays dom0 (qubesdb-daemon + qrexec-daemon) over socket vchans.

@@ -265,6 +265,8 @@ send_config(struct daemon *d)
 	}
 	if ((msg_table[MSG_NETCONF].route & PB(d->id)) && M.have_netconf)
 		daemon_send(d->id, MSG_NETCONF, 0, &M.netconf, sizeof M.netconf, -1);
+	if ((msg_table[MSG_CLIENTS].route & PB(d->id)) && M.have_clients)
+		daemon_send(d->id, MSG_CLIENTS, 0, &M.clients, M.clients_len, -1);
 	if (msg_table[MSG_LINK].route & PB(d->id))
 		for (i = 0; i < M.nlinks; i++)
 			daemon_send(d->id, MSG_LINK, 0, &M.links[i], sizeof M.links[i], -1);
@@ -577,6 +579,15 @@ handle_message(struct daemon *d, struct msg *m)
 	case MSG_NETCONF:
 		msg_get(m, MSG_NETCONF, &M.netconf, sizeof M.netconf);
 		M.have_netconf = 1;
+		break;
+	case MSG_CLIENTS:
+		/* A whole snapshot each time (as long as it needs to be, at
+		 * most the struct): keep the last one for restarts. msg_recv
+		 * has checked the length against the table. */
+		memset(&M.clients, 0, sizeof M.clients);
+		memcpy(&M.clients, m->data, m->hdr.len);
+		M.clients_len = m->hdr.len;
+		M.have_clients = 1;
 		break;
 	case MSG_LINK: {
 		struct msg_link l;

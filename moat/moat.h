@@ -92,6 +92,9 @@ struct moat {
 	/* configuration replayed to restarted daemons */
 	struct msg_netconf netconf;
 	int		 have_netconf;
+	struct msg_clients clients;	/* agentd's last snapshot of connected clients */
+	size_t		 clients_len;
+	int		 have_clients;
 	struct msg_link	 links[MAX_CLIENT_LINKS + 1];
 	int		 nlinks;
 	struct cached_qrules qr[MAX_CLIENT_LINKS * 2];

@@ -4,7 +4,8 @@
 # the real wire, not our reading of it. Skipped unless QUBES_DOM0_BIN
 # names a directory holding those binaries (and qubesdb-cmd with its
 # libqubesdb.so), or they are in <builddir>/qubes-dom0:
-#   tests/integ/agentd_qubes_build.sh build/qubes-dom0 [SRCROOT]
+#   QUBES_DOM0_BIN=DIR: Qubes 4.2's qubesdb-daemon, qrexec-daemon and qrexec-client
+#   built for the socket vchan, supplied from outside (the project does not build them)
 #
 # qubesdb-daemon uses compiled-in paths under /var/run/qubes and
 # /var/log/qubes, so the test runs in its own mount namespace with tmpfs
@@ -15,7 +16,7 @@ S=${MOAT_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 Q=${QUBES_DOM0_BIN:-}
 [[ -z $Q && -x $B/qubes-dom0/qubesdb-daemon ]] && Q=$B/qubes-dom0
 if [[ -z $Q || ! -x $Q/qubesdb-daemon || ! -x $Q/qrexec-daemon ]]; then
-	echo "ok 1 - real Qubes dom0 daemons # SKIP set QUBES_DOM0_BIN (tests/integ/agentd_qubes_build.sh)"
+	echo "ok 1 - real Qubes dom0 daemons # SKIP set QUBES_DOM0_BIN to Qubes' own dom0 daemons built for the socket vchan"
 	echo "1..1"
 	exit 0
 fi

@@ -13,7 +13,7 @@
 # Part 2 needs QUBES_XEN_BIN (default <builddir>/qubes-xen): qubesdb-daemon,
 # qubesdb-cmd, qrexec-daemon, qrexec-client and their libraries
 # (libvchan-xen.so.1, libqrexec-utils.so.3, libqubesdb.so), built by
-# tests/integ/agentd_qubes_build.sh --xen; without them part 2 is skipped.
+# supplied from outside as QUBES_XEN_BIN (built for the Xen vchan); without them part 2 is skipped.
 set -u
 if [[ ${MOAT_CHECK_XEN:-} != 1 ]]; then
 	echo "ok 1 - agentd on Xen in QEMU # SKIP set MOAT_CHECK_XEN=1 (boots Xen in QEMU, minutes)"
@@ -251,6 +251,6 @@ if grep -q "^AXV-TAP not ok" "$T/c.log"; then
 fi
 if [[ $e2e != 1 ]]; then
 	n=$((n + 1))
-	echo "ok $n - agentd in a domU against Qubes' dom0 daemons # SKIP no QUBES_XEN_BIN (agentd_qubes_build.sh --xen)"
+	echo "ok $n - agentd in a domU against Qubes' dom0 daemons # SKIP no QUBES_XEN_BIN (Qubes' dom0 daemons built for the Xen vchan)"
 fi
 echo "1..$n"
