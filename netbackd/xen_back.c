@@ -25,6 +25,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <sys/ioctl.h>
+#include <xenctrl.h>	/* domid_t, which the device headers use */
+#include <xen/sys/evtchn.h>
+#include <xen/sys/gntalloc.h>
+#include <xen/sys/gntdev.h>
+
 #include "log.h"
 #include "nb.h"
 #include "sandbox.h"
@@ -1112,7 +1118,19 @@ xen_tick(struct nb *nb, void *state, uint64_t now)
 }
 
 static const struct sc_rule xen_rules[] = {
-	SC_ALLOW(ioctl, "gntdev grant copy/map, evtchn bind/notify/unmask"),
+	/* ioctl only for the named requests of the three devices we opened */
+	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTDEV_MAP_GRANT_REF, "gntdev: map a frontend's ring pages"),
+	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTDEV_UNMAP_GRANT_REF, "gntdev: unmap them at disconnect"),
+	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTDEV_SET_MAX_GRANTS, "gntdev: sizing at open"),
+	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTDEV_SET_UNMAP_NOTIFY, "gntdev: notify the peer if we die"),
+	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTDEV_GRANT_COPY, "gntdev: TX copy-in, RX copy-out of frames"),
+	SC_ALLOW_ARG(ioctl, 1, IOCTL_EVTCHN_BIND_INTERDOMAIN, "evtchn: bind a frontend's channel"),
+	SC_ALLOW_ARG(ioctl, 1, IOCTL_EVTCHN_BIND_UNBOUND_PORT, "evtchn: our uplink netfront's channel"),
+	SC_ALLOW_ARG(ioctl, 1, IOCTL_EVTCHN_UNBIND, "evtchn: disconnect"),
+	SC_ALLOW_ARG(ioctl, 1, IOCTL_EVTCHN_NOTIFY, "evtchn: kick a peer"),
+	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTALLOC_ALLOC_GREF, "gntalloc: share the uplink's ring and buffers"),
+	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTALLOC_DEALLOC_GREF, "gntalloc: end that sharing"),
+	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTALLOC_SET_UNMAP_NOTIFY, "gntalloc: notify the NetVM if we die"),
 	SC_ALLOW(mmap, "mapping a frontend's ring grants"),
 	SC_ALLOW(munmap, "unmapping ring grants at disconnect"),
 	SC_ALLOW(futex, "fake Xen's process-shared lock (tests)"),
