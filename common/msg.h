@@ -88,6 +88,8 @@ enum ring_id {
 	RING_VERDICT,		/* policyd -> natd    struct flow_verdict */
 	RING_COUNT
 };
+/* natd's reserve: the supervisor announces it, netbackd gives it. */
+#define NATD_RESERVE_BUFS	256
 struct msg_queues {
 	uint64_t	shm_size;
 	uint64_t	pool_off;
@@ -100,8 +102,9 @@ struct msg_queues {
 		uint32_t	nslots;
 		uint32_t	elemsz;
 	} ring[MSG_QUEUES_MAX_RINGS];
-	/* the first buffer index this daemon owns, and how many (natd keeps a
-	 * small reserve for frames it originates; netbackd owns the rest) */
+	/* netbackd: the buffers it owns (all of them). natd: own_count is the
+	 * size of its reserve for frames it originates, which netbackd fills
+	 * with empty RX descriptors (port MQ_PORT_DROP). */
 	uint32_t	own_first;
 	uint32_t	own_count;
 };

@@ -345,6 +345,25 @@ mq_wake_done(struct mq_end *e)
 }
 
 unsigned
+mq_peek(struct mq_end *e, void *elems, unsigned max)
+{
+	uint32_t peer, first, n, i;
+	size_t esz = e->elemsz;
+
+	if (e->broken || peer_load(e, &peer) == -1)
+		return 0;
+	/* queued = [cons, prod): ours is one end, the peer's the other */
+	first = e->role == MQ_PRODUCER ? peer : e->mine;
+	n = e->role == MQ_PRODUCER ? e->mine - peer : peer - e->mine;
+	if (n > max)
+		n = max;
+	for (i = 0; i < n; i++)
+		memcpy((uint8_t *)elems + (size_t)i * esz,
+		    e->slots + (size_t)((first + i) & e->mask) * esz, esz);
+	return n;
+}
+
+unsigned
 mq_count(struct mq_end *e)
 {
 	uint32_t peer;

@@ -117,6 +117,12 @@ int	mq_prepare_sleep(struct mq_end *e);
  * after a 0 from mq_dequeue_burst and report the peer.
  */
 void	mq_wake_done(struct mq_end *e);
+/*
+ * Either end: copy out up to max of the elements still queued, without
+ * consuming them (the peer's index read once and checked, as in a burst).
+ * For accounting after the peer died; returns how many.
+ */
+unsigned mq_peek(struct mq_end *e, void *elems, unsigned max);
 /* Elements waiting (consumer) or free slots (producer), from our view. */
 unsigned mq_count(struct mq_end *e);
 unsigned mq_free(struct mq_end *e);

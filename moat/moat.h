@@ -15,7 +15,6 @@ enum backend { BACKEND_NONE = 0, BACKEND_DEVNET, BACKEND_XEN };
 
 #define MAX_CLIENT_LINKS	64
 #define MAX_ARGS		48
-#define NATD_RESERVE_BUFS	256	/* natd's reserve for frames it originates */
 
 struct outmsg {
 	struct outmsg	*next;

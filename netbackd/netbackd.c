@@ -180,11 +180,11 @@ nb_unwatch(struct nb *nb, int fd)
  * natd's reserve: empty buffers sent on the RX ring with port
  * MQ_PORT_DROP, from which it builds the frames it originates.
  */
-#define NATD_RESERVE	256
 static void
 gift_reserve(struct nb *nb)
 {
-	uint32_t want = nb->shm.q.own_count < NATD_RESERVE * 4 ? 0 : NATD_RESERVE;
+	/* a pool too small to spare a reserve (tests) gives none */
+	uint32_t want = nb->shm.q.own_count < NATD_RESERVE_BUFS * 4 ? 0 : NATD_RESERVE_BUFS;
 
 	for (uint32_t i = 0; i < want; i++) {
 		struct mq_desc d = { .port = MQ_PORT_DROP };
@@ -206,39 +206,24 @@ static void
 reclaim_from_natd(struct nb *nb)
 {
 	uint8_t *inring = calloc(nb->shm.pool.nbufs, 1);
-	uint32_t n = 0, i, first, last;
-	struct mq_end *ring[2] = { &nb->shm.ring[RING_RX], &nb->shm.ring[RING_TX] };
+	struct mq_desc *q = calloc(nb->shm.ring[RING_RX].nslots + nb->shm.ring[RING_TX].nslots,
+	    sizeof *q);
+	uint32_t n = 0, i, nq;
 
-	if (inring == NULL)
+	if (inring == NULL || q == NULL)
 		fatal("reclaim");
 	rx_flush(nb);	/* frames still in our hands count as queued */
-	for (int r = 0; r < 2; r++) {
-		struct mq_end *e = ring[r];
-
-		/* A1: acquire loads pairing with the peer's release stores of
-		 * its index (R1 in ring.c), so the slots below are complete. */
-		if (e->role == MQ_PRODUCER) {
-			first = __atomic_load_n(&e->hdr->cons, __ATOMIC_ACQUIRE);
-			last = e->mine;
-		} else {
-			first = e->mine;
-			last = __atomic_load_n(&e->hdr->prod, __ATOMIC_ACQUIRE);
-		}
-		if (last - first > e->nslots)
-			continue;	/* a broken ring: ring.c refuses it anyway */
-		for (i = first; i != last; i++) {
-			const struct mq_desc *d = (const void *)(e->slots + (size_t)(i & e->mask) * e->elemsz);
-			uint32_t b = d->buf;
-
-			if (b < nb->shm.pool.nbufs)
-				inring[b] = 1;
-		}
-	}
+	nq = mq_peek(&nb->shm.ring[RING_RX], q, nb->shm.ring[RING_RX].nslots);
+	nq += mq_peek(&nb->shm.ring[RING_TX], q + nq, nb->shm.ring[RING_TX].nslots);
+	for (i = 0; i < nq; i++)
+		if (q[i].buf < nb->shm.pool.nbufs)
+			inring[q[i].buf] = 1;
 	for (i = 0; i < nb->shm.pool.nbufs; i++)
 		if (nb->state[i] == BUF_AT_NATD && !inring[i]) {
 			nb_buf_free(nb, i);
 			n++;
 		}
+	free(q);
 	free(inring);
 	log_info("natd restarted: %u buffers it held are back", n);
 	gift_reserve(nb);

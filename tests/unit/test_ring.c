@@ -417,10 +417,42 @@ test_sleep_wake(void)
 	close(efd);
 }
 
+/* mq_peek sees what is queued from either end, across the wrap, and
+ * consumes nothing. */
+static void
+test_peek(void)
+{
+	struct shm s;
+	struct mq_end p, c;
+	struct mq_desc in[NSLOTS], out[NSLOTS];
+
+	T_ASSERT(pair_open(&s, &p, &c, NSLOTS, -1) == 0);
+	mkdescs(in, NSLOTS, 200);
+	T_EQ_INT(mq_enqueue_burst(&p, in, NSLOTS - 2), NSLOTS - 2);
+	T_EQ_INT(mq_dequeue_burst(&c, out, NSLOTS - 3), NSLOTS - 3);
+	T_EQ_INT(mq_enqueue_burst(&p, in + NSLOTS - 2, 2), 2);	/* wraps */
+	T_EQ_INT(mq_peek(&p, out, NSLOTS), 3);
+	T_EQ_MEM(out, in + NSLOTS - 3, 3 * sizeof in[0]);
+	memset(out, 0, sizeof out);
+	T_EQ_INT(mq_peek(&c, out, NSLOTS), 3);
+	T_EQ_MEM(out, in + NSLOTS - 3, 3 * sizeof in[0]);
+	T_EQ_INT(mq_peek(&c, out, 1), 1);
+	T_EQ_INT(mq_count(&c), 3);		/* nothing consumed */
+	T_EQ_INT(mq_dequeue_burst(&c, out, NSLOTS), 3);
+	T_EQ_MEM(out, in + NSLOTS - 3, 3 * sizeof in[0]);
+	T_EQ_INT(mq_peek(&p, out, NSLOTS), 0);
+	/* a corrupted peer index is refused, as in a burst */
+	__atomic_store_n(&p.hdr->cons, p.mine + 5, __ATOMIC_RELAXED);
+	T_EQ_INT(mq_peek(&p, out, NSLOTS), 0);
+	T_ASSERT(p.broken);
+	shm_close(&s);
+}
+
 int
 main(void)
 {
 	T_RUN(test_geometry);
+	T_RUN(test_peek);
 	T_RUN(test_attach_mismatch);
 	T_RUN(test_empty_full);
 	T_RUN(test_partial_burst);
