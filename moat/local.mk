@@ -12,6 +12,6 @@ tests_unit_rogue_daemon_SOURCES = tests/unit/rogue_daemon.c
 tests_unit_rogue_daemon_LDADD = $(MOAT_COMMON_LIBS)
 # The supervisor's integration tests (registered once every daemon is in the tree).
 MOAT_SUPERVISOR_TESTS = tests/integ/moat_supervisor.sh tests/integ/moat_rogue.sh
-EXTRA_DIST += $(MOAT_SUPERVISOR_TESTS) tests/integ/tap.sh
+EXTRA_DIST += $(MOAT_SUPERVISOR_TESTS)
 MOAT_INTEG_TESTS += $(MOAT_SUPERVISOR_TESTS) tests/integ/fault_kill_transfer.sh tests/integ/dp_dom0.sh
 EXTRA_DIST += tests/integ/fault_kill_transfer.sh tests/soak/soak.sh tests/soak/hostile.py

@@ -96,6 +96,25 @@ moat_only() {
 	check "$@"
 }
 bail() { echo "Bail out! $*"; _tap_failed=$((_tap_failed + 1)); exit 1; }
+# wait_for SECONDS COMMAND...: poll every 20 ms until the command succeeds
+wait_for() {
+	local end=$(( $(date +%s%N) + $1 * 1000000000 )); shift
+	while (( $(date +%s%N) < end )); do
+		"$@" && return 0
+		sleep 0.02
+	done
+	"$@"
+}
+# done_testing: the plan, for scripts that build no topology (topo_down prints it otherwise)
+done_testing() { echo "1..$_tap_n"; [[ $_tap_failed -eq 0 ]]; }
+# daemons_of DIR: pids of processes running a binary from that tree
+daemons_of() {
+	local p exe
+	for p in /proc/[0-9]*; do
+		exe=$(readlink "$p/exe" 2>/dev/null) || continue
+		[[ $exe == "$1"/* ]] && echo "${p#/proc/}"
+	done
+}
 kernel_mode() { [[ $FW_MODE == kernel ]]; }
 
 # ---------------------------------------------------------------- topology

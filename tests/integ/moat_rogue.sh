@@ -2,7 +2,7 @@
 # A daemon that breaks the control protocol (unknown type, wrong size, a type only the supervisor
 # may send, an unexpected fd) is killed and restarted; the other daemons are untouched.
 set -u
-. "$(dirname "$0")/tap.sh"
+. "$(dirname "$0")/lib.sh"	# TAP helpers only: no topology here
 B=${MOAT_BUILDDIR:?}
 dir=$(mktemp -d)
 trap 'for p in $(daemons_of "$B") $(daemons_of "$dir"); do kill -9 $p; done 2>/dev/null; rm -rf "$dir"' EXIT

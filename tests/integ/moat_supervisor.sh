@@ -3,7 +3,7 @@
 # and back within a second, a forbidden system call is fatal, SIGTERM leaves
 # no process behind.
 set -u
-. "$(dirname "$0")/tap.sh"
+. "$(dirname "$0")/lib.sh"	# TAP helpers only: no topology here
 B=${MOAT_BUILDDIR:?}
 dir=$(mktemp -d)
 ctl=$dir/control
