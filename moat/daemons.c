@@ -16,14 +16,12 @@
 #include <sys/wait.h>
 
 #include "moat.h"
+#include "natd/flowtab.h"
 #include "pkt.h"
 #include "proc.h"
 #include "sandbox.h"
 #include "util.h"
 
-/* natd/flowtab.c sizes the connection table; weak so that a build
- * without it still runs (natd then keeps its table in private memory). */
-size_t	natd_flowtab_bytes(uint32_t nflows) __attribute__((weak));
 
 #define RESTART_MIN_MS		20	/* first restart: well inside the 200 ms promise */
 #define RESTART_MAX_MS		10000
@@ -58,8 +56,6 @@ daemon_by_name(const char *name)
 void
 flowtab_create(void)
 {
-	if (natd_flowtab_bytes == NULL)
-		return;
 	M.flowtab_size = natd_flowtab_bytes(M.nflows);
 	M.flowtab_fd = memfd_create("moat-flows", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (M.flowtab_fd < 0 || ftruncate(M.flowtab_fd, (off_t)M.flowtab_size) < 0)
@@ -226,12 +222,13 @@ send_config(struct daemon *d)
 			}
 		}
 		break;
-	case PROC_NATD:
-		if (M.flowtab_fd >= 0) {
-			struct msg_flowtab ft = { .size = M.flowtab_size, .nflows = M.nflows };
-			daemon_send(d->id, MSG_FLOWTAB, 0, &ft, sizeof ft, M.flowtab_fd);
-		}
+	case PROC_NATD: {
+		/* the same table every time: a restarted natd keeps the flows */
+		struct msg_flowtab ft = { .size = M.flowtab_size, .nflows = M.nflows };
+
+		daemon_send(d->id, MSG_FLOWTAB, 0, &ft, sizeof ft, M.flowtab_fd);
 		break;
+	}
 	case PROC_POLICYD:
 		/* the last accepted JSON rules come back before the first verdict */
 		if (M.setrules_fd >= 0) {
