@@ -40,7 +40,7 @@ static int nlinks;
 static struct devlink *by_port[MQ_PORT_MAX];
 
 static int
-devnet_add_link(struct nb *nb, void *state, const struct msg_devnet_link *l)
+devnet_add_link(struct nb *nb, const struct msg_devnet_link *l)
 {
 	struct devlink *dl;
 	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL) };
@@ -49,7 +49,6 @@ devnet_add_link(struct nb *nb, void *state, const struct msg_devnet_link *l)
 	char junk[64];
 
 	(void)nb;
-	(void)state;
 	if (nlinks == MAX_LINKS || l->port >= MQ_PORT_MAX || by_port[l->port]) {
 		log_warnx("%s: too many links or port %u reused", l->ifname, l->port);
 		return -1;
@@ -185,14 +184,13 @@ devnet_rx(struct nb *nb, void *arg)
 }
 
 static void
-devnet_tx(struct nb *nb, void *state, const struct mq_desc *d)
+devnet_tx(struct nb *nb, const struct mq_desc *d)
 {
 	struct devlink *dl = d->port < MQ_PORT_MAX ? by_port[d->port] : NULL;
 	struct virtio_net_hdr vh = { 0 };
 	struct iovec iov[2];
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
 
-	(void)state;
 	if (dl == NULL) {
 		nb_buf_free(nb, d->buf);
 		return;
@@ -225,9 +223,8 @@ devnet_tx(struct nb *nb, void *state, const struct mq_desc *d)
 }
 
 static int
-devnet_open(struct nb *nb, void *state)
+devnet_open(struct nb *nb)
 {
-	(void)state;
 	for (int i = 0; i < nlinks; i++) {
 		struct devlink *dl = &links[i];
 		struct msg_link ml = {

@@ -26,16 +26,16 @@ struct nb_backend {
 	const char	*name;
 	/* Called once after the queues are attached and before the sandbox:
 	 * open devices. Returns 0 or -1 (fatal). */
-	int	(*open)(struct nb *nb, void *state);
+	int	(*open)(struct nb *nb);
 	/* One devnet link to open (devnet only). */
-	int	(*add_link)(struct nb *nb, void *state, const struct msg_devnet_link *l);
+	int	(*add_link)(struct nb *nb, const struct msg_devnet_link *l);
 	/* Transmit the frame in d on d->port; always returns the buffer with
 	 * nb_buf_free(), now or later. */
-	void	(*tx)(struct nb *nb, void *state, const struct mq_desc *d);
+	void	(*tx)(struct nb *nb, const struct mq_desc *d);
 	/* Called when the tx burst is over: flush batched sends. May be NULL. */
-	void	(*tx_flush)(struct nb *nb, void *state);
+	void	(*tx_flush)(struct nb *nb);
 	/* Periodic work (timeouts, re-open of lost links); may be NULL. */
-	void	(*tick)(struct nb *nb, void *state, uint64_t now_ms);
+	void	(*tick)(struct nb *nb, uint64_t now_ms);
 	/* The extra system calls this backend needs, for the sandbox table. */
 	const struct sc_rule *rules;
 	size_t	 nrules;

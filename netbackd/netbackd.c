@@ -42,7 +42,6 @@ struct watch {
 struct nb {
 	struct shm	 shm;
 	const struct nb_backend *be;
-	void		*be_state;
 	uint32_t	*free;		/* stack of buffer indices we own */
 	uint32_t	 nfree;
 	uint8_t		*state;		/* enum buf_state per buffer of the pool */
@@ -59,7 +58,6 @@ struct nb {
 static struct nb NB;
 /* Weak: a build without the Xen backend refuses --backend xen cleanly. */
 extern const struct nb_backend nb_backend_xen __attribute__((weak));
-static void *be_state_storage[64];
 
 /* ---- buffers ---- */
 
@@ -256,11 +254,11 @@ tx_burst(struct nb *nb)
 			nb_buf_free(nb, d[i].buf);
 		else {
 			nb->state[d[i].buf] = BUF_OURS;	/* the backend frees it */
-			nb->be->tx(nb, nb->be_state, &d[i]);
+			nb->be->tx(nb, &d[i]);
 		}
 	}
 	if (n && nb->be->tx_flush)
-		nb->be->tx_flush(nb, nb->be_state);
+		nb->be->tx_flush(nb);
 	return (int)n;
 }
 
@@ -328,14 +326,14 @@ handle_control(struct nb *nb)
 			msg_get(&m, MSG_DEVNET_LINK, &l, sizeof l);
 			l.ifname[IFNAME_MAX - 1] = '\0';
 			if (nb->started || nb->be->add_link == NULL ||
-			    nb->be->add_link(nb, nb->be_state, &l) < 0)
+			    nb->be->add_link(nb, &l) < 0)
 				fatalx("cannot open link %s", l.ifname);
 			break;
 		}
 		case MSG_START:
 			if (!nb->shm.attached[RING_RX] || !nb->shm.attached[RING_TX])
 				fatalx("START before the queues");
-			if (nb->be->open && nb->be->open(nb, nb->be_state) < 0)
+			if (nb->be->open && nb->be->open(nb) < 0)
 				fatalx("backend %s failed to start", nb->be->name);
 			enter_sandbox(nb);
 			nb->started = 1;
@@ -384,7 +382,6 @@ main(int argc, char **argv)
 	if (argc != 3 || strcmp(argv[1], "--backend") != 0 ||
 	    (nb->be = pick_backend(argv[2])) == NULL)
 		fatalx("usage: netbackd --backend none|devnet|xen (started by moat)");
-	nb->be_state = be_state_storage;
 	signal(SIGPIPE, SIG_IGN);
 	if ((nb->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
 		fatal("epoll_create1");
@@ -429,7 +426,7 @@ main(int argc, char **argv)
 				uint64_t x;
 				(void)!read(tfd, &x, sizeof x);
 				if (nb->started && nb->be->tick)
-					nb->be->tick(nb, nb->be_state, now_ms());
+					nb->be->tick(nb, now_ms());
 			} else if (tag >= 16 && nb->watch[tag - 16].cb)
 				nb->watch[tag - 16].cb(nb, nb->watch[tag - 16].arg);
 		}

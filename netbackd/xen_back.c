@@ -1013,11 +1013,10 @@ xen_choose(void)
 }
 
 static int
-xen_open(struct nb *nb, void *state)
+xen_open(struct nb *nb)
 {
 	struct xen_if *x;
 
-	(void)state;
 	memset(&xb_g, 0, sizeof(xb_g));
 	xb_g.nb = nb;
 	if ((x = xen_choose()) == NULL)
@@ -1045,12 +1044,11 @@ xen_open(struct nb *nb, void *state)
 }
 
 static void
-xen_tx(struct nb *nb, void *state, const struct mq_desc *d)
+xen_tx(struct nb *nb, const struct mq_desc *d)
 {
 	struct xvif *v = NULL;
 	int i;
 
-	(void)state;
 	if (d->port == MQ_PORT_UPLINK && xb_g.up != NULL) {
 		xfront_tx(&xb_g, d);
 		return;
@@ -1072,12 +1070,11 @@ xen_tx(struct nb *nb, void *state, const struct mq_desc *d)
 }
 
 static void
-xen_tx_flush(struct nb *nb, void *state)
+xen_tx_flush(struct nb *nb)
 {
 	int i, did = 0;
 
 	(void)nb;
-	(void)state;
 	for (i = 0; i < XB_MAXVIF; i++)
 		if (xb_g.vif[i].used && xb_g.vif[i].connected && xb_g.vif[i].rxq_len > 0)
 			rx_push(&xb_g.vif[i], &did);
@@ -1086,11 +1083,10 @@ xen_tx_flush(struct nb *nb, void *state)
 }
 
 static void
-xen_tick(struct nb *nb, void *state, uint64_t now)
+xen_tick(struct nb *nb, uint64_t now)
 {
 	int i;
 
-	(void)state;
 	/* Frames a client leaves without RX buffers expire (XSA-392). */
 	for (i = 0; i < XB_MAXVIF; i++) {
 		struct xvif *v = &xb_g.vif[i];

@@ -176,7 +176,7 @@ nbh_init(struct nbh_shared *sh, struct xen_if *x)
 	for (i = 0; i < NBH_NBUFS; i++)
 		nb->freel[nb->nfree++] = NBH_NBUFS - 1 - i;
 	xen_backend_use(x);	/* NULL: netbackd's own choice (MOAT_FAKEXEN) */
-	if (nb_backend_xen.open(nb, NULL) != 0) {
+	if (nb_backend_xen.open(nb) != 0) {
 		fprintf(stderr, "nbh: backend open failed\n");
 		return -1;
 	}
@@ -217,15 +217,15 @@ nbh_step(int timeout_ms)
 			}
 			if (to != 0)
 				d.port = to;
-			nb_backend_xen.tx(nb, NULL, &d);
+			nb_backend_xen.tx(nb, &d);
 		}
 		memmove(nb->pend, nb->pend + m, (nb->npend - m) * sizeof(nb->pend[0]));
 		nb->npend -= m;
-		nb_backend_xen.tx_flush(nb, NULL);
+		nb_backend_xen.tx_flush(nb);
 	}
 	t = now_ms();
 	if (t - last_tick >= 100) {
-		nb_backend_xen.tick(nb, NULL, t);
+		nb_backend_xen.tick(nb, t);
 		last_tick = t;
 		sh->nfds = count_fds();
 		sh->heap = heap_bytes();
