@@ -75,7 +75,9 @@ const struct sc_rule agentd_xen_rules[] = {
 	 * the paths agentd reaches once sandboxed (read off their
 	 * disassembly; the numbers match Linux 6.1's uapi headers). The
 	 * devices are opened per vchan by libxenvchan; xengnttab_open,
-	 * xengntshr_open and xenevtchn_open issue none, libxenstore none.
+	 * xengntshr_open and xenevtchn_open issue no device request, but
+	 * each asks libxentoollog for a logger, which calls isatty();
+	 * libxenstore issues none.
 	 */
 	SC_ALLOW_ARG(ioctl, 1, IOCTL_EVTCHN_BIND_UNBOUND_PORT,
 	    "libxenvchan_server_init: a channel for the client to bind"),
@@ -100,6 +102,8 @@ const struct sc_rule agentd_xen_rules[] = {
 	    "client: xengnttab_unmap after munmap, and map_*_notify failing half-way"),
 	SC_ALLOW_ARG(ioctl, 1, IOCTL_PRIVCMD_HYPERCALL,
 	    "xc_evtchn_status (xen_peer_alive) through libxencall; the hypercall itself is Xen's to police"),
+	SC_ALLOW_ARG(ioctl, 1, TCGETS,
+	    "isatty(stderr): xen{gnttab,gntshr,evtchn}_open given no logger (libxenvchan passes ours, NULL) make a stdio one"),
 	SC_ALLOW(mmap, "mapping granted ring pages"),
 	SC_ALLOW(munmap, "unmapping a closed vchan's pages"),
 	SC_ALLOW(mprotect, "libxenctrl hypercall buffers"),

@@ -1,6 +1,6 @@
 /* agentd's Xen table allows ioctl only for the requests Debian's libxenvchan,
- * libxengnttab, libxenevtchn and libxencall issue once agentd is sandboxed
- * (see agentd_xen.c): no unconditional ioctl in any table agentd loads, and
+ * libxengnttab, libxenevtchn, libxencall and libxentoollog issue once agentd
+ * is sandboxed (see agentd_xen.c): no unconditional ioctl in any table agentd loads, and
  * a sandboxed process with agentd's tables survives each named request but
  * dies by SIGSYS on another gntdev or evtchn one. The second part needs root
  * and a seccomp build, as CI has. */
@@ -30,6 +30,7 @@ static const unsigned long want[] = {
 	IOCTL_GNTDEV_MAP_GRANT_REF, IOCTL_GNTDEV_GET_OFFSET_FOR_VADDR,
 	IOCTL_GNTDEV_UNMAP_GRANT_REF,
 	IOCTL_PRIVCMD_HYPERCALL,
+	TCGETS,		/* isatty(stderr) in xtl_createlogger_stdiostream */
 };
 
 static int
@@ -100,6 +101,8 @@ run_child(unsigned long bad, const char *what)
 		pol.extra_rules = agentd_xen_rules;
 		pol.nextra_rules = agentd_xen_nrules;
 		sandbox_enter(&pol);
+		/* what libxentoollog does for each xen*_open(NULL, ...) */
+		(void)isatty(2);
 		for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 			if (ioctl(rep[1], want[i], NULL) != -1)
 				_exit(2);
