@@ -101,7 +101,7 @@ mal() { moat_stat 'client(s, "'"$C2_IP"'")["drops"]["malformed"] + s["uplink"]["
 
 # Up to three uploads: CE marks are random, so a short run may see no CWR.
 mal0=$(mal)
-retx0=$(in_c2 nstat -az TcpRetransSegs | awk '$1 == "TcpRetransSegs" { print $2 }')
+retx0=$(in_c2 nstat -asz TcpRetransSegs | awk '$1 == "TcpRetransSegs" { print $2 }')
 sent=0 got=0 got_ecn=0 gso=0 round=0 res=
 while [[ $round -lt 3 && $sent -eq 0 ]]; do
 	round=$((round + 1))
@@ -140,7 +140,7 @@ PYEOF
 		bail "c2's tcpdump lost frames: $(cat "$RUN/c2-$round.pcap.log")"
 	gso=$(count "$RUN/c2-$round.pcap" "greater 1600")
 done
-retx1=$(in_c2 nstat -az TcpRetransSegs | awk '$1 == "TcpRetransSegs" { print $2 }')
+retx1=$(in_c2 nstat -asz TcpRetransSegs | awk '$1 == "TcpRetransSegs" { print $2 }')
 mal1=$(mal)
 diag "round $round: $res; c2 sent $gso super-frames, $sent with CWR; $got CWR super-frames reached the uplink host, $got_ecn of them tagged GSO_ECN"
 
