@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -31,6 +32,11 @@
 
 #include <xenctrl.h>
 #include <xenstore.h>
+/* after xenctrl.h, which defines the domid_t and xen_pfn_t they use */
+#include <xen/sys/evtchn.h>
+#include <xen/sys/gntalloc.h>
+#include <xen/sys/gntdev.h>
+#include <xen/sys/privcmd.h>
 
 #include "agentd.h"
 #include "log.h"
@@ -54,13 +60,50 @@ static const char *const xen_devs[] = {
 	"evtchn", "gntdev", "gntalloc", "privcmd", "xenbus",
 };
 
+/* One ioctl line below serves both devices. */
+_Static_assert(IOCTL_GNTALLOC_SET_UNMAP_NOTIFY == IOCTL_GNTDEV_SET_UNMAP_NOTIFY,
+    "gntalloc's and gntdev's SET_UNMAP_NOTIFY differ");
+
 /* The calls libxenvchan, libxenstore and libxenctrl make for a new vchan
  * (added to agentd's table in xen mode only). */
 const struct sc_rule agentd_xen_rules[] = {
 	SC_ALLOW(access, "libxenstore: probing for xenstored's socket before /dev/xen/xenbus"),
 	SC_ALLOW(faccessat, "the same, through newer libc paths"),
 	SC_ALLOW(openat, "libxenvchan: /dev/xen/* in agentd's private root, per new vchan"),
-	SC_ALLOW(ioctl, "evtchn bind/notify, gntdev map, gntalloc share, privcmd hypercall"),
+	/*
+	 * ioctl only for the requests Debian's Xen 4.17 libraries issue on
+	 * the paths agentd reaches once sandboxed (read off their
+	 * disassembly; the numbers match Linux 6.1's uapi headers). The
+	 * devices are opened per vchan by libxenvchan; xengnttab_open,
+	 * xengntshr_open and xenevtchn_open issue no device request, but
+	 * each asks libxentoollog for a logger, which calls isatty();
+	 * libxenstore issues none.
+	 */
+	SC_ALLOW_ARG(ioctl, 1, IOCTL_EVTCHN_BIND_UNBOUND_PORT,
+	    "libxenvchan_server_init: a channel for the client to bind"),
+	SC_ALLOW_ARG(ioctl, 1, IOCTL_EVTCHN_BIND_INTERDOMAIN,
+	    "libxenvchan_client_init: bind the server's channel"),
+	SC_ALLOW_ARG(ioctl, 1, IOCTL_EVTCHN_NOTIFY,
+	    "libxenvchan read/write/close: kick the peer"),
+	SC_ALLOW_ARG(ioctl, 1, IOCTL_EVTCHN_UNBIND,
+	    "libxenvchan_{server,client}_init failing half-way (close() unbinds otherwise)"),
+	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTALLOC_ALLOC_GREF,
+	    "server: xengntshr_share_page{s,_notify} grants the ring and buffers"),
+	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTALLOC_DEALLOC_GREF,
+	    "server: xengntshr_share_* drops the fd's hold right after mmap (unshare is munmap)"),
+	/* the same number for gntalloc and gntdev (asserted above) */
+	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTALLOC_SET_UNMAP_NOTIFY,
+	    "server share_page_notify / client map_grant_ref_notify: clear the live byte and kick if we die"),
+	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTDEV_MAP_GRANT_REF,
+	    "client: xengnttab_map_{grant_ref_notify,domain_grant_refs}, the server's ring and buffers"),
+	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTDEV_GET_OFFSET_FOR_VADDR,
+	    "client: xengnttab_unmap finds the mapping's offset (libxenvchan_close, failed init)"),
+	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTDEV_UNMAP_GRANT_REF,
+	    "client: xengnttab_unmap after munmap, and map_*_notify failing half-way"),
+	SC_ALLOW_ARG(ioctl, 1, IOCTL_PRIVCMD_HYPERCALL,
+	    "xc_evtchn_status (xen_peer_alive) through libxencall; the hypercall itself is Xen's to police"),
+	SC_ALLOW_ARG(ioctl, 1, TCGETS,
+	    "isatty(stderr): xen{gnttab,gntshr,evtchn}_open given no logger (libxenvchan passes ours, NULL) make a stdio one"),
 	SC_ALLOW(mmap, "mapping granted ring pages"),
 	SC_ALLOW(munmap, "unmapping a closed vchan's pages"),
 	SC_ALLOW(mprotect, "libxenctrl hypercall buffers"),

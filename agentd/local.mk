@@ -67,6 +67,13 @@ MOAT_UNIT_TESTS += tests/unit/test_agentd_conf
 tests_unit_test_agentd_conf_SOURCES = tests/unit/test_agentd_conf.c
 tests_unit_test_agentd_conf_LDADD = $(AGENTD_LIBS)
 
+# agentd's seccomp tables: ioctl only for the named Xen requests (needs root).
+MOAT_UNIT_TESTS += tests/unit/test_agentd_sandbox
+tests_unit_test_agentd_sandbox_SOURCES = tests/unit/test_agentd_sandbox.c \
+	agentd/agentd_sandbox.c agentd/agentd_xen.c
+tests_unit_test_agentd_sandbox_CFLAGS = $(AM_CFLAGS) $(XENSTORE_CFLAGS) $(XENCTRL_CFLAGS) -D__XEN_TOOLS__
+tests_unit_test_agentd_sandbox_LDADD = $(AGENTD_LIBS)
+
 
 MOAT_INTEG_TESTS += tests/integ/agentd_file.sh tests/integ/agentd_vchan.sh tests/integ/agentd_qubes.sh \
 	tests/integ/agentd_moat.sh tests/integ/agentd_xen.sh

@@ -162,7 +162,11 @@ static_assert(sizeof(struct mq_desc) == 24, "descriptor is 24 bytes");
 
 #define MQ_F_NEEDS_CSUM	0x0001	/* L4 checksum field holds the pseudo-header sum only */
 #define MQ_F_CSUM_VALID	0x0002	/* checksum already verified by the sender */
-#define MQ_F_ALL	(MQ_F_NEEDS_CSUM | MQ_F_CSUM_VALID)	/* mq_desc_ok refuses other bits */
+/* TCP GSO whose first segment carries CWR (virtio's GSO_ECN, Linux's
+ * SKB_GSO_TCP_ECN): the flow negotiated ECN and has just reacted to a CE
+ * mark. Meaningful with MQ_GSO_TCPV4/V6 only; natd passes it through. */
+#define MQ_F_GSO_ECN	0x0004
+#define MQ_F_ALL	(MQ_F_NEEDS_CSUM | MQ_F_CSUM_VALID | MQ_F_GSO_ECN)	/* mq_desc_ok refuses other bits */
 #define MQ_GSO_NONE	0
 #define MQ_GSO_TCPV4	1
 #define MQ_GSO_UDP	3

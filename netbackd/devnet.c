@@ -168,11 +168,19 @@ devnet_rx(struct nb *nb, void *arg)
 			default:
 				d.gso_type = 0xff;	/* refused below */
 			}
+			/* An ECN flow's CWR super-frame: kept, so that devnet
+			 * can ask the kernel for the same on the way out. */
+			if ((vh[i].gso_type & VIRTIO_NET_HDR_GSO_ECN) && d.gso_type != 0xff &&
+			    d.gso_type != MQ_GSO_NONE)
+				d.flags |= MQ_F_GSO_ECN;
 			/* The kernel filled these, but natd will check them
 			 * again: the same rule as for any descriptor. */
 			if (d.gso_type == 0xff || (d.gso_type && d.gso_size == 0) ||
-			    (vh[i].gso_type & VIRTIO_NET_HDR_GSO_ECN)) {
+			    ((vh[i].gso_type & VIRTIO_NET_HDR_GSO_ECN) && d.gso_type == MQ_GSO_NONE)) {
 				dl->rx_badhdr++;
+				log_rlk(dl->port, LOG_LVL_WARN, "%s: virtio header gso_type %#x gso_size %u "
+				    "refused (%llu so far)", dl->ifname, vh[i].gso_type, vh[i].gso_size,
+				    (unsigned long long)dl->rx_badhdr);
 				nb_buf_free(nb, bufs[i]);
 				continue;
 			}
@@ -209,6 +217,11 @@ devnet_tx(struct nb *nb, const struct mq_desc *d)
 		break;
 	}
 	if (vh.gso_type) {
+		/* The sender's GSO_ECN again: a device whose TSO cannot
+		 * keep CWR to the first segment (no TSO_ECN) then makes
+		 * the kernel segment in software, as for the sender. */
+		if (d->flags & MQ_F_GSO_ECN)
+			vh.gso_type |= VIRTIO_NET_HDR_GSO_ECN;
 		vh.gso_size = d->gso_size;
 		vh.hdr_len = (uint16_t)(d->csum_start + d->csum_offset + 2);
 	}

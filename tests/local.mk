@@ -24,6 +24,7 @@ MOAT_INTEG_TESTS += \
 	tests/integ/dp_debug.sh \
 	tests/integ/dp_getrules.sh \
 	tests/integ/dp_stats.sh \
+	tests/integ/dp_ecn.sh \
 	tests/integ/dp_nat.sh \
 	tests/integ/demo_smoke.sh
 EXTRA_DIST += $(MOAT_INTEG_TESTS) tests/integ/lib.sh tests/integ/kfw.py \

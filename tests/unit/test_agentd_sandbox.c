@@ -1,0 +1,145 @@
+/* agentd's Xen table allows ioctl only for the requests Debian's libxenvchan,
+ * libxengnttab, libxenevtchn, libxencall and libxentoollog issue once agentd
+ * is sandboxed (see agentd_xen.c): no unconditional ioctl in any table agentd loads, and
+ * a sandboxed process with agentd's tables survives each named request but
+ * dies by SIGSYS on another gntdev or evtchn one. The second part needs root
+ * and a seccomp build, as CI has. */
+#include <signal.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+
+#include <xenctrl.h>
+#include <xen/sys/evtchn.h>
+#include <xen/sys/gntalloc.h>
+#include <xen/sys/gntdev.h>
+#include <xen/sys/privcmd.h>
+
+#include "agentd/agentd.h"
+#include "log.h"
+#include "sandbox.h"
+#include "tests/unit/t.h"
+
+/* Read off the libraries' disassembly (agentd_xen.c says which path each). */
+static const unsigned long want[] = {
+	IOCTL_EVTCHN_BIND_UNBOUND_PORT, IOCTL_EVTCHN_BIND_INTERDOMAIN,
+	IOCTL_EVTCHN_NOTIFY, IOCTL_EVTCHN_UNBIND,
+	IOCTL_GNTALLOC_ALLOC_GREF, IOCTL_GNTALLOC_DEALLOC_GREF,
+	IOCTL_GNTALLOC_SET_UNMAP_NOTIFY,	/* == IOCTL_GNTDEV_SET_UNMAP_NOTIFY */
+	IOCTL_GNTDEV_MAP_GRANT_REF, IOCTL_GNTDEV_GET_OFFSET_FOR_VADDR,
+	IOCTL_GNTDEV_UNMAP_GRANT_REF,
+	IOCTL_PRIVCMD_HYPERCALL,
+	TCGETS,		/* isatty(stderr) in xtl_createlogger_stdiostream */
+};
+
+static int
+wanted(uint64_t v)
+{
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		if (want[i] == v)
+			return 1;
+	return 0;
+}
+
+static int
+ioctl_rules(const struct sc_rule *r, size_t n, int *unconditional)
+{
+	int found = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (r[i].nr != __NR_ioctl)
+			continue;
+		found++;
+		if (r[i].argidx != 1 || r[i].errno_val != 0)
+			(*unconditional)++;
+	}
+	return found;
+}
+
+static void
+test_table(void)
+{
+	int unc = 0, n, seen[sizeof(want) / sizeof(want[0])] = { 0 };
+	size_t i, k;
+
+	T_EQ_INT(ioctl_rules(sandbox_common_rules, sandbox_common_nrules, &unc), 0);
+	T_EQ_INT(ioctl_rules(agentd_sandbox_policy.rules, agentd_sandbox_policy.nrules, &unc), 0);
+	n = ioctl_rules(agentd_xen_rules, agentd_xen_nrules, &unc);
+	T_EQ_INT(unc, 0);
+	T_EQ_INT(n, (int)(sizeof(want) / sizeof(want[0])));
+	for (i = 0; i < agentd_xen_nrules; i++) {
+		if (agentd_xen_rules[i].nr != __NR_ioctl)
+			continue;
+		T_ASSERT(wanted(agentd_xen_rules[i].argval));
+		for (k = 0; k < sizeof(want) / sizeof(want[0]); k++)
+			if (want[k] == agentd_xen_rules[i].argval)
+				seen[k]++;
+		T_ASSERT(agentd_xen_rules[i].why != NULL && agentd_xen_rules[i].why[0] != '\0');
+	}
+	for (k = 0; k < sizeof(want) / sizeof(want[0]); k++)
+		T_EQ_INT(seen[k], 1);
+}
+
+/* A child under agentd's Xen-mode policy issues every allowed request on a
+ * pipe (which answers ENOTTY), reports, then issues `bad`. */
+static void
+run_child(unsigned long bad, const char *what)
+{
+	struct sandbox_policy pol = agentd_sandbox_policy;
+	int rep[2], status, ok = 0;
+	char c = 0;
+	pid_t pid;
+
+	T_ASSERT(pipe(rep) == 0);
+	pid = fork();
+	T_ASSERT(pid >= 0);
+	if (pid == 0) {
+		close(rep[0]);
+		log_init("test", LOG_LVL_ERROR);
+		pol.root = NULL;
+		pol.extra_rules = agentd_xen_rules;
+		pol.nextra_rules = agentd_xen_nrules;
+		sandbox_enter(&pol);
+		/* what libxentoollog does for each xen*_open(NULL, ...) */
+		(void)isatty(2);
+		for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+			if (ioctl(rep[1], want[i], NULL) != -1)
+				_exit(2);
+		(void)!write(rep[1], "a", 1);
+		(void)ioctl(rep[1], bad, NULL);
+		_exit(0);	/* only without the filter */
+	}
+	close(rep[1]);
+	ok = read(rep[0], &c, 1) == 1 && c == 'a';
+	close(rep[0]);
+	T_ASSERT(waitpid(pid, &status, 0) == pid);
+	if (!ok)
+		fprintf(stderr, "# %s: the allowed requests killed the child (status %#x)\n",
+		    what, status);
+	T_ASSERT(ok);
+	T_ASSERT(WIFSIGNALED(status));
+	if (WIFSIGNALED(status))
+		T_EQ_INT(WTERMSIG(status), SIGSYS);
+}
+
+static void
+test_sandboxed(void)
+{
+	run_child(IOCTL_GNTDEV_GRANT_COPY, "gntdev GRANT_COPY");
+	run_child(IOCTL_GNTDEV_SET_MAX_GRANTS, "gntdev SET_MAX_GRANTS");
+	run_child(IOCTL_EVTCHN_BIND_VIRQ, "evtchn BIND_VIRQ");
+	run_child(IOCTL_EVTCHN_RESTRICT_DOMID, "evtchn RESTRICT_DOMID");
+	run_child(TIOCSTI, "TIOCSTI");
+}
+
+int
+main(void)
+{
+	T_RUN(test_table);
+	if (geteuid() != 0 || !sandbox_mode())
+		t_skip("test_sandboxed", "needs root and --with-sandbox=seccomp");
+	else
+		T_RUN(test_sandboxed);
+	return t_done();
+}
