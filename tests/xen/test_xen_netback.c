@@ -1352,7 +1352,8 @@ b_gso_over_64k(struct tfront *t)
 
 /* Answered, dropped, not fatal (as Linux): a GSO extra on a tiny frame
  * without a TCP header, the wrong family, segments over the MTU, an MSS
- * of 1, a frame with trailing bytes past its IP length. */
+ * of 1, a frame with trailing bytes past its IP length, an IPv6 header
+ * behind an IPv4 ethertype, TCP options past the end of a tiny frame. */
 static void
 b_gso_drops(struct tfront *t)
 {
@@ -1368,6 +1369,17 @@ b_gso_drops(struct tfront *t)
 	frame_tcp(f, 30000, 0, 3);
 	tf_queue(t, f, 30010, 8, NETTXF_csum_blank, &e);
 	tf_publish(t);
+	frame_tcp(f, 30000, 1, 3);
+	f[12] = 0x08;
+	f[13] = 0x00;
+	e = gso_extra(MSS6, XEN_NETIF_GSO_TYPE_TCPV6);
+	tf_queue(t, f, 30000, 8, NETTXF_csum_blank, &e);
+	tf_publish(t);
+	frame_tcp(f, 74, 0, 3);
+	f[34 + 12] = 0xf0;	/* 60 bytes of TCP header in 40 */
+	e = gso_extra(1000, XEN_NETIF_GSO_TYPE_TCPV4);	/* within the MTU */
+	tf_queue(t, f, 74, 1, NETTXF_csum_blank, &e);
+	tf_publish(t);
 	usleep(100000);
 	tf_reap(t);
 }
@@ -1375,7 +1387,7 @@ b_gso_drops(struct tfront *t)
 static void gso_hostile_size0(void) { ghostile(b_gso_size0, 1, "GSO size zero", 0); }
 static void gso_hostile_type(void) { ghostile(b_gso_type, 1, "bad GSO type", 0); }
 static void gso_hostile_over_64k(void) { ghostile(b_gso_over_64k, 1, "larger than the packet", 0); }
-static void gso_hostile_drops(void) { ghostile(b_gso_drops, 0, NULL, 5); }
+static void gso_hostile_drops(void) { ghostile(b_gso_drops, 0, NULL, 7); }
 
 static void
 gso_teardown(void)
