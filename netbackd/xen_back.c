@@ -1125,6 +1125,15 @@ xen_open(struct nb *nb)
 
 	memset(&xb_g, 0, sizeof(xb_g));
 	xb_g.nb = nb;
+	/*
+	 * TSO to clients only when a super-frame fits one buffer. The
+	 * supervisor gives the Xen backend 2048-byte buffers today; giving
+	 * it devnet's 66048 turns TSO on, and then every egress must carry
+	 * super-frames: client vifs that take GSO do, others count drops,
+	 * and the uplink netfront (xfront_tx) drops them all until it
+	 * learns GSO towards the NetVM, which would stall clients' TCP to
+	 * the outside.
+	 */
 	xb_gso = nb_buf_size(nb) >= XEN_NETIF_MAX_TX_SIZE;
 	if ((x = xen_choose()) == NULL)
 		return -1;
