@@ -39,6 +39,8 @@
 
 struct xenb xb_g;
 static struct xen_if *xb_injected;
+/* 1: pool buffers hold a 64 KiB frame, so clients may send TSO. */
+static int xb_gso;
 
 /* The MAC moat shows clients (Qubes convention, as in the stock firewall). */
 static const uint8_t xb_our_mac[6] = { 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff };
@@ -56,6 +58,7 @@ static struct xen_gcopy segs[XB_BATCH * XNV_TX_MAX_FRAGS];
 static struct {
 	uint32_t	 start;		/* first RX ring index */
 	unsigned	 need, seg0;
+	int		 gso;		/* slot 1 is a GSO extra */
 	uint16_t	 id[XEN_NETIF_NR_SLOTS_MIN];
 	struct mq_desc	 d;
 } rb[XB_BATCH];
@@ -190,6 +193,36 @@ tx_copy(struct xvif *v, unsigned n)
 }
 
 /*
+ * A client's super-frame, copied: checked here because natd forwards
+ * super-frames without looking at their segments, and the egress (a
+ * client's stack, the NetVM's kernel) segments by these headers. GSO
+ * implies a partial checksum whatever the flags say (as in Linux). 0 to
+ * deliver d, -1 to drop.
+ */
+static int
+tx_gso(struct xvif *v, const struct xnv_tx_pkt *p, struct mq_desc *d)
+{
+	uint8_t *f = nb_buf(xb_g.nb, d->buf);
+	const char *why = "TSO was not offered";
+	struct xnv_gso g;
+
+	if (!xb_gso || xnv_gso_check(f, d->len, p->gso_type == XEN_NETIF_GSO_TYPE_TCPV6,
+	    p->gso_size, XB_MTU, &g, &why) != XNV_OK) {
+		log_rlk(v->domid, LOG_LVL_INFO, "%s: super-frame dropped: %s", v->name, why);
+		return -1;
+	}
+	if (g.segs <= 1)	/* one segment's worth: a plain frame */
+		return xnv_csum_complete(f, d->len) == 0 ? 0 : -1;
+	d->flags = MQ_F_NEEDS_CSUM;
+	d->csum_start = g.csum_start;
+	d->csum_offset = g.csum_off;
+	d->gso_size = p->gso_size;
+	d->gso_type = p->gso_type == XEN_NETIF_GSO_TYPE_TCPV4 ? MQ_GSO_TCPV4 : MQ_GSO_TCPV6;
+	xb_g.st.tx_gso++;
+	return 0;
+}
+
+/*
  * Copy the batch's packets and hand them to natd; answer every slot.
  * Returns -1 when a grant the frontend named could not be copied: an
  * honest netfront never names a grant it did not give us.
@@ -221,18 +254,7 @@ tx_batch(struct xvif *v, unsigned npk, unsigned nseg, uint32_t base)
 			d.len = p->total;
 			d.port = v->port;
 			if (status == NETIF_RSP_OKAY && p->gso_size != 0) {
-				uint16_t cs, co;
-
-				/* A super-frame crosses moat whole; natd or the
-				 * egress backend segments it. */
-				if (xnv_csum_locate(nb_buf(nb, d.buf), d.len, &cs, &co) == 0) {
-					d.flags = MQ_F_NEEDS_CSUM;
-					d.csum_start = cs;
-					d.csum_offset = co;
-					d.gso_size = p->gso_size;
-					d.gso_type = p->gso_type == XEN_NETIF_GSO_TYPE_TCPV4 ?
-					    MQ_GSO_TCPV4 : MQ_GSO_TCPV6;
-				} else
+				if (tx_gso(v, p, &d) != 0)
 					status = -100;	/* dropped, still answered OKAY */
 			} else if (status == NETIF_RSP_OKAY && (p->flags & NETTXF_csum_blank)) {
 				if (xnv_csum_complete(nb_buf(nb, d.buf), d.len) != 0)
@@ -357,6 +379,53 @@ tx_work(struct xvif *v, int *did)
 
 /* Receive path: natd -> client */
 
+/*
+ * How a queued frame can go to this client: 0 as it is, 1 as a
+ * super-frame (a GSO extra after its first slot), -1 not at all (dropped
+ * by the caller). Checksums are completed here, once: d's flags are
+ * updated so that a frame waiting for RX slots is not summed twice.
+ */
+static int
+rx_shape(struct xvif *v, struct mq_desc *d, uint8_t *src)
+{
+	unsigned ndata = (d->len + XEN_PAGE_SIZE - 1) / XEN_PAGE_SIZE;
+	struct xnv_gso g;
+	const char *why;
+	int v6;
+
+	if (d->gso_type != MQ_GSO_NONE) {
+		if (d->gso_type != MQ_GSO_TCPV4 && d->gso_type != MQ_GSO_TCPV6)
+			return -1;
+		v6 = d->gso_type == MQ_GSO_TCPV6;
+		if (xnv_gso_check(src, d->len, v6, d->gso_size, XB_MTU, &g, &why) != XNV_OK ||
+		    !(d->flags & MQ_F_NEEDS_CSUM) || d->csum_start != g.csum_start ||
+		    d->csum_offset != g.csum_off) {
+			log_rl(LOG_LVL_INFO, "%s: super-frame from natd dropped: %s", v->name,
+			    (d->flags & MQ_F_NEEDS_CSUM) ? why : "no partial checksum");
+			return -1;
+		}
+		if (g.segs > 1) {
+			/* No software segmentation here: a client that
+			 * takes no TSO loses the frame, counted. */
+			if (!v->fe_sg || !(v->fe_gso & (v6 ? XB_GSO_V6 : XB_GSO_V4))) {
+				xb_g.st.rx_gso_drops++;
+				return -1;
+			}
+			return 1;
+		}
+		d->gso_type = MQ_GSO_NONE;
+		d->gso_size = 0;
+	}
+	if (ndata == 0 || ndata > XEN_NETIF_NR_SLOTS_MIN || (ndata > 1 && !v->fe_sg))
+		return -1;
+	if (d->flags & MQ_F_NEEDS_CSUM) {
+		if (xnv_csum_complete(src, d->len) != 0)
+			return -1;
+		d->flags &= (uint16_t)~MQ_F_NEEDS_CSUM;
+	}
+	return 0;
+}
+
 static void
 rx_push(struct xvif *v, int *did)
 {
@@ -377,35 +446,41 @@ again:
 	}
 	while (v->rxq_len > 0 && npk < XB_BATCH) {
 		struct mq_desc *d = &v->rxq[v->rxq_head].d;
-		unsigned need = (d->len + XEN_PAGE_SIZE - 1) / XEN_PAGE_SIZE;
+		unsigned need = (d->len + XEN_PAGE_SIZE - 1) / XEN_PAGE_SIZE, c;
 		uint8_t *src = nb_buf(nb, d->buf) + d->off;
+		int gso;
 
-		if (need == 0 || need > XEN_NETIF_NR_SLOTS_MIN || (need > 1 && !v->fe_sg) ||
-		    d->gso_type != MQ_GSO_NONE ||
-		    ((d->flags & MQ_F_NEEDS_CSUM) && xnv_csum_complete(src, d->len) != 0)) {
-			/* Nothing a client can take: no GSO advertised. */
+		if ((gso = rx_shape(v, d, src)) < 0) {
 			xb_g.st.rx_drops++;
 			nb_buf_free(nb, d->buf);
 			v->rxq_head = (v->rxq_head + 1) % XB_RXQ;
 			v->rxq_len--;
 			continue;
 		}
+		/* The extra slot takes a posted buffer too (netif.h). */
+		need += (unsigned)gso;
 		if ((uint32_t)(prod - v->rx_cons) < need)
 			break;
 		rb[npk].start = v->rx_cons;
 		rb[npk].need = need;
 		rb[npk].seg0 = nseg;
+		rb[npk].gso = gso;
 		rb[npk].d = *d;
 		for (k = 0; k < need; k++) {
 			struct netif_rx_request r;
-			struct xen_gcopy *g = &segs[nseg++];
-			uint32_t chunk = d->len - k * XEN_PAGE_SIZE;
+			struct xen_gcopy *g;
+			uint32_t chunk;
 
 			/* Each request is read once, here. */
 			memcpy(&r, (const void *)&ring[(v->rx_cons + k) & (XNR_RX_RING_SIZE - 1)],
 			    sizeof(r));
 			rb[npk].id[k] = r.id;
-			g->local = src + k * XEN_PAGE_SIZE;
+			if (gso && k == 1)
+				continue;	/* the extra: no data */
+			c = gso && k > 1 ? k - 1 : k;	/* data chunk */
+			chunk = d->len - c * XEN_PAGE_SIZE;
+			g = &segs[nseg++];
+			g->local = src + c * XEN_PAGE_SIZE;
 			g->ref = r.gref;
 			g->domid = (uint16_t)v->domid;
 			g->foff = 0;
@@ -444,21 +519,41 @@ again:
 	}
 	old = v->rx_rsp;
 	for (i = 0; i < npk; i++) {
+		int gso = rb[i].gso;
+
 		for (k = 0; k < rb[i].need; k++) {
-			struct xen_gcopy *g = &segs[rb[i].seg0 + k];
 			union netif_rx_slot *s = (union netif_rx_slot *)v->rx->ring +
 			    ((rb[i].start + k) & (XNR_RX_RING_SIZE - 1));
 			struct netif_rx_response r;
+			struct xen_gcopy *g;
 
+			if (gso && k == 1) {
+				struct netif_extra_info e;
+
+				memset(&e, 0, sizeof(e));
+				e.type = XEN_NETIF_EXTRA_TYPE_GSO;
+				e.u.gso.size = rb[i].d.gso_size;
+				e.u.gso.type = rb[i].d.gso_type == MQ_GSO_TCPV6 ?
+				    XEN_NETIF_GSO_TYPE_TCPV6 : XEN_NETIF_GSO_TYPE_TCPV4;
+				memcpy(&s->extra, &e, sizeof(e));
+				continue;
+			}
+			g = &segs[rb[i].seg0 + (gso && k > 1 ? k - 1 : k)];
 			/* Same slot as the request it answers (netif.h). */
 			r.id = rb[i].id[k];
 			r.offset = 0;
 			r.flags = k + 1 < rb[i].need ? NETRXF_more_data : 0;
+			if (gso && k == 0)
+				/* The TCP checksum holds the pseudo-header
+				 * sum, as for any super-frame. */
+				r.flags = (uint16_t)((rb[i].need > 2 ? NETRXF_more_data : 0) |
+				    NETRXF_extra_info | NETRXF_csum_blank | NETRXF_data_validated);
 			r.status = (copy_failed || g->status != GNTST_okay) ?
 			    NETIF_RSP_ERROR : (int16_t)g->len;
 			memcpy(&s->rsp, &r, sizeof(r));
 		}
 		xb_g.st.rx_pkts++;
+		xb_g.st.rx_gso += (uint64_t)gso;
 		nb_buf_free(nb, rb[i].d.buf);
 	}
 	v->rx_rsp = v->rx_cons;
@@ -518,7 +613,7 @@ link_up(struct xvif *v)
 	memcpy(l.our_mac, xb_our_mac, 6);
 	memcpy(l.peer_mac, v->mac, 6);
 	l.ip4 = v->ip4;
-	l.mtu = 1500;
+	l.mtu = XB_MTU;
 	snprintf(l.name, sizeof(l.name), "%s", v->name);
 	nb_link_up(xb_g.nb, &l);
 	v->link_up = 1;
@@ -569,6 +664,11 @@ vif_init(struct xvif *v)
 	xen_xs_printf(x, 0, path, "0");
 	snprintf(path, sizeof(path), "%s/feature-ipv6-csum-offload", v->bpath);
 	xen_xs_printf(x, 0, path, "1");
+	/* A client's super-frame is copied whole into one pool buffer. */
+	snprintf(path, sizeof(path), "%s/feature-gso-tcpv4", v->bpath);
+	xen_xs_printf(x, 0, path, "%d", xb_gso);
+	snprintf(path, sizeof(path), "%s/feature-gso-tcpv6", v->bpath);
+	xen_xs_printf(x, 0, path, "%d", xb_gso);
 	/* We are the driver domain; no vif script runs (xl devd is off). */
 	snprintf(path, sizeof(path), "%s/hotplug-status", v->bpath);
 	xen_xs_printf(x, 0, path, "connected");
@@ -612,6 +712,12 @@ vif_connect(struct xvif *v)
 		return;
 	}
 	v->fe_sg = fread_uint(v, "feature-sg", 1, &n) == 0 && n == 1;
+	/* What it takes on RX; absent or malformed: nothing. */
+	v->fe_gso = 0;
+	if (fread_uint(v, "feature-gso-tcpv4", 1, &n) == 0 && n == 1)
+		v->fe_gso |= XB_GSO_V4;
+	if (fread_uint(v, "feature-gso-tcpv6", 1, &n) == 0 && n == 1)
+		v->fe_gso |= XB_GSO_V6;
 	if ((v->tx = x->gmap(x, (uint16_t)v->domid, (uint32_t)txref, 1)) == NULL) {
 		vif_fail(v, "cannot map the TX ring grant");
 		return;
@@ -1019,6 +1125,16 @@ xen_open(struct nb *nb)
 
 	memset(&xb_g, 0, sizeof(xb_g));
 	xb_g.nb = nb;
+	/*
+	 * TSO to clients only when a super-frame fits one buffer. The
+	 * supervisor gives the Xen backend 2048-byte buffers today; giving
+	 * it devnet's 66048 turns TSO on, and then every egress must carry
+	 * super-frames: client vifs that take GSO do, others count drops,
+	 * and the uplink netfront (xfront_tx) drops them all until it
+	 * learns GSO towards the NetVM, which would stall clients' TCP to
+	 * the outside.
+	 */
+	xb_gso = nb_buf_size(nb) >= XEN_NETIF_MAX_TX_SIZE;
 	if ((x = xen_choose()) == NULL)
 		return -1;
 	xb_g.x = x;

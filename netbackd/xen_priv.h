@@ -19,6 +19,9 @@
 #define XB_ROUNDS	16	/* ring passes per wakeup before yielding */
 #define XB_STORM	1000	/* idle wakeups per second that make a storm */
 #define XB_RM_DELAY_MS	300	/* Closed stays readable this long for libxl */
+#define XB_MTU		1500	/* a client link's; GSO segments must fit it */
+#define XB_GSO_V4	1
+#define XB_GSO_V6	2
 
 /* Counters, readable by tests and stats. */
 struct xen_stats {
@@ -34,11 +37,15 @@ struct xen_stats {
 	uint32_t	vifs_connected;
 	uint32_t	uplink_connected;
 	char		last_violation[96];
+	uint64_t	tx_gso;		/* super-frames from clients handed to natd */
+	uint64_t	rx_gso;		/* super-frames copied into clients */
+	uint64_t	rx_gso_drops;	/* ...not, the client takes no GSO (in rx_drops too) */
 };
 
 struct xvif {
 	uint8_t		 used, init_done, connected, broken, fe_watched;
 	uint8_t		 fe_sg;
+	uint8_t		 fe_gso;	/* XB_GSO_*: what the frontend takes on RX */
 	uint8_t		 more;		/* budget ran out with work left */
 	uint8_t		 link_up;	/* natd was told about this vif */
 	uint8_t		 dying;		/* Closed for dom0; dir goes at rm_at */

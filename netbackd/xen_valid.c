@@ -267,6 +267,100 @@ xnv_rx_parse(const struct netif_rx_response *rsp, const uint16_t *expect_id,
 	return p->verdict;
 }
 
+/*
+ * Super-frames. Segmentation (in whoever receives it, or the NetVM's
+ * kernel) copies these headers into every segment and trusts the lengths:
+ * so the headers must be whole and exact, and the segment size bounded on
+ * both sides (an MSS of 1 turns 64 KiB into 64000 frames for someone).
+ */
+int
+xnv_gso_check(const uint8_t *f, size_t len, int v6, uint16_t gso_size,
+    unsigned mtu, struct xnv_gso *g, const char **why)
+{
+	size_t l3 = XNV_ETH_HLEN, l4, hl;
+	uint16_t et;
+
+	memset(g, 0, sizeof(*g));
+	if (gso_size == 0) {
+		*why = "GSO size zero";
+		return XNV_DROP;
+	}
+	if (len > XEN_NETIF_MAX_TX_SIZE) {
+		*why = "super-frame over 64 KiB";
+		return XNV_DROP;
+	}
+	if (len < XNV_ETH_HLEN) {
+		*why = "super-frame shorter than an Ethernet header";
+		return XNV_DROP;
+	}
+	et = (uint16_t)(f[12] << 8 | f[13]);
+	if (et != (v6 ? 0x86dd : 0x0800)) {
+		*why = "GSO type is not the frame's IP version";
+		return XNV_DROP;
+	}
+	if (!v6) {
+		size_t ihl;
+
+		if (len < l3 + 20 || (f[l3] >> 4) != 4) {
+			*why = "super-frame without an IPv4 header";
+			return XNV_DROP;
+		}
+		ihl = (size_t)(f[l3] & 0x0f) * 4;
+		if (ihl < 20 || len < l3 + ihl) {
+			*why = "super-frame without an IPv4 header";
+			return XNV_DROP;
+		}
+		if ((size_t)(f[l3 + 2] << 8 | f[l3 + 3]) != len - l3) {
+			*why = "super-frame IP length is not the frame's";
+			return XNV_DROP;
+		}
+		if ((f[l3 + 6] & 0x3f) != 0 || f[l3 + 7] != 0) {
+			*why = "super-frame is an IP fragment";
+			return XNV_DROP;
+		}
+		if (f[l3 + 9] != 6) {
+			*why = "super-frame is not TCP";
+			return XNV_DROP;
+		}
+		l4 = l3 + ihl;
+	} else {
+		if (len < l3 + 40 || (f[l3] >> 4) != 6) {
+			*why = "super-frame without an IPv6 header";
+			return XNV_DROP;
+		}
+		if ((size_t)(f[l3 + 4] << 8 | f[l3 + 5]) != len - l3 - 40) {
+			*why = "super-frame IP length is not the frame's";
+			return XNV_DROP;
+		}
+		/* Extension headers: no netfront's TSO makes them. */
+		if (f[l3 + 6] != 6) {
+			*why = "super-frame is not TCP";
+			return XNV_DROP;
+		}
+		l4 = l3 + 40;
+	}
+	if (len < l4 + 20 || (f[l4 + 12] >> 4) < 5 ||
+	    len < l4 + (size_t)(f[l4 + 12] >> 4) * 4) {
+		*why = "super-frame without a whole TCP header";
+		return XNV_DROP;
+	}
+	hl = l4 + (size_t)(f[l4 + 12] >> 4) * 4;
+	if (gso_size < XNV_GSO_MIN_MSS) {
+		*why = "GSO size below TCP's minimum segment";
+		return XNV_DROP;
+	}
+	if (hl - l3 + gso_size > mtu) {
+		*why = "GSO segments larger than the MTU";
+		return XNV_DROP;
+	}
+	g->csum_start = (uint16_t)l4;
+	g->csum_off = 16;
+	g->hdr_len = (uint16_t)hl;
+	g->payload = (uint32_t)(len - hl);
+	g->segs = (g->payload + gso_size - 1) / gso_size;
+	return XNV_OK;
+}
+
 /* XenStore values */
 
 int

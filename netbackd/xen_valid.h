@@ -62,6 +62,28 @@ int	xnv_tx_parse(const struct netif_tx_request *req, unsigned avail,
 	    struct xnv_tx_pkt *p);
 
 /*
+ * A TCP super-frame (GSO), whichever side it comes from: a client's TX
+ * with a GSO extra slot, or natd's descriptor going to a client. v6 says
+ * which family the sender claimed (TCPV4 or TCPV6); mtu is the link's.
+ * Returns XNV_OK with g filled, or XNV_DROP with *why: the frame is not
+ * TCP of that family with whole headers, is not one IP datagram covering
+ * exactly the frame, is over 64 KiB, or its segments (headers + gso_size)
+ * would not fit the MTU or carry less than TCP's minimum MSS. g->segs is
+ * how many segments the payload makes; 0 or 1 means it is no super-frame
+ * and the caller may send it as a plain one.
+ */
+#define XNV_GSO_MIN_MSS	48u	/* Linux's tcp_min_snd_mss default */
+struct xnv_gso {
+	uint16_t	csum_start;	/* the TCP header, from the frame start */
+	uint16_t	csum_off;	/* the checksum field in it (16) */
+	uint16_t	hdr_len;	/* Ethernet + IP + TCP headers */
+	uint32_t	payload;	/* TCP payload bytes */
+	uint32_t	segs;
+};
+int	xnv_gso_check(const uint8_t *f, size_t len, int v6, uint16_t gso_size,
+	    unsigned mtu, struct xnv_gso *g, const char **why);
+
+/*
  * Ring indices. prod is the peer's producer, read once from the page; mine
  * is our private index it is measured against. Returns 1 when the peer's
  * claim fits in a ring of size entries.

@@ -40,6 +40,7 @@ struct nb {
 };
 
 static struct nb nbh;
+uint32_t nbh_bufsz = NBH_BUFSZ;
 
 int
 nb_buf_alloc(struct nb *nb, uint32_t *idx)
@@ -66,14 +67,14 @@ nb_buf_free(struct nb *nb, uint32_t idx)
 uint8_t *
 nb_buf(struct nb *nb, uint32_t idx)
 {
-	return nb->mem + (size_t)idx * NBH_BUFSZ;
+	return nb->mem + (size_t)idx * nbh_bufsz;
 }
 
 uint32_t
 nb_buf_size(struct nb *nb)
 {
 	(void)nb;
-	return NBH_BUFSZ;
+	return nbh_bufsz;
 }
 
 int
@@ -172,7 +173,7 @@ nbh_init(struct nbh_shared *sh, struct xen_if *x)
 
 	memset(nb, 0, sizeof(*nb));
 	nb->sh = sh;
-	nb->mem = malloc((size_t)NBH_NBUFS * NBH_BUFSZ);
+	nb->mem = malloc((size_t)NBH_NBUFS * nbh_bufsz);
 	for (i = 0; i < NBH_NBUFS; i++)
 		nb->freel[nb->nfree++] = NBH_NBUFS - 1 - i;
 	xen_backend_use(x);	/* NULL: netbackd's own choice (MOAT_FAKEXEN) */
@@ -233,6 +234,24 @@ nbh_step(int timeout_ms)
 	sh->st = *xen_backend_stats();
 	sh->bufs_free = nb->nfree;
 	sh->loops++;
+}
+
+unsigned
+nbh_inject(const struct mq_desc *tmpl, const uint8_t *frame, unsigned hdr, unsigned n)
+{
+	struct nb *nb = &nbh;
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		struct mq_desc d = *tmpl;
+
+		if (nb_buf_alloc(nb, &d.buf) != 0)
+			break;
+		memcpy(nb_buf(nb, d.buf) + d.off, frame, hdr);
+		nb_backend_xen.tx(nb, &d);
+	}
+	nb_backend_xen.tx_flush(nb);
+	return i;
 }
 
 void

@@ -20,6 +20,9 @@ struct fx_world;
 #define NBH_PORTS	1024
 #define NBH_NBUFS	1024
 #define NBH_BUFSZ	10240	/* room for multi-page frames */
+/* Buffer size of the next harness started (fork) or initialised; 64 KiB
+ * super-frames need 65535 or more (the supervisor's devnet size: 66048). */
+extern uint32_t nbh_bufsz;
 
 struct nbh_link {
 	uint8_t		up;
@@ -50,6 +53,11 @@ void	nbh_stop(struct nbh_shared *sh, pid_t pid);
  * step (timeout_ms 0: do what is ready and return). */
 int	nbh_init(struct nbh_shared *sh, struct xen_if *x);
 void	nbh_step(int timeout_ms);
+/* In-process harness only: natd sends n copies of a frame to port; only
+ * the first hdr bytes of frame are written into each buffer (its rest is
+ * whatever the buffer held). Returns how many the backend took. */
+unsigned nbh_inject(const struct mq_desc *tmpl, const uint8_t *frame, unsigned hdr,
+	    unsigned n);
 /* Run in this process until sh->stop; x NULL = choose as netbackd does. */
 void	nbh_run(struct nbh_shared *sh, struct xen_if *x) __attribute__((noreturn));
 

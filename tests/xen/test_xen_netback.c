@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <stdio.h>
@@ -795,6 +796,612 @@ hostile_state_flap(void)
 	kill_client(pid, dom);
 }
 
+/*
+ * TSO (GSO) through the netback, both ways. A second firewall domain runs
+ * the backend with pool buffers of the supervisor's devnet size, so that a
+ * 64 KiB super-frame fits one and the backend offers TSO; the main one
+ * (10 KiB buffers) must not offer it.
+ */
+
+#define FW2		2	/* the firewall with 64 KiB buffers */
+#define GOOD2		21	/* its well-behaved client */
+#define GSO_BUFSZ	66048
+#define MSS		1448	/* IPv4 with timestamps */
+#define MSS6		1440	/* IPv6 without: 1500 - 40 - 20 */
+
+static struct nbh_shared *SH2;
+static pid_t NBH2 = -1, good2_pid = -1;
+static struct ctl *G2;
+static int gso_fe;		/* the next client writes feature-gso-tcpv4/6 */
+
+static void
+pre_gso(struct tfront *t)
+{
+	if (gso_fe) {
+		char p[160];
+
+		snprintf(p, sizeof(p), "%s/feature-gso-tcpv4", t->fpath);
+		t->x->xs_write(t->x, 0, p, "1", 1);
+		snprintf(p, sizeof(p), "%s/feature-gso-tcpv6", t->fpath);
+		t->x->xs_write(t->x, 0, p, "1", 1);
+	}
+}
+
+/* spawn(), for a client of firewall bdom; gso: it takes TSO on RX. */
+static pid_t
+gspawn(unsigned bdom, unsigned dom, int gso, struct ctl *c,
+    int (*fn)(struct tfront *, struct ctl *))
+{
+	pid_t pid;
+
+	fx_domain_create(W, dom);
+	if (dom0_add_vif(X0, bdom, dom, 0, macstr(dom), ipstr(dom)) < 0)
+		return -1;
+	memset((void *)c, 0, sizeof(*c));
+	gso_fe = gso;
+	if ((pid = fork()) == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		struct xen_if *x = fx_open(W, dom);
+		struct tfront t;
+
+		tf_pre_connect = pre_gso;
+		if (x == NULL || tf_init(&t, x, bdom, 0) < 0 || tf_connect(&t, TMO) < 0) {
+			c->failed = 1;
+			_exit(10);
+		}
+		c->connected = 1;
+		_exit(fn(&t, c));
+	}
+	return pid;
+}
+
+static uint32_t
+gsum(uint32_t s, const uint8_t *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < n; i += 2)
+		s += (uint32_t)(p[i] << 8 | p[i + 1]);
+	if (n & 1)
+		s += (uint32_t)p[n - 1] << 8;
+	return s;
+}
+
+static uint16_t
+gfold(uint32_t s)
+{
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)s;
+}
+
+/* TCP over IPv4 or IPv6, len bytes in all, the checksum field holding the
+ * pseudo-header sum (as TSO sends it). */
+static size_t
+frame_tcp(uint8_t *b, size_t len, int v6, unsigned seed)
+{
+	size_t l4 = v6 ? 54 : 34, tl = len - l4, i;
+	uint8_t *ip = b + 14, *th = b + l4;
+	uint32_t ps;
+	uint16_t c;
+
+	memset(b, 0, l4 + 20);
+	memcpy(b, "\xfe\xff\xff\xff\xff\xff\x00\x16\x3e\x00\x00\x02", 12);
+	if (!v6) {
+		b[12] = 0x08;
+		ip[0] = 0x45;
+		ip[2] = (uint8_t)((len - 14) >> 8);
+		ip[3] = (uint8_t)(len - 14);
+		ip[6] = 0x40;	/* DF */
+		ip[8] = 64;
+		ip[9] = 6;
+		memcpy(ip + 12, "\x0a\x89\x00\x2a\x08\x08\x08\x08", 8);
+		c = (uint16_t)~gfold(gsum(0, ip, 20));
+		ip[10] = (uint8_t)(c >> 8);
+		ip[11] = (uint8_t)c;
+		ps = gsum(0, ip + 12, 8);
+	} else {
+		b[12] = 0x86;
+		b[13] = 0xdd;
+		ip[0] = 0x60;
+		ip[4] = (uint8_t)((len - 54) >> 8);
+		ip[5] = (uint8_t)(len - 54);
+		ip[6] = 6;
+		ip[7] = 64;
+		memcpy(ip + 8, "\xfd\x09\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x2a", 16);
+		memcpy(ip + 24, "\x20\x01\x0d\xb8\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01", 16);
+		ps = gsum(0, ip + 8, 32);
+	}
+	th[0] = 0x9c; th[1] = 0x40; th[2] = 0x01; th[3] = 0xbb;
+	th[4] = (uint8_t)seed;
+	th[12] = 0x50;
+	th[13] = 0x18;	/* PSH ACK */
+	th[14] = 0xff;
+	for (i = 20; i < tl; i++)
+		th[i] = (uint8_t)(i * 7 + seed);
+	ps += 6 + (uint32_t)tl;
+	c = gfold(ps);
+	th[16] = (uint8_t)(c >> 8);
+	th[17] = (uint8_t)c;
+	return len;
+}
+
+static int
+tcp_csum_ok(const uint8_t *b, size_t len, int v6)
+{
+	size_t l4 = v6 ? 54 : 34;
+	uint32_t s = v6 ? gsum(0, b + 22, 32) : gsum(0, b + 26, 8);
+
+	s += 6 + (uint32_t)(len - l4);
+	return gfold(gsum(s, b + l4, len - l4)) == 0xffff;
+}
+
+static struct netif_extra_info
+gso_extra(uint16_t size, uint8_t type)
+{
+	struct netif_extra_info e;
+
+	memset(&e, 0, sizeof(e));
+	e.type = XEN_NETIF_EXTRA_TYPE_GSO;
+	e.u.gso.size = size;
+	e.u.gso.type = type;
+	return e;
+}
+
+/*
+ * Receive one frame as Linux netfront does, extras included: its length,
+ * -1 on timeout, -2 when malformed. *ex gets the GSO extra (type 0: none),
+ * *flags0 the first slot's flags.
+ */
+static int
+grecv(struct tfront *t, uint8_t *buf, size_t cap, int timeout_ms,
+    struct netif_extra_info *ex, uint16_t *flags0)
+{
+	const union netif_rx_slot *ring = (const union netif_rx_slot *)t->rxs->ring;
+	uint64_t t0 = ms();
+	size_t got = 0;
+	int first = 1, extras = 0, more = 1;
+
+	memset(ex, 0, sizeof(*ex));
+	*flags0 = 0;
+	for (;;) {
+		uint32_t prod = __atomic_load_n(&t->rxs->rsp_prod, __ATOMIC_ACQUIRE);
+
+		while (t->rx_cons != prod) {
+			struct netif_rx_response r;
+			uint32_t k = t->rx_cons & (XNR_RX_RING_SIZE - 1);
+
+			t->rx_cons++;
+			if (extras) {
+				memcpy(ex, &ring[k].extra, sizeof(*ex));
+				extras = (ex->flags & XEN_NETIF_EXTRA_FLAG_MORE) != 0;
+				tf_post_rx(t, 1);
+			} else {
+				memcpy(&r, &ring[k].rsp, sizeof(r));
+				if (r.id != k || r.status < 0 ||
+				    (uint32_t)r.offset + (uint32_t)r.status > XEN_PAGE_SIZE ||
+				    got + (size_t)r.status > cap)
+					return -2;
+				if (first) {
+					*flags0 = r.flags;
+					extras = (r.flags & NETRXF_extra_info) != 0;
+					first = 0;
+				} else if (r.flags & NETRXF_extra_info)
+					return -2;
+				memcpy(buf + got, t->rxpg + (size_t)(k % TF_RXPAGES) *
+				    XEN_PAGE_SIZE + r.offset, (size_t)r.status);
+				got += (size_t)r.status;
+				more = (r.flags & NETRXF_more_data) != 0;
+				tf_post_rx(t, 1);
+			}
+			if (!more && !extras)
+				return (int)got;
+		}
+		t->rxs->rsp_event = t->rx_cons + 1;
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&t->rxs->rsp_prod, __ATOMIC_ACQUIRE) != t->rx_cons)
+			continue;
+		if (ms() - t0 > (uint64_t)timeout_ms)
+			return -1;
+		{
+			struct pollfd pfd = { t->x->ev_fd(t->x), POLLIN, 0 };
+			int p;
+
+			if (poll(&pfd, 1, 10) > 0)
+				while ((p = t->x->ev_pending(t->x)) >= 0)
+					t->x->ev_unmask(t->x, (uint32_t)p);
+		}
+		tf_reap(t);
+	}
+}
+
+static char *
+bkey(unsigned bdom, unsigned dom, const char *key)
+{
+	static char v[32];
+	char p[160], *s;
+	unsigned len;
+
+	snprintf(p, sizeof(p), "/local/domain/%u/backend/vif/%u/0/%s", bdom, dom, key);
+	snprintf(v, sizeof(v), "%s", (s = X0->xs_read(X0, 0, p, &len)) ? s : "(none)");
+	free(s);
+	return v;
+}
+
+/* A client that sends one 3000-byte super-frame where TSO is not offered. */
+static int
+c_gso_unoffered(struct tfront *t, struct ctl *c)
+{
+	static uint8_t f[3000];
+	struct netif_extra_info e = gso_extra(MSS, XEN_NETIF_GSO_TYPE_TCPV4);
+
+	frame_tcp(f, sizeof(f), 0, 1);
+	if (tf_queue(t, f, sizeof(f), 1, NETTXF_csum_blank, &e) < 0)
+		return 1;
+	tf_publish(t);
+	usleep(50000);
+	tf_reap(t);
+	c->rsp_ok = t->rsp_ok;
+	c->rsp_null = t->rsp_null;
+	frame_tcp(f, 200, 0, 2);
+	if (tf_ping(t, f, 200, 1, 0, TMO) != 0)
+		return 2;
+	c->done = 1;
+	while (!c->stop)
+		usleep(1000);
+	return 0;
+}
+
+/* 10 KiB pool buffers: no TSO offered, and a super-frame sent anyway is
+ * dropped (answered, counted), the vif stays. */
+static void
+gso_not_offered(void)
+{
+	unsigned dom = next_dom++;
+	uint64_t d0 = SH->st.tx_drops, g0 = SH->st.tx_gso, t0;
+	pid_t pid;
+
+	T_EQ_STR(bkey(FW, GOOD, "feature-gso-tcpv4"), "0");
+	T_EQ_STR(bkey(FW, GOOD, "feature-gso-tcpv6"), "0");
+	pid = gspawn(FW, dom, 1, C, c_gso_unoffered);
+	T_EQ_INT(wait_connected(C), 0);
+	t0 = ms();
+	while (!C->done && ms() - t0 < TMO && kill(pid, 0) == 0)
+		usleep(1000);
+	T_ASSERT(C->done);
+	T_EQ_INT(SH->st.tx_drops, d0 + 1);
+	T_EQ_INT(SH->st.tx_gso, g0);
+	T_EQ_INT(C->rsp_null, 1);	/* the extra slot */
+	T_EQ_INT(C->rsp_ok, 1);		/* the dropped frame answered OKAY, as Linux */
+	C->stop = 1;
+	T_EQ_INT(finish(pid), 0);
+	T_EQ_INT(dom0_remove_vif(X0, FW, dom, 0, TMO), 0);
+	fx_domain_destroy(W, dom);
+	T_ASSERT(good_alive());
+}
+
+/* Start the 64 KiB-buffer firewall (its good client comes after the
+ * tests that read the core's last descriptor). */
+static void
+gso_setup(void)
+{
+	nbh_bufsz = GSO_BUFSZ;
+	SH2 = nbh_shared_new();
+	G2 = mmap(NULL, sizeof(*G2), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	T_ASSERT(SH2 != NULL && G2 != MAP_FAILED);
+	NBH2 = nbh_start(SH2, W, FW2);
+	nbh_bufsz = NBH_BUFSZ;
+	T_ASSERT(NBH2 > 0);
+}
+
+static void
+gso_good_start(void)
+{
+	good2_pid = gspawn(FW2, GOOD2, 0, G2, good_loop);
+	T_EQ_INT(wait_connected(G2), 0);
+	T_EQ_STR(bkey(FW2, GOOD2, "feature-gso-tcpv4"), "1");
+	T_EQ_STR(bkey(FW2, GOOD2, "feature-gso-tcpv6"), "1");
+}
+
+static int
+good2_alive(void)
+{
+	uint64_t base = G2->ok, t0 = ms(), bad0 = G2->bad;
+
+	while (ms() - t0 < 2000) {
+		if (G2->ok >= base + 10)
+			return G2->bad == bad0;
+		usleep(2000);
+	}
+	return 0;
+}
+
+/*
+ * A TSO-capable client: each step sends one frame and reads the echo.
+ * Step 1: 60000-byte TCPv4 super-frame over 16 slots; step 2: the same
+ * in IPv6; step 3: a 200-byte frame with a GSO extra (one segment: it
+ * comes back as a plain frame, checksum completed). c->ok counts steps
+ * whose echo was right; c->bad records the first wrong one.
+ */
+static int
+c_gso(struct tfront *t, struct ctl *c)
+{
+	static uint8_t f[65536], back[65536];
+	struct netif_extra_info e, ex;
+	uint16_t fl;
+	int step, n;
+
+	for (step = 1; step <= 3; step++) {
+		int v6 = step == 2;
+		size_t len = step == 3 ? 200 : 60000;
+
+		while (c->step < step && !c->stop)
+			usleep(1000);
+		frame_tcp(f, len, v6, (unsigned)step);
+		e = gso_extra(v6 ? MSS6 : MSS, v6 ? XEN_NETIF_GSO_TYPE_TCPV6 : XEN_NETIF_GSO_TYPE_TCPV4);
+		if (tf_queue(t, f, (uint16_t)len, step == 3 ? 1 : 16,
+		    NETTXF_csum_blank | NETTXF_data_validated, &e) < 0)
+			return 1;
+		tf_publish(t);
+		n = grecv(t, back, sizeof(back), TMO, &ex, &fl);
+		if (n != (int)len) {
+			c->bad = (uint64_t)(step * 100 + (n < 0 ? -n : 50));
+		} else if (step < 3 && (memcmp(back, f, len) != 0 ||
+		    ex.type != XEN_NETIF_EXTRA_TYPE_GSO || ex.u.gso.size != e.u.gso.size ||
+		    ex.u.gso.type != e.u.gso.type ||
+		    (fl & (NETRXF_extra_info | NETRXF_csum_blank | NETRXF_more_data)) !=
+		    (NETRXF_extra_info | NETRXF_csum_blank | NETRXF_more_data))) {
+			c->bad = (uint64_t)(step * 100 + 10);
+		} else if (step == 3 && (ex.type != 0 || (fl & NETRXF_extra_info) ||
+		    !tcp_csum_ok(back, len, 0) || memcmp(back, f, 50) != 0 ||
+		    memcmp(back + 52, f + 52, len - 52) != 0)) {
+			c->bad = (uint64_t)(step * 100 + 20);
+		} else
+			c->ok++;
+		tf_reap(t);
+		c->done = step;
+	}
+	c->rsp_null = t->rsp_null;
+	c->rsp_err = t->rsp_err;
+	while (!c->stop)
+		usleep(1000);
+	return tf_close(t, TMO) == 0 ? 0 : 2;
+}
+
+static int
+wait_done(struct ctl *c, int step, pid_t pid)
+{
+	uint64_t t0 = ms();
+
+	while (c->done < step && ms() - t0 < 2 * TMO && kill(pid, 0) == 0)
+		usleep(1000);
+	return c->done >= step;
+}
+
+/* Client -> natd: one descriptor per super-frame, with its GSO fields;
+ * natd -> a TSO-capable client: the frame whole, with its GSO extra. */
+static void
+gso_both_ways(void)
+{
+	unsigned dom = next_dom++;
+	uint64_t f0 = SH2->frames, g0 = SH2->st.tx_gso, r0 = SH2->st.rx_gso;
+	pid_t pid;
+
+	pid = gspawn(FW2, dom, 1, C, c_gso);
+	T_EQ_INT(wait_connected(C), 0);
+	T_EQ_STR(bkey(FW2, dom, "feature-gso-tcpv4"), "1");
+	T_EQ_STR(bkey(FW2, dom, "feature-gso-tcpv6"), "1");
+	C->step = 1;
+	T_ASSERT(wait_done(C, 1, pid));
+	T_EQ_INT(C->bad, 0);
+	T_EQ_INT(SH2->frames, f0 + 1);
+	T_EQ_INT(SH2->last.len, 60000);
+	T_EQ_INT(SH2->last.gso_type, MQ_GSO_TCPV4);
+	T_EQ_INT(SH2->last.gso_size, MSS);
+	T_EQ_INT(SH2->last.flags, MQ_F_NEEDS_CSUM);
+	T_EQ_INT(SH2->last.csum_start, 34);
+	T_EQ_INT(SH2->last.csum_offset, 16);
+	T_EQ_INT(SH2->st.tx_gso, g0 + 1);
+	T_EQ_INT(SH2->st.rx_gso, r0 + 1);
+	C->step = 2;
+	T_ASSERT(wait_done(C, 2, pid));
+	T_EQ_INT(C->bad, 0);
+	T_EQ_INT(SH2->frames, f0 + 2);
+	T_EQ_INT(SH2->last.len, 60000);
+	T_EQ_INT(SH2->last.gso_type, MQ_GSO_TCPV6);
+	T_EQ_INT(SH2->last.gso_size, MSS6);
+	T_EQ_INT(SH2->last.csum_start, 54);
+	T_EQ_INT(SH2->st.rx_gso, r0 + 2);
+	C->step = 3;
+	T_ASSERT(wait_done(C, 3, pid));
+	T_EQ_INT(C->bad, 0);
+	T_EQ_INT(SH2->last.len, 200);
+	T_EQ_INT(SH2->last.gso_type, MQ_GSO_NONE);
+	T_EQ_INT(C->ok, 3);
+	C->stop = 1;
+	T_EQ_INT(finish(pid), 0);
+	T_EQ_INT(C->rsp_null, 3);
+	T_EQ_INT(C->rsp_err, 0);
+	T_EQ_INT(SH2->st.violations, 0);
+	T_EQ_INT(dom0_remove_vif(X0, FW2, dom, 0, TMO), 0);
+	fx_domain_destroy(W, dom);
+}
+
+/* A client that sends TSO but does not take it: its echo is dropped and
+ * counted; plain frames still come back. */
+static int
+c_gso_sender_only(struct tfront *t, struct ctl *c)
+{
+	static uint8_t f[60000], back[65536];
+	struct netif_extra_info e = gso_extra(MSS, XEN_NETIF_GSO_TYPE_TCPV4), ex;
+	uint16_t fl;
+
+	frame_tcp(f, sizeof(f), 0, 4);
+	if (tf_queue(t, f, sizeof(f), 16, NETTXF_csum_blank, &e) < 0)
+		return 1;
+	tf_publish(t);
+	if (grecv(t, back, sizeof(back), 300, &ex, &fl) != -1)
+		return 2;
+	frame_arp(f, (const uint8_t *)"\x00\x16\x3e\x5e\x6c\x08", 1, 2);
+	if (tf_ping(t, f, 42, 1, 0, TMO) != 0)
+		return 3;
+	c->done = 1;
+	while (!c->stop)
+		usleep(1000);
+	return 0;
+}
+
+static void
+gso_to_plain_client(void)
+{
+	unsigned dom = next_dom++;
+	uint64_t g0 = SH2->st.tx_gso, rd0 = SH2->st.rx_gso_drops, d0 = SH2->st.rx_drops;
+	pid_t pid;
+
+	pid = gspawn(FW2, dom, 0, C, c_gso_sender_only);
+	T_EQ_INT(wait_connected(C), 0);
+	T_ASSERT(wait_done(C, 1, pid));
+	T_EQ_INT(SH2->st.tx_gso, g0 + 1);
+	T_EQ_INT(SH2->st.rx_gso_drops, rd0 + 1);
+	T_EQ_INT(SH2->st.rx_drops, d0 + 1);
+	C->stop = 1;
+	T_EQ_INT(finish(pid), 0);
+	T_EQ_INT(dom0_remove_vif(X0, FW2, dom, 0, TMO), 0);
+	fx_domain_destroy(W, dom);
+}
+
+/* Hostile TSO: as hostile(), on the TSO firewall. */
+static void
+ghostile(badfn bad, int expect_fatal, const char *reason, uint64_t expect_drops)
+{
+	unsigned dom = next_dom++;
+	uint64_t v0 = SH2->st.violations, d0 = SH2->st.tx_drops, t0;
+	char bs[128];
+	pid_t pid;
+
+	snprintf(bs, sizeof(bs), "/local/domain/%u/backend/vif/%u/0/state", FW2, dom);
+	the_bad = bad;
+	pid = gspawn(FW2, dom, 1, C, c_hostile);
+	T_EQ_INT(wait_connected(C), 0);
+	t0 = ms();
+	while (!C->done && ms() - t0 < TMO)
+		usleep(1000);
+	T_ASSERT(C->done);
+	if (expect_fatal) {
+		T_ASSERT(xs_wait_state(X0, bs, XB_CLOSING, TMO) >= 0);
+		t0 = ms();
+		while (SH2->st.violations == v0 && ms() - t0 < TMO)
+			usleep(1000);
+		T_EQ_INT(SH2->st.violations, v0 + 1);
+		if (strstr(SH2->st.last_violation, reason) == NULL) {
+			printf("# last violation: %s\n", SH2->st.last_violation);
+			T_ASSERT(!"the reason logged");
+		}
+	} else {
+		usleep(100000);
+		T_EQ_INT(xs_state(X0, bs), XB_CONNECTED);
+		T_EQ_INT(SH2->st.violations, v0);
+		T_EQ_INT(SH2->st.tx_drops, d0 + expect_drops);
+	}
+	T_ASSERT(good2_alive());
+	T_ASSERT(good_alive());
+	C->stop = 1;
+	T_EQ_INT(finish(pid), 0);
+	if (!expect_fatal) {
+		/* every slot answered: OKAY for data (as Linux), none ERROR */
+		T_EQ_INT(C->rsp_err, 0);
+	}
+	fx_domain_destroy(W, dom);
+	dom0_remove_vif(X0, FW2, dom, 0, TMO);
+}
+
+/* A 60 KB super-frame with a given GSO extra. */
+static void
+send_super(struct tfront *t, size_t len, int v6, uint16_t size, uint8_t type)
+{
+	static uint8_t f[65536];
+	struct netif_extra_info e = gso_extra(size, type);
+
+	frame_tcp(f, len, v6, 9);
+	tf_queue(t, f, (uint16_t)len, 16, NETTXF_csum_blank, &e);
+	tf_publish(t);
+}
+
+static void b_gso_size0(struct tfront *t) { send_super(t, 60000, 0, 0, XEN_NETIF_GSO_TYPE_TCPV4); }
+static void b_gso_type(struct tfront *t) { send_super(t, 60000, 0, MSS, 3); }
+
+/* 65535 bytes announced, 17 slots that carry more. */
+static void
+b_gso_over_64k(struct tfront *t)
+{
+	struct netif_extra_info e = gso_extra(MSS, XEN_NETIF_GSO_TYPE_TCPV4);
+	struct netif_tx_request r;
+	unsigned i;
+
+	r = req(t->txrefs[0], 0, NETTXF_more_data | NETTXF_extra_info, 1, 65535);
+	tf_raw(t, &r);
+	memset(&r, 0, sizeof(r));
+	memcpy(&r, &e, sizeof(e));
+	tf_raw(t, &r);
+	for (i = 1; i < 18; i++) {
+		r = req(t->txrefs[i], 0, i < 17 ? NETTXF_more_data : 0, (uint16_t)(i + 1), 4000);
+		tf_raw(t, &r);
+	}
+	tf_publish(t);
+}
+
+/* Answered, dropped, not fatal (as Linux): a GSO extra on a tiny frame
+ * without a TCP header, the wrong family, segments over the MTU, an MSS
+ * of 1, a frame with trailing bytes past its IP length, an IPv6 header
+ * behind an IPv4 ethertype, TCP options past the end of a tiny frame. */
+static void
+b_gso_drops(struct tfront *t)
+{
+	static uint8_t f[65536];
+	struct netif_extra_info e = gso_extra(MSS, XEN_NETIF_GSO_TYPE_TCPV4);
+
+	frame_tcp(f, 40, 0, 1);		/* IP header, 6 bytes of TCP */
+	tf_queue(t, f, 40, 1, NETTXF_csum_blank, &e);
+	tf_publish(t);
+	send_super(t, 60000, 0, MSS, XEN_NETIF_GSO_TYPE_TCPV6);
+	send_super(t, 60000, 0, 9000, XEN_NETIF_GSO_TYPE_TCPV4);
+	send_super(t, 60000, 1, 1, XEN_NETIF_GSO_TYPE_TCPV6);
+	frame_tcp(f, 30000, 0, 3);
+	tf_queue(t, f, 30010, 8, NETTXF_csum_blank, &e);
+	tf_publish(t);
+	frame_tcp(f, 30000, 1, 3);
+	f[12] = 0x08;
+	f[13] = 0x00;
+	e = gso_extra(MSS6, XEN_NETIF_GSO_TYPE_TCPV6);
+	tf_queue(t, f, 30000, 8, NETTXF_csum_blank, &e);
+	tf_publish(t);
+	frame_tcp(f, 74, 0, 3);
+	f[34 + 12] = 0xf0;	/* 60 bytes of TCP header in 40 */
+	e = gso_extra(1000, XEN_NETIF_GSO_TYPE_TCPV4);	/* within the MTU */
+	tf_queue(t, f, 74, 1, NETTXF_csum_blank, &e);
+	tf_publish(t);
+	usleep(100000);
+	tf_reap(t);
+}
+
+static void gso_hostile_size0(void) { ghostile(b_gso_size0, 1, "GSO size zero", 0); }
+static void gso_hostile_type(void) { ghostile(b_gso_type, 1, "bad GSO type", 0); }
+static void gso_hostile_over_64k(void) { ghostile(b_gso_over_64k, 1, "larger than the packet", 0); }
+static void gso_hostile_drops(void) { ghostile(b_gso_drops, 0, NULL, 7); }
+
+static void
+gso_teardown(void)
+{
+	G2->stop = 1;
+	T_EQ_INT(finish(good2_pid), 0);
+	T_EQ_INT(dom0_remove_vif(X0, FW2, GOOD2, 0, TMO), 0);
+	usleep(100000);
+	T_EQ_INT(fx_maps_held(W, FW2), 0);
+	T_EQ_INT(SH2->bufs_free, NBH_NBUFS);
+	nbh_stop(SH2, NBH2);
+	fx_domain_destroy(W, GOOD2);
+}
+
 /* Frontend keys the backend must refuse at connect. */
 static const char *bad_key, *bad_val;
 
@@ -1353,6 +1960,16 @@ main(void)
 	T_RUN(vanish_then_die);
 	T_RUN(bad_keys);
 	T_RUN(churn);
+	T_RUN(gso_not_offered);
+	T_RUN(gso_setup);
+	T_RUN(gso_both_ways);
+	T_RUN(gso_to_plain_client);
+	T_RUN(gso_good_start);
+	T_RUN(gso_hostile_size0);
+	T_RUN(gso_hostile_type);
+	T_RUN(gso_hostile_over_64k);
+	T_RUN(gso_hostile_drops);
+	T_RUN(gso_teardown);
 	T_RUN(uplink_traffic);
 	T_RUN(uplink_tx_unknown_id);
 	T_RUN(uplink_tx_duplicate);
