@@ -34,6 +34,7 @@ struct xen_stats {
 	uint32_t	vifs_connected;
 	uint32_t	uplink_connected;
 	char		last_violation[96];
+	uint64_t	up_renegs;	/* uplink: fresh connections after a close or restart */
 };
 
 struct xvif {
