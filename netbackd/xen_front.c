@@ -426,6 +426,10 @@ xf_update(struct xenb *b, struct xfront *f)
 		break;
 	case XB_CLOSING:
 	case XB_CLOSED:
+		/* Our Initialising is what brings a closed backend (Linux:
+		 * online=1) back to InitWait: wait for it, do not close. */
+		if (f->state == XB_INITIALISING && !f->live)
+			break;
 		if (f->live || f->state == XB_CONNECTED) {
 			xf_disconnect(b, f);
 			xf_set_state(b, f, XB_CLOSING);

@@ -757,7 +757,7 @@ tn_wait(struct tnetvm *n, int want, int timeout_ms)
 int
 tn_connect(struct tnetvm *n, struct xen_if *x, unsigned fdom, int timeout_ms)
 {
-	char p[160];
+	char p[160], **ev;
 
 	memset(n, 0, sizeof(*n));
 	n->x = x;
@@ -774,8 +774,11 @@ tn_connect(struct tnetvm *n, struct xen_if *x, unsigned fdom, int timeout_ms)
 	if (tn_map(n) != 0)
 		return -2;
 	tn_switch(n, XB_CONNECTED);
-	/* From here tn_poll follows the frontend (fires once now). */
+	/* From here tn_poll follows the frontend. The watch fires once at
+	 * registration: that is the Connected just handled. */
 	x->xs_watch(x, p, "tnfe");
+	while ((ev = x->xs_check_watch(x)) != NULL)
+		free(ev);
 	return 0;
 }
 
