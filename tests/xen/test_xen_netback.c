@@ -1467,6 +1467,29 @@ static void uplink_restart_backend_initwait(void) { uplink_restart_with(XB_INITW
  */
 #define RENEG_MAX	4	/* xen_front.c XF_RENEG_MAX */
 
+/* CPU time of a process in clock ticks (utime + stime), 0 if unknown. */
+static uint64_t
+cpu_ticks(pid_t pid)
+{
+	char p[64], buf[1024], *s;
+	unsigned long long ut = 0, st = 0;
+	FILE *fp;
+	size_t n;
+
+	snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
+	if ((fp = fopen(p, "r")) == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	/* after "(comm)": state is field 3, utime 14, stime 15 */
+	if ((s = strrchr(buf, ')')) == NULL ||
+	    sscanf(s + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+	    &ut, &st) != 2)
+		return 0;
+	return ut + st;
+}
+
 static int
 nv_flapper(struct tnetvm *n, struct ctl *c)
 {
@@ -1511,16 +1534,18 @@ static void
 uplink_flap_check(pid_t pid)
 {
 	char fs[96];
-	uint64_t t0, l0, l1, v0 = 0, base;
+	uint64_t t0, l0, l1, v0 = 0, base, c0, cbase, cpu;
 	int st;
 
 	snprintf(fs, sizeof(fs), "/local/domain/%u/device/vif/0/state", FW);
 	T_EQ_INT(wait_connected(C), 0);
 	T_ASSERT(wait_done(1, pid, TMO));
-	/* netbackd's wakeups a second with the good client pinging */
+	/* netbackd's wakeups and CPU a second with the good client pinging */
 	l0 = SH->loops;
+	c0 = cpu_ticks(NBH);
 	usleep(1000000);
 	base = SH->loops - l0;
+	cbase = cpu_ticks(NBH) - c0;
 	kill(NBH, SIGKILL);
 	finish(NBH);
 	C->step = 1;
@@ -1542,11 +1567,15 @@ uplink_flap_check(pid_t pid)
 	 * (its loop wakes every 20 ms, 50 a second) and stays disconnected. */
 	usleep(200000);
 	l0 = SH->loops;
+	c0 = cpu_ticks(NBH);
 	usleep(1000000);
 	l1 = SH->loops;
-	printf("# netbackd loops a second: %llu before, %llu after the flap\n",
-	    (unsigned long long)base, (unsigned long long)(l1 - l0));
+	cpu = cpu_ticks(NBH) - c0;
+	printf("# netbackd a second: %llu loops, %llu CPU ticks before; %llu, %llu "
+	    "after the flap\n", (unsigned long long)base, (unsigned long long)cbase,
+	    (unsigned long long)(l1 - l0), (unsigned long long)cpu);
 	T_ASSERT(l1 - l0 < base + base / 2 + 100);
+	T_ASSERT(cpu < cbase * 2 + 15);
 	st = xs_state(X0, fs);
 	T_ASSERT(st == XB_CLOSING || st == XB_CLOSED);
 	T_EQ_INT(SH->st.uplink_connected, 0);
@@ -1565,6 +1594,81 @@ uplink_restart_flapping(void)
 
 	pid = spawn_netvm(nv, C, nv_flapper);
 	uplink_flap_check(pid);
+	uplink_gone(&pid, nv);
+}
+
+/*
+ * A NetVM caught breaking the protocol stays disconnected when netbackd
+ * restarts (the verdict is kept in our device dir), even if it then asks
+ * for a frontend; dom0 re-initialising the device is what lifts it.
+ */
+static int
+nv_broken(struct tnetvm *n, struct ctl *c)
+{
+	if (nv_echo(n, 100) != 0)
+		return 1;
+	nvb_tx_unknown_id(n);
+	c->done = 1;
+	while (c->step < 1 && !c->stop)
+		usleep(1000);
+	tn_force_state(n, XB_INITWAIT);
+	c->done = 2;
+	while (!c->stop)
+		usleep(1000);
+	return 0;
+}
+
+static void
+uplink_broken_check(pid_t pid, uint64_t v0)
+{
+	char fs[96], mk[96], *v;
+	unsigned len;
+	uint64_t t0;
+	int st;
+
+	snprintf(fs, sizeof(fs), "/local/domain/%u/device/vif/0/state", FW);
+	snprintf(mk, sizeof(mk), "/local/domain/%u/device/vif/0/moat-broken", FW);
+	T_EQ_INT(wait_connected(C), 0);
+	T_ASSERT(wait_done(1, pid, TMO));
+	t0 = ms();
+	while (SH->st.violations == v0 && ms() - t0 < TMO)
+		usleep(1000);
+	T_EQ_INT(SH->st.violations, v0 + 1);
+	usleep(20000);
+	T_ASSERT((v = X0->xs_read(X0, 0, mk, &len)) != NULL);
+	free(v);
+
+	kill(NBH, SIGKILL);
+	finish(NBH);
+	T_ASSERT((NBH = nbh_start(SH, W, FW)) > 0);
+	C->step = 1;
+	T_ASSERT(wait_done(2, pid, TMO));
+	usleep(300000);
+	st = xs_state(X0, fs);
+	T_ASSERT(st == XB_CLOSING || st == XB_CLOSED);
+	T_EQ_INT(SH->st.up_renegs, 0);
+	T_EQ_INT(SH->st.uplink_connected, 0);
+	T_EQ_INT(fx_grants_active(W, FW), 0);
+
+	/* dom0 re-initialises the device: a fresh start, verdict gone */
+	X0->xs_write(X0, 0, fs, "1", 1);
+	t0 = ms();
+	while (xs_state(X0, fs) != XB_CONNECTED && ms() - t0 < TMO)
+		usleep(1000);
+	T_EQ_INT(xs_state(X0, fs), XB_CONNECTED);
+	T_ASSERT((v = X0->xs_read(X0, 0, mk, &len)) == NULL);
+	T_ASSERT(good_alive());
+}
+
+static void
+uplink_broken_survives_restart(void)
+{
+	unsigned nv = next_netvm++;
+	uint64_t v0 = SH->st.violations;
+	pid_t pid;
+
+	pid = spawn_netvm(nv, C, nv_broken);
+	uplink_broken_check(pid, v0);
 	uplink_gone(&pid, nv);
 }
 
@@ -1643,6 +1747,7 @@ main(void)
 	T_RUN(uplink_restart_backend_closed);
 	T_RUN(uplink_restart_backend_initwait);
 	T_RUN(uplink_restart_flapping);
+	T_RUN(uplink_broken_survives_restart);
 	T_RUN(good_client_clean_exit);
 	nbh_stop(SH, NBH);
 	return t_done();
