@@ -1117,6 +1117,7 @@ static const struct sc_rule xen_rules[] = {
 	/* ioctl only for the named requests of the three devices we opened */
 	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTDEV_MAP_GRANT_REF, "gntdev: map a frontend's ring pages"),
 	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTDEV_UNMAP_GRANT_REF, "gntdev: unmap them at disconnect"),
+	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTDEV_GET_OFFSET_FOR_VADDR, "gntdev: libxengnttab's unmap asks it first (SIGSYS at teardown on real Xen without it)"),
 	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTDEV_SET_MAX_GRANTS, "gntdev: sizing at open"),
 	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTDEV_SET_UNMAP_NOTIFY, "gntdev: notify the peer if we die"),
 	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTDEV_GRANT_COPY, "gntdev: TX copy-in, RX copy-out of frames"),
