@@ -16,7 +16,8 @@
  * a new instance that finds our state left at Connected (or Initialised,
  * Closing...) cannot re-attach. It renegotiates as a frontend that was
  * unplugged would: Closing, then Closed once the backend has closed, then
- * Initialising, and connects afresh at the backend's InitWait. A backend
+ * Initialising, and connects afresh at the backend's InitWait (from a
+ * Closed left behind, it starts at the second step). A backend
  * that closes on us and comes back to InitWait gets the same fresh start.
  * Each costs 514 new grants and a NetVM controls how often it happens, so
  * renegotiations are budgeted (XF_RENEG_*); a NetVM over budget is broken.
@@ -344,7 +345,7 @@ xf_update(struct xenb *b, struct xfront *f)
 			log_info("uplink: NetVM was disconnected for a violation; "
 			    "waiting for dom0");
 		} else
-			f->stale = !f->live && ours != XB_CLOSED;
+			f->stale = !f->live;
 	}
 	snprintf(p, sizeof(p), "%s/backend-id", f->fpath);
 	if (xen_xs_read_uint(x, 0, p, 0x7fef, &bid) != 0)
@@ -386,11 +387,18 @@ xf_update(struct xenb *b, struct xfront *f)
 		if (xf_reneg_allow(b, f) == 0) {
 			log_info("uplink: state %u left by an earlier netbackd; "
 			    "renegotiating with domain %u", (unsigned)f->state, f->bdom);
-			/* Written even when it already reads Closing: the
-			 * backend must see a frontend that is going away. */
-			f->state = XB_UNKNOWN;
-			xf_set_state(b, f, XB_CLOSING);
-			f->reneg = XF_RN_CLOSING;
+			if (f->state == XB_CLOSED) {
+				/* Closed already (it may have died halfway
+				 * through this): a backend that is closed too
+				 * waits for our Initialising, for ever. */
+				f->reneg = XF_RN_CLOSED;
+			} else {
+				/* Written even when it already reads Closing:
+				 * the backend must see a frontend going away. */
+				f->state = XB_UNKNOWN;
+				xf_set_state(b, f, XB_CLOSING);
+				f->reneg = XF_RN_CLOSING;
+			}
 		}
 	}
 	if (f->reneg != XF_RN_NONE) {

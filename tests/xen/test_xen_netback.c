@@ -1305,6 +1305,7 @@ netbackd_restart(void)
  * fresh rings, while the client that was connected keeps passing traffic.
  */
 static int nv_pre_state;	/* NetVM's own state while netbackd is down, 0 none */
+static int nv_close_first;	/* NetVM closes the uplink before netbackd dies */
 
 static void
 nv_publish(struct tnetvm *n, struct ctl *c)
@@ -1324,9 +1325,20 @@ nv_restartable(struct tnetvm *n, struct ctl *c)
 {
 	int i;
 
+	char p[160];
+
 	for (i = 0; i < 10; i++)
 		if (nv_echo(n, (uint16_t)(100 + i * 50)) != 0)
 			return 1 + i;
+	if (nv_close_first) {
+		/* a backend error (Linux: xenbus_dev_fatal), then Closed as
+		 * Linux answers the frontend's Closed when online is 1 */
+		tn_force_state(n, XB_CLOSING);
+		snprintf(p, sizeof(p), "%s/state", n->fpath);
+		if (xs_wait_state(n->x, p, XB_CLOSED, TMO) < 0)
+			return 40;
+		tn_force_state(n, XB_CLOSED);
+	}
 	nv_publish(n, c);
 	c->done = 1;
 	while (c->step < 1 && !c->stop)
@@ -1404,13 +1416,14 @@ uplink_restart_check(pid_t pid, unsigned nv)
 	T_EQ_INT(C->nconn, 1);
 	old_tx = C->txref;
 	old_rx = C->rxref;
-	T_EQ_INT(fx_grants_active(W, FW), 2 + 256 + 256);
+	T_EQ_INT(fx_grants_active(W, FW), nv_close_first ? 0 : 2 + 256 + 256);
 
 	kill(NBH, SIGKILL);
 	finish(NBH);
 	C->step = 1;
 	T_ASSERT(wait_done(2, pid, TMO));
-	T_EQ_INT(xs_state(X0, fs), XB_CONNECTED);	/* left by the dead one */
+	/* left by the dead one */
+	T_EQ_INT(xs_state(X0, fs), nv_close_first ? XB_CLOSED : XB_CONNECTED);
 	T_ASSERT((NBH = nbh_start(SH, W, FW)) > 0);
 
 	t0 = ms();
@@ -1442,21 +1455,25 @@ uplink_restart_check(pid_t pid, unsigned nv)
 }
 
 static void
-uplink_restart_with(int pre_state)
+uplink_restart_with(int pre_state, int close_first)
 {
 	unsigned nv = next_netvm++;
 	pid_t pid;
 
 	nv_pre_state = pre_state;
+	nv_close_first = close_first;
 	pid = spawn_netvm(nv, C, nv_restartable);
 	uplink_restart_check(pid, nv);
 	uplink_gone(&pid, nv);
 }
 
-static void uplink_netbackd_restart(void) { uplink_restart_with(0); }
+static void uplink_netbackd_restart(void) { uplink_restart_with(0, 0); }
 /* The NetVM's backend closed (or reset to InitWait) while netbackd was down. */
-static void uplink_restart_backend_closed(void) { uplink_restart_with(XB_CLOSED); }
-static void uplink_restart_backend_initwait(void) { uplink_restart_with(XB_INITWAIT); }
+static void uplink_restart_backend_closed(void) { uplink_restart_with(XB_CLOSED, 0); }
+static void uplink_restart_backend_initwait(void) { uplink_restart_with(XB_INITWAIT, 0); }
+/* Both sides Closed when netbackd died (a backend error; or a netbackd
+ * that died halfway through renegotiating): nobody would ever move. */
+static void uplink_restart_both_closed(void) { uplink_restart_with(0, 1); }
 
 /*
  * A hostile NetVM after the restart: first garbage states at full speed,
@@ -1746,6 +1763,7 @@ main(void)
 	T_RUN(uplink_netbackd_restart);
 	T_RUN(uplink_restart_backend_closed);
 	T_RUN(uplink_restart_backend_initwait);
+	T_RUN(uplink_restart_both_closed);
 	T_RUN(uplink_restart_flapping);
 	T_RUN(uplink_broken_survives_restart);
 	T_RUN(good_client_clean_exit);
