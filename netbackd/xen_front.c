@@ -414,6 +414,8 @@ xf_update(struct xenb *b, struct xfront *f)
 		if (f->state == XB_CLOSED) {
 			if (xf_reneg_allow(b, f) != 0)
 				break;
+			log_rl(LOG_LVL_INFO, "uplink: domain %u wants a frontend again; "
+			    "reconnecting", f->bdom);
 			xf_set_state(b, f, XB_INITIALISING);
 		}
 		if (f->state != XB_INITIALISING)

@@ -45,6 +45,7 @@ struct ctl {
 	volatile int	done;		/* client -> test: step reached */
 	volatile uint64_t rsp_ok, rsp_err, rsp_null;
 	volatile uint32_t nconn, txref, rxref, attach_tx, attach_rx;	/* NetVM's view */
+	volatile uint32_t tx_cons;
 	volatile int	bstate;
 };
 static struct ctl *C;		/* per hostile client */
@@ -1316,6 +1317,7 @@ nv_publish(struct tnetvm *n, struct ctl *c)
 	c->rxref = n->rxref;
 	c->attach_tx = n->attach_tx;
 	c->attach_rx = n->attach_rx;
+	c->tx_cons = n->tx_cons;
 }
 
 /* Steps: 1 traffic, then wait; test step 1: netbackd is dead (take
@@ -1323,9 +1325,8 @@ nv_publish(struct tnetvm *n, struct ctl *c)
 static int
 nv_restartable(struct tnetvm *n, struct ctl *c)
 {
-	int i;
-
 	char p[160];
+	int i;
 
 	for (i = 0; i < 10; i++)
 		if (nv_echo(n, (uint16_t)(100 + i * 50)) != 0)
@@ -1382,15 +1383,17 @@ static void
 uplink_gone(pid_t *pid, unsigned nv)
 {
 	uint64_t t0;
+	int st = -1, rc = -1;
 
 	C->stop = 1;
 	if (*pid > 0) {
 		t0 = ms();
-		while (kill(*pid, 0) == 0 && waitpid(*pid, NULL, WNOHANG) == 0 &&
-		    ms() - t0 < TMO)
+		while ((rc = (int)waitpid(*pid, &st, WNOHANG)) == 0 && ms() - t0 < TMO)
 			usleep(1000);
-		kill(*pid, SIGKILL);
-		waitpid(*pid, NULL, WNOHANG);
+		if (rc == 0) {
+			kill(*pid, SIGKILL);
+			waitpid(*pid, &st, 0);
+		}
 		*pid = -1;
 	}
 	fx_domain_destroy(W, nv);
@@ -1399,6 +1402,9 @@ uplink_gone(pid_t *pid, unsigned nv)
 	while ((SH->link[MQ_PORT_UPLINK].up || fx_grants_active(W, FW) != 0) &&
 	    ms() - t0 < TMO)
 		usleep(1000);
+	if (rc <= 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		printf("# NetVM process: rc %d, status 0x%x\n", rc, st);
+	T_ASSERT(rc > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	T_EQ_INT(SH->link[MQ_PORT_UPLINK].up, 0);
 	T_EQ_INT(fx_grants_active(W, FW), 0);
 }
@@ -1414,6 +1420,7 @@ uplink_restart_check(pid_t pid, unsigned nv)
 	T_EQ_INT(wait_connected(C), 0);
 	T_ASSERT(wait_done(1, pid, 10000));
 	T_EQ_INT(C->nconn, 1);
+	T_ASSERT(C->tx_cons >= 10);	/* the first rings carried traffic */
 	old_tx = C->txref;
 	old_rx = C->rxref;
 	T_EQ_INT(fx_grants_active(W, FW), nv_close_first ? 0 : 2 + 256 + 256);
@@ -1439,7 +1446,8 @@ uplink_restart_check(pid_t pid, unsigned nv)
 	T_EQ_INT(SH->link[MQ_PORT_UPLINK].up, 1);
 	T_EQ_INT(SH->st.up_renegs, 1);
 	/* New rings: freshly initialised (the old ones had carried traffic),
-	 * and only the new instance's grants exist, none of the dead one's. */
+	 * and only the new instance's grants exist, none of the dead one's
+	 * (whose ref numbers were freed with them, so may come back). */
 	T_EQ_INT(C->attach_tx, 0);
 	T_EQ_INT(C->attach_rx, 0);
 	T_EQ_INT(fx_grants_active(W, FW), 2 + 256 + 256);
