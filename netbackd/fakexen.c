@@ -56,6 +56,7 @@ struct fx_gnt {
 	uint16_t	flags;
 	uint16_t	grantee;
 	uint32_t	page;
+	int16_t		handle;		/* whose gntalloc made it, -1 none */
 };
 
 struct fx_dom {
@@ -1083,6 +1084,7 @@ gshare_(struct xen_if *x, uint16_t domid, unsigned count, uint32_t *refs, int wr
 		me->gnt[refs[k]].page = start + k;
 		me->gnt[refs[k]].grantee = domid;
 		me->gnt[refs[k]].flags = (uint16_t)(GTF_permit | (writable ? 0 : GTF_readonly));
+		me->gnt[refs[k]].handle = (int16_t)P(x)->h;
 	}
 out:
 	unlock(w);
@@ -1131,10 +1133,15 @@ close_(struct xen_if *x)
 		if (P(x)->map[i].addr != NULL)
 			gunmap_(x, P(x)->map[i].addr);
 	lock(w);
-	if ((d = dom_find(w, x->self)) != NULL)
+	if ((d = dom_find(w, x->self)) != NULL) {
 		for (i = 1; i < FX_NPORTS; i++)
 			if (d->port[i].state != PORT_FREE && d->port[i].handle == h)
 				port_close(w, d, (unsigned)i);
+		/* Its grants stay; the slot's next owner must not inherit them. */
+		for (i = 0; i < FX_NGRANT; i++)
+			if (d->gnt[i].flags && d->gnt[i].handle == h)
+				d->gnt[i].handle = -1;
+	}
 	for (i = 0; i < FX_NWATCH; i++)
 		if (w->s->watch[i].used && w->s->watch[i].handle == h)
 			w->s->watch[i].used = 0;
@@ -1149,9 +1156,10 @@ close_(struct xen_if *x)
 
 /*
  * A process that died without closing its handle: what the kernel does
- * when a process holding /dev/xen/evtchn and gntdev exits. Its ports
- * close (the peers' ends return to unbound, so a restarted backend can
- * bind them again), its watches go, its mappings stop counting.
+ * when a process holding /dev/xen/evtchn, gntdev and gntalloc exits. Its
+ * ports close (the peers' ends return to unbound, so a restarted backend
+ * can bind them again), its watches go, its mappings stop counting, and
+ * the grants it gave end (a page a peer still maps lives until unmapped).
  * (Called locked; page reference counts of its maps are not tracked per
  * handle, so such pages are only freed with their grants.)
  */
@@ -1171,6 +1179,11 @@ handles_gc(struct fx_world *w)
 				if (d->port[i].state != PORT_FREE && d->port[i].handle == h)
 					port_close(w, d, (unsigned)i);
 			d->maps_held -= d->maps_held >= hd->maps ? hd->maps : d->maps_held;
+			for (i = 0; i < FX_NGRANT; i++)
+				if (d->gnt[i].flags && d->gnt[i].handle == h) {
+					revoke_page(w, d->gnt[i].page);
+					memset(&d->gnt[i], 0, sizeof(d->gnt[i]));
+				}
 		}
 		for (i = 0; i < FX_NWATCH; i++)
 			if (w->s->watch[i].used && w->s->watch[i].handle == h)

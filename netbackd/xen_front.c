@@ -9,7 +9,18 @@
  * status, offset or size is used; received data is copied out of the
  * granted page into a core buffer before anyone parses it. A NetVM that
  * breaks the protocol loses the uplink (logged once, counted) until dom0
- * re-initialises the device.
+ * re-initialises the device; a marker in our own device dir keeps that
+ * verdict across a restart of netbackd.
+ *
+ * Restart: the pages a dead netbackd shared went with its gntalloc fd, so
+ * a new instance that finds our state left at Connected (or Initialised,
+ * Closing...) cannot re-attach. It renegotiates as a frontend that was
+ * unplugged would: Closing, then Closed once the backend has closed, then
+ * Initialising, and connects afresh at the backend's InitWait (from a
+ * Closed left behind, it starts at the second step). A backend
+ * that closes on us and comes back to InitWait gets the same fresh start.
+ * Each costs 514 new grants and a NetVM controls how often it happens, so
+ * renegotiations are budgeted (XF_RENEG_*); a NetVM over budget is broken.
  *
  * Granted pages: a fixed set per connection (2 rings, 256 RX, 256 TX =
  * 514, under gntalloc's 1024), holding nothing but packets bound for the
@@ -29,10 +40,24 @@
 
 #define XF_TXPAGES	XNR_TX_RING_SIZE	/* one page per TX id */
 #define XF_RXPAGES	XNR_RX_RING_SIZE	/* one page per RX slot */
+#define XF_RENEG_MAX	4	/* renegotiations per window... */
+#define XF_RENEG_MS	60000	/* ...of this many ms */
+#define XF_BROKEN_KEY	"moat-broken"	/* in our device dir; dom0 resets it */
+
+/* Where a renegotiation stands: what we wrote, what we wait for. */
+enum xf_reneg {
+	XF_RN_NONE = 0,
+	XF_RN_CLOSING,		/* wrote Closing, wait for Closing or Closed */
+	XF_RN_CLOSED,		/* wrote Closed, wait for Closed or InitWait */
+};
 
 struct xfront {
 	enum xenbus_state state;	/* ours, last written */
 	int		 connected, broken, live;
+	int		 stale;		/* our state was left by another instance */
+	enum xf_reneg	 reneg;
+	uint64_t	 reneg_t0;
+	unsigned	 reneg_n;
 	unsigned	 bdom;
 	char		 fpath[64], bpath[96];
 	uint8_t		 mac[6];
@@ -93,6 +118,29 @@ xf_disconnect(struct xenb *b, struct xfront *f)
 	f->live = 0;
 }
 
+/* Our device dir is ours to write; the NetVM can read it, not change it. */
+static void
+xf_mark_broken(struct xenb *b, struct xfront *f, int on)
+{
+	char p[96];
+
+	snprintf(p, sizeof(p), "%s/" XF_BROKEN_KEY, f->fpath);
+	if (on)
+		b->x->xs_write(b->x, 0, p, "1", 1);
+	else
+		b->x->xs_rm(b->x, 0, p);
+}
+
+static int
+xf_marked_broken(struct xenb *b, struct xfront *f)
+{
+	char p[96];
+	uint64_t n;
+
+	snprintf(p, sizeof(p), "%s/" XF_BROKEN_KEY, f->fpath);
+	return xen_xs_read_uint(b->x, 0, p, 1, &n) == 0 && n == 1;
+}
+
 static void
 xf_fail(struct xenb *b, struct xfront *f, const char *why)
 {
@@ -100,8 +148,12 @@ xf_fail(struct xenb *b, struct xfront *f, const char *why)
 	snprintf(b->st.last_violation, sizeof(b->st.last_violation), "uplink: %s", why);
 	log_rl(LOG_LVL_WARN, "uplink: NetVM disconnected: %s", why);
 	f->broken = 1;
+	f->reneg = XF_RN_NONE;
 	xf_disconnect(b, f);
 	xf_set_state(b, f, XB_CLOSING);
+	/* Read by the next netbackd if this one dies before dom0 resets
+	 * the device: a restart must not launder the verdict. */
+	xf_mark_broken(b, f, 1);
 }
 
 /* One call, so the pages are contiguous and page i is at base + i * 4096. */
@@ -214,6 +266,44 @@ xf_connected(struct xenb *b, struct xfront *f)
 	log_info("uplink: connected to domain %u", f->bdom);
 }
 
+/*
+ * One more renegotiation, or the NetVM is over its budget and broken. The
+ * window restarts like the event-storm one; only dom0 (Initialising in
+ * our dir) clears the count early.
+ */
+static int
+xf_reneg_allow(struct xenb *b, struct xfront *f)
+{
+	uint64_t t = now_ms();
+
+	if (f->reneg_n == 0 || t - f->reneg_t0 >= XF_RENEG_MS) {
+		f->reneg_t0 = t;
+		f->reneg_n = 0;
+	}
+	if (++f->reneg_n > XF_RENEG_MAX) {
+		xf_fail(b, f, "backend keeps renegotiating");
+		return -1;
+	}
+	b->st.up_renegs++;
+	return 0;
+}
+
+/* Step a renegotiation as far as the backend's state bs lets it go. */
+static void
+xf_reneg_step(struct xenb *b, struct xfront *f, enum xenbus_state bs)
+{
+	if (f->reneg == XF_RN_CLOSING && (bs == XB_CLOSING || bs == XB_CLOSED)) {
+		xf_set_state(b, f, XB_CLOSED);
+		f->reneg = XF_RN_CLOSED;
+	}
+	/* Linux netback answers our Closed with Closed when dom0 marked the
+	 * device online; one that skips ahead to InitWait is as good. */
+	if (f->reneg == XF_RN_CLOSED && (bs == XB_CLOSED || bs == XB_INITWAIT)) {
+		f->reneg = XF_RN_NONE;
+		xf_set_state(b, f, XB_INITIALISING);
+	}
+}
+
 /* Read our device dir (dom0's keys) and the backend's state; act. */
 static void
 xf_update(struct xenb *b, struct xfront *f)
@@ -229,6 +319,8 @@ xf_update(struct xenb *b, struct xfront *f)
 		/* dom0 removed our device */
 		xf_disconnect(b, f);
 		f->state = XB_UNKNOWN;
+		f->stale = 0;
+		f->reneg = XF_RN_NONE;
 		return;
 	}
 	if (xnv_parse_state(s, len, &ours) != 0)
@@ -237,11 +329,24 @@ xf_update(struct xenb *b, struct xfront *f)
 	if (ours == XB_INITIALISING && f->state != XB_INITIALISING) {
 		/* dom0 (re)attached the device: start over */
 		xf_disconnect(b, f);
+		xf_mark_broken(b, f, 0);
 		f->broken = 0;
+		f->stale = 0;
+		f->reneg = XF_RN_NONE;
+		f->reneg_n = 0;
 		f->state = XB_INITIALISING;
 	}
-	if (f->state == XB_UNKNOWN)
+	if (f->state == XB_UNKNOWN && ours != XB_UNKNOWN) {
+		/* Written by a netbackd before us, whose pages died with it. */
 		f->state = ours;
+		if (xf_marked_broken(b, f)) {
+			/* It caught this NetVM breaking the protocol; so do we. */
+			f->broken = 1;
+			log_info("uplink: NetVM was disconnected for a violation; "
+			    "waiting for dom0");
+		} else
+			f->stale = !f->live;
+	}
 	snprintf(p, sizeof(p), "%s/backend-id", f->fpath);
 	if (xen_xs_read_uint(x, 0, p, 0x7fef, &bid) != 0)
 		return;
@@ -277,9 +382,43 @@ xf_update(struct xenb *b, struct xfront *f)
 			bs = XB_UNKNOWN;
 		free(s);
 	}
+	if (f->stale) {
+		f->stale = 0;
+		if (xf_reneg_allow(b, f) == 0) {
+			log_info("uplink: state %u left by an earlier netbackd; "
+			    "renegotiating with domain %u", (unsigned)f->state, f->bdom);
+			if (f->state == XB_CLOSED) {
+				/* Closed already (it may have died halfway
+				 * through this): a backend that is closed too
+				 * waits for our Initialising, for ever. */
+				f->reneg = XF_RN_CLOSED;
+			} else {
+				/* Written even when it already reads Closing:
+				 * the backend must see a frontend going away. */
+				f->state = XB_UNKNOWN;
+				xf_set_state(b, f, XB_CLOSING);
+				f->reneg = XF_RN_CLOSING;
+			}
+		}
+	}
+	if (f->reneg != XF_RN_NONE) {
+		xf_reneg_step(b, f, bs);
+		if (f->reneg != XF_RN_NONE)
+			return;
+	}
 	switch (bs) {
 	case XB_INITWAIT:
-		if (f->state != XB_INITIALISING || f->broken)
+		if (f->broken || f->live)
+			break;
+		/* The backend closed on us and wants a frontend again. */
+		if (f->state == XB_CLOSED) {
+			if (xf_reneg_allow(b, f) != 0)
+				break;
+			log_rl(LOG_LVL_INFO, "uplink: domain %u wants a frontend again; "
+			    "reconnecting", f->bdom);
+			xf_set_state(b, f, XB_INITIALISING);
+		}
+		if (f->state != XB_INITIALISING)
 			break;
 		snprintf(p, sizeof(p), "%s/feature-rx-copy", f->bpath);
 		if (xen_xs_read_uint(x, 0, p, 1, &n) != 0 || n != 1) {
@@ -297,6 +436,10 @@ xf_update(struct xenb *b, struct xfront *f)
 		break;
 	case XB_CLOSING:
 	case XB_CLOSED:
+		/* Our Initialising is what brings a closed backend (Linux:
+		 * online=1) back to InitWait: wait for it, do not close. */
+		if (f->state == XB_INITIALISING && !f->live)
+			break;
 		if (f->live || f->state == XB_CONNECTED) {
 			xf_disconnect(b, f);
 			xf_set_state(b, f, XB_CLOSING);

@@ -40,6 +40,7 @@ struct xen_stats {
 	uint64_t	tx_gso;		/* super-frames from clients handed to natd */
 	uint64_t	rx_gso;		/* super-frames copied into clients */
 	uint64_t	rx_gso_drops;	/* ...not, the client takes no GSO (in rx_drops too) */
+	uint64_t	up_renegs;	/* uplink: fresh connections after a close or restart */
 };
 
 struct xvif {

@@ -45,6 +45,9 @@ struct ctl {
 	volatile int	step;		/* test -> client: go to this step */
 	volatile int	done;		/* client -> test: step reached */
 	volatile uint64_t rsp_ok, rsp_err, rsp_null;
+	volatile uint32_t nconn, txref, rxref, attach_tx, attach_rx;	/* NetVM's view */
+	volatile uint32_t tx_cons;
+	volatile int	bstate;
 };
 static struct ctl *C;		/* per hostile client */
 static struct ctl *G;		/* the good client */
@@ -1903,6 +1906,404 @@ netbackd_restart(void)
 	T_EQ_INT(fx_maps_held(W, FW), 2);	/* the good client's two rings */
 }
 
+/*
+ * The same with the uplink up: the dead netbackd's grants went with it,
+ * so the new one must renegotiate with the NetVM (tfront.c's test NetVM
+ * reacts as Linux netback does) and get the uplink Connected again over
+ * fresh rings, while the client that was connected keeps passing traffic.
+ */
+static int nv_pre_state;	/* NetVM's own state while netbackd is down, 0 none */
+static int nv_close_first;	/* NetVM closes the uplink before netbackd dies */
+
+static void
+nv_publish(struct tnetvm *n, struct ctl *c)
+{
+	c->bstate = n->bstate;
+	c->nconn = n->nconn;
+	c->txref = n->txref;
+	c->rxref = n->rxref;
+	c->attach_tx = n->attach_tx;
+	c->attach_rx = n->attach_rx;
+	c->tx_cons = n->tx_cons;
+}
+
+/* Steps: 1 traffic, then wait; test step 1: netbackd is dead (take
+ * nv_pre_state); test step 2: traffic over whatever rings we have now. */
+static int
+nv_restartable(struct tnetvm *n, struct ctl *c)
+{
+	char p[160];
+	int i;
+
+	for (i = 0; i < 10; i++)
+		if (nv_echo(n, (uint16_t)(100 + i * 50)) != 0)
+			return 1 + i;
+	if (nv_close_first) {
+		/* a backend error (Linux: xenbus_dev_fatal), then Closed as
+		 * Linux answers the frontend's Closed when online is 1 */
+		tn_force_state(n, XB_CLOSING);
+		snprintf(p, sizeof(p), "%s/state", n->fpath);
+		if (xs_wait_state(n->x, p, XB_CLOSED, TMO) < 0)
+			return 40;
+		tn_force_state(n, XB_CLOSED);
+	}
+	nv_publish(n, c);
+	c->done = 1;
+	while (c->step < 1 && !c->stop)
+		usleep(1000);
+	if (nv_pre_state != 0)
+		tn_force_state(n, nv_pre_state);
+	nv_publish(n, c);
+	c->done = 2;
+	while (c->step < 2 && !c->stop) {
+		tn_poll(n);
+		nv_publish(n, c);
+		usleep(500);
+	}
+	if (c->stop)
+		return 0;
+	if (n->bstate != XB_CONNECTED)
+		return 50;
+	for (i = 0; i < 20; i++)
+		if (nv_echo(n, (uint16_t)(60 + i * 70)) != 0)
+			return 60 + i;
+	c->done = 3;
+	while (!c->stop) {
+		tn_poll(n);
+		usleep(1000);
+	}
+	return 0;
+}
+
+static int
+wait_done(int want, pid_t pid, int tmo)
+{
+	uint64_t t0 = ms();
+
+	while (C->done < want && kill(pid, 0) == 0 && ms() - t0 < (uint64_t)tmo)
+		usleep(1000);
+	return C->done >= want;
+}
+
+/* Always run, so one failure does not cascade; then what it must leave. */
+static void
+uplink_gone(pid_t *pid, unsigned nv)
+{
+	uint64_t t0;
+	int st = -1, rc = -1;
+
+	C->stop = 1;
+	if (*pid > 0) {
+		t0 = ms();
+		while ((rc = (int)waitpid(*pid, &st, WNOHANG)) == 0 && ms() - t0 < TMO)
+			usleep(1000);
+		if (rc == 0) {
+			kill(*pid, SIGKILL);
+			waitpid(*pid, &st, 0);
+		}
+		*pid = -1;
+	}
+	fx_domain_destroy(W, nv);
+	dom0_remove_uplink(X0, FW, nv);
+	t0 = ms();
+	while ((SH->link[MQ_PORT_UPLINK].up || fx_grants_active(W, FW) != 0) &&
+	    ms() - t0 < TMO)
+		usleep(1000);
+	if (rc <= 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		printf("# NetVM process: rc %d, status 0x%x\n", rc, st);
+	T_ASSERT(rc > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	T_EQ_INT(SH->link[MQ_PORT_UPLINK].up, 0);
+	T_EQ_INT(fx_grants_active(W, FW), 0);
+}
+
+static void
+uplink_restart_check(pid_t pid, unsigned nv)
+{
+	char fs[96];
+	uint32_t old_tx, old_rx;
+	uint64_t t0;
+
+	snprintf(fs, sizeof(fs), "/local/domain/%u/device/vif/0/state", FW);
+	T_EQ_INT(wait_connected(C), 0);
+	T_ASSERT(wait_done(1, pid, 10000));
+	T_EQ_INT(C->nconn, 1);
+	T_ASSERT(C->tx_cons >= 10);	/* the first rings carried traffic */
+	old_tx = C->txref;
+	old_rx = C->rxref;
+	T_EQ_INT(fx_grants_active(W, FW), nv_close_first ? 0 : 2 + 256 + 256);
+
+	kill(NBH, SIGKILL);
+	finish(NBH);
+	C->step = 1;
+	T_ASSERT(wait_done(2, pid, TMO));
+	/* left by the dead one */
+	T_EQ_INT(xs_state(X0, fs), nv_close_first ? XB_CLOSED : XB_CONNECTED);
+	T_ASSERT((NBH = nbh_start(SH, W, FW)) > 0);
+
+	t0 = ms();
+	while ((C->bstate != XB_CONNECTED || C->nconn < 2 || !SH->st.uplink_connected) &&
+	    kill(pid, 0) == 0 && ms() - t0 < TMO)
+		usleep(1000);
+	printf("# renegotiated in %llu ms; rings %u/%u, then %u/%u\n",
+	    (unsigned long long)(ms() - t0), old_tx, old_rx, C->txref, C->rxref);
+	T_EQ_INT(C->bstate, XB_CONNECTED);
+	T_EQ_INT(C->nconn, 2);			/* the NetVM mapped rings afresh */
+	T_EQ_INT(xs_state(X0, fs), XB_CONNECTED);
+	T_EQ_INT(SH->st.uplink_connected, 1);
+	T_EQ_INT(SH->link[MQ_PORT_UPLINK].up, 1);
+	T_EQ_INT(SH->st.up_renegs, 1);
+	/* New rings: freshly initialised (the old ones had carried traffic),
+	 * and only the new instance's grants exist, none of the dead one's
+	 * (whose ref numbers were freed with them, so may come back). */
+	T_EQ_INT(C->attach_tx, 0);
+	T_EQ_INT(C->attach_rx, 0);
+	T_EQ_INT(fx_grants_active(W, FW), 2 + 256 + 256);
+	T_EQ_INT(fx_maps_held(W, nv), 2);
+
+	/* both ways over the new rings: NetVM -> netbackd -> echo -> NetVM */
+	C->step = 2;
+	T_ASSERT(wait_done(3, pid, 10000));
+	T_ASSERT(SH->st.up_rx_pkts >= 20);
+	T_ASSERT(SH->st.up_tx_pkts >= 20);
+	T_EQ_INT(SH->st.violations, 0);
+	T_ASSERT(good_alive());
+}
+
+static void
+uplink_restart_with(int pre_state, int close_first)
+{
+	unsigned nv = next_netvm++;
+	pid_t pid;
+
+	nv_pre_state = pre_state;
+	nv_close_first = close_first;
+	pid = spawn_netvm(nv, C, nv_restartable);
+	uplink_restart_check(pid, nv);
+	uplink_gone(&pid, nv);
+}
+
+static void uplink_netbackd_restart(void) { uplink_restart_with(0, 0); }
+/* The NetVM's backend closed (or reset to InitWait) while netbackd was down. */
+static void uplink_restart_backend_closed(void) { uplink_restart_with(XB_CLOSED, 0); }
+static void uplink_restart_backend_initwait(void) { uplink_restart_with(XB_INITWAIT, 0); }
+/* Both sides Closed when netbackd died (a backend error; or a netbackd
+ * that died halfway through renegotiating): nobody would ever move. */
+static void uplink_restart_both_closed(void) { uplink_restart_with(0, 1); }
+
+/*
+ * A hostile NetVM after the restart: first garbage states at full speed,
+ * then a backend that closes whenever we connect and asks for a frontend
+ * again whenever we close, for ever. Each round would cost netbackd 514
+ * fresh grants; it gets a bounded number of them, then the NetVM is
+ * broken, netbackd idles, and the clients never notice.
+ */
+#define RENEG_MAX	4	/* xen_front.c XF_RENEG_MAX */
+
+/* CPU time of a process in clock ticks (utime + stime), 0 if unknown. */
+static uint64_t
+cpu_ticks(pid_t pid)
+{
+	char p[64], buf[1024], *s;
+	unsigned long long ut = 0, st = 0;
+	FILE *fp;
+	size_t n;
+
+	snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
+	if ((fp = fopen(p, "r")) == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	/* after "(comm)": state is field 3, utime 14, stime 15 */
+	if ((s = strrchr(buf, ')')) == NULL ||
+	    sscanf(s + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+	    &ut, &st) != 2)
+		return 0;
+	return ut + st;
+}
+
+static int
+nv_flapper(struct tnetvm *n, struct ctl *c)
+{
+	static const char *junk[] = { "2", "4", "6", "5", "1", "3", "0", "9", "x", "7", "4", "2" };
+	char p[160], bp[160];
+	uint64_t t0;
+	int i, last = -2, fs;
+
+	if (nv_echo(n, 100) != 0)
+		return 1;
+	c->done = 1;
+	while (c->step < 1 && !c->stop)
+		usleep(1000);
+	tn_force_state(n, XB_CLOSED);
+	c->done = 2;
+	while (c->step < 2 && !c->stop)
+		usleep(1000);
+	snprintf(bp, sizeof(bp), "%s/state", n->bpath);
+	for (i = 0; i < 600; i++)
+		n->x->xs_write(n->x, 0, bp, junk[i % 12], (unsigned)strlen(junk[i % 12]));
+	snprintf(p, sizeof(p), "%s/state", n->fpath);
+	t0 = ms();
+	while (!c->stop && ms() - t0 < 4000) {
+		fs = xs_state(n->x, p);
+		if (fs != last) {
+			last = fs;
+			if (fs == XB_CONNECTED || fs == XB_CLOSING)
+				n->x->xs_write(n->x, 0, bp, fs == XB_CONNECTED ? "6" : "5", 1);
+			else if (fs == XB_CLOSED || fs == XB_INITIALISING)
+				n->x->xs_write(n->x, 0, bp, "2", 1);
+			c->nconn++;
+		}
+		usleep(200);
+	}
+	c->done = 3;
+	while (!c->stop)
+		usleep(1000);
+	return 0;
+}
+
+static void
+uplink_flap_check(pid_t pid)
+{
+	char fs[96];
+	uint64_t t0, l0, l1, v0 = 0, base, c0, cbase, cpu;
+	int st;
+
+	snprintf(fs, sizeof(fs), "/local/domain/%u/device/vif/0/state", FW);
+	T_EQ_INT(wait_connected(C), 0);
+	T_ASSERT(wait_done(1, pid, TMO));
+	/* netbackd's wakeups and CPU a second with the good client pinging */
+	l0 = SH->loops;
+	c0 = cpu_ticks(NBH);
+	usleep(1000000);
+	base = SH->loops - l0;
+	cbase = cpu_ticks(NBH) - c0;
+	kill(NBH, SIGKILL);
+	finish(NBH);
+	C->step = 1;
+	T_ASSERT(wait_done(2, pid, TMO));
+	T_ASSERT((NBH = nbh_start(SH, W, FW)) > 0);
+	C->step = 2;
+	/* the budget runs out long before the flapper does */
+	t0 = ms();
+	while (SH->st.violations == v0 && ms() - t0 < 4000)
+		usleep(1000);
+	printf("# %llu renegotiations, %llu ms, NetVM saw %u changes; last: %s\n",
+	    (unsigned long long)SH->st.up_renegs, (unsigned long long)(ms() - t0),
+	    C->nconn, SH->st.last_violation);
+	T_EQ_INT(SH->st.violations, 1);
+	T_ASSERT(strstr(SH->st.last_violation, "renegotiating") != NULL);
+	T_ASSERT(SH->st.up_renegs >= 2 && SH->st.up_renegs <= RENEG_MAX);
+	T_ASSERT(wait_done(3, pid, 6000));
+	/* The flapper keeps going on its own; once it stops, netbackd idles
+	 * (its loop wakes every 20 ms, 50 a second) and stays disconnected. */
+	usleep(200000);
+	l0 = SH->loops;
+	c0 = cpu_ticks(NBH);
+	usleep(1000000);
+	l1 = SH->loops;
+	cpu = cpu_ticks(NBH) - c0;
+	printf("# netbackd a second: %llu loops, %llu CPU ticks before; %llu, %llu "
+	    "after the flap\n", (unsigned long long)base, (unsigned long long)cbase,
+	    (unsigned long long)(l1 - l0), (unsigned long long)cpu);
+	T_ASSERT(l1 - l0 < base + base / 2 + 100);
+	T_ASSERT(cpu < cbase * 2 + 15);
+	st = xs_state(X0, fs);
+	T_ASSERT(st == XB_CLOSING || st == XB_CLOSED);
+	T_EQ_INT(SH->st.uplink_connected, 0);
+	T_EQ_INT(SH->link[MQ_PORT_UPLINK].up, 0);
+	T_ASSERT(SH->st.up_renegs <= RENEG_MAX);
+	T_EQ_INT(fx_grants_active(W, FW), 0);
+	T_ASSERT(good_alive());
+	T_ASSERT(nbh_alive());
+}
+
+static void
+uplink_restart_flapping(void)
+{
+	unsigned nv = next_netvm++;
+	pid_t pid;
+
+	pid = spawn_netvm(nv, C, nv_flapper);
+	uplink_flap_check(pid);
+	uplink_gone(&pid, nv);
+}
+
+/*
+ * A NetVM caught breaking the protocol stays disconnected when netbackd
+ * restarts (the verdict is kept in our device dir), even if it then asks
+ * for a frontend; dom0 re-initialising the device is what lifts it.
+ */
+static int
+nv_broken(struct tnetvm *n, struct ctl *c)
+{
+	if (nv_echo(n, 100) != 0)
+		return 1;
+	nvb_tx_unknown_id(n);
+	c->done = 1;
+	while (c->step < 1 && !c->stop)
+		usleep(1000);
+	tn_force_state(n, XB_INITWAIT);
+	c->done = 2;
+	while (!c->stop)
+		usleep(1000);
+	return 0;
+}
+
+static void
+uplink_broken_check(pid_t pid, uint64_t v0)
+{
+	char fs[96], mk[96], *v;
+	unsigned len;
+	uint64_t t0;
+	int st;
+
+	snprintf(fs, sizeof(fs), "/local/domain/%u/device/vif/0/state", FW);
+	snprintf(mk, sizeof(mk), "/local/domain/%u/device/vif/0/moat-broken", FW);
+	T_EQ_INT(wait_connected(C), 0);
+	T_ASSERT(wait_done(1, pid, TMO));
+	t0 = ms();
+	while (SH->st.violations == v0 && ms() - t0 < TMO)
+		usleep(1000);
+	T_EQ_INT(SH->st.violations, v0 + 1);
+	usleep(20000);
+	T_ASSERT((v = X0->xs_read(X0, 0, mk, &len)) != NULL);
+	free(v);
+
+	kill(NBH, SIGKILL);
+	finish(NBH);
+	T_ASSERT((NBH = nbh_start(SH, W, FW)) > 0);
+	C->step = 1;
+	T_ASSERT(wait_done(2, pid, TMO));
+	usleep(300000);
+	st = xs_state(X0, fs);
+	T_ASSERT(st == XB_CLOSING || st == XB_CLOSED);
+	T_EQ_INT(SH->st.up_renegs, 0);
+	T_EQ_INT(SH->st.uplink_connected, 0);
+	T_EQ_INT(fx_grants_active(W, FW), 0);
+
+	/* dom0 re-initialises the device: a fresh start, verdict gone */
+	X0->xs_write(X0, 0, fs, "1", 1);
+	t0 = ms();
+	while (xs_state(X0, fs) != XB_CONNECTED && ms() - t0 < TMO)
+		usleep(1000);
+	T_EQ_INT(xs_state(X0, fs), XB_CONNECTED);
+	T_ASSERT((v = X0->xs_read(X0, 0, mk, &len)) == NULL);
+	T_ASSERT(good_alive());
+}
+
+static void
+uplink_broken_survives_restart(void)
+{
+	unsigned nv = next_netvm++;
+	uint64_t v0 = SH->st.violations;
+	pid_t pid;
+
+	pid = spawn_netvm(nv, C, nv_broken);
+	uplink_broken_check(pid, v0);
+	uplink_gone(&pid, nv);
+}
+
 static void
 good_client_clean_exit(void)
 {
@@ -1984,6 +2385,12 @@ main(void)
 	T_RUN(uplink_storm);
 	T_RUN(uplink_traffic);
 	T_RUN(netbackd_restart);
+	T_RUN(uplink_netbackd_restart);
+	T_RUN(uplink_restart_backend_closed);
+	T_RUN(uplink_restart_backend_initwait);
+	T_RUN(uplink_restart_both_closed);
+	T_RUN(uplink_restart_flapping);
+	T_RUN(uplink_broken_survives_restart);
 	T_RUN(good_client_clean_exit);
 	nbh_stop(SH, NBH);
 	return t_done();

@@ -609,31 +609,176 @@ rd_uint(struct xen_if *x, const char *dir, const char *key)
 	return n;
 }
 
+static void
+tn_switch(struct tnetvm *n, int s)
+{
+	char v[8];
+
+	snprintf(v, sizeof(v), "%d", s);
+	wr(n->x, n->bpath, "state", v);
+	n->bstate = s;
+}
+
+static void
+tn_disconnect(struct tnetvm *n)
+{
+	if (n->txs != NULL)
+		n->x->gunmap(n->x, n->txs);
+	if (n->rxs != NULL)
+		n->x->gunmap(n->x, n->rxs);
+	if (n->port > 0)
+		n->x->ev_unbind(n->x, (uint32_t)n->port);
+	n->txs = n->rxs = NULL;
+	n->port = -1;
+}
+
+/* The keys the frontend names now; its rings are attached where their
+ * responses stand, as Linux does. */
+static int
+tn_map(struct tnetvm *n)
+{
+	struct xen_if *x = n->x;
+
+	n->txref = rd_uint(x, n->fpath, "tx-ring-ref");
+	n->rxref = rd_uint(x, n->fpath, "rx-ring-ref");
+	n->evch = rd_uint(x, n->fpath, "event-channel");
+	if (rd_uint(x, n->fpath, "request-rx-copy") != 1)
+		return -1;
+	if ((n->txs = x->gmap(x, (uint16_t)n->fdom, n->txref, 1)) == NULL ||
+	    (n->rxs = x->gmap(x, (uint16_t)n->fdom, n->rxref, 1)) == NULL ||
+	    (n->port = x->ev_bind_interdomain(x, (uint16_t)n->fdom, n->evch)) < 0) {
+		tn_disconnect(n);
+		return -2;
+	}
+	n->tx_cons = n->attach_tx = __atomic_load_n(&n->txs->rsp_prod, __ATOMIC_ACQUIRE);
+	n->rx_cons = n->attach_rx = __atomic_load_n(&n->rxs->rsp_prod, __ATOMIC_ACQUIRE);
+	n->nconn++;
+	return 0;
+}
+
+/* Linux netback's set_backend_state: walk the allowed transitions. */
+static void
+tn_set_state(struct tnetvm *n, int want)
+{
+	int guard = 0;
+
+	while (n->bstate != want && guard++ < 8) {
+		switch (n->bstate) {
+		case XB_INITIALISING:
+			tn_switch(n, want == XB_CLOSED ? XB_CLOSED : XB_INITWAIT);
+			break;
+		case XB_CLOSED:
+			tn_switch(n, want == XB_CLOSING ? XB_CLOSING : XB_INITWAIT);
+			break;
+		case XB_INITWAIT:
+			if (want == XB_CONNECTED) {
+				/* xenbus_dev_fatal: mapping failed */
+				if (tn_map(n) != 0) {
+					tn_switch(n, XB_CLOSING);
+					return;
+				}
+				tn_switch(n, XB_CONNECTED);
+			} else
+				tn_switch(n, XB_CLOSING);
+			break;
+		case XB_CONNECTED:
+			tn_disconnect(n);
+			tn_switch(n, XB_CLOSING);
+			break;
+		case XB_CLOSING:
+			tn_switch(n, XB_CLOSED);
+			break;
+		default:
+			return;
+		}
+	}
+}
+
+int
+tn_poll(struct tnetvm *n)
+{
+	char p[160], **ev;
+	int changed = 0, fs;
+
+	while ((ev = n->x->xs_check_watch(n->x)) != NULL) {
+		changed |= strcmp(ev[1], "tnfe") == 0;
+		free(ev);
+	}
+	if (!changed || n->gone)
+		return n->bstate;
+	/* By value, as Linux reads it when the watch fires. */
+	snprintf(p, sizeof(p), "%s/state", n->fpath);
+	switch ((fs = xs_state(n->x, p))) {
+	case XB_INITIALISING:
+		tn_set_state(n, XB_INITWAIT);
+		break;
+	case XB_CONNECTED:
+		tn_set_state(n, XB_CONNECTED);
+		break;
+	case XB_CLOSING:
+		tn_set_state(n, XB_CLOSING);
+		break;
+	case XB_CLOSED:
+	case XB_UNKNOWN:
+	case -1:
+		tn_set_state(n, XB_CLOSED);
+		if (fs == XB_CLOSED && rd_uint(n->x, n->bpath, "online") == 1)
+			break;
+		/* not online: the device is unregistered */
+		n->gone = 1;
+		break;
+	default:
+		break;
+	}
+	return n->bstate;
+}
+
+void
+tn_force_state(struct tnetvm *n, int s)
+{
+	if (s != XB_CONNECTED)
+		tn_disconnect(n);
+	tn_switch(n, s);
+}
+
+int
+tn_wait(struct tnetvm *n, int want, int timeout_ms)
+{
+	uint64_t t0 = ms();
+
+	while (tn_poll(n) != want) {
+		if (ms() - t0 > (uint64_t)timeout_ms)
+			return -1;
+		usleep(1000);
+	}
+	return (int)(ms() - t0);
+}
+
 int
 tn_connect(struct tnetvm *n, struct xen_if *x, unsigned fdom, int timeout_ms)
 {
-	char p[160];
-	uint32_t txr, rxr, ev;
+	char p[160], **ev;
 
 	memset(n, 0, sizeof(*n));
 	n->x = x;
 	n->fdom = fdom;
+	n->port = -1;
 	snprintf(n->bpath, sizeof(n->bpath), "/local/domain/%u/backend/vif/%u/0", x->self, fdom);
 	snprintf(n->fpath, sizeof(n->fpath), "/local/domain/%u/device/vif/0", fdom);
 	wr(x, n->bpath, "feature-rx-copy", "1");
 	wr(x, n->bpath, "feature-sg", "1");
-	wr(x, n->bpath, "state", "2");
+	tn_switch(n, XB_INITWAIT);
 	snprintf(p, sizeof(p), "%s/state", n->fpath);
 	if (xs_wait_state(x, p, XB_CONNECTED, timeout_ms) < 0)
 		return -1;
-	txr = rd_uint(x, n->fpath, "tx-ring-ref");
-	rxr = rd_uint(x, n->fpath, "rx-ring-ref");
-	ev = rd_uint(x, n->fpath, "event-channel");
-	if ((n->txs = x->gmap(x, (uint16_t)fdom, txr, 1)) == NULL ||
-	    (n->rxs = x->gmap(x, (uint16_t)fdom, rxr, 1)) == NULL ||
-	    (n->port = x->ev_bind_interdomain(x, (uint16_t)fdom, ev)) < 0)
+	if (tn_map(n) != 0)
 		return -2;
-	wr(x, n->bpath, "state", "4");
+	tn_switch(n, XB_CONNECTED);
+	/* From here tn_poll follows the frontend. The watch fires once at
+	 * registration: that is the Connected just handled. */
+	x->xs_watch(x, p, "tnfe");
+	while ((ev = x->xs_check_watch(x)) != NULL)
+		free(ev);
 	return 0;
 }
 

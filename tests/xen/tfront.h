@@ -83,7 +83,12 @@ int	frame_udp_csum_ok(const uint8_t *b, size_t len);
 
 #endif
 
-/* A test NetVM: the backend of our uplink, honest or not. */
+/* A test NetVM: the backend of our uplink, honest or not. After
+ * tn_connect, tn_poll reacts to the frontend's state as Linux netback's
+ * frontend_changed does (watch-driven, by value), including the online
+ * key: Closing -> Closing, Closed -> Closed (the device goes unless online
+ * is 1), Initialising -> (Closed ->) InitWait, Connected -> map the rings
+ * named now and Connected. */
 struct tnetvm {
 	struct xen_if		*x;
 	unsigned		 fdom;
@@ -92,6 +97,11 @@ struct tnetvm {
 	int			 port;
 	uint32_t		 tx_cons, rx_cons;
 	uint16_t		 last_id;	/* of the last TX request answered */
+	int			 bstate;	/* what we last wrote */
+	int			 gone;		/* Closed while not online: unregistered */
+	uint32_t		 txref, rxref, evch;	/* of the current connection */
+	unsigned		 nconn;		/* connections made */
+	uint32_t		 attach_tx, attach_rx;	/* rsp_prod found at connect */
 };
 int	dom0_add_uplink(struct xen_if *x0, unsigned fdom, unsigned netvm, const char *mac);
 void	dom0_remove_uplink(struct xen_if *x0, unsigned fdom, unsigned netvm);
@@ -104,3 +114,10 @@ void	tn_rx_push(struct tnetvm *n, uint32_t prod);
 /* Take one frame the firewall transmitted (answering its slots OKAY). */
 int	tn_recv(struct tnetvm *n, uint8_t *buf, size_t cap, int timeout_ms);
 void	tn_tx_raw(struct tnetvm *n, uint16_t id, int16_t status, uint32_t prod_extra);
+/* Handle frontend state changes seen since the last call; our state. */
+int	tn_poll(struct tnetvm *n);
+/* Write our own state (a hostile or restarting NetVM); leaving Connected
+ * drops the rings. */
+void	tn_force_state(struct tnetvm *n, int s);
+/* Poll until our state is want; elapsed ms or -1. */
+int	tn_wait(struct tnetvm *n, int want, int timeout_ms);
