@@ -1976,7 +1976,7 @@ nv_restartable(struct tnetvm *n, struct ctl *c)
 }
 
 static int
-wait_done(int want, pid_t pid, int tmo)
+nvm_wait_done(int want, pid_t pid, int tmo)
 {
 	uint64_t t0 = ms();
 
@@ -2025,7 +2025,7 @@ uplink_restart_check(pid_t pid, unsigned nv)
 
 	snprintf(fs, sizeof(fs), "/local/domain/%u/device/vif/0/state", FW);
 	T_EQ_INT(wait_connected(C), 0);
-	T_ASSERT(wait_done(1, pid, 10000));
+	T_ASSERT(nvm_wait_done(1, pid, 10000));
 	T_EQ_INT(C->nconn, 1);
 	T_ASSERT(C->tx_cons >= 10);	/* the first rings carried traffic */
 	old_tx = C->txref;
@@ -2035,7 +2035,7 @@ uplink_restart_check(pid_t pid, unsigned nv)
 	kill(NBH, SIGKILL);
 	finish(NBH);
 	C->step = 1;
-	T_ASSERT(wait_done(2, pid, TMO));
+	T_ASSERT(nvm_wait_done(2, pid, TMO));
 	/* left by the dead one */
 	T_EQ_INT(xs_state(X0, fs), nv_close_first ? XB_CLOSED : XB_CONNECTED);
 	T_ASSERT((NBH = nbh_start(SH, W, FW)) > 0);
@@ -2062,7 +2062,7 @@ uplink_restart_check(pid_t pid, unsigned nv)
 
 	/* both ways over the new rings: NetVM -> netbackd -> echo -> NetVM */
 	C->step = 2;
-	T_ASSERT(wait_done(3, pid, 10000));
+	T_ASSERT(nvm_wait_done(3, pid, 10000));
 	T_ASSERT(SH->st.up_rx_pkts >= 20);
 	T_ASSERT(SH->st.up_tx_pkts >= 20);
 	T_EQ_INT(SH->st.violations, 0);
@@ -2171,7 +2171,7 @@ uplink_flap_check(pid_t pid)
 
 	snprintf(fs, sizeof(fs), "/local/domain/%u/device/vif/0/state", FW);
 	T_EQ_INT(wait_connected(C), 0);
-	T_ASSERT(wait_done(1, pid, TMO));
+	T_ASSERT(nvm_wait_done(1, pid, TMO));
 	/* netbackd's wakeups and CPU a second with the good client pinging */
 	l0 = SH->loops;
 	c0 = cpu_ticks(NBH);
@@ -2181,7 +2181,7 @@ uplink_flap_check(pid_t pid)
 	kill(NBH, SIGKILL);
 	finish(NBH);
 	C->step = 1;
-	T_ASSERT(wait_done(2, pid, TMO));
+	T_ASSERT(nvm_wait_done(2, pid, TMO));
 	T_ASSERT((NBH = nbh_start(SH, W, FW)) > 0);
 	C->step = 2;
 	/* the budget runs out long before the flapper does */
@@ -2194,7 +2194,7 @@ uplink_flap_check(pid_t pid)
 	T_EQ_INT(SH->st.violations, 1);
 	T_ASSERT(strstr(SH->st.last_violation, "renegotiating") != NULL);
 	T_ASSERT(SH->st.up_renegs >= 2 && SH->st.up_renegs <= RENEG_MAX);
-	T_ASSERT(wait_done(3, pid, 6000));
+	T_ASSERT(nvm_wait_done(3, pid, 6000));
 	/* The flapper keeps going on its own; once it stops, netbackd idles
 	 * (its loop wakes every 20 ms, 50 a second) and stays disconnected. */
 	usleep(200000);
@@ -2261,7 +2261,7 @@ uplink_broken_check(pid_t pid, uint64_t v0)
 	snprintf(fs, sizeof(fs), "/local/domain/%u/device/vif/0/state", FW);
 	snprintf(mk, sizeof(mk), "/local/domain/%u/device/vif/0/moat-broken", FW);
 	T_EQ_INT(wait_connected(C), 0);
-	T_ASSERT(wait_done(1, pid, TMO));
+	T_ASSERT(nvm_wait_done(1, pid, TMO));
 	t0 = ms();
 	while (SH->st.violations == v0 && ms() - t0 < TMO)
 		usleep(1000);
@@ -2274,7 +2274,7 @@ uplink_broken_check(pid_t pid, uint64_t v0)
 	finish(NBH);
 	T_ASSERT((NBH = nbh_start(SH, W, FW)) > 0);
 	C->step = 1;
-	T_ASSERT(wait_done(2, pid, TMO));
+	T_ASSERT(nvm_wait_done(2, pid, TMO));
 	usleep(300000);
 	st = xs_state(X0, fs);
 	T_ASSERT(st == XB_CLOSING || st == XB_CLOSED);
