@@ -49,7 +49,6 @@
 #define CALL_TIMEOUT_MS	5000	/* qrexec-client: the VM must connect in 5 s */
 #define DOM0_MAX_INPUT	(8 * 1024 * 1024)
 #define XEN_CTL_DIR	"/run/moat-dom0"
-#define XEN_ALIVE_MS	500	/* how often serve asks Xen whether the VM is there */
 
 static __attribute__((noreturn)) void
 usage(int rc)
@@ -206,8 +205,8 @@ static struct {
 	/* control */
 	int		 lfd;
 	struct conn	 conns[MAX_CONNS];
-	/* xen */
-	uint64_t	 alive_check;	/* when to ask Xen about the VM next */
+	/* xen: an XenStore watch on @releaseDomain, fd to poll or -1 */
+	int		 xsfd;
 } d;
 
 static __attribute__((noreturn)) void
@@ -815,7 +814,7 @@ serve(void)
 {
 	struct sockaddr_un sun;
 	struct pollfd pfd[4 + MAX_CALLS + MAX_CONNS];
-	enum { P_Q = 0, P_X, P_L, P_FIRST };
+	enum { P_Q = 0, P_X, P_L, P_XS, P_FIRST };
 	int who[4 + MAX_CALLS + MAX_CONNS];
 	char path[PATH_MAX];
 	short ev;
@@ -827,8 +826,16 @@ serve(void)
 	}
 	for (i = 0; i < MAX_CALLS; i++)
 		d.calls[i].conn = -1;
-	if (d.env.kind == VCHAN_XEN && vm_gone())
-		fatalx("domain %d does not exist (or is dying)", d.vm);
+	d.xsfd = -1;
+	if (d.env.kind == VCHAN_XEN) {
+		/* Nothing tells a vchan that waits for its peer that the peer
+		 * domain was destroyed: XenStore does, without polling. */
+		if (!xs_watch(d.env.xs, "@releaseDomain", "moat-dom0") ||
+		    (d.xsfd = xs_fileno(d.env.xs)) == -1)
+			fatal("XenStore watch on @releaseDomain");
+		if (vm_gone())
+			fatalx("domain %d does not exist (or is dying)", d.vm);
+	}
 	if (mkdir(d.ctldir, 0755) == -1 && errno != EEXIST)
 		fatal("%s", d.ctldir);
 	ctl_path(path, sizeof(path), d.ctldir, d.vm);
@@ -874,6 +881,8 @@ serve(void)
 		}
 		pfd[P_L].fd = d.lfd;
 		pfd[P_L].events = POLLIN;
+		pfd[P_XS].fd = d.xsfd;
+		pfd[P_XS].events = POLLIN;
 		n = P_FIRST;
 		for (i = 0; i < MAX_CALLS; i++) {
 			if (!d.calls[i].used)
@@ -944,10 +953,11 @@ serve(void)
 		}
 		qdb_service();
 		qx_service();
-		/* Nothing tells a vchan that the peer domain was destroyed
-		 * while we wait for it, so ask Xen now and then. */
-		if (d.env.kind == VCHAN_XEN && now_ms() >= d.alive_check) {
-			d.alive_check = now_ms() + XEN_ALIVE_MS;
+		if (pfd[P_XS].revents & POLLIN) {
+			char **w;
+
+			while ((w = xs_check_watch(d.env.xs)) != NULL)
+				free(w);
 			if (vm_gone())
 				vm_gone_exit();
 		}
