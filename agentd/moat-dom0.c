@@ -363,8 +363,14 @@ qdb_service(void)
 		log_info("qubesdb: vchan closed, reconnecting");
 		d.qsynced = 0;
 		d.qin.len = d.qout.len = 0;
-		if (vchan_rearm(d.qv) == -1)
+		if (vchan_rearm(d.qv) == -1) {
+			/* the VM may have died since we looked */
+			if (vm_gone()) {
+				vm_gone_exit();
+				return;
+			}
 			fatal("qubesdb: vchan server for domain %d", d.vm);
+		}
 	}
 }
 
