@@ -62,7 +62,7 @@ echo "# moat VM: $(cat "$out/moat-vm.status")"
 # XSAVE (with it, dom0's fresh processes crashed now and then under TCG:
 # busybox and xl segfaults at small or garbage addresses, even xl create
 # failing to parse the guest kernel; 1 run in 5 on main, every other run
-# with moat-dom0's vchans in dom0; none in 11 runs without; see
+# with moat-dom0's vchans in dom0; none in 16 runs without; see
 # docs/xen-e2e.md).  Commas inside -initrd's module arguments are doubled.
 [[ $out != *,* ]] || { tap "not ok - build directory path has no comma # $out"; summary; exit 1; }
 qemu=(qemu-system-x86_64 -accel tcg -machine pc
