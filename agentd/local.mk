@@ -79,9 +79,10 @@ MOAT_INTEG_TESTS += tests/integ/agentd_file.sh tests/integ/agentd_vchan.sh tests
 	tests/integ/agentd_moat.sh tests/integ/agentd_xen.sh
 EXTRA_DIST += tests/integ/agentd_sup.py
 
-# moat-dom0: plays dom0 (qubesdb-daemon + qrexec-daemon) over socket vchans.
+# moat-dom0: plays dom0 (qubesdb-daemon + qrexec-daemon) over socket or Xen vchans.
 bin_PROGRAMS += agentd/moat-dom0
 agentd_moat_dom0_SOURCES = agentd/moat-dom0.c
+agentd_moat_dom0_CFLAGS = $(AM_CFLAGS) $(XENSTORE_CFLAGS) $(XENCTRL_CFLAGS) -D__XEN_TOOLS__
 agentd_moat_dom0_LDADD = $(AGENTD_LIBS)
 
 # Fuzz targets for both parsers, and their seed replays in every build.

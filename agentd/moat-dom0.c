@@ -1,16 +1,23 @@
 /*
- * moat-dom0: plays dom0 for a moat VM over socket vchans, for tests and
- * demos without Xen.
+ * moat-dom0: plays dom0 for a moat VM, over socket vchans for tests and
+ * demos without Xen, or over Xen vchans in a real (test) dom0.
  *
  * "serve" runs in the foreground as the VM's qubesdb-daemon (vchan server
  * on port 111, serving a JSON database) and qrexec-daemon (vchan client of
  * the VM's port 512), with the same wire behaviour as Qubes 4.2's dom0
  * daemons, including what makes them give up on a VM. The other
- * subcommands talk to it through a control socket in the vchan directory:
+ * subcommands talk to it through a control socket (in the vchan directory
+ * for socket vchans, --ctl-dir or /run/moat-dom0 for Xen):
  * "write" and "rm" change keys as qubesd does (and are pushed to the VM),
  * "rules" replaces a client's firewall rules as dom0's
  * reload_firewall_for_vm does, "call" runs a qrexec service in the VM, and
  * "status" reports the connections and qrexec ports in use.
+ *
+ * Over Xen, "serve" is the VM's dom0 side as Qubes starts it right after
+ * creating the VM: it serves QubesDB from our own domain, connects to the
+ * VM's qrexec agent when it listens, serves qrexec data vchans from our
+ * own domain (there is no other VM to serve them), and exits 0 once the
+ * VM's domain is gone, as qubesdb-daemon and qrexec-daemon do.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -26,6 +33,9 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include <xenctrl.h>
+#include <xenstore.h>
+
 #include "agentd.h"
 #include "log.h"
 #include "util.h"
@@ -38,26 +48,32 @@
 #define MAX_CONNS	32
 #define CALL_TIMEOUT_MS	5000	/* qrexec-client: the VM must connect in 5 s */
 #define DOM0_MAX_INPUT	(8 * 1024 * 1024)
+#define XEN_CTL_DIR	"/run/moat-dom0"
 
 static __attribute__((noreturn)) void
 usage(int rc)
 {
 	fprintf(rc ? stderr : stdout,
-"usage: moat-dom0 serve  --vchan-dir DIR --domid N --qubesdb FILE [--name VM]\n"
-"       moat-dom0 write  --vchan-dir DIR --domid N [--no-commit] PATH VALUE [PATH VALUE ...]\n"
-"       moat-dom0 rm     --vchan-dir DIR --domid N PATH [PATH ...]\n"
-"       moat-dom0 rules  --vchan-dir DIR --domid N IP [RULE ...]\n"
-"       moat-dom0 call   --vchan-dir DIR --domid N [--source NAME] [--source-domid X]\n"
+"usage: moat-dom0 serve  WHERE --domid N --qubesdb FILE [--name VM]\n"
+"       moat-dom0 write  WHERE --domid N [--no-commit] PATH VALUE [PATH VALUE ...]\n"
+"       moat-dom0 rm     WHERE --domid N PATH [PATH ...]\n"
+"       moat-dom0 rules  WHERE --domid N IP [RULE ...]\n"
+"       moat-dom0 call   WHERE --domid N [--source NAME] [--source-domid X]\n"
 "                        SERVICE[+ARG] < input\n"
-"       moat-dom0 status --vchan-dir DIR --domid N\n"
+"       moat-dom0 status WHERE --domid N\n"
+"WHERE:  --vchan-dir DIR [--ctl-dir CDIR]     socket vchans\n"
+"        --vchan xen [--ctl-dir CDIR]          Xen vchans (in dom0)\n"
 "\n"
-"Plays dom0 for the moat VM with domain id N over socket vchans in DIR\n"
-"(DIR/vchan.<server>.<client>.<port>.sock, as Qubes' vchan-socket).\n"
+"Plays dom0 for the moat VM with domain id N, over socket vchans in DIR\n"
+"(DIR/vchan.<server>.<client>.<port>.sock, as Qubes' vchan-socket) or over\n"
+"Xen vchans (libxenvchan, Qubes' conventions; run it in dom0).\n"
 "\n"
 "serve    runs in the foreground as the VM's qubesdb-daemon (serving FILE, a\n"
 "         JSON object of QubesDB paths to string values) and qrexec-daemon;\n"
 "         it exits 1 if the VM breaks a rule that makes the real dom0\n"
-"         daemons give up. The others talk to it via DIR/moat-dom0.N.ctl.\n"
+"         daemons give up, and (Xen) 0 once the VM's domain is gone. The\n"
+"         others talk to it via CDIR/moat-dom0.N.ctl; CDIR defaults to DIR\n"
+"         (socket) or " XEN_CTL_DIR " (Xen).\n"
 "write    writes keys, pushed to the VM. After writing keys under\n"
 "         /qubes-firewall/<ip>/ it writes the commit marker /qubes-firewall/<ip>\n"
 "         = \"\" as dom0 does (not with --no-commit).\n"
@@ -67,7 +83,8 @@ usage(int rc)
 "call     calls SERVICE[+ARG] in the VM with stdin as input, prints its\n"
 "         stdout and stderr and exits with its exit code (125: no answer).\n"
 "         --source NAME: the call comes from VM NAME (default dom0), whose\n"
-"         data vchan is served as domain X (default 0 for dom0, else 99).\n"
+"         data vchan is served as domain X (default 0 for dom0, else 99;\n"
+"         over Xen always serve's own domain, the only one it can serve).\n"
 "status   prints the state of both connections and qrexec ports in use.\n");
 	exit(rc);
 }
@@ -169,7 +186,7 @@ struct dcall {
 
 static struct {
 	struct vchan_env env;
-	const char	*dir;
+	const char	*ctldir;
 	int		 vm;
 	const char	*name;
 	struct qdb	 db;
@@ -188,6 +205,8 @@ static struct {
 	/* control */
 	int		 lfd;
 	struct conn	 conns[MAX_CONNS];
+	/* xen: an XenStore watch on @releaseDomain, fd to poll or -1 */
+	int		 xsfd;
 } d;
 
 static __attribute__((noreturn)) void
@@ -201,6 +220,35 @@ dom0_fatal(const char *who, const char *fmt, ...)
 	va_end(ap);
 	/* What the real daemon does: it gives up on the VM and exits. */
 	fatalx("FATAL: %s: %s", who, msg);
+}
+
+/* Xen: is the VM's domain gone (destroyed, dying, or shut down for good)?
+ * Then the dom0 daemons have nothing left to serve. Never for sockets. */
+static int
+vm_gone(void)
+{
+	xc_domaininfo_t info;
+	unsigned int why;
+
+	if (d.env.kind != VCHAN_XEN)
+		return 0;
+	memset(&info, 0, sizeof(info));
+	if (xc_domain_getinfolist(d.env.xc, (uint32_t)d.vm, 1, &info) != 1 ||
+	    info.domain != d.vm)
+		return 1;
+	if (info.flags & XEN_DOMINF_dying)
+		return 1;
+	why = (info.flags >> XEN_DOMINF_shutdownshift) & XEN_DOMINF_shutdownmask;
+	return (info.flags & XEN_DOMINF_shutdown) && why != SHUTDOWN_suspend;
+}
+
+static volatile sig_atomic_t quit;
+
+static void
+vm_gone_exit(void)
+{
+	log_info("domain %d is gone: nothing left to serve", d.vm);
+	quit = 1;
 }
 
 static void
@@ -305,13 +353,24 @@ qdb_service(void)
 		qdb_from_vm();
 	flush_vchan(d.qv, &d.qout);
 	if (vchan_state(d.qv) == VCHAN_DISCONNECTED) {
+		if (vm_gone()) {
+			vm_gone_exit();
+			return;
+		}
 		if (!d.qsynced)
 			dom0_fatal("qubesdb", "vchan closed before the VM's "
 			    "MULTIREAD");
 		log_info("qubesdb: vchan closed, reconnecting");
 		d.qsynced = 0;
 		d.qin.len = d.qout.len = 0;
-		vchan_rearm(d.qv);
+		if (vchan_rearm(d.qv) == -1) {
+			/* the VM may have died since we looked */
+			if (vm_gone()) {
+				vm_gone_exit();
+				return;
+			}
+			fatal("qubesdb: vchan server for domain %d", d.vm);
+		}
 	}
 }
 
@@ -496,6 +555,10 @@ call_start(int ci, const char *svc, const char *source, int srcdom,
 	c->input = input;
 	c->input_len = inlen;
 	c->env = d.env;
+	/* Over Xen the data vchan can only be served by our own domain; the
+	 * agent is told so in EXEC_CMDLINE. */
+	if (d.env.kind == VCHAN_XEN)
+		srcdom = d.env.domid;
 	c->env.domid = srcdom;
 	c->deadline = now_ms() + CALL_TIMEOUT_MS;
 	c->v = vchan_server(&c->env, d.vm, 513 + slot, 65536, 65536);
@@ -746,8 +809,6 @@ conn_event(int ci, short revents)
 		conn_close(ci);
 }
 
-static volatile sig_atomic_t quit;
-
 static void
 on_signal(int sig)
 {
@@ -759,7 +820,7 @@ serve(void)
 {
 	struct sockaddr_un sun;
 	struct pollfd pfd[4 + MAX_CALLS + MAX_CONNS];
-	enum { P_Q = 0, P_X, P_L, P_FIRST };
+	enum { P_Q = 0, P_X, P_L, P_XS, P_FIRST };
 	int who[4 + MAX_CALLS + MAX_CONNS];
 	char path[PATH_MAX];
 	short ev;
@@ -771,7 +832,19 @@ serve(void)
 	}
 	for (i = 0; i < MAX_CALLS; i++)
 		d.calls[i].conn = -1;
-	ctl_path(path, sizeof(path), d.dir, d.vm);
+	d.xsfd = -1;
+	if (d.env.kind == VCHAN_XEN) {
+		/* Nothing tells a vchan that waits for its peer that the peer
+		 * domain was destroyed: XenStore does, without polling. */
+		if (!xs_watch(d.env.xs, "@releaseDomain", "moat-dom0") ||
+		    (d.xsfd = xs_fileno(d.env.xs)) == -1)
+			fatal("XenStore watch on @releaseDomain");
+		if (vm_gone())
+			fatalx("domain %d does not exist (or is dying)", d.vm);
+	}
+	if (mkdir(d.ctldir, 0755) == -1 && errno != EEXIST)
+		fatal("%s", d.ctldir);
+	ctl_path(path, sizeof(path), d.ctldir, d.vm);
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof(sun.sun_path))
@@ -789,8 +862,13 @@ serve(void)
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
-	log_info("serving VM %d (%s) in %s: %zu keys", d.vm, d.name, d.dir,
-	    d.db.n);
+	if (d.env.kind == VCHAN_XEN)
+		log_info("serving VM %d (%s) over Xen vchans from domain %d, "
+		    "control %s: %zu keys", d.vm, d.name, d.env.domid, path,
+		    d.db.n);
+	else
+		log_info("serving VM %d (%s) in %s: %zu keys", d.vm, d.name,
+		    d.env.dir, d.db.n);
 
 	while (!quit) {
 		memset(pfd, 0, sizeof(pfd));
@@ -802,11 +880,15 @@ serve(void)
 		if (d.xv != NULL) {
 			pfd[P_X].fd = vchan_pollfd(d.xv, d.xout.len > 0, &ev);
 			pfd[P_X].events = ev;
+			/* The agent is not listening yet: retry soon. Over
+			 * Xen each try is a XenStore read, so less often. */
 			if (pfd[P_X].fd == -1)
-				timeout = 10;	/* agent not listening yet */
+				timeout = d.env.kind == VCHAN_XEN ? 100 : 10;
 		}
 		pfd[P_L].fd = d.lfd;
 		pfd[P_L].events = POLLIN;
+		pfd[P_XS].fd = d.xsfd;
+		pfd[P_XS].events = POLLIN;
 		n = P_FIRST;
 		for (i = 0; i < MAX_CALLS; i++) {
 			if (!d.calls[i].used)
@@ -877,6 +959,14 @@ serve(void)
 		}
 		qdb_service();
 		qx_service();
+		if (pfd[P_XS].revents & POLLIN) {
+			char **w;
+
+			while ((w = xs_check_watch(d.env.xs)) != NULL)
+				free(w);
+			if (vm_gone())
+				vm_gone_exit();
+		}
 		/* push frames the calls produced */
 		for (i = 0; i < MAX_CONNS; i++)
 			if (d.conns[i].fd != -1)
@@ -1119,11 +1209,34 @@ cmd_call(const char *dir, int vm, const char *svc, const char *source,
 	return status;
 }
 
+/* Xen: the handles the vchan layer wants, and our own domain id (0 in
+ * dom0; read from XenStore so that a driver domain could play it too). */
+static void
+xen_env(struct vchan_env *env)
+{
+	unsigned int len = 0;
+	uint64_t id;
+	char *val;
+
+	env->kind = VCHAN_XEN;
+	if ((env->xs = xs_open(0)) == NULL)
+		fatal("xs_open (is this dom0, with xenstored running?)");
+	if ((env->xc = xc_interface_open(NULL, NULL, 0)) == NULL)
+		fatal("xc_interface_open");
+	env->domid = 0;
+	val = xs_read(env->xs, XBT_NULL, "domid", &len);
+	if (val != NULL && parse_u64(val, 0, 32751, &id) == 0)
+		env->domid = (int)id;
+	free(val);
+}
+
 int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = {
+		{ "vchan",	required_argument, NULL, 'V' },
 		{ "vchan-dir",	required_argument, NULL, 'd' },
+		{ "ctl-dir",	required_argument, NULL, 'c' },
 		{ "domid",	required_argument, NULL, 'i' },
 		{ "qubesdb",	required_argument, NULL, 'q' },
 		{ "name",	required_argument, NULL, 'n' },
@@ -1133,7 +1246,8 @@ main(int argc, char **argv)
 		{ "help",	no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *cmd, *dir = NULL, *file = NULL, *source = "dom0";
+	const char *cmd, *dir = NULL, *ctldir = NULL, *file = NULL;
+	const char *source = "dom0", *kind = NULL;
 	char err[512];
 	uint64_t v;
 	int ch, vm = -1, srcdom = -1, commit = 1;
@@ -1149,8 +1263,17 @@ main(int argc, char **argv)
 	d.name = "vm";
 	while ((ch = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		switch (ch) {
+		case 'V':
+			if (strcmp(optarg, "socket") != 0 &&
+			    strcmp(optarg, "xen") != 0)
+				fatalx("--vchan %s: socket or xen", optarg);
+			kind = optarg;
+			break;
 		case 'd':
 			dir = optarg;
+			break;
+		case 'c':
+			ctldir = optarg;
 			break;
 		case 'i':
 			if (parse_u64(optarg, 1, 32751, &v) != 0)
@@ -1181,8 +1304,14 @@ main(int argc, char **argv)
 			usage(2);
 		}
 	}
-	if (dir == NULL || vm < 0)
+	if (kind == NULL)
+		kind = "socket";
+	if (strcmp(kind, "xen") == 0 && dir != NULL)
+		fatalx("--vchan xen takes no --vchan-dir (see --ctl-dir)");
+	if ((strcmp(kind, "socket") == 0 && dir == NULL) || vm < 0)
 		usage(2);
+	if (ctldir == NULL)
+		ctldir = dir != NULL ? dir : XEN_CTL_DIR;
 	argc -= optind;
 	argv += optind;
 	if (strcmp(cmd, "serve") == 0) {
@@ -1191,27 +1320,31 @@ main(int argc, char **argv)
 		qdb_init(&d.db);
 		if (qdb_load_json(file, &d.db, err, sizeof(err)) == -1)
 			fatalx("%s", err);
-		d.dir = dir;
+		d.ctldir = ctldir;
 		d.vm = vm;
-		d.env.kind = VCHAN_SOCKET;
-		d.env.domid = 0;
-		snprintf(d.env.dir, sizeof(d.env.dir), "%s", dir);
+		if (dir == NULL)
+			xen_env(&d.env);
+		else {
+			d.env.kind = VCHAN_SOCKET;
+			d.env.domid = 0;
+			snprintf(d.env.dir, sizeof(d.env.dir), "%s", dir);
+		}
 		return serve();
 	}
 	if (strcmp(cmd, "write") == 0)
-		return cmd_write(dir, vm, argc, argv, commit);
+		return cmd_write(ctldir, vm, argc, argv, commit);
 	if (strcmp(cmd, "rm") == 0)
-		return cmd_rm(dir, vm, argc, argv);
+		return cmd_rm(ctldir, vm, argc, argv);
 	if (strcmp(cmd, "rules") == 0)
-		return cmd_rules(dir, vm, argc, argv);
+		return cmd_rules(ctldir, vm, argc, argv);
 	if (strcmp(cmd, "status") == 0)
-		return cmd_status(dir, vm);
+		return cmd_status(ctldir, vm);
 	if (strcmp(cmd, "call") == 0) {
 		if (argc != 1)
 			usage(2);
 		if (srcdom < 0)
 			srcdom = strcmp(source, "dom0") == 0 ? 0 : 99;
-		return cmd_call(dir, vm, argv[0], source, srcdom);
+		return cmd_call(ctldir, vm, argv[0], source, srcdom);
 	}
 	usage(2);
 }

@@ -110,11 +110,20 @@ xen_progress(struct vchan *v, short revents)
 	if (revents & POLLIN)
 		(void)libxenvchan_wait(xv);	/* consume and unmask the event */
 	open = libxenvchan_is_open(xv);
-	if (open == 1 && v->state == VCHAN_WAITING) {
+	/* A client that came, wrote and left before we looked (open 0 with
+	 * data in the ring) did connect. */
+	if (v->state == VCHAN_WAITING && (open == 1 ||
+	    (open == 0 && libxenvchan_data_ready(xv) > 0))) {
 		v->state = VCHAN_CONNECTED;
 		if (v->server)
 			xen_server_cleanup(v);
-	} else if (open == 0)
+	}
+	/* A peer that writes its last bytes and closes (a qrexec service's
+	 * exit code, say) leaves them in the ring: they are read first, as
+	 * a socket's are before its EOF; xen_read then sees the close. */
+	if (v->state == VCHAN_CONNECTED && libxenvchan_data_ready(xv) > 0)
+		return v->state;
+	if (open == 0)
 		v->state = VCHAN_DISCONNECTED;
 	if (v->state == VCHAN_CONNECTED && !xen_peer_alive(v))
 		v->state = VCHAN_DISCONNECTED;

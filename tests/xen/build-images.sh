@@ -2,7 +2,11 @@
 # Build the images "make check-xen" boots: Xen 4.17 and a busybox dom0 under
 # QEMU, a client domU, and moat's VM as a domU.
 #
-#   build-images.sh OUTDIR [MOAT_VM_DIR]
+#   build-images.sh OUTDIR [MOAT_VM_DIR [MOAT_DOM0]]
+#
+# MOAT_DOM0 is the build's agentd/moat-dom0, which plays Qubes' dom0 daemons
+# (QubesDB, qrexec) for moat's VM over Xen vchans; it is required with a
+# moat VM.
 #
 # Everything comes from Debian's packages (apt-get download, dpkg-deb -x: the
 # Xen packages are unpacked, never installed on the host) plus busybox-static
@@ -11,23 +15,25 @@
 # Two layers, because Linux takes an initramfs made of several gzip'd cpio
 # archives one after the other:
 #   - the base (slow: ~1 min, ~25 MB): busybox, xl and the Xen daemons with
-#     every library they load, dom0's kernel modules, the guest kernel and
-#     the client's base initramfs.  Cached in $MOAT_XEN_CACHE/<key> (default
+#     every library they load, libxenvchan (for moat-dom0), dom0's kernel
+#     modules, the guest kernel and the client's base initramfs.  Cached in $MOAT_XEN_CACHE/<key> (default
 #     /var/cache/moat/xen), where <key> hashes the package versions and this
 #     script's recipe version, so a second run is instant.
 #   - the overlay (fast, rebuilt every run): the scripts and xl configs from
-#     tests/xen/, and moat's VM (kernel + its initramfs + an overlay with
-#     the test's QubesDB file) when MOAT_VM_DIR has one.
+#     tests/xen/, moat's VM (kernel + initramfs, as "make vm-image" made
+#     them) when MOAT_VM_DIR has one, and then moat-dom0, the libraries it
+#     loads that the base lacks, and the test's QubesDB file it serves.
 #
 # OUTDIR gets: xen (the hypervisor, gunzipped: QEMU's multiboot loader does not
 # gunzip), vmlinuz (dom0's kernel), dom0.cpio.gz, and moat-vm.status (one
 # line: "present DIR" or "absent REASON").
 set -euo pipefail
 
-RECIPE=1	# bump when the base layer's recipe changes
+RECIPE=2	# bump when the base layer's recipe changes (2: libxenvchan)
 here=$(cd "$(dirname "$0")" && pwd)
-out=$(realpath -m "${1:?usage: build-images.sh OUTDIR [MOAT_VM_DIR]}")
+out=$(realpath -m "${1:?usage: build-images.sh OUTDIR [MOAT_VM_DIR [MOAT_DOM0]]}")
 vmdir=${2:-}
+dom0tool=${3:-}
 cache=${MOAT_XEN_CACHE:-/var/cache/moat/xen}
 
 log() { echo "build-images: $*" >&2; }
@@ -135,6 +141,9 @@ build_base() {
 		LD_LIBRARY_PATH=$s/usr/lib/x86_64-linux-gnu ldd "$b" |
 			awk '$2 == "=>" && $3 ~ /^\// { print $3 }'
 	done | sort -u | while read -r l; do cp -L "$l" "$r/lib/x86_64-linux-gnu/"; done
+	# moat-dom0's vchans (Debian's libxenmisc4.17; its other Xen
+	# libraries are xl's too).
+	cp -L "$s/usr/lib/x86_64-linux-gnu/libxenvchan.so.4.17" "$r/lib/x86_64-linux-gnu/"
 	cp -L /lib64/ld-linux-x86-64.so.2 "$r/lib64/"
 	cp -L /lib/x86_64-linux-gnu/libgcc_s.so.1 "$r/lib/x86_64-linux-gnu/"
 	# Without /var/run -> /run, xl's teardown cannot take its lock and
@@ -177,17 +186,30 @@ rm -rf "$ov/root-client" "$ov/client-init.cpio.gz"
 status="absent no moat VM directory given"
 if [[ -n $vmdir ]]; then
 	if [[ -s $vmdir/vmlinuz && -s $vmdir/initramfs ]]; then
+		# The VM as it is: its configuration comes from QubesDB, which
+		# moat-dom0 serves from dom0 over a Xen vchan.
 		cp "$vmdir/vmlinuz" "$ov/guest/moat-vmlinuz"
-		# moat's initramfs + the test's QubesDB keys (agentd --qubesdb).
-		mkdir -p "$ov/root-moat/etc/moat-test"
-		install -m 0644 "$here/qubesdb.json" "$ov/root-moat/etc/moat-test/qubesdb.json"
-		mkcpio "$ov/root-moat" "$ov/moat-extra.cpio.gz"
-		cat "$vmdir/initramfs" "$ov/moat-extra.cpio.gz" >"$ov/guest/moat-initramfs"
-		rm -rf "$ov/root-moat" "$ov/moat-extra.cpio.gz"
+		cp "$vmdir/initramfs" "$ov/guest/moat-initramfs"
 		status="present $vmdir"
 	else
 		status="absent $vmdir has no vmlinuz + initramfs (run make vm-image)"
 	fi
+fi
+
+# moat-dom0 from the build, with the libraries it loads that the base does
+# not have (the host is the same Debian release as the base's packages).
+if [[ $status == present* ]]; then
+	[[ -n $dom0tool && -x $dom0tool ]] ||
+		die "a moat VM needs moat-dom0 in dom0 (got '${dom0tool}'; run make)"
+	install -D -m 0755 "$dom0tool" "$ov/usr/bin/moat-dom0"
+	mkdir -p "$ov/lib/x86_64-linux-gnu" "$ov/etc/moat-test"
+	have=$(zcat "$base/dom0-base.cpio.gz" | cpio -t --quiet 2>/dev/null |
+		sed -n 's|^\(\./\)\{0,1\}lib/x86_64-linux-gnu/||p')
+	ldd "$dom0tool" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }' | while read -r l; do
+		grep -qxF "${l##*/}" <<<"$have" ||
+			cp -L "$l" "$ov/lib/x86_64-linux-gnu/${l##*/}"
+	done
+	install -m 0644 "$here/qubesdb.json" "$ov/etc/moat-test/qubesdb.json"
 fi
 echo "$status" >"$ov/guest/moat-vm.status"
 echo "$status" >"$out/moat-vm.status"
