@@ -87,7 +87,7 @@ install -m 0755 "$here/xen/dom0-init" "$R/init"
 (cd "$R" && find . | cpio -o -H newc -R 0:0 --quiet) | gzip -1 >"$W/dom0.cpio.gz"
 
 log=$W/xen-smoke.log
-timeout 300 qemu-system-x86_64 -accel tcg -machine pc -cpu max,-smap,-rdtscp,-avx,-avx2 \
+timeout 300 qemu-system-x86_64 -accel tcg -machine pc -cpu max,-smap,-rdtscp,-avx,-avx2,-xsave,-xsaveopt,-xsavec,-xsaves \
 	-m 1024 -smp 2 -display none -serial stdio -monitor none -no-reboot -nodefaults \
 	-kernel "$W/xen" \
 	-append "console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all dom0_mem=512M,max:512M dom0_max_vcpus=1 noreboot" \

@@ -225,7 +225,7 @@ chmod +x "$R/init"
 mkcpio "$R" "$T/overlay.cpio.gz"
 cat "$img/dom0-base.cpio.gz" "$T/overlay.cpio.gz" >"$T/dom0.cpio.gz"
 nice -n 19 timeout -k 5 "${MOAT_XEN_TIMEOUT:-600}" qemu-system-x86_64 -accel tcg -machine pc \
-    -cpu max,-svm,-smap,-rdtscp,-avx,-avx2 -m 1536 -smp 2 \
+    -cpu max,-svm,-smap,-rdtscp,-avx,-avx2,-xsave,-xsaveopt,-xsavec,-xsaves -m 1536 -smp 2 \
     -display none -serial stdio -monitor none -no-reboot -nodefaults \
     -kernel "$img/xen" \
     -append "console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all dom0_mem=768M,max:768M dom0_max_vcpus=1 noreboot" \

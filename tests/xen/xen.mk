@@ -11,7 +11,7 @@ EXTRA_DIST += tests/xen/run.sh tests/xen/build-images.sh tests/xen/dom0-init \
 	tests/xen/vif-selftest \
 	tests/xen/qubesdb.json docs/xen-e2e.md
 
-check-xen:
+check-xen: vm-image
 	$(AM_V_at)MOAT_BUILDDIR=$(abs_builddir) MOAT_SRCDIR=$(abs_srcdir) \
 	  $(SHELL) $(srcdir)/tests/xen/run.sh
 
