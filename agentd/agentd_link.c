@@ -125,6 +125,8 @@ qdb_event(void *arg, short revents)
 {
 	struct agentd *ad = arg;
 
+	if (ad->qdb_v == NULL)	/* dropped by an earlier callback of this round */
+		return;
 	vchan_progress(ad->qdb_v, revents);
 	qdb_service(ad);
 }

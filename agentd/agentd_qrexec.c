@@ -82,6 +82,7 @@ call_free(struct qx_call *c)
 	free(c->input);
 	free(c->res);
 	memset(c, 0, sizeof(*c));
+	c->ended = 1;
 }
 
 /* The end of every call, however it ends: dom0 gets its port back. */
@@ -158,7 +159,7 @@ qx_exec(struct qx *qx, uint32_t domain, uint32_t port, const char *cmdline,
 	int r;
 
 	for (i = 0; i < QX_MAX_CALLS; i++)
-		if (!qx->calls[i].used) {
+		if (!qx->calls[i].used && !qx->calls[i].ended) {
 			c = &qx->calls[i];
 			break;
 		}
@@ -484,6 +485,10 @@ call_event(void *arg, short revents)
 {
 	struct qx_call *c = arg;
 
+	/* An earlier callback of this round (the supervisor's reply, say)
+	 * may have ended the call: its vchan is gone. */
+	if (!c->used)
+		return;
 	vchan_progress(c->v, revents);
 	call_service(c->qx, c);
 }
@@ -703,6 +708,7 @@ qx_tick(struct qx *qx)
 
 	for (i = 0; i < QX_MAX_CALLS; i++) {
 		c = &qx->calls[i];
+		c->ended = 0;	/* the round's events are all dispatched */
 		if (!c->used)
 			continue;
 		if (now >= c->deadline) {

@@ -23,6 +23,9 @@ enum qx_phase { OP_STDOUT = 1, OP_STDOUT_EOF, OP_STDERR, OP_STDERR_EOF, OP_EXIT,
 struct qx;
 struct qx_call {
 	int			 used;
+	/* Ended in this round of agentd's loop: not reused until qx_tick,
+	 * as events polled for the old call may still be dispatched to it. */
+	int			 ended;
 	struct qx		*qx;
 	uint32_t		 callid;	/* MSG_SVC_REQ/REPLY */
 	uint32_t		 gen;		/* control connection it came on */

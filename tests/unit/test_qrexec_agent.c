@@ -594,6 +594,48 @@ test_many(void)
 	T_EQ_INT(qx->nactive, 0);
 }
 
+/*
+ * The supervisor's reply ends a call in the same loop round in which the
+ * call's own vchan has an event already collected by poll() (dom0's EOF):
+ * the event must find the call ended, not its freed vchan (this crashed
+ * agentd on real Xen).
+ */
+static void
+test_end_in_round(void)
+{
+	struct pollset ps;
+	int lfd, fd, n0 = nreq, i, nev = 0;
+
+	lfd = unix_listen(0, 5, 514);
+	exec_cmd(0x200, 0, 514, "user:QUBESRPC moat.Stats dom0");
+	fd = data_open(0, 514, lfd);
+	T_ASSERT(fd >= 0);
+	put_msg(fd, 0x190, NULL, 0);	/* stdin's EOF */
+	for (i = 0; i < 100 && nreq == n0; i++)
+		spin(5);
+	T_EQ_INT(nreq, n0 + 1);
+	T_ASSERT(shutdown(fd, SHUT_WR) == 0);
+	/* One round by hand: poll, then the reply first, then the events. */
+	pollset_init(&ps);
+	qx_poll(qx, &ps);
+	T_ASSERT(poll(ps.pfd, (nfds_t)ps.n, 1000) > 0);
+	reply(req.callid, 0, "ok", "");
+	T_EQ_INT(qx->nactive, 0);
+	for (i = 0; i < ps.n; i++)
+		if (ps.pfd[i].revents) {
+			ps.cb[i](ps.arg[i], ps.pfd[i].revents);
+			nev++;
+		}
+	T_ASSERT(nev > 0);
+	qx_tick(qx);
+	/* A vchan has no half-close: dom0's shutdown ended the call, and
+	 * dom0 gets its port back. */
+	T_ASSERT(closed(fd));
+	T_EQ_INT(expect_terminated(0, 514), 0);
+	close(fd);
+	close(lfd);
+}
+
 int
 main(void)
 {
@@ -616,6 +658,7 @@ main(void)
 	T_RUN(test_hostile_dom0);
 	T_RUN(test_just_exec);
 	T_RUN(test_many);
+	T_RUN(test_end_in_round);
 	qx_free(qx);
 	{
 		char cmd[128];
