@@ -256,8 +256,11 @@ nat_drop(struct nat_engine *e, const struct mq_desc *d, const struct pkt_view *v
 		    port, nat_reason_name[r], ip4_str(ip->saddr_be, s),
 		    ip4_str(ip->daddr_be, t), v->proto);
 	} else
-		log_rlk(port, LOG_LVL_INFO, "port %u: drop (%s) %u bytes",
-		    port, nat_reason_name[r], d->len);
+		/* IPv6 is not forwarded, by design, and every NetVM and client
+		 * sends it all the time (neighbour and router discovery): that
+		 * is counted, not worth a line a second in the user's log. */
+		log_rlk(port, r == NAT_R_IPV6 ? LOG_LVL_DEBUG : LOG_LVL_INFO,
+		    "port %u: drop (%s) %u bytes", port, nat_reason_name[r], d->len);
 	nat_buf_put(e, d->buf);
 }
 
