@@ -77,7 +77,7 @@ tests_unit_test_agentd_sandbox_LDADD = $(AGENTD_LIBS)
 
 MOAT_INTEG_TESTS += tests/integ/agentd_file.sh tests/integ/agentd_vchan.sh tests/integ/agentd_qubes.sh \
 	tests/integ/agentd_moat.sh tests/integ/agentd_xen.sh
-EXTRA_DIST += tests/integ/agentd_sup.py
+EXTRA_DIST += tests/integ/agentd_sup.py tests/integ/agentd_lib.sh
 
 # moat-dom0: plays dom0 (qubesdb-daemon + qrexec-daemon) over socket or Xen vchans.
 bin_PROGRAMS += agentd/moat-dom0

@@ -3,25 +3,10 @@
 # it sandboxes, says READY, and hands the file's configuration to the
 # daemons exactly as a dom0 dump would (NETCONF, CLIENTS, QRULES).
 set -u
-B=${MOAT_BUILDDIR:-$(pwd)}
-S=${MOAT_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-PY=/usr/bin/python3
-AGENTD=$B/agentd/agentd
 T=$(mktemp -d /tmp/agentd_file.XXXXXX)
 trap 'rm -rf "$T"' EXIT
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-nok() { n=$((n + 1)); echo "not ok $n - $1"; sed 's/^/# /' "$T/ev" "$T/err" 2>/dev/null | tail -20; }
-check() { if eval "$2"; then ok "$1"; else nok "$1"; fi; }
-ctl() { $PY -c "import socket,sys;s=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM);s.sendto(sys.argv[1].encode(),sys.argv[2])" "$1" "$T/ctl"; }
-waitfor() { # pattern, seconds
-	local i
-	for ((i = 0; i < ${2:-5} * 20; i++)); do
-		grep -q -- "$1" "$T/ev" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	return 1
-}
+NOK_LOGS=(ev err)
+. "$(dirname "$0")/agentd_lib.sh"
 run_sup() {
 	: >"$T/ev"; : >"$T/err"
 	$PY "$S/tests/integ/agentd_sup.py" --agentd "$AGENTD" --log "$T/ev" \

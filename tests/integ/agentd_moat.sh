@@ -5,9 +5,6 @@
 # restarted and dom0 takes it back. Skipped while the tree cannot start
 # every daemon yet.
 set -u
-B=${MOAT_BUILDDIR:-$(pwd)}
-MOAT=$B/moat/moat
-DOM0=$B/agentd/moat-dom0
 T=$(mktemp -d /tmp/agm.XXXXXX)
 chmod 755 "$T"
 D0PID= MPID=
@@ -18,23 +15,11 @@ cleanup() {
 	rm -rf "$T"
 }
 trap cleanup EXIT
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-nok() {
-	n=$((n + 1)); echo "not ok $n - $1"
-	for f in moat.out dom0.err out err2; do [[ -s $T/$f ]] && tail -8 "$T/$f" | sed "s/^/# $f: /"; done
-}
-check() { if eval "$2"; then ok "$1"; else nok "$1"; fi; }
+NOK_LOGS=(moat.out dom0.err out err2)
+. "$(dirname "$0")/agentd_lib.sh"
+MOAT=$B/moat/moat
 A=(--vchan-dir "$T" --domid 5)
 call() { "$DOM0" call "${A[@]}" "$@"; }
-waitfor() { # pattern seconds file
-	local i
-	for ((i = 0; i < $2 * 20; i++)); do
-		grep -q -- "$1" "$3" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	return 1
-}
 retry() { local i; for ((i = 0; i < 50; i++)); do "$@" && return 0; sleep 0.1; done; return 1; }
 
 cat >"$T/db.json" <<'EOF'

@@ -26,8 +26,6 @@ fi
 mount -t tmpfs moat-test /run && mkdir -p /run/qubes || exit 1
 mount -t tmpfs moat-test /var/log && mkdir -p /var/log/qubes || exit 1
 
-PY=/usr/bin/python3
-AGENTD=$B/agentd/agentd
 T=$(mktemp -d /tmp/aq.XXXXXX)	# qrexec-daemon truncates socket dirs over ~28 chars
 chmod 755 "$T"
 QDB_PID= QX_PID= SUP=
@@ -39,32 +37,9 @@ cleanup() {
 	rm -rf "$T"
 }
 trap cleanup EXIT
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-nok() {
-	n=$((n + 1)); echo "not ok $n - $1"
-	for f in ev err qx.err out err2; do [[ -s $T/$f ]] && tail -6 "$T/$f" | sed "s/^/# $f: /"; done
-	tail -6 /var/log/qubes/qubesdb.sys-moat.log 2>/dev/null | sed 's/^/# qubesdb: /'
-}
-check() { if eval "$2"; then ok "$1"; else nok "$1"; fi; }
-waitfor() {
-	local i
-	for ((i = 0; i < ${2:-5} * 20; i++)); do
-		grep -q -- "$1" "${3:-$T/ev}" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	return 1
-}
-count() { grep -c -- "$1" "$T/ev"; }
-waitn() { # pattern count seconds: wait until pattern occurs count times
-	local i
-	for ((i = 0; i < $3 * 20; i++)); do
-		[[ $(count "$1") -ge $2 ]] && return 0
-		sleep 0.05
-	done
-	return 1
-}
-ctl() { $PY -c "import socket,sys;s=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM);s.sendto(sys.argv[1].encode(),sys.argv[2])" "$1" "$T/ctl"; }
+NOK_LOGS=(ev err qx.err out err2)
+nok_extra() { tail -6 /var/log/qubes/qubesdb.sys-moat.log 2>/dev/null | sed 's/^/# qubesdb: /'; }
+. "$(dirname "$0")/agentd_lib.sh"
 # Sockets the vchan-socket library creates follow the umask; agentd runs
 # as its own uid and needs to connect to them.
 qdb() { (cd "$Q" && LD_LIBRARY_PATH=$Q ./qubesdb-cmd -c "$1" -d sys-moat "${@:2}"); }

@@ -5,11 +5,6 @@
 # refusals, moat.* with input and output, calls from another VM), 1000
 # calls without leaks, and both sides restarting.
 set -u
-B=${MOAT_BUILDDIR:-$(pwd)}
-S=${MOAT_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-PY=/usr/bin/python3
-AGENTD=$B/agentd/agentd
-DOM0=$B/agentd/moat-dom0
 T=$(mktemp -d /tmp/agv.XXXXXX)
 chmod 755 "$T"	# agentd's root once sandboxed: it searches it as its own uid
 D0PID= SUP=
@@ -20,32 +15,9 @@ cleanup() {
 	rm -rf "$T"
 }
 trap cleanup EXIT
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-nok() {
-	n=$((n + 1)); echo "not ok $n - $1"
-	for f in ev err dom0.err out; do [[ -s $T/$f ]] && tail -8 "$T/$f" | sed "s/^/# $f: /"; done
-}
-check() { if eval "$2"; then ok "$1"; else nok "$1"; fi; }
+NOK_LOGS=(ev err dom0.err out)
+. "$(dirname "$0")/agentd_lib.sh"
 A=(--vchan-dir "$T" --domid 5)
-ctl() { $PY -c "import socket,sys;s=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM);s.sendto(sys.argv[1].encode(),sys.argv[2])" "$1" "$T/ctl"; }
-waitfor() { # pattern [seconds] [file]
-	local i
-	for ((i = 0; i < ${2:-5} * 20; i++)); do
-		grep -q -- "$1" "${3:-$T/ev}" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	return 1
-}
-count() { grep -c -- "$1" "$T/ev"; }
-waitn() { # pattern count seconds: wait until pattern occurs count times
-	local i
-	for ((i = 0; i < $3 * 20; i++)); do
-		[[ $(count "$1") -ge $2 ]] && return 0
-		sleep 0.05
-	done
-	return 1
-}
 call() { "$DOM0" call "${A[@]}" "$@"; }
 agentd_pid() { pgrep -P "$SUP" -x agentd; }
 dom0_start() {

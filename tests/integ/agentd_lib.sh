@@ -1,0 +1,38 @@
+# Sourced by the agentd_*.sh integration scripts: their TAP helpers and the
+# waits on agentd's event log. Before sourcing, set T (the script's scratch
+# directory) and NOK_LOGS (the files in $T whose last lines a failure shows);
+# a script may define nok_extra for more. Every helper here reads the log
+# $T/ev unless told another file.
+B=${MOAT_BUILDDIR:-$(pwd)}
+S=${MOAT_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+PY=/usr/bin/python3
+AGENTD=$B/agentd/agentd
+DOM0=$B/agentd/moat-dom0
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+nok() {
+	local f
+	n=$((n + 1)); echo "not ok $n - $1"
+	for f in "${NOK_LOGS[@]}"; do [[ -s $T/$f ]] && tail -8 "$T/$f" | sed "s/^/# $f: /"; done
+	if declare -F nok_extra >/dev/null; then nok_extra; fi
+}
+check() { if eval "$2"; then ok "$1"; else nok "$1"; fi; }
+# A command to agentd_sup.py's control socket.
+ctl() { $PY -c "import socket,sys;s=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM);s.sendto(sys.argv[1].encode(),sys.argv[2])" "$1" "$T/ctl"; }
+waitfor() { # pattern [seconds] [file]
+	local i
+	for ((i = 0; i < ${2:-5} * 20; i++)); do
+		grep -q -- "$1" "${3:-$T/ev}" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+count() { grep -c -- "$1" "$T/ev"; }
+waitn() { # pattern count seconds: wait until pattern occurs count times
+	local i
+	for ((i = 0; i < $3 * 20; i++)); do
+		[[ $(count "$1") -ge $2 ]] && return 0
+		sleep 0.05
+	done
+	return 1
+}
