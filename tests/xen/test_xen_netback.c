@@ -864,26 +864,6 @@ gspawn(unsigned bdom, unsigned dom, int gso, struct ctl *c,
 	return pid;
 }
 
-static uint32_t
-gsum(uint32_t s, const uint8_t *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < n; i += 2)
-		s += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (n & 1)
-		s += (uint32_t)p[n - 1] << 8;
-	return s;
-}
-
-static uint16_t
-gfold(uint32_t s)
-{
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)s;
-}
-
 /* TCP over IPv4 or IPv6, len bytes in all, the checksum field holding the
  * pseudo-header sum (as TSO sends it). */
 static size_t
@@ -905,10 +885,10 @@ frame_tcp(uint8_t *b, size_t len, int v6, unsigned seed)
 		ip[8] = 64;
 		ip[9] = 6;
 		memcpy(ip + 12, "\x0a\x89\x00\x2a\x08\x08\x08\x08", 8);
-		c = (uint16_t)~gfold(gsum(0, ip, 20));
+		c = (uint16_t)~tf_fold(tf_sum(0, ip, 20));
 		ip[10] = (uint8_t)(c >> 8);
 		ip[11] = (uint8_t)c;
-		ps = gsum(0, ip + 12, 8);
+		ps = tf_sum(0, ip + 12, 8);
 	} else {
 		b[12] = 0x86;
 		b[13] = 0xdd;
@@ -919,7 +899,7 @@ frame_tcp(uint8_t *b, size_t len, int v6, unsigned seed)
 		ip[7] = 64;
 		memcpy(ip + 8, "\xfd\x09\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x2a", 16);
 		memcpy(ip + 24, "\x20\x01\x0d\xb8\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01", 16);
-		ps = gsum(0, ip + 8, 32);
+		ps = tf_sum(0, ip + 8, 32);
 	}
 	th[0] = 0x9c; th[1] = 0x40; th[2] = 0x01; th[3] = 0xbb;
 	th[4] = (uint8_t)seed;
@@ -929,7 +909,7 @@ frame_tcp(uint8_t *b, size_t len, int v6, unsigned seed)
 	for (i = 20; i < tl; i++)
 		th[i] = (uint8_t)(i * 7 + seed);
 	ps += 6 + (uint32_t)tl;
-	c = gfold(ps);
+	c = tf_fold(ps);
 	th[16] = (uint8_t)(c >> 8);
 	th[17] = (uint8_t)c;
 	return len;
@@ -939,10 +919,10 @@ static int
 tcp_csum_ok(const uint8_t *b, size_t len, int v6)
 {
 	size_t l4 = v6 ? 54 : 34;
-	uint32_t s = v6 ? gsum(0, b + 22, 32) : gsum(0, b + 26, 8);
+	uint32_t s = v6 ? tf_sum(0, b + 22, 32) : tf_sum(0, b + 26, 8);
 
 	s += 6 + (uint32_t)(len - l4);
-	return gfold(gsum(s, b + l4, len - l4)) == 0xffff;
+	return tf_fold(tf_sum(s, b + l4, len - l4)) == 0xffff;
 }
 
 static struct netif_extra_info

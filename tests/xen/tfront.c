@@ -475,8 +475,8 @@ frame_arp(uint8_t *b, const uint8_t src[6], uint32_t sip, uint32_t tip)
 	return 42;
 }
 
-static uint32_t
-sum(uint32_t s, const uint8_t *p, size_t n)
+uint32_t
+tf_sum(uint32_t s, const uint8_t *p, size_t n)
 {
 	size_t i;
 
@@ -487,8 +487,8 @@ sum(uint32_t s, const uint8_t *p, size_t n)
 	return s;
 }
 
-static uint16_t
-fold(uint32_t s)
+uint16_t
+tf_fold(uint32_t s)
 {
 	while (s >> 16)
 		s = (s & 0xffff) + (s >> 16);
@@ -513,7 +513,7 @@ frame_udp(uint8_t *b, size_t len, uint32_t sip, uint32_t dip, int partial)
 	ip[9] = 17;
 	memcpy(ip + 12, &sip, 4);
 	memcpy(ip + 16, &dip, 4);
-	c = (uint16_t)~fold(sum(0, ip, 20));
+	c = (uint16_t)~tf_fold(tf_sum(0, ip, 20));
 	ip[10] = (uint8_t)(c >> 8);
 	ip[11] = (uint8_t)c;
 	u[0] = 0x30; u[1] = 0x39; u[2] = 0; u[3] = 53;
@@ -521,11 +521,11 @@ frame_udp(uint8_t *b, size_t len, uint32_t sip, uint32_t dip, int partial)
 	u[5] = (uint8_t)ulen;
 	for (i = 8; i < ulen; i++)
 		u[i] = (uint8_t)(i * 31 + 7);
-	ps = sum(0, ip + 12, 8) + 17 + (uint32_t)ulen;
+	ps = tf_sum(0, ip + 12, 8) + 17 + (uint32_t)ulen;
 	if (partial) {
-		c = fold(ps);
+		c = tf_fold(ps);
 	} else {
-		c = (uint16_t)~fold(sum(ps, u, ulen));
+		c = (uint16_t)~tf_fold(tf_sum(ps, u, ulen));
 		if (c == 0)
 			c = 0xffff;
 	}
@@ -539,9 +539,9 @@ frame_udp_csum_ok(const uint8_t *b, size_t len)
 {
 	const uint8_t *ip = b + 14, *u = ip + 20;
 	size_t ulen = len - 34;
-	uint32_t s = sum(0, ip + 12, 8) + 17 + (uint32_t)ulen;
+	uint32_t s = tf_sum(0, ip + 12, 8) + 17 + (uint32_t)ulen;
 
-	return fold(sum(s, u, ulen)) == 0xffff;
+	return tf_fold(tf_sum(s, u, ulen)) == 0xffff;
 }
 
 /* The test NetVM */
