@@ -858,7 +858,7 @@ engine_qset_install(struct engine *e, int family, const uint8_t *addr,
 {
 	struct rset ns = { 0 };
 	struct qset *q;
-	uint32_t *order = NULL, i;
+	uint32_t *order = NULL, i, nnum = 0;
 	size_t hostbytes = 0, off = 0;
 	char a[INET6_ADDRSTRLEN], reason[320] = "";
 
@@ -939,9 +939,12 @@ engine_qset_install(struct engine *e, int family, const uint8_t *addr,
 			p->plen = 32;
 			memcpy(p->addr, r->addr, 16);
 			addr_str(4, r->addr, na, sizeof na);
-			log_info("Qubes rules for %s: rule %04u: dsthost=%s is "
-			    "the IPv4 address %s (as the C library reads it)",
-			    a, keys[order[i]], r->host, na);
+			/* Say what it means (010.0.0.1 is 8.0.0.1), for the
+			 * first few: a big rule set stays a few lines. */
+			if (nnum++ < 8)
+				log_info("Qubes rules for %s: rule %04u: dsthost=%s "
+				    "is the IPv4 address %s (as the C library "
+				    "reads it)", a, keys[order[i]], r->host, na);
 		} else if (r->dst == QR_DSTHOST) {
 			size_t l = strlen(r->host) + 1;
 
@@ -952,6 +955,9 @@ engine_qset_install(struct engine *e, int family, const uint8_t *addr,
 		}
 	}
 	free(order);
+	if (nnum > 8)
+		log_info("Qubes rules for %s: %u more dsthost values read as "
+		    "IPv4 addresses", a, nnum - 8);
 	if (reason[0] == '\0') {
 		struct prule *p = &ns.rules[ns.n++];
 

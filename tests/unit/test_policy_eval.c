@@ -455,13 +455,13 @@ test_dsthost_drop_fails_closed(void)
 	T_EQ_INT(ACT(F4("1.2.3.4", IPPROTO_TCP, 443)), VERDICT_DROP);
 }
 
-static char logged[8][512];
+static char logged[16][512];
 static int nlogged;
 
 static void
 log_keep(const char *line, size_t len)
 {
-	if (nlogged < 8)
+	if (nlogged < 16)
 		snprintf(logged[nlogged++], sizeof logged[0], "%.*s", (int)len, line);
 }
 
@@ -534,6 +534,25 @@ test_dsthost_numeric(void)
 	T_EQ_INT(flow(6, 1, "fd09:24ef:4179::a89:5", "2001:db8::1", IPPROTO_TCP,
 	    80).rule, RULE_ID_QUBES | 1);
 	T_EQ_INT(dnsc_next_query(&dns, tms, &q), 0);
+	/* the log says what each means, the first 8 of them */
+	nlogged = 0;
+	log_setlevel(LOG_LVL_INFO);
+	log_set_hook(log_keep);
+	qubes(4, WORK, "drop", 10, "0000=action=drop dsthost=010.0.0.1",
+	    "0001=action=drop dsthost=0x7f.1", "0002=action=drop dsthost=3",
+	    "0003=action=drop dsthost=4", "0004=action=drop dsthost=5",
+	    "0005=action=drop dsthost=6", "0006=action=drop dsthost=7",
+	    "0007=action=drop dsthost=8", "0008=action=drop dsthost=9",
+	    "0009=action=drop dsthost=10");
+	log_set_hook(NULL);
+	log_setlevel(LOG_LVL_ERROR);
+	T_EQ_INT(nlogged, 10);
+	T_EXPECT(strstr(logged[0], "Qubes rules for " WORK ": rule 0000: "
+	    "dsthost=010.0.0.1 is the IPv4 address 8.0.0.1") != NULL);
+	T_EXPECT(strstr(logged[1], "rule 0001: dsthost=0x7f.1 is the IPv4 "
+	    "address 127.0.0.1") != NULL);
+	T_EXPECT(strstr(logged[8], "2 more dsthost values") != NULL);
+	T_EQ_INT(F4("0.0.0.10", IPPROTO_TCP, 1).rule, RULE_ID_QUBES | 9);
 	/* like any dsthost, it does not open inter-VM traffic */
 	qubes(4, VAULT, "accept", 0);
 	qubes(4, WORK, "drop", 1, "0000=action=accept dsthost=10.137.9");
