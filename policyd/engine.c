@@ -33,6 +33,20 @@ prefix_eq(const uint8_t *a, const uint8_t *p, unsigned plen)
 #define R_YES		1
 #define R_UNRESOLVED	2
 
+/*
+ * A host rule whose lookup failed (server failure, no answer in time) or
+ * is still unanswered at the flow's deadline. Skipping it would let a later
+ * accept pass what a drop was written to stop, so a drop or reject takes
+ * every flow that reaches it; an accept takes none. Either way the client
+ * fails closed. (An answer with no address is not a failure: there is
+ * nothing to stop.)
+ */
+static int
+unresolved(const struct prule *r)
+{
+	return r->action == VERDICT_ACCEPT ? R_NO : R_YES;
+}
+
 int
 prule_match(const struct prule *r, const struct fkey *f, const struct evctx *cx)
 {
@@ -83,9 +97,9 @@ prule_match(const struct prule *r, const struct fkey *f, const struct evctx *cx)
 					return R_YES;
 			return R_NO;
 		case DNSC_FAIL:
-			return R_NO;
+			return unresolved(r);
 		default:
-			return cx->final ? R_NO : R_UNRESOLVED;
+			return cx->final ? unresolved(r) : R_UNRESOLVED;
 		}
 	}
 	return R_YES;
@@ -844,9 +858,9 @@ engine_qset_install(struct engine *e, int family, const uint8_t *addr,
 {
 	struct rset ns = { 0 };
 	struct qset *q;
-	uint32_t *order = NULL, i;
+	uint32_t *order = NULL, i, nnum = 0;
 	size_t hostbytes = 0, off = 0;
-	char a[INET6_ADDRSTRLEN], reason[160] = "";
+	char a[INET6_ADDRSTRLEN], reason[320] = "";
 
 	addr_str(family, addr, a, sizeof a);
 	if ((q = engine_qset_get(e, family, addr, 1)) == NULL) {
@@ -882,7 +896,7 @@ engine_qset_install(struct engine *e, int family, const uint8_t *addr,
 				snprintf(reason, sizeof reason, "rule %04u: dst%c "
 				    "in the IPv%d rules", keys[order[i]],
 				    family == 4 ? '6' : '4', family);
-			if (r->dst == QR_DSTHOST)
+			if (r->dst == QR_DSTHOST && !r->numeric)
 				hostbytes += strlen(r->host) + 1;
 		}
 	}
@@ -914,6 +928,23 @@ engine_qset_install(struct engine *e, int family, const uint8_t *addr,
 			p->plen = r->plen;
 			memcpy(p->addr, r->addr, 16);
 			p->peer = p->plen == (p->family == 4 ? 32 : 128);
+		} else if (r->dst == QR_DSTHOST && r->numeric) {
+			char na[INET_ADDRSTRLEN];
+
+			/* The address getaddrinfo gives on sys-firewall; it
+			 * never matches IPv6 flows and, like any dsthost, does
+			 * not name a peer for inter-VM traffic. */
+			p->dst = PD_NET;
+			p->family = 4;
+			p->plen = 32;
+			memcpy(p->addr, r->addr, 16);
+			addr_str(4, r->addr, na, sizeof na);
+			/* Say what it means (010.0.0.1 is 8.0.0.1), for the
+			 * first few: a big rule set stays a few lines. */
+			if (nnum++ < 8)
+				log_info("Qubes rules for %s: rule %04u: dsthost=%s "
+				    "is the IPv4 address %s (as the C library "
+				    "reads it)", a, keys[order[i]], r->host, na);
 		} else if (r->dst == QR_DSTHOST) {
 			size_t l = strlen(r->host) + 1;
 
@@ -924,6 +955,9 @@ engine_qset_install(struct engine *e, int family, const uint8_t *addr,
 		}
 	}
 	free(order);
+	if (nnum > 8)
+		log_info("Qubes rules for %s: %u more dsthost values read as "
+		    "IPv4 addresses", a, nnum - 8);
 	if (reason[0] == '\0') {
 		struct prule *p = &ns.rules[ns.n++];
 

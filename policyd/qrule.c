@@ -132,19 +132,122 @@ qr_parse_ports(const char *s, size_t len, uint16_t *lo, uint16_t *hi)
 }
 
 int
-qr_valid_host(const char *s, size_t len)
+qr_parse_aton(const char *s, size_t len, uint8_t out[4])
 {
-	size_t i;
+	/* What the last part may hold after 0, 1, 2 or 3 dotted bytes. */
+	static const uint32_t max[4] = { 0xffffffff, 0xffffff, 0xffff, 0xff };
+	uint8_t b[4] = { 0 };
+	unsigned nparts = 0, base, ndig, k;
+	size_t i = 0;
+	uint64_t v;
+
+	for (;;) {
+		/* inet_aton wants a decimal digit first, then reads the part
+		 * as strtoul(base 0) does: 0x hex, 0 octal, else decimal. */
+		if (i >= len || s[i] < '0' || s[i] > '9')
+			return -1;
+		base = 10;
+		ndig = 0;
+		v = 0;
+		if (s[i] == '0') {
+			i++;
+			ndig = 1;
+			base = 8;
+			if (i < len && (s[i] == 'x' || s[i] == 'X')) {
+				/* "0x" with no hex digit reads as 0 followed by
+				 * the garbage "x": refused either way. */
+				i++;
+				base = 16;
+				ndig = 0;
+			}
+		}
+		for (; i < len; i++) {
+			unsigned d;
+			char c = s[i];
+
+			if (c >= '0' && c <= '9')
+				d = (unsigned)(c - '0');
+			else if (c >= 'a' && c <= 'f')
+				d = (unsigned)(c - 'a') + 10;
+			else if (c >= 'A' && c <= 'F')
+				d = (unsigned)(c - 'A') + 10;
+			else
+				break;
+			if (d >= base)
+				break;		/* 8 or 9 in octal, a-f outside hex */
+			v = v * base + d;
+			/* strtoul's range error and inet_aton's 32-bit cap */
+			if (v > 0xffffffffu)
+				return -1;
+			ndig++;
+		}
+		if (ndig == 0)
+			return -1;
+		if (i < len && s[i] == '.') {
+			if (nparts == 3 || v > 0xff)
+				return -1;
+			b[nparts++] = (uint8_t)v;
+			i++;
+			continue;
+		}
+		break;
+	}
+	/* getaddrinfo uses the exact form: nothing may follow */
+	if (i != len || v > max[nparts])
+		return -1;
+	for (k = 0; k < 4; k++)
+		b[k] |= (uint8_t)(v >> (8 * (3 - k)));
+	memcpy(out, b, 4);
+	return 0;
+}
+
+/*
+ * Why s cannot be a dsthost name (NULL when it can), assuming it is not an
+ * inet_aton address. Python's IDNA codec in firewall.py refuses empty and
+ * over-long labels (but lets one trailing dot pass); the resolver cannot
+ * send a name over 253; a last label starting with a digit never exists.
+ */
+static const char *
+host_problem(const char *s, size_t len)
+{
+	size_t i, lab = 0, last = 0;
 
 	if (len == 0 || len > QR_HOST_MAX)
-		return -1;
+		return "not a host name (a-z 0-9 - . _, at most 253)";
 	for (i = 0; i < len; i++) {
 		char c = s[i];
 
 		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
 		    c == '-' || c == '.' || c == '_'))
-			return -1;
+			return "not a host name (a-z 0-9 - . _, at most 253)";
 	}
+	if (s[len - 1] == '.')
+		len--;		/* one trailing dot: the root */
+	for (i = 0; i <= len; i++) {
+		if (i < len && s[i] != '.') {
+			if (++lab > 63)
+				return "a label is longer than 63 characters";
+			continue;
+		}
+		if (lab == 0)
+			return "empty label (leading dot, two dots in a row, "
+			    "or a lone dot)";
+		last = i - lab;
+		lab = 0;
+	}
+	if (s[last] >= '0' && s[last] <= '9')
+		return "last label starts with a digit, yet the C library does "
+		    "not read it as an IPv4 address (no DNS name ends so)";
+	return NULL;
+}
+
+int
+qr_valid_host(const char *s, size_t len)
+{
+	uint8_t a[4];
+
+	if (qr_parse_aton(s, len, a) == 0 || host_problem(s, len) != NULL)
+		return -1;
 	return 0;
 }
 
@@ -179,6 +282,47 @@ q(const char *s, size_t len, char *buf, size_t size)
 	}
 	buf[o] = '\0';
 	return buf;
+}
+
+/*
+ * A dst4/dst6 value whose address is fine but whose prefix length is
+ * digits with a leading zero ("1.2.3.4/010"): 1, with what nftables makes
+ * of it in note (" (/8), wider than written").
+ */
+static int
+octal_prefix(int family, const char *val, size_t vlen, char *note,
+    size_t size)
+{
+	const char *slash = memchr(val, '/', vlen);
+	size_t alen, plen, i;
+	uint8_t a[16];
+	unsigned long o = 0, d = 0;
+	int octal = 1;
+
+	if (slash == NULL)
+		return 0;
+	alen = (size_t)(slash - val);
+	plen = vlen - alen - 1;
+	if (plen < 2 || plen > 4 || slash[1] != '0' || (family == 4 ?
+	    qr_parse_ip4(val, alen, a) : qr_parse_ip6(val, alen, a)) == -1)
+		return 0;
+	for (i = 1; i < plen; i++) {
+		char c = slash[1 + i];
+
+		if (c < '0' || c > '9')
+			return 0;
+		if (c > '7')
+			octal = 0;
+		o = o * 8 + (unsigned long)(c - '0');
+		d = d * 10 + (unsigned long)(c - '0');
+	}
+	if (!octal || o > (family == 4 ? 32u : 128u))
+		snprintf(note, size, ", not as written");
+	else if (o < d)
+		snprintf(note, size, " (/%lu), wider than written", o);
+	else
+		snprintf(note, size, " (/%lu)", o);
+	return 1;
 }
 
 int
@@ -238,21 +382,37 @@ qrule_parse(const char *s, size_t len, struct qrule *r, char *err,
 		case K_DST4:
 		case K_DST6:
 			if (qr_parse_prefix(k == K_DST4 ? 4 : 6, val, vlen, r->addr,
-			    &r->plen, &hb) == -1)
+			    &r->plen, &hb) == -1) {
+				char oct[48];
+
+				if (octal_prefix(k == K_DST4 ? 4 : 6, val, vlen,
+				    oct, sizeof oct))
+					return bad(err, errlen, "%s \"%s\": leading "
+					    "zero in the prefix length: sys-firewall's "
+					    "nftables reads it as octal%s", keys[k],
+					    q(val, vlen, qb, sizeof qb), oct);
 				return bad(err, errlen, "%s \"%s\": not an IPv%d "
 				    "address or prefix", keys[k],
 				    q(val, vlen, qb, sizeof qb), k == K_DST4 ? 4 : 6);
+			}
 			r->dst = k == K_DST4 ? QR_DST4 : QR_DST6;
 			break;
-		case K_DSTHOST:
-			if (qr_valid_host(val, vlen) == -1)
-				return bad(err, errlen, "dsthost \"%s\": not a host "
-				    "name (a-z 0-9 - . _, at most %d)",
-				    q(val, vlen, qb, sizeof qb), QR_HOST_MAX);
+		case K_DSTHOST: {
+			const char *why;
+
+			/* As getaddrinfo on sys-firewall: an address inet_aton
+			 * reads is that address, never a DNS lookup. */
+			if (qr_parse_aton(val, vlen, r->addr) == 0) {
+				r->numeric = 1;
+				r->plen = 32;
+			} else if ((why = host_problem(val, vlen)) != NULL)
+				return bad(err, errlen, "dsthost \"%s\": %s",
+				    q(val, vlen, qb, sizeof qb), why);
 			memcpy(r->host, val, vlen);
 			r->host[vlen] = '\0';
 			r->dst = QR_DSTHOST;
 			break;
+		}
 		case K_PROTO:
 			if (vlen == 3 && memcmp(val, "tcp", 3) == 0)
 				r->proto = IPPROTO_TCP;

@@ -29,9 +29,27 @@
  *    because dom0 does not refuse them;
  *  - dstports as LO-HI (dom0's form) or a single port, 0..65535, LO <= HI;
  *  - icmptype 0..255; dsthost 1..253 characters of a-z 0-9 - . _
- *    (dom0's safe set).
+ *    (dom0's safe set), see below.
  * specialtarget=dns with dstports other than 53-53 parses but never
  * matches, as in firewall.py, which skips such a rule.
+ *
+ * dsthost: dom0 stores anything of its safe set that inet_pton does not
+ * read as an address; firewall.py hands it to getaddrinfo(), so:
+ *  - a name the C library's inet_aton reads as an IPv4 address
+ *    ("010.0.0.1" is 8.0.0.1, "1.2.3" is 1.2.0.3, "0x7f.1", "3232235777")
+ *    is that address, never looked up: numeric is set and addr/plen hold
+ *    it as a /32 (a DNS lookup would fail and skip a drop rule);
+ *  - what Python's IDNA step refuses (an empty label: ".", "a..b", ".a";
+ *    a label over 63) and what the resolver cannot send (over 253) is an
+ *    error, so the client fails closed as it does on sys-firewall;
+ *  - a name whose last label starts with a digit but that inet_aton does
+ *    not read ("256.1.1.1", "1.2.3.4.5", "08.1.2.3") is an error too: no
+ *    such name exists in the DNS (top-level labels are alphabetic, RFC
+ *    1123 2.1), so sys-firewall's lookup fails and cuts the client off;
+ *  - one trailing dot is allowed ("example.com."), as there.
+ * A prefix length with a leading zero ("/010") is refused with its own
+ * reason: nftables on sys-firewall would read it as octal (/8), a wider
+ * network than written.
  */
 #ifndef MOAT_QRULE_H
 #define MOAT_QRULE_H
@@ -54,6 +72,7 @@ struct qrule {
 	uint8_t		has_ports;
 	uint8_t		never;		/* parses, but can never match */
 	uint8_t		has_icmptype;
+	uint8_t		numeric;	/* QR_DSTHOST read as IPv4: addr, plen 32 */
 	uint16_t	plo, phi;
 	uint8_t		icmptype;
 	char		host[QR_HOST_MAX + 1];	/* QR_DSTHOST, NUL-terminated */
@@ -85,7 +104,18 @@ int	qr_parse_prefix(int family, const char *s, size_t len, uint8_t out[16],
 	    uint8_t *plen, int *hostbits);
 /* "N" or "LO-HI"; 0 or -1 (with lo > hi an error). */
 int	qr_parse_ports(const char *s, size_t len, uint16_t *lo, uint16_t *hi);
-/* A DNS name for dsthost: 1..253 of [a-z0-9-._]; 0 or -1. */
+/*
+ * The whole of s as glibc's inet_aton reads an IPv4 address (1 to 4 parts,
+ * each decimal, 0-prefixed octal or 0x-prefixed hex; the last part fills
+ * the remaining bytes), without inet_aton's leniency for trailing
+ * whitespace and garbage (getaddrinfo does not have it either). 0 or -1.
+ */
+int	qr_parse_aton(const char *s, size_t len, uint8_t out[4]);
+/*
+ * A DNS name for dsthost: 1..253 of [a-z0-9-._], labels of 1..63 with one
+ * trailing dot allowed, and neither an IPv4 address for inet_aton nor
+ * ending in a label that starts with a digit. 0 or -1.
+ */
 int	qr_valid_host(const char *s, size_t len);
 
 #endif

@@ -6,6 +6,7 @@
 # doing the firewall's job, to check the tests themselves.
 MOAT_INTEG_TESTS += \
 	tests/integ/dp_qubes_rules.sh \
+	tests/integ/dp_qubes_numeric_host.sh \
 	tests/integ/dp_json_rules.sh \
 	tests/integ/dp_reject_fast.sh \
 	tests/integ/dp_bad_rules.sh \

@@ -24,6 +24,7 @@ import argparse
 import ipaddress
 import json
 import os
+import socket
 import sys
 
 BREAK = set(os.environ.get("KFW_BREAK", "").split(","))
@@ -52,9 +53,13 @@ def match(r, hosts, dns_real, clients_by_name):
         return None  # an IPv6 rule never matches IPv4 traffic
     if "dsthost" in r:
         h = r["dsthost"]
-        if h not in hosts:
-            return None  # unresolvable: the rule is skipped
-        m.append("ip daddr %s" % hosts[h])
+        try:
+            # as getaddrinfo on sys-firewall: what inet_aton reads is an address
+            m.append("ip daddr %s" % socket.inet_ntoa(socket.inet_aton(h)))
+        except OSError:
+            if h not in hosts:
+                return None  # unresolvable: the rule is skipped
+            m.append("ip daddr %s" % hosts[h])
     if "to" in r:
         ip = clients_by_name.get(r["to"], r["to"])
         m.append("ip daddr %s" % ipaddress.ip_address(ip))

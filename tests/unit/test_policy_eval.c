@@ -391,8 +391,11 @@ test_dsthost_timeout(void)
 	T_EQ_INT(dnsc_tick(&dns, tms + 1000, &next), 0);
 	T_EQ_INT(next, tms + DNSC_TIMEOUT_MS);
 	T_EQ_INT(dnsc_tick(&dns, tms + DNSC_TIMEOUT_MS, &next), 1);
+	/* the drop rule's name has no answer: it is not skipped (rule 1
+	 * would accept what it was written to stop), it takes the flow */
 	T_EQ_INT(engine_decide(&eng, &q, tms + DNSC_TIMEOUT_MS, tnow, 0, &v), 1);
-	T_EQ_INT(v.action, VERDICT_ACCEPT);
+	T_EQ_INT(v.action, VERDICT_REJECT);
+	T_EQ_INT(v.rule, RULE_ID_QUBES | 0);
 	/* a late answer is ignored */
 	{
 		struct msg_dns_answer a = { .qid = dq.qid, .qtype = 1, .naddr = 1,
@@ -400,10 +403,164 @@ test_dsthost_timeout(void)
 
 		T_EQ_INT(dnsc_answer(&dns, &a, tms + 3000), 0);
 	}
-	/* final evaluation (the flow's own deadline) never waits */
+	/* final evaluation (the flow's own deadline) never waits, and an
+	 * unanswered drop rule still takes the flow */
 	tms += DNSC_NEG_TTL_MS + 1;
 	T_EQ_INT(engine_decide(&eng, &q, tms, tnow, 1, &v), 1);
-	T_EQ_INT(v.action, VERDICT_ACCEPT);
+	T_EQ_INT(v.action, VERDICT_REJECT);
+}
+
+/*
+ * What a drop rule does when its name cannot be resolved (issue 18): a
+ * failed lookup never lets a later accept pass what the drop was written to
+ * stop; an answer without an address (no such name, no A record) has
+ * nothing to stop and skips the rule.
+ */
+static void
+test_dsthost_drop_fails_closed(void)
+{
+	setup();
+	qubes(4, WORK, "drop", 3, "0000=action=accept proto=tcp dstports=22-22",
+	    "0001=action=drop dsthost=broken.example",
+	    "0002=action=accept");
+	/* rules before it still decide, without waiting for the name */
+	T_EQ_INT(ACT(F4("1.2.3.4", IPPROTO_TCP, 22)), VERDICT_ACCEPT);
+	T_EQ_INT(F4("1.2.3.4", IPPROTO_TCP, 443).decided, 0);
+	/* server failure: the drop rule takes every flow that reaches it */
+	T_ASSERT(answer("broken.example", -1, 0, 0, NULL));
+	T_EQ_INT(ACT(F4("1.2.3.4", IPPROTO_TCP, 443)), VERDICT_REJECT);
+	T_EQ_INT(F4("1.2.3.4", IPPROTO_TCP, 443).rule, RULE_ID_QUBES | 1);
+	T_EQ_INT(ACT(F4("5.6.7.8", IPPROTO_UDP, 53)), VERDICT_REJECT);
+	T_EQ_INT(ACT(F4("1.2.3.4", IPPROTO_TCP, 22)), VERDICT_ACCEPT);
+	/* an accept whose name fails matches nothing (as before) */
+	setup();
+	qubes(4, WORK, "drop", 1, "0000=action=accept dsthost=broken.example");
+	T_EQ_INT(F4("1.2.3.4", IPPROTO_TCP, 443).decided, 0);
+	T_ASSERT(answer("broken.example", -1, 0, 0, NULL));
+	T_EQ_INT(F4("1.2.3.4", IPPROTO_TCP, 443).rule, RULE_ID_QPOLICY);
+	/* NXDOMAIN (natd: status 0, no address): nothing to stop */
+	setup();
+	qubes(4, WORK, "drop", 2, "0000=action=drop dsthost=nx.example",
+	    "0001=action=accept");
+	T_EQ_INT(F4("1.2.3.4", IPPROTO_TCP, 443).decided, 0);
+	T_ASSERT(answer("nx.example", 0, 60, 0, NULL));
+	T_EQ_INT(ACT(F4("1.2.3.4", IPPROTO_TCP, 443)), VERDICT_ACCEPT);
+	/* the same for a JSON drop rule */
+	setup();
+	qubes(4, WORK, "accept", 0);
+	T_ASSERT(json("{\"version\":1,\"rules\":[{\"from\":\"*\","
+	    "\"action\":\"drop\",\"dsthost\":\"broken.example\"}]}") == 0);
+	T_EQ_INT(F4("1.2.3.4", IPPROTO_TCP, 443).decided, 0);
+	T_ASSERT(answer("broken.example", -1, 0, 0, NULL));
+	T_EQ_INT(ACT(F4("1.2.3.4", IPPROTO_TCP, 443)), VERDICT_DROP);
+}
+
+static char logged[16][512];
+static int nlogged;
+
+static void
+log_keep(const char *line, size_t len)
+{
+	if (nlogged < 16)
+		snprintf(logged[nlogged++], sizeof logged[0], "%.*s", (int)len, line);
+}
+
+/*
+ * A rule moat refuses on purpose although dom0 writes it (a prefix length
+ * with a leading zero, which sys-firewall's nftables reads as octal): the
+ * client fails closed and one log line names the client, the rule and why.
+ */
+static void
+test_qubes_refused_rule_logged(void)
+{
+	const char *want = "Qubes rules for " WORK ": rule 0007: dst4 "
+	    "\"1.2.3.4/010\": leading zero in the prefix length: "
+	    "sys-firewall's nftables reads it as octal (/8), wider than "
+	    "written: rejecting all its traffic";
+
+	setup();
+	nlogged = 0;
+	log_setlevel(LOG_LVL_INFO);
+	log_set_hook(log_keep);
+	qubes(4, WORK, "accept", 2, "0003=action=accept proto=tcp",
+	    "0007=action=accept dst4=1.2.3.4/010");
+	log_set_hook(NULL);
+	log_setlevel(LOG_LVL_ERROR);
+	T_EQ_INT(nlogged, 1);
+	T_EXPECT(strstr(logged[0], want) != NULL);
+	if (strstr(logged[0], want) == NULL)
+		printf("# logged: %s\n", logged[0]);
+	T_EQ_INT(ACT(F4("1.2.3.4", IPPROTO_TCP, 80)), VERDICT_REJECT);
+	T_EQ_INT(F4("1.2.3.4", IPPROTO_TCP, 80).rule, RULE_ID_DEFAULT);
+}
+
+/*
+ * A dsthost the C library reads as an IPv4 address is that address on
+ * sys-firewall (getaddrinfo never asks the DNS): a drop rule blocks exactly
+ * it, at once, and an IPv6 rule set holding it never matches IPv6 flows.
+ */
+static void
+test_dsthost_numeric(void)
+{
+	struct msg_dns_query q;
+	struct res r;
+
+	setup();
+	qubes(4, WORK, "drop", 5,
+	    "0000=action=drop dsthost=010.0.0.1",
+	    "0001=action=drop dsthost=1.2.3",
+	    "0002=action=drop dsthost=0x7f.1",
+	    "0003=action=drop dsthost=3232235777",
+	    "0004=action=accept");
+	r = F4("8.0.0.1", IPPROTO_TCP, 443);
+	T_EQ_INT(r.decided, 1);
+	T_EQ_INT(r.action, VERDICT_REJECT);
+	T_EQ_INT(r.rule, RULE_ID_QUBES | 0);
+	T_EQ_INT(F4("1.2.0.3", IPPROTO_UDP, 53).rule, RULE_ID_QUBES | 1);
+	T_EQ_INT(F4("127.0.0.1", IPPROTO_ICMP, 8).rule, RULE_ID_QUBES | 2);
+	T_EQ_INT(F4("192.168.1.1", IPPROTO_TCP, 80).rule, RULE_ID_QUBES | 3);
+	/* not what the digits look like in decimal */
+	T_EQ_INT(ACT(F4("10.0.0.1", IPPROTO_TCP, 443)), VERDICT_ACCEPT);
+	T_EQ_INT(ACT(F4("1.2.3.0", IPPROTO_TCP, 443)), VERDICT_ACCEPT);
+	T_EQ_INT(ACT(F4("8.0.0.2", IPPROTO_TCP, 443)), VERDICT_ACCEPT);
+	/* and never a DNS lookup */
+	T_EQ_INT(dnsc_next_query(&dns, tms, &q), 0);
+	/* IPv6: the address is IPv4, so the rule matches no IPv6 flow */
+	qubes(6, "fd09:24ef:4179::a89:5", "drop", 2,
+	    "0000=action=accept dsthost=0x7f.1",
+	    "0001=action=accept proto=tcp");
+	T_EQ_INT(ACT(flow(6, 1, "fd09:24ef:4179::a89:5", "::ffff:127.0.0.1",
+	    IPPROTO_UDP, 53)), VERDICT_REJECT);
+	T_EQ_INT(flow(6, 1, "fd09:24ef:4179::a89:5", "2001:db8::1", IPPROTO_TCP,
+	    80).rule, RULE_ID_QUBES | 1);
+	T_EQ_INT(dnsc_next_query(&dns, tms, &q), 0);
+	/* the log says what each means, the first 8 of them */
+	nlogged = 0;
+	log_setlevel(LOG_LVL_INFO);
+	log_set_hook(log_keep);
+	qubes(4, WORK, "drop", 10, "0000=action=drop dsthost=010.0.0.1",
+	    "0001=action=drop dsthost=0x7f.1", "0002=action=drop dsthost=3",
+	    "0003=action=drop dsthost=4", "0004=action=drop dsthost=5",
+	    "0005=action=drop dsthost=6", "0006=action=drop dsthost=7",
+	    "0007=action=drop dsthost=8", "0008=action=drop dsthost=9",
+	    "0009=action=drop dsthost=10");
+	log_set_hook(NULL);
+	log_setlevel(LOG_LVL_ERROR);
+	T_EQ_INT(nlogged, 10);
+	T_EXPECT(strstr(logged[0], "Qubes rules for " WORK ": rule 0000: "
+	    "dsthost=010.0.0.1 is the IPv4 address 8.0.0.1") != NULL);
+	T_EXPECT(strstr(logged[1], "rule 0001: dsthost=0x7f.1 is the IPv4 "
+	    "address 127.0.0.1") != NULL);
+	T_EXPECT(strstr(logged[8], "2 more dsthost values") != NULL);
+	T_EQ_INT(F4("0.0.0.10", IPPROTO_TCP, 1).rule, RULE_ID_QUBES | 9);
+	/* like any dsthost, it does not open inter-VM traffic */
+	qubes(4, VAULT, "accept", 0);
+	qubes(4, WORK, "drop", 1, "0000=action=accept dsthost=10.137.9");
+	r = F4(VAULT, IPPROTO_TCP, 22);
+	T_EQ_INT(r.action, VERDICT_REJECT);
+	T_EQ_INT(r.rule, RULE_ID_QPOLICY);
+	qubes(4, WORK, "drop", 1, "0000=action=accept dst4=10.137.0.9");
+	T_EQ_INT(ACT(F4(VAULT, IPPROTO_TCP, 22)), VERDICT_ACCEPT);
 }
 
 static void
@@ -563,6 +720,9 @@ main(void)
 	T_RUN(test_dsthost);
 	T_RUN(test_dsthost_failure_only_skips_rule);
 	T_RUN(test_dsthost_timeout);
+	T_RUN(test_dsthost_drop_fails_closed);
+	T_RUN(test_dsthost_numeric);
+	T_RUN(test_qubes_refused_rule_logged);
 	T_RUN(test_dsthost_not_needed_when_earlier_rule_matches);
 	T_RUN(test_dns_bounded);
 	T_RUN(test_intervm);
