@@ -18,15 +18,19 @@ daemon_pid() { moatctl status 2>/dev/null | awk -v d="$1" '$1 == d && $3 == "rea
 # memfd NAMEs a process maps (one per line, sorted, unique), and those it holds open
 maps_of() { sed -n 's|.*/memfd:\([^ ]*\).*|\1|p' "/proc/$1/maps" | sort -u; }
 fds_of() { for f in /proc/"$1"/fd/*; do readlink "$f"; done 2>/dev/null | sed -n 's|^/memfd:\([^ ]*\).*|\1|p' | sort -u; }
-bytes_of() {	# bytes mapped from memfd NAME in process PID
+bytes_of() {	# bytes PID maps from memfds named moat-*: NAME only, or (with -v) all others
 	"$PY" -c '
 import sys
+pid, name, others = sys.argv[1], sys.argv[2], len(sys.argv) > 3
 n = 0
-for l in open("/proc/%s/maps" % sys.argv[1]):
-    if "/memfd:" + sys.argv[2] + " " in l + " ":
-        a, b = l.split()[0].split("-")
+for l in open("/proc/%s/maps" % pid):
+    f = l.split()
+    if len(f) < 6 or not f[5].startswith("/memfd:moat-"):
+        continue
+    if (f[5] == "/memfd:" + name) != others:
+        a, b = f[0].split("-")
         n += int(b, 16) - int(a, 16)
-print(n)' "$1" "$2"
+print(n)' "$@"
 }
 
 # ---------------------------------------------------------------- 1. the split
@@ -46,9 +50,9 @@ for d in netbackd natd policyd agentd; do
 done
 p=$(daemon_pid policyd)
 if [[ -n $p ]]; then
-	pb=$(bytes_of "$p" moat-packets) fb=$(bytes_of "$p" moat-flowq)
+	pb=$(bytes_of "$p" moat-flowq -v) fb=$(bytes_of "$p" moat-flowq)
 	nb=$(bytes_of "$(daemon_pid netbackd)" moat-packets)
-	is "$pb" 0 "policyd maps no byte of the packet pool (netbackd maps $nb)"
+	is "$pb" 0 "policyd maps no byte of shared memory but its flow rings (netbackd maps $nb of packets)"
 	check "policyd's flow rings are small ($fb bytes)" test "$fb" -gt 0 -a "$fb" -le $((256 * 1024))
 fi
 
