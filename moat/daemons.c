@@ -219,7 +219,7 @@ queues_create(uint32_t nbufs, uint32_t bufsz)
 		[RING_FLOWREQ] = 1024, [RING_VERDICT] = 1024,
 	};
 	static const char *const memfd_name[QREGION_END] = {
-		[QREGION_PACKETS] = "moat-packets", [QREGION_FLOWS] = "moat-flowq",
+		[QREGION_PACKETS] = "moat-packets", [QREGION_FLOWS] = "moat-flowreq",
 	};
 	int r, i;
 

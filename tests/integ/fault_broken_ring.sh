@@ -3,7 +3,7 @@
 #
 # 1. Each daemon maps only the queue memory it has a ring in: the packet
 #    pool with RX/TX (memfd "moat-packets") in netbackd and natd, the flow
-#    rings (memfd "moat-flowq") in natd and policyd. policyd holds no packet
+#    rings (memfd "moat-flowreq") in natd and policyd. policyd holds no packet
 #    memory at all, neither mapped nor as an open fd.
 # 2. A producer that corrupts its index (test hook moat.TestBreakRing, one
 #    ring after the other) is caught by the consumer, which exits naming
@@ -41,8 +41,8 @@ for d in netbackd natd policyd agentd; do
 	fds=$(fds_of "$p" | grep '^moat-' | tr '\n' ' ')
 	case $d in
 	netbackd) want="moat-packets " ;;
-	natd) want="moat-flowq moat-flows moat-packets " ;;	# moat-flows: the connection table
-	policyd) want="moat-flowq " ;;
+	natd) want="moat-flowreq moat-flows moat-packets " ;;	# moat-flows: the connection table
+	policyd) want="moat-flowreq " ;;
 	agentd) want="" ;;
 	esac
 	is "$maps" "$want" "$d maps exactly the shared memory it has a ring in (${want:-none})"
@@ -50,7 +50,7 @@ for d in netbackd natd policyd agentd; do
 done
 p=$(daemon_pid policyd)
 if [[ -n $p ]]; then
-	pb=$(bytes_of "$p" moat-flowq -v) fb=$(bytes_of "$p" moat-flowq)
+	pb=$(bytes_of "$p" moat-flowreq -v) fb=$(bytes_of "$p" moat-flowreq)
 	nb=$(bytes_of "$(daemon_pid netbackd)" moat-packets)
 	is "$pb" 0 "policyd maps no byte of shared memory but its flow rings (netbackd maps $nb of packets)"
 	check "policyd's flow rings are small ($fb bytes)" test "$fb" -gt 0 -a "$fb" -le $((256 * 1024))

@@ -141,7 +141,7 @@ start_policyd_offering(int offer_packets)
 		q.pool_off = (r0 + r1 + 4095) & ~(size_t)4095;
 		q.shm_size = q.pool_off + 4 * 2048;
 	}
-	mfd = memfd_create("test-flowq", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	mfd = memfd_create("test-flowreq", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (mfd < 0 || ftruncate(mfd, (off_t)q.shm_size) < 0 ||
 	    fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0)
 		return -1;
