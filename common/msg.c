@@ -49,6 +49,7 @@ const struct msg_spec msg_table[MSG_TYPE_COUNT] = {
 	[MSG_FLOWTAB] =		{ "FLOWTAB", FIX(msg_flowtab), 2, S, 0 },
 	[MSG_TEST_SYSCALL] =	{ "TEST_SYSCALL", FIX(msg_test_syscall), 0, S, 0 },
 	[MSG_PEER_DIED] =	{ "PEER_DIED", FIX(msg_peer_died), 0, S, 0 },
+	[MSG_TEST_RING] =	{ "TEST_RING", FIX(msg_test_ring), 0, S, 0 },
 	[MSG_CLIENTS] =		{ "CLIENTS", VAR(sizeof(struct msg_clients)), 0, AG | S, NA | PO },
 };
 

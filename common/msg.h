@@ -76,10 +76,18 @@ enum msg_type {
 	MSG_TEST_SYSCALL,	/* s->d  test builds only: make a forbidden call */
 	MSG_CLIENTS,		/* agentd->s->natd,policyd  connected clients, mapped addresses */
 	MSG_PEER_DIED,		/* s->netbackd  natd died: reclaim the buffers it held */
+	MSG_TEST_RING,		/* s->d  test builds only: corrupt our producer index of a ring */
 	MSG_TYPE_COUNT
 };
 
-/* MSG_QUEUES: where the rings and the pool sit in the shared memfd. */
+/*
+ * MSG_QUEUES: where the rings and the pool sit in one shared memfd. There
+ * are two, split by who needs them, so that no daemon maps memory it has
+ * no business reading: the packet region (the pool, RX and TX) goes to
+ * netbackd and natd, the flow region (FLOWREQ and VERDICT, no pool) to
+ * natd and policyd. Each ring lives in exactly one region (shm.c's
+ * ring_table); the ring[] entries of the other region's rings are zero.
+ */
 #define MSG_QUEUES_MAX_RINGS	8
 enum ring_id {
 	RING_RX = 0,		/* netbackd -> natd   struct mq_desc */
@@ -88,6 +96,18 @@ enum ring_id {
 	RING_VERDICT,		/* policyd -> natd    struct flow_verdict */
 	RING_COUNT
 };
+enum queue_region {
+	QREGION_PACKETS = 1,	/* pool + RX + TX: netbackd, natd */
+	QREGION_FLOWS,		/* FLOWREQ + VERDICT: natd, policyd */
+	QREGION_END
+};
+/*
+ * A daemon that finds a ring broken (its peer's index more than a ring
+ * away) exits with this status plus the ring id: the supervisor then
+ * restarts the peer as well and re-formats the ring before either comes
+ * back. Below 128, so it cannot be mistaken for a signal by a shell.
+ */
+#define EXIT_RING_BROKEN	96
 /* natd's reserve: the supervisor announces it, netbackd gives it. */
 #define NATD_RESERVE_BUFS	256
 struct msg_queues {
@@ -96,7 +116,7 @@ struct msg_queues {
 	uint32_t	nbufs;
 	uint32_t	bufsz;
 	uint32_t	nrings;
-	uint32_t	pad;
+	uint32_t	region;		/* enum queue_region */
 	struct {
 		uint64_t	off;
 		uint32_t	nslots;
@@ -269,6 +289,12 @@ struct msg_peer_died {
 	uint32_t	proc;		/* enum proc_id */
 	uint32_t	pad;
 };
+
+struct msg_test_ring {
+	uint32_t	ring;		/* enum ring_id, one we produce on */
+	uint32_t	pad;
+};
+static_assert(sizeof(struct msg_test_ring) == 8, "msg_test_ring size");
 
 /* Message table entry: the exact payload size (or maximum, for MSG_SZ_VAR
  * types), whether an fd may come with it, who may send it, who receives it

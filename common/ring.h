@@ -2,8 +2,9 @@
  * ring.h: single-producer/single-consumer rings and a buffer pool in memory
  * shared between processes.
  *
- * One memfd (made by the supervisor, mapped by every daemon that uses it)
- * holds a set of rings and a pool of fixed-size packet buffers. Slots hold
+ * A memfd (made by the supervisor, mapped only by the daemons at an end of
+ * one of its rings; see shm.c for the split) holds a set of rings and,
+ * for the packet rings, a pool of fixed-size packet buffers. Slots hold
  * fixed-size elements: packet descriptors naming a buffer by index, never a
  * pointer, or small request/verdict records. Hand-off is zero-copy: the
  * frame stays in its buffer; only the 24-byte descriptor moves.
@@ -14,7 +15,9 @@
  * burst, rejects a distance larger than the ring (the ring is then marked
  * broken and never used again), and every consumer checks each buffer
  * index and length against the pool's geometry before touching the buffer
- * (mq_desc_ok).
+ * (mq_desc_ok). A daemon that finds a ring broken reports the peer by
+ * exiting (shm_check_rings); the supervisor restarts both ends over a
+ * freshly formatted ring.
  *
  * Wake-ups: a consumer that finds the ring empty sets its "sleeping" flag,
  * re-checks, and only then blocks on its eventfd. A producer writes the

@@ -28,3 +28,8 @@ MOAT_UNIT_TESTS += tests/fuzz/replay_ring
 tests_fuzz_replay_ring_SOURCES = tests/fuzz/fuzz_ring.c tests/fuzz/replay.c
 tests_fuzz_replay_ring_LDADD = $(MOAT_COMMON_LIBS)
 EXTRA_DIST += tests/fuzz/corpus/ring
+
+# A daemon's side of the shared queues (shm.c): regions, ends, broken rings.
+MOAT_UNIT_TESTS += tests/unit/test_shm
+tests_unit_test_shm_SOURCES = tests/unit/test_shm.c tests/unit/t.h
+tests_unit_test_shm_LDADD = $(MOAT_COMMON_LIBS)

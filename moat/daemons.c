@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -20,6 +21,7 @@
 #include "pkt.h"
 #include "proc.h"
 #include "sandbox.h"
+#include "shm.h"
 #include "util.h"
 
 
@@ -161,40 +163,140 @@ daemon_send(enum proc_id id, uint32_t type, uint32_t msgid, const void *p,
 	return -1;
 }
 
+/* Is p at an end of a ring in region r? Then it maps that region. */
+static int
+region_user(enum queue_region r, enum proc_id p)
+{
+	for (int i = 0; i < RING_COUNT; i++)
+		if (ring_table[i].region == r &&
+		    (ring_table[i].producer == p || ring_table[i].consumer == p))
+			return 1;
+	return 0;
+}
+
+/*
+ * Format the rings of region r while no daemon has an end of them: at
+ * creation, and after a death that leaves their indices unaccountable.
+ * A wake-up left in an eventfd would only cost a needless poll round,
+ * but is drained all the same.
+ */
+static void
+queues_format(enum queue_region r)
+{
+	struct msg_queues *q = &M.q[r];
+	uint8_t *mem;
+	uint64_t x;
+
+	if (q->pool_off == 0)
+		return;
+	mem = mmap(NULL, q->pool_off, PROT_READ | PROT_WRITE, MAP_SHARED, M.qfd[r], 0);
+	if (mem == MAP_FAILED)
+		fatal("mapping the shared queues");
+	for (int i = 0; i < RING_COUNT; i++) {
+		if (ring_table[i].region != r)
+			continue;
+		if (mq_ring_format(mem + q->ring[i].off, q->pool_off - q->ring[i].off,
+		    q->ring[i].nslots, q->ring[i].elemsz) < 0)
+			fatalx("formatting ring %s", ring_table[i].name);
+		if (M.efd[i] >= 0)
+			while (read(M.efd[i], &x, sizeof x) == sizeof x)
+				;
+	}
+	munmap(mem, q->pool_off);
+}
+
+/*
+ * Two memfds, split by who needs them (ring_table in shm.c): the packet
+ * pool with RX and TX for netbackd and natd; FLOWREQ and VERDICT, with no
+ * pool, for natd and policyd. In each, rings first at cache-line
+ * multiples, then (packets only) the pool on a page boundary.
+ */
+void
+queues_create(uint32_t nbufs, uint32_t bufsz)
+{
+	static const uint32_t nslots[RING_COUNT] = {
+		[RING_RX] = 2048, [RING_TX] = 2048,
+		[RING_FLOWREQ] = 1024, [RING_VERDICT] = 1024,
+	};
+	static const char *const memfd_name[QREGION_END] = {
+		[QREGION_PACKETS] = "moat-packets", [QREGION_FLOWS] = "moat-flowreq",
+	};
+	int r, i;
+
+	for (i = 0; i < RING_COUNT; i++)
+		M.efd[i] = -1;
+	for (r = QREGION_PACKETS; r < QREGION_END; r++) {
+		struct msg_queues *q = &M.q[r];
+		uint64_t off = 0;
+
+		memset(q, 0, sizeof *q);
+		q->region = (uint32_t)r;
+		q->nrings = RING_COUNT;
+		for (i = 0; i < RING_COUNT; i++) {
+			if (ring_table[i].region != (enum queue_region)r)
+				continue;
+			q->ring[i].off = off;
+			q->ring[i].nslots = nslots[i];
+			q->ring[i].elemsz = ring_table[i].elemsz;
+			off += mq_ring_bytes(nslots[i], ring_table[i].elemsz);
+		}
+		off = (off + 4095) & ~(uint64_t)4095;
+		q->pool_off = off;
+		if (r == QREGION_PACKETS) {
+			q->nbufs = nbufs;
+			q->bufsz = bufsz;
+		}
+		q->shm_size = off + (uint64_t)q->nbufs * q->bufsz;
+		M.qfd[r] = memfd_create(memfd_name[r], MFD_CLOEXEC | MFD_ALLOW_SEALING);
+		if (M.qfd[r] < 0 || ftruncate(M.qfd[r], (off_t)q->shm_size) < 0)
+			fatal("creating the shared queues");
+		/* Its size can never change under a daemon that mapped it. */
+		if (fcntl(M.qfd[r], F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+			fatal("sealing the shared queues");
+		queues_format((enum queue_region)r);
+	}
+	for (i = 0; i < RING_COUNT; i++)
+		if ((M.efd[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+			fatal("eventfd");
+	log_info("shared queues: %u buffers of %u bytes, %llu KiB for packets, "
+	    "%llu KiB for flow requests", nbufs, bufsz,
+	    (unsigned long long)(M.q[QREGION_PACKETS].shm_size / 1024),
+	    (unsigned long long)(M.q[QREGION_FLOWS].shm_size / 1024));
+}
+
+/* Each daemon gets the regions it has a ring in, and its ring ends. */
 static void
 send_queues(struct daemon *d)
 {
-	static const struct { enum proc_id id; int ring; int role; } ends[] = {
-		{ PROC_NETBACKD, RING_RX, MQ_PRODUCER },
-		{ PROC_NETBACKD, RING_TX, MQ_CONSUMER },
-		{ PROC_NATD, RING_RX, MQ_CONSUMER },
-		{ PROC_NATD, RING_TX, MQ_PRODUCER },
-		{ PROC_NATD, RING_FLOWREQ, MQ_PRODUCER },
-		{ PROC_NATD, RING_VERDICT, MQ_CONSUMER },
-		{ PROC_POLICYD, RING_FLOWREQ, MQ_CONSUMER },
-		{ PROC_POLICYD, RING_VERDICT, MQ_PRODUCER },
-	};
-	struct msg_queues q = M.q;
+	for (int r = QREGION_PACKETS; r < QREGION_END; r++) {
+		struct msg_queues q = M.q[r];
 
-	if (d->id == PROC_AGENTD)
-		return;
-	/* netbackd owns every buffer and gives natd its reserve as empty
-	 * descriptors on the RX ring (port MQ_PORT_DROP); for natd, own_count
-	 * is only the size of that reserve. One owner of record means a
-	 * restart of either daemon can account for every buffer. */
-	if (d->id == PROC_NATD) {
-		q.own_first = 0;
-		q.own_count = NATD_RESERVE_BUFS;
-	} else if (d->id == PROC_NETBACKD) {
-		q.own_first = 0;
-		q.own_count = M.q.nbufs;
+		if (!region_user((enum queue_region)r, d->id))
+			continue;
+		/* netbackd owns every buffer and gives natd its reserve as
+		 * empty descriptors on the RX ring (port MQ_PORT_DROP); for
+		 * natd, own_count is only the size of that reserve. One owner
+		 * of record means a restart of either daemon can account for
+		 * every buffer. */
+		if (r == QREGION_PACKETS && d->id == PROC_NATD) {
+			q.own_first = 0;
+			q.own_count = NATD_RESERVE_BUFS;
+		} else if (r == QREGION_PACKETS && d->id == PROC_NETBACKD) {
+			q.own_first = 0;
+			q.own_count = q.nbufs;
+		}
+		daemon_send(d->id, MSG_QUEUES, 0, &q, sizeof q, M.qfd[r]);
 	}
-	daemon_send(d->id, MSG_QUEUES, 0, &q, sizeof q, M.shm_fd);
-	for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++) {
-		struct msg_eventfd e = { .ring = ends[i].ring, .role = ends[i].role };
+	for (int i = 0; i < RING_COUNT; i++) {
+		struct msg_eventfd e = { .ring = (uint32_t)i };
 
-		if (ends[i].id == d->id)
-			daemon_send(d->id, MSG_EVENTFD, 0, &e, sizeof e, M.efd[ends[i].ring]);
+		if (ring_table[i].producer == d->id)
+			e.role = MQ_PRODUCER;
+		else if (ring_table[i].consumer == d->id)
+			e.role = MQ_CONSUMER;
+		else
+			continue;
+		daemon_send(d->id, MSG_EVENTFD, 0, &e, sizeof e, M.efd[i]);
 	}
 }
 
@@ -357,28 +459,38 @@ close_daemon_fds(struct daemon *d)
 }
 
 /*
- * netbackd died: the buffers natd holds can no longer be accounted for,
- * so natd restarts too (its connections survive in the flow table) and
- * the RX/TX rings start empty.
+ * d exited because its peer on ring r broke it (shm_check_rings). The
+ * ring's indices are garbage and each end's private index with them: both
+ * ends restart, and the ring is formatted afresh while neither runs. d is
+ * gone already; the peer, the guilty side, is killed here. For RX/TX that
+ * is the rule of a netbackd death anyway (both restart, empty rings).
+ * A daemon can only accuse the peer of a ring it is an end of: a lying
+ * one costs that peer a restart, no more than it could do by stopping.
  */
 static void
-reset_packet_rings(void)
+ring_broken(struct daemon *d, enum ring_id r)
 {
-	uint8_t *mem;
-	uint64_t x;
+	enum proc_id peer = ring_peer(r, d->id);
 
-	mem = mmap(NULL, M.q.pool_off, PROT_READ | PROT_WRITE, MAP_SHARED, M.shm_fd, 0);
-	if (mem == MAP_FAILED)
-		fatal("mapping the shared queues");
-	for (int r = RING_RX; r <= RING_TX; r++) {
-		if (mq_ring_format(mem + M.q.ring[r].off, M.q.pool_off - M.q.ring[r].off,
-		    M.q.ring[r].nslots, M.q.ring[r].elemsz) < 0)
-			fatalx("re-formatting ring %d", r);
-		while (read(M.efd[r], &x, sizeof x) == sizeof x)
-			;
+	if (peer == PROC_MOAT || peer == d->id)
+		return;
+	/*
+	 * Its rings are being reset already: a second report (the other
+	 * end of the same lie, or of the reset's own kills) is a
+	 * consequence of the first, not a new culprit.
+	 */
+	if (M.rings_reset & QR_BIT(ring_table[r].region)) {
+		log_info("%s also found ring %s broken", d->name, ring_table[r].name);
+		return;
 	}
-	munmap(mem, M.q.pool_off);
-	log_info("packet rings reset");
+	snprintf(d->last_death, sizeof d->last_death, "found ring %s broken by %s",
+	    ring_table[r].name, M.d[peer].name);
+	M.d[peer].ring_breaks++;
+	M.rings_reset |= QR_BIT(ring_table[r].region);
+	log_warnx("%s found ring %s broken by %s: restarting both, the ring empty",
+	    d->name, ring_table[r].name, M.d[peer].name);
+	if (M.d[peer].pid > 0)
+		kill(M.d[peer].pid, SIGKILL);
 }
 
 void
@@ -404,11 +516,19 @@ daemon_died(pid_t pid, int status)
 	services_daemon_died(d->id);
 	if (M.quit)
 		return;
+	if (WIFEXITED(status) && WEXITSTATUS(status) >= EXIT_RING_BROKEN &&
+	    WEXITSTATUS(status) < EXIT_RING_BROKEN + RING_COUNT)
+		ring_broken(d, (enum ring_id)(WEXITSTATUS(status) - EXIT_RING_BROKEN));
+	/*
+	 * netbackd died: the buffers natd holds can no longer be accounted
+	 * for, so natd restarts too (its connections survive in the flow
+	 * table) and the RX/TX rings start empty.
+	 */
 	if (d->id == PROC_NETBACKD) {
-		M.rings_reset = 1;
+		M.rings_reset |= QR_BIT(QREGION_PACKETS);
 		if (M.d[PROC_NATD].pid > 0)
 			kill(M.d[PROC_NATD].pid, SIGKILL);
-	} else if (d->id == PROC_NATD && !M.rings_reset) {
+	} else if (d->id == PROC_NATD && !(M.rings_reset & QR_BIT(QREGION_PACKETS))) {
 		struct msg_peer_died pd = { .proc = PROC_NATD };
 		daemon_send(PROC_NETBACKD, MSG_PEER_DIED, 0, &pd, sizeof pd, -1);
 	}
@@ -426,18 +546,34 @@ daemon_died(pid_t pid, int status)
 void
 daemons_tick(uint64_t now)
 {
-	/* After netbackd died, neither it nor natd comes back until both
-	 * are gone and the packet rings are empty again. */
-	if (M.rings_reset && !M.d[PROC_NETBACKD].pid && !M.d[PROC_NATD].pid) {
-		reset_packet_rings();
-		M.rings_reset = 0;
-	}
-	for (int i = PROC_NETBACKD; i < PROC_COUNT; i++) {
-		struct daemon *d = &M.d[i];
+	int r, i;
 
-		if (M.rings_reset && (i == PROC_NETBACKD || i == PROC_NATD))
+	/* A region whose rings must start empty waits until every daemon
+	 * with an end in it is gone; none of them comes back before. */
+	for (r = QREGION_PACKETS; r < QREGION_END; r++) {
+		int alive = 0;
+
+		if (!(M.rings_reset & QR_BIT(r)))
 			continue;
+		for (i = PROC_NETBACKD; i < PROC_COUNT; i++)
+			if (region_user((enum queue_region)r, (enum proc_id)i) && M.d[i].pid > 0)
+				alive = 1;
+		if (alive)
+			continue;
+		queues_format((enum queue_region)r);
+		M.rings_reset &= ~QR_BIT(r);
+		log_info("%s rings reset", r == QREGION_PACKETS ? "packet" : "flow request");
+	}
+	for (i = PROC_NETBACKD; i < PROC_COUNT; i++) {
+		struct daemon *d = &M.d[i];
+		int held = 0;
 
+		for (r = QREGION_PACKETS; r < QREGION_END; r++)
+			if ((M.rings_reset & QR_BIT(r)) &&
+			    region_user((enum queue_region)r, (enum proc_id)i))
+				held = 1;
+		if (held)
+			continue;
 		if (d->pid == 0 && d->restart_at_ms && now >= d->restart_at_ms) {
 			d->restarts++;
 			daemon_start(d, 1);

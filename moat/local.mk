@@ -13,5 +13,6 @@ tests_unit_rogue_daemon_LDADD = $(MOAT_COMMON_LIBS)
 # The supervisor's integration tests (registered once every daemon is in the tree).
 MOAT_SUPERVISOR_TESTS = tests/integ/moat_supervisor.sh tests/integ/moat_rogue.sh
 EXTRA_DIST += $(MOAT_SUPERVISOR_TESTS)
-MOAT_INTEG_TESTS += $(MOAT_SUPERVISOR_TESTS) tests/integ/fault_kill_transfer.sh tests/integ/dp_dom0.sh
+MOAT_INTEG_TESTS += $(MOAT_SUPERVISOR_TESTS) tests/integ/fault_kill_transfer.sh tests/integ/dp_dom0.sh \
+	tests/integ/fault_broken_ring.sh
 EXTRA_DIST += tests/integ/fault_kill_transfer.sh tests/soak/soak.sh tests/soak/hostile.py

@@ -251,60 +251,6 @@ parse_args(int argc, char **argv, uint32_t *nbufs, uint32_t *bufsz)
 	}
 }
 
-/*
- * One memfd holds every ring and the packet pool. Rings first, each at a
- * cache-line multiple; the pool after them. natd owns the first buffers
- * as its reserve for frames it originates; netbackd owns the rest.
- */
-static void
-shm_create(uint32_t nbufs, uint32_t bufsz)
-{
-	static const struct { uint32_t nslots, elemsz; } geo[RING_COUNT] = {
-		[RING_RX] = { 2048, sizeof(struct mq_desc) },
-		[RING_TX] = { 2048, sizeof(struct mq_desc) },
-		[RING_FLOWREQ] = { 1024, sizeof(struct flow_req) },
-		[RING_VERDICT] = { 1024, sizeof(struct flow_verdict) },
-	};
-	uint64_t off = 0;
-	uint8_t *mem;
-	int r;
-
-	memset(&M.q, 0, sizeof M.q);
-	M.q.nrings = RING_COUNT;
-	for (r = 0; r < RING_COUNT; r++) {
-		M.q.ring[r].off = off;
-		M.q.ring[r].nslots = geo[r].nslots;
-		M.q.ring[r].elemsz = geo[r].elemsz;
-		off += mq_ring_bytes(geo[r].nslots, geo[r].elemsz);
-	}
-	off = (off + 4095) & ~(uint64_t)4095;
-	M.q.pool_off = off;
-	M.q.nbufs = nbufs;
-	M.q.bufsz = bufsz;
-	M.q.shm_size = off + (uint64_t)nbufs * bufsz;
-
-	M.shm_fd = memfd_create("moat-queues", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (M.shm_fd < 0 || ftruncate(M.shm_fd, (off_t)M.q.shm_size) < 0)
-		fatal("creating the shared queues");
-	/* Its size can never change under a daemon that mapped it. */
-	if (fcntl(M.shm_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
-		fatal("sealing the shared queues");
-	mem = mmap(NULL, M.q.pool_off, PROT_READ | PROT_WRITE, MAP_SHARED, M.shm_fd, 0);
-	if (mem == MAP_FAILED)
-		fatal("mapping the shared queues");
-	for (r = 0; r < RING_COUNT; r++) {
-		if (mq_ring_format(mem + M.q.ring[r].off,
-		    M.q.pool_off - M.q.ring[r].off, geo[r].nslots, geo[r].elemsz) < 0)
-			fatalx("formatting ring %d", r);
-		M.efd[r] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		if (M.efd[r] < 0)
-			fatal("eventfd");
-	}
-	munmap(mem, M.q.pool_off);
-	log_info("shared queues: %u buffers of %u bytes, %llu KiB in all",
-	    nbufs, bufsz, (unsigned long long)(M.q.shm_size / 1024));
-}
-
 void
 ev_add(int fd, struct ev *ev, uint32_t events)
 {
@@ -383,7 +329,7 @@ main(int argc, char **argv)
 		fatal("epoll_create1");
 	ev_add(M.sigfd, &sigev, EPOLLIN);
 
-	shm_create(nbufs, bufsz);
+	queues_create(nbufs, bufsz);
 	flowtab_create();
 	services_init();
 	for (int i = PROC_NETBACKD; i < PROC_COUNT; i++)

@@ -36,6 +36,7 @@ struct daemon {
 	uint64_t	 restart_at_ms;	/* 0: no restart scheduled */
 	uint64_t	 backoff_ms;
 	uint32_t	 restarts;
+	uint32_t	 ring_breaks;	/* times a peer found a ring it shares with us broken */
 	char		 last_death[96];	/* "killed by signal 9", "exited with status 1" */
 	char		*argv[MAX_ARGS];	/* extra arguments, NULL-terminated */
 	struct logring	 log;
@@ -72,8 +73,8 @@ struct moat {
 	int		 debug;
 
 	/* shared memory */
-	int		 shm_fd;
-	struct msg_queues q;
+	int		 qfd[QREGION_END];	/* the memfd of each queue region */
+	struct msg_queues q[QREGION_END];	/* its layout */
 	int		 efd[RING_COUNT];	/* the consumer's eventfd of each ring */
 	int		 flowtab_fd;
 	uint64_t	 flowtab_size;
@@ -85,7 +86,7 @@ struct moat {
 	int		 ctl_fd;
 	uint64_t	 start_ms;
 	volatile int	 quit;
-	int		 rings_reset;	/* netbackd died: RX/TX start empty */
+	unsigned	 rings_reset;	/* QR_BIT()s of regions whose rings start empty once both ends are gone */
 	int		 poweroff;	/* set by agentd: 1 poweroff, 2 reboot */
 
 	/* configuration replayed to restarted daemons */
@@ -118,6 +119,7 @@ struct daemon *daemon_by_name(const char *name);
 
 /* daemons.c: the connection table's memfd, kept across natd restarts */
 void	flowtab_create(void);
+void	queues_create(uint32_t nbufs, uint32_t bufsz);
 
 /* services.c */
 void	services_check_config(void);

@@ -22,6 +22,7 @@
 
 #include "ctl.h"
 #include "moat.h"
+#include "shm.h"
 #include "proc.h"
 #include "util.h"
 
@@ -278,6 +279,32 @@ svc_test_syscall(const char *arg, struct result *r, char **buf)
 	r->out = *buf;
 	r->out_len = strlen(*buf);
 }
+
+/* Test builds only: make the producer of a ring (arg: RX, TX, FLOWREQ,
+ * VERDICT) corrupt its index, to prove the consumer notices, both ends
+ * restart and traffic comes back. */
+static void
+svc_test_break_ring(const char *arg, struct result *r, char **buf)
+{
+	struct msg_test_ring t = { .ring = RING_COUNT };
+	struct daemon *d;
+
+	for (uint32_t i = 0; i < RING_COUNT; i++)
+		if (strcmp(arg, ring_table[i].name) == 0)
+			t.ring = i;
+	d = t.ring < RING_COUNT ? &M.d[ring_table[t.ring].producer] : NULL;
+	if (d == NULL || d->chan < 0) {
+		*buf = strdup("moat.TestBreakRing: no such ring, or its producer is not running\n");
+		r->status = 2;
+		r->err = *buf;
+		r->err_len = strlen(*buf);
+		return;
+	}
+	daemon_send(d->id, MSG_TEST_RING, 0, &t, sizeof t, -1);
+	*buf = strdup("sent\n");
+	r->out = *buf;
+	r->out_len = strlen(*buf);
+}
 #endif
 
 static const struct service {
@@ -295,6 +322,7 @@ static const struct service {
 	{ "moat.Debug", 1, PROC_MOAT, CK_PLAIN, svc_debug },
 #ifdef MOAT_TEST_HOOKS
 	{ "moat.TestSyscall", 1, PROC_MOAT, CK_PLAIN, svc_test_syscall },
+	{ "moat.TestBreakRing", 1, PROC_MOAT, CK_PLAIN, svc_test_break_ring },
 #endif
 };
 
@@ -405,6 +433,7 @@ stats_wrap(const char *natd_json, size_t len)
 		json_object_set_new(o, "pid", json_integer(i == PROC_MOAT ? getpid() : d->pid));
 		json_object_set_new(o, "ready", json_boolean(i == PROC_MOAT || d->ready));
 		json_object_set_new(o, "restarts", json_integer(d->restarts));
+		json_object_set_new(o, "ring_breaks", json_integer(d->ring_breaks));
 		json_object_set_new(o, "uptime_s", json_integer(
 		    (json_int_t)((now - (i == PROC_MOAT ? M.start_ms : d->started_ms)) / 1000)));
 		if (d->last_death[0])

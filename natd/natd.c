@@ -93,6 +93,9 @@ main(int argc, char **argv)
 				timeout = -1;
 			else
 				timeout = 0;
+			/* A broken ring never wakes us: go, naming the peer,
+			 * before sleeping on it (ring.h). */
+			shm_check_rings(&n->shm, PROC_NATD);
 		}
 		k = epoll_wait(n->epfd, evs, 8, timeout);
 		if (slept_rx)

@@ -154,14 +154,18 @@ on_queues(struct natd *n, const struct msg *m)
 	struct nat_io io = { n, io_tx, io_flowreq, io_dns_answer };
 	uint64_t seed;
 
-	if (n->e != NULL || shm_map(&n->shm, m) < 0)
+	/* natd is at an end of every ring: it maps both regions, once each. */
+	if (n->started ||
+	    shm_map(&n->shm, m, QR_BIT(QREGION_PACKETS) | QR_BIT(QREGION_FLOWS)) < 0)
 		fatalx("bad or repeated MSG_QUEUES");
+	if (n->e != NULL || n->shm.reg[QREGION_PACKETS].base == NULL)
+		return;
 	/* netbackd owns every buffer; own_count is the size of the reserve
 	 * it fills with empty RX descriptors. */
 	n->cfg.own_first = 0;
-	n->cfg.own_count = n->shm.q.own_count;
+	n->cfg.own_count = n->shm.reg[QREGION_PACKETS].q.own_count;
 	/* Held frames are netbackd's buffers: never hold a quarter of them. */
-	n->cfg.hold_max = n->shm.q.nbufs / 4 < 4096 ? n->shm.q.nbufs / 4 : 4096;
+	n->cfg.hold_max = n->shm.pool.nbufs / 4 < 4096 ? n->shm.pool.nbufs / 4 : 4096;
 	if (n->cfg.hold_max == 0)
 		n->cfg.hold_max = 1;
 	if (getentropy(&seed, sizeof(seed)) < 0)
@@ -172,24 +176,16 @@ on_queues(struct natd *n, const struct msg *m)
 		    n->cfg.nflows, n->cfg.own_first, n->cfg.own_count);
 }
 
+/* The role and element size natd expects of each ring are ring_table's
+ * (shm.c); shm_attach_end refuses anything else. */
 static void
 on_eventfd(struct natd *n, const struct msg *m)
 {
-	static const struct { uint32_t role, elemsz; } want[RING_COUNT] = {
-		[RING_RX] = { MQ_CONSUMER, sizeof(struct mq_desc) },
-		[RING_TX] = { MQ_PRODUCER, sizeof(struct mq_desc) },
-		[RING_FLOWREQ] = { MQ_PRODUCER, sizeof(struct flow_req) },
-		[RING_VERDICT] = { MQ_CONSUMER, sizeof(struct flow_verdict) },
-	};
-	struct msg_eventfd ev;
-	int r;
+	struct msg_eventfd ev = { .ring = RING_COUNT };
 
-	if (msg_get(m, MSG_EVENTFD, &ev, sizeof(ev)) < 0 || ev.ring >= RING_COUNT ||
-	    n->shm.base == NULL || ev.role != want[ev.ring].role ||
-	    n->shm.q.ring[ev.ring].elemsz != want[ev.ring].elemsz)
-		fatalx("MSG_EVENTFD for a ring natd does not use that way");
-	if ((r = shm_attach_end(&n->shm, m)) < 0)
-		fatalx("cannot attach ring %u", ev.ring);
+	if (msg_get(m, MSG_EVENTFD, &ev, sizeof(ev)) < 0 || n->started ||
+	    shm_attach_end(&n->shm, m, PROC_NATD) < 0)
+		fatalx("MSG_EVENTFD for a ring natd does not use that way (ring %u)", ev.ring);
 }
 
 static void
@@ -395,6 +391,13 @@ natd_control(struct natd *n)
 		case MSG_CALL:
 			on_call(n, &m);
 			break;
+#ifdef MOAT_TEST_HOOKS
+		case MSG_TEST_RING:
+			if (shm_test_break(&n->shm, &m) < 0)
+				fatalx("MSG_TEST_RING for a ring natd does not produce on");
+			natd_flush(n);
+			break;
+#endif
 		default:
 			if (!daemon_common_msg(&m))
 				fatalx("unexpected %s from the supervisor", msg_name(m.hdr.type));

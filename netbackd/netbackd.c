@@ -182,7 +182,8 @@ static void
 gift_reserve(struct nb *nb)
 {
 	/* a pool too small to spare a reserve (tests) gives none */
-	uint32_t want = nb->shm.q.own_count < NATD_RESERVE_BUFS * 4 ? 0 : NATD_RESERVE_BUFS;
+	uint32_t want = nb->shm.reg[QREGION_PACKETS].q.own_count < NATD_RESERVE_BUFS * 4 ?
+	    0 : NATD_RESERVE_BUFS;
 
 	for (uint32_t i = 0; i < want; i++) {
 		struct mq_desc d = { .port = MQ_PORT_DROP };
@@ -267,6 +268,7 @@ tx_burst(struct nb *nb)
 static void
 init_buffers(struct nb *nb)
 {
+	const struct msg_queues *q = &nb->shm.reg[QREGION_PACKETS].q;
 	uint32_t nbufs = nb->shm.pool.nbufs, i;
 
 	nb->free = calloc(nbufs, sizeof *nb->free);
@@ -275,8 +277,8 @@ init_buffers(struct nb *nb)
 		fatal("buffer tables");
 	/* Buffers outside our share (none, as moat starts us) are natd's. */
 	memset(nb->state, BUF_AT_NATD, nbufs);
-	for (i = 0; i < nb->shm.q.own_count; i++)
-		nb_buf_free(nb, nb->shm.q.own_first + nb->shm.q.own_count - 1 - i);
+	for (i = 0; i < q->own_count; i++)
+		nb_buf_free(nb, q->own_first + q->own_count - 1 - i);
 }
 
 static void
@@ -312,12 +314,15 @@ handle_control(struct nb *nb)
 	while ((rc = msg_recv(MSG_PARENT_FD, &m, PROC_MOAT, &why)) == 1) {
 		switch (m.hdr.type) {
 		case MSG_QUEUES:
-			if (nb->shm.base || shm_map(&nb->shm, &m) < 0)
+			/* The packet region only: netbackd has no flow ring. */
+			if (shm_map(&nb->shm, &m, QR_BIT(QREGION_PACKETS)) < 0)
 				fatalx("bad MSG_QUEUES");
 			init_buffers(nb);
 			break;
 		case MSG_EVENTFD:
-			if (shm_attach_end(&nb->shm, &m) < 0)
+			/* Role and element size of RX and TX checked against
+			 * ring_table, as natd and policyd check theirs. */
+			if (nb->started || shm_attach_end(&nb->shm, &m, PROC_NETBACKD) < 0)
 				fatalx("bad MSG_EVENTFD");
 			break;
 		case MSG_DEVNET_LINK: {
@@ -349,6 +354,12 @@ handle_control(struct nb *nb)
 			break;
 		case MSG_SHUTDOWN:
 			exit(0);
+#ifdef MOAT_TEST_HOOKS
+		case MSG_TEST_RING:
+			if (shm_test_break(&nb->shm, &m) < 0)
+				fatalx("MSG_TEST_RING for a ring netbackd does not produce on");
+			break;
+#endif
 		default:
 			if (!daemon_common_msg(&m))
 				fatalx("unexpected %s from the supervisor", msg_name(m.hdr.type));
@@ -411,6 +422,9 @@ main(int argc, char **argv)
 				timeout = 0;
 			else
 				slept = 1;
+			/* A broken ring never wakes us (TX) or takes nothing
+			 * more (RX): go, naming natd, before sleeping (ring.h). */
+			shm_check_rings(&nb->shm, PROC_NETBACKD);
 		}
 		n = epoll_wait(nb->epfd, evs, 32, timeout);
 		if (slept)

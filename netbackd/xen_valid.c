@@ -268,13 +268,37 @@ xnv_rx_parse(const struct netif_rx_response *rsp, const uint16_t *expect_id,
 }
 
 /*
+ * Frames in the packet pool are shared memory: natd maps every buffer
+ * read-write and may rewrite one while netbackd checks it, and netbackd
+ * itself, were it compromised, while natd parses it. A length checked in
+ * one load and used in another (XSA-155's double fetch) would then be
+ * used unchecked. So every header a function here bounds-checks is first
+ * copied into private memory, once, and both the check and the use read
+ * the copy: Ethernet, IPv4 with options (longer than IPv6's fixed header)
+ * and a TCP header with options. Every offset the parsers read is below
+ * the copy's length, and they never read at or past len, which bounds
+ * the copy too.
+ */
+#define XNV_HDR_COPY	(XNV_ETH_HLEN + 60 + 60)
+
+static size_t
+hdr_copy(uint8_t h[XNV_HDR_COPY], const uint8_t *f, size_t len)
+{
+	size_t n = len < XNV_HDR_COPY ? len : XNV_HDR_COPY;
+
+	memcpy(h, f, n);
+	return n;
+}
+
+/*
  * Super-frames. Segmentation (in whoever receives it, or the NetVM's
  * kernel) copies these headers into every segment and trusts the lengths:
  * so the headers must be whole and exact, and the segment size bounded on
  * both sides (an MSS of 1 turns 64 KiB into 64000 frames for someone).
+ * f is the private header copy; len the frame's length.
  */
-int
-xnv_gso_check(const uint8_t *f, size_t len, int v6, uint16_t gso_size,
+static int
+gso_check(const uint8_t *f, size_t len, int v6, uint16_t gso_size,
     unsigned mtu, struct xnv_gso *g, const char **why)
 {
 	size_t l3 = XNV_ETH_HLEN, l4, hl;
@@ -359,6 +383,16 @@ xnv_gso_check(const uint8_t *f, size_t len, int v6, uint16_t gso_size,
 	g->payload = (uint32_t)(len - hl);
 	g->segs = (g->payload + gso_size - 1) / gso_size;
 	return XNV_OK;
+}
+
+int
+xnv_gso_check(const uint8_t *f, size_t len, int v6, uint16_t gso_size,
+    unsigned mtu, struct xnv_gso *g, const char **why)
+{
+	uint8_t h[XNV_HDR_COPY];
+
+	hdr_copy(h, f, len);
+	return gso_check(h, len, v6, gso_size, mtu, g, why);
 }
 
 /* XenStore values */
@@ -519,9 +553,17 @@ sum16(uint32_t s, const uint8_t *p, size_t n)
 	return s;
 }
 
-int
-xnv_csum_locate(const uint8_t *f, size_t len, uint16_t *csum_start,
-    uint16_t *csum_off)
+/*
+ * Where the L4 checksum of the frame whose private header copy is f lies,
+ * and where the IP packet ends (end <= len; Ethernet padding excluded).
+ */
+struct csum_loc {
+	uint16_t	start, off;
+	size_t		end;
+};
+
+static int
+csum_locate(const uint8_t *f, size_t len, struct csum_loc *c)
 {
 	size_t l3 = XNV_ETH_HLEN, l4, end;
 	uint16_t et;
@@ -561,41 +603,60 @@ xnv_csum_locate(const uint8_t *f, size_t len, uint16_t *csum_start,
 	if (proto == 6) {
 		if (end < l4 + 20)
 			return -1;
-		*csum_off = 16;
+		c->off = 16;
 	} else if (proto == 17) {
 		if (end < l4 + 8)
 			return -1;
-		*csum_off = 6;
+		c->off = 6;
 	} else
 		return -1;
 	if (l4 > 0xffff)
 		return -1;
-	*csum_start = (uint16_t)l4;
+	c->start = (uint16_t)l4;
+	c->end = end;
+	return 0;
+}
+
+int
+xnv_csum_locate(const uint8_t *f, size_t len, uint16_t *csum_start,
+    uint16_t *csum_off)
+{
+	uint8_t h[XNV_HDR_COPY];
+	struct csum_loc c;
+
+	hdr_copy(h, f, len);
+	if (csum_locate(h, len, &c) != 0)
+		return -1;
+	*csum_start = c.start;
+	*csum_off = c.off;
 	return 0;
 }
 
 int
 xnv_csum_complete(uint8_t *f, size_t len)
 {
-	uint16_t start, off, c;
-	size_t end;
+	uint8_t h[XNV_HDR_COPY];
+	struct csum_loc c;
+	uint16_t v;
 	uint32_t s;
 
-	if (xnv_csum_locate(f, len, &start, &off) != 0)
+	/*
+	 * One read of the headers: the extent summed and the field written
+	 * come from the copy (start + off + 2 <= end <= len), never from
+	 * the frame again. The bytes summed are the frame's as they are; a
+	 * peer rewriting them only spoils its own checksum.
+	 */
+	hdr_copy(h, f, len);
+	if (csum_locate(h, len, &c) != 0)
 		return -1;
-	/* The IP layer's length, not the frame's (Ethernet padding). */
-	if (f[12] == 0x08)
-		end = XNV_ETH_HLEN + (size_t)(f[XNV_ETH_HLEN + 2] << 8 | f[XNV_ETH_HLEN + 3]);
-	else
-		end = XNV_ETH_HLEN + 40 + (size_t)(f[XNV_ETH_HLEN + 4] << 8 | f[XNV_ETH_HLEN + 5]);
 	/* The field holds the pseudo-header sum: summing over it folds it in. */
-	s = sum16(0, f + start, end - start);
+	s = sum16(0, f + c.start, c.end - c.start);
 	while (s >> 16)
 		s = (s & 0xffff) + (s >> 16);
-	c = (uint16_t)~s;
-	if (c == 0 && off == 6)
-		c = 0xffff;	/* UDP: 0 means "no checksum" */
-	f[start + off] = (uint8_t)(c >> 8);
-	f[start + off + 1] = (uint8_t)c;
+	v = (uint16_t)~s;
+	if (v == 0 && c.off == 6)
+		v = 0xffff;	/* UDP: 0 means "no checksum" */
+	f[c.start + c.off] = (uint8_t)(v >> 8);
+	f[c.start + c.off + 1] = (uint8_t)v;
 	return 0;
 }

@@ -1,11 +1,14 @@
 /*
  * xen_valid.h: pure checks of everything a Xen peer hands netbackd.
  *
- * No function here touches shared memory: callers copy ring slots and
- * XenStore values into private memory first (once), then ask these
- * functions whether, and how, they may be used. That keeps the double-fetch
- * class (XSA-155, QSB-023) out by construction and lets the fuzzers drive
- * the exact code the daemon runs.
+ * No function here reads a Xen ring: callers copy ring slots and XenStore
+ * values into private memory first (once), then ask these functions
+ * whether, and how, they may be used. The frame functions (xnv_gso_check,
+ * xnv_csum_*) take frames in the packet pool, which natd shares
+ * read-write: each copies the headers it checks into private memory in
+ * one read, and checks and uses only that copy. That keeps the
+ * double-fetch class (XSA-155, QSB-023) out by construction and lets the
+ * fuzzers drive the exact code the daemon runs.
  */
 #ifndef MOAT_XEN_VALID_H
 #define MOAT_XEN_VALID_H

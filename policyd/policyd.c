@@ -181,21 +181,12 @@ call(const struct msg *m)
 		rules_changed();
 }
 
+/* Role and element size of FLOWREQ and VERDICT are ring_table's (shm.c);
+ * shm_attach_end refuses any other ring or end. */
 static void
 attach(const struct msg *m)
 {
-	static const uint32_t want_sz[RING_COUNT] = {
-		[RING_FLOWREQ] = sizeof(struct flow_req),
-		[RING_VERDICT] = sizeof(struct flow_verdict) };
-	static const uint32_t want_role[RING_COUNT] = {
-		[RING_FLOWREQ] = MQ_CONSUMER, [RING_VERDICT] = MQ_PRODUCER };
-	struct msg_eventfd e;
-
-	/* Our copy of the elements must be exactly the ring's element size. */
-	if (shm.base == NULL || msg_get(m, MSG_EVENTFD, &e, sizeof e) < 0 ||
-	    e.ring >= RING_COUNT || want_sz[e.ring] == 0 ||
-	    shm.q.ring[e.ring].elemsz != want_sz[e.ring] ||
-	    e.role != want_role[e.ring] || shm_attach_end(&shm, m) < 0)
+	if (started || shm_attach_end(&shm, m, PROC_POLICYD) < 0)
 		fatalx("bad MSG_EVENTFD");
 }
 
@@ -233,7 +224,9 @@ control(void)
 	while ((rc = msg_recv(MSG_PARENT_FD, &m, PROC_MOAT, &why)) == 1) {
 		switch (m.hdr.type) {
 		case MSG_QUEUES:
-			if (shm.base != NULL || shm_map(&shm, &m) < 0)
+			/* The flow region only: policyd holds no packet memory,
+			 * and refuses it if offered. */
+			if (started || shm_map(&shm, &m, QR_BIT(QREGION_FLOWS)) < 0)
 				fatalx("bad MSG_QUEUES");
 			break;
 		case MSG_EVENTFD:
@@ -298,6 +291,12 @@ control(void)
 				pd_flows_retry(&pf, now_ms(), time(NULL));
 			break;
 		}
+#ifdef MOAT_TEST_HOOKS
+		case MSG_TEST_RING:
+			if (shm_test_break(&shm, &m) < 0)
+				fatalx("MSG_TEST_RING for a ring policyd does not produce on");
+			break;
+#endif
 		case MSG_SHUTDOWN:
 			log_info("shutting down: %llu flows, %llu accepted, %llu "
 			    "dropped, %llu rejected",
@@ -401,14 +400,15 @@ main(int argc, char **argv)
 				continue;
 			}
 			dns_send(now);
+			/* A broken ring never wakes us, nor takes a verdict:
+			 * go, naming natd, before waiting on it (ring.h). */
+			shm_check_rings(&shm, PROC_POLICYD);
 			if (pf.nout > 0) {
 				/* natd's verdict ring is full: wait a little */
 				poll(pfd, 1, 1);
 				control();
 				continue;
 			}
-			if (pf.req->broken || pf.ver->broken)
-				fatalx("natd broke the protocol of the flow rings");
 			if (!mq_prepare_sleep(pf.req))
 				continue;
 			pfd[1].fd = pf.req->efd;

@@ -9,6 +9,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -95,7 +96,7 @@ send_qrules(const char *addr, const char *policy, int n, const char *const *rule
 }
 
 static int
-start_policyd(void)
+start_policyd_offering(int offer_packets)
 {
 	const char *bd = getenv("MOAT_BUILDDIR");
 	char path[4096];
@@ -119,7 +120,9 @@ start_policyd(void)
 	}
 	close(sv[1]);
 	sock = sv[0];
-	/* rings: FLOWREQ then VERDICT, no pool buffers */
+	/* The flow region as the supervisor makes it: FLOWREQ then VERDICT,
+	 * no pool, sealed. */
+	q.region = QREGION_FLOWS;
 	q.nrings = RING_COUNT;
 	q.ring[RING_FLOWREQ].off = 0;
 	q.ring[RING_FLOWREQ].nslots = NSLOTS;
@@ -128,10 +131,19 @@ start_policyd(void)
 	q.ring[RING_VERDICT].nslots = NSLOTS;
 	q.ring[RING_VERDICT].elemsz = sizeof(struct flow_verdict);
 	q.pool_off = r0 + r1;
-	q.bufsz = 2048;
-	q.shm_size = r0 + r1 + 4096;
-	mfd = memfd_create("test-shm", MFD_CLOEXEC);
-	if (mfd < 0 || ftruncate(mfd, (off_t)q.shm_size) < 0)
+	q.shm_size = r0 + r1;
+	if (offer_packets) {
+		/* What the old single memfd gave policyd: the same rings,
+		 * and a packet pool (every client's frames) after them. */
+		q.region = QREGION_PACKETS;
+		q.nbufs = 4;
+		q.bufsz = 2048;
+		q.pool_off = (r0 + r1 + 4095) & ~(size_t)4095;
+		q.shm_size = q.pool_off + 4 * 2048;
+	}
+	mfd = memfd_create("test-flowreq", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (mfd < 0 || ftruncate(mfd, (off_t)q.shm_size) < 0 ||
+	    fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0)
 		return -1;
 	mem = mmap(NULL, q.shm_size, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
 	if (mem == MAP_FAILED ||
@@ -192,6 +204,12 @@ start_policyd(void)
 			return -1;
 	}
 	return 0;
+}
+
+static int
+start_policyd(void)
+{
+	return start_policyd_offering(0);
 }
 
 /* Send one flow and wait for its verdict, answering DNS queries with
@@ -436,6 +454,73 @@ test_sandbox_kills_forbidden_call(void)
 #endif
 }
 
+/*
+ * policyd holds no packet memory: offered its rings in a memfd that also
+ * holds a packet pool (the old single memfd), it refuses the memory and
+ * exits before it ever starts.
+ */
+static void
+test_refuses_packet_memory(void)
+{
+	int status;
+
+	T_ASSERT(start_policyd_offering(1) == -1);
+	T_ASSERT(wait_exit(&status) == 0);
+	T_EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+	close(sock);
+	pid = -1;
+}
+
+/*
+ * natd (here: us) claims on FLOWREQ more requests than the ring holds:
+ * policyd exits with the status that tells the supervisor which ring
+ * broke, so that natd is restarted with it (ring.h, daemons.c).
+ */
+static void
+test_broken_flowreq_is_reported(void)
+{
+	uint64_t one = 1;
+	int status;
+
+	T_ASSERT(start_policyd() == 0);
+	__atomic_store_n(&req.hdr->prod, req.mine + NSLOTS + 1, __ATOMIC_RELEASE);
+	T_ASSERT(write(req.efd, &one, sizeof one) == sizeof one);
+	T_ASSERT(wait_exit(&status) == 0);
+	T_EXPECT(WIFEXITED(status));
+	T_EQ_INT(WEXITSTATUS(status), EXIT_RING_BROKEN + RING_FLOWREQ);
+	close(sock);
+	pid = -1;
+}
+
+/* The same on VERDICT, where policyd is the producer: natd (us) claims to
+ * have consumed verdicts never produced; policyd sees it at its next
+ * verdict. */
+static void
+test_broken_verdict_is_reported(void)
+{
+	int status;
+
+	T_ASSERT(start_policyd() == 0);
+	/* the ring is empty: any cons but the producer's own index is a lie */
+	__atomic_store_n(&ver.hdr->cons, ver.mine + NSLOTS + 1, __ATOMIC_RELEASE);
+	/* Fill the ring with requests so policyd must look at cons to
+	 * find room for its verdicts. */
+	for (uint32_t i = 0; i < NSLOTS; i++) {
+		struct flow_req q = { .seq = 100 + i, .port = 1, .family = 4,
+		    .proto = IPPROTO_TCP, .sport = 40000, .dport = 443 };
+
+		inet_pton(AF_INET, "10.137.0.5", q.src);
+		inet_pton(AF_INET, "1.2.3.4", q.dst);
+		mq_enqueue_burst(&req, &q, 1);
+	}
+	mq_kick(&req);
+	T_ASSERT(wait_exit(&status) == 0);
+	T_EXPECT(WIFEXITED(status));
+	T_EQ_INT(WEXITSTATUS(status), EXIT_RING_BROKEN + RING_VERDICT);
+	close(sock);
+	pid = -1;
+}
+
 int
 main(void)
 {
@@ -451,6 +536,9 @@ main(void)
 	T_RUN(test_expire_tells_natd);
 	T_RUN(test_protocol_violation_is_fatal);
 	T_RUN(test_sandbox_kills_forbidden_call);
+	T_RUN(test_refuses_packet_memory);
+	T_RUN(test_broken_flowreq_is_reported);
+	T_RUN(test_broken_verdict_is_reported);
 	if (pid > 0) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);

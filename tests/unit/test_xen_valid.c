@@ -5,8 +5,12 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <ucontext.h>
 
 #include "t.h"
 #include "netbackd/xen_valid.h"
@@ -477,6 +481,185 @@ csum_ipv6_tcp(void)
 	T_EQ_INT(xnv_csum_complete(f, 10), -1);
 }
 
+#if defined(__x86_64__) && defined(__linux__)
+/*
+ * A frame in shared memory that its peer rewrites between two reads. The
+ * frame's page is kept inaccessible: each load from it faults, the
+ * handler counts the byte loaded (the first byte of a wide load), lets
+ * that one instruction run (the trap flag, x86-64) and takes the page
+ * away again. After the first load of the watched byte the "peer"
+ * rewrites it, as a compromised natd would between a check and a use.
+ * The frame ends at its page's end and the next page is never
+ * accessible: a read past the frame is caught there.
+ */
+#define WPAGE	4096
+static struct {
+	uint8_t		*page;		/* WPAGE bytes, then the guard page */
+	uint8_t		*frame;
+	size_t		 len;
+	unsigned	 reads[WPAGE];	/* loads starting at each offset */
+	int		 flip_at;	/* rewritten after its first load */
+	uint8_t		 flip_to;
+	int		 flip_due;
+	int		 past;		/* a load outside the frame */
+	sigjmp_buf	 out;
+} W;
+
+static void
+w_segv(int sig, siginfo_t *si, void *uc)
+{
+	uint8_t *a = si->si_addr;
+
+	(void)sig;
+	if (a < W.frame || a >= W.frame + W.len) {
+		W.past = 1;
+		siglongjmp(W.out, 1);
+	}
+	W.reads[a - W.frame]++;
+	if (a - W.frame == W.flip_at && W.reads[a - W.frame] == 1)
+		W.flip_due = 1;
+	mprotect(W.page, WPAGE, PROT_READ | PROT_WRITE);
+	((ucontext_t *)uc)->uc_mcontext.gregs[REG_EFL] |= 0x100;
+}
+
+static void
+w_trap(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)si;
+	((ucontext_t *)uc)->uc_mcontext.gregs[REG_EFL] &= ~0x100LL;
+	if (W.flip_due) {
+		W.frame[W.flip_at] = W.flip_to;
+		W.flip_due = 0;
+	}
+	mprotect(W.page, WPAGE, PROT_NONE);
+}
+
+/* Put frame f in the watched page; flip byte at to value to after its first load. */
+static int
+w_setup(const uint8_t *f, size_t len, int at, uint8_t to)
+{
+	struct sigaction sa;
+
+	if (W.page == NULL) {
+		W.page = mmap(NULL, 2 * WPAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (W.page == MAP_FAILED)
+			return -1;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+		sa.sa_sigaction = w_segv;
+		sigaction(SIGSEGV, &sa, NULL);
+		sa.sa_sigaction = w_trap;
+		sigaction(SIGTRAP, &sa, NULL);
+	}
+	if (len > WPAGE)
+		return -1;
+	mprotect(W.page, WPAGE, PROT_READ | PROT_WRITE);
+	W.frame = W.page + WPAGE - len;
+	W.len = len;
+	memcpy(W.frame, f, len);
+	memset(W.reads, 0, sizeof(W.reads));
+	W.flip_at = at;
+	W.flip_to = to;
+	W.flip_due = 0;
+	W.past = 0;
+	mprotect(W.page, WPAGE, PROT_NONE);
+	return 0;
+}
+
+/* Every byte in [from, to) loaded at most once (counting first bytes of loads). */
+static int
+w_once(size_t from, size_t to)
+{
+	for (size_t i = from; i < to; i++)
+		if (W.reads[i] > 1) {
+			printf("# offset %zu loaded %u times\n", i, W.reads[i]);
+			return 0;
+		}
+	return 1;
+}
+
+static void
+w_done(void)
+{
+	mprotect(W.page, WPAGE, PROT_READ | PROT_WRITE);
+}
+
+/*
+ * xnv_csum_complete with natd rewriting the IP total length after the
+ * first load: 61 becomes 0xff3d. Checked once and used from a private
+ * copy, it stays 61: the sum stops at the packet's end and the checksum
+ * is the right one. Loaded twice (the old locate-then-complete), the
+ * second load runs the sum 65 KB past the buffer.
+ */
+static void
+csum_length_flip(void)
+{
+	uint8_t f[14 + 20 + 8 + 33];
+	uint8_t *ip = f + 14, *u = ip + 20;
+	uint16_t want, ps;
+	volatile int rc = -2;
+	unsigned i;
+
+	memset(f, 0, sizeof(f));
+	f[12] = 0x08;
+	ip[0] = 0x45;
+	ip[3] = 20 + 8 + 33;
+	ip[8] = 64;
+	ip[9] = 17;
+	memcpy(ip + 12, "\x0a\x89\x00\x05\x08\x08\x08\x08", 8);
+	u[0] = 0x12; u[1] = 0x34; u[3] = 53;
+	u[5] = 8 + 33;
+	for (i = 0; i < 33; i++)
+		u[8 + i] = (uint8_t)(i * 7 + 1);
+	want = ref_csum(ip + 12, ip + 16, 4, 17, u, 41, 6);
+	ps = partial(ip + 12, ip + 16, 4, 17, 41);
+	u[6] = (uint8_t)(ps >> 8);
+	u[7] = (uint8_t)ps;
+	T_ASSERT(w_setup(f, sizeof(f), 14 + 2, 0xff) == 0);
+	if (sigsetjmp(W.out, 1) == 0)
+		rc = xnv_csum_complete(W.frame, W.len);
+	w_done();
+	T_EXPECT(!W.past);
+	T_EQ_INT(rc, 0);
+	T_EXPECT(w_once(12, 14 + 20));
+	T_EQ_INT(W.frame[34 + 6] << 8 | W.frame[34 + 7], want);
+	T_EQ_INT(W.frame[16], 0xff);	/* the peer did rewrite it */
+}
+
+/*
+ * xnv_gso_check with the TCP data offset rewritten from 5 to 15 words
+ * after its first load: the header length checked against the frame is
+ * the one reported, never one that runs past the frame.
+ */
+static void
+gso_doff_flip(void)
+{
+	uint8_t f[14 + 20 + 20 + 100];
+	uint8_t *ip = f + 14, *t = ip + 20;
+	struct xnv_gso g;
+	const char *why = NULL;
+	volatile int rc = -2;
+
+	memset(f, 0, sizeof(f));
+	f[12] = 0x08;
+	ip[0] = 0x45;
+	ip[3] = 20 + 20 + 100;
+	ip[9] = 6;
+	t[12] = 0x50;
+	T_ASSERT(w_setup(f, sizeof(f), 14 + 20 + 12, 0xf0) == 0);
+	if (sigsetjmp(W.out, 1) == 0)
+		rc = xnv_gso_check(W.frame, W.len, 0, 48, 1500, &g, &why);
+	w_done();
+	T_EXPECT(!W.past);
+	T_EQ_INT(rc, XNV_OK);
+	T_EXPECT(w_once(12, 14 + 20 + 20));
+	T_EQ_INT(g.hdr_len, 14 + 20 + 20);
+	T_EQ_INT(g.payload, 100);
+	T_EQ_INT(g.segs, 3);
+}
+#endif
+
 int
 main(void)
 {
@@ -493,5 +676,12 @@ main(void)
 	T_RUN(xs_values);
 	T_RUN(csum_ipv4_udp);
 	T_RUN(csum_ipv6_tcp);
+#if defined(__x86_64__) && defined(__linux__)
+	T_RUN(csum_length_flip);
+	T_RUN(gso_doff_flip);
+#else
+	t_skip("csum_length_flip", "needs x86-64 single-stepping");
+	t_skip("gso_doff_flip", "needs x86-64 single-stepping");
+#endif
 	return t_done();
 }
