@@ -15,12 +15,17 @@ MOAT_PACKAGING_TESTS = \
 	tests/integ/packaging_policy.sh \
 	tests/integ/packaging_salt.sh \
 	tests/integ/packaging_moat_rules.sh \
+	tests/integ/packaging_man.sh \
 	tests/integ/packaging_rpm.sh \
 	tests/integ/packaging_init.sh
 MOAT_INTEG_TESTS += $(MOAT_PACKAGING_TESTS)
 
+# The dom0 tool, installed by "make install" too so that its manual page
+# (man/moat-rules.8) never describes a program that is not there.
+dist_bin_SCRIPTS = packaging/dom0/moat-rules
+
 EXTRA_DIST += $(MOAT_PACKAGING_TESTS) \
-	packaging/dom0/70-moat.policy packaging/dom0/moat-rules \
+	packaging/dom0/60-moat.policy packaging/dom0/moat-rules \
 	packaging/dom0/check-policy.py \
 	packaging/salt/moat/init.sls packaging/salt/moat/rollback.sls \
 	packaging/salt/moat.top packaging/salt/pillar/moat.sls \
@@ -74,7 +79,6 @@ vm-image: vm-kernel packaging/vm/moat-init packaging/vm/standin-moat
 	    --init packaging/vm/moat-init --moat $(VM_STAGE)$(sbindir)/moat \
 	    --libexec $(VM_STAGE)$(libexecdir)/moat; \
 	fi
-	$(AM_V_at)printf 'console=hvc0 ' >$(VM_OUT)/moat/default-kernelopts-common.txt
 	$(AM_V_at)$(SHELL) $(srcdir)/packaging/vm/mkinitramfs.sh --out $(VM_OUT)/floor.cpio.gz \
 	  --init packaging/vm/moat-init --moat packaging/vm/standin-moat 2>/dev/null
 	$(AM_V_at)rm -rf $(VM_STAGE)
