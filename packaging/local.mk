@@ -19,6 +19,7 @@ MOAT_PACKAGING_TESTS = \
 	tests/integ/packaging_salt.sh \
 	tests/integ/packaging_moat_rules.sh \
 	tests/integ/packaging_man.sh \
+	tests/integ/packaging_docs.sh \
 	tests/integ/packaging_rpm.sh \
 	tests/integ/packaging_init.sh \
 	tests/integ/packaging_release.sh
