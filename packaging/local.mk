@@ -37,7 +37,7 @@ EXTRA_DIST += $(MOAT_PACKAGING_TESTS) \
 	packaging/salt/pillar/moat.top packaging/salt/check-salt.py \
 	packaging/rpm/moat-dom0.spec packaging/rpm/build-rpm.sh \
 	packaging/rpm/moat-dom0.rpmlintrc \
-	docs/install.md
+	docs/install.md docs/rules.md
 
 check-packaging:
 	$(AM_V_at)MOAT_BUILDDIR=$(abs_builddir) MOAT_SRCDIR=$(abs_srcdir) \

@@ -9,10 +9,13 @@
 A state file is rendered the way Salt's default yaml_jinja renderer would:
 Jinja2 with "salt" (only pillar.get is provided) and "pillar", then YAML.
 The result must have the shape Salt compiles (ID -> {module.function:
-[one-key dicts]}), every requisite must name a state in the file, and
-qvm.vm/qvm.prefs may only use the actions and the Qubes 4.2 property
-names the qvm state module accepts; anything else is a failure at apply
-time on the user's dom0, so it is a failure here.
+[one-key dicts]}), every requisite must name a state in the file, and the
+qvm states may only use the actions, options, flags and properties that
+Qubes' qvm module accepts in both 4.2 and 4.3 (QVM_FUNCS, PREFS_42 below);
+anything else is a failure at apply time on the user's dom0, so it is a
+failure here.  A state that attaches qubes to a netvm (qvm.prefs netvm,
+qubes-prefs default_netvm, qvm-prefs ... netvm) must require a qvm.start of
+that netvm: qvm.running is a check that fails on a halted qube.
 """
 import json
 import re
@@ -361,11 +364,16 @@ def check_pillar(path):
     if not isinstance(settings, dict):
         c.err(path, 'moat: must be a mapping')
         return c.errors
+    qube = re.compile(r'^[A-Za-z][A-Za-z0-9_.-]{0,30}$')
     for k, v in settings.items():
         if k not in PILLAR_KEYS:
             c.err(path, 'unknown setting moat:%s' % k)
-        elif k == 'clients' and not (isinstance(v, list) and all(isinstance(x, str) for x in v)):
+        elif k == 'clients' and not (isinstance(v, list) and all(
+                isinstance(x, str) and qube.match(x) for x in v)):
             c.err(path, 'moat:clients must be a list of qube names')
+        elif k in ('name', 'netvm', 'fallback') and not (isinstance(v, str) and qube.match(v)):
+            # They end up in shell commands and awk programs of the states.
+            c.err(path, 'moat:%s must be a qube name, got %r' % (k, v))
     return c.errors
 
 

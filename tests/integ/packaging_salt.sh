@@ -40,6 +40,8 @@ t "moat.top is a valid dom0 top naming existing states" $PY "$chk" top "$salt/mo
 t "pillar moat.top is valid" $PY "$chk" top "$salt/pillar/moat.top" "$salt/pillar"
 t "example pillar is valid" $PY "$chk" pillar "$salt/pillar/moat.sls"
 t "example pillar, uncommented, is valid" $PY "$chk" pillar "$tmp/moat-full.sls"
+sed 's/^  # name: sys-moat/  name: "a\x27; reboot #"/' "$salt/pillar/moat.sls" >"$tmp/moat-badname.sls"
+tnot "a pillar name that is not a qube name is refused (it reaches shell commands)" $PY "$chk" pillar "$tmp/moat-badname.sls"
 
 # What the default state creates: the unikernel-firewall deployment.
 $PY "$chk" render "$salt/moat/init.sls" >"$tmp/default.json"
