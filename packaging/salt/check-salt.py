@@ -225,15 +225,22 @@ class Checker:
         if not isinstance(data, dict) or not data:
             self.err('file', 'must render to a non-empty mapping of state IDs')
             return
-        # Requisites match a state's ID or its name argument, per module.
-        byref = {}
+        # Requisites match a state's ID, per module, or -- only when no state
+        # has that ID, as Salt resolves them -- its name argument.
+        byid, byname = {}, {}
         for sid, body in data.items():
             if isinstance(body, dict) and len(body) == 1:
                 fn, args = next(iter(body.items()))
-                byref.setdefault((fn.split('.')[0], sid), set()).add(sid)
+                byid[(fn.split('.')[0], sid)] = {sid}
                 for k, v in self.one_key_list(sid, args) if isinstance(args, list) else []:
                     if k == 'name' and isinstance(v, str):
-                        byref.setdefault((fn.split('.')[0], v), set()).add(sid)
+                        byname.setdefault((fn.split('.')[0], v), set()).add(sid)
+        byref = dict(byname)
+        for (mod, sid), ids in byid.items():
+            byref[(mod, sid)] = ids
+        for (mod, name) in byname:
+            if name in data and (mod, name) not in byid:
+                del byref[(mod, name)]
         self.errors.clear()
         parsed = {}
         for sid, body in data.items():
