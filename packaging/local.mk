@@ -128,13 +128,13 @@ vm-image: vm-kernel vm-initramfs
 vm-image-hooks: vm-kernel all
 	$(AM_V_at)grep -q '^#define MOAT_TEST_HOOKS 1' config.h || \
 	  { echo "vm-image-hooks: configure this build with --enable-test-hooks" >&2; exit 1; }
-	$(AM_V_at)rm -rf $(VM_STAGE) && mkdir -p $(VM_OUT)/moat-hooks
+	$(AM_V_at)rm -rf $(VM_STAGE)-hooks && mkdir -p $(VM_OUT)/moat-hooks
 	$(AM_V_at)cp $(VM_OUT)/moat/vmlinuz $(VM_OUT)/moat-hooks/vmlinuz
-	$(AM_V_at)$(MAKE) $(AM_MAKEFLAGS) install DESTDIR=$(VM_STAGE) >/dev/null
+	$(AM_V_at)$(MAKE) $(AM_MAKEFLAGS) install DESTDIR=$(VM_STAGE)-hooks >/dev/null
 	$(AM_V_GEN)$(SHELL) $(srcdir)/packaging/vm/mkinitramfs.sh --out $(VM_OUT)/moat-hooks/initramfs \
-	  --init packaging/vm/moat-init --moat $(VM_STAGE)$(sbindir)/moat \
-	  --libexec $(VM_STAGE)$(libexecdir)/moat
-	$(AM_V_at)rm -rf $(VM_STAGE)
+	  --init packaging/vm/moat-init --moat $(VM_STAGE)-hooks$(sbindir)/moat \
+	  --libexec $(VM_STAGE)-hooks$(libexecdir)/moat
+	$(AM_V_at)rm -rf $(VM_STAGE)-hooks
 	@echo "vm-image-hooks: TEST image (test hooks compiled in) in $(VM_OUT)/moat-hooks/: never ship it"
 
 check-vm: vm-image
