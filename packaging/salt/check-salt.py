@@ -9,45 +9,88 @@
 A state file is rendered the way Salt's default yaml_jinja renderer would:
 Jinja2 with "salt" (only pillar.get is provided) and "pillar", then YAML.
 The result must have the shape Salt compiles (ID -> {module.function:
-[one-key dicts]}), every requisite must name a state in the file, and
-qvm.vm/qvm.prefs may only use the actions and the Qubes 4.2 property
-names the qvm state module accepts; anything else is a failure at apply
-time on the user's dom0, so it is a failure here.
+[one-key dicts]}), every requisite must name a state in the file, and the
+qvm states may only use the actions, options, flags and properties that
+Qubes' qvm module accepts in both 4.2 and 4.3 (QVM_FUNCS, PREFS_42 below);
+anything else is a failure at apply time on the user's dom0, so it is a
+failure here.  A state that attaches qubes to a netvm (qvm.prefs netvm,
+qubes-prefs default_netvm, qvm-prefs ... netvm) must require a qvm.start of
+that netvm: qvm.running is a check that fails on a halted qube.
 """
 import json
+import re
 import sys
 
 import jinja2
 import yaml
 
-QVM_ACTIONS = {'exists', 'running', 'missing', 'halted', 'absent', 'present',
-               'clone', 'prefs', 'devices', 'service', 'features', 'firewall',
-               'tags', 'unpause', 'pause', 'shutdown', 'kill', 'start', 'run'}
-PRESENT_KEYS = {'template', 'label', 'class', 'mem', 'vcpus',
-                'root-move-from', 'root-copy-from', 'flags'}
-PREFS_KEYS = {'autostart', 'debug', 'default-user', 'default-dispvm',
-              'management-dispvm', 'guivm', 'audiovm', 'template-for-dispvms',
-              'dispvm-allowed', 'virt-mode', 'label', 'last-backup',
-              'include-in-backups', 'installed-by-rpm', 'ip', 'kernel',
-              'kernelopts', 'mac', 'maxmem', 'memory', 'netvm',
-              'pci-strictreset', 'pcidevs', 'provides-network', 'template',
-              'qrexec-timeout', 'updateable', 'vcpus'}
-FEATURE_KEYS = {'enable', 'disable', 'default', 'set'}
-TAG_KEYS = {'add', 'del', 'present', 'absent'}
+# What each function of Qubes' qvm Salt module accepts, from the argument
+# parsers of qubes-mgmt-salt-dom0-qvm (_modules/ext_module_qvm.py) on its
+# release4.2 and release4.3 branches, restated here as data.  "check"
+# functions only report a qube's state and fail when it is not so (qvm.running
+# wraps "qvm.state NAME running"); "action" functions change it.  A formula
+# that needs a qube running must use an action (qvm.start), never a check.
+#   function: (kind, {option: value type}, {flags})
+QVM_FUNCS = {
+    'exists': ('check', {}, {'quiet'}),
+    'missing': ('check', {}, {'quiet'}),
+    'running': ('check', {}, set()),
+    'halted': ('check', {}, set()),
+    'present': ('action', {'template': 'str', 'label': 'label', 'class': 'class',
+                           'mem': 'int', 'vcpus': 'int', 'root-move-from': 'str',
+                           'root-copy-from': 'str'},
+                {'proxy', 'hvm', 'hvm-template', 'net', 'standalone', 'quiet'}),
+    'absent': ('action', {}, {'just-db', 'force-root', 'quiet'}),
+    'start': ('action', {'drive': 'str', 'hddisk': 'str', 'cdrom': 'str',
+                         'custom-config': 'str'},
+              {'quiet', 'debug', 'install-windows-tools'}),
+    'shutdown': ('action', {'exclude': 'list'},
+                 {'quiet', 'kill', 'force', 'wait', 'all'}),
+    'prefs': ('action', None, set()),        # PREFS below
+    'features': ('action', {'enable': 'names', 'disable': 'names',
+                            'default': 'names', 'set': 'pairs'}, set()),
+    'service': ('action', {'enable': 'names', 'disable': 'names',
+                           'default': 'names'}, set()),
+    'tags': ('action', {'add': 'names', 'present': 'names', 'del': 'names',
+                        'absent': 'names'}, set()),
+}
+# The keys qvm.vm accepts (its "actions" list); the ones missing from
+# QVM_FUNCS exist but this formula has no business using them.
+QVM_VM_ACTIONS = {'exists', 'running', 'missing', 'halted', 'absent', 'present',
+                  'clone', 'prefs', 'devices', 'service', 'features', 'firewall',
+                  'tags', 'unpause', 'pause', 'shutdown', 'kill', 'start', 'run'}
+# qvm.prefs properties with their types, hyphen form.  4.3 accepts every 4.2
+# key and adds devices-denied (and underscore aliases); the formula must run
+# on both, so only keys both accept pass.
+PREFS_42 = {
+    'autostart': 'bool', 'debug': 'bool', 'default-user': 'str',
+    'default-dispvm': 'vm', 'management-dispvm': 'vm', 'guivm': 'vm',
+    'audiovm': 'vm', 'template-for-dispvms': 'bool', 'dispvm-allowed': 'bool',
+    'virt-mode': 'virt', 'label': 'label', 'last-backup': 'str',
+    'include-in-backups': 'bool', 'installed-by-rpm': 'bool', 'ip': 'str',
+    'kernel': 'str', 'kernelopts': 'str', 'mac': 'str', 'maxmem': 'int',
+    'memory': 'int', 'netvm': 'vm', 'pci-strictreset': 'bool',
+    'pcidevs': 'list', 'provides-network': 'bool', 'template': 'str',
+    'qrexec-timeout': 'int', 'updateable': 'bool', 'vcpus': 'int',
+}
+PREFS_43_ONLY = {'devices-denied'}
+PREFS_KEYS = set(PREFS_42)
 LABELS = {'red', 'orange', 'yellow', 'green', 'gray', 'blue', 'purple', 'black'}
 CLASSES = {'AppVM', 'StandaloneVM', 'TemplateVM', 'DispVM'}
-INT_PREFS = {'memory', 'maxmem', 'vcpus', 'qrexec-timeout'}
-BOOL_PREFS = {'autostart', 'debug', 'include-in-backups', 'provides-network',
-              'installed-by-rpm', 'template-for-dispvms', 'dispvm-allowed'}
-# Other state functions the formula may use, with the arguments it may pass.
+# Arguments Salt itself takes on any state (requisites and run conditions).
+GLOBAL_ARGS = {'name', 'require', 'unless', 'onlyif'}
+# Other state functions the formula may use, with their own arguments.
 OTHER_STATES = {
-    'qvm.running': {'name', 'require'},
-    'qvm.exists': {'name', 'require'},
-    'file.exists': {'name', 'require'},
-    'cmd.run': {'name', 'unless', 'onlyif', 'require', 'runas', 'cwd'},
+    'file.exists': set(),
+    'cmd.run': {'runas', 'cwd'},
 }
+# Commands in cmd.run that attach qubes to a netvm: the netvm must run.
+NETVM_SWITCH_CMDS = (
+    re.compile(r'\bqubes-prefs\s+(?:--set\s+|-s\s+)?default_netvm\s+([^\s;|&)]+)'),
+    re.compile(r'\bqvm-prefs\s+(?:--set\s+|-s\s+)?\S+\s+netvm\s+([^\s;|&)]+)'),
+)
 PILLAR_KEYS = {'name', 'label', 'netvm', 'memory', 'vcpus', 'kernelopts',
-               'autostart', 'default_netvm', 'clients', 'fallback'}
+               'autostart', 'force', 'default_netvm', 'clients', 'fallback'}
 
 
 class UniqueKeyLoader(yaml.SafeLoader):
@@ -110,101 +153,187 @@ class Checker:
             out.append(next(iter(item.items())))
         return out
 
-    def pref_value(self, where, key, val):
-        if key in INT_PREFS and (not isinstance(val, int) or isinstance(val, bool)
-                                 or val < 0):
-            self.err(where, '%s must be a non-negative integer, got %r' % (key, val))
-        if key in BOOL_PREFS and not isinstance(val, bool):
-            self.err(where, '%s must be true or false, got %r' % (key, val))
-        if key == 'label' and val not in LABELS:
-            self.err(where, 'unknown label %r' % (val,))
-        if key == 'virt-mode' and val not in ('pv', 'pvh', 'hvm'):
-            self.err(where, 'virt-mode must be pv, pvh or hvm, got %r' % (val,))
-        if isinstance(val, (list, dict)) and key != 'pcidevs':
-            self.err(where, '%s must be a scalar' % key)
+    def typed(self, where, key, kind, val):
+        """Check one value against a type word of the tables above."""
+        ok = {
+            'str': lambda v: isinstance(v, str),
+            'vm': lambda v: isinstance(v, str),
+            'int': lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+            'bool': lambda v: isinstance(v, bool),
+            'label': lambda v: v in LABELS,
+            'class': lambda v: v in CLASSES,
+            'virt': lambda v: v in ('pv', 'pvh', 'hvm'),
+            'list': lambda v: isinstance(v, list),
+            'names': lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+            'pairs': lambda v: isinstance(v, list) and all(
+                isinstance(x, dict) and len(x) == 1 for x in v),
+        }[kind]
+        if not ok(val):
+            want = {'int': 'a non-negative integer', 'bool': 'true or false',
+                    'label': 'one of ' + ', '.join(sorted(LABELS)),
+                    'class': 'one of ' + ', '.join(sorted(CLASSES)),
+                    'virt': 'pv, pvh or hvm', 'names': 'a list of names',
+                    'pairs': 'a list of one-key mappings'}.get(kind, 'a ' + kind)
+            self.err(where, '%s must be %s, got %r' % (key, want, val))
+
+    def qvm_args(self, where, fn, pairs):
+        """The options of one qvm module function (a qvm.vm action's list,
+        or a qvm.<fn> state's arguments less the global ones)."""
+        if fn not in QVM_FUNCS:
+            self.err(where, 'qvm.%s is not described in check-salt.py\'s table: '
+                     'add it from the module\'s argument parser first' % fn)
+            return
+        _, options, flags = QVM_FUNCS[fn]
+        for k, v in pairs:
+            if fn == 'prefs':
+                if k in PREFS_43_ONLY:
+                    self.err(where, 'property %r is new in Qubes 4.3: qvm.prefs in 4.2 '
+                             'refuses it' % k)
+                elif k not in PREFS_42:
+                    self.err(where, 'property %r is not settable by qvm.prefs in 4.2' % k)
+                else:
+                    self.typed(where, k, PREFS_42[k], v)
+            elif k == 'flags':
+                if not isinstance(v, list) or not set(v) <= flags:
+                    self.err(where, 'qvm.%s flags are %s, got %r' %
+                             (fn, sorted(flags) or 'none', v))
+            elif k not in options:
+                self.err(where, 'qvm.%s does not take %r' % (fn, k))
+            else:
+                self.typed(where, k, options[k], v)
+
+    def global_args(self, sid, k, v):
+        if k == 'name' and not isinstance(v, str):
+            self.err(sid, 'name must be a string')
+        if k in ('unless', 'onlyif') and not (
+                isinstance(v, str) or
+                (isinstance(v, list) and all(isinstance(x, str) for x in v))):
+            self.err(sid, '%s must be a command or a list of commands' % k)
 
     def qvm_vm(self, sid, args):
         for key, val in self.one_key_list(sid, args):
-            where = '%s: %s' % (sid, key)
-            if key in ('name', 'require'):
+            if key in GLOBAL_ARGS:
+                self.global_args(sid, key, val)
                 continue
-            if key not in QVM_ACTIONS:
+            if key not in QVM_VM_ACTIONS:
                 self.err(sid, 'unknown qvm.vm action %r' % key)
                 continue
-            if key == 'present':
-                for k, v in self.one_key_list(where, val):
-                    if k not in PRESENT_KEYS:
-                        self.err(where, 'unknown key %r' % k)
-                    elif k == 'class' and v not in CLASSES:
-                        self.err(where, 'unknown class %r' % (v,))
-                    elif k == 'label' and v not in LABELS:
-                        self.err(where, 'unknown label %r' % (v,))
-            elif key == 'prefs':
-                for k, v in self.one_key_list(where, val):
-                    if k not in PREFS_KEYS:
-                        self.err(where, 'property %r is not settable by qvm.prefs in 4.2' % k)
-                    else:
-                        self.pref_value(where, k, v)
-            elif key in ('features', 'service'):
-                for k, v in self.one_key_list(where, val):
-                    if k not in FEATURE_KEYS:
-                        self.err(where, 'unknown key %r' % k)
-                    elif k == 'set':
-                        self.one_key_list('%s: set' % where, v)
-                    elif not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-                        self.err(where, '%s must be a list of names' % k)
-            elif key == 'tags':
-                for k, v in self.one_key_list(where, val):
-                    if k not in TAG_KEYS:
-                        self.err(where, 'unknown key %r' % k)
-                    elif not isinstance(v, list):
-                        self.err(where, '%s must be a list' % k)
-
-    def qvm_prefs(self, sid, args):
-        for key, val in self.one_key_list(sid, args):
-            if key in ('name', 'require'):
-                continue
-            if key not in PREFS_KEYS:
-                self.err(sid, 'property %r is not settable by qvm.prefs in 4.2' % key)
-            else:
-                self.pref_value(sid, key, val)
+            self.qvm_args('%s: %s' % (sid, key), key, self.one_key_list(
+                '%s: %s' % (sid, key), val))
 
     def states(self, data):
         if not isinstance(data, dict) or not data:
             self.err('file', 'must render to a non-empty mapping of state IDs')
             return
-        # Requisites match a state's ID or its name argument, per module.
-        known = set()
+        # Requisites match a state's ID, per module, or -- only when no state
+        # has that ID, as Salt resolves them -- its name argument.
+        byid, byname = {}, {}
         for sid, body in data.items():
             if isinstance(body, dict) and len(body) == 1:
                 fn, args = next(iter(body.items()))
-                known.add((fn.split('.')[0], sid))
+                byid[(fn.split('.')[0], sid)] = {sid}
                 for k, v in self.one_key_list(sid, args) if isinstance(args, list) else []:
-                    if k == 'name':
-                        known.add((fn.split('.')[0], v))
+                    if k == 'name' and isinstance(v, str):
+                        byname.setdefault((fn.split('.')[0], v), set()).add(sid)
+        byref = dict(byname)
+        for (mod, sid), ids in byid.items():
+            byref[(mod, sid)] = ids
+        for (mod, name) in byname:
+            if name in data and (mod, name) not in byid:
+                del byref[(mod, name)]
         self.errors.clear()
+        parsed = {}
         for sid, body in data.items():
             if not isinstance(body, dict) or len(body) != 1:
                 self.err(sid, 'must map to exactly one state function')
                 continue
             fn, args = next(iter(body.items()))
+            pairs = self.one_key_list(sid, args)
+            parsed[sid] = (fn, pairs)
             if fn == 'qvm.vm':
                 self.qvm_vm(sid, args)
-            elif fn == 'qvm.prefs':
-                self.qvm_prefs(sid, args)
+            elif fn.startswith('qvm.'):
+                for k, v in pairs:
+                    if k in GLOBAL_ARGS:
+                        self.global_args(sid, k, v)
+                self.qvm_args(sid, fn[4:], [(k, v) for k, v in pairs if k not in GLOBAL_ARGS])
             elif fn in OTHER_STATES:
-                for k, _ in self.one_key_list(sid, args):
-                    if k not in OTHER_STATES[fn]:
+                for k, v in pairs:
+                    if k in GLOBAL_ARGS:
+                        self.global_args(sid, k, v)
+                    elif k not in OTHER_STATES[fn]:
                         self.err(sid, '%s does not take %r here' % (fn, k))
             else:
                 self.err(sid, 'state function %r is not one the formula may use' % fn)
                 continue
-            for k, v in self.one_key_list(sid, args):
+        requires = {}
+        for sid, (fn, pairs) in parsed.items():
+            requires[sid] = set()
+            for k, v in pairs:
                 if k != 'require':
                     continue
                 for mod, target in self.one_key_list('%s: require' % sid, v):
-                    if (mod, target) not in known:
+                    if (mod, target) not in byref:
                         self.err(sid, 'require names no state: %s: %s' % (mod, target))
+                    else:
+                        requires[sid] |= byref[(mod, target)]
+        self.netvm_order(parsed, requires)
+
+    def netvm_order(self, parsed, requires):
+        """A state that attaches qubes to a netvm must come after a state
+        that starts that netvm: qubesd refuses to attach a running qube to
+        a stopped netvm.  Checks (qvm.running) do not start anything."""
+        def name_of(sid, pairs):
+            return next((v for k, v in pairs if k == 'name'), sid)
+
+        def starts(sid):
+            fn, pairs = parsed[sid]
+            if fn == 'qvm.start':
+                return name_of(sid, pairs)
+            if fn == 'qvm.vm' and any(k == 'start' for k, _ in pairs):
+                return name_of(sid, pairs)
+            return None
+
+        def checks_running(sid):
+            fn, pairs = parsed[sid]
+            if fn == 'qvm.running' or (fn == 'qvm.vm' and any(k == 'running' for k, _ in pairs)):
+                return name_of(sid, pairs)
+            return None
+
+        for sid, (fn, pairs) in parsed.items():
+            targets = []
+            if fn == 'qvm.prefs':
+                targets = [v for k, v in pairs if k == 'netvm']
+            elif fn == 'qvm.vm' and not any(k == 'present' for k, _ in pairs):
+                # A qvm.vm that creates the qube sets its netvm while it
+                # is halted; one that only configures a qube may not.
+                for k, v in pairs:
+                    if k == 'prefs' and isinstance(v, list):
+                        targets += [x['netvm'] for x in v
+                                    if isinstance(x, dict) and 'netvm' in x]
+            elif fn == 'cmd.run':
+                cmd = name_of(sid, pairs)
+                for rx in NETVM_SWITCH_CMDS:
+                    targets += rx.findall(cmd if isinstance(cmd, str) else '')
+            for target in targets:
+                if target in (None, '', 'none', '*default*'):
+                    continue
+                seen, todo = set(), list(requires.get(sid, ()))
+                while todo:
+                    r = todo.pop()
+                    if r not in seen:
+                        seen.add(r)
+                        todo += requires.get(r, ())
+                if any(starts(r) == target for r in seen):
+                    continue
+                checked = [r for r in seen if checks_running(r) == target]
+                if checked:
+                    self.err(sid, 'attaches qubes to %s but only requires %s, a check '
+                             '(qvm.running fails when %s is halted; it starts nothing): '
+                             'require a qvm.start of %s' % (target, checked[0], target, target))
+                else:
+                    self.err(sid, 'attaches qubes to %s without requiring a qvm.start of '
+                             'it (a running qube cannot move to a halted netvm)' % target)
 
 
 def check_top(path, root):
@@ -242,11 +371,16 @@ def check_pillar(path):
     if not isinstance(settings, dict):
         c.err(path, 'moat: must be a mapping')
         return c.errors
+    qube = re.compile(r'^[A-Za-z][A-Za-z0-9_.-]{0,30}$')
     for k, v in settings.items():
         if k not in PILLAR_KEYS:
             c.err(path, 'unknown setting moat:%s' % k)
-        elif k == 'clients' and not (isinstance(v, list) and all(isinstance(x, str) for x in v)):
+        elif k == 'clients' and not (isinstance(v, list) and all(
+                isinstance(x, str) and qube.match(x) for x in v)):
             c.err(path, 'moat:clients must be a list of qube names')
+        elif k in ('name', 'netvm', 'fallback') and not (isinstance(v, str) and qube.match(v)):
+            # They end up in shell commands and awk programs of the states.
+            c.err(path, 'moat:%s must be a qube name, got %r' % (k, v))
     return c.errors
 
 

@@ -45,6 +45,22 @@ for d in moat netbackd natd policyd agentd; do
 done
 run sys-moat stats >/dev/null
 eq "stats: calls moat.Stats" "$(args)" "$pre moat.Stats"
+for v in on off; do
+	run sys-moat debug $v >/dev/null
+	eq "debug $v: calls moat.Debug+$v" "$(args)" "$pre moat.Debug+$v"
+done
+for h in help -h --help; do
+	rm -f "$tmp/args"
+	out=$("$mr" $h 2>/dev/null); rc=$?
+	if [[ $rc -eq 0 && ! -f $tmp/args && $out == usage:* ]]; then ok "$h: usage on stdout, exit 0, no call"; else nok "$h: usage on stdout, exit 0, no call (rc $rc)"; fi
+done
+# Every command the usage lists is a command moat-rules takes, and is in
+# its manual page.
+cmds=$("$mr" help | sed -n 's/^\(usage:\)\{0,1\} *moat-rules VM \([a-z]*\).*/\2/p' | sort -u | tr '\n' ' ')
+eq "help lists every command" "$cmds" "debug get logs rejects set stats "
+for c in $cmds help; do
+	if grep -q "^\.Cm $c\b" "$src/man/moat-rules.8"; then ok "moat-rules(8) documents $c"; else nok "moat-rules(8) documents $c"; fi
+done
 
 # Binary pcap data must come through byte for byte (NULs included).
 printf '\xd4\xc3\xb2\xa1\x02\x00\x04\x00\x00\x00\x00\x00\xff\x00\n\x00' >"$tmp/pcap"
@@ -74,6 +90,8 @@ printf '{"rules": [' >"$tmp/broken.json"
 refused "invalid JSON" sys-moat set "$tmp/broken.json"
 refused "a missing rules file" sys-moat set "$tmp/nope.json"
 refused "an unknown daemon" sys-moat logs sshd
+refused "debug without on or off" sys-moat debug
+refused "debug with another word" sys-moat debug maybe
 refused "a daemon name with a +" sys-moat logs "natd+x"
 refused "a qube name that is an option" -x get
 refused "a qube name with shell characters" 'a;b' get

@@ -29,7 +29,10 @@ else
 	printf 'stand-in initramfs' >"$kdir/initramfs"
 fi
 
-if rpm=$("$src/packaging/rpm/build-rpm.sh" "$kdir" "$tmp/out" 0.1.0 2>"$tmp/err"); then
+# No version given: build-rpm.sh takes configure.ac's, the only place the
+# version is written.
+acver=$(sed -n 's/^AC_INIT(\[moat\], *\[\([^]]*\)\].*/\1/p' "$src/configure.ac")
+if rpm=$("$src/packaging/rpm/build-rpm.sh" "$kdir" "$tmp/out" 2>"$tmp/err"); then
 	ok "rpmbuild builds the package"
 else
 	nok "rpmbuild builds the package"
@@ -38,9 +41,23 @@ else
 	exit 1
 fi
 eq "package name, version, release, arch" \
-	"$(rpm -qp --qf '%{NAME} %{VERSION} %{RELEASE} %{ARCH}' "$rpm")" "moat-dom0 0.1.0 1.fc37 x86_64"
+	"$(rpm -qp --qf '%{NAME} %{VERSION} %{RELEASE} %{ARCH}' "$rpm")" "moat-dom0 $acver 1.fc37 x86_64"
+eq "no version number is written in the packaging files (configure.ac has it)" \
+	"$(grep -lE '[0-9]+\.[0-9]+\.[0-9]+' "$src/packaging/rpm/moat-dom0.spec" "$src/packaging/rpm/build-rpm.sh")" ""
+if "$src/packaging/rpm/build-rpm.sh" "$kdir" "$tmp/out2" 9.8.7 >/dev/null 2>&1 &&
+    [[ $(rpm -qp --qf '%{VERSION}' "$tmp/out2"/*.rpm) == 9.8.7 ]]; then
+	ok "the version make rpm passes (PACKAGE_VERSION) is the package's"
+else
+	nok "the version make rpm passes (PACKAGE_VERSION) is the package's"
+fi
+desc=$(rpm -qp --qf '%{DESCRIPTION}' "$rpm")
+if [[ $(wc -l <<<"$desc") -ge 10 ]] && grep -q sys-firewall <<<"$desc" && grep -q install.md <<<"$desc"; then
+	ok "rpm -qi: a description of what moat is and what the package installs"
+else
+	nok "rpm -qi: a description of what moat is and what the package installs"
+fi
 
-expected="/etc/qubes/policy.d/70-moat.policy
+expected="/etc/qubes/policy.d/60-moat.policy
 /srv/pillar/base/moat.sls
 /srv/pillar/base/moat.top
 /srv/salt/moat
@@ -49,13 +66,18 @@ expected="/etc/qubes/policy.d/70-moat.policy
 /srv/salt/moat/rollback.sls
 /usr/bin/moat-rules
 /usr/share/doc/moat-dom0/install.md
+/usr/share/doc/moat-dom0/rules.md
+/usr/share/man/man5/moat-rules.json.5
+/usr/share/man/man8/moat-rules.8
+/usr/share/man/man8/moat.8
+/usr/share/man/man8/moatctl.8
 /var/lib/qubes/vm-kernels/moat
-/var/lib/qubes/vm-kernels/moat/default-kernelopts-common.txt
 /var/lib/qubes/vm-kernels/moat/initramfs
 /var/lib/qubes/vm-kernels/moat/vmlinuz"
-eq "file list is exactly the expected one" "$(rpm -qlp "$rpm" | sort)" "$expected"
-eq "modes and owners" "$(rpm -qp --qf '[%{FILEMODES:perms} %{FILEUSERNAME}:%{FILEGROUPNAME} %{FILENAMES}\n]' "$rpm" | sort -k3)" \
-"-rw-r--r-- root:root /etc/qubes/policy.d/70-moat.policy
+# Fedora's rpmbuild compresses man pages; Debian's does not.
+eq "file list is exactly the expected one" "$(rpm -qlp "$rpm" | sed 's/\.gz$//' | sort)" "$expected"
+eq "modes and owners" "$(rpm -qp --qf '[%{FILEMODES:perms} %{FILEUSERNAME}:%{FILEGROUPNAME} %{FILENAMES}\n]' "$rpm" | sed 's/\.gz$//' | sort -k3)" \
+"-rw-r--r-- root:root /etc/qubes/policy.d/60-moat.policy
 -rw-r--r-- root:root /srv/pillar/base/moat.sls
 -rw-r--r-- root:root /srv/pillar/base/moat.top
 drwxr-xr-x root:root /srv/salt/moat
@@ -64,12 +86,16 @@ drwxr-xr-x root:root /srv/salt/moat
 -rw-r--r-- root:root /srv/salt/moat/rollback.sls
 -rwxr-xr-x root:root /usr/bin/moat-rules
 -rw-r--r-- root:root /usr/share/doc/moat-dom0/install.md
+-rw-r--r-- root:root /usr/share/doc/moat-dom0/rules.md
+-rw-r--r-- root:root /usr/share/man/man5/moat-rules.json.5
+-rw-r--r-- root:root /usr/share/man/man8/moat-rules.8
+-rw-r--r-- root:root /usr/share/man/man8/moat.8
+-rw-r--r-- root:root /usr/share/man/man8/moatctl.8
 drwxr-xr-x root:root /var/lib/qubes/vm-kernels/moat
--rw-r--r-- root:root /var/lib/qubes/vm-kernels/moat/default-kernelopts-common.txt
 -rw-r--r-- root:root /var/lib/qubes/vm-kernels/moat/initramfs
 -rw-r--r-- root:root /var/lib/qubes/vm-kernels/moat/vmlinuz"
 eq "user-editable files are %config(noreplace)" "$(rpm -qcp "$rpm" | sort)" \
-"/etc/qubes/policy.d/70-moat.policy
+"/etc/qubes/policy.d/60-moat.policy
 /srv/pillar/base/moat.sls
 /srv/pillar/base/moat.top"
 eq "requires the Qubes tools it calls" \
@@ -85,13 +111,21 @@ same() {	# packaged path, source file
 same /var/lib/qubes/vm-kernels/moat/vmlinuz "$kdir/vmlinuz"
 same /var/lib/qubes/vm-kernels/moat/initramfs "$kdir/initramfs"
 same /usr/bin/moat-rules "$src/packaging/dom0/moat-rules"
-same /etc/qubes/policy.d/70-moat.policy "$src/packaging/dom0/70-moat.policy"
+same /etc/qubes/policy.d/60-moat.policy "$src/packaging/dom0/60-moat.policy"
 same /srv/salt/moat/init.sls "$src/packaging/salt/moat/init.sls"
 same /srv/salt/moat.top "$src/packaging/salt/moat.top"
 same /srv/pillar/base/moat.sls "$src/packaging/salt/pillar/moat.sls"
-eq "common kernelopts keep their trailing space" \
-	"$(od -An -c "$tmp/root/var/lib/qubes/vm-kernels/moat/default-kernelopts-common.txt" | tr -s ' ')" \
-	"$(printf 'console=hvc0 ' | od -An -c | tr -s ' ')"
+same /usr/share/doc/moat-dom0/rules.md "$src/docs/rules.md"
+for m in man8/moat.8 man8/moatctl.8 man8/moat-rules.8 man5/moat-rules.json.5; do
+	same /usr/share/man/$m "$src/man/${m#*/}"
+done
+# The formula sets no-default-kernelopts, so qubesd never reads
+# default-kernelopts-common.txt: the package must not ship one that looks
+# as if it mattered.
+eq "no unused default-kernelopts file in the kernel directory" \
+	"$(ls "$tmp/root/var/lib/qubes/vm-kernels/moat" | tr '\n' ' ')" "initramfs vmlinuz "
+eq "the formula does set no-default-kernelopts" \
+	"$(grep -c '^        - no-default-kernelopts$' "$src/packaging/salt/moat/init.sls")" 1
 
 # %preun refuses to remove the kernel while a qube boots it.
 rpm -qp --qf '%{PREUN}' "$rpm" >"$tmp/preun.sh"
@@ -100,17 +134,25 @@ cat >"$tmp/bin/qvm-ls" <<'FAKE'
 #!/bin/sh
 printf '%s\n' "$FAKE_QVM_LS"
 FAKE
-chmod +x "$tmp/bin/qvm-ls"
-preun() {	# $1 = rpm's argument (0 erase, 1 upgrade), qvm-ls output
-	FAKE_QVM_LS=$2 PATH=$tmp/bin:$PATH sh "$tmp/preun.sh" "$1" >/dev/null 2>&1
+cat >"$tmp/bin/qubes-prefs" <<'FAKE'
+#!/bin/sh
+[ "$1" = default_kernel ] && echo "${FAKE_DEFAULT_KERNEL:-6.6.48-1.fc37}"
+FAKE
+chmod +x "$tmp/bin/qvm-ls" "$tmp/bin/qubes-prefs"
+preun() {	# $1 = rpm's argument (0 erase, 1 upgrade), qvm-ls output[, default kernel]
+	FAKE_QVM_LS=$2 FAKE_DEFAULT_KERNEL=${3:-} PATH=$tmp/bin:$PATH sh "$tmp/preun.sh" "$1" >/dev/null 2>&1
 	echo $?
 }
 eq "%preun: erase refused while sys-moat uses kernel moat" "$(preun 0 $'dom0|\nsys-moat|moat\nwork|6.6.48-1')" 1
 eq "%preun: erase allowed once no qube uses it" "$(preun 0 $'dom0|\nwork|6.6.48-1\nmoat-old|moat2')" 0
-eq "%preun: upgrade always allowed" "$(preun 1 'sys-moat|moat')" 0
+eq "%preun: erase refused while moat is qubes-prefs default_kernel" "$(preun 0 $'dom0|\nwork|6.6.48-1' moat)" 1
+eq "%preun: erase allowed with another default kernel" "$(preun 0 $'dom0|\nwork|6.6.48-1' moat2)" 0
+eq "%preun: upgrade always allowed" "$(preun 1 'sys-moat|moat' moat)" 0
 eq "%post changes no qube (no install scriptlet)" "$(rpm -qp --qf '%{POSTIN}' "$rpm")" "(none)"
 if command -v rpmlint >/dev/null; then
-	if rpmlint -r "$src/packaging/rpm/moat-dom0.rpmlintrc" "$rpm" "$src/packaging/rpm/moat-dom0.spec" >"$tmp/lint" 2>&1 &&
+	# The spec as build-rpm.sh hands it to rpmbuild: with the version defined.
+	{ echo "%global moat_version $acver"; cat "$src/packaging/rpm/moat-dom0.spec"; } >"$tmp/moat-dom0.spec"
+	if rpmlint -r "$src/packaging/rpm/moat-dom0.rpmlintrc" "$rpm" "$tmp/moat-dom0.spec" >"$tmp/lint" 2>&1 &&
 	    grep -q ' 0 errors' "$tmp/lint"; then
 		ok "rpmlint: no errors"
 	else

@@ -7,12 +7,20 @@
 # balancing: moat has no meminfo writer), provides network to its clients,
 # uplink sys-net.
 #
-#   sudo qubesctl state.sls moat            (or: top.enable moat, state.apply)
+#   sudo qubesctl --show-output state.sls moat
 #
 # Settings (pillar "moat", see /srv/pillar/base/moat.sls):
 #   name, label, netvm, memory, vcpus, kernelopts, autostart
+#   force: true             apply the settings to an existing qube too
 #   default_netvm: true     make it the system's default_netvm
 #   clients: [a, b]         make it the netvm of these qubes
+#
+# Create-only, like the stock qvm formulas: the qube's prefs, features and
+# tags are written when the qube is created, and an existing qube is left
+# as you set it (qvm-prefs, Qube Manager) unless the pillar says force.
+# Switching default_netvm or clients happens on every run: it is what the
+# pillar asks for, and it first starts moat, because a running qube can
+# only be attached to a running netvm.
 #
 # Like the stock qvm formulas this never deletes anything; rolling back is
 # moat.rollback.  Plain Jinja only, so the test suite renders it without Salt.
@@ -49,19 +57,25 @@ moat-kernel-installed:
         - no-default-kernelopts
         - skip-update
         - qrexec
+        - servicevm
       - disable:
         - gui
     - tags:
       - add:
         - moat
+{%- if not moat.get('force', false) %}
+    # Create-only: skipped (successfully) once the qube exists.
+    - unless: qvm-check --quiet {{ name }}
+{%- endif %}
     - require:
       - file: moat-kernel-installed
 
 {%- if moat.get('default_netvm', false) or clients %}
 
-# A running qube can only be moved to a running netvm.
-moat-running:
-  qvm.running:
+# qvm.start boots moat if it is not running (and does nothing if it is);
+# qvm.running would only check, and fail on a freshly created qube.
+moat-started:
+  qvm.start:
     - name: {{ name }}
     - require:
       - qvm: {{ name }}
@@ -74,7 +88,7 @@ moat-default-netvm:
     - name: qubes-prefs default_netvm {{ name }}
     - unless: test "$(qubes-prefs default_netvm)" = "{{ name }}"
     - require:
-      - qvm: moat-running
+      - qvm: moat-started
 {%- endif %}
 
 {%- for client in clients %}
@@ -84,5 +98,5 @@ moat-client-{{ client }}:
     - name: {{ client }}
     - netvm: {{ name }}
     - require:
-      - qvm: moat-running
+      - qvm: moat-started
 {%- endfor %}

@@ -12,6 +12,10 @@ moat:
   # vcpus: 2
   # autostart: true
   # kernelopts: "console=hvc0 quiet"
+  # The settings above are written when the qube is created; an existing
+  # qube keeps what you set with qvm-prefs.  To have every state.sls moat
+  # (and highstate, if the top is enabled) enforce them instead:
+  # force: true
   # Make moat the default netvm of every qube that follows the default:
   # default_netvm: true
   # Or move only these qubes to moat:
