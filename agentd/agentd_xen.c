@@ -15,6 +15,15 @@
  *    root, so it builds a private one: a tmpfs in its own mount namespace
  *    holding just those character devices, owned by agentd's uid. Nothing
  *    else of the VM's filesystem is reachable.
+ *  - no privcmd, ever: a process with a privcmd fd and its HYPERCALL ioctl
+ *    can ask Xen for anything the VM's kernel may (its memory included),
+ *    which would make every layer of the sandbox moot. Qubes' libvchan
+ *    asks Xen for an event channel's status (xc_evtchn_status) to notice a
+ *    destroyed peer domain; agentd does not open libxenctrl at all (nor
+ *    link it: the vchan libraries never reach libxencall), privcmd is not
+ *    in its root and the ioctl not in its table. A peer process that dies
+ *    or closes still zeroes its live byte; a peer domain destroyed outright
+ *    leaves a call that ends by its own timeouts (agentd_qx.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,13 +39,12 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 
-#include <xenctrl.h>
+#include <xenctrl.h>	/* types only (domid_t for the device headers); not linked */
 #include <xenstore.h>
-/* after xenctrl.h, which defines the domid_t and xen_pfn_t they use */
+/* after xenctrl.h, which defines the domid_t they use */
 #include <xen/sys/evtchn.h>
 #include <xen/sys/gntalloc.h>
 #include <xen/sys/gntdev.h>
-#include <xen/sys/privcmd.h>
 
 #include "agentd.h"
 #include "log.h"
@@ -50,22 +58,22 @@
 
 struct xenctl {
 	struct xs_handle	*xs;
-	xc_interface		*xc;
 	int			 poweroff_sent;
 	uint64_t		 next_poll;
 };
 static struct xenctl	xenctl;
 
+/* Not privcmd: see the top of this file. */
 static const char *const xen_devs[] = {
-	"evtchn", "gntdev", "gntalloc", "privcmd", "xenbus",
+	"evtchn", "gntdev", "gntalloc", "xenbus",
 };
 
 /* One ioctl line below serves both devices. */
 _Static_assert(IOCTL_GNTALLOC_SET_UNMAP_NOTIFY == IOCTL_GNTDEV_SET_UNMAP_NOTIFY,
     "gntalloc's and gntdev's SET_UNMAP_NOTIFY differ");
 
-/* The calls libxenvchan, libxenstore and libxenctrl make for a new vchan
- * (added to agentd's table in xen mode only). */
+/* The calls libxenvchan and libxenstore make for a new vchan (added to
+ * agentd's table in xen mode only). */
 const struct sc_rule agentd_xen_rules[] = {
 	SC_ALLOW(access, "libxenstore: probing for xenstored's socket before /dev/xen/xenbus"),
 	SC_ALLOW(faccessat, "the same, through newer libc paths"),
@@ -100,8 +108,6 @@ const struct sc_rule agentd_xen_rules[] = {
 	    "client: xengnttab_unmap finds the mapping's offset (libxenvchan_close, failed init)"),
 	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTDEV_UNMAP_GRANT_REF,
 	    "client: xengnttab_unmap after munmap, and map_*_notify failing half-way"),
-	SC_ALLOW_ARG(ioctl, 1, IOCTL_PRIVCMD_HYPERCALL,
-	    "xc_evtchn_status (xen_peer_alive) through libxencall; the hypercall itself is Xen's to police"),
 	SC_ALLOW_ARG(ioctl, 1, TCGETS,
 	    "isatty(stderr): xen{gnttab,gntshr,evtchn}_open given no logger (libxenvchan passes ours, NULL) make a stdio one"),
 	SC_ALLOW(mmap, "mapping granted ring pages"),
@@ -182,12 +188,8 @@ xenctl_setup(struct agentd *ad, struct vchan_env *env)
 		env->domid = (int)id;
 		log_info("xen: we are domain %d", ad->domid);
 	}
-	xenctl.xc = xc_interface_open(NULL, NULL, 0);
-	if (xenctl.xc == NULL)
-		log_warnx("xen: no libxenctrl: peer-domain death is noticed "
-		    "only through timeouts");
 	env->xs = xenctl.xs;
-	env->xc = xenctl.xc;
+	/* env->xc and env->peer_alive stay NULL: no hypercalls here */
 	ad->xc = &xenctl;
 	return xen_root();
 }
