@@ -752,13 +752,51 @@ vif_connect(struct xvif *v)
 	v->storm_n = 0;
 	xb_g.st.vifs_connected++;
 	set_state(v, XB_CONNECTED);
-	log_info("%s: connected", v->name);
+	log_rlk(v->domid, LOG_LVL_INFO, "%s: connected", v->name);
 	return;
 bad:
 	x->gunmap(x, v->tx);
 	x->gunmap(x, v->rx);
 	v->tx = v->rx = NULL;
 	vif_fail(v, "ring indices impossible at connect");
+}
+
+/* May this client connect now? A token bucket kept as the time the next
+ * token is due (GCRA): XB_CONN_BURST at once, then one per XB_CONN_MS. */
+static int
+conn_token(struct xvif *v, uint64_t now, int take)
+{
+	uint64_t span = (uint64_t)(XB_CONN_BURST - 1) * XB_CONN_MS;
+
+	if (v->conn_tat > now + span)
+		return 0;
+	if (take)
+		v->conn_tat = (v->conn_tat > now ? v->conn_tat : now) + XB_CONN_MS;
+	return 1;
+}
+
+/* The frontend asks for a connect: do it, or hold it back (counted, and
+ * said once per held-back stretch) until the tick finds a token. */
+static void
+vif_connect_limited(struct xvif *v)
+{
+	if (!conn_token(v, now_ms(), 1)) {
+		if (!v->conn_pending) {
+			v->conn_pending = 1;
+			xb_g.st.connects_deferred++;
+		}
+		if (!v->conn_logged) {
+			v->conn_logged = 1;
+			log_rlk(v->domid, LOG_LVL_WARN, "%s: reconnecting too often: "
+			    "connects held back to one per %u s", v->name,
+			    XB_CONN_MS / 1000);
+		}
+		return;
+	}
+	v->conn_pending = 0;
+	v->conn_logged = 0;
+	xb_g.st.connects++;
+	vif_connect(v);
 }
 
 /* backend/vif/<dom> is ours too: left empty it would eat our node quota. */
@@ -858,6 +896,9 @@ vif_update(struct xvif *v)
 		vif_dying(v);
 		return;
 	}
+	/* A held-back connect is no longer asked for. */
+	if (fs != XB_INITIALISED && fs != XB_CONNECTED)
+		v->conn_pending = 0;
 	switch (fs) {
 	case XB_INITIALISING:
 		if ((v->state == XB_CLOSED || v->state == XB_CLOSING) && online == 1) {
@@ -870,7 +911,7 @@ vif_update(struct xvif *v)
 	case XB_INITIALISED:
 	case XB_CONNECTED:
 		if (v->state == XB_INITWAIT && !v->broken)
-			vif_connect(v);
+			vif_connect_limited(v);
 		break;
 	case XB_CLOSING:
 		vif_disconnect(v);
@@ -1219,6 +1260,11 @@ xen_tick(struct nb *nb, uint64_t now)
 	for (i = 0; i < XB_MAXVIF; i++)
 		if (xb_g.vif[i].used && xb_g.vif[i].dying)
 			vif_reap(&xb_g.vif[i], now);
+	/* Connects held back: their token is due. */
+	for (i = 0; i < XB_MAXVIF; i++)
+		if (xb_g.vif[i].used && xb_g.vif[i].conn_pending &&
+		    conn_token(&xb_g.vif[i], now, 0))
+			vif_update(&xb_g.vif[i]);
 	/* Watches are the fast path; a slow rescan makes a lost event (a
 	 * full xenstored queue) cost a second, not a stuck vif. */
 	if (now - xb_g.last_scan >= 1000) {
