@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,12 +73,18 @@ static const char *const xen_devs[] = {
 _Static_assert(IOCTL_GNTALLOC_SET_UNMAP_NOTIFY == IOCTL_GNTDEV_SET_UNMAP_NOTIFY,
     "gntalloc's and gntdev's SET_UNMAP_NOTIFY differ");
 
-/* The calls libxenvchan and libxenstore make for a new vchan (added to
- * agentd's table in xen mode only). */
+/* The calls libxenvchan, libxengnttab/gntshr, libxenevtchn and libxenstore
+ * make once agentd is sandboxed (added to its table in xen mode only), read
+ * off Debian's Xen 4.17 libraries: what they import from libc and, where it
+ * matters, the arguments at each call site. */
 const struct sc_rule agentd_xen_rules[] = {
-	SC_ALLOW(access, "libxenstore: probing for xenstored's socket before /dev/xen/xenbus"),
-	SC_ALLOW(faccessat, "the same, through newer libc paths"),
+	SC_ALLOW(access, "xs_open (libxenvchan, per new vchan): access(\"/dev/xen/xenbus\")"),
+	SC_ALLOW(faccessat, "the same, through libc paths without access(2)"),
 	SC_ALLOW(openat, "libxenvchan: /dev/xen/* in agentd's private root, per new vchan"),
+	SC_ALLOW_ARG(rt_sigaction, 0, SIGPIPE,
+	    "libxenstore: every request ignores SIGPIPE around its write, then restores it"),
+	SC_ALLOW(clock_nanosleep, "libxengnttab: a grant mmap failing with EAGAIN is retried after usleep(1000)"),
+	SC_ALLOW(nanosleep, "the same usleep, with a libc that does not use clock_nanosleep"),
 	/*
 	 * ioctl only for the requests Debian's Xen 4.17 libraries issue on
 	 * the paths agentd reaches once sandboxed (read off their
@@ -110,14 +117,12 @@ const struct sc_rule agentd_xen_rules[] = {
 	    "client: xengnttab_unmap after munmap, and map_*_notify failing half-way"),
 	SC_ALLOW_ARG(ioctl, 1, TCGETS,
 	    "isatty(stderr): xen{gnttab,gntshr,evtchn}_open given no logger (libxenvchan passes ours, NULL) make a stdio one"),
-	SC_ALLOW(mmap, "mapping granted ring pages"),
-	SC_ALLOW(munmap, "unmapping a closed vchan's pages"),
-	SC_ALLOW(mprotect, "libxenctrl hypercall buffers"),
-	SC_ALLOW(readv, "xenstore replies"),
-	SC_ALLOW(writev, "xenstore requests"),
-	SC_ALLOW(fstat, "libxencall/libxenstore probe their fds"),
-	SC_ALLOW(newfstatat, "same, through glibc's fstat"),
-	SC_ALLOW(getpid, "libxentoollog"),
+	/*
+	 * Also used here, from the tables agentd always loads: mmap (read/
+	 * write only) and munmap for the rings' pages, read and write on the
+	 * event channel and xenbus, newfstatat for xs_open's stat() of
+	 * xenstored's socket, close. No privcmd request: see the top.
+	 */
 };
 const size_t agentd_xen_nrules = sizeof(agentd_xen_rules) / sizeof(agentd_xen_rules[0]);
 

@@ -1275,28 +1275,6 @@ xen_tick(struct nb *nb, uint64_t now)
 		xfront_tick(&xb_g, now);
 }
 
-static const struct sc_rule xen_rules[] = {
-	/* ioctl only for the named requests of the three devices we opened */
-	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTDEV_MAP_GRANT_REF, "gntdev: map a frontend's ring pages"),
-	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTDEV_UNMAP_GRANT_REF, "gntdev: unmap them at disconnect"),
-	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTDEV_GET_OFFSET_FOR_VADDR, "gntdev: libxengnttab's unmap asks it first (SIGSYS at teardown on real Xen without it)"),
-	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTDEV_SET_MAX_GRANTS, "gntdev: sizing at open"),
-	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTDEV_SET_UNMAP_NOTIFY, "gntdev: notify the peer if we die"),
-	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTDEV_GRANT_COPY, "gntdev: TX copy-in, RX copy-out of frames"),
-	SC_ALLOW_ARG(ioctl, 1, IOCTL_EVTCHN_BIND_INTERDOMAIN, "evtchn: bind a frontend's channel"),
-	SC_ALLOW_ARG(ioctl, 1, IOCTL_EVTCHN_BIND_UNBOUND_PORT, "evtchn: our uplink netfront's channel"),
-	SC_ALLOW_ARG(ioctl, 1, IOCTL_EVTCHN_UNBIND, "evtchn: disconnect"),
-	SC_ALLOW_ARG(ioctl, 1, IOCTL_EVTCHN_NOTIFY, "evtchn: kick a peer"),
-	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTALLOC_ALLOC_GREF, "gntalloc: share the uplink's ring and buffers"),
-	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTALLOC_DEALLOC_GREF, "gntalloc: end that sharing"),
-	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTALLOC_SET_UNMAP_NOTIFY, "gntalloc: notify the NetVM if we die"),
-	SC_ALLOW(mmap, "mapping a frontend's ring grants"),
-	SC_ALLOW(munmap, "unmapping ring grants at disconnect"),
-	SC_ALLOW(futex, "fake Xen's process-shared lock (tests)"),
-	SC_ALLOW(read, "evtchn pending ports, xenbus replies"),
-	SC_ALLOW(write, "evtchn unmask, xenbus requests"),
-};
-
 const struct nb_backend nb_backend_xen = {
 	.name = "xen",
 	.open = xen_open,
@@ -1304,6 +1282,5 @@ const struct nb_backend nb_backend_xen = {
 	.tx = xen_tx,
 	.tx_flush = xen_tx_flush,
 	.tick = xen_tick,
-	.rules = xen_rules,
-	.nrules = sizeof(xen_rules) / sizeof(xen_rules[0]),
+	.sc = &xen_sc,		/* netbackd_sandbox.c */
 };
