@@ -70,6 +70,7 @@ static const struct sc_rule xen_rules[] = {
 	    "libxenstore: every request ignores SIGPIPE around its write, then restores it"),
 	SC_ALLOW(clock_nanosleep, "libxengnttab: a grant mmap failing with EAGAIN is retried after usleep(1000)"),
 	SC_ALLOW(nanosleep, "the same usleep, with a libc that does not use clock_nanosleep"),
+	SC_ALLOW(restart_syscall, "that usleep resumes so after a stop (SIGSTOP, a debugger)"),
 	/* glibc's malloc in libxenstore's reader thread has an arena of its
 	 * own: a backlog of watch events (a client writing its keys fast)
 	 * grows it, and frees trim it. */
