@@ -250,8 +250,11 @@ main(int argc, char **argv)
 	wait_start();
 	memset(&rdy, 0, sizeof(rdy));
 	pol = agentd_sandbox_policy;
-	if (ad.mode == AGENTD_SOCKET)
+	if (ad.mode == AGENTD_SOCKET) {
 		pol.root = ad.vchan_dir;
+		pol.extra_rules = agentd_socket_rules;
+		pol.nextra_rules = agentd_socket_nrules;
+	}
 	if (ad.mode == AGENTD_XEN) {
 		pol.root = xenctl_root();
 		pol.extra_rules = agentd_xen_rules;

@@ -222,7 +222,10 @@ const char *xenctl_root(void);
 extern const struct sc_rule agentd_xen_rules[];
 extern const size_t agentd_xen_nrules;
 
-/* agentd_sandbox.c */
+/* agentd_sandbox.c: every mode's table in the policy; the socket
+ * transport's calls, added in that mode only. */
 extern const struct sandbox_policy agentd_sandbox_policy;
+extern const struct sc_rule agentd_socket_rules[];
+extern const size_t agentd_socket_nrules;
 
 #endif

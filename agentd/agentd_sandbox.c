@@ -3,17 +3,19 @@
  * system call, each saying which code path needs it. The common rules
  * (logging, the control channel, exit, memory) are in sandbox.c.
  *
- * agentd talks to dom0 over vchans. With the socket transport it must
- * connect to new UNIX sockets for every qrexec call (the data vchan) and
- * whenever dom0 restarts a daemon, so its root is the vchan directory
- * (main() sets the policy's root to it): connect() reaches those sockets
- * and nothing else. Its listening socket (qrexec, port 512) is bound
- * before the sandbox and kept for its lifetime, so bind/listen/unlink are
- * not here.
- * With the Xen transport, libxenvchan opens devices in /dev/xen for every new
- * vchan: agentd_xen.c gives it a root holding only those devices and
- * adds its own table (agentd_xen_rules) in that mode only.
+ * agentd_rules serve every mode. With the socket transport (Qubes' test
+ * builds) agentd must connect to new UNIX sockets for every qrexec call
+ * (the data vchan) and whenever dom0 restarts a daemon, so its root is the
+ * vchan directory (main() sets the policy's root to it): connect() reaches
+ * those sockets and nothing else; agentd_socket_rules are added in that
+ * mode only. Its listening socket (qrexec, port 512) is bound before the
+ * sandbox and kept for its lifetime, so bind/listen/unlink are not here.
+ * With the Xen transport, libxenvchan opens devices in /dev/xen for every
+ * new vchan: agentd_xen.c gives it a root holding only those devices and
+ * adds its own table (agentd_xen_rules) in that mode only. On Xen agentd
+ * therefore has no socket call at all.
  */
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <fcntl.h>
@@ -22,26 +24,27 @@
 #include "sandbox.h"
 
 static const struct sc_rule agentd_rules[] = {
-	SC_ALLOW(accept4, "qrexec: a dom0 qrexec-daemon connecting to port 512 (socket vchan)"),
-	SC_ALLOW(close, "closing finished call vchans and memfds"),
-	SC_ALLOW(connect, "vchan client: QubesDB (port 111) and each call's data vchan (socket vchan)"),
-	SC_ALLOW(fcntl, "O_NONBLOCK on new vchan sockets, memfd seals"),
-	SC_ALLOW(fstat, "memfd_read: the size of a service's reply"),
-	SC_ALLOW(getpid, "MSG_READY carries our pid"),
-	SC_ALLOW(lseek, "memfd_read/memfd_from: rewinding a service's memfd"),
-	SC_ALLOW(memfd_create, "MSG_SVC_REQ: a service's input travels in a memfd"),
-	SC_ALLOW(mmap, "malloc of call buffers and service output"),
-	SC_ALLOW(munmap, "free of call buffers"),
-	SC_ALLOW(mremap, "realloc of call buffers"),
 	SC_ALLOW(poll, "the main loop"),
 	SC_ALLOW(ppoll, "the main loop (libc may implement poll with ppoll)"),
+	SC_ALLOW(restart_syscall, "poll() with a timeout, or usleep (xen), resumes so after a stop"),
+	SC_ALLOW_ARG(fcntl, 1, F_GETFL, "set_nonblock: the control channel, new vchan sockets"),
+	SC_ALLOW_ARG(fcntl, 1, F_SETFL, "set_nonblock: O_NONBLOCK on them"),
+	SC_ALLOW_ARG(fcntl, 1, F_ADD_SEALS, "memfd_from: sealing a service's input"),
+	SC_ALLOW(memfd_create, "MSG_SVC_REQ: a service's input travels in a memfd"),
+	SC_ALLOW(newfstatat, "memfd_read: the size of a service's reply (glibc's fstat); stat() in xs_open (xen)"),
 	SC_ALLOW(pread64, "memfd_read: a service's reply"),
-	SC_ALLOW(read, "vchan sockets; the event-channel fd (xen)"),
+	/* MREMAP_MAYMOVE only: no mapping moved onto an address of our choosing */
+	SC_ALLOW_BITS(mremap, 3, MREMAP_MAYMOVE, "realloc of a call's input (up to 1 MiB) and QubesDB entries"),
+};
+
+const struct sc_rule agentd_socket_rules[] = {
+	SC_ALLOW(accept4, "qrexec: a dom0 qrexec-daemon connecting to port 512"),
+	SC_ALLOW(connect, "vchan client: QubesDB (port 111) and each call's data vchan"),
+	SC_ALLOW_ARG(socket, 0, AF_UNIX, "a new client socket, UNIX only"),
 	SC_ALLOW(recvfrom, "vchan sockets (libc recv)"),
 	SC_ALLOW(sendto, "vchan sockets (libc send)"),
-	SC_ALLOW_ARG(socket, 0, AF_UNIX, "socket vchan: a new client socket, UNIX only"),
-	SC_ALLOW(write, "vchan sockets, the log, memfd_from; the event-channel fd (xen)"),
 };
+const size_t agentd_socket_nrules = sizeof(agentd_socket_rules) / sizeof(agentd_socket_rules[0]);
 
 const struct sandbox_policy agentd_sandbox_policy = {
 	.name = "agentd",

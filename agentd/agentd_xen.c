@@ -15,10 +15,20 @@
  *    root, so it builds a private one: a tmpfs in its own mount namespace
  *    holding just those character devices, owned by agentd's uid. Nothing
  *    else of the VM's filesystem is reachable.
+ *  - no privcmd, ever: a process with a privcmd fd and its HYPERCALL ioctl
+ *    can ask Xen for anything the VM's kernel may (its memory included),
+ *    which would make every layer of the sandbox moot. Qubes' libvchan
+ *    asks Xen for an event channel's status (xc_evtchn_status) to notice a
+ *    destroyed peer domain; agentd does not open libxenctrl at all (nor
+ *    link it: the vchan libraries never reach libxencall), privcmd is not
+ *    in its root and the ioctl not in its table. A peer process that dies
+ *    or closes still zeroes its live byte; a peer domain destroyed outright
+ *    leaves a call that ends by its own timeouts (agentd_qx.h).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,13 +40,12 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 
-#include <xenctrl.h>
+#include <xenctrl.h>	/* types only (domid_t for the device headers); not linked */
 #include <xenstore.h>
-/* after xenctrl.h, which defines the domid_t and xen_pfn_t they use */
+/* after xenctrl.h, which defines the domid_t they use */
 #include <xen/sys/evtchn.h>
 #include <xen/sys/gntalloc.h>
 #include <xen/sys/gntdev.h>
-#include <xen/sys/privcmd.h>
 
 #include "agentd.h"
 #include "log.h"
@@ -50,26 +59,32 @@
 
 struct xenctl {
 	struct xs_handle	*xs;
-	xc_interface		*xc;
 	int			 poweroff_sent;
 	uint64_t		 next_poll;
 };
 static struct xenctl	xenctl;
 
+/* Not privcmd: see the top of this file. */
 static const char *const xen_devs[] = {
-	"evtchn", "gntdev", "gntalloc", "privcmd", "xenbus",
+	"evtchn", "gntdev", "gntalloc", "xenbus",
 };
 
 /* One ioctl line below serves both devices. */
 _Static_assert(IOCTL_GNTALLOC_SET_UNMAP_NOTIFY == IOCTL_GNTDEV_SET_UNMAP_NOTIFY,
     "gntalloc's and gntdev's SET_UNMAP_NOTIFY differ");
 
-/* The calls libxenvchan, libxenstore and libxenctrl make for a new vchan
- * (added to agentd's table in xen mode only). */
+/* The calls libxenvchan, libxengnttab/gntshr, libxenevtchn and libxenstore
+ * make once agentd is sandboxed (added to its table in xen mode only), read
+ * off Debian's Xen 4.17 libraries: what they import from libc and, where it
+ * matters, the arguments at each call site. */
 const struct sc_rule agentd_xen_rules[] = {
-	SC_ALLOW(access, "libxenstore: probing for xenstored's socket before /dev/xen/xenbus"),
-	SC_ALLOW(faccessat, "the same, through newer libc paths"),
+	SC_ALLOW(access, "xs_open (libxenvchan, per new vchan): access(\"/dev/xen/xenbus\")"),
+	SC_ALLOW(faccessat, "the same, through libc paths without access(2)"),
 	SC_ALLOW(openat, "libxenvchan: /dev/xen/* in agentd's private root, per new vchan"),
+	SC_ALLOW_ARG(rt_sigaction, 0, SIGPIPE,
+	    "libxenstore: every request ignores SIGPIPE around its write, then restores it"),
+	SC_ALLOW(clock_nanosleep, "libxengnttab: a grant mmap failing with EAGAIN is retried after usleep(1000)"),
+	SC_ALLOW(nanosleep, "the same usleep, with a libc that does not use clock_nanosleep"),
 	/*
 	 * ioctl only for the requests Debian's Xen 4.17 libraries issue on
 	 * the paths agentd reaches once sandboxed (read off their
@@ -100,18 +115,14 @@ const struct sc_rule agentd_xen_rules[] = {
 	    "client: xengnttab_unmap finds the mapping's offset (libxenvchan_close, failed init)"),
 	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTDEV_UNMAP_GRANT_REF,
 	    "client: xengnttab_unmap after munmap, and map_*_notify failing half-way"),
-	SC_ALLOW_ARG(ioctl, 1, IOCTL_PRIVCMD_HYPERCALL,
-	    "xc_evtchn_status (xen_peer_alive) through libxencall; the hypercall itself is Xen's to police"),
 	SC_ALLOW_ARG(ioctl, 1, TCGETS,
 	    "isatty(stderr): xen{gnttab,gntshr,evtchn}_open given no logger (libxenvchan passes ours, NULL) make a stdio one"),
-	SC_ALLOW(mmap, "mapping granted ring pages"),
-	SC_ALLOW(munmap, "unmapping a closed vchan's pages"),
-	SC_ALLOW(mprotect, "libxenctrl hypercall buffers"),
-	SC_ALLOW(readv, "xenstore replies"),
-	SC_ALLOW(writev, "xenstore requests"),
-	SC_ALLOW(fstat, "libxencall/libxenstore probe their fds"),
-	SC_ALLOW(newfstatat, "same, through glibc's fstat"),
-	SC_ALLOW(getpid, "libxentoollog"),
+	/*
+	 * Also used here, from the tables agentd always loads: mmap (read/
+	 * write only) and munmap for the rings' pages, read and write on the
+	 * event channel and xenbus, newfstatat for xs_open's stat() of
+	 * xenstored's socket, close. No privcmd request: see the top.
+	 */
 };
 const size_t agentd_xen_nrules = sizeof(agentd_xen_rules) / sizeof(agentd_xen_rules[0]);
 
@@ -182,12 +193,8 @@ xenctl_setup(struct agentd *ad, struct vchan_env *env)
 		env->domid = (int)id;
 		log_info("xen: we are domain %d", ad->domid);
 	}
-	xenctl.xc = xc_interface_open(NULL, NULL, 0);
-	if (xenctl.xc == NULL)
-		log_warnx("xen: no libxenctrl: peer-domain death is noticed "
-		    "only through timeouts");
 	env->xs = xenctl.xs;
-	env->xc = xenctl.xc;
+	/* env->xc and env->peer_alive stay NULL: no hypercalls here */
 	ad->xc = &xenctl;
 	return xen_root();
 }

@@ -23,8 +23,10 @@ agentd_libagentd_a_SOURCES = \
 	agentd/vchan.c agentd/vchan.h \
 	agentd/vchan_socket.c \
 	agentd/vchan_xen.c
-agentd_libagentd_a_CFLAGS = $(AM_CFLAGS) $(XENVCHAN_CFLAGS) $(XENSTORE_CFLAGS) $(XENCTRL_CFLAGS) -D__XEN_TOOLS__
-AGENTD_XEN_LIBS = $(XENVCHAN_LIBS) $(XENSTORE_LIBS) $(XENCTRL_LIBS)
+agentd_libagentd_a_CFLAGS = $(AM_CFLAGS) $(XENVCHAN_CFLAGS) $(XENSTORE_CFLAGS) -D__XEN_TOOLS__
+# No libxenctrl: agentd makes no hypercall (agentd_xen.c); only moat-dom0,
+# in dom0, links it.
+AGENTD_XEN_LIBS = $(XENVCHAN_LIBS) $(XENSTORE_LIBS)
 AGENTD_LIBS = agentd/libagentd.a $(AGENTD_QDB_LIBS) $(MOAT_COMMON_LIBS) $(AGENTD_XEN_LIBS)
 
 moatlibexec_PROGRAMS += agentd/agentd
@@ -60,7 +62,7 @@ tests_integ_agentd_minisup_LDADD = $(MOAT_COMMON_LIBS)
 # Skips outside Xen; tests/integ/agentd_xen.sh runs it in dom0 under QEMU.
 MOAT_UNIT_TESTS += tests/unit/test_agentd_xenvchan
 tests_unit_test_agentd_xenvchan_SOURCES = tests/unit/test_agentd_xenvchan.c
-tests_unit_test_agentd_xenvchan_CFLAGS = $(AM_CFLAGS) $(XENSTORE_CFLAGS) $(XENCTRL_CFLAGS) -D__XEN_TOOLS__
+tests_unit_test_agentd_xenvchan_CFLAGS = $(AM_CFLAGS) $(XENSTORE_CFLAGS) -D__XEN_TOOLS__
 tests_unit_test_agentd_xenvchan_LDADD = $(AGENTD_LIBS)
 
 MOAT_UNIT_TESTS += tests/unit/test_agentd_conf
@@ -83,7 +85,7 @@ EXTRA_DIST += tests/integ/agentd_sup.py tests/integ/agentd_lib.sh
 bin_PROGRAMS += agentd/moat-dom0
 agentd_moat_dom0_SOURCES = agentd/moat-dom0.c
 agentd_moat_dom0_CFLAGS = $(AM_CFLAGS) $(XENSTORE_CFLAGS) $(XENCTRL_CFLAGS) -D__XEN_TOOLS__
-agentd_moat_dom0_LDADD = $(AGENTD_LIBS)
+agentd_moat_dom0_LDADD = $(AGENTD_LIBS) $(XENCTRL_LIBS)
 
 # Fuzz targets for both parsers, and their seed replays in every build.
 MOAT_FUZZ_TARGETS += tests/fuzz/fuzz_qdb tests/fuzz/fuzz_qrexec

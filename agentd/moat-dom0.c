@@ -1209,6 +1209,22 @@ cmd_call(const char *dir, int vm, const char *svc, const char *source,
 	return status;
 }
 
+/* Xen, Qubes' check: is our end of the event channel still bound to a
+ * live peer domain? A destroyed VM clears no live byte. dom0 may make the
+ * hypercall; agentd, in the VM, may not (its env leaves this NULL). */
+static int
+xen_peer_alive(const struct vchan_env *env, unsigned int port)
+{
+	xc_evtchn_status_t st;
+
+	memset(&st, 0, sizeof(st));
+	st.dom = DOMID_SELF;
+	st.port = port;
+	if (xc_evtchn_status(env->xc, &st) == -1)
+		return 1;	/* cannot tell: trust libxenvchan */
+	return st.status == EVTCHNSTAT_interdomain;
+}
+
 /* Xen: the handles the vchan layer wants, and our own domain id (0 in
  * dom0; read from XenStore so that a driver domain could play it too). */
 static void
@@ -1223,6 +1239,7 @@ xen_env(struct vchan_env *env)
 		fatal("xs_open (is this dom0, with xenstored running?)");
 	if ((env->xc = xc_interface_open(NULL, NULL, 0)) == NULL)
 		fatal("xc_interface_open");
+	env->peer_alive = xen_peer_alive;
 	env->domid = 0;
 	val = xs_read(env->xs, XBT_NULL, "domid", &len);
 	if (val != NULL && parse_u64(val, 0, 32751, &id) == 0)

@@ -5,7 +5,10 @@
  *           publishes ring-ref/event-channel under
  *           /local/domain/<server>/data/vchan/<client>/<port>/ and removes
  *           them once the client is connected; peer death is a zeroed
- *           live byte or an event channel that is no longer interdomain.
+ *           live byte (the peer process closed or died) or, where the
+ *           environment may make hypercalls (peer_alive, dom0 only), an
+ *           event channel that is no longer interdomain (the peer domain
+ *           was destroyed, which clears no live byte).
  *   socket  Qubes' test transport: a UNIX stream socket
  *           <dir>/vchan.<server>.<client>.<port>.sock carrying the raw
  *           byte stream, no framing, no handshake.
@@ -35,7 +38,15 @@ struct vchan_env {
 	int		 domid;		/* our own domain id */
 	char		 dir[PATH_MAX];	/* socket: the directory ("/" after chroot) */
 	void		*xs;		/* xen: struct xs_handle, for key clean-up and probes */
-	void		*xc;		/* xen: xc_interface, for peer-death checks */
+	void		*xc;		/* xen, dom0 tools only: xc_interface */
+	/*
+	 * xen: is our end of this event channel still bound to a live peer
+	 * domain? 1 yes (or cannot tell), 0 no. Asking takes a hypercall
+	 * (privcmd), so only dom0 tools set it; agentd leaves it NULL, holds
+	 * no privcmd fd and forbids the ioctl: a call whose peer domain is
+	 * destroyed ends by the call's own timeouts instead.
+	 */
+	int		(*peer_alive)(const struct vchan_env *env, unsigned int port);
 };
 
 struct vchan;

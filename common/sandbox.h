@@ -21,18 +21,37 @@
 #include <sys/types.h>
 #include <sys/syscall.h>
 
-/* One allow-list line: a system call, optionally restricted to one value of
- * one argument (argidx >= 0), e.g. ioctl only for one request number. */
+/*
+ * One allow-list line: a system call, optionally restricted by one argument
+ * (argidx >= 0): equal to one value (an ioctl request, a fcntl command), or
+ * with no bit set outside a mask (mmap's prot without PROT_EXEC). One call
+ * may have several lines only when each names another value of the same
+ * argument; anything else is a duplicate, which sandbox_enter() refuses (it
+ * would widen the other line: an unconditional mmap next to the masked one
+ * allows PROT_EXEC again).
+ */
 struct sc_rule {
 	int		 nr;		/* __NR_x, or -1 to skip (not on this arch) */
 	int		 argidx;	/* -1: any arguments */
-	uint64_t	 argval;
+	uint64_t	 argval;	/* arg == argval (argmask 0) */
+	uint64_t	 argmask;	/* else (arg & argmask) == argval */
 	int		 errno_val;	/* 0: allow; else fail with this errno (libc probes) */
 	const char	*why;		/* the code path that needs it */
 };
-#define SC_ALLOW(name, why)		{ __NR_##name, -1, 0, 0, why }
-#define SC_ALLOW_ARG(name, i, v, why)	{ __NR_##name, i, (uint64_t)(v), 0, why }
-#define SC_DENY(name, err, why)		{ __NR_##name, -1, 0, err, why }
+#define SC_ALLOW(name, why)		{ __NR_##name, -1, 0, 0, 0, why }
+#define SC_ALLOW_ARG(name, i, v, why)	{ __NR_##name, i, (uint64_t)(v), 0, 0, why }
+/* Argument i may carry only the bits in `bits` (e.g. PROT_READ|PROT_WRITE). */
+#define SC_ALLOW_BITS(name, i, bits, why) \
+	{ __NR_##name, i, 0, ~(uint64_t)(bits), 0, why }
+#define SC_DENY(name, err, why)		{ __NR_##name, -1, 0, 0, err, why }
+
+/* A table as one object, for tables chosen at run time (netbackd's
+ * backends): SC_TABLE(rules) where the array is defined. */
+struct sc_table {
+	const struct sc_rule	*rules;
+	size_t			 n;
+};
+#define SC_TABLE(a)	{ (a), sizeof(a) / sizeof((a)[0]) }
 
 struct sandbox_policy {
 	const char		*name;		/* daemon */
@@ -56,13 +75,17 @@ struct sandbox_policy {
 
 /* Enter the sandbox or die. Returns 1 when seccomp is on, 0 when built without. */
 int	sandbox_enter(const struct sandbox_policy *p);
-/* The rules every daemon needs (logging, its channel, its rings, exit). */
+/* What every daemon needs (logging, its control channel, malloc, time,
+ * exit and abort); each daemon's own table adds the rest. */
 extern const struct sc_rule sandbox_common_rules[];
 extern const size_t sandbox_common_nrules;
+/* The common table and the policy's tables, as sandbox_enter() loads them:
+ * 0, or -1 with the first duplicate (see struct sc_rule) described in why. */
+int	sandbox_check(const struct sandbox_policy *p, char *why, size_t whylen);
 int	sandbox_mode(void);	/* 1 seccomp, 0 none */
 /* Test builds (MSG_TEST_SYSCALL): attempt a call no daemon's table allows
- * (0: open a file, 1: an INET socket), so a test can watch the sandbox
- * kill the daemon. Returns only when the sandbox is off. */
+ * (0: open a file with open(2), 1: an INET socket), so a test can watch the
+ * sandbox kill the daemon. Returns only when the sandbox is off. */
 void	sandbox_test_forbidden(uint32_t what);
 
 #endif

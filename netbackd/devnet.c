@@ -260,6 +260,7 @@ const struct nb_backend nb_backend_devnet = {
 	.open = devnet_open,
 	.add_link = devnet_add_link,
 	.tx = devnet_tx,
+	.sc = &devnet_sc,
 };
 
 /* No devices at all: the daemons run, nothing moves (tests, the VM boot test). */

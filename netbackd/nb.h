@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include "ring.h"
 #include "msg.h"
+#include "sandbox.h"
 
 struct nb;
 
@@ -36,9 +37,9 @@ struct nb_backend {
 	void	(*tx_flush)(struct nb *nb);
 	/* Periodic work (timeouts, re-open of lost links); may be NULL. */
 	void	(*tick)(struct nb *nb, uint64_t now_ms);
-	/* The extra system calls this backend needs, for the sandbox table. */
-	const struct sc_rule *rules;
-	size_t	 nrules;
+	/* The extra system calls this backend needs (netbackd_sandbox.c);
+	 * NULL: none. */
+	const struct sc_table *sc;
 };
 
 /* Buffers */
@@ -55,6 +56,9 @@ void	 nb_link_down(struct nb *nb, uint16_t port);
 /* Event loop: cb(nb, arg) when fd is readable. 0 or -1. */
 int	 nb_watch(struct nb *nb, int fd, void (*cb)(struct nb *, void *), void *arg);
 void	 nb_unwatch(struct nb *nb, int fd);
+
+/* netbackd_sandbox.c: the core's table and each backend's. */
+extern const struct sc_table netbackd_sc, devnet_sc, xen_sc;
 
 extern const struct nb_backend nb_backend_devnet;
 extern const struct nb_backend nb_backend_xen;

@@ -284,18 +284,13 @@ init_buffers(struct nb *nb)
 static void
 enter_sandbox(struct nb *nb)
 {
-	static const struct sc_rule rules[] = {
-		SC_ALLOW(recvmmsg, "devnet: a burst of frames from an interface"),
-		SC_ALLOW(recvfrom, "devnet: one frame from an interface"),
-		SC_ALLOW(sendto, "devnet: one frame to an interface"),
-		SC_ALLOW(sendmmsg, "devnet: a burst of frames to an interface"),
-		SC_ALLOW(poll, "devnet: waiting for room to send"),
-	};
+	/* netbackd_sandbox.c: the core's table, and the backend's */
 	struct sandbox_policy p = {
 		.name = "netbackd", .uid = MOAT_UID_BASE + PROC_NETBACKD,
 		.gid = MOAT_UID_BASE + PROC_NETBACKD, .nofile = 4096,
-		.rules = rules, .nrules = nitems(rules),
-		.extra_rules = nb->be->rules, .nextra_rules = nb->be->nrules,
+		.rules = netbackd_sc.rules, .nrules = netbackd_sc.n,
+		.extra_rules = nb->be->sc ? nb->be->sc->rules : NULL,
+		.nextra_rules = nb->be->sc ? nb->be->sc->n : 0,
 	};
 	struct msg_ready r = { .pid = (uint32_t)getpid() };
 

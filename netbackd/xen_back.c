@@ -752,13 +752,51 @@ vif_connect(struct xvif *v)
 	v->storm_n = 0;
 	xb_g.st.vifs_connected++;
 	set_state(v, XB_CONNECTED);
-	log_info("%s: connected", v->name);
+	log_rlk(v->domid, LOG_LVL_INFO, "%s: connected", v->name);
 	return;
 bad:
 	x->gunmap(x, v->tx);
 	x->gunmap(x, v->rx);
 	v->tx = v->rx = NULL;
 	vif_fail(v, "ring indices impossible at connect");
+}
+
+/* May this client connect now? A token bucket kept as the time the next
+ * token is due (GCRA): XB_CONN_BURST at once, then one per XB_CONN_MS. */
+static int
+conn_token(struct xvif *v, uint64_t now, int take)
+{
+	uint64_t span = (uint64_t)(XB_CONN_BURST - 1) * XB_CONN_MS;
+
+	if (v->conn_tat > now + span)
+		return 0;
+	if (take)
+		v->conn_tat = (v->conn_tat > now ? v->conn_tat : now) + XB_CONN_MS;
+	return 1;
+}
+
+/* The frontend asks for a connect: do it, or hold it back (counted, and
+ * said once per held-back stretch) until the tick finds a token. */
+static void
+vif_connect_limited(struct xvif *v)
+{
+	if (!conn_token(v, now_ms(), 1)) {
+		if (!v->conn_pending) {
+			v->conn_pending = 1;
+			xb_g.st.connects_deferred++;
+		}
+		if (!v->conn_logged) {
+			v->conn_logged = 1;
+			log_rlk(v->domid, LOG_LVL_WARN, "%s: reconnecting too often: "
+			    "connects held back to one per %u s", v->name,
+			    XB_CONN_MS / 1000);
+		}
+		return;
+	}
+	v->conn_pending = 0;
+	v->conn_logged = 0;
+	xb_g.st.connects++;
+	vif_connect(v);
 }
 
 /* backend/vif/<dom> is ours too: left empty it would eat our node quota. */
@@ -858,6 +896,9 @@ vif_update(struct xvif *v)
 		vif_dying(v);
 		return;
 	}
+	/* A held-back connect is no longer asked for. */
+	if (fs != XB_INITIALISED && fs != XB_CONNECTED)
+		v->conn_pending = 0;
 	switch (fs) {
 	case XB_INITIALISING:
 		if ((v->state == XB_CLOSED || v->state == XB_CLOSING) && online == 1) {
@@ -870,7 +911,7 @@ vif_update(struct xvif *v)
 	case XB_INITIALISED:
 	case XB_CONNECTED:
 		if (v->state == XB_INITWAIT && !v->broken)
-			vif_connect(v);
+			vif_connect_limited(v);
 		break;
 	case XB_CLOSING:
 		vif_disconnect(v);
@@ -1219,6 +1260,11 @@ xen_tick(struct nb *nb, uint64_t now)
 	for (i = 0; i < XB_MAXVIF; i++)
 		if (xb_g.vif[i].used && xb_g.vif[i].dying)
 			vif_reap(&xb_g.vif[i], now);
+	/* Connects held back: their token is due. */
+	for (i = 0; i < XB_MAXVIF; i++)
+		if (xb_g.vif[i].used && xb_g.vif[i].conn_pending &&
+		    conn_token(&xb_g.vif[i], now, 0))
+			vif_update(&xb_g.vif[i]);
 	/* Watches are the fast path; a slow rescan makes a lost event (a
 	 * full xenstored queue) cost a second, not a stuck vif. */
 	if (now - xb_g.last_scan >= 1000) {
@@ -1229,28 +1275,6 @@ xen_tick(struct nb *nb, uint64_t now)
 		xfront_tick(&xb_g, now);
 }
 
-static const struct sc_rule xen_rules[] = {
-	/* ioctl only for the named requests of the three devices we opened */
-	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTDEV_MAP_GRANT_REF, "gntdev: map a frontend's ring pages"),
-	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTDEV_UNMAP_GRANT_REF, "gntdev: unmap them at disconnect"),
-	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTDEV_GET_OFFSET_FOR_VADDR, "gntdev: libxengnttab's unmap asks it first (SIGSYS at teardown on real Xen without it)"),
-	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTDEV_SET_MAX_GRANTS, "gntdev: sizing at open"),
-	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTDEV_SET_UNMAP_NOTIFY, "gntdev: notify the peer if we die"),
-	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTDEV_GRANT_COPY, "gntdev: TX copy-in, RX copy-out of frames"),
-	SC_ALLOW_ARG(ioctl, 1, IOCTL_EVTCHN_BIND_INTERDOMAIN, "evtchn: bind a frontend's channel"),
-	SC_ALLOW_ARG(ioctl, 1, IOCTL_EVTCHN_BIND_UNBOUND_PORT, "evtchn: our uplink netfront's channel"),
-	SC_ALLOW_ARG(ioctl, 1, IOCTL_EVTCHN_UNBIND, "evtchn: disconnect"),
-	SC_ALLOW_ARG(ioctl, 1, IOCTL_EVTCHN_NOTIFY, "evtchn: kick a peer"),
-	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTALLOC_ALLOC_GREF, "gntalloc: share the uplink's ring and buffers"),
-	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTALLOC_DEALLOC_GREF, "gntalloc: end that sharing"),
-	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTALLOC_SET_UNMAP_NOTIFY, "gntalloc: notify the NetVM if we die"),
-	SC_ALLOW(mmap, "mapping a frontend's ring grants"),
-	SC_ALLOW(munmap, "unmapping ring grants at disconnect"),
-	SC_ALLOW(futex, "fake Xen's process-shared lock (tests)"),
-	SC_ALLOW(read, "evtchn pending ports, xenbus replies"),
-	SC_ALLOW(write, "evtchn unmask, xenbus requests"),
-};
-
 const struct nb_backend nb_backend_xen = {
 	.name = "xen",
 	.open = xen_open,
@@ -1258,6 +1282,5 @@ const struct nb_backend nb_backend_xen = {
 	.tx = xen_tx,
 	.tx_flush = xen_tx_flush,
 	.tick = xen_tick,
-	.rules = xen_rules,
-	.nrules = sizeof(xen_rules) / sizeof(xen_rules[0]),
+	.sc = &xen_sc,		/* netbackd_sandbox.c */
 };

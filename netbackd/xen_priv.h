@@ -19,6 +19,14 @@
 #define XB_ROUNDS	16	/* ring passes per wakeup before yielding */
 #define XB_STORM	1000	/* idle wakeups per second that make a storm */
 #define XB_RM_DELAY_MS	300	/* Closed stays readable this long for libxl */
+/* Connects per client: a burst of XB_CONN_BURST, then one per XB_CONN_MS.
+ * A frontend flapping its state would otherwise have us map its rings,
+ * bind its channel and log a line at every cycle, as fast as it can write
+ * XenStore; a reboot or module reload needs one connect, a backend restart
+ * one more. A connect beyond that waits (the frontend sees InitWait) until
+ * a token is there. */
+#define XB_CONN_BURST	5
+#define XB_CONN_MS	2000
 #define XB_MTU		1500	/* a client link's; GSO segments must fit it */
 #define XB_GSO_V4	1
 #define XB_GSO_V6	2
@@ -41,6 +49,8 @@ struct xen_stats {
 	uint64_t	rx_gso;		/* super-frames copied into clients */
 	uint64_t	rx_gso_drops;	/* ...not, the client takes no GSO (in rx_drops too) */
 	uint64_t	up_renegs;	/* uplink: fresh connections after a close or restart */
+	uint64_t	connects;	/* client rings mapped and channel bound (tried) */
+	uint64_t	connects_deferred;	/* ...held back: that client reconnected too often */
 };
 
 struct xvif {
@@ -50,6 +60,9 @@ struct xvif {
 	uint8_t		 more;		/* budget ran out with work left */
 	uint8_t		 link_up;	/* natd was told about this vif */
 	uint8_t		 dying;		/* Closed for dom0; dir goes at rm_at */
+	uint8_t		 conn_pending;	/* the frontend waits for a connect held back */
+	uint8_t		 conn_logged;	/* ...said once since the last connect */
+	uint64_t	 conn_tat;	/* connect bucket: next token's time (GCRA) */
 	uint64_t	 rm_at;
 	unsigned	 domid, devid;
 	uint16_t	 port;

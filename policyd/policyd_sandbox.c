@@ -1,10 +1,12 @@
 /*
  * policyd_sandbox.c: the system calls policyd makes after MSG_START
- * beyond sandbox_common_rules (control channel, rings, eventfds, memfds,
- * memory, time, exit). policyd opens nothing and has no socket: its
- * only ways out are the control channel and its two rings.
+ * beyond sandbox_common_rules (control channel, log, malloc, time, exit).
+ * policyd opens nothing and has no socket: its only ways out are the
+ * control channel and its two rings.
  */
+#include <fcntl.h>
 #include <stddef.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 
 #include "sandbox.h"
@@ -12,5 +14,12 @@
 const struct sc_rule policyd_sc_rules[] = {
 	SC_ALLOW(poll, "main loop: control channel and the flow-request eventfd"),
 	SC_ALLOW(ppoll, "main loop, where libc implements poll() with ppoll"),
+	SC_ALLOW(restart_syscall, "poll() with a timeout resumes so after a stop (SIGSTOP, a debugger)"),
+	SC_ALLOW(newfstatat, "memfd_read: the size of moat.SetRules input (glibc's fstat)"),
+	SC_ALLOW(pread64, "memfd_read: moat.SetRules input"),
+	SC_ALLOW(memfd_create, "moat.SetRules/GetRules output handed back sealed (memfd_from)"),
+	SC_ALLOW_ARG(fcntl, 1, F_ADD_SEALS, "sealing that output memfd"),
+	/* MREMAP_MAYMOVE only: no mapping moved onto an address of our choosing */
+	SC_ALLOW_BITS(mremap, 3, MREMAP_MAYMOVE, "realloc of moat.GetRules output (jrules.c) once it is a large block"),
 };
 const size_t policyd_sc_nrules = sizeof policyd_sc_rules / sizeof policyd_sc_rules[0];

@@ -1,9 +1,11 @@
 /* agentd's Xen table allows ioctl only for the requests Debian's libxenvchan,
- * libxengnttab, libxenevtchn, libxencall and libxentoollog issue once agentd
- * is sandboxed (see agentd_xen.c): no unconditional ioctl in any table agentd loads, and
- * a sandboxed process with agentd's tables survives each named request but
- * dies by SIGSYS on another gntdev or evtchn one. The second part needs root
- * and a seccomp build, as CI has. */
+ * libxengnttab, libxenevtchn and libxentoollog issue once agentd is
+ * sandboxed (see agentd_xen.c): no unconditional ioctl in any table agentd
+ * loads, no privcmd request at all (a hypercall reaches past every sandbox
+ * layer: issue 12), and a sandboxed process with agentd's tables survives
+ * each named request but dies by SIGSYS on another gntdev or evtchn one and
+ * on the privcmd hypercall. The second part needs root and a seccomp build,
+ * as CI has. */
 #include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -29,9 +31,27 @@ static const unsigned long want[] = {
 	IOCTL_GNTALLOC_SET_UNMAP_NOTIFY,	/* == IOCTL_GNTDEV_SET_UNMAP_NOTIFY */
 	IOCTL_GNTDEV_MAP_GRANT_REF, IOCTL_GNTDEV_GET_OFFSET_FOR_VADDR,
 	IOCTL_GNTDEV_UNMAP_GRANT_REF,
-	IOCTL_PRIVCMD_HYPERCALL,
 	TCGETS,		/* isatty(stderr) in xtl_createlogger_stdiostream */
 };
+
+/* Every privcmd request: none may be in any table agentd loads. */
+static const unsigned long privcmd[] = {
+	IOCTL_PRIVCMD_HYPERCALL, IOCTL_PRIVCMD_MMAP, IOCTL_PRIVCMD_MMAPBATCH,
+	IOCTL_PRIVCMD_MMAPBATCH_V2, IOCTL_PRIVCMD_DM_OP, IOCTL_PRIVCMD_RESTRICT,
+	IOCTL_PRIVCMD_MMAP_RESOURCE, IOCTL_PRIVCMD_UNIMPLEMENTED,
+};
+
+static int
+privcmd_rules(const struct sc_rule *r, size_t n)
+{
+	int found = 0;
+
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < sizeof(privcmd) / sizeof(privcmd[0]); k++)
+			if (r[i].nr == __NR_ioctl && r[i].argval == privcmd[k])
+				found++;
+	return found;
+}
 
 static int
 wanted(uint64_t v)
@@ -79,6 +99,9 @@ test_table(void)
 	}
 	for (k = 0; k < sizeof(want) / sizeof(want[0]); k++)
 		T_EQ_INT(seen[k], 1);
+	T_EQ_INT(privcmd_rules(sandbox_common_rules, sandbox_common_nrules), 0);
+	T_EQ_INT(privcmd_rules(agentd_sandbox_policy.rules, agentd_sandbox_policy.nrules), 0);
+	T_EQ_INT(privcmd_rules(agentd_xen_rules, agentd_xen_nrules), 0);
 }
 
 /* A child under agentd's Xen-mode policy issues every allowed request on a
@@ -131,6 +154,9 @@ test_sandboxed(void)
 	run_child(IOCTL_EVTCHN_BIND_VIRQ, "evtchn BIND_VIRQ");
 	run_child(IOCTL_EVTCHN_RESTRICT_DOMID, "evtchn RESTRICT_DOMID");
 	run_child(TIOCSTI, "TIOCSTI");
+	/* what xc_evtchn_status did through libxencall before issue 12 */
+	run_child(IOCTL_PRIVCMD_HYPERCALL, "privcmd HYPERCALL");
+	run_child(IOCTL_PRIVCMD_MMAPBATCH_V2, "privcmd MMAPBATCH_V2");
 }
 
 int

@@ -232,6 +232,7 @@ nbh_step(int timeout_ms)
 		sh->heap = heap_bytes();
 	}
 	sh->st = *xen_backend_stats();
+	sh->log_lines = xen_test_log_lines;
 	sh->bufs_free = nb->nfree;
 	sh->loops++;
 }

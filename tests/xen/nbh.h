@@ -43,7 +43,11 @@ struct nbh_shared {
 	volatile uint64_t	loops;
 	volatile uint64_t	frames;		/* nb_rx calls */
 	struct mq_desc		last;		/* last descriptor nb_rx saw */
+	volatile uint64_t	log_lines;	/* lines the backend logged at info or above */
 };
+
+/* stubs.c: lines logged at info level or above in this process. */
+extern unsigned long xen_test_log_lines;
 
 /* Fork the harness as domain domid; returns its pid. sh is MAP_SHARED. */
 struct nbh_shared *nbh_shared_new(void);

@@ -203,6 +203,29 @@ nbh_alive(void)
 	return 0;
 }
 
+/* CPU time of a process in clock ticks (utime + stime), 0 if unknown. */
+static uint64_t
+cpu_ticks(pid_t pid)
+{
+	char p[64], buf[1024], *s;
+	unsigned long long ut = 0, st = 0;
+	FILE *fp;
+	size_t n;
+
+	snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
+	if ((fp = fopen(p, "r")) == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	/* after "(comm)": state is field 3, utime 14, stime 15 */
+	if ((s = strrchr(buf, ')')) == NULL ||
+	    sscanf(s + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+	    &ut, &st) != 2)
+		return 0;
+	return ut + st;
+}
+
 /* Honest scenarios */
 
 static int
@@ -799,6 +822,115 @@ hostile_state_flap(void)
 	/* whatever it ended in, netbackd settled in a valid state and the
 	 * rest of the firewall never noticed */
 	T_ASSERT(xs_state(X0, bs) >= XB_INITWAIT && xs_state(X0, bs) <= XB_CLOSED);
+	T_ASSERT(good_alive());
+	T_ASSERT(nbh_alive());
+	C->stop = 1;
+	kill_client(pid, dom);
+}
+
+
+/*
+ * A frontend flapping its state: Closed, Initialising, Connected, over and
+ * over, each step waiting only briefly for the backend to follow. Every
+ * connect maps its rings, binds its channel and logs a line; netbackd must
+ * hold them to XB_CONN_BURST and then one per XB_CONN_MS (issue 12), and
+ * connect the client once it asks honestly again.
+ */
+#define FLAPS	1000
+
+/* Poll our backend's state until it reads want; 0, or -1 after ms. */
+static int
+flap_wait(struct tfront *t, const char *bs, int want, int ms_max)
+{
+	uint64_t t0 = ms();
+
+	do {
+		if (xs_state(t->x, bs) == want)
+			return 0;
+		usleep(100);
+	} while (ms() - t0 < (uint64_t)ms_max);
+	return -1;
+}
+
+static int
+c_flap(struct tfront *t, struct ctl *c)
+{
+	char p[160], bs[160];
+	uint8_t f[64];
+	int i;
+
+	snprintf(p, sizeof(p), "%s/state", t->fpath);
+	snprintf(bs, sizeof(bs), "%s/state", t->bpath);
+	c->step = 1;
+	while (c->step != 2 && !c->stop)
+		usleep(1000);
+	for (i = 0; i < FLAPS && !c->stop; i++) {
+		t->x->xs_write(t->x, 0, p, "6", 1);
+		(void)flap_wait(t, bs, XB_CLOSED, 100);
+		t->x->xs_write(t->x, 0, p, "1", 1);
+		(void)flap_wait(t, bs, XB_INITWAIT, 100);
+		t->x->xs_write(t->x, 0, p, "4", 1);
+		if (flap_wait(t, bs, XB_CONNECTED, 3) == 0)
+			c->ok++;	/* the backend connected once more */
+		c->nconn = (uint32_t)i + 1;
+	}
+	c->done = 1;
+	/* Left in Connected: the held-back connect comes with a token. */
+	if (flap_wait(t, bs, XB_CONNECTED, 2 * XB_CONN_MS + TMO) != 0)
+		return 2;
+	frame_arp(f, (const uint8_t *)"\x00\x16\x3e\x5e\x6c\x04", 1, 2);
+	if (tf_ping(t, f, 42, 1, 0, TMO) != 0)
+		return 3;
+	c->step = 3;
+	while (!c->stop)
+		usleep(1000);
+	return 0;
+}
+
+static void
+hostile_connect_flap(void)
+{
+	unsigned dom = next_dom++;
+	uint64_t c0, d0, l0, cpu0, t0, el, cap, conns, lines;
+	pid_t pid;
+
+	pid = spawn(dom, C, c_flap);
+	T_EQ_INT(wait_connected(C), 0);
+	t0 = ms();
+	while (C->step != 1 && ms() - t0 < TMO)
+		usleep(1000);
+	c0 = SH->st.connects;
+	d0 = SH->st.connects_deferred;
+	l0 = SH->log_lines;
+	cpu0 = cpu_ticks(NBH);
+	t0 = ms();
+	C->step = 2;
+	while (!C->done && kill(pid, 0) == 0 && ms() - t0 < 120000)
+		usleep(1000);
+	T_ASSERT(C->done);
+	el = ms() - t0;
+	usleep(100000);		/* the harness publishes its counters */
+	conns = SH->st.connects - c0;
+	lines = SH->log_lines - l0;
+	printf("# %u flaps in %llu ms: the frontend saw %llu connects, netbackd "
+	    "made %llu and held back %llu; %llu log lines, %llu CPU ticks\n",
+	    C->nconn, (unsigned long long)el, (unsigned long long)C->ok,
+	    (unsigned long long)conns,
+	    (unsigned long long)(SH->st.connects_deferred - d0),
+	    (unsigned long long)lines, (unsigned long long)(cpu_ticks(NBH) - cpu0));
+	T_EQ_INT(C->nconn, FLAPS);
+	/* the burst, then one per XB_CONN_MS (and one for rounding) */
+	cap = XB_CONN_BURST + el / XB_CONN_MS + 1;
+	T_ASSERT(C->ok <= cap);
+	T_ASSERT(conns <= cap);
+	T_ASSERT(SH->st.connects_deferred > d0);
+	/* a "connected" and a "held back" line per connect at most */
+	T_ASSERT(lines <= 2 * cap + 2);
+	/* the client, honest again, gets its connect and its echo */
+	t0 = ms();
+	while (C->step != 3 && kill(pid, 0) == 0 && ms() - t0 < 2 * XB_CONN_MS + 2 * TMO)
+		usleep(1000);
+	T_EQ_INT(C->step, 3);
 	T_ASSERT(good_alive());
 	T_ASSERT(nbh_alive());
 	C->stop = 1;
@@ -2078,29 +2210,6 @@ static void uplink_restart_both_closed(void) { uplink_restart_with(0, 1); }
  */
 #define RENEG_MAX	4	/* xen_front.c XF_RENEG_MAX */
 
-/* CPU time of a process in clock ticks (utime + stime), 0 if unknown. */
-static uint64_t
-cpu_ticks(pid_t pid)
-{
-	char p[64], buf[1024], *s;
-	unsigned long long ut = 0, st = 0;
-	FILE *fp;
-	size_t n;
-
-	snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
-	if ((fp = fopen(p, "r")) == NULL)
-		return 0;
-	n = fread(buf, 1, sizeof(buf) - 1, fp);
-	fclose(fp);
-	buf[n] = '\0';
-	/* after "(comm)": state is field 3, utime 14, stime 15 */
-	if ((s = strrchr(buf, ')')) == NULL ||
-	    sscanf(s + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-	    &ut, &st) != 2)
-		return 0;
-	return ut + st;
-}
-
 static int
 nv_flapper(struct tnetvm *n, struct ctl *c)
 {
@@ -2337,6 +2446,7 @@ main(void)
 	T_RUN(hostile_rx_bad_gref);
 	T_RUN(hostile_dup_ids);
 	T_RUN(hostile_state_flap);
+	T_RUN(hostile_connect_flap);
 	T_RUN(vanish_then_die);
 	T_RUN(bad_keys);
 	T_RUN(churn);
