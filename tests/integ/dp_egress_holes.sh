@@ -1,5 +1,5 @@
 #!/bin/bash
-# Issue 12, holes 1-4 with real clients: an ICMP error leaves only towards the host it quotes, with a checksum that was good on arrival; source-routed packets never cross; a client flooding fragments breaks nobody else's.
+# Issue 12, holes 1-4 with real clients: an ICMP error leaves only towards the host it quotes, with a checksum that was good on arrival; source-routed packets never cross; a client flooding fragments breaks nobody else's; reply fragments of a client-to-client flow arrive.
 . "$(dirname "$0")/lib.sh"
 topo_up
 
@@ -98,3 +98,24 @@ is "$(tail -1 "$RUN/fragecho")" "replies 2" "hole 4: c2's fragmented echoes (one
 check "hole 4: c2's ping -s 4000 works while c1 floods first fragments" bash -c "
 	ip netns exec $NS_C1 $PY $INTEG_DIR/pkt.py fragflood $WWW_IP 7 $RUN/frag 600 40 >/dev/null 2>&1 &
 	ip netns exec $NS_C2 ping -n -c4 -i0.2 -W2 -s 4000 $WWW_IP"
+
+# Hole 4, second part: a JSON rule lets c2 open flows to c1; c1's answer to a large
+# datagram comes back in fragments, each after the first mapped as a reply
+# on that client-to-client flow (they used to be looked up as c1's own
+# outbound fragments, found nothing, and were dropped).
+in_c1 "$PY" -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 7007))
+open("'"$RUN"'/c1echo.ready", "w").close()
+while True:
+    d, a = s.recvfrom(65535)
+    s.sendto(d, a)' >/dev/null 2>&1 &
+wait_for 5 test -e "$RUN/c1echo.ready"
+json_rules "$RUN/c2c.json" <<EOF2
+{"version": 1, "names": {"work": "$C1_IP", "vault": "$C2_IP"},
+ "rules": [{"from": "vault", "action": "accept", "proto": "udp", "to": "work", "dstports": "7007"}]}
+EOF2
+check "SetRules: accept vault -> work udp 7007" fw_setrules "$RUN/c2c.json"
+check "hole 4: c2's 3000-byte datagram to c1 is echoed back whole (c1's reply fragments reach c2)" \
+	pkt "$NS_C2" udp "$C1_IP" 7007 c2c --size 3000
