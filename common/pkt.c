@@ -274,6 +274,32 @@ pkt_parse_icmp_quote(struct pkt_view *inner, uint8_t *p, size_t len)
 	return PKT_OK;
 }
 
+int
+pkt_ip4_srcroute(const uint8_t *ip, size_t hlen)
+{
+	size_t i = sizeof(struct ipv4_hdr), olen;
+
+	while (i < hlen) {
+		switch (ip[i]) {
+		case 0:		/* end of options: the rest is padding */
+			return 0;
+		case 1:		/* no-op, one byte */
+			i++;
+			continue;
+		case IPOPT_LSRR_:
+		case IPOPT_SSRR_:
+			return 1;
+		}
+		if (hlen - i < 2)
+			return -1;
+		olen = ip[i + 1];
+		if (olen < 2 || olen > hlen - i)
+			return -1;
+		i += olen;
+	}
+	return 0;
+}
+
 /*
  * Checksums. The one's-complement sum is byte-order independent (RFC 1071
  * 2(B)), so words are added as loaded and results come out in the

@@ -202,6 +202,18 @@ int	pkt_parse(struct pkt_view *v, uint8_t *frame, size_t len);
  */
 int	pkt_parse_icmp_quote(struct pkt_view *inner, uint8_t *p, size_t len);
 
+/*
+ * Walk the options of the IPv4 header at ip (hlen bytes, as a successful
+ * parse checked: 20..60 and present). Returns 1 when they ask for source
+ * routing (LSRR or SSRR), 0 when they do not, -1 when the option list is
+ * malformed (a length that is missing, below 2 or past the header): Linux
+ * refuses such a header, and past a bad length nobody can say whether a
+ * source route follows.
+ */
+#define IPOPT_LSRR_	0x83
+#define IPOPT_SSRR_	0x89
+int	pkt_ip4_srcroute(const uint8_t *ip, size_t hlen);
+
 /* Typed pointers at offsets a successful parse produced. */
 static inline struct eth_hdr *pkt_eth(const struct pkt_view *v) { return (struct eth_hdr *)v->frame; }
 static inline struct arp_ipv4 *pkt_arp(const struct pkt_view *v) { return (struct arp_ipv4 *)(v->frame + v->l3_off); }

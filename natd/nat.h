@@ -54,10 +54,19 @@
  *   no_gateway     uplink down or the gateway's MAC is not known yet
  *   link_down      destination link down or unknown
  *   mtu            too big for the next link (DF set: natd sent frag-needed)
- *   frag           fragment whose first fragment never came
+ *   frag           fragment whose first fragment never came, or that found
+ *                  its port's share of held fragments full
  *   no_dns         virtual DNS address with no real resolver configured
  *   no_netconf     addresses not configured yet
  *   no_buffer      natd's reserve was empty when it had to answer
+ *   icmp_mismatch  ICMP error not addressed to the host it quotes: from a
+ *                  client, the outer destination is not the quoted packet's
+ *                  source (the flow's peer as the client saw it), so it
+ *                  would carry the client's bytes to a host of its choosing
+ *   bad_checksum   ICMP error whose checksum does not verify: natd re-sums
+ *                  it after translating the quote, which would launder it
+ *   srcroute       IPv4 source routing (LSRR/SSRR), in the header or in the
+ *                  header an ICMP error quotes; Linux drops it by default
  */
 enum nat_reason {
 	NAT_R_MALFORMED = 0,
@@ -89,6 +98,9 @@ enum nat_reason {
 	NAT_R_NO_DNS,
 	NAT_R_NO_NETCONF,
 	NAT_R_NO_BUFFER,
+	NAT_R_ICMP_MISMATCH,
+	NAT_R_BAD_CHECKSUM,
+	NAT_R_SRCROUTE,
 	NAT_R_MAX
 };
 extern const char *const nat_reason_name[NAT_R_MAX];
@@ -115,7 +127,12 @@ struct nat_config {
 	uint32_t	own_count;	/* size of natd's reserve, which netbackd
 					 * fills with empty RX descriptors */
 	uint32_t	hold_max;	/* frames held for verdicts, all clients */
-	uint64_t	seed;		/* random: hash key, port choice, DNS ids */
+	uint64_t	seed;		/* random: port choice, DNS ids */
+	/* Hash key of the flow table and the fragment tables, from
+	 * getrandom and never from seed: ports and DNS ids that clients see
+	 * are outputs of the seeded stream, so a key drawn from that stream
+	 * could be learned from them. Tests pass a fixed one. */
+	uint64_t	secret;
 };
 void	nat_config_defaults(struct nat_config *c);
 
@@ -124,9 +141,19 @@ void	nat_config_defaults(struct nat_config *c);
 #define NAT_TO_PENDING_MS	5000	/* policyd must answer within this */
 #define NAT_HOLD_PER_FLOW	64	/* frames held per pending flow (a 64 KiB
 					 * UDP datagram is 45 fragments) */
-#define NAT_FRAG_SLOTS		256	/* fragment id -> flow mappings */
+/*
+ * Fragment state is per port, so that one client's fragments can only ever
+ * displace its own: each port has its own table of fragment id -> flow
+ * mappings (sets of NAT_FRAG_WAYS, chosen by a keyed hash) and its own few
+ * slots for fragments that overtook their first fragment. The uplink
+ * carries every client's inbound fragments and gets more of both.
+ */
+#define NAT_FRAG_WAYS		8	/* mappings per hash set */
+#define NAT_FRAG_CLIENT		32	/* mappings per client port */
+#define NAT_FRAG_UPLINK		256	/* mappings for the uplink */
 #define NAT_FRAG_TTL_MS		10000
-#define NAT_FRAG_HOLD		32	/* out-of-order fragments held */
+#define NAT_FRAGHOLD_CLIENT	4	/* out-of-order fragments held, per client */
+#define NAT_FRAGHOLD_UPLINK	32	/* and for the uplink */
 #define NAT_FRAG_HOLD_MS	1000
 #define NAT_DNSQ_MAX		16
 #define NAT_DNS_SECONDARY_MS	500	/* ask the secondary resolver after */
@@ -175,6 +202,30 @@ struct nat_fraghold {
 	uint64_t	since_ms;
 	uint8_t		used;
 };
+
+/* Where a port's share starts in e->frag / e->fraghold, and its size. */
+static inline uint32_t
+nat_frag_base(uint16_t port)
+{
+	return port == 0 ? 0 : NAT_FRAG_UPLINK + (uint32_t)(port - 1) * NAT_FRAG_CLIENT;
+}
+static inline uint32_t
+nat_frag_size(uint16_t port)
+{
+	return port == 0 ? NAT_FRAG_UPLINK : NAT_FRAG_CLIENT;
+}
+static inline uint32_t
+nat_fraghold_base(uint16_t port)
+{
+	return port == 0 ? 0 : NAT_FRAGHOLD_UPLINK + (uint32_t)(port - 1) * NAT_FRAGHOLD_CLIENT;
+}
+static inline uint32_t
+nat_fraghold_size(uint16_t port)
+{
+	return port == 0 ? NAT_FRAGHOLD_UPLINK : NAT_FRAGHOLD_CLIENT;
+}
+#define NAT_FRAG_TOTAL		(NAT_FRAG_UPLINK + (MQ_PORT_MAX - 1) * NAT_FRAG_CLIENT)
+#define NAT_FRAGHOLD_TOTAL	(NAT_FRAGHOLD_UPLINK + (MQ_PORT_MAX - 1) * NAT_FRAGHOLD_CLIENT)
 
 struct nat_dnsq {
 	uint8_t		used;
@@ -235,8 +286,12 @@ struct nat_engine {
 	uint32_t		 recheck_cursor;
 	uint32_t		 rules_gen;
 
-	struct nat_frag		 frag[NAT_FRAG_SLOTS];
-	struct nat_fraghold	 fraghold[NAT_FRAG_HOLD];
+	/* Per-port shares (nat_frag_base), allocated in nat_new: pages of
+	 * ports that never fragment are never touched. */
+	struct nat_frag		*frag;
+	struct nat_fraghold	*fraghold;
+	uint8_t			 nfraghold[MQ_PORT_MAX];
+	uint64_t		 frag_key;	/* from cfg.secret */
 
 	struct nat_dnsq		 dnsq[NAT_DNSQ_MAX];
 

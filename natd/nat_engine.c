@@ -52,6 +52,9 @@ const char *const nat_reason_name[NAT_R_MAX] = {
 	[NAT_R_NO_DNS] = "no_dns",
 	[NAT_R_NO_NETCONF] = "no_netconf",
 	[NAT_R_NO_BUFFER] = "no_buffer",
+	[NAT_R_ICMP_MISMATCH] = "icmp_mismatch",
+	[NAT_R_BAD_CHECKSUM] = "bad_checksum",
+	[NAT_R_SRCROUTE] = "srcroute",
 };
 
 #define DIR_OUT	1
@@ -816,24 +819,40 @@ send_flowreq(struct nat_engine *e, uint32_t idx, const struct pkt_view *v,
 
 /* ---- fragments ---- */
 
+/*
+ * Keyed, so that nobody can aim fragment ids at one set of a port's table.
+ * Only the port's own frames ever land in its table, so a collision costs
+ * that port alone; the key keeps the uplink's table (fragments from every
+ * remote peer) from being flooded into one set.
+ */
 static uint32_t
-frag_slot(uint32_t src, uint32_t dst, uint16_t id, uint8_t proto)
+frag_set(const struct nat_engine *e, uint16_t port, uint32_t src, uint32_t dst,
+    uint16_t id, uint8_t proto, int dir)
 {
-	uint32_t h = src * 2654435761u ^ dst * 2246822519u ^
-	    ((uint32_t)id << 8 | proto) * 3266489917u;
+	uint64_t h;
 
-	return (h ^ h >> 15) & (NAT_FRAG_SLOTS - 1);
+	h = e->frag_key ^ ((uint64_t)src << 32 | dst);
+	h *= 0x9e3779b97f4a7c15ull;
+	h ^= h >> 32;
+	h ^= (uint64_t)id << 16 | (uint64_t)proto << 8 | (uint64_t)dir;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return (uint32_t)(h % (nat_frag_size(port) / NAT_FRAG_WAYS)) * NAT_FRAG_WAYS;
 }
 
+/* The flow the fragment in v (before translation, arriving on port) was
+ * mapped to by its first fragment, for direction dir; or FT_NIL. */
 static uint32_t
-frag_find(struct nat_engine *e, const struct pkt_view *v, int dir)
+frag_find(struct nat_engine *e, const struct pkt_view *v, uint16_t port, int dir)
 {
 	const struct ipv4_hdr *ip = pkt_ip4(v);
-	uint32_t h = frag_slot(ip->saddr_be, ip->daddr_be, v->frag_id, v->proto);
+	struct nat_frag *tab = &e->frag[nat_frag_base(port)];
+	uint32_t set = frag_set(e, port, ip->saddr_be, ip->daddr_be, v->frag_id,
+	    v->proto, dir);
 	uint32_t k;
 
-	for (k = 0; k < 4; k++) {
-		const struct nat_frag *s = &e->frag[(h + k) & (NAT_FRAG_SLOTS - 1)];
+	for (k = 0; k < NAT_FRAG_WAYS; k++) {
+		const struct nat_frag *s = &tab[set + k];
 		const struct ft_entry *f;
 
 		if (s->src != ip->saddr_be || s->dst != ip->daddr_be ||
@@ -844,7 +863,8 @@ frag_find(struct nat_engine *e, const struct pkt_view *v, int dir)
 		f = &e->ft.ent[s->flow];
 		if (f->state == FT_FREE || f->proto != v->proto)
 			return FT_NIL;
-		if (dir == DIR_OUT && (f->csrc != s->src || f->odst != s->dst))
+		if (dir == DIR_OUT && (f->csrc != s->src || f->odst != s->dst ||
+		    f->cport != port))
 			return FT_NIL;
 		if (dir == DIR_IN && (f->rdst != s->src || f->nsrc != s->dst))
 			return FT_NIL;
@@ -853,17 +873,19 @@ frag_find(struct nat_engine *e, const struct pkt_view *v, int dir)
 	return FT_NIL;
 }
 
-/* Park a fragment that overtook its first fragment. */
+/* Park a fragment that overtook its first fragment, in its port's share. */
 static int
 fraghold_add(struct nat_engine *e, const struct mq_desc *d)
 {
-	uint32_t i;
+	struct nat_fraghold *h = &e->fraghold[nat_fraghold_base(d->port)];
+	uint32_t i, n = nat_fraghold_size(d->port);
 
-	for (i = 0; i < NAT_FRAG_HOLD; i++)
-		if (!e->fraghold[i].used) {
-			e->fraghold[i].d = *d;
-			e->fraghold[i].since_ms = e->now_ms;
-			e->fraghold[i].used = 1;
+	for (i = 0; i < n; i++)
+		if (!h[i].used) {
+			h[i].d = *d;
+			h[i].since_ms = e->now_ms;
+			h[i].used = 1;
+			e->nfraghold[d->port]++;
 			return 0;
 		}
 	return -1;
@@ -875,15 +897,16 @@ static void
 fraghold_release(struct nat_engine *e, uint32_t src, uint32_t dst,
     uint16_t id, uint8_t proto, uint16_t port)
 {
-	uint32_t i;
+	struct nat_fraghold *hs = &e->fraghold[nat_fraghold_base(port)];
+	uint32_t i, n = nat_fraghold_size(port);
 
-	for (i = 0; i < NAT_FRAG_HOLD; i++) {
-		struct nat_fraghold *h = &e->fraghold[i];
+	for (i = 0; i < n && e->nfraghold[port] > 0; i++) {
+		struct nat_fraghold *h = &hs[i];
 		struct pkt_view w;
 		struct mq_desc d;
 		const struct ipv4_hdr *ip;
 
-		if (!h->used || h->d.port != port)
+		if (!h->used)
 			continue;
 		if (pkt_parse(&w, nat_frame(e, &h->d), h->d.len) != PKT_OK)
 			continue;
@@ -893,6 +916,7 @@ fraghold_release(struct nat_engine *e, uint32_t src, uint32_t dst,
 			continue;
 		d = h->d;
 		h->used = 0;
+		e->nfraghold[port]--;
 		if (port == MQ_PORT_UPLINK)
 			uplink_frag(e, &d, &w);
 		else
@@ -902,26 +926,29 @@ fraghold_release(struct nat_engine *e, uint32_t src, uint32_t dst,
 
 /* Map the fragments that will follow this first fragment to its flow, by
  * the addresses they carry before translation, and process those that
- * arrived early. */
+ * arrived early. The mapping goes in the table of the port the fragments
+ * arrive on: when that port's set is full, one of its own mappings (the
+ * one closest to expiring) makes room. */
 static void
 frag_first_done(struct nat_engine *e, const struct pkt_view *v,
     uint32_t src, uint32_t dst, int dir, uint32_t idx, uint16_t port)
 {
-	uint32_t h, k;
-	struct nat_frag *s = NULL;
+	struct nat_frag *tab, *s = NULL;
+	uint32_t set, k;
 
 	if (!v->is_frag)
 		return;
-	h = frag_slot(src, dst, v->frag_id, v->proto);
-	for (k = 0; k < 4; k++) {
-		struct nat_frag *c = &e->frag[(h + k) & (NAT_FRAG_SLOTS - 1)];
+	tab = &e->frag[nat_frag_base(port)];
+	set = frag_set(e, port, src, dst, v->frag_id, v->proto, dir);
+	for (k = 0; k < NAT_FRAG_WAYS; k++) {
+		struct nat_frag *c = &tab[set + k];
 
 		if ((c->src == src && c->dst == dst && c->id == v->frag_id &&
-		    c->proto == v->proto) || c->expire_ms <= e->now_ms) {
+		    c->proto == v->proto && c->dir == dir) ||
+		    c->expire_ms <= e->now_ms) {
 			s = c;
 			break;
 		}
-		/* All four busy: replace the one closest to expiring. */
 		if (s == NULL || c->expire_ms < s->expire_ms)
 			s = c;
 	}
@@ -1131,18 +1158,37 @@ icmp_is_error(uint8_t type)
 	    type == ICMP_PARAMPROB;
 }
 
-static int
-quote_parse(const struct pkt_view *v, struct pkt_view *in, size_t *qlen)
+/*
+ * Checks common to ICMP errors from either side, before anything is looked
+ * up or rewritten. Returns NAT_R_MAX when the error may be translated,
+ * else the reason to drop it.
+ */
+static enum nat_reason
+quote_parse(const struct mq_desc *d, const struct pkt_view *v,
+    struct pkt_view *in, size_t *qlen)
 {
 	uint8_t *q = v->frame + v->l4_off + v->l4_hlen;
 	size_t len = pkt_l4_payload_len(v);
+	int sr;
 
-	if (v->is_frag || pkt_parse_icmp_quote(in, q, len) != PKT_OK)
-		return -1;
-	if (in->l3_hlen + 8 > len)
-		return -1;
+	if (v->is_frag || (d->flags & MQ_F_NEEDS_CSUM) ||
+	    pkt_parse_icmp_quote(in, q, len) != PKT_OK ||
+	    in->l3_hlen + 8 > len)
+		return NAT_R_MALFORMED;
+	/* icmp_resum() makes the checksum right whatever it was: verify it
+	 * first, or a corrupted (or crafted) error leaves looking intact. */
+	if (ip_checksum(pkt_icmp(v), v->ip_end - v->l4_off) != 0)
+		return NAT_R_BAD_CHECKSUM;
+	/* natd never forwards a source-routed packet, so an error about one
+	 * is about nothing it sent. */
+	if ((sr = pkt_ip4_srcroute(in->frame, in->l3_hlen)) != 0)
+		return sr > 0 ? NAT_R_SRCROUTE : NAT_R_MALFORMED;
+	/* A non-first fragment carries no ports: it names no flow, and no
+	 * router sends an error about one (RFC 1812 4.3.2.7). */
+	if (in->is_frag && !in->frag_first)
+		return NAT_R_NO_FLOW;
 	*qlen = len;
-	return 0;
+	return NAT_R_MAX;
 }
 
 /* An ICMP error from outside about a packet natd sent for a client. */
@@ -1155,11 +1201,21 @@ uplink_icmp_error(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 	size_t qlen;
 	uint32_t idx;
 	uint16_t lport, rport;
+	enum nat_reason r;
 
-	if (quote_parse(v, &in, &qlen) == -1 || (d->flags & MQ_F_NEEDS_CSUM)) {
-		nat_drop(e, d, v, NAT_R_MALFORMED);
+	if ((r = quote_parse(d, v, &in, &qlen)) != NAT_R_MAX) {
+		nat_drop(e, d, v, r);
 		return;
 	}
+	/* It is forwarded like any packet: never with a TTL that ran out
+	 * (no error is sent about an error). */
+	if (v->ttl <= 1) {
+		nat_drop(e, d, v, NAT_R_TTL);
+		return;
+	}
+	/* Its outer source may be any router on the path; what it quotes
+	 * must be a packet natd sent, from our address, on a flow of ours
+	 * (the lookup below is by the translated tuple). */
 	iip = (struct ipv4_hdr *)in.frame;
 	if (iip->saddr_be != e->nc.ip) {
 		nat_drop(e, d, v, NAT_R_NO_FLOW);
@@ -1216,9 +1272,10 @@ client_icmp_error(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 	size_t qlen;
 	uint32_t idx;
 	uint16_t cport, rport;
+	enum nat_reason r;
 
-	if (quote_parse(v, &in, &qlen) == -1 || (d->flags & MQ_F_NEEDS_CSUM)) {
-		nat_drop(e, d, v, NAT_R_MALFORMED);
+	if ((r = quote_parse(d, v, &in, &qlen)) != NAT_R_MAX) {
+		nat_drop(e, d, v, r);
 		return;
 	}
 	iip = (struct ipv4_hdr *)in.frame;
@@ -1244,6 +1301,18 @@ client_icmp_error(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 		return;
 	}
 	f = &e->ft.ent[idx];
+	/*
+	 * An error goes back to whoever sent the packet it quotes: the
+	 * flow's peer as the client saw it (for a redirected DNS flow, the
+	 * virtual address it asked). Addressed anywhere else, it would carry
+	 * the quote (the client's bytes) to a host no rule allowed, and
+	 * policyd is never asked about errors. Linux conntrack calls such an
+	 * error invalid.
+	 */
+	if (pkt_ip4(v)->daddr_be != iip->saddr_be) {
+		nat_drop(e, d, v, NAT_R_ICMP_MISMATCH);
+		return;
+	}
 	if (!e->gw_known || !e->link[MQ_PORT_UPLINK].up) {
 		nat_drop(e, d, v, NAT_R_NO_GATEWAY);
 		return;
@@ -1252,8 +1321,7 @@ client_icmp_error(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 	quote_set_port(&in, qlen, 1, f->nsport);
 	if (f->flags & FT_F_REDIRECT) {
 		quote_set_addr(&in, qlen, 0, f->rdst);
-		if (pkt_ip4(v)->daddr_be == f->odst)
-			set_addr(v, d, 1, f->rdst);
+		set_addr(v, d, 1, f->rdst);
 	}
 	set_addr(v, d, 0, f->nsrc);
 	icmp_resum(v);
@@ -1458,10 +1526,22 @@ new_flow(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 static void
 client_frag(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 {
-	uint32_t idx = frag_find(e, v, DIR_OUT);
+	uint32_t idx = frag_find(e, v, d->port, DIR_OUT);
 	const struct ft_entry *f;
 
 	if (idx == FT_NIL) {
+		/* A fragment of a reply on a client-to-client flow the other
+		 * client opened: its first fragment mapped it as inbound. */
+		idx = frag_find(e, v, d->port, DIR_IN);
+		if (idx != FT_NIL) {
+			f = &e->ft.ent[idx];
+			if (f->kind != FT_K_C2C || f->state != FT_ACTIVE ||
+			    port_of_ip(e, f->odst) != d->port)
+				nat_drop(e, d, v, NAT_R_NO_FLOW);
+			else
+				flow_forward_in(e, d, v, idx);
+			return;
+		}
 		if (fraghold_add(e, d) == -1)
 			nat_drop(e, d, v, NAT_R_FRAG);
 		return;
@@ -1660,7 +1740,7 @@ uplink_arp(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 static void
 uplink_frag(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 {
-	uint32_t idx = frag_find(e, v, DIR_IN);
+	uint32_t idx = frag_find(e, v, MQ_PORT_UPLINK, DIR_IN);
 
 	if (idx == FT_NIL) {
 		if (fraghold_add(e, d) == -1)
@@ -1806,6 +1886,17 @@ nat_input(struct nat_engine *e, const struct mq_desc *din, uint64_t now)
 	    (v.l3 == PKT_L3_IPV4 && !pkt_ip4_csum_ok(&v))) {
 		nat_drop(e, &d, NULL, NAT_R_MALFORMED);
 		return;
+	}
+	/* Source routing would let the sender pick the path past us (and, on
+	 * the way back, a client's replies); Linux drops it unless
+	 * accept_source_route is set. Other options pass untouched. */
+	if (v.l3 == PKT_L3_IPV4 && v.l3_hlen > sizeof(struct ipv4_hdr)) {
+		int sr = pkt_ip4_srcroute(v.frame + v.l3_off, v.l3_hlen);
+
+		if (sr != 0) {
+			nat_drop(e, &d, &v, sr > 0 ? NAT_R_SRCROUTE : NAT_R_MALFORMED);
+			return;
+		}
 	}
 	if (!e->started || !e->have_nc || e->nc.ip == 0) {
 		nat_drop(e, &d, &v, NAT_R_NO_NETCONF);
@@ -2005,12 +2096,18 @@ nat_tick(struct nat_engine *e, uint64_t now)
 		e->gw_next_arp_ms = now + (e->gw_known ? NAT_ARP_REFRESH_MS :
 		    NAT_ARP_RETRY_MS);
 	}
-	for (i = 0; i < NAT_FRAG_HOLD; i++) {
-		struct nat_fraghold *h = &e->fraghold[i];
+	for (i = 0; i < MQ_PORT_MAX; i++) {
+		struct nat_fraghold *hs = &e->fraghold[nat_fraghold_base((uint16_t)i)];
+		uint32_t k, n = nat_fraghold_size((uint16_t)i);
 
-		if (h->used && now - h->since_ms >= NAT_FRAG_HOLD_MS) {
-			h->used = 0;
-			nat_drop(e, &h->d, NULL, NAT_R_FRAG);
+		for (k = 0; k < n && e->nfraghold[i] > 0; k++) {
+			struct nat_fraghold *h = &hs[k];
+
+			if (h->used && now - h->since_ms >= NAT_FRAG_HOLD_MS) {
+				h->used = 0;
+				e->nfraghold[i]--;
+				nat_drop(e, &h->d, NULL, NAT_R_FRAG);
+			}
 		}
 	}
 	nat_dns_tick(e);
@@ -2060,14 +2157,19 @@ nat_new(const struct nat_config *cfg, const struct mq_pool *pool,
 	e->io = *io;
 	e->pool = pool;
 	e->rng = cfg->seed | 1;
+	/* Not the flow table's key itself: each table its own. */
+	e->frag_key = (cfg->secret ^ 0x6a09e667f3bcc909ull) * 0x9e3779b97f4a7c15ull;
 	e->reserve = calloc(cfg->own_count + 1, sizeof(uint32_t));
 	e->hold = calloc(cfg->hold_max, sizeof(*e->hold));
 	e->hold_head = calloc(cfg->nflows, sizeof(uint32_t));
 	e->hold_tail = calloc(cfg->nflows, sizeof(uint32_t));
 	e->hold_n = calloc(cfg->nflows, 1);
 	e->pcap = calloc(NAT_PCAP_SLOTS, sizeof(*e->pcap));
+	e->frag = calloc(NAT_FRAG_TOTAL, sizeof(*e->frag));
+	e->fraghold = calloc(NAT_FRAGHOLD_TOTAL, sizeof(*e->fraghold));
 	if (e->reserve == NULL || e->hold == NULL || e->hold_head == NULL ||
-	    e->hold_tail == NULL || e->hold_n == NULL || e->pcap == NULL) {
+	    e->hold_tail == NULL || e->hold_n == NULL || e->pcap == NULL ||
+	    e->frag == NULL || e->fraghold == NULL) {
 		nat_free(e);
 		return NULL;
 	}
@@ -2093,6 +2195,8 @@ nat_free(struct nat_engine *e)
 	free(e->hold_tail);
 	free(e->hold_n);
 	free(e->pcap);
+	free(e->frag);
+	free(e->fraghold);
 	free(e->ft_private);
 	free(e);
 }
@@ -2225,7 +2329,7 @@ nat_start(struct nat_engine *e, int restart, uint64_t now)
 	}
 	if (restart)
 		log_warnx("restart: flow table header invalid, starting empty");
-	if (ft_attach(&e->ft, mem, len, e->cfg.nflows, 1, nat_rand(e)) == -1)
+	if (ft_attach(&e->ft, mem, len, e->cfg.nflows, 1, e->cfg.secret) == -1)
 		return -1;
 	e->started = 1;
 	return 0;

@@ -168,7 +168,11 @@ on_queues(struct natd *n, const struct msg *m)
 	n->cfg.hold_max = n->shm.pool.nbufs / 4 < 4096 ? n->shm.pool.nbufs / 4 : 4096;
 	if (n->cfg.hold_max == 0)
 		n->cfg.hold_max = 1;
-	if (getentropy(&seed, sizeof(seed)) < 0)
+	/* Before the sandbox: natd needs no getrandom after MSG_START. The
+	 * hash key is drawn on its own, not from the seeded stream whose
+	 * outputs (ports, DNS ids) clients see. */
+	if (getentropy(&seed, sizeof(seed)) < 0 ||
+	    getentropy(&n->cfg.secret, sizeof(n->cfg.secret)) < 0)
 		fatal("getentropy");
 	n->cfg.seed = seed;
 	if ((n->e = nat_new(&n->cfg, &n->shm.pool, &io)) == NULL)

@@ -17,6 +17,7 @@ MOAT_INTEG_TESTS += \
 	tests/integ/dp_dns.sh \
 	tests/integ/dp_icmp_errors.sh \
 	tests/integ/dp_fragments.sh \
+	tests/integ/dp_egress_holes.sh \
 	tests/integ/dp_timeouts.sh \
 	tests/integ/dp_quota.sh \
 	tests/integ/dp_rule_change.sh \

@@ -100,6 +100,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	c.own_count = 8;
 	c.hold_max = 16;
 	c.seed = 1;
+	c.secret = 2;
 	if ((e = nat_new(&c, &pool, &io)) == NULL)
 		abort();
 	memset(&nc, 0, sizeof(nc));

@@ -105,6 +105,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * from any ICMP error a VM sends. */
 	if (pkt_parse_icmp_quote(&q, f, size) == PKT_OK && q.ip_end > q.len)
 		abort();
+	/* The option walk reads only the header a parse bounded. */
+	if (pkt_parse_icmp_quote(&q, f, size) == PKT_OK)
+		sink = (uint32_t)pkt_ip4_srcroute(q.frame, q.l3_hlen);
 
 	if (pkt_parse(&v, f, size) == PKT_OK) {
 		touch(&v);

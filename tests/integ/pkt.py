@@ -21,6 +21,31 @@ would want happened, 1 when it did not, 2 on a usage/setup error:
                                N new flows through the firewall
   tcpflood DST PORT0 N         N non-blocking TCP connects (new flows that
                                stay pending)
+  sniff IFACE READY STOP TAG...
+                               capture on IFACE (touching READY once it runs)
+                               until the file STOP exists (at most 120 s);
+                               print one line per IPv4 frame carrying a TAG:
+                               "TAG proto=P type=T src=S dst=D csum=ok|bad opts=N"
+  icmperr DST PORT TYPE CODE TAG [--to ADDR] [--badsum] [--quote-len N]
+                               open a UDP flow to DST:PORT (its echo answers),
+                               then send an ICMP error about the answer, its
+                               quote padded with TAG to N bytes, to ADDR
+                               (default DST: the quoted sender)
+  uperr SRC FWIP DST PORT SPORT TYPE CODE TAG [--badsum]
+                               from the uplink side: an ICMP error from SRC to
+                               FWIP quoting FWIP:SPORT -> DST:PORT (a packet the
+                               firewall sent for a client), TAG in the quote
+  srcroute DST PORT TAG --opt lsrr|ssrr|rr [--sport P] [--src S]
+                               one UDP datagram with that IPv4 option
+  fragecho DST PORT SYNCDIR    a client's fragmented UDP echo, ordered around
+                               another client's flood: head of datagram A,
+                               touch SYNCDIR/head, wait for SYNCDIR/flooded,
+                               tail of A, then datagram B tail first; prints
+                               "replies N" (both echoes back: N = 2)
+  fragflood DST PORT SYNCDIR N TAILS
+                               after an echoed datagram opens the flow, wait
+                               for SYNCDIR/head, send N first fragments and
+                               TAILS orphan tails, touch SYNCDIR/flooded
 """
 import argparse
 import errno
@@ -236,6 +261,173 @@ def cmd_tcpflood(o):
     return 0
 
 
+def _csum_ok(raw):
+    from scapy.all import checksum
+    return checksum(raw) == 0
+
+
+def cmd_sniff(o):
+    from scapy.all import AsyncSniffer, IP, ICMP, raw
+    tags = [t.encode() for t in o.tags]
+    sn = AsyncSniffer(iface=o.iface, store=True)
+    sn.start()
+    time.sleep(0.5)
+    open(o.ready, "w").close()
+    _wait_file(o.stop, 120)
+    time.sleep(0.5)
+    pkts = sn.stop() or []
+    for p in pkts:
+        if not p.haslayer(IP):
+            continue
+        b = bytes(p[IP])
+        for t in tags:
+            if t not in b:
+                continue
+            ip = p[IP]
+            hl = ip.ihl * 4
+            l4 = b[hl:ip.len]
+            typ = l4[0] if ip.proto == 1 and l4 else -1
+            ok = "ok" if ip.proto != 1 or _csum_ok(l4) else "bad"
+            print("%s proto=%d type=%d src=%s dst=%s csum=%s opts=%d" %
+                  (t.decode(), ip.proto, typ, ip.src, ip.dst, ok, hl - 20))
+    sys.stdout.flush()
+    return 0
+
+
+def _udp_flow(dst, port, sport=0):
+    """A connected UDP socket whose first datagram was echoed: the flow is open."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("0.0.0.0", sport))
+    s.connect((dst, port))
+    s.settimeout(1.0)
+    for _ in range(3):
+        s.send(b"open")
+        try:
+            s.recv(65535)
+            return s
+        except socket.timeout:
+            continue
+    return None
+
+
+def cmd_icmperr(o):
+    from scapy.all import IP, UDP, ICMP, Raw, send, conf
+    conf.verb = 0
+    s = _udp_flow(o.dst, o.port)
+    if s is None:
+        print("flow to %s:%d not answered" % (o.dst, o.port))
+        return 2
+    me, sport = s.getsockname()
+    pad = (o.tag.encode() * (o.quote_len // len(o.tag) + 1))[:max(0, o.quote_len - 28)]
+    quote = IP(src=o.dst, dst=me, ttl=60) / UDP(sport=o.port, dport=sport) / Raw(pad)
+    err = ICMP(type=o.type, code=o.code)
+    if o.type == 3 and o.code == 4:
+        err.nexthopmtu = 1280
+    pkt = IP(dst=o.to or o.dst) / err / Raw(bytes(quote))
+    if o.badsum:
+        b = bytearray(bytes(pkt))
+        hl = (b[0] & 15) * 4
+        b[hl + 2] ^= 0x5a
+        pkt = IP(bytes(b))
+    send(pkt)
+    print("sent %s to %s" % (o.tag, o.to or o.dst))
+    return 0
+
+
+def cmd_uperr(o):
+    from scapy.all import IP, UDP, ICMP, Raw, send, conf
+    conf.verb = 0
+    quote = IP(src=o.fwip, dst=o.dst, ttl=63) / UDP(sport=o.sport, dport=o.port) / Raw(o.tag.encode() * 4)
+    pkt = IP(src=o.src, dst=o.fwip) / ICMP(type=o.type, code=o.code) / Raw(bytes(quote))
+    if o.badsum:
+        b = bytearray(bytes(pkt))
+        b[22] ^= 0x5a
+        pkt = IP(bytes(b))
+    send(pkt)
+    print("sent %s" % o.tag)
+    return 0
+
+
+def cmd_srcroute(o):
+    from scapy.all import IP, UDP, Raw, send, conf, IPOption_LSRR, IPOption_SSRR, IPOption_RR
+    conf.verb = 0
+    opt = {"lsrr": lambda: IPOption_LSRR(routers=[o.dst]),
+           "ssrr": lambda: IPOption_SSRR(routers=[o.dst]),
+           "rr": lambda: IPOption_RR(routers=["0.0.0.0"])}[o.opt]()
+    ip = IP(dst=o.dst, options=[opt])
+    if o.src:
+        ip.src = o.src
+    send(ip / UDP(sport=o.sport, dport=o.port) / Raw(o.tag.encode()))
+    print("sent %s with %s" % (o.tag, o.opt))
+    return 0
+
+
+def _wait_file(path, timeout):
+    end = time.time() + timeout
+    while time.time() < end:
+        if os.path.exists(path):
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def _dgram_frags(src, dst, sport, dport, size, ident):
+    from scapy.all import IP, UDP, Raw, fragment
+    d = IP(src=src, dst=dst, id=ident) / UDP(sport=sport, dport=dport) / Raw(b"F" * size)
+    return fragment(d, fragsize=1400)
+
+
+def cmd_fragecho(o):
+    from scapy.all import send, conf
+    conf.verb = 0
+    s = _udp_flow(o.dst, o.port)
+    if s is None:
+        print("flow to %s:%d not answered" % (o.dst, o.port))
+        return 2
+    me, sport = s.getsockname()
+    a = _dgram_frags(me, o.dst, sport, o.port, 3000, 0x1a1a)
+    b = _dgram_frags(me, o.dst, sport, o.port, 3000, 0x1b1b)
+    send(a[0])
+    open(os.path.join(o.syncdir, "head"), "w").close()
+    if not _wait_file(os.path.join(o.syncdir, "flooded"), 30):
+        print("no flood")
+        return 2
+    send(a[1:])
+    send(list(reversed(b)))
+    s.settimeout(3)
+    n = 0
+    try:
+        while n < 2:
+            if len(s.recv(65535)) == 3000:
+                n += 1
+    except socket.timeout:
+        pass
+    print("replies %d" % n)
+    return 0 if n == 2 else 1
+
+
+def cmd_fragflood(o):
+    from scapy.all import send, conf, IP
+    conf.verb = 0
+    s = _udp_flow(o.dst, o.port)
+    if s is None:
+        print("flow to %s:%d not answered" % (o.dst, o.port))
+        return 2
+    me, sport = s.getsockname()
+    heads, tails = [], []
+    for i in range(o.n):
+        heads.append(_dgram_frags(me, o.dst, sport, o.port, 3000, 0x8000 + i)[0])
+    for i in range(o.tails):
+        tails.append(_dgram_frags(me, o.dst, sport, o.port, 3000, 0x100 + i)[-1])
+    if not _wait_file(os.path.join(o.syncdir, "head"), 30):
+        print("no head")
+        return 2
+    send(heads + tails)
+    open(os.path.join(o.syncdir, "flooded"), "w").close()
+    print("flooded %d heads %d tails" % (o.n, o.tails))
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -277,6 +469,46 @@ def main():
     p.add_argument("port0", type=int)
     p.add_argument("n", type=int)
     p.add_argument("--hold", type=float, default=5)
+    p = sub.add_parser("sniff")
+    p.add_argument("iface")
+    p.add_argument("ready")
+    p.add_argument("stop")
+    p.add_argument("tags", nargs="+")
+    p = sub.add_parser("icmperr")
+    p.add_argument("dst")
+    p.add_argument("port", type=int)
+    p.add_argument("type", type=int)
+    p.add_argument("code", type=int)
+    p.add_argument("tag")
+    p.add_argument("--to")
+    p.add_argument("--badsum", action="store_true")
+    p.add_argument("--quote-len", type=int, default=1200)
+    p = sub.add_parser("uperr")
+    for a in ("src", "fwip", "dst"):
+        p.add_argument(a)
+    p.add_argument("port", type=int)
+    p.add_argument("sport", type=int)
+    p.add_argument("type", type=int)
+    p.add_argument("code", type=int)
+    p.add_argument("tag")
+    p.add_argument("--badsum", action="store_true")
+    p = sub.add_parser("srcroute")
+    p.add_argument("dst")
+    p.add_argument("port", type=int)
+    p.add_argument("tag")
+    p.add_argument("--opt", required=True, choices=("lsrr", "ssrr", "rr"))
+    p.add_argument("--sport", type=int, default=40999)
+    p.add_argument("--src")
+    p = sub.add_parser("fragecho")
+    p.add_argument("dst")
+    p.add_argument("port", type=int)
+    p.add_argument("syncdir")
+    p = sub.add_parser("fragflood")
+    p.add_argument("dst")
+    p.add_argument("port", type=int)
+    p.add_argument("syncdir")
+    p.add_argument("n", type=int)
+    p.add_argument("tails", type=int)
     o = ap.parse_args()
     return globals()["cmd_" + o.cmd](o)
 

@@ -157,6 +157,7 @@ tl_new_cfg(const struct nat_config *cfg, uint32_t nbufs, uint32_t bufsz,
 		c.own_first = 0;
 		c.own_count = 16;
 		c.seed = 12345;
+		c.secret = 0x5eed5eed5eed5eedull;
 	} else
 		c = *cfg;
 	t->mem = calloc(nbufs, bufsz);

@@ -1202,6 +1202,509 @@ test_restart_keeps_flows(void)
 	free(mem);
 }
 
+/* ---- issue 12: holes an outside review found ---- */
+
+/* An ICMP error a client sends (smac/dmac on its link), from src to dst,
+ * quoting qlen bytes. */
+static size_t
+mk_err_from(uint8_t *f, const uint8_t *smac, const uint8_t *dmac,
+    uint32_t src, uint32_t dst, uint8_t type, uint8_t code,
+    const uint8_t *quote, size_t qlen)
+{
+	struct icmp_hdr *ih = (struct icmp_hdr *)(f + 34);
+	size_t n = mk_ip(f, smac, dmac, src, dst, IPPROTO_ICMP_, 64, 9, 0,
+	    8 + qlen);
+
+	memset(ih, 0, 8);
+	ih->type = type;
+	ih->code = code;
+	memcpy(f + 42, quote, qlen);
+	fix_csums(f, n);
+	return n;
+}
+
+/* Insert IPv4 options (olen, a multiple of 4) after the 20-byte header of
+ * frame f (n bytes) and fix lengths and checksums; returns the new length. */
+static size_t
+add_ip_opts(uint8_t *f, size_t n, const uint8_t *opt, size_t olen)
+{
+	struct ipv4_hdr *ip = (struct ipv4_hdr *)(f + 14);
+
+	memmove(f + 34 + olen, f + 34, n - 34);
+	memcpy(f + 34, opt, olen);
+	ip->ver_ihl = (uint8_t)(0x40 | (20 + olen) / 4);
+	ip->tot_len_be = htons((uint16_t)(ntohs(ip->tot_len_be) + olen));
+	fix_csums(f, n + olen);
+	return n + olen;
+}
+
+/* The frame sent to port, or -1. */
+static int
+tl_sent_to(struct tl *t, uint16_t port)
+{
+	unsigned i;
+
+	for (i = 0; i < t->ntx; i++)
+		if (t->tx[i].port == port)
+			return (int)i;
+	return -1;
+}
+
+/*
+ * Hole 1: a client allowed one flow sends an ICMP error quoting a packet of
+ * that flow, addressed to a host of its choosing, its own bytes in the
+ * quote. It must only ever go to the quoted packet's source.
+ */
+static void
+test_icmp_error_outer_dst(void)
+{
+	struct tl *t = tl_new();
+	struct pkt_view v, in;
+	uint8_t quote[600];
+	size_t n, qlen;
+	int i;
+
+	/* Client 1's DNS-like flow to the remote host, answered. */
+	T_ASSERT(open_udp(t, 6000, IP_REMOTE, 53) >= 0);
+	n = mk_udp(F, MAC_GW, MAC_UP, IP_REMOTE, IP_US, 53, 6000, 500);
+	t->ntx = 0;
+	tl_in(t, 0, F, n);
+	T_ASSERT(tl_parse(t, 0, &v) == PKT_OK);
+	/* The reply as client 1 saw it, quoted with 500 bytes of "data". */
+	qlen = v.ip_end - v.l3_off;
+	memcpy(quote, v.frame + v.l3_off, qlen);
+	memset(quote + 28, 'X', qlen - 28);
+	/* Exfiltration: port unreachable about it, sent to another host. */
+	t->ntx = 0;
+	n = mk_err_from(F, MAC_V1, MAC_C1, IP_C1, A("203.0.113.66"),
+	    ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, quote, qlen);
+	tl_in(t, 1, F, n);
+	T_EQ_INT(tl_nsent(t), 0);
+	T_EQ_INT(tl_drops(t, 1, NAT_R_ICMP_MISMATCH), 1);
+	T_EQ_INT(t->nfr, 1);
+	/* The same error to the host it quotes goes out, translated. */
+	n = mk_err_from(F, MAC_V1, MAC_C1, IP_C1, IP_REMOTE,
+	    ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, quote, 48);
+	tl_in(t, 1, F, n);
+	T_EQ_INT(tl_nsent(t), 1);
+	i = tl_sent_to(t, 0);
+	T_ASSERT(i >= 0);
+	T_ASSERT(tl_parse(t, (unsigned)i, &v) == PKT_OK);
+	T_EQ_INT(pkt_ip4(&v)->saddr_be, IP_US);
+	T_EQ_INT(pkt_ip4(&v)->daddr_be, IP_REMOTE);
+	T_EQ_INT(ip_checksum(pkt_icmp(&v), v.ip_end - v.l4_off), 0);
+	T_ASSERT(pkt_parse_icmp_quote(&in, v.frame + v.l4_off + 8,
+	    v.ip_end - v.l4_off - 8) == PKT_OK);
+	T_EQ_INT(((struct ipv4_hdr *)in.frame)->daddr_be, IP_US);
+	T_EQ_INT(tl_drops(t, 1, NAT_R_ICMP_MISMATCH), 1);
+	/* Addressed to the uplink gateway or natd itself: not the quoted
+	 * sender either. */
+	t->ntx = 0;
+	n = mk_err_from(F, MAC_V1, MAC_C1, IP_C1, IP_GW,
+	    ICMP_TIME_EXCEEDED, 0, quote, 48);
+	tl_in(t, 1, F, n);
+	T_EQ_INT(tl_nsent(t), 0);
+	T_EQ_INT(tl_drops(t, 1, NAT_R_ICMP_MISMATCH), 2);
+	tl_free(t);
+}
+
+/* Hole 1 for a redirected DNS flow: the client talked to the virtual DNS
+ * address, so that is where its errors go (and natd sends them on to the
+ * real resolver); nowhere else, the real resolver's address included. */
+static void
+test_icmp_error_outer_dst_dns(void)
+{
+	struct tl *t = tl_new();
+	struct pkt_view v;
+	uint8_t quote[64];
+	size_t n;
+	int i;
+
+	n = mk_udp(F, MAC_V1, MAC_C1, IP_C1, IP_VDNS1, 30000, 53, 30);
+	tl_in(t, 1, F, n);
+	T_EQ_INT(t->nfr, 1);
+	tl_verdict(t, t->fr[0].seq, VERDICT_ACCEPT);
+	t->ntx = 0;
+	n = mk_udp(F, MAC_GW, MAC_UP, IP_DNS1, IP_US, 53, 30000, 90);
+	tl_in(t, 0, F, n);
+	T_ASSERT(tl_parse(t, 0, &v) == PKT_OK);
+	T_EQ_INT(pkt_ip4(&v)->saddr_be, IP_VDNS1);
+	memcpy(quote, v.frame + v.l3_off, 48);
+	t->ntx = 0;
+	n = mk_err_from(F, MAC_V1, MAC_C1, IP_C1, IP_DNS1,
+	    ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, quote, 48);
+	tl_in(t, 1, F, n);
+	n = mk_err_from(F, MAC_V1, MAC_C1, IP_C1, IP_REMOTE,
+	    ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, quote, 48);
+	tl_in(t, 1, F, n);
+	T_EQ_INT(tl_nsent(t), 0);
+	T_EQ_INT(tl_drops(t, 1, NAT_R_ICMP_MISMATCH), 2);
+	n = mk_err_from(F, MAC_V1, MAC_C1, IP_C1, IP_VDNS1,
+	    ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, quote, 48);
+	tl_in(t, 1, F, n);
+	i = tl_sent_to(t, 0);
+	T_ASSERT(i >= 0);
+	T_ASSERT(tl_parse(t, (unsigned)i, &v) == PKT_OK);
+	T_EQ_INT(pkt_ip4(&v)->daddr_be, IP_DNS1);
+	T_EQ_INT(ip_checksum(pkt_icmp(&v), v.ip_end - v.l4_off), 0);
+	tl_free(t);
+}
+
+/* Hole 1, uplink side: an error must quote a packet natd sent on a live
+ * flow; its own TTL is checked like any forwarded packet's. */
+static void
+test_icmp_error_uplink_checks(void)
+{
+	struct tl *t = tl_new();
+	struct pkt_view v;
+	uint8_t quote[64], sent[64];
+	size_t n;
+	int i;
+
+	i = open_udp(t, 7000, IP_REMOTE, 33434);
+	T_ASSERT(i >= 0);
+	memcpy(sent, tl_frame(t, (unsigned)i) + 14, 48);
+	memcpy(quote, sent, 48);
+	/* Quoting a packet from some other address: not ours. */
+	((struct ipv4_hdr *)quote)->saddr_be = A("10.137.0.99");
+	((struct ipv4_hdr *)quote)->csum = 0;
+	((struct ipv4_hdr *)quote)->csum = ip_checksum(quote, 20);
+	t->ntx = 0;
+	n = mk_icmp_err(F, A("198.51.100.1"), ICMP_TIME_EXCEEDED, 0, 0, quote, 48);
+	tl_in(t, 0, F, n);
+	T_EQ_INT(tl_nsent(t), 0);
+	T_EQ_INT(tl_drops(t, 0, NAT_R_NO_FLOW), 1);
+	/* The real one, but with TTL 1: not forwarded (it used to leave
+	 * with TTL 0, and TTL 0 with 255). */
+	memcpy(quote, sent, 48);
+	n = mk_icmp_err(F, A("198.51.100.1"), ICMP_TIME_EXCEEDED, 0, 0, quote, 48);
+	((struct ipv4_hdr *)(F + 14))->ttl = 1;
+	fix_csums(F, n);
+	tl_in(t, 0, F, n);
+	T_EQ_INT(tl_nsent(t), 0);
+	T_EQ_INT(tl_drops(t, 0, NAT_R_TTL), 1);
+	/* A quoted non-first fragment names no ports, hence no flow. */
+	n = mk_icmp_err(F, A("198.51.100.1"), ICMP_TIME_EXCEEDED, 0, 0, quote, 48);
+	((struct ipv4_hdr *)(F + 42))->frag_be = htons(185);
+	fix_csums(F, n);
+	tl_in(t, 0, F, n);
+	T_EQ_INT(tl_nsent(t), 0);
+	T_EQ_INT(tl_drops(t, 0, NAT_R_NO_FLOW), 2);
+	/* And the well-formed one is delivered. */
+	n = mk_icmp_err(F, A("198.51.100.1"), ICMP_TIME_EXCEEDED, 0, 0, quote, 48);
+	tl_in(t, 0, F, n);
+	T_EQ_INT(tl_nsent(t), 1);
+	T_ASSERT(tl_parse(t, (unsigned)tl_last_sent(t), &v) == PKT_OK);
+	T_EQ_INT(v.ttl, 59);
+	tl_free(t);
+}
+
+/*
+ * Hole 2: natd re-sums an ICMP error after translating its quote, so an
+ * error with a bad checksum would leave with a good one. Both directions.
+ * Echo is updated incrementally, which keeps a bad checksum bad.
+ */
+static void
+test_icmp_error_bad_checksum(void)
+{
+	struct tl *t = tl_new();
+	struct pkt_view v;
+	uint8_t quote[64];
+	size_t n;
+	int i;
+
+	i = open_udp(t, 7000, IP_REMOTE, 33434);
+	T_ASSERT(i >= 0);
+	memcpy(quote, tl_frame(t, (unsigned)i) + 14, 48);
+	t->ntx = 0;
+	n = mk_icmp_err(F, IP_REMOTE, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0,
+	    quote, 48);
+	F[34 + 2] ^= 0x40;		/* ICMP checksum */
+	tl_in(t, 0, F, n);
+	T_EQ_INT(tl_nsent(t), 0);
+	T_EQ_INT(tl_drops(t, 0, NAT_R_BAD_CHECKSUM), 1);
+	/* A quoted byte changed after summing: same. */
+	n = mk_icmp_err(F, IP_REMOTE, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0,
+	    quote, 48);
+	F[n - 1] ^= 0x01;
+	tl_in(t, 0, F, n);
+	T_EQ_INT(tl_nsent(t), 0);
+	T_EQ_INT(tl_drops(t, 0, NAT_R_BAD_CHECKSUM), 2);
+	/* From the client, about the reply it got. */
+	n = mk_udp(F, MAC_GW, MAC_UP, IP_REMOTE, IP_US, 33434, 7000, 20);
+	tl_in(t, 0, F, n);
+	T_ASSERT(tl_parse(t, (unsigned)tl_last_sent(t), &v) == PKT_OK);
+	memcpy(quote, v.frame + v.l3_off, 48);
+	t->ntx = 0;
+	n = mk_err_from(F, MAC_V1, MAC_C1, IP_C1, IP_REMOTE,
+	    ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, quote, 48);
+	F[34 + 3] ^= 0x10;
+	tl_in(t, 1, F, n);
+	T_EQ_INT(tl_nsent(t), 0);
+	T_EQ_INT(tl_drops(t, 1, NAT_R_BAD_CHECKSUM), 1);
+	/* Echo with a bad checksum: forwarded, still bad. */
+	n = mk_echo(F, MAC_V1, MAC_C1, IP_C1, IP_REMOTE, ICMP_ECHO, 77, 1, 32);
+	F[34 + 2] ^= 0x04;
+	tl_in(t, 1, F, n);
+	T_ASSERT(t->nfr >= 2);
+	tl_verdict(t, t->fr[t->nfr - 1].seq, VERDICT_ACCEPT);
+	i = tl_sent_to(t, 0);
+	T_ASSERT(i >= 0);
+	T_ASSERT(tl_parse(t, (unsigned)i, &v) == PKT_OK);
+	T_ASSERT(ip_checksum(pkt_icmp(&v), v.ip_end - v.l4_off) != 0);
+	tl_free(t);
+}
+
+/* Hole 3: source-routed IPv4 is dropped both ways; other options pass. */
+static void
+test_source_route(void)
+{
+	static const uint8_t lsrr[8] = { 1, IPOPT_LSRR_, 7, 4, 198, 51, 100, 9 };
+	static const uint8_t ssrr[8] = { IPOPT_SSRR_, 7, 4, 198, 51, 100, 9, 0 };
+	static const uint8_t rr[8] = { 7, 7, 4, 0, 0, 0, 0, 0 };
+	static const uint8_t bad[4] = { 0x44, 1, 0, 0 };	/* length 1 */
+	struct tl *t = tl_new();
+	struct pkt_view v;
+	uint8_t quote[80];
+	size_t n;
+	int i;
+
+	n = mk_udp(F, MAC_V1, MAC_C1, IP_C1, IP_REMOTE, 5000, 9999, 20);
+	n = add_ip_opts(F, n, lsrr, sizeof(lsrr));
+	tl_in(t, 1, F, n);
+	n = mk_udp(F, MAC_V1, MAC_C1, IP_C1, IP_REMOTE, 5001, 9999, 20);
+	n = add_ip_opts(F, n, ssrr, sizeof(ssrr));
+	tl_in(t, 1, F, n);
+	T_EQ_INT(t->nfr, 0);
+	T_EQ_INT(tl_nsent(t), 0);
+	T_EQ_INT(tl_drops(t, 1, NAT_R_SRCROUTE), 2);
+	/* A malformed option list hides what follows: refused. */
+	n = mk_udp(F, MAC_V1, MAC_C1, IP_C1, IP_REMOTE, 5002, 9999, 20);
+	n = add_ip_opts(F, n, bad, sizeof(bad));
+	tl_in(t, 1, F, n);
+	T_EQ_INT(t->nfr, 0);
+	T_EQ_INT(tl_drops(t, 1, NAT_R_MALFORMED), 1);
+	/* Record route passes, as Linux passes it. */
+	n = mk_udp(F, MAC_V1, MAC_C1, IP_C1, IP_REMOTE, 5003, 9999, 20);
+	n = add_ip_opts(F, n, rr, sizeof(rr));
+	tl_in(t, 1, F, n);
+	T_EQ_INT(t->nfr, 1);
+	tl_verdict(t, t->fr[0].seq, VERDICT_ACCEPT);
+	i = tl_sent_to(t, 0);
+	T_ASSERT(i >= 0);
+	T_ASSERT(tl_parse(t, (unsigned)i, &v) == PKT_OK);
+	T_EQ_INT(v.l3_hlen, 28);
+	T_ASSERT(csums_ok(&v));
+	/* A source-routed reply on that open flow: dropped too. */
+	memcpy(quote, v.frame + v.l3_off, 56);
+	t->ntx = 0;
+	n = mk_udp(F, MAC_GW, MAC_UP, IP_REMOTE, IP_US, 9999, 5003, 20);
+	n = add_ip_opts(F, n, ssrr, sizeof(ssrr));
+	tl_in(t, 0, F, n);
+	T_EQ_INT(tl_nsent(t), 0);
+	T_EQ_INT(tl_drops(t, 0, NAT_R_SRCROUTE), 1);
+	/* An error quoting a source-routed packet is about nothing natd
+	 * sent. */
+	memcpy(quote + 20, lsrr, 8);
+	quote[0] = 0x47;
+	((struct ipv4_hdr *)quote)->csum = 0;
+	((struct ipv4_hdr *)quote)->csum = ip_checksum(quote, 28);
+	n = mk_icmp_err(F, A("198.51.100.1"), ICMP_TIME_EXCEEDED, 0, 0, quote, 56);
+	tl_in(t, 0, F, n);
+	T_EQ_INT(tl_nsent(t), 0);
+	T_EQ_INT(tl_drops(t, 0, NAT_R_SRCROUTE), 2);
+	/* The plain reply still arrives. */
+	n = mk_udp(F, MAC_GW, MAC_UP, IP_REMOTE, IP_US, 9999, 5003, 20);
+	tl_in(t, 0, F, n);
+	T_EQ_INT(tl_nsent(t), 1);
+	tl_free(t);
+}
+
+/* A UDP datagram of len bytes from src:sport to dst:dport, ready for
+ * mk_frag. */
+static void
+mk_dgram(uint8_t *dg, size_t len, uint32_t src, uint32_t dst, uint16_t sport,
+    uint16_t dport)
+{
+	struct udp_hdr *uh = (struct udp_hdr *)dg;
+	size_t i;
+
+	for (i = 8; i < len; i++)
+		dg[i] = (uint8_t)i;
+	uh->sport_be = htons(sport);
+	uh->dport_be = htons(dport);
+	uh->len_be = htons((uint16_t)len);
+	uh->csum = 0;
+	uh->csum = csum_fold(csum_add(csum_pseudo4(src, dst, IPPROTO_UDP_,
+	    (uint32_t)len), dg, len));
+}
+
+/*
+ * Hole 4: one client's burst of first fragments on its own allowed flow
+ * must not evict another client's fragment mappings (nor the uplink's),
+ * and its tails without heads must not fill another client's hold.
+ */
+static void
+test_fragment_shares(void)
+{
+	struct tl *t = tl_new();
+	static uint8_t dg[2960], g[4000];
+	size_t n;
+	int k;
+
+	/* Both clients have an accepted flow. */
+	T_ASSERT(open_udp(t, 7777, IP_REMOTE, 8888) >= 0);
+	n = mk_udp(F, MAC_V2, MAC_C2, IP_C2, IP_REMOTE, 6666, 8888, 20);
+	tl_in(t, 2, F, n);
+	tl_verdict(t, t->fr[t->nfr - 1].seq, VERDICT_ACCEPT);
+	/* Client 2 sends the head of a datagram; an answer to its flow
+	 * starts arriving from the uplink too. */
+	mk_dgram(dg, sizeof(dg), IP_C2, IP_REMOTE, 6666, 8888);
+	n = mk_frag(g, MAC_V2, MAC_C2, IP_C2, IP_REMOTE, 0x2222, dg, 0, 1480, 1);
+	tl_in(t, 2, g, n);
+	mk_dgram(dg, sizeof(dg), IP_REMOTE, IP_US, 8888, 6666);
+	n = mk_frag(g, MAC_GW, MAC_UP, IP_REMOTE, IP_US, 0x3333, dg, 0, 1480, 1);
+	tl_in(t, 0, g, n);
+	/* Client 1 floods first fragments of its own flow. */
+	mk_dgram(dg, sizeof(dg), IP_C1, IP_REMOTE, 7777, 8888);
+	for (k = 0; k < 600; k++) {
+		t->ntx = 0;
+		n = mk_frag(g, MAC_V1, MAC_C1, IP_C1, IP_REMOTE, (uint16_t)(0x8000 + k),
+		    dg, 0, 1480, 1);
+		tl_in(t, 1, g, n);
+		T_EQ_INT(tl_nsent(t), 1);
+	}
+	/* ... and tails whose heads never come. */
+	for (k = 0; k < 40; k++) {
+		n = mk_frag(g, MAC_V1, MAC_C1, IP_C1, IP_REMOTE, (uint16_t)(0x100 + k),
+		    dg, 1480, 1480, 1);
+		tl_in(t, 1, g, n);
+	}
+	/* Client 2's tail still finds its head's mapping. */
+	t->ntx = 0;
+	mk_dgram(dg, sizeof(dg), IP_C2, IP_REMOTE, 6666, 8888);
+	n = mk_frag(g, MAC_V2, MAC_C2, IP_C2, IP_REMOTE, 0x2222, dg, 1480, 1480, 0);
+	tl_in(t, 2, g, n);
+	T_EQ_INT(tl_nsent(t), 1);
+	T_EQ_INT(t->tx[tl_last_sent(t)].port, 0);
+	/* So does the uplink's. */
+	t->ntx = 0;
+	mk_dgram(dg, sizeof(dg), IP_REMOTE, IP_US, 8888, 6666);
+	n = mk_frag(g, MAC_GW, MAC_UP, IP_REMOTE, IP_US, 0x3333, dg, 1480, 1480, 0);
+	tl_in(t, 0, g, n);
+	T_EQ_INT(tl_nsent(t), 1);
+	T_EQ_INT(t->tx[tl_last_sent(t)].port, 2);
+	/* Client 2's fragments out of order: the tail waits in client 2's
+	 * own share, which client 1's orphans did not touch. */
+	t->ntx = 0;
+	mk_dgram(dg, sizeof(dg), IP_C2, IP_REMOTE, 6666, 8888);
+	n = mk_frag(g, MAC_V2, MAC_C2, IP_C2, IP_REMOTE, 0x2223, dg, 1480, 1480, 0);
+	tl_in(t, 2, g, n);
+	T_EQ_INT(tl_nsent(t), 0);
+	T_EQ_INT(tl_drops(t, 2, NAT_R_FRAG), 0);
+	n = mk_frag(g, MAC_V2, MAC_C2, IP_C2, IP_REMOTE, 0x2223, dg, 0, 1480, 1);
+	tl_in(t, 2, g, n);
+	T_EQ_INT(tl_nsent(t), 2);
+	/* Client 1 paid for its flood alone. */
+	T_ASSERT(tl_drops(t, 1, NAT_R_FRAG) > 0);
+	T_EQ_INT(tl_drops(t, 2, NAT_R_FRAG), 0);
+	T_EQ_INT(tl_drops(t, 0, NAT_R_FRAG), 0);
+	tl_free(t);
+}
+
+/* Hole 4, second part: the reply fragments of an allowed client-to-client
+ * flow reach the client that opened it, in order or not. */
+static void
+test_fragment_c2c_reply(void)
+{
+	struct tl *t = tl_new();
+	static uint8_t dg[2960], g[4000];
+	struct pkt_view v;
+	size_t n;
+	unsigned i;
+
+	n = mk_udp(F, MAC_V1, MAC_C1, IP_C1, IP_C2, 4000, 5000, 20);
+	tl_in(t, 1, F, n);
+	T_EQ_INT(t->nfr, 1);
+	tl_verdict(t, t->fr[0].seq, VERDICT_ACCEPT);
+	T_EQ_INT(t->tx[tl_last_sent(t)].port, 2);
+	/* Client 2 answers with a fragmented datagram. */
+	mk_dgram(dg, sizeof(dg), IP_C2, IP_C1, 5000, 4000);
+	t->ntx = 0;
+	n = mk_frag(g, MAC_V2, MAC_C2, IP_C2, IP_C1, 0x4444, dg, 0, 1480, 1);
+	tl_in(t, 2, g, n);
+	n = mk_frag(g, MAC_V2, MAC_C2, IP_C2, IP_C1, 0x4444, dg, 1480, 1480, 0);
+	tl_in(t, 2, g, n);
+	T_EQ_INT(tl_nsent(t), 2);
+	for (i = 0; i < t->ntx; i++) {
+		if (t->tx[i].port == MQ_PORT_DROP)
+			continue;
+		T_EQ_INT(t->tx[i].port, 1);
+		T_ASSERT(tl_parse(t, i, &v) == PKT_OK);
+		T_EQ_INT(pkt_ip4(&v)->daddr_be, IP_C1);
+		T_ASSERT(pkt_ip4_csum_ok(&v));
+	}
+	/* Tail first. */
+	t->ntx = 0;
+	n = mk_frag(g, MAC_V2, MAC_C2, IP_C2, IP_C1, 0x4445, dg, 1480, 1480, 0);
+	tl_in(t, 2, g, n);
+	T_EQ_INT(tl_nsent(t), 0);
+	n = mk_frag(g, MAC_V2, MAC_C2, IP_C2, IP_C1, 0x4445, dg, 0, 1480, 1);
+	tl_in(t, 2, g, n);
+	T_EQ_INT(tl_nsent(t), 2);
+	T_EQ_INT(tl_drops(t, 2, NAT_R_FRAG), 0);
+	/* Client 1 cannot borrow client 2's mapping: its own tail with
+	 * client 2's id and addresses is spoofed anyway, but a tail to
+	 * client 2 with that id finds nothing in client 1's table. */
+	t->ntx = 0;
+	n = mk_frag(g, MAC_V1, MAC_C1, IP_C1, IP_C2, 0x4445, dg, 1480, 1480, 0);
+	tl_in(t, 1, g, n);
+	T_EQ_INT(tl_nsent(t), 0);
+	tl_free(t);
+}
+
+/* The xorshift64* stream natd seeds from cfg.seed (nat_rand), copied. */
+static uint64_t
+ref_rand(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 0x2545f4914f6cdd1dull;
+}
+
+/*
+ * Hole 11: the flow table's hash key is its own random value, not an
+ * output of the stream whose other outputs (ports, DNS ids) clients see.
+ */
+static void
+test_hash_secret(void)
+{
+	struct nat_config c;
+	struct tl *t;
+	uint64_t s, key;
+	int k;
+
+	nat_config_defaults(&c);
+	c.nflows = 1024;
+	c.client_quota = 256;
+	c.own_count = 16;
+	c.seed = 12345;
+	c.secret = 0x0123456789abcdefull;
+	t = tl_new_cfg(&c, 512, 4096, NULL, 0, 0, 1);
+	key = t->e->ft.secret;
+	T_EQ_INT(key, c.secret);
+	s = c.seed | 1;
+	for (k = 0; k < 16; k++)
+		T_ASSERT(key != ref_rand(&s));
+	tl_free(t);
+	/* Same seed, another secret: another key. */
+	c.secret = 0xfedcba9876543210ull;
+	t = tl_new_cfg(&c, 512, 4096, NULL, 0, 0, 1);
+	T_ASSERT(t->e->ft.secret != key);
+	tl_free(t);
+}
+
 int
 main(void)
 {
@@ -1227,5 +1730,13 @@ main(void)
 	T_RUN(test_pcap_ring_and_stats);
 	T_RUN(test_buffer_reserve);
 	T_RUN(test_restart_keeps_flows);
+	T_RUN(test_icmp_error_outer_dst);
+	T_RUN(test_icmp_error_outer_dst_dns);
+	T_RUN(test_icmp_error_uplink_checks);
+	T_RUN(test_icmp_error_bad_checksum);
+	T_RUN(test_source_route);
+	T_RUN(test_fragment_shares);
+	T_RUN(test_fragment_c2c_reply);
+	T_RUN(test_hash_secret);
 	return t_done();
 }

@@ -1431,6 +1431,44 @@ test_strings(void)
 	T_EQ_INT(ip4_parse(NULL, &a), -1);
 }
 
+/* The IPv4 option walk finds source routing anywhere in the list, passes
+ * other options, and refuses a list whose lengths do not add up. */
+static void
+test_ip4_srcroute(void)
+{
+	static const struct {
+		uint8_t	opt[40];
+		size_t	len;
+		int	want;
+	} c[] = {
+		{ { 0 }, 0, 0 },				/* no options */
+		{ { 1, 1, 1, 1 }, 4, 0 },			/* NOPs */
+		{ { 0x83, 7, 4, 1, 2, 3, 4, 0 }, 8, 1 },	/* LSRR */
+		{ { 1, 0x89, 7, 4, 1, 2, 3, 4 }, 8, 1 },	/* NOP, SSRR */
+		{ { 7, 7, 4, 0, 0, 0, 0, 0x83 }, 8, 1 },	/* RR, then LSRR */
+		{ { 7, 7, 4, 0, 0, 0, 0, 0 }, 8, 0 },		/* RR, EOL */
+		{ { 0, 0x83, 7, 4 }, 4, 0 },			/* after EOL: padding */
+		{ { 0x44, 12, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0 }, 12, 0 },	/* timestamp */
+		{ { 0x94, 4, 0, 0 }, 4, 0 },			/* router alert */
+		{ { 0x44, 1, 0, 0 }, 4, -1 },			/* length 1 */
+		{ { 0x44, 0, 0, 0 }, 4, -1 },			/* length 0 */
+		{ { 0x44, 8, 0, 0 }, 4, -1 },			/* past the header */
+		{ { 1, 1, 1, 0x44 }, 4, -1 },			/* no length byte */
+		{ { 0x07, 40, 0 }, 40, 0 },			/* one option, whole area */
+	};
+	uint8_t ip[60];
+	size_t i;
+
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		memset(ip, 0, sizeof(ip));
+		ip[0] = (uint8_t)(0x40 | (20 + c[i].len) / 4);
+		memcpy(ip + 20, c[i].opt, c[i].len);
+		if (pkt_ip4_srcroute(ip, 20 + c[i].len) != c[i].want)
+			printf("# case %zu\n", i);
+		T_EQ_INT(pkt_ip4_srcroute(ip, 20 + c[i].len), c[i].want);
+	}
+}
+
 int
 main(void)
 {
@@ -1452,5 +1490,6 @@ main(void)
 	T_RUN(test_build_rst);
 	T_RUN(test_icmp_quote);
 	T_RUN(test_strings);
+	T_RUN(test_ip4_srcroute);
 	return t_done();
 }
