@@ -1886,9 +1886,19 @@ nat_verdict(struct nat_engine *e, const struct flow_verdict *vd, uint64_t now)
 	f->state = act == VERDICT_ACCEPT ? FT_ACTIVE : FT_BLOCKED;
 	if (f->flags & FT_F_RECHECK) {
 		f->flags &= ~FT_F_RECHECK;
-		if (f->state == FT_ACTIVE &&
-		    send_flowreq(e, idx, NULL, FREQ_RECHECK) == 0)
-			f->flags |= FT_F_RECHECK;
+		if (f->state == FT_ACTIVE) {
+			if (send_flowreq(e, idx, NULL, FREQ_RECHECK) == 0)
+				f->flags |= FT_F_RECHECK;
+			else {
+				/* The ring is full: a lost re-check would leave
+				 * the flow open under rules that may deny it.
+				 * The re-check pass asks again from this flow
+				 * on, at the next tick. */
+				if (!e->recheck_active || e->recheck_cursor > idx)
+					e->recheck_cursor = idx;
+				e->recheck_active = 1;
+			}
+		}
 	}
 	if (log_getlevel() >= LOG_LVL_DEBUG) {
 		char a[16], b[16];
