@@ -796,8 +796,7 @@ send_flowreq(struct nat_engine *e, uint32_t idx, const struct pkt_view *v,
 
 	memset(&r, 0, sizeof(r));
 	e->seq_ctr++;
-	f->seq = (e->seq_ctr << 20) | idx;
-	r.seq = f->seq;
+	r.seq = (e->seq_ctr << 20) | idx;
 	r.port = f->cport;
 	r.family = 4;
 	r.proto = f->proto;
@@ -811,7 +810,13 @@ send_flowreq(struct nat_engine *e, uint32_t idx, const struct pkt_view *v,
 		r.dport = f->dport;
 	}
 	r.flags = flags;
-	return e->io.flowreq(e->io.arg, &r);
+	/* Only a request that was sent replaces the one outstanding: a
+	 * verdict already on its way for that one still counts (a deny
+	 * must not be ignored because the ring was full for the next). */
+	if (e->io.flowreq(e->io.arg, &r) == -1)
+		return -1;
+	f->seq = r.seq;
+	return 0;
 }
 
 /* ---- fragments ---- */
