@@ -27,7 +27,8 @@
  *   9    ARP, on any port, requests and replies, spoofed or not
  *   10   a client's Qubes rule set replaced (policy and up to 3 rules from
  *        a menu of templates with fuzzer-chosen parameters, or a set with an
- *        unparsable rule)
+ *        unparsable rule); DNS names in rules resolve through a stub that
+ *        always answers the same (see HOSTS), fails, or never answers
  *   11   the JSON rule set replaced (up to 4 rules from templates, or a
  *        document that is refused and changes nothing)
  *   12-13 time moves forward (50 ms .. 130 s) and natd ticks; JSON rules
@@ -92,6 +93,7 @@
 #include "policyd/dnscache.h"
 #include "policyd/engine.h"
 #include "policyd/jrules.h"
+#include "policyd/policyd.h"
 #include "policyd/qrule.h"
 
 #define NCLI		3
@@ -160,6 +162,28 @@ client_of(uint32_t a)
 	return 0;
 }
 
+/*
+ * The uplink's resolver, stubbed: the names of the rule templates always
+ * resolve the same way (see host_addr), nx.example fails at once and
+ * slow.example never answers (the cache times it out).
+ */
+static const char *const HOSTS[5] = { "r0.example", "net.example",
+	"c2.example", "nx.example", "slow.example" };
+
+static int
+host_addr(unsigned h, unsigned i, uint32_t *a)
+{
+	switch (h) {
+	case 0:
+		return i == 0 ? (*a = ad[A_R0], 1) : 0;
+	case 1:
+		return i < 2 ? (*a = ad[A_R1 + i], 1) : 0;
+	case 2:
+		return i == 0 ? (*a = ad[A_C2], 1) : 0;
+	}
+	return 0;
+}
+
 static const uint16_t PORTS[8] = { 53, 80, 443, 22, 25, 1024, 5000, 40000 };
 static const uint8_t MAC_GW[6] = { 2, 0, 0, 0, 0, 0xfe };
 
@@ -211,7 +235,9 @@ struct mflow {
 struct mrule {
 	uint8_t		action;		/* VERDICT_* */
 	uint8_t		proto;		/* 0 any */
-	uint8_t		dk;		/* 0 any, 1 address/prefix, 2 the DNS servers */
+	uint8_t		dk;		/* 0 any, 1 address/prefix, 2 the DNS
+					 * servers, 3 a host name (HOSTS[host]) */
+	uint8_t		host;
 	uint8_t		plen, peer, never, has_ports, has_it, it;
 	uint16_t	lo, hi;
 	uint32_t	addr;		/* network order */
@@ -229,6 +255,7 @@ struct qent {
 	struct flow_req		r;
 	struct flow_verdict	v;
 	int			k;
+	uint64_t		deadline;	/* waiting for a DNS name */
 };
 
 struct seen {
@@ -250,8 +277,10 @@ static struct {
 	struct mflow		 fl[MAXFLOW];
 	unsigned		 nfl;
 	int			 kmap[1024];	/* natd's flow slot -> model flow */
-	struct qent		 q[QMAX];
-	unsigned		 qh, qd, qt;	/* deliver, decide, append */
+	/* the FLOWREQ ring, policyd's list of flows waiting for DNS names,
+	 * and the VERDICT ring */
+	struct qent		 rq[QMAX], wl[QMAX], vq[QMAX];
+	unsigned		 rqh, rqt, nwl, vqh, vqt;
 	int			 autom, ring_full;
 	int			 unnotified, ring_refused, refused_now;
 	struct mrule		 mj[MAXR];
@@ -355,6 +384,15 @@ mmatch(const struct mrule *r, unsigned port, uint8_t proto, uint32_t dst,
 		return 0;
 	if (r->dk == 1 && (dst & mask) != r->addr)
 		return 0;
+	if (r->dk == 3) {
+		uint32_t a;
+		unsigned i;
+
+		for (i = 0; host_addr(r->host, i, &a); i++)
+			if (a == dst)
+				return 1;
+		return 0;
+	}
 	return 1;
 }
 
@@ -922,7 +960,8 @@ f_fr(void *arg, const struct flow_req *r)
 	int k;
 
 	(void)arg;
-	if (S.ring_full || S.qt - S.qd >= QCAP || S.qt - S.qh >= QMAX) {
+	if (S.ring_full || S.rqt - S.rqh >= QCAP ||
+	    S.rqt - S.rqh + S.nwl + S.vqt - S.vqh >= QMAX - 1) {
 		if (r->flags & FREQ_RECHECK)
 			S.refused_now = S.ring_refused = 1;
 		return -1;
@@ -970,7 +1009,7 @@ f_fr(void *arg, const struct flow_req *r)
 	S.fl[k].lastseq = r->seq;
 	TRACE("  request seq %#x flow %d%s\n", r->seq, k,
 	    r->flags & FREQ_RECHECK ? " (re-check)" : "");
-	e = &S.q[S.qt++ % QMAX];
+	e = &S.rq[S.rqt++ % QMAX];
 	e->r = *r;
 	e->k = k;
 	S.fl[k].outstanding++;
@@ -986,31 +1025,97 @@ f_dns(void *arg, const struct msg_dns_answer *a)
 
 /* ---- policyd, as policyd/flows.c and policyd.c drive its engine ---- */
 
+/* 1 when policyd decided (and the reference agrees), 0 when it waits. */
+static int
+decide(struct qent *e, int final)
+{
+	uint32_t s, t;
+	uint8_t m;
+
+	if (!engine_decide(&S.pe, &e->r, S.now, unix_now(), final, &e->v)) {
+		if (final)
+			fail("policyd still waits for a DNS name on its final try");
+		return 0;
+	}
+	memcpy(&s, e->r.src, 4);
+	memcpy(&t, e->r.dst, 4);
+	m = meval(e->r.port, s, e->r.proto, t, e->r.dport, e->r.icmp_type);
+	if (e->v.action != m)
+		fail("policyd says %u, the reference %u, for port %u proto "
+		    "%u %s > %s:%u type %u", e->v.action, m, e->r.port,
+		    e->r.proto, A(s), A(t), e->r.dport, e->r.icmp_type);
+	S.vq[S.vqt++ % QMAX] = *e;
+	return 1;
+}
+
+/* pd_flows_retry: the flows waiting for names, final past their deadline */
+static void
+retry(void)
+{
+	unsigned i = 0;
+
+	while (i < S.nwl)
+		if (decide(&S.wl[i], S.now >= S.wl[i].deadline))
+			S.wl[i] = S.wl[--S.nwl];
+		else
+			i++;
+}
+
+static void
+dns_stub(void)
+{
+	struct msg_dns_query mq;
+	int more = 1;
+
+	while (more) {
+		more = 0;
+		while (dnsc_next_query(&S.dns, S.now, &mq)) {
+			struct msg_dns_answer a;
+			unsigned h;
+
+			for (h = 0; h < 5 && strcmp(mq.name, HOSTS[h]) != 0; h++)
+				;
+			if (h == 5)
+				fail("policyd asks for %s, which no rule names", mq.name);
+			if (h == 4)
+				continue;
+			memset(&a, 0, sizeof a);
+			a.qid = mq.qid;
+			a.qtype = mq.qtype;
+			a.ttl = 30;
+			a.status = h == 3 ? -1 : 0;
+			while (a.naddr < DNS_ANSWER_MAX &&
+			    host_addr(h, a.naddr, (uint32_t *)a.addr[a.naddr]))
+				a.naddr++;
+			more |= dnsc_answer(&S.dns, &a, S.now);
+		}
+		/* an answer may let waiting flows be decided, or need more */
+		if (more)
+			retry();
+	}
+}
+
+/* pd_flows_step: every request in the ring is decided or waits. */
 static void
 decide_all(void)
 {
-	while (S.qd != S.qt) {
-		struct qent *e = &S.q[S.qd++ % QMAX];
-		uint32_t s, t;
-		uint8_t m;
+	retry();
+	while (S.rqh != S.rqt) {
+		struct qent *e = &S.rq[S.rqh++ % QMAX];
 
-		if (!engine_decide(&S.pe, &e->r, S.now, unix_now(), 0, &e->v))
-			fail("policyd waits for DNS, but no rule names a host");
-		memcpy(&s, e->r.src, 4);
-		memcpy(&t, e->r.dst, 4);
-		m = meval(e->r.port, s, e->r.proto, t, e->r.dport, e->r.icmp_type);
-		if (e->v.action != m)
-			fail("policyd says %u, the reference %u, for port %u proto "
-			    "%u %s > %s:%u type %u", e->v.action, m, e->r.port,
-			    e->r.proto, A(s), A(t), e->r.dport, e->r.icmp_type);
+		if (!decide(e, 0)) {
+			e->deadline = S.now + PD_DNS_WAIT_MS;
+			S.wl[S.nwl++] = *e;
+		}
 	}
+	dns_stub();
 }
 
 static void
 deliver(unsigned n)
 {
-	while (n-- > 0 && S.qh != S.qd) {
-		struct qent *e = &S.q[S.qh++ % QMAX];
+	while (n-- > 0 && S.vqh != S.vqt) {
+		struct qent *e = &S.vq[S.vqh++ % QMAX];
 		struct flow_verdict v = e->v;
 		struct mflow *f = &S.fl[e->k];
 
@@ -1065,7 +1170,7 @@ settle(void)
 		return;
 	if (S.unnotified)
 		notify();
-	for (n = 0; n < 8 && S.qh != S.qt; n++) {
+	for (n = 0; n < 8 && (S.rqh != S.rqt || S.vqh != S.vqt); n++) {
 		decide_all();
 		deliver(QMAX);
 	}
@@ -1616,10 +1721,12 @@ ev_arp(void)
 
 /* ---- rule sets ---- */
 
-static const char *const QDST[10] = { "", " dst4=93.184.216.34/32",
+static const char *const QDST[15] = { "", " dst4=93.184.216.34/32",
 	" dst4=198.51.100.0/24", " dst4=10.137.0.10/32", " dst4=10.137.0.11",
 	" dst4=10.137.0.12/32", " dst4=10.137.0.0/24", " specialtarget=dns",
-	" dst4=10.139.1.1/32", " dst4=192.0.2.53/32" };
+	" dst4=10.139.1.1/32", " dst4=192.0.2.53/32", " dsthost=r0.example",
+	" dsthost=net.example", " dsthost=c2.example", " dsthost=nx.example",
+	" dsthost=slow.example" };
 static const char *const QPORTS[8] = { NULL, "53-53", "80-80", "1-1024",
 	"443-443", "5000-5003", "0-65535", "40000-40000" };
 static const int QIT[4] = { -1, 8, 0, 3 };
@@ -1646,7 +1753,7 @@ ev_qubes(void)
 	memset(&ms, 0, sizeof ms);
 	why[0] = '\0';
 	for (i = 0; i < n; i++) {
-		uint8_t act = get() & 1, ds = get() % 10, ps = get() % 4, xs = get();
+		uint8_t act = get() & 1, ds = get() % 15, ps = get() % 4, xs = get();
 		struct mrule *m = &ms.r[i];
 		uint8_t proto = ps == 1 ? IPPROTO_TCP_ : ps == 2 ? IPPROTO_UDP_ :
 		    ps == 3 ? IPPROTO_ICMP_ : 0;
@@ -1667,6 +1774,8 @@ ev_qubes(void)
 		case 7: m->dk = 2; break;
 		case 8: mrule_dst(m, ad[A_VDNS1], 32); break;
 		case 9: mrule_dst(m, ad[A_DNS1], 32); break;
+		case 0: break;
+		default: m->dk = 3; m->host = (uint8_t)(ds - 10); break;
 		}
 		m->peer = m->dk == 1 && m->plen == 32;
 		if ((proto == IPPROTO_TCP_ || proto == IPPROTO_UDP_) && QPORTS[xs % 8]) {
@@ -1707,10 +1816,13 @@ ev_qubes(void)
 
 static const char *const JFROM[5] = { "*", "10.137.0.10", "work",
 	"10.137.0.12", "198.51.100.7" };
-static const char *const JDST[8] = { "", ", \"dst4\": \"93.184.216.34\"",
+static const char *const JDST[13] = { "", ", \"dst4\": \"93.184.216.34\"",
 	", \"dst4\": \"198.51.100.0/24\"", ", \"to\": \"10.137.0.10\"",
 	", \"to\": \"work\"", ", \"to\": \"10.137.0.12\"",
-	", \"specialtarget\": \"dns\"", ", \"dst4\": \"10.137.0.11/32\"" };
+	", \"specialtarget\": \"dns\"", ", \"dst4\": \"10.137.0.11/32\"",
+	", \"dsthost\": \"r0.example\"", ", \"dsthost\": \"net.example\"",
+	", \"dsthost\": \"c2.example\"", ", \"dsthost\": \"nx.example\"",
+	", \"dsthost\": \"slow.example\"" };
 static const char *const JPORTS[8] = { NULL, "\"53\"", "\"80\"", "\"1-1024\"",
 	"\"443\"", "\"5000-5003\"", "53", "\"0-65535\"" };
 static const char *const JACT[3] = { "accept", "drop", "reject" };
@@ -1729,7 +1841,7 @@ ev_json(void)
 	off += (size_t)snprintf(doc + off, sizeof doc - off, "{\"version\": 1, "
 	    "\"names\": {\"work\": \"10.137.0.11\"}, \"rules\": [");
 	for (i = 0; i < n; i++) {
-		uint8_t fs = get() % 5, as = get() % 3, ds = get() % 8, ps = get() % 4;
+		uint8_t fs = get() % 5, as = get() % 3, ds = get() % 13, ps = get() % 4;
 		uint8_t xs = get(), es = get() % 4;
 		struct mrule *m = &mj[i];
 		uint8_t proto = ps == 1 ? IPPROTO_TCP_ : ps == 2 ? IPPROTO_UDP_ :
@@ -1751,6 +1863,8 @@ ev_json(void)
 		case 5: mrule_dst(m, ad[A_C3], 32); m->peer = 1; break;
 		case 6: m->dk = 2; break;
 		case 7: mrule_dst(m, ad[A_C2], 32); break;
+		case 0: break;
+		default: m->dk = 3; m->host = (uint8_t)(ds - 8); break;
 		}
 		if ((proto == IPPROTO_TCP_ || proto == IPPROTO_UDP_) &&
 		    JPORTS[xs % 8] && (ds != 6 || xs % 8 == 1 || xs % 8 == 6)) {
@@ -1809,7 +1923,8 @@ ev_time(void)
 		if (S.mj[i].expire != 0 && before <= S.mj[i].expire &&
 		    unix_now() > S.mj[i].expire)
 			S.unnotified = 1;
-	/* policyd's timer (policyd.c) */
+	/* policyd's timers (policyd.c): DNS timeouts, JSON rules expiring */
+	dnsc_tick(&S.dns, S.now, NULL);
 	if (S.next_expire != 0 && unix_now() > S.next_expire) {
 		S.pe.generation++;
 		rules_changed();

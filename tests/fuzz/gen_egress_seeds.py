@@ -192,6 +192,17 @@ SEEDS = {
         client(1, UDP, R0 + i % 3, i % 8, (i // 3) % 8) for i in range(24)) +
     client(2, UDP, R0, P80, P80) + reply() + time(5) +
     client(2, UDP, R0, P80, P80) + time(6),
+    # DNS names in rules: resolved by a stub (r0/net/c2.example), failing
+    # (nx.example) or never answered (slow.example: the flow waits, then
+    # the rule does not match)
+    "dsthost": qubes(1, False, [(1, 10, 1, 0), (1, 14, 2, 0), (0, 13, 0, 0)]) +
+    json([(1, 0, 9, 2, 0, 0), (0, 0, 10, 0, 0, 0)]) +
+    client(1, TCP, R0, P1024, P80) + reply() + client(1, UDP, R1, P1024, P53) +
+    client(1, UDP, R2, P1024, P5000) + reply() + client(1, UDP, R0, P1024, P53) +
+    client(1, ECHO, C2, P80, P80) + time(3) + client(1, UDP, R0, P1024, P53) +
+    time(6) + client(1, TCP, R0, P1024, P443) + auto() +
+    client(1, UDP, R0, P5000, P5000) + time(3) + decide() + deliver_all() +
+    client(2, UDP, R1, P1024, P80),
     # found by the fuzzer (natd fixes with their own unit tests): a
     # re-check refused by a full ring after a pending flow's verdict was
     # lost for good...
