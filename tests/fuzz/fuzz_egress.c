@@ -108,7 +108,7 @@
 #define QCAP		24	/* the flow-request ring: undecided requests */
 #define MAXR		4
 #define NLOG		16
-#define NFRAG		256
+#define NFRAG		MAXREC	/* at most one first fragment per event */
 #define UNIX0		1800000000LL
 
 static const uint8_t TAGMAGIC[4] = { 0xeb, 0x9a, 0x5c, 0x01 };
@@ -1295,9 +1295,15 @@ finish(uint8_t *f, size_t len, int bad_ip, int bad_l4)
 		if (bad_l4) {
 			uint8_t *c = v.frame + v.l4_off + (v.proto == IPPROTO_TCP_ ?
 			    16 : v.proto == IPPROTO_UDP_ ? 6 : 2);
+			uint16_t x;
 
-			/* off by 2 or 3: never the other form of zero */
-			c[1] = (uint8_t)(c[1] + (c[1] >= 0xfd ? 3 : 2));
+			/* Wrong by one bit, and never 0 or 0xffff: UDP's "no
+			 * checksum", or the other form of a right one. */
+			memcpy(&x, c, 2);
+			x ^= htons(1);
+			if (x == 0 || x == 0xffff)
+				x ^= htons(3);
+			memcpy(c, &x, 2);
 		}
 	}
 	if (bad_ip)
