@@ -228,6 +228,9 @@ PENDING = {
     reply(fl=0) + client_error(1, bad=True),
     # hole 3: a source-routed packet on an allowed flow
     "hole3_lsrr": ACCEPT_ALL(1) + client(1, TCP, R0, P1024, P443, LSRR),
+    # ... in both directions
+    "hole3_ssrr_inbound": ACCEPT_ALL(1) + client(1, UDP, R0, P1024, P5000) +
+    reply(variant=SSRR, fl=0),
 }
 
 
