@@ -799,8 +799,7 @@ send_flowreq(struct nat_engine *e, uint32_t idx, const struct pkt_view *v,
 
 	memset(&r, 0, sizeof(r));
 	e->seq_ctr++;
-	f->seq = (e->seq_ctr << 20) | idx;
-	r.seq = f->seq;
+	r.seq = (e->seq_ctr << 20) | idx;
 	r.port = f->cport;
 	r.family = 4;
 	r.proto = f->proto;
@@ -814,7 +813,13 @@ send_flowreq(struct nat_engine *e, uint32_t idx, const struct pkt_view *v,
 		r.dport = f->dport;
 	}
 	r.flags = flags;
-	return e->io.flowreq(e->io.arg, &r);
+	/* Only a request that was sent replaces the one outstanding: a
+	 * verdict already on its way for that one still counts (a deny
+	 * must not be ignored because the ring was full for the next). */
+	if (e->io.flowreq(e->io.arg, &r) == -1)
+		return -1;
+	f->seq = r.seq;
+	return 0;
 }
 
 /* ---- fragments ---- */
@@ -1977,9 +1982,19 @@ nat_verdict(struct nat_engine *e, const struct flow_verdict *vd, uint64_t now)
 	f->state = act == VERDICT_ACCEPT ? FT_ACTIVE : FT_BLOCKED;
 	if (f->flags & FT_F_RECHECK) {
 		f->flags &= ~FT_F_RECHECK;
-		if (f->state == FT_ACTIVE &&
-		    send_flowreq(e, idx, NULL, FREQ_RECHECK) == 0)
-			f->flags |= FT_F_RECHECK;
+		if (f->state == FT_ACTIVE) {
+			if (send_flowreq(e, idx, NULL, FREQ_RECHECK) == 0)
+				f->flags |= FT_F_RECHECK;
+			else {
+				/* The ring is full: a lost re-check would leave
+				 * the flow open under rules that may deny it.
+				 * The re-check pass asks again from this flow
+				 * on, at the next tick. */
+				if (!e->recheck_active || e->recheck_cursor > idx)
+					e->recheck_cursor = idx;
+				e->recheck_active = 1;
+			}
+		}
 	}
 	if (log_getlevel() >= LOG_LVL_DEBUG) {
 		char a[16], b[16];

@@ -953,6 +953,56 @@ test_recheck(void)
 	tl_free(t);
 }
 
+/* A flow accepted under rules that changed while it waited must be
+ * re-checked; when the ring is full at that moment, the re-check is not
+ * lost: the next tick asks (found by fuzz_egress). */
+static void
+test_recheck_ring_full(void)
+{
+	struct tl *t = tl_new();
+	size_t n = mk_udp(F, MAC_V1, MAC_C1, IP_C1, IP_REMOTE, 6000, 6001, 4);
+	uint32_t seq;
+
+	tl_in(t, 1, F, n);
+	T_EQ_INT(t->nfr, 1);
+	seq = t->fr[0].seq;
+	nat_rules_changed(t->e, 2, t->now);
+	t->fr_full = 1;
+	tl_verdict(t, seq, VERDICT_ACCEPT);
+	T_EQ_INT(t->nfr, 1);		/* the re-check did not fit */
+	t->fr_full = 0;
+	nat_tick(t->e, t->now);
+	T_EQ_INT(t->nfr, 2);
+	T_EQ_INT(t->fr[1].flags, FREQ_RECHECK);
+	T_EQ_INT(t->fr[1].sport, 6000);
+	tl_verdict(t, t->fr[1].seq, VERDICT_DROP);
+	T_EQ_INT(ft_find_out(&t->e->ft, IP_C1, IP_REMOTE, IPPROTO_UDP_, 6000, 6001),
+	    FT_NIL);
+	tl_free(t);
+}
+
+/* A re-check that does not fit the ring leaves the one outstanding in
+ * force: its verdict, a deny, still cuts the flow (found by fuzz_egress). */
+static void
+test_recheck_verdict_kept(void)
+{
+	struct tl *t = tl_new();
+	uint32_t seq;
+
+	T_ASSERT(open_udp(t, 5000, IP_REMOTE, 5001) >= 0);
+	t->nfr = 0;
+	nat_rules_changed(t->e, 2, t->now);
+	T_EQ_INT(t->nfr, 1);
+	seq = t->fr[0].seq;
+	t->fr_full = 1;
+	nat_rules_changed(t->e, 3, t->now);	/* its re-check does not fit */
+	T_EQ_INT(t->nfr, 1);
+	tl_verdict(t, seq, VERDICT_DROP);
+	T_EQ_INT(ft_find_out(&t->e->ft, IP_C1, IP_REMOTE, IPPROTO_UDP_, 5000, 5001),
+	    FT_NIL);
+	tl_free(t);
+}
+
 static void
 test_gso_partial(void)
 {
@@ -1726,6 +1776,8 @@ main(void)
 	T_RUN(test_quota_and_eviction);
 	T_RUN(test_table_full);
 	T_RUN(test_recheck);
+	T_RUN(test_recheck_ring_full);
+	T_RUN(test_recheck_verdict_kept);
 	T_RUN(test_gso_partial);
 	T_RUN(test_pcap_ring_and_stats);
 	T_RUN(test_buffer_reserve);
