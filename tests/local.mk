@@ -56,8 +56,7 @@ CLEANFILES += tests/bench/e2e
 # The egress invariant (docs/egress-invariant.md): natd's and policyd's
 # engines and both rule loaders driven by a script of events, every frame
 # natd hands out checked against a reference model. Its seed corpus is
-# replayed in every build; inputs that still break the invariant wait in
-# tests/fuzz/pending/fuzz_egress/ until their fix is in.
+# replayed in every build.
 MOAT_FUZZ_TARGETS += tests/fuzz/fuzz_egress
 EXTRA_PROGRAMS += tests/fuzz/fuzz_egress
 tests_fuzz_fuzz_egress_SOURCES = tests/fuzz/fuzz_egress.c
@@ -68,5 +67,5 @@ MOAT_UNIT_TESTS += tests/fuzz/replay_egress
 tests_fuzz_replay_egress_SOURCES = tests/fuzz/fuzz_egress.c tests/fuzz/replay.c
 tests_fuzz_replay_egress_LDADD = $(NATD_LIBS) $(POLICY_LIBS)
 tests_fuzz_replay_egress_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
-EXTRA_DIST += tests/fuzz/corpus/egress tests/fuzz/pending/egress \
+EXTRA_DIST += tests/fuzz/corpus/egress \
 	tests/fuzz/gen_egress_seeds.py
