@@ -23,7 +23,8 @@ daemon_common_msg(const struct msg *m)
 	case MSG_TEST_SYSCALL: {
 		struct msg_test_syscall t;
 
-		msg_get(m, MSG_TEST_SYSCALL, &t, sizeof t);
+		if (msg_get(m, MSG_TEST_SYSCALL, &t, sizeof t) < 0)
+			fatalx("bad TEST_SYSCALL from the supervisor");
 		sandbox_test_forbidden(t.what);
 		return 1;
 	}

@@ -61,14 +61,29 @@ msg_name(uint32_t type)
 	return msg_table[type].name;
 }
 
+/*
+ * The payload's size against the table; for the one variable-size type,
+ * also its own count, so that every receiver (the supervisor from agentd,
+ * natd and policyd from the supervisor) reads a list that is exactly as
+ * long as it says, checked here once rather than by each.
+ */
 static int
-size_ok(uint32_t type, size_t len)
+payload_ok(uint32_t type, const void *data, size_t len)
 {
-	uint32_t sz = msg_table[type].size;
+	uint32_t sz = msg_table[type].size, count;
 
-	if (sz & MSG_SZ_VAR)
-		return len <= (sz & ~MSG_SZ_VAR);
-	return len == sz;
+	if (!(sz & MSG_SZ_VAR))
+		return len == sz;
+	if (len > (sz & ~MSG_SZ_VAR))
+		return 0;
+	if (type == MSG_CLIENTS) {
+		if (len < offsetof(struct msg_clients, c))
+			return 0;
+		memcpy(&count, data, sizeof count);
+		return count <= CLIENTS_MAX &&
+		    len == offsetof(struct msg_clients, c) + count * sizeof(struct msg_client);
+	}
+	return 1;
 }
 
 int
@@ -87,8 +102,8 @@ msg_send(int sock, uint32_t type, uint32_t id, const void *payload,
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
 	ssize_t n;
 
-	if (type == MSG_NONE || type >= MSG_TYPE_COUNT || !size_ok(type, len) ||
-	    len > MSG_MAX_PAYLOAD || (fd >= 0 && msg_table[type].fd == 0) ||
+	if (type == MSG_NONE || type >= MSG_TYPE_COUNT || len > MSG_MAX_PAYLOAD ||
+	    (len > 0 && payload == NULL) || !payload_ok(type, payload, len) || (fd >= 0 && msg_table[type].fd == 0) ||
 	    (fd < 0 && msg_table[type].fd == 2)) {
 		errno = EINVAL;
 		return -1;
@@ -195,8 +210,8 @@ msg_recv(int sock, struct msg *m, int from, const char **why)
 		goto bad;
 	}
 	spec = &msg_table[m->hdr.type];
-	if (!size_ok(m->hdr.type, m->hdr.len)) {
-		*why = "wrong payload size for type";
+	if (!payload_ok(m->hdr.type, m->data, m->hdr.len)) {
+		*why = "wrong payload size for type (or a list count that does not match it)";
 		goto bad;
 	}
 	if (nfds > 1 || (nfds == 1 && spec->fd == 0)) {
@@ -216,6 +231,15 @@ bad:
 	close_passed_fds(&mh);
 	m->fd = -1;
 	return MSG_EPROTO;
+}
+
+const struct msg_clients *
+msg_get_clients(const struct msg *m)
+{
+	/* msg_recv checked the count against the length (payload_ok) */
+	if (m->hdr.type != MSG_CLIENTS)
+		return NULL;
+	return (const struct msg_clients *)(const void *)m->data;
 }
 
 int

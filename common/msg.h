@@ -134,23 +134,27 @@ struct msg_eventfd {
 	uint32_t	ring;		/* enum ring_id */
 	uint32_t	role;		/* MQ_PRODUCER or MQ_CONSUMER: which end this process is */
 };
+static_assert(sizeof(struct msg_eventfd) == 8, "msg_eventfd size");
 
 struct msg_start {
 	uint32_t	flags;
 	uint32_t	pad;
 };
+static_assert(sizeof(struct msg_start) == 8, "msg_start size");
 #define START_F_RESTART	0x1	/* this is a restart: recover state, don't assume a fresh world */
 
 struct msg_ready {
 	uint32_t	sandbox;	/* 0 none, 1 seccomp */
 	uint32_t	pid;
 };
+static_assert(sizeof(struct msg_ready) == 8, "msg_ready size");
 
 enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 struct msg_loglevel {
 	uint32_t	level;		/* enum log_level */
 	uint32_t	pad;
 };
+static_assert(sizeof(struct msg_loglevel) == 8, "msg_loglevel size");
 
 /* A service call: "moat.Stats", "moat.Logs" + arg "natd", ... */
 #define SVC_NAME_MAX	64
@@ -163,17 +167,20 @@ struct msg_call {
 	char		arg[SVC_NAME_MAX];	/* NUL-terminated, "" when none */
 	char		source[SVC_NAME_MAX];	/* calling VM ("dom0", "moatctl") */
 };
+static_assert(sizeof(struct msg_call) == 200, "msg_call size");
 struct msg_call_done {
 	uint32_t	callid;
 	int32_t		status;		/* exit status: 0 ok, 127 unknown service, ... */
 	uint32_t	out_len;	/* stdout bytes at the start of the memfd */
 	uint32_t	err_len;	/* stderr bytes right after them */
 };
+static_assert(sizeof(struct msg_call_done) == 16, "msg_call_done size");
 
 struct msg_poweroff {
 	uint32_t	reboot;
 	uint32_t	pad;
 };
+static_assert(sizeof(struct msg_poweroff) == 8, "msg_poweroff size");
 
 /* MSG_NETCONF: what QubesDB says about our addresses. All IPv4 in network
  * order; 0 = not set. */
@@ -189,6 +196,7 @@ struct msg_netconf {
 	uint32_t	debug;		/* /qubes-debug-mode */
 	uint32_t	pad;
 };
+static_assert(sizeof(struct msg_netconf) == 48, "msg_netconf size");
 
 #define IFNAME_MAX	16
 struct msg_devnet_link {
@@ -197,6 +205,7 @@ struct msg_devnet_link {
 	uint32_t	client_ip;	/* network order; 0 for the uplink */
 	char		ifname[IFNAME_MAX];
 };
+static_assert(sizeof(struct msg_devnet_link) == 24, "msg_devnet_link size");
 
 enum link_kind { LINK_UPLINK = 1, LINK_CLIENT = 2 };
 struct msg_link {
@@ -210,6 +219,7 @@ struct msg_link {
 	uint32_t	mtu;
 	char		name[32];	/* "eth1", "vif12.0": for logs and stats */
 };
+static_assert(sizeof(struct msg_link) == 72, "msg_link size");
 
 /* Qubes rules for one client address, as dom0 wrote them into QubesDB. */
 struct msg_qrules_begin {
@@ -219,22 +229,26 @@ struct msg_qrules_begin {
 	char		policy[8];	/* "accept", "drop", or "" when the key is missing */
 	uint32_t	count;		/* MSG_QRULE messages that follow */
 };
+static_assert(sizeof(struct msg_qrules_begin) == 32, "msg_qrules_begin size");
 #define QRULE_MAX	1024
 struct msg_qrule {
 	uint32_t	key;		/* the 4-digit key's value, 0..9999 */
 	uint32_t	len;		/* bytes of text used */
 	char		text[QRULE_MAX];	/* not NUL-terminated; len bytes */
 };
+static_assert(sizeof(struct msg_qrule) == 1032, "msg_qrule size");
 struct msg_qrules_end {
 	uint8_t		family;
 	uint8_t		pad[3];
 	uint8_t		addr[16];
 };
+static_assert(sizeof(struct msg_qrules_end) == 20, "msg_qrules_end size");
 
 struct msg_rules_changed {
 	uint32_t	generation;
 	uint32_t	pad;
 };
+static_assert(sizeof(struct msg_rules_changed) == 8, "msg_rules_changed size");
 
 #define DNS_NAME_MAX	256
 #define DNS_ANSWER_MAX	16
@@ -244,6 +258,7 @@ struct msg_dns_query {
 	uint16_t	pad;
 	char		name[DNS_NAME_MAX];	/* NUL-terminated */
 };
+static_assert(sizeof(struct msg_dns_query) == 264, "msg_dns_query size");
 struct msg_dns_answer {
 	uint32_t	qid;
 	int32_t		status;		/* 0 answered (maybe with no address), -1 failed/timed out */
@@ -252,12 +267,14 @@ struct msg_dns_answer {
 	uint16_t	naddr;
 	uint8_t		addr[DNS_ANSWER_MAX][16];	/* IPv4 in the first 4 bytes */
 };
+static_assert(sizeof(struct msg_dns_answer) == 272, "msg_dns_answer size");
 
 struct msg_flowtab {
 	uint64_t	size;
 	uint32_t	nflows;
 	uint32_t	pad;
 };
+static_assert(sizeof(struct msg_flowtab) == 16, "msg_flowtab size");
 
 /*
  * MSG_CLIENTS: a snapshot of the clients dom0 says are connected
@@ -284,11 +301,13 @@ struct msg_test_syscall {
 	uint32_t	what;		/* 0: open a file, 1: socket() */
 	uint32_t	pad;
 };
+static_assert(sizeof(struct msg_test_syscall) == 8, "msg_test_syscall size");
 
 struct msg_peer_died {
 	uint32_t	proc;		/* enum proc_id */
 	uint32_t	pad;
 };
+static_assert(sizeof(struct msg_peer_died) == 8, "msg_peer_died size");
 
 struct msg_test_ring {
 	uint32_t	ring;		/* enum ring_id, one we produce on */
@@ -336,8 +355,16 @@ int	msg_send(int sock, uint32_t type, uint32_t id, const void *payload,
  * On MSG_EPROTO, *why says what was wrong (static string).
  */
 int	msg_recv(int sock, struct msg *m, int from, const char **why);
-/* Exact-size typed getter: 0 and a copy in out, or -1 if len differs. */
-int	msg_get(const struct msg *m, uint32_t type, void *out, size_t len);
+/*
+ * Exact-size typed getter: 0 and a copy in out, or -1 if the type or len
+ * differs. msg_recv has already checked the size against the table, so -1
+ * means the caller and the table disagree: every caller must act on it.
+ */
+int	msg_get(const struct msg *m, uint32_t type, void *out, size_t len)
+	    __attribute__((warn_unused_result));
+/* MSG_CLIENTS (variable size) as received: count entries, exactly as many
+ * as its length holds (msg_recv checked it); NULL for another type. */
+const struct msg_clients *msg_get_clients(const struct msg *m);
 const char *msg_name(uint32_t type);
 
 #endif

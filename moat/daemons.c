@@ -643,8 +643,7 @@ cache_qrules(const struct msg *m)
 	case MSG_QRULES_BEGIN: {
 		struct msg_qrules_begin b;
 
-		msg_get(m, MSG_QRULES_BEGIN, &b, sizeof b);
-		if (b.count > 10000)
+		if (msg_get(m, MSG_QRULES_BEGIN, &b, sizeof b) < 0 || b.count > 10000)
 			return -1;
 		for (i = 0; i < M.nqr; i++)
 			if (M.qr[i].begin.family == b.family &&
@@ -665,9 +664,10 @@ cache_qrules(const struct msg *m)
 		return q->rules ? 0 : -1;
 	}
 	case MSG_QRULE:
-		if ((q = M.qr_open) == NULL || q->have == q->begin.count)
+		if ((q = M.qr_open) == NULL || q->have == q->begin.count ||
+		    msg_get(m, MSG_QRULE, &q->rules[q->have], sizeof q->rules[0]) < 0)
 			return -1;
-		msg_get(m, MSG_QRULE, &q->rules[q->have++], sizeof q->rules[0]);
+		q->have++;
 		return 0;
 	case MSG_QRULES_END:
 		if ((q = M.qr_open) == NULL || q->have != q->begin.count)
@@ -688,7 +688,8 @@ handle_message(struct daemon *d, struct msg *m)
 	case MSG_READY: {
 		struct msg_ready r;
 
-		msg_get(m, MSG_READY, &r, sizeof r);
+		if (msg_get(m, MSG_READY, &r, sizeof r) < 0)
+			goto malformed;
 		d->ready = 1;
 		log_info("%s ready (pid %d, sandbox %s)", d->name, (int)d->pid,
 		    r.sandbox ? "seccomp" : "OFF");
@@ -703,14 +704,16 @@ handle_message(struct daemon *d, struct msg *m)
 	case MSG_POWEROFF: {
 		struct msg_poweroff p;
 
-		msg_get(m, MSG_POWEROFF, &p, sizeof p);
+		if (msg_get(m, MSG_POWEROFF, &p, sizeof p) < 0)
+			goto malformed;
 		log_info("dom0 asked for %s", p.reboot ? "a reboot" : "shutdown");
 		M.poweroff = p.reboot ? 2 : 1;
 		M.quit = 1;
 		return;
 	}
 	case MSG_NETCONF:
-		msg_get(m, MSG_NETCONF, &M.netconf, sizeof M.netconf);
+		if (msg_get(m, MSG_NETCONF, &M.netconf, sizeof M.netconf) < 0)
+			goto malformed;
 		M.have_netconf = 1;
 		break;
 	case MSG_CLIENTS:
@@ -725,7 +728,8 @@ handle_message(struct daemon *d, struct msg *m)
 	case MSG_LINK: {
 		struct msg_link l;
 
-		msg_get(m, MSG_LINK, &l, sizeof l);
+		if (msg_get(m, MSG_LINK, &l, sizeof l) < 0)
+			goto malformed;
 		l.name[sizeof l.name - 1] = '\0';
 		cache_link(&l);
 		break;
@@ -747,6 +751,13 @@ handle_message(struct daemon *d, struct msg *m)
 		if ((spec->route & PB(i)) && M.d[i].chan >= 0)
 			daemon_send((enum proc_id)i, m->hdr.type, m->hdr.id, m->data,
 			    m->hdr.len, m->fd);
+	if (m->fd >= 0)
+		close(m->fd);
+	return;
+malformed:
+	/* msg_recv checked the size against the table, so this is the
+	 * table's bug, not the sender's: say so and pass nothing on */
+	log_warnx("%s: malformed %s ignored", d->name, msg_name(m->hdr.type));
 	if (m->fd >= 0)
 		close(m->fd);
 }

@@ -455,7 +455,12 @@ service_call_done(struct daemon *d, const struct msg *m)
 	char *buf = NULL, *wrapped = NULL;
 	size_t len = 0;
 
-	msg_get(m, MSG_CALL_DONE, &done, sizeof done);
+	/* msg_recv checked the size against the table: a mismatch here is
+	 * the table's bug, and the answer is dropped like an unknown one */
+	if (msg_get(m, MSG_CALL_DONE, &done, sizeof done) < 0) {
+		log_warnx("%s: malformed CALL_DONE ignored", d->name);
+		goto out;
+	}
 	for (int i = 0; i < MAX_CALLS; i++)
 		if (calls[i].used && calls[i].id == done.callid && calls[i].target == d->id)
 			c = &calls[i];
@@ -507,7 +512,12 @@ service_agent_request(const struct msg *m)
 	struct msg_call mc;
 	struct stat st;
 
-	msg_get(m, MSG_SVC_REQ, &mc, sizeof mc);
+	if (msg_get(m, MSG_SVC_REQ, &mc, sizeof mc) < 0) {
+		log_warnx("agentd: malformed SVC_REQ ignored");
+		if (m->fd >= 0)
+			close(m->fd);
+		return;
+	}
 	mc.service[sizeof mc.service - 1] = '\0';
 	mc.arg[sizeof mc.arg - 1] = '\0';
 	mc.source[sizeof mc.source - 1] = '\0';

@@ -237,26 +237,21 @@ on_start(struct natd *n, const struct msg *m)
 	    n->cfg.nflows, n->cfg.client_quota, n->cfg.own_count);
 }
 
-/* Variable size: a count and that many entries, nothing else. */
+/* Variable size: msg_recv checked that count entries fill it exactly. */
 static void
 on_clients(struct natd *n, const struct msg *m)
 {
-	static struct msg_clients mc;
 	static uint32_t ips[CLIENTS_MAX], vis[CLIENTS_MAX];
-	size_t len = m->hdr.len;
+	const struct msg_clients *mc = msg_get_clients(m);
 	uint32_t k;
 
-	if (n->e == NULL || len < 8 || len > sizeof(mc) ||
-	    (len - 8) % sizeof(mc.c[0]) != 0)
-		fatalx("bad MSG_CLIENTS (%zu bytes)", len);
-	memcpy(&mc, m->data, len);
-	if (mc.count != (len - 8) / sizeof(mc.c[0]))
-		fatalx("MSG_CLIENTS: count %u in %zu bytes", mc.count, len);
-	for (k = 0; k < mc.count; k++) {
-		ips[k] = mc.c[k].ip;
-		vis[k] = mc.c[k].visible_ip;
+	if (n->e == NULL || mc == NULL)
+		fatalx("MSG_CLIENTS before MSG_QUEUES");
+	for (k = 0; k < mc->count; k++) {
+		ips[k] = mc->c[k].ip;
+		vis[k] = mc->c[k].visible_ip;
 	}
-	nat_clients(n->e, ips, vis, mc.count);
+	nat_clients(n->e, ips, vis, mc->count);
 }
 
 static void
@@ -377,7 +372,8 @@ natd_control(struct natd *n)
 
 			if (n->e == NULL)
 				fatalx("MSG_RULES_CHANGED before MSG_QUEUES");
-			msg_get(&m, MSG_RULES_CHANGED, &rc2, sizeof(rc2));
+			if (msg_get(&m, MSG_RULES_CHANGED, &rc2, sizeof(rc2)) < 0)
+				fatalx("bad MSG_RULES_CHANGED");
 			nat_rules_changed(n->e, rc2.generation, now_ms());
 			natd_flush(n);
 			break;
@@ -387,7 +383,8 @@ natd_control(struct natd *n)
 
 			if (n->e == NULL)
 				fatalx("MSG_DNS_QUERY before MSG_QUEUES");
-			msg_get(&m, MSG_DNS_QUERY, &q, sizeof(q));
+			if (msg_get(&m, MSG_DNS_QUERY, &q, sizeof(q)) < 0)
+				fatalx("bad MSG_DNS_QUERY");
 			nat_dns_query(n->e, &q, now_ms());
 			natd_flush(n);
 			break;

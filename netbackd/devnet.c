@@ -2,7 +2,8 @@
  * devnet.c: the Linux backend. Each link is a network interface reached
  * through an AF_PACKET socket with PACKET_VNET_HDR, so TCP super-frames
  * (GSO) and checksum-offloaded frames from veth cross moat whole, their
- * offload state carried in the descriptor (see fast-packet-io.md).
+ * offload state carried in the descriptor (packet(7): PACKET_VNET_HDR
+ * puts a struct virtio_net_hdr before every frame).
  */
 #include <errno.h>
 #include <net/if.h>

@@ -323,7 +323,8 @@ handle_control(struct nb *nb)
 		case MSG_DEVNET_LINK: {
 			struct msg_devnet_link l;
 
-			msg_get(&m, MSG_DEVNET_LINK, &l, sizeof l);
+			if (msg_get(&m, MSG_DEVNET_LINK, &l, sizeof l) < 0)
+				fatalx("bad MSG_DEVNET_LINK");
 			l.ifname[IFNAME_MAX - 1] = '\0';
 			if (nb->started || nb->be->add_link == NULL ||
 			    nb->be->add_link(nb, &l) < 0)
@@ -345,7 +346,8 @@ handle_control(struct nb *nb)
 		case MSG_NETCONF:
 			/* Addresses are natd's business; a backend may want
 			 * them later (Xen: our MAC), so they are accepted. */
-			msg_get(&m, MSG_NETCONF, &nb->netconf, sizeof nb->netconf);
+			if (msg_get(&m, MSG_NETCONF, &nb->netconf, sizeof nb->netconf) < 0)
+				fatalx("bad MSG_NETCONF");
 			break;
 		case MSG_SHUTDOWN:
 			exit(0);

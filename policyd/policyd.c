@@ -67,8 +67,8 @@ qrules_begin(const struct msg *m)
 {
 	if (qb.active)
 		fatalx("QRULES_BEGIN inside another");
-	msg_get(m, MSG_QRULES_BEGIN, &qb.b, sizeof qb.b);
-	if ((qb.b.family != 4 && qb.b.family != 6) || qb.b.count > 10000)
+	if (msg_get(m, MSG_QRULES_BEGIN, &qb.b, sizeof qb.b) < 0 ||
+	    (qb.b.family != 4 && qb.b.family != 6) || qb.b.count > 10000)
 		fatalx("QRULES_BEGIN: family %u, %u rules", qb.b.family, qb.b.count);
 	qb.rules = calloc(qb.b.count + 1, sizeof *qb.rules);
 	qb.keys = calloc(qb.b.count + 1, sizeof *qb.keys);
@@ -85,8 +85,7 @@ qrule(const struct msg *m)
 	static struct msg_qrule r;
 	char err[256];
 
-	msg_get(m, MSG_QRULE, &r, sizeof r);
-	if (!qb.active || qb.got >= qb.b.count || r.len > QRULE_MAX)
+	if (msg_get(m, MSG_QRULE, &r, sizeof r) < 0 || !qb.active || qb.got >= qb.b.count || r.len > QRULE_MAX)
 		fatalx("QRULE out of sequence or too long");
 	qb.keys[qb.got] = r.key;
 	if (qrule_parse(r.text, r.len, &qb.rules[qb.got], err, sizeof err) < 0 &&
@@ -102,8 +101,7 @@ qrules_end(const struct msg *m)
 	size_t plen;
 	int policy;
 
-	msg_get(m, MSG_QRULES_END, &e, sizeof e);
-	if (!qb.active || e.family != qb.b.family ||
+	if (msg_get(m, MSG_QRULES_END, &e, sizeof e) < 0 || !qb.active || e.family != qb.b.family ||
 	    memcmp(e.addr, qb.b.addr, 16) != 0 || qb.got != qb.b.count)
 		fatalx("QRULES_END does not close its QRULES_BEGIN");
 	plen = strnlen(qb.b.policy, sizeof qb.b.policy);
@@ -126,7 +124,8 @@ call(const struct msg *m)
 	size_t inlen = 0, olen = 0, elen = 0;
 	int fd, changed = 0;
 
-	msg_get(m, MSG_CALL, &c, sizeof c);
+	if (msg_get(m, MSG_CALL, &c, sizeof c) < 0)
+		fatalx("bad MSG_CALL");
 	c.service[SVC_NAME_MAX - 1] = c.source[SVC_NAME_MAX - 1] = '\0';
 	d.callid = c.callid;
 	err[0] = '\0';
@@ -240,7 +239,8 @@ control(void)
 		case MSG_NETCONF: {
 			struct msg_netconf nc;
 
-			msg_get(&m, MSG_NETCONF, &nc, sizeof nc);
+			if (msg_get(&m, MSG_NETCONF, &nc, sizeof nc) < 0)
+				fatalx("bad MSG_NETCONF");
 			engine_netconf(&eng, &nc);
 			eng.generation++;
 			rules_changed();
@@ -249,7 +249,8 @@ control(void)
 		case MSG_LINK: {
 			struct msg_link l;
 
-			msg_get(&m, MSG_LINK, &l, sizeof l);
+			if (msg_get(&m, MSG_LINK, &l, sizeof l) < 0)
+				fatalx("bad MSG_LINK");
 			engine_link(&eng, &l);
 			/* who counts as another client changed: inter-VM
 			 * verdicts may change */
@@ -258,12 +259,10 @@ control(void)
 			break;
 		}
 		case MSG_CLIENTS: {
-			const struct msg_clients *mc = (const void *)m.data;
+			const struct msg_clients *mc = msg_get_clients(&m);
 
-			/* variable size: exactly count entries */
-			if (m.hdr.len < 8 || mc->count > CLIENTS_MAX ||
-			    m.hdr.len != 8 + 16 * mc->count)
-				fatalx("MSG_CLIENTS: %u bytes", m.hdr.len);
+			if (mc == NULL)
+				fatalx("bad MSG_CLIENTS");
 			engine_clients(&eng, mc, mc->count);
 			eng.generation++;
 			rules_changed();
@@ -284,7 +283,8 @@ control(void)
 		case MSG_DNS_ANSWER: {
 			static struct msg_dns_answer a;
 
-			msg_get(&m, MSG_DNS_ANSWER, &a, sizeof a);
+			if (msg_get(&m, MSG_DNS_ANSWER, &a, sizeof a) < 0)
+				fatalx("bad MSG_DNS_ANSWER");
 			log_debug("dns: answer %u: status %d, %u addresses, ttl %u",
 			    a.qid, a.status, a.naddr, a.ttl);
 			if (dnsc_answer(&dns, &a, now_ms()) && started)

@@ -29,7 +29,7 @@ MOAT_INTEG_TESTS += \
 	tests/integ/dp_ecn.sh \
 	tests/integ/dp_nat.sh \
 	tests/integ/demo_smoke.sh
-EXTRA_DIST += $(MOAT_INTEG_TESTS) tests/integ/lib.sh tests/integ/kfw.py \
+EXTRA_DIST += $(MOAT_INTEG_TESTS) tests/integ/lib.sh tests/integ/tap.sh tests/integ/kfw.py \
 	tests/integ/pkt.py tests/integ/services.py tests/bench/e2e.sh scripts/demo
 
 # "make check-integ": only the integration scripts (as root).

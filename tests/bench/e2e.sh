@@ -9,7 +9,7 @@
 #                   machine is shared, single runs vary by 30 % or more
 #   E2E_FLOWS=N     flows for the memory figure (default 10000)
 # veth offloads are left at their defaults (TSO/GSO on), as the kernel path
-# and a vnet_hdr-aware moat both see 64 KB super-frames (fast-packet-io.md 2.3).
+# and a vnet_hdr-aware moat both see 64 KB super-frames (packet(7), PACKET_VNET_HDR).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../integ/lib.sh"

@@ -4,9 +4,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=${MOAT_SRCDIR:-$(cd "$here/../.." && pwd)}
 build=${MOAT_BUILDDIR:-$top/build}
-n=0 failed=0
-ok()     { n=$((n + 1)); echo "ok $n - $*"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
+. "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 prefix=ds$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
 out=$(MOAT_NS_PREFIX=$prefix timeout 180 bash "$top/scripts/demo" --no-wait --builddir "$build" 2>&1); rc=$?
 if [[ $rc -eq 0 ]]; then ok "scripts/demo --no-wait exits 0"; else not_ok "scripts/demo --no-wait exits 0 (got $rc)"; fi
@@ -23,6 +21,5 @@ left=$(ip netns list | grep -c "^$prefix-")
 if [[ $left -eq 0 ]]; then ok "no namespace left behind"; else not_ok "no namespace left behind ($left remain)"; fi
 if ls -d /tmp/moat-integ."$prefix".* >/dev/null 2>&1; then not_ok "no run directory left behind"; else ok "no run directory left behind"; fi
 if ls -d /etc/netns/"$prefix"-* >/dev/null 2>&1; then not_ok "no /etc/netns entry left behind"; else ok "no /etc/netns entry left behind"; fi
-[[ $failed -gt 0 ]] && sed 's/^/# /' <<<"$out" | tail -40
-echo "1..$n"
-[[ $failed -eq 0 ]]
+[[ $_tap_failed -gt 0 ]] && sed 's/^/# /' <<<"$out" | tail -40
+done_testing

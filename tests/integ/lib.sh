@@ -65,37 +65,13 @@ C2_POLICY=${C2_POLICY:-accept}
 [[ -z ${C2_RULES+x} ]] && C2_RULES=()
 
 # ---------------------------------------------------------------- TAP
-_tap_n=0 _tap_failed=0
-ok()     { _tap_n=$((_tap_n + 1)); echo "ok $_tap_n - $*"; }
-not_ok() { _tap_n=$((_tap_n + 1)); _tap_failed=$((_tap_failed + 1)); echo "not ok $_tap_n - $*"; }
-skip()   { _tap_n=$((_tap_n + 1)); echo "ok $_tap_n - $1 # SKIP $2"; }
-diag()   { sed 's/^/# /' <<<"$*"; }
-# check DESC CMD...: ok when CMD succeeds; its output goes to the TAP stream
-# as comments when it fails.
-check() {
-	local desc=$1 out rc; shift
-	out=$("$@" 2>&1); rc=$?
-	if [[ $rc -eq 0 ]]; then ok "$desc"; else not_ok "$desc"; [[ -n $out ]] && diag "$out"; fi
-	return $rc
-}
-# check_not DESC CMD...: ok when CMD fails.
-check_not() {
-	local desc=$1 out rc; shift
-	out=$("$@" 2>&1); rc=$?
-	if [[ $rc -ne 0 ]]; then ok "$desc"; else not_ok "$desc"; [[ -n $out ]] && diag "$out"; fi
-	[[ $rc -ne 0 ]]
-}
-# is GOT WANT DESC
-is() {
-	if [[ $1 == "$2" ]]; then ok "$3"; else not_ok "$3"; diag "got '$1', want '$2'"; fi
-}
+. "$INTEG_DIR/tap.sh"
 # moat_only DESC CMD...: a check of moat's control interface; the kernel
 # baseline has none, so there it is skipped (and says so).
 moat_only() {
 	if [[ $FW_MODE == kernel ]]; then skip "$1" "kernel baseline has no moat control service"; return 1; fi
 	check "$@"
 }
-bail() { echo "Bail out! $*"; _tap_failed=$((_tap_failed + 1)); exit 1; }
 # wait_for SECONDS COMMAND...: poll every 20 ms until the command succeeds
 wait_for() {
 	local end=$(( $(date +%s%N) + $1 * 1000000000 )); shift
@@ -105,8 +81,8 @@ wait_for() {
 	done
 	"$@"
 }
-# done_testing: the plan, for scripts that build no topology (topo_down prints it otherwise)
-done_testing() { echo "1..$_tap_n"; [[ $_tap_failed -eq 0 ]]; }
+# (done_testing, from tap.sh: the plan, for scripts that build no topology;
+# topo_down prints it otherwise)
 # daemons_of DIR: pids of processes running a binary from that tree
 daemons_of() {
 	local p exe

@@ -9,10 +9,7 @@ set -u
 src=${MOAT_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 doc=$src/docs/install.md
 spec=$src/packaging/rpm/moat-dom0.spec
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-nok() { n=$((n + 1)); echo "not ok $n - $*"; }
-eq() { if [[ $2 == "$3" ]]; then ok "$1"; else nok "$1 (got '$2', want '$3')"; fi; }
+. "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -83,4 +80,4 @@ eq "rules.md: no command to type inside the moat qube" \
 # not as what makes dom0 send the rules.
 eq "guide: the qubes-firewall feature is not said to make dom0 hand over rules" \
 	"$(grep -ciE 'qubes-firewall. feature so dom0 hands|feature so dom0 hands it' "$doc")" 0
-echo "1..$n"
+done_testing

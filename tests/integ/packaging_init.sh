@@ -8,20 +8,18 @@
 set -u
 src=${MOAT_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${MOAT_BUILDDIR:-$src/build}
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-nok() { n=$((n + 1)); echo "not ok $n - $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else nok "$what"; fi; }
+. "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 init=$build/packaging/vm/moat-init
 standin=$build/packaging/vm/standin-moat
 if [[ ! -x $init || ! -x $standin ]]; then
 	nok "init and stand-in built ($init, $standin)"
-	echo "1..$n"
+	done_testing
 	exit 1
 fi
 if [[ $(id -u) -ne 0 ]]; then
-	echo "ok 1 - VM init # SKIP needs root (namespaces, chroot)"
-	exit 0
+	skip "VM init" "needs root (namespaces, chroot)"
+	done_testing
+	exit
 fi
 tmp=$(mktemp -d)
 ipid=
@@ -99,4 +97,4 @@ stop_scenario poweroff-helper poweroff
 unshare --pid --fork --mount-proc sh -c "chroot '$tmp/root' /sbin/poweroff; echo rc=\$?" >"$tmp/helper.out" 2>&1
 check "poweroff helper refuses when PID 1 is not moat's init" \
 	bash -c "grep -q 'rc=1' '$tmp/helper.out' && grep -q 'not moat' '$tmp/helper.out'"
-echo "1..$n"
+done_testing

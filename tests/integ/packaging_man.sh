@@ -5,17 +5,15 @@
 set -u
 src=${MOAT_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${MOAT_BUILDDIR:-}
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-nok() { n=$((n + 1)); echo "not ok $n - $*"; }
-eq() { if [[ $2 == "$3" ]]; then ok "$1"; else nok "$1 (got '$2', want '$3')"; fi; }
+. "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 pages="moat.8 moatctl.8 moat-rules.8 moat-rules.json.5"
 
 if ! command -v mandoc >/dev/null; then
-	echo "ok 1 - manual pages # SKIP mandoc not installed (Debian package mandoc)"
-	exit 0
+	skip "manual pages" "mandoc not installed (Debian package mandoc)"
+	done_testing
+	exit
 fi
 
 # -W warning: warnings and errors fail; "style" notes such as a referenced
@@ -52,7 +50,7 @@ if [[ -n $build && -x $build/moat/moat && -x $build/moat/moatctl ]]; then
 		if grep -q "^\.Cm $c" "$src/man/moatctl.8"; then ok "moatctl.8 documents $c"; else nok "moatctl.8 documents $c"; fi
 	done
 else
-	n=$((n + 1)); echo "ok $n - options of moat and moatctl # SKIP not built (MOAT_BUILDDIR)"
+	skip "options of moat and moatctl" "not built (MOAT_BUILDDIR)"
 fi
 
 # "make install" (its install-man part) installs every page.
@@ -64,6 +62,6 @@ if [[ -n $build && -f $build/Makefile ]]; then
 		nok "make install-man"; sed 's/^/# /' "$tmp/inst"
 	fi
 else
-	n=$((n + 1)); echo "ok $n - make install-man # SKIP no build directory (MOAT_BUILDDIR)"
+	skip "make install-man" "no build directory (MOAT_BUILDDIR)"
 fi
-echo "1..$n"
+done_testing

@@ -5,10 +5,7 @@
 set -u
 src=${MOAT_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 mr=$src/packaging/dom0/moat-rules
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-nok() { n=$((n + 1)); echo "not ok $n - $*"; }
-eq() { if [[ $2 == "$3" ]]; then ok "$1"; else nok "$1 (got '$2', want '$3')"; fi; }
+. "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -98,4 +95,4 @@ refused "a qube name with shell characters" 'a;b' get
 refused "an unknown command" sys-moat reboot
 refused "extra arguments" sys-moat get extra
 refused "no arguments"
-echo "1..$n"
+done_testing

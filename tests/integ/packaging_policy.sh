@@ -8,16 +8,11 @@ src=${MOAT_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 chk=$src/packaging/dom0/check-policy.py
 pol=$src/packaging/dom0/60-moat.policy
 PY=/usr/bin/python3
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-nok() { n=$((n + 1)); echo "not ok $n - $*"; }
-t() { local what=$1; shift; if "$@" >/dev/null 2>&1; then ok "$what"; else nok "$what"; fi; }
-tnot() { local what=$1; shift; if "$@" >/dev/null 2>&1; then nok "$what"; else ok "$what"; fi; }
-eq() { if [[ $2 == "$3" ]]; then ok "$1"; else nok "$1 (got '$2', want '$3')"; fi; }
+. "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-t "shipped 60-moat.policy parses" $PY "$chk" "$pol"
+check "shipped 60-moat.policy parses" $PY "$chk" "$pol"
 
 # Every service in the supervisor's table (test-hook services aside, they
 # are not in a release build) must be denied: a service added to moat
@@ -45,7 +40,7 @@ eq "other services are left to other files" \
 sed -n 's/^#\(moat\.[A-Za-z]*  .*\)$/\1/p' "$pol" >"$tmp/30-user.policy"
 eq "commented example has 4 rules" "$(wc -l <"$tmp/30-user.policy")" 4
 cp "$pol" "$tmp/"
-t "commented example parses" $PY "$chk" "$tmp/30-user.policy"
+check "commented example parses" $PY "$chk" "$tmp/30-user.policy"
 eq "example: mgmt-qube may read rules" \
 	"$($PY "$chk" "$tmp/30-user.policy" "$tmp/60-moat.policy" --eval moat.GetRules mgmt-qube sys-moat)" allow
 eq "example: mgmt-qube setting rules asks" \
@@ -56,7 +51,7 @@ eq "example: other qubes still denied" \
 # The checker itself must reject what qrexec rejects.
 bad() {	# what, policy line
 	printf '%s\n' "$2" >"$tmp/50-bad.policy"
-	tnot "checker rejects $1" $PY "$chk" "$tmp/50-bad.policy"
+	check_not "checker rejects $1" $PY "$chk" "$tmp/50-bad.policy"
 }
 bad "an unknown action" "moat.Stats * @adminvm @anyvm permit"
 bad "service * with an argument" "* +x @anyvm @anyvm deny"
@@ -69,5 +64,5 @@ bad "an unknown keyword" "moat.Stats * @everyone @anyvm deny"
 bad "a bad qube name" "moat.Stats * 1work @anyvm deny"
 bad "notify=maybe" "moat.Stats * @anyvm @anyvm deny notify=maybe"
 cp "$pol" "$tmp/70-Moat.policy"
-tnot "checker rejects an upper-case file name" $PY "$chk" "$tmp/70-Moat.policy"
-echo "1..$n"
+check_not "checker rejects an upper-case file name" $PY "$chk" "$tmp/70-Moat.policy"
+done_testing

@@ -8,15 +8,14 @@ set -u
 src=${MOAT_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${MOAT_BUILDDIR:-$src/build}
 img=${MOAT_VM_IMAGE:-$build/packaging/vm/moat}
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-nok() { n=$((n + 1)); echo "not ok $n - $*"; }
+. "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 if [[ ! -s $img/initramfs ]]; then
-	echo "ok 1 - release image # SKIP no image in $img (make vm-image)"
-	exit 0
+	skip "release image" "no image in $img (make vm-image)"
+	done_testing
+	exit
 fi
 
 # What each kind of non-release build leaves in the binaries' bytes (the
@@ -38,7 +37,7 @@ scan() {	# FILE...: print "file: marker" for each marker found
 mkdir -p "$tmp/root"
 if ! (cd "$tmp/root" && zcat "$img/initramfs" | cpio -idm --quiet 2>/dev/null); then
 	nok "the initramfs unpacks"
-	echo "1..$n"
+	done_testing
 	exit 1
 fi
 progs=("$tmp/root/init" "$tmp/root/sbin/moat" "$tmp/root"/usr/libexec/moat/*)
@@ -77,4 +76,4 @@ if grep -q '^#define MOAT_TEST_HOOKS 1' "$build/config.h" 2>/dev/null && [[ -x $
 		nok "the scan finds the test hooks of this (test-hooks) build's moat"
 	fi
 fi
-echo "1..$n"
+done_testing

@@ -6,16 +6,14 @@
 set -u
 src=${MOAT_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${MOAT_BUILDDIR:-}
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-nok() { n=$((n + 1)); echo "not ok $n - $*"; }
-eq() { if [[ $2 == "$3" ]]; then ok "$1"; else nok "$1"; diff <(echo "$3") <(echo "$2") | sed 's/^/# /'; fi; }
+. "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 if ! command -v rpmbuild >/dev/null; then
-	echo "ok 1 - dom0 rpm # SKIP rpmbuild not installed (Debian package rpm)"
-	exit 0
+	skip "dom0 rpm" "rpmbuild not installed (Debian package rpm)"
+	done_testing
+	exit
 fi
 
 kdir=
@@ -37,7 +35,7 @@ if rpm=$("$src/packaging/rpm/build-rpm.sh" "$kdir" "$tmp/out" 2>"$tmp/err"); the
 else
 	nok "rpmbuild builds the package"
 	sed 's/^/# /' "$tmp/err"
-	echo "1..$n"
+	done_testing
 	exit 1
 fi
 eq "package name, version, release, arch" \
@@ -160,6 +158,6 @@ if command -v rpmlint >/dev/null; then
 		grep -E ': [EW]: ' "$tmp/lint" | sed 's/^/# /'
 	fi
 else
-	n=$((n + 1)); echo "ok $n - rpmlint # SKIP rpmlint not installed (Debian package rpmlint)"
+	skip "rpmlint" "rpmlint not installed (Debian package rpmlint)"
 fi
-echo "1..$n"
+done_testing

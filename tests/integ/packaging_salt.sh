@@ -7,18 +7,14 @@ src=${MOAT_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 salt=$src/packaging/salt
 PY=/usr/bin/python3
 chk=$salt/check-salt.py
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-nok() { n=$((n + 1)); echo "not ok $n - $*"; }
-t() { local what=$1; shift; if "$@" >/dev/null 2>&1; then ok "$what"; else nok "$what"; "$@" 2>&1 | sed 's/^/# /'; fi; }
-tnot() { local what=$1; shift; if "$@" >/dev/null 2>&1; then nok "$what"; else ok "$what"; fi; }
-eq() { if [[ $2 == "$3" ]]; then ok "$1"; else nok "$1 (got '$2', want '$3')"; fi; }
+. "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 if ! $PY -c 'import jinja2, yaml' 2>/dev/null; then
-	echo "ok 1 - salt files # SKIP python3-jinja2 / python3-yaml not installed"
-	exit 0
+	skip "salt files" "python3-jinja2 / python3-yaml not installed"
+	done_testing
+	exit
 fi
 
 # The example pillar with every setting uncommented must be valid too.
@@ -32,16 +28,16 @@ pillars=('{}' '{"moat": null}' '{"moat": {"default_netvm": true, "clients": ["wo
 names=(empty null "default_netvm+clients" "example-uncommented")
 for sls in moat/init.sls moat/rollback.sls; do
 	for i in "${!pillars[@]}"; do
-		t "$sls renders to valid qvm states (pillar ${names[$i]})" \
+		check "$sls renders to valid qvm states (pillar ${names[$i]})" \
 			$PY "$chk" check "$salt/$sls" --pillar "${pillars[$i]}"
 	done
 done
-t "moat.top is a valid dom0 top naming existing states" $PY "$chk" top "$salt/moat.top" "$salt"
-t "pillar moat.top is valid" $PY "$chk" top "$salt/pillar/moat.top" "$salt/pillar"
-t "example pillar is valid" $PY "$chk" pillar "$salt/pillar/moat.sls"
-t "example pillar, uncommented, is valid" $PY "$chk" pillar "$tmp/moat-full.sls"
+check "moat.top is a valid dom0 top naming existing states" $PY "$chk" top "$salt/moat.top" "$salt"
+check "pillar moat.top is valid" $PY "$chk" top "$salt/pillar/moat.top" "$salt/pillar"
+check "example pillar is valid" $PY "$chk" pillar "$salt/pillar/moat.sls"
+check "example pillar, uncommented, is valid" $PY "$chk" pillar "$tmp/moat-full.sls"
 sed 's/^  # name: sys-moat/  name: "a\x27; reboot #"/' "$salt/pillar/moat.sls" >"$tmp/moat-badname.sls"
-tnot "a pillar name that is not a qube name is refused (it reaches shell commands)" $PY "$chk" pillar "$tmp/moat-badname.sls"
+check_not "a pillar name that is not a qube name is refused (it reaches shell commands)" $PY "$chk" pillar "$tmp/moat-badname.sls"
 
 # What the default state creates: the unikernel-firewall deployment.
 $PY "$chk" render "$salt/moat/init.sls" >"$tmp/default.json"
@@ -192,4 +188,4 @@ rbad "rollback with qvm.running (a check) for sys-firewall" 's/qvm\.start:/qvm.r
 	"moat-restore-clients: attaches qubes to sys-firewall but only requires moat-fallback-started, a check"
 rbad "rollback moving qubes without starting sys-firewall" '/- qvm: moat-fallback-started/d' \
 	"moat-restore-default-netvm: attaches qubes to sys-firewall without"
-echo "1..$n"
+done_testing

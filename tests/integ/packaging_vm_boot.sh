@@ -19,21 +19,19 @@ args=${MOAT_VM_ARGS:---backend none}
 daemons=${MOAT_VM_DAEMONS:-netbackd natd policyd agentd}
 boot=$src/packaging/vm/qemu-boot.py
 logdir=${MOAT_VM_LOGDIR:-$vm/logs}
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-nok() { n=$((n + 1)); echo "not ok $n - $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else nok "$what"; fi; }
+. "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 val() { sed -n "s/^$1=//p" "$2"; }
 mkdir -p "$logdir"
 
 if ! command -v qemu-system-x86_64 >/dev/null; then
-	echo "ok 1 - VM boot # SKIP qemu-system-x86_64 not installed (Debian package qemu-system-x86)"
-	exit 0
+	skip "VM boot" "qemu-system-x86_64 not installed (Debian package qemu-system-x86)"
+	done_testing
+	exit
 fi
 for f in "$vm/moat/vmlinuz" "$vm/moat/initramfs" "$vm/floor.cpio.gz"; do
 	if [[ ! -s $f ]]; then
 		nok "image built ($f missing: run make vm-image)"
-		echo "1..$n"
+		done_testing
 		exit 1
 	fi
 done
@@ -112,4 +110,4 @@ check "QEMU exits with status 0 after the request (sent ${sent} s, exited ${exit
 	test "$(val qemu_status "$res")" = 0 -a "$sent" != none
 check "no kernel panic or oops" bash -c "! grep -qE 'Kernel panic|Oops|BUG:|Attempted to kill init' '$log'"
 echo "# logs: $logdir/floor-N.log $logdir/boot-N.log"
-echo "1..$n"
+done_testing

@@ -187,6 +187,63 @@ test_oversized_datagram(void)
 	close(sv[1]);
 }
 
+/* MSG_CLIENTS is the one variable-size type: its count must fill its
+ * length exactly, checked once by msg_recv (and msg_send) for every
+ * receiver, so no daemon reads entries the sender did not send. */
+static void
+test_clients_count(void)
+{
+	static struct { struct msg_hdr h; struct msg_clients c; } b;
+	const struct msg_clients *got;
+	const char *why;
+	int sv[2];
+
+	memset(&b, 0, sizeof b);
+	b.h.type = MSG_CLIENTS;
+	b.c.count = 2;
+	b.c.c[0].ip = 0x0500890a;
+	b.c.c[1].ip = 0x0900890a;
+	/* exactly two entries: accepted, and read through the accessor */
+	b.h.len = 8 + 2 * 16;
+	pair(sv);
+	raw_send(sv[0], &b, sizeof b.h + b.h.len, -1);
+	T_EQ_INT(msg_recv(sv[1], &m, PROC_AGENTD, &why), 1);
+	T_ASSERT((got = msg_get_clients(&m)) != NULL);
+	T_EQ_INT(got->count, 2);
+	T_EQ_INT(got->c[1].ip, 0x0900890a);
+	close(sv[0]);
+	close(sv[1]);
+	/* a count larger than the entries sent: the receiver would read past
+	 * them */
+	b.h.len = 8 + 1 * 16;
+	T_ASSERT(expect_proto(&b, sizeof b.h + b.h.len, -1, PROC_AGENTD));
+	/* a count smaller than the entries sent */
+	b.h.len = 8 + 3 * 16;
+	T_ASSERT(expect_proto(&b, sizeof b.h + b.h.len, -1, PROC_AGENTD));
+	/* not a whole entry, and shorter than the count itself */
+	b.h.len = 8 + 2 * 16 + 4;
+	T_ASSERT(expect_proto(&b, sizeof b.h + b.h.len, -1, PROC_AGENTD));
+	b.h.len = 2;
+	T_ASSERT(expect_proto(&b, sizeof b.h + b.h.len, -1, PROC_AGENTD));
+	/* a count over the maximum, with a length that matches it */
+	b.c.count = CLIENTS_MAX + 1;
+	b.h.len = 8 + 2 * 16;
+	T_ASSERT(expect_proto(&b, sizeof b.h + b.h.len, -1, PROC_AGENTD));
+	/* the sender's side refuses the same lie */
+	b.c.count = 3;
+	pair(sv);
+	errno = 0;
+	T_EQ_INT(msg_send(sv[0], MSG_CLIENTS, 0, &b.c, 8 + 2 * 16, -1), -1);
+	T_EQ_INT(errno, EINVAL);
+	b.c.count = 0;
+	T_EQ_INT(msg_send(sv[0], MSG_CLIENTS, 0, &b.c, 8, -1), 0);
+	close(sv[0]);
+	close(sv[1]);
+	/* another type has no client list */
+	m.hdr.type = MSG_LINK;
+	T_ASSERT(msg_get_clients(&m) == NULL);
+}
+
 int
 main(void)
 {
@@ -195,5 +252,6 @@ main(void)
 	T_RUN(test_fd_passing);
 	T_RUN(test_malformed);
 	T_RUN(test_oversized_datagram);
+	T_RUN(test_clients_count);
 	return t_done();
 }

@@ -62,7 +62,8 @@ expect(uint32_t type, int timeout_ms)
 		if (m.hdr.type == MSG_RULES_CHANGED) {
 			struct msg_rules_changed rc;
 
-			msg_get(&m, MSG_RULES_CHANGED, &rc, sizeof rc);
+			if (msg_get(&m, MSG_RULES_CHANGED, &rc, sizeof rc) < 0)
+				abort();
 			last_changed = rc.generation;
 		}
 		if (m.hdr.type == type)
@@ -198,7 +199,8 @@ start_policyd_offering(int offer_packets)
 	{
 		struct msg_ready r;
 
-		msg_get(&m, MSG_READY, &r, sizeof r);
+		if (msg_get(&m, MSG_READY, &r, sizeof r) < 0)
+			abort();
 		sandboxed = (int)r.sandbox;
 		if ((pid_t)r.pid != pid)
 			return -1;
@@ -233,7 +235,8 @@ decide(uint32_t seq, const char *dst, int proto, int dport, const char *dnsaddr)
 			struct msg_dns_query dq;
 			struct msg_dns_answer a = { 0 };
 
-			msg_get(&m, MSG_DNS_QUERY, &dq, sizeof dq);
+			if (msg_get(&m, MSG_DNS_QUERY, &dq, sizeof dq) < 0)
+				abort();
 			a.qid = dq.qid;
 			a.qtype = dq.qtype;
 			a.ttl = 300;
@@ -267,8 +270,7 @@ call(const char *svc, const char *input, char *out, size_t outsz,
 	close(fd);
 	if (!expect(MSG_CALL_DONE, 5000))
 		return -1000;
-	msg_get(&m, MSG_CALL_DONE, &d, sizeof d);
-	if (d.callid != 42 || m.hdr.id != 7 || m.fd < 0)
+	if (msg_get(&m, MSG_CALL_DONE, &d, sizeof d) < 0 || d.callid != 42 || m.hdr.id != 7 || m.fd < 0)
 		return -1001;
 	buf = memfd_read(m.fd, 1 << 20, &len);
 	close(m.fd);
