@@ -32,10 +32,14 @@
 #include <xen/sys/gntdev.h>
 
 #include "log.h"
+#include "pkt.h"
 #include "nb.h"
 #include "sandbox.h"
 #include "xen_priv.h"
 #include "fakexen.h"
+
+/* The super-frame limit pkt_gso_check applies is netif's. */
+static_assert(PKT_GSO_MAX_LEN == XEN_NETIF_MAX_TX_SIZE, "GSO limit is netif's frame limit");
 
 struct xenb xb_g;
 static struct xen_if *xb_injected;
@@ -204,15 +208,15 @@ tx_gso(struct xvif *v, const struct xnv_tx_pkt *p, struct mq_desc *d)
 {
 	uint8_t *f = nb_buf(xb_g.nb, d->buf);
 	const char *why = "TSO was not offered";
-	struct xnv_gso g;
+	struct pkt_gso g;
 
-	if (!xb_gso || xnv_gso_check(f, d->len, p->gso_type == XEN_NETIF_GSO_TYPE_TCPV6,
-	    p->gso_size, XB_MTU, &g, &why) != XNV_OK) {
+	if (!xb_gso || pkt_gso_check(f, d->len, p->gso_type == XEN_NETIF_GSO_TYPE_TCPV6,
+	    p->gso_size, XB_MTU, &g, &why) != 0) {
 		log_rlk(v->domid, LOG_LVL_INFO, "%s: super-frame dropped: %s", v->name, why);
 		return -1;
 	}
 	if (g.segs <= 1)	/* one segment's worth: a plain frame */
-		return xnv_csum_complete(f, d->len) == 0 ? 0 : -1;
+		return pkt_csum_complete(f, d->len) == 0 ? 0 : -1;
 	d->flags = MQ_F_NEEDS_CSUM;
 	d->csum_start = g.csum_start;
 	d->csum_offset = g.csum_off;
@@ -257,7 +261,7 @@ tx_batch(struct xvif *v, unsigned npk, unsigned nseg, uint32_t base)
 				if (tx_gso(v, p, &d) != 0)
 					status = -100;	/* dropped, still answered OKAY */
 			} else if (status == NETIF_RSP_OKAY && (p->flags & NETTXF_csum_blank)) {
-				if (xnv_csum_complete(nb_buf(nb, d.buf), d.len) != 0)
+				if (pkt_csum_complete(nb_buf(nb, d.buf), d.len) != 0)
 					status = -100;
 			}
 			if (status == NETIF_RSP_OKAY) {
@@ -389,7 +393,7 @@ static int
 rx_shape(struct xvif *v, struct mq_desc *d, uint8_t *src)
 {
 	unsigned ndata = (d->len + XEN_PAGE_SIZE - 1) / XEN_PAGE_SIZE;
-	struct xnv_gso g;
+	struct pkt_gso g;
 	const char *why;
 	int v6;
 
@@ -397,7 +401,7 @@ rx_shape(struct xvif *v, struct mq_desc *d, uint8_t *src)
 		if (d->gso_type != MQ_GSO_TCPV4 && d->gso_type != MQ_GSO_TCPV6)
 			return -1;
 		v6 = d->gso_type == MQ_GSO_TCPV6;
-		if (xnv_gso_check(src, d->len, v6, d->gso_size, XB_MTU, &g, &why) != XNV_OK ||
+		if (pkt_gso_check(src, d->len, v6, d->gso_size, XB_MTU, &g, &why) != 0 ||
 		    !(d->flags & MQ_F_NEEDS_CSUM) || d->csum_start != g.csum_start ||
 		    d->csum_offset != g.csum_off) {
 			log_rl(LOG_LVL_INFO, "%s: super-frame from natd dropped: %s", v->name,
@@ -419,7 +423,7 @@ rx_shape(struct xvif *v, struct mq_desc *d, uint8_t *src)
 	if (ndata == 0 || ndata > XEN_NETIF_NR_SLOTS_MIN || (ndata > 1 && !v->fe_sg))
 		return -1;
 	if (d->flags & MQ_F_NEEDS_CSUM) {
-		if (xnv_csum_complete(src, d->len) != 0)
+		if (pkt_csum_complete(src, d->len) != 0)
 			return -1;
 		d->flags &= (uint16_t)~MQ_F_NEEDS_CSUM;
 	}

@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "pkt.h"
 #include "xen_priv.h"
 
 #define XF_TXPAGES	XNR_TX_RING_SIZE	/* one page per TX id */
@@ -668,7 +669,7 @@ xfront_tx(struct xenb *b, const struct mq_desc *d)
 	}
 	src = nb_buf(b->nb, d->buf) + d->off;
 	if ((d->flags & MQ_F_NEEDS_CSUM) &&
-	    xnv_csum_complete((uint8_t *)src, d->len) != 0) {
+	    pkt_csum_complete((uint8_t *)src, d->len) != 0) {
 		b->st.up_drops++;
 		nb_buf_free(b->nb, d->buf);
 		return;
