@@ -1516,23 +1516,27 @@ ref_partial(const uint8_t *src, const uint8_t *dst, unsigned alen, uint8_t proto
 	return (uint16_t)s;	/* not complemented: the pseudo-header sum */
 }
 
-static void
-csum_ipv4_udp(void)
+/*
+ * An IPv4 UDP frame of UDP4_LEN bytes (33 bytes of payload) at f, its
+ * checksum field holding the pseudo-header sum as a CHECKSUM_PARTIAL
+ * sender leaves it; returns the checksum completing it must give.
+ */
+#define UDP4_LEN	(14 + 20 + 8 + 33)
+static uint16_t
+udp4_partial(uint8_t *f)
 {
-	uint8_t f[14 + 20 + 8 + 33 + 4];
 	uint8_t *ip = f + 14, *u = ip + 20;
-	uint16_t want, got, ps, start, off;
+	uint16_t want, ps;
 	unsigned i;
 
-	memset(f, 0, sizeof(f));
+	memset(f, 0, UDP4_LEN);
 	f[12] = 0x08;
 	ip[0] = 0x45;
-	ip[2] = 0;
 	ip[3] = 20 + 8 + 33;
 	ip[8] = 64;
 	ip[9] = 17;
 	memcpy(ip + 12, "\x0a\x89\x00\x05\x08\x08\x08\x08", 8);
-	u[0] = 0x12; u[1] = 0x34; u[2] = 0; u[3] = 53;
+	u[0] = 0x12; u[1] = 0x34; u[3] = 53;
 	u[5] = 8 + 33;
 	for (i = 0; i < 33; i++)
 		u[8 + i] = (uint8_t)(i * 7 + 1);
@@ -1540,6 +1544,18 @@ csum_ipv4_udp(void)
 	ps = ref_partial(ip + 12, ip + 16, 4, 17, 41);
 	u[6] = (uint8_t)(ps >> 8);
 	u[7] = (uint8_t)ps;
+	return want;
+}
+
+static void
+csum_ipv4_udp(void)
+{
+	uint8_t f[UDP4_LEN + 4];
+	uint8_t *ip = f + 14, *u = ip + 20;
+	uint16_t want, got, start, off;
+
+	memset(f, 0, sizeof(f));
+	want = udp4_partial(f);
 	T_EQ_INT(pkt_csum_locate(f, sizeof(f), &start, &off), 0);
 	T_EQ_INT(start, 34);
 	T_EQ_INT(off, 6);
@@ -1707,27 +1723,11 @@ w_done(void)
 static void
 csum_length_flip(void)
 {
-	uint8_t f[14 + 20 + 8 + 33];
-	uint8_t *ip = f + 14, *u = ip + 20;
-	uint16_t want, ps;
+	uint8_t f[UDP4_LEN];
+	uint16_t want;
 	volatile int rc = -2;
-	unsigned i;
 
-	memset(f, 0, sizeof(f));
-	f[12] = 0x08;
-	ip[0] = 0x45;
-	ip[3] = 20 + 8 + 33;
-	ip[8] = 64;
-	ip[9] = 17;
-	memcpy(ip + 12, "\x0a\x89\x00\x05\x08\x08\x08\x08", 8);
-	u[0] = 0x12; u[1] = 0x34; u[3] = 53;
-	u[5] = 8 + 33;
-	for (i = 0; i < 33; i++)
-		u[8 + i] = (uint8_t)(i * 7 + 1);
-	want = ref_l4_csum(ip + 12, ip + 16, 4, 17, u, 41, 6);
-	ps = ref_partial(ip + 12, ip + 16, 4, 17, 41);
-	u[6] = (uint8_t)(ps >> 8);
-	u[7] = (uint8_t)ps;
+	want = udp4_partial(f);
 	T_ASSERT(w_setup(f, sizeof(f), 14 + 2, 0xff) == 0);
 	if (sigsetjmp(W.out, 1) == 0)
 		rc = pkt_csum_complete(W.frame, W.len);
