@@ -4,9 +4,12 @@
  * Every frame comes from a VM we do not trust. pkt_parse() checks every
  * length against every other (Ethernet frame vs IP total length vs header
  * lengths) before anything is read, and fills a pkt_view of offsets into
- * the frame. Code outside pkt.c reads headers only through the offsets a
- * successful parse produced; no other file does pointer arithmetic on raw
- * frame bytes it has not had validated here.
+ * the frame. Code outside pkt.c and pkt_offload.c reads headers only
+ * through the offsets a successful parse produced; no other file does
+ * pointer arithmetic on raw frame bytes it has not had validated here.
+ * The offload family (pkt_gso_check, pkt_csum_*; pkt_offload.c) is for
+ * frames a peer may rewrite while they are read: it parses a private copy
+ * of the headers taken in one read, never the frame twice.
  *
  * All multi-byte header fields are in network byte order in the wire
  * structs; the parsed values in pkt_view are in host order unless a name
@@ -266,6 +269,45 @@ void	pkt_ip4_csum_set(struct pkt_view *v);
 /* 1 when the IPv4 header checksum (options included) verifies. pkt_parse
  * does not check it: a router must, so natd calls this. */
 int	pkt_ip4_csum_ok(const struct pkt_view *v);
+
+/*
+ * Checksum and segmentation offload, for frames in memory a peer shares
+ * read-write (the packet pool): these take the frame itself, not a view,
+ * because a view's offsets would be read from the frame once and trusted
+ * after. Each copies the headers it checks into private memory in one
+ * read and checks and uses only that copy (XSA-155's double fetch), so a
+ * peer rewriting them meanwhile cannot push a read past len.
+ *
+ * pkt_gso_check: a TCP super-frame (GSO), whichever side it comes from.
+ * v6 says which family the sender claimed; mtu is the link's. Returns 0
+ * with g filled, or -1 with *why: the frame is not TCP of that family
+ * with whole headers, is not one IP datagram covering exactly the frame,
+ * is over 64 KiB, or its segments (headers + gso_size) would not fit the
+ * MTU or carry less than TCP's minimum MSS. g->segs is how many segments
+ * the payload makes; 0 or 1 means it is no super-frame and the caller may
+ * send it as a plain one.
+ */
+#define PKT_GSO_MIN_MSS	48u	/* Linux's tcp_min_snd_mss default */
+#define PKT_GSO_MAX_LEN	0xffffu	/* netif's and virtio's largest frame */
+struct pkt_gso {
+	uint16_t	csum_start;	/* the TCP header, from the frame start */
+	uint16_t	csum_off;	/* the checksum field in it (16) */
+	uint16_t	hdr_len;	/* Ethernet + IP + TCP headers */
+	uint32_t	payload;	/* TCP payload bytes */
+	uint32_t	segs;
+};
+int	pkt_gso_check(const uint8_t *f, size_t len, int v6, uint16_t gso_size,
+	    unsigned mtu, struct pkt_gso *g, const char **why);
+/*
+ * Finish the L4 checksum of a frame whose checksum field holds only the
+ * pseudo-header sum (CHECKSUM_PARTIAL, netif's csum_blank): IPv4 or IPv6
+ * without extension headers, TCP or UDP, not fragmented. Returns 0, or
+ * -1 when the headers do not allow it (the caller drops the frame).
+ * pkt_csum_locate gives the offsets MQ_F_NEEDS_CSUM would carry.
+ */
+int	pkt_csum_locate(const uint8_t *f, size_t len, uint16_t *csum_start,
+	    uint16_t *csum_off);
+int	pkt_csum_complete(uint8_t *f, size_t len);
 
 /*
  * NAT rewrites of a parsed packet that keep every checksum right; they

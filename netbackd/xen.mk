@@ -9,7 +9,8 @@ MOAT_XEN_SOURCES = \
 	netbackd/xen_proto.h netbackd/xen_if.h \
 	netbackd/xen_valid.c netbackd/xen_valid.h \
 	netbackd/xen_util.c netbackd/xen_priv.h \
-	netbackd/xen_back.c netbackd/xen_front.c netbackd/xen_real.c \
+	netbackd/xen_back.c netbackd/xen_back_ring.c netbackd/xen_back_xs.c \
+	netbackd/xen_front.c netbackd/xen_real.c \
 	netbackd/fakexen.c netbackd/fakexen.h \
 	netbackd/netbackd_sandbox.c
 MOAT_XEN_SYSLIBS = $(XENGNTTAB_LIBS) $(XENEVTCHN_LIBS) $(XENSTORE_LIBS) -lpthread

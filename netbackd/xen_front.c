@@ -12,6 +12,10 @@
  * re-initialises the device; a marker in our own device dir keeps that
  * verdict across a restart of netbackd.
  *
+ * TX and RX are the guest's, as everywhere in the Xen backend (see
+ * xen_back_ring.c), and here moat is the guest: our TX carries natd's
+ * frames to the NetVM, our RX brings the NetVM's to natd (nb_rx).
+ *
  * Restart: the pages a dead netbackd shared went with its gntalloc fd, so
  * a new instance that finds our state left at Connected (or Initialised,
  * Closing...) cannot re-attach. It renegotiates as a frontend that was
@@ -36,6 +40,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "pkt.h"
 #include "xen_priv.h"
 
 #define XF_TXPAGES	XNR_TX_RING_SIZE	/* one page per TX id */
@@ -527,6 +532,7 @@ again:
 	return did;
 }
 
+/* Our RX: the NetVM's frames, copied out and handed to natd. */
 static int
 xf_rx(struct xenb *b, struct xfront *f)
 {
@@ -646,6 +652,7 @@ xfront_on_event(struct xenb *b, int port)
 	return 0;
 }
 
+/* Our TX: a frame of natd's, to the NetVM. */
 void
 xfront_tx(struct xenb *b, const struct mq_desc *d)
 {
@@ -668,7 +675,7 @@ xfront_tx(struct xenb *b, const struct mq_desc *d)
 	}
 	src = nb_buf(b->nb, d->buf) + d->off;
 	if ((d->flags & MQ_F_NEEDS_CSUM) &&
-	    xnv_csum_complete((uint8_t *)src, d->len) != 0) {
+	    pkt_csum_complete((uint8_t *)src, d->len) != 0) {
 		b->st.up_drops++;
 		nb_buf_free(b->nb, d->buf);
 		return;

@@ -1,6 +1,8 @@
 /*
- * xen_priv.h: state shared by the Xen backend's files (xen_back.c for the
- * client vifs, xen_front.c for the uplink to the NetVM).
+ * xen_priv.h: state shared by the Xen backend's files: xen_back.c (glue
+ * to the core), xen_back_ring.c and xen_back_xs.c for the client vifs,
+ * xen_front.c for the uplink to the NetVM. TX and RX are the guest's
+ * (the frontend's) directions throughout; see xen_back_ring.c.
  */
 #ifndef MOAT_XEN_PRIV_H
 #define MOAT_XEN_PRIV_H
@@ -94,6 +96,7 @@ struct xenb {
 	struct xen_stats st;
 	char		 vifdir[64];	/* /local/domain/<self>/backend/vif */
 	uint64_t	 last_scan;
+	int		 gso;	/* pool buffers hold a 64 KiB frame: clients may send TSO */
 };
 
 extern struct xenb xb_g;
@@ -101,6 +104,21 @@ extern struct xenb xb_g;
 /* Test and configuration hooks */
 void	xen_backend_use(struct xen_if *x);	/* before open(): use this Xen */
 const struct xen_stats *xen_backend_stats(void);
+
+/* Client vifs' rings (xen_back_ring.c). xb_tx_work takes what the
+ * client transmitted (returns -1 when the vif was failed, 1 when the
+ * budget ran out with work left); xb_rx_push fills the client's RX ring
+ * from its queue. *did is set when there was work. */
+int	xb_tx_work(struct xvif *v, int *did);
+void	xb_rx_push(struct xvif *v, int *did);
+
+/* Client vifs' XenStore state machine (xen_back_xs.c) */
+void	xb_on_xs(struct nb *nb, void *arg);	/* watch events */
+void	xb_vif_update(struct xvif *v);	/* act on the vif's XenStore keys */
+void	xb_vif_rescan(void);		/* every vif under our backend dir */
+void	xb_vif_fail(struct xvif *v, const char *why);	/* protocol broken */
+void	xb_vif_reap(struct xvif *v, uint64_t now);	/* dirs of a dying vif */
+int	xb_conn_token(struct xvif *v, uint64_t now, int take);
 
 /* Uplink netfront (xen_front.c) */
 struct xfront *xfront_open(struct xenb *b);

@@ -3,12 +3,11 @@
  *
  * No function here reads a Xen ring: callers copy ring slots and XenStore
  * values into private memory first (once), then ask these functions
- * whether, and how, they may be used. The frame functions (xnv_gso_check,
- * xnv_csum_*) take frames in the packet pool, which natd shares
- * read-write: each copies the headers it checks into private memory in
- * one read, and checks and uses only that copy. That keeps the
- * double-fetch class (XSA-155, QSB-023) out by construction and lets the
- * fuzzers drive the exact code the daemon runs.
+ * whether, and how, they may be used. That keeps the double-fetch class
+ * (XSA-155, QSB-023) out by construction and lets the fuzzers drive the
+ * exact code the daemon runs. The checks of frames in the shared packet
+ * pool (GSO, checksum completion) are common/pkt_offload.c's, which
+ * copies the headers in one read by the same rule.
  */
 #ifndef MOAT_XEN_VALID_H
 #define MOAT_XEN_VALID_H
@@ -65,28 +64,6 @@ int	xnv_tx_parse(const struct netif_tx_request *req, unsigned avail,
 	    struct xnv_tx_pkt *p);
 
 /*
- * A TCP super-frame (GSO), whichever side it comes from: a client's TX
- * with a GSO extra slot, or natd's descriptor going to a client. v6 says
- * which family the sender claimed (TCPV4 or TCPV6); mtu is the link's.
- * Returns XNV_OK with g filled, or XNV_DROP with *why: the frame is not
- * TCP of that family with whole headers, is not one IP datagram covering
- * exactly the frame, is over 64 KiB, or its segments (headers + gso_size)
- * would not fit the MTU or carry less than TCP's minimum MSS. g->segs is
- * how many segments the payload makes; 0 or 1 means it is no super-frame
- * and the caller may send it as a plain one.
- */
-#define XNV_GSO_MIN_MSS	48u	/* Linux's tcp_min_snd_mss default */
-struct xnv_gso {
-	uint16_t	csum_start;	/* the TCP header, from the frame start */
-	uint16_t	csum_off;	/* the checksum field in it (16) */
-	uint16_t	hdr_len;	/* Ethernet + IP + TCP headers */
-	uint32_t	payload;	/* TCP payload bytes */
-	uint32_t	segs;
-};
-int	xnv_gso_check(const uint8_t *f, size_t len, int v6, uint16_t gso_size,
-	    unsigned mtu, struct xnv_gso *g, const char **why);
-
-/*
  * Ring indices. prod is the peer's producer, read once from the page; mine
  * is our private index it is measured against. Returns 1 when the peer's
  * claim fits in a ring of size entries.
@@ -138,16 +115,5 @@ int	xnv_parse_state(const char *v, size_t len, enum xenbus_state *st);
  * "/rest"; *rest points into path at the rest ("" if none). */
 int	xnv_parse_vif_path(const char *path, unsigned self, unsigned *domid,
 	    unsigned *devid, const char **rest);
-
-/*
- * Finish the L4 checksum of a frame whose checksum field holds only the
- * pseudo-header sum (NETTXF_csum_blank): IPv4 or IPv6 without extension
- * headers, TCP or UDP, not fragmented. Returns 0, or -1 when the headers
- * do not allow it (the caller drops the frame). csum_start and csum_off get
- * the offsets MQ_F_NEEDS_CSUM would carry.
- */
-int	xnv_csum_locate(const uint8_t *f, size_t len, uint16_t *csum_start,
-	    uint16_t *csum_off);
-int	xnv_csum_complete(uint8_t *f, size_t len);
 
 #endif

@@ -6,9 +6,8 @@
  * odd = RX responses from the NetVM (8-byte slots, expected id = slot).
  * Whatever the input, an accepted packet must describe only bytes inside
  * the published slots and inside each 4 KiB page, with sizes adding up.
- * With bit 1 of byte 0 set, the rest is a super-frame instead (byte 1 bit
- * 0: IPv6, bytes 2-3: gso_size, then the frame) for xnv_gso_check, whose
- * every accepted frame the checksum code must then be able to finish.
+ * The super-frame and checksum checks on the frames themselves are
+ * common/pkt_offload.c's, fuzzed by fuzz_pkt.
  */
 #include "config.h"
 
@@ -93,40 +92,6 @@ rx(const uint8_t *d, size_t n)
 	}
 }
 
-static void
-gso(const uint8_t *d, size_t n)
-{
-	static uint8_t f[XEN_NETIF_MAX_TX_SIZE + 64];
-	struct xnv_gso g;
-	const char *why = NULL;
-	uint16_t gso_size, cs, co;
-	int v6;
-
-	if (n < 3 || n - 3 > sizeof(f))
-		return;
-	v6 = d[0] & 1;
-	gso_size = (uint16_t)(d[1] | d[2] << 8);
-	n -= 3;
-	memcpy(f, d + 3, n);
-	if (xnv_gso_check(f, n, v6, gso_size, 1500, &g, &why) != XNV_OK) {
-		CHECK(why != NULL);
-		return;
-	}
-	CHECK(n <= XEN_NETIF_MAX_TX_SIZE);
-	CHECK(gso_size >= XNV_GSO_MIN_MSS);
-	CHECK(f[12] == (v6 ? 0x86 : 0x08) && f[13] == (v6 ? 0xdd : 0x00));
-	CHECK(g.hdr_len <= n && g.csum_start + g.csum_off + 2u <= g.hdr_len);
-	CHECK(g.hdr_len - XNV_ETH_HLEN + (unsigned)gso_size <= 1500);
-	CHECK(g.payload == n - g.hdr_len);
-	CHECK((uint64_t)g.segs * gso_size >= g.payload);
-	CHECK(g.segs == 0 || (uint64_t)(g.segs - 1) * gso_size < g.payload);
-	/* The TX path finishes one-segment frames' checksums: it must be
-	 * able to, and agree where the field is. */
-	CHECK(xnv_csum_locate(f, n, &cs, &co) == 0);
-	CHECK(cs == g.csum_start && co == g.csum_off);
-	CHECK(xnv_csum_complete(f, n) == 0);
-}
-
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
@@ -134,9 +99,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)
 		return 0;
-	if (data[0] & 2)
-		gso(data + 1, size - 1);
-	else if (data[0] & 1)
+	if (data[0] & 1)
 		rx(data + 1, size - 1);
 	else
 		tx(data + 1, size - 1);

@@ -6,12 +6,20 @@
  * quote, the builders), so a parse that accepts lengths it should not
  * shows up as an out-of-bounds access under ASan. The builders' output
  * must itself parse: that is checked, not assumed.
+ *
+ * The same frame also goes through the offload family (pkt_offload.c) as
+ * a client's super-frame of either family with a spread of segment sizes,
+ * and as a partial checksum to finish: what pkt_gso_check accepts must
+ * describe the frame exactly, and where pkt_parse and pkt_csum_locate both
+ * accept a frame they must agree, and the completed checksum must verify.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pkt.h"
+
+#define CHECK(c) do { if (!(c)) abort(); } while (0)
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -90,6 +98,78 @@ check_builders(const struct pkt_view *v)
 		abort();
 }
 
+static void
+check_gso(uint8_t *f, size_t n, int v6, uint16_t gso_size)
+{
+	struct pkt_gso g;
+	const char *why = NULL;
+	uint16_t cs, co;
+
+	if (pkt_gso_check(f, n, v6, gso_size, 1500, &g, &why) != 0) {
+		CHECK(why != NULL);
+		return;
+	}
+	CHECK(n <= PKT_GSO_MAX_LEN);
+	CHECK(gso_size >= PKT_GSO_MIN_MSS);
+	CHECK(f[12] == (v6 ? 0x86 : 0x08) && f[13] == (v6 ? 0xdd : 0x00));
+	CHECK(g.hdr_len <= n && g.csum_start + g.csum_off + 2u <= g.hdr_len);
+	CHECK(g.hdr_len - ETH_HLEN_ + (unsigned)gso_size <= 1500);
+	CHECK(g.payload == n - g.hdr_len);
+	CHECK((uint64_t)g.segs * gso_size >= g.payload);
+	CHECK(g.segs == 0 || (uint64_t)(g.segs - 1) * gso_size < g.payload);
+	/* netbackd finishes one-segment frames' checksums: it must be able
+	 * to, and agree where the field is. */
+	CHECK(pkt_csum_locate(f, n, &cs, &co) == 0);
+	CHECK(cs == g.csum_start && co == g.csum_off);
+	CHECK(pkt_csum_complete(f, n) == 0);
+}
+
+static void
+check_offload(const uint8_t *data, size_t size)
+{
+	static const uint16_t gso_sizes[] = { 0, PKT_GSO_MIN_MSS - 1,
+	    PKT_GSO_MIN_MSS, 536, 1448, 1460, 9000 };
+	struct pkt_view v;
+	uint16_t cs, co, ps;
+	uint8_t *f;
+	size_t i;
+	int v6;
+
+	if ((f = malloc(size ? size : 1)) == NULL)
+		return;
+	for (v6 = 0; v6 < 2; v6++)
+		for (i = 0; i < sizeof(gso_sizes) / sizeof(gso_sizes[0]); i++) {
+			memcpy(f, data, size);
+			check_gso(f, size, v6, gso_sizes[i]);
+		}
+	memcpy(f, data, size);
+	if (pkt_csum_locate(f, size, &cs, &co) != 0) {
+		CHECK(pkt_csum_complete(f, size) != 0);
+		free(f);
+		return;
+	}
+	CHECK((size_t)cs + co + 2 <= size);
+	/* Where the parser agrees, put the pseudo-header sum in the field
+	 * as a CHECKSUM_PARTIAL sender does: completed, it must verify. */
+	if (pkt_parse(&v, f, size) == PKT_OK && v.has_l4 && !v.is_frag &&
+	    (v.proto == IPPROTO_TCP_ || v.proto == IPPROTO_UDP_)) {
+		uint32_t l4len = (uint32_t)(v.ip_end - v.l4_off);
+
+		CHECK(cs == v.l4_off);
+		CHECK(co == (v.proto == IPPROTO_TCP_ ? 16 : 6));
+		ps = (uint16_t)~csum_fold(v.l3 == PKT_L3_IPV4 ?
+		    csum_pseudo4(pkt_ip4(&v)->saddr_be, pkt_ip4(&v)->daddr_be,
+		    v.proto, l4len) :
+		    csum_pseudo6(pkt_ip6(&v)->saddr, pkt_ip6(&v)->daddr,
+		    v.proto, l4len));
+		memcpy(f + cs + co, &ps, 2);
+		CHECK(pkt_csum_complete(f, size) == 0);
+		CHECK(pkt_l4_csum_ok(&v));
+	} else
+		CHECK(pkt_csum_complete(f, size) == 0);
+	free(f);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -100,6 +180,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((f = malloc(size ? size : 1)) == NULL)
 		return 0;
 	memcpy(f, data, size);
+
+	check_offload(data, size);
 
 	/* The raw bytes as an ICMP quote too: that parser is reachable
 	 * from any ICMP error a VM sends. */

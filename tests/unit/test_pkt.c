@@ -13,10 +13,16 @@
  * port unreachable / frag needed (tos 0xc0, ttl 64, id 0) quoting the
  * original's IP packet, RST per RFC 793, and an ARP reply.
  */
+#include "config.h"
+
 #include <arpa/inet.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <ucontext.h>
 
 #include "pkt.h"
 #include "t.h"
@@ -231,7 +237,7 @@ static const struct ref refs[] = {
 
 /* A writable copy: the parser takes non-const frames. */
 static uint8_t *
-dup(const uint8_t *b, size_t len)
+frame_dup(const uint8_t *b, size_t len)
 {
 	uint8_t *p = malloc(len ? len : 1);
 
@@ -273,7 +279,7 @@ test_valid_frames(void)
 
 	for (i = 0; i < nitems_(refs); i++) {
 		const struct ref *r = &refs[i];
-		uint8_t *f = dup(r->b, r->len);
+		uint8_t *f = frame_dup(r->b, r->len);
 
 		T_EQ_INT(pkt_parse(&v, f, r->len), PKT_OK);
 		T_ASSERT(v.frame == f && v.len == r->len);
@@ -293,7 +299,7 @@ test_field_values(void)
 	uint8_t *f;
 	char s[18];
 
-	f = dup(f_tcp4_syn, sizeof(f_tcp4_syn));
+	f = frame_dup(f_tcp4_syn, sizeof(f_tcp4_syn));
 	T_EQ_INT(pkt_parse(&v, f, sizeof(f_tcp4_syn)), PKT_OK);
 	T_EQ_INT(v.ethertype, ETHERTYPE_IPV4);
 	T_EQ_STR(mac_str(pkt_eth(&v)->src, s), "02:00:00:00:00:01");
@@ -303,25 +309,25 @@ test_field_values(void)
 	T_EQ_INT(pkt_l4_payload_len(&v), 0);
 	free(f);
 
-	f = dup(f_tcp4_data, sizeof(f_tcp4_data));
+	f = frame_dup(f_tcp4_data, sizeof(f_tcp4_data));
 	T_EQ_INT(pkt_parse(&v, f, sizeof(f_tcp4_data)), PKT_OK);
 	T_EQ_INT(pkt_l4_payload_len(&v), 18);
 	T_EQ_MEM(f + v.l4_off + v.l4_hlen, "GET / ", 6);
 	free(f);
 
-	f = dup(f_frag4_first, sizeof(f_frag4_first));
+	f = frame_dup(f_frag4_first, sizeof(f_frag4_first));
 	T_EQ_INT(pkt_parse(&v, f, sizeof(f_frag4_first)), PKT_OK);
 	T_EQ_INT(v.frag_id, 0x5555);
 	T_EQ_INT(v.frag_more, 1);
 	free(f);
 
-	f = dup(f_arp_req, sizeof(f_arp_req));
+	f = frame_dup(f_arp_req, sizeof(f_arp_req));
 	T_EQ_INT(pkt_parse(&v, f, sizeof(f_arp_req)), PKT_OK);
 	T_EQ_INT(ntohs(pkt_arp(&v)->op_be), ARPOP_REQUEST_);
 	T_EQ_STR(ip4_str(pkt_arp(&v)->tpa_be, s), "10.137.0.1");
 	free(f);
 
-	f = dup(f_icmp6_echo, sizeof(f_icmp6_echo));
+	f = frame_dup(f_icmp6_echo, sizeof(f_icmp6_echo));
 	T_EQ_INT(pkt_parse(&v, f, sizeof(f_icmp6_echo)), PKT_OK);
 	T_EQ_INT(pkt_ip6(&v)->daddr[0], 0xff);
 	T_EQ_INT(pkt_icmp(&v)->type, 128);
@@ -383,7 +389,7 @@ test_truncation(void)
 		const struct ref *r = &refs[i];
 
 		for (n = 0; n < r->len; n++) {
-			uint8_t *f = dup(r->b, n);
+			uint8_t *f = frame_dup(r->b, n);
 			int want = trunc_expect(r, n), got = pkt_parse(&v, f, n);
 
 			free(f);
@@ -429,7 +435,7 @@ test_l4_truncation(void)
 			continue;
 		for (pl = 0; pl < full; pl++) {
 			size_t n = 14 + r->l3_hlen + pl;
-			uint8_t *f = dup(r->b, n);
+			uint8_t *f = frame_dup(r->b, n);
 			int want, got;
 
 			if (r->l3 == PKT_L3_IPV4)
@@ -456,7 +462,7 @@ static int
 parse_mod(const uint8_t *b, size_t len, size_t off, uint8_t val)
 {
 	struct pkt_view v;
-	uint8_t *f = dup(b, len);
+	uint8_t *f = frame_dup(b, len);
 	int rc;
 
 	f[off] = val;
@@ -469,7 +475,7 @@ static int
 parse_mod16(const uint8_t *b, size_t len, size_t off, uint16_t val)
 {
 	struct pkt_view v;
-	uint8_t *f = dup(b, len);
+	uint8_t *f = frame_dup(b, len);
 	int rc;
 
 	put16(f, off, val);
@@ -541,7 +547,7 @@ test_inconsistent(void)
 	/* Any other protocol is forwarded as opaque IP. */
 	{
 		struct pkt_view v;
-		uint8_t *f = dup(syn, slen);
+		uint8_t *f = frame_dup(syn, slen);
 
 		f[23] = 47;	/* GRE */
 		T_EQ_INT(pkt_parse(&v, f, slen), PKT_OK);
@@ -565,7 +571,7 @@ test_fragments(void)
 	T_EQ_INT(parse_mod16(b, len, 20, off8), PKT_OK);
 	T_EQ_INT(parse_mod16(b, len, 20, (uint16_t)(off8 + 1)), PKT_E_BAD_FRAG);
 	/* Exactly 65535, then one more byte of fragment. */
-	f = dup(b, len);
+	f = frame_dup(b, len);
 	put16(f, 16, 271);
 	put16(f, 20, (65535 - 271) / 8);
 	T_EQ_INT(pkt_parse(&v, f, 14 + 271), PKT_OK);
@@ -575,14 +581,14 @@ test_fragments(void)
 	free(f);
 	T_EQ_INT(parse_mod16(b, len, 20, IPV4_MF | IPV4_OFFMASK), PKT_E_BAD_FRAG);
 	/* A first fragment whose transport header does not fit. */
-	f = dup(f_tcp4_syn, 14 + 20 + 19);
+	f = frame_dup(f_tcp4_syn, 14 + 20 + 19);
 	put16(f, 16, 20 + 19);
 	put16(f, 20, IPV4_MF);
 	T_EQ_INT(pkt_parse(&v, f, 14 + 20 + 19), PKT_E_SHORT_L4);
 	free(f);
 	/* A non-first fragment has no transport header at all, even when
 	 * it is shorter than one. */
-	f = dup(f_tcp4_syn, 14 + 20 + 3);
+	f = frame_dup(f_tcp4_syn, 14 + 20 + 3);
 	put16(f, 16, 20 + 3);
 	put16(f, 20, 1);
 	T_EQ_INT(pkt_parse(&v, f, 14 + 20 + 3), PKT_OK);
@@ -660,7 +666,7 @@ test_csum_reference(void)
 
 	for (i = 0; i < nitems_(refs); i++) {
 		const struct ref *r = &refs[i];
-		uint8_t *f = dup(r->b, r->len);
+		uint8_t *f = frame_dup(r->b, r->len);
 		int l4ok = r->has_l4 && !r->is_frag;
 
 		T_EQ_INT(pkt_parse(&v, f, r->len), PKT_OK);
@@ -699,8 +705,8 @@ static void
 test_udp_zero_csum(void)
 {
 	struct pkt_view v;
-	uint8_t *f = dup(f_udp4_dns, sizeof(f_udp4_dns));
-	uint8_t *f6 = dup(f_udp6, sizeof(f_udp6));
+	uint8_t *f = frame_dup(f_udp4_dns, sizeof(f_udp4_dns));
+	uint8_t *f6 = frame_dup(f_udp6, sizeof(f_udp6));
 
 	/* Zero is "no checksum" in IPv4 UDP and invalid in IPv6. */
 	T_EQ_INT(pkt_parse(&v, f, sizeof(f_udp4_dns)), PKT_OK);
@@ -856,7 +862,7 @@ test_csum_incremental(void)
 	srandom(1624);
 	for (i = 0; i < 40000; i++) {
 		size_t which = (size_t)random() % nitems_(fr), len = fr[which].len;
-		uint8_t *f = dup(fr[which].b, len), *g;
+		uint8_t *f = frame_dup(fr[which].b, len), *g;
 		size_t l4c;
 
 		T_ASSERT(pkt_parse(&v, f, len) == PKT_OK);
@@ -871,7 +877,7 @@ test_csum_incremental(void)
 		if ((steer = random() % 4 == 0)) {
 			/* Steer: fold the rewritten packet's checksums
 			 * back into bytes the rewrite does not touch. */
-			g = dup(f, len);
+			g = frame_dup(f, len);
 			rewrite_raw(g, &v, &rw);
 			T_ASSERT(pkt_parse(&w, g, len) == PKT_OK);
 			pkt_ip4_csum_set(&w);
@@ -884,7 +890,7 @@ test_csum_incremental(void)
 		pkt_ip4_csum_set(&v);
 		pkt_l4_csum_set(&v);
 
-		g = dup(f, len);
+		g = frame_dup(f, len);
 		rewrite_incr(f, &v, &rw);
 		rewrite_raw(g, &v, &rw);
 		T_ASSERT(pkt_parse(&w, g, len) == PKT_OK);
@@ -929,7 +935,7 @@ test_csum_partial(void)
 	srandom(793);
 	for (i = 0; i < 20000; i++) {
 		size_t which = (size_t)random() % nitems_(fr), len = fr[which].len;
-		uint8_t *f = dup(fr[which].b, len), *g, *l4c, *l4;
+		uint8_t *f = frame_dup(fr[which].b, len), *g, *l4c, *l4;
 		size_t l4len, aoff, alen;
 		uint16_t c, p;
 		uint32_t a, na;
@@ -973,7 +979,7 @@ test_csum_partial(void)
 			c = 0xffff;
 		memcpy(l4c, &c, 2);
 
-		g = dup(f, len);
+		g = frame_dup(f, len);
 		T_ASSERT(pkt_parse(&w, g, len) == PKT_OK);
 		T_EXPECT(pkt_l4_csum_ok(&w));
 		pkt_l4_csum_set(&w);
@@ -1006,7 +1012,7 @@ test_nat_helpers(void)
 	srandom(3022);
 	for (i = 0; i < 30000; i++) {
 		size_t which = (size_t)random() % nitems_(fr), len = fr[which].len;
-		uint8_t *f = dup(fr[which].b, len), *g, *l4;
+		uint8_t *f = frame_dup(fr[which].b, len), *g, *l4;
 		uint32_t sa = rand_addr(), da = rand_addr();
 		uint16_t p1 = (uint16_t)random(), p2 = (uint16_t)random(), c;
 		size_t l4c, l4len;
@@ -1025,7 +1031,7 @@ test_nat_helpers(void)
 			l4[k] = (uint8_t)random();
 
 		/* Expected: rewrite directly, recompute everything. */
-		g = dup(f, len);
+		g = frame_dup(f, len);
 		T_ASSERT(pkt_parse(&w, g, len) == PKT_OK);
 		if (v4) {
 			memcpy(g + 26, &sa, 4);
@@ -1100,7 +1106,7 @@ test_nat_edges(void)
 	uint8_t *f;
 	uint16_t c;
 
-	f = dup(f_udp4_dns, sizeof(f_udp4_dns));
+	f = frame_dup(f_udp4_dns, sizeof(f_udp4_dns));
 	T_ASSERT(pkt_parse(&v, f, sizeof(f_udp4_dns)) == PKT_OK);
 	memset(f + 40, 0, 2);
 	T_EQ_INT(pkt_nat_addr4(&v, 0, htonl(0x0a8a0001), 0), 0);
@@ -1110,7 +1116,7 @@ test_nat_edges(void)
 	free(f);
 
 	/* A non-first fragment: the IP header only; no ports. */
-	f = dup(f_frag4_second, sizeof(f_frag4_second));
+	f = frame_dup(f_frag4_second, sizeof(f_frag4_second));
 	T_ASSERT(pkt_parse(&v, f, sizeof(f_frag4_second)) == PKT_OK);
 	T_EQ_INT(pkt_nat_addr4(&v, 1, htonl(0xc0a80001), 0), 0);
 	T_ASSERT(pkt_ip4_csum_ok(&v));
@@ -1119,7 +1125,7 @@ test_nat_edges(void)
 	free(f);
 
 	/* A first fragment: the datagram's UDP checksum moves with it. */
-	f = dup(f_frag4_first, sizeof(f_frag4_first));
+	f = frame_dup(f_frag4_first, sizeof(f_frag4_first));
 	T_ASSERT(pkt_parse(&v, f, sizeof(f_frag4_first)) == PKT_OK);
 	memcpy(&c, f + 40, 2);
 	csum_update32(&c, get32(f + 26), htonl(0x0a8a0001));
@@ -1132,7 +1138,7 @@ test_nat_edges(void)
 	 * every covered byte is zero, so the checksum must be 0xffff, not
 	 * the 0x0000 RFC 1624 eqn. 3 gives (found by fuzz_pkt).
 	 */
-	f = dup(f_icmp4_echo, sizeof(f_icmp4_echo));
+	f = frame_dup(f_icmp4_echo, sizeof(f_icmp4_echo));
 	memset(f + 34, 0, sizeof(f_icmp4_echo) - 34);
 	put16(f, 38, 0x1234);
 	T_ASSERT(pkt_parse(&v, f, sizeof(f_icmp4_echo)) == PKT_OK);
@@ -1143,12 +1149,12 @@ test_nat_edges(void)
 	free(f);
 
 	/* ARP, ICMP errors and non-echo ICMP have nothing to rewrite. */
-	f = dup(f_arp_req, sizeof(f_arp_req));
+	f = frame_dup(f_arp_req, sizeof(f_arp_req));
 	T_ASSERT(pkt_parse(&v, f, sizeof(f_arp_req)) == PKT_OK);
 	T_EQ_INT(pkt_nat_addr4(&v, 0, 0, 0), -1);
 	T_EQ_INT(pkt_nat_port(&v, 0, 0, 0), -1);
 	free(f);
-	f = dup(x_icmp_portunr, sizeof(x_icmp_portunr));
+	f = frame_dup(x_icmp_portunr, sizeof(x_icmp_portunr));
 	T_ASSERT(pkt_parse(&v, f, sizeof(x_icmp_portunr)) == PKT_OK);
 	T_EQ_INT(pkt_nat_port(&v, 0, 5, 0), -1);
 	T_EQ_MEM(f, x_icmp_portunr, sizeof(x_icmp_portunr));
@@ -1178,7 +1184,7 @@ test_build_icmp_error(void)
 	struct pkt_view o, v, q;
 	size_t n;
 
-	f = dup(f_udp4_dns, sizeof(f_udp4_dns));
+	f = frame_dup(f_udp4_dns, sizeof(f_udp4_dns));
 	T_ASSERT(pkt_parse(&o, f, sizeof(f_udp4_dns)) == PKT_OK);
 	n = pkt_build_icmp4_error(buf, sizeof(buf), macr, mac1,
 	    htonl(0x0a890001), ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0, &o, 548);
@@ -1211,7 +1217,7 @@ test_build_icmp_error(void)
 	free(f);
 
 	/* quote_max below the minimum still quotes header + 8 bytes. */
-	f = dup(f_tcp4_data, sizeof(f_tcp4_data));
+	f = frame_dup(f_tcp4_data, sizeof(f_tcp4_data));
 	T_ASSERT(pkt_parse(&o, f, sizeof(f_tcp4_data)) == PKT_OK);
 	n = pkt_build_icmp4_error(buf, sizeof(buf), macr, mac1,
 	    htonl(0x0a890001), ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED,
@@ -1240,17 +1246,17 @@ test_build_icmp_error(void)
 
 	/* Never about an ICMP error, a non-first fragment, or to a
 	 * broadcast, multicast or unspecified source. */
-	f = dup(x_icmp_portunr, sizeof(x_icmp_portunr));
+	f = frame_dup(x_icmp_portunr, sizeof(x_icmp_portunr));
 	T_ASSERT(pkt_parse(&o, f, sizeof(x_icmp_portunr)) == PKT_OK);
 	T_EQ_INT(pkt_build_icmp4_error(buf, sizeof(buf), macr, mac1, 0,
 	    ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0, &o, 548), 0);
 	free(f);
-	f = dup(f_frag4_second, sizeof(f_frag4_second));
+	f = frame_dup(f_frag4_second, sizeof(f_frag4_second));
 	T_ASSERT(pkt_parse(&o, f, sizeof(f_frag4_second)) == PKT_OK);
 	T_EQ_INT(pkt_build_icmp4_error(buf, sizeof(buf), macr, mac1, 0,
 	    ICMP_TIME_EXCEEDED, 0, 0, &o, 548), 0);
 	free(f);
-	f = dup(f_icmp4_echo, sizeof(f_icmp4_echo));
+	f = frame_dup(f_icmp4_echo, sizeof(f_icmp4_echo));
 	T_ASSERT(pkt_parse(&o, f, sizeof(f_icmp4_echo)) == PKT_OK);
 	T_ASSERT(pkt_build_icmp4_error(buf, sizeof(buf), macr, mac1, 0,
 	    ICMP_TIME_EXCEEDED, 0, 0, &o, 548) > 0);
@@ -1262,7 +1268,7 @@ test_build_icmp_error(void)
 	    ICMP_TIME_EXCEEDED, 0, 0, &o, 548), 0);
 	free(f);
 	/* Not IPv4. */
-	f = dup(f_udp6, sizeof(f_udp6));
+	f = frame_dup(f_udp6, sizeof(f_udp6));
 	T_ASSERT(pkt_parse(&o, f, sizeof(f_udp6)) == PKT_OK);
 	T_EQ_INT(pkt_build_icmp4_error(buf, sizeof(buf), macr, mac1, 0,
 	    ICMP_DEST_UNREACH, 0, 0, &o, 548), 0);
@@ -1277,7 +1283,7 @@ test_build_rst(void)
 	size_t n;
 
 	/* No ACK in the SYN: ack = seq + 1 (the SYN), flags RST|ACK. */
-	f = dup(f_tcp4_syn, sizeof(f_tcp4_syn));
+	f = frame_dup(f_tcp4_syn, sizeof(f_tcp4_syn));
 	T_ASSERT(pkt_parse(&o, f, sizeof(f_tcp4_syn)) == PKT_OK);
 	n = pkt_build_tcp_rst4(buf, sizeof(buf), macr, mac1, &o);
 	T_EQ_INT(n, sizeof(x_rst_syn));
@@ -1292,7 +1298,7 @@ test_build_rst(void)
 	free(f);
 
 	/* ACK set: seq = the segment's ack, flags RST only. */
-	f = dup(f_tcp4_data, sizeof(f_tcp4_data));
+	f = frame_dup(f_tcp4_data, sizeof(f_tcp4_data));
 	T_ASSERT(pkt_parse(&o, f, sizeof(f_tcp4_data)) == PKT_OK);
 	n = pkt_build_tcp_rst4(buf, sizeof(buf), macr, mac1, &o);
 	T_EQ_INT(n, sizeof(x_rst_data));
@@ -1312,7 +1318,7 @@ test_build_rst(void)
 	T_ASSERT(pkt_parse(&o, f, sizeof(f_tcp4_data)) == PKT_OK);
 	T_EQ_INT(pkt_build_tcp_rst4(buf, sizeof(buf), macr, mac1, &o), 0);
 	free(f);
-	f = dup(f_udp4_dns, sizeof(f_udp4_dns));
+	f = frame_dup(f_udp4_dns, sizeof(f_udp4_dns));
 	T_ASSERT(pkt_parse(&o, f, sizeof(f_udp4_dns)) == PKT_OK);
 	T_EQ_INT(pkt_build_tcp_rst4(buf, sizeof(buf), macr, mac1, &o), 0);
 	free(f);
@@ -1330,7 +1336,7 @@ test_icmp_quote(void)
 	for (n = 0; n <= qlen; n++) {
 		int want = n < 20 ? PKT_E_SHORT_L3 : n < 28 ? PKT_E_SHORT_L4 : PKT_OK;
 
-		p = dup(quote, n);
+		p = frame_dup(quote, n);
 		T_EQ_INT(pkt_parse_icmp_quote(&q, p, n), want);
 		if (want == PKT_OK) {
 			T_EQ_INT(q.l3_off, 0);
@@ -1374,7 +1380,7 @@ test_icmp_quote(void)
 	T_EQ_INT(pkt_parse_icmp_quote(&q, p, 20), PKT_E_BAD_FRAG);
 	free(p);
 	/* ICMP echo quoted: the id is the flow key. */
-	p = dup(f_icmp4_echo + 14, 28);
+	p = frame_dup(f_icmp4_echo + 14, 28);
 	T_EQ_INT(pkt_parse_icmp_quote(&q, p, 28), PKT_OK);
 	T_EQ_INT(q.icmp_type, ICMP_ECHO);
 	T_EQ_INT(q.icmp_id, 0x4242);
@@ -1469,6 +1475,303 @@ test_ip4_srcroute(void)
 	}
 }
 
+/*
+ * The offload family (pkt_offload.c): checksum completion and super-frame
+ * checks on frames in shared memory.
+ *
+ * Independent reference: sum with the pseudo-header, field zeroed.
+ */
+static uint16_t
+ref_l4_csum(const uint8_t *src, const uint8_t *dst, unsigned alen, uint8_t proto,
+    const uint8_t *l4, unsigned l4len, unsigned field)
+{
+	uint32_t s = 0;
+	unsigned i;
+
+	for (i = 0; i < alen; i += 2)
+		s += (uint32_t)(src[i] << 8 | src[i + 1]) + (uint32_t)(dst[i] << 8 | dst[i + 1]);
+	s += proto + l4len;
+	for (i = 0; i < l4len; i++) {
+		uint8_t b = (i == field || i == field + 1) ? 0 : l4[i];
+
+		s += (i & 1) ? b : (uint32_t)b << 8;
+	}
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)~s;
+}
+
+static uint16_t
+ref_partial(const uint8_t *src, const uint8_t *dst, unsigned alen, uint8_t proto,
+    unsigned l4len)
+{
+	uint32_t s = 0;
+	unsigned i;
+
+	for (i = 0; i < alen; i += 2)
+		s += (uint32_t)(src[i] << 8 | src[i + 1]) + (uint32_t)(dst[i] << 8 | dst[i + 1]);
+	s += proto + l4len;
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)s;	/* not complemented: the pseudo-header sum */
+}
+
+/*
+ * An IPv4 UDP frame of UDP4_LEN bytes (33 bytes of payload) at f, its
+ * checksum field holding the pseudo-header sum as a CHECKSUM_PARTIAL
+ * sender leaves it; returns the checksum completing it must give.
+ */
+#define UDP4_LEN	(14 + 20 + 8 + 33)
+static uint16_t
+udp4_partial(uint8_t *f)
+{
+	uint8_t *ip = f + 14, *u = ip + 20;
+	uint16_t want, ps;
+	unsigned i;
+
+	memset(f, 0, UDP4_LEN);
+	f[12] = 0x08;
+	ip[0] = 0x45;
+	ip[3] = 20 + 8 + 33;
+	ip[8] = 64;
+	ip[9] = 17;
+	memcpy(ip + 12, "\x0a\x89\x00\x05\x08\x08\x08\x08", 8);
+	u[0] = 0x12; u[1] = 0x34; u[3] = 53;
+	u[5] = 8 + 33;
+	for (i = 0; i < 33; i++)
+		u[8 + i] = (uint8_t)(i * 7 + 1);
+	want = ref_l4_csum(ip + 12, ip + 16, 4, 17, u, 41, 6);
+	ps = ref_partial(ip + 12, ip + 16, 4, 17, 41);
+	u[6] = (uint8_t)(ps >> 8);
+	u[7] = (uint8_t)ps;
+	return want;
+}
+
+static void
+csum_ipv4_udp(void)
+{
+	uint8_t f[UDP4_LEN + 4];
+	uint8_t *ip = f + 14, *u = ip + 20;
+	uint16_t want, got, start, off;
+
+	memset(f, 0, sizeof(f));
+	want = udp4_partial(f);
+	T_EQ_INT(pkt_csum_locate(f, sizeof(f), &start, &off), 0);
+	T_EQ_INT(start, 34);
+	T_EQ_INT(off, 6);
+	/* trailing Ethernet padding is not part of the sum */
+	f[sizeof(f) - 1] = 0x55;
+	T_EQ_INT(pkt_csum_complete(f, sizeof(f)), 0);
+	got = (uint16_t)(u[6] << 8 | u[7]);
+	T_EQ_INT(got, want);
+	/* fragments cannot be completed */
+	ip[6] = 0x20;
+	T_EQ_INT(pkt_csum_complete(f, sizeof(f)), -1);
+	ip[6] = 0;
+	/* IP length past the frame */
+	ip[3] = 200;
+	T_EQ_INT(pkt_csum_complete(f, sizeof(f)), -1);
+}
+
+static void
+csum_ipv6_tcp(void)
+{
+	uint8_t f[14 + 40 + 20 + 100];
+	uint8_t *ip = f + 14, *t = ip + 40;
+	uint16_t want, got, ps;
+	unsigned i;
+
+	memset(f, 0, sizeof(f));
+	f[12] = 0x86;
+	f[13] = 0xdd;
+	ip[0] = 0x60;
+	ip[5] = 120;
+	ip[6] = 6;
+	for (i = 0; i < 32; i++)
+		ip[8 + i] = (uint8_t)(i * 13);
+	t[12] = 0x50;
+	for (i = 20; i < 120; i++)
+		t[i] = (uint8_t)(i ^ 0x5a);
+	want = ref_l4_csum(ip + 8, ip + 24, 16, 6, t, 120, 16);
+	ps = ref_partial(ip + 8, ip + 24, 16, 6, 120);
+	t[16] = (uint8_t)(ps >> 8);
+	t[17] = (uint8_t)ps;
+	T_EQ_INT(pkt_csum_complete(f, sizeof(f)), 0);
+	got = (uint16_t)(t[16] << 8 | t[17]);
+	T_EQ_INT(got, want);
+	/* ICMPv6 / extension headers: not ours to complete */
+	ip[6] = 58;
+	T_EQ_INT(pkt_csum_complete(f, sizeof(f)), -1);
+	/* ARP */
+	f[12] = 0x08;
+	f[13] = 0x06;
+	T_EQ_INT(pkt_csum_complete(f, sizeof(f)), -1);
+	T_EQ_INT(pkt_csum_complete(f, 10), -1);
+}
+
+#if defined(__x86_64__) && defined(__linux__)
+/*
+ * A frame in shared memory that its peer rewrites between two reads. The
+ * frame's page is kept inaccessible: each load from it faults, the
+ * handler counts the byte loaded (the first byte of a wide load), lets
+ * that one instruction run (the trap flag, x86-64) and takes the page
+ * away again. After the first load of the watched byte the "peer"
+ * rewrites it, as a compromised natd would between a check and a use.
+ * The frame ends at its page's end and the next page is never
+ * accessible: a read past the frame is caught there.
+ */
+#define WPAGE	4096
+static struct {
+	uint8_t		*page;		/* WPAGE bytes, then the guard page */
+	uint8_t		*frame;
+	size_t		 len;
+	unsigned	 reads[WPAGE];	/* loads starting at each offset */
+	int		 flip_at;	/* rewritten after its first load */
+	uint8_t		 flip_to;
+	int		 flip_due;
+	int		 past;		/* a load outside the frame */
+	sigjmp_buf	 out;
+} W;
+
+static void
+w_segv(int sig, siginfo_t *si, void *uc)
+{
+	uint8_t *a = si->si_addr;
+
+	(void)sig;
+	if (a < W.frame || a >= W.frame + W.len) {
+		W.past = 1;
+		siglongjmp(W.out, 1);
+	}
+	W.reads[a - W.frame]++;
+	if (a - W.frame == W.flip_at && W.reads[a - W.frame] == 1)
+		W.flip_due = 1;
+	mprotect(W.page, WPAGE, PROT_READ | PROT_WRITE);
+	((ucontext_t *)uc)->uc_mcontext.gregs[REG_EFL] |= 0x100;
+}
+
+static void
+w_trap(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)si;
+	((ucontext_t *)uc)->uc_mcontext.gregs[REG_EFL] &= ~0x100LL;
+	if (W.flip_due) {
+		W.frame[W.flip_at] = W.flip_to;
+		W.flip_due = 0;
+	}
+	mprotect(W.page, WPAGE, PROT_NONE);
+}
+
+/* Put frame f in the watched page; flip byte at to value to after its first load. */
+static int
+w_setup(const uint8_t *f, size_t len, int at, uint8_t to)
+{
+	struct sigaction sa;
+
+	if (W.page == NULL) {
+		W.page = mmap(NULL, 2 * WPAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (W.page == MAP_FAILED)
+			return -1;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+		sa.sa_sigaction = w_segv;
+		sigaction(SIGSEGV, &sa, NULL);
+		sa.sa_sigaction = w_trap;
+		sigaction(SIGTRAP, &sa, NULL);
+	}
+	if (len > WPAGE)
+		return -1;
+	mprotect(W.page, WPAGE, PROT_READ | PROT_WRITE);
+	W.frame = W.page + WPAGE - len;
+	W.len = len;
+	memcpy(W.frame, f, len);
+	memset(W.reads, 0, sizeof(W.reads));
+	W.flip_at = at;
+	W.flip_to = to;
+	W.flip_due = 0;
+	W.past = 0;
+	mprotect(W.page, WPAGE, PROT_NONE);
+	return 0;
+}
+
+/* Every byte in [from, to) loaded at most once (counting first bytes of loads). */
+static int
+w_once(size_t from, size_t to)
+{
+	for (size_t i = from; i < to; i++)
+		if (W.reads[i] > 1) {
+			printf("# offset %zu loaded %u times\n", i, W.reads[i]);
+			return 0;
+		}
+	return 1;
+}
+
+static void
+w_done(void)
+{
+	mprotect(W.page, WPAGE, PROT_READ | PROT_WRITE);
+}
+
+/*
+ * pkt_csum_complete with natd rewriting the IP total length after the
+ * first load: 61 becomes 0xff3d. Checked once and used from a private
+ * copy, it stays 61: the sum stops at the packet's end and the checksum
+ * is the right one. Loaded twice (the old locate-then-complete), the
+ * second load runs the sum 65 KB past the buffer.
+ */
+static void
+csum_length_flip(void)
+{
+	uint8_t f[UDP4_LEN];
+	uint16_t want;
+	volatile int rc = -2;
+
+	want = udp4_partial(f);
+	T_ASSERT(w_setup(f, sizeof(f), 14 + 2, 0xff) == 0);
+	if (sigsetjmp(W.out, 1) == 0)
+		rc = pkt_csum_complete(W.frame, W.len);
+	w_done();
+	T_EXPECT(!W.past);
+	T_EQ_INT(rc, 0);
+	T_EXPECT(w_once(12, 14 + 20));
+	T_EQ_INT(W.frame[34 + 6] << 8 | W.frame[34 + 7], want);
+	T_EQ_INT(W.frame[16], 0xff);	/* the peer did rewrite it */
+}
+
+/*
+ * pkt_gso_check with the TCP data offset rewritten from 5 to 15 words
+ * after its first load: the header length checked against the frame is
+ * the one reported, never one that runs past the frame.
+ */
+static void
+gso_doff_flip(void)
+{
+	uint8_t f[14 + 20 + 20 + 100];
+	uint8_t *ip = f + 14, *t = ip + 20;
+	struct pkt_gso g;
+	const char *why = NULL;
+	volatile int rc = -2;
+
+	memset(f, 0, sizeof(f));
+	f[12] = 0x08;
+	ip[0] = 0x45;
+	ip[3] = 20 + 20 + 100;
+	ip[9] = 6;
+	t[12] = 0x50;
+	T_ASSERT(w_setup(f, sizeof(f), 14 + 20 + 12, 0xf0) == 0);
+	if (sigsetjmp(W.out, 1) == 0)
+		rc = pkt_gso_check(W.frame, W.len, 0, 48, 1500, &g, &why);
+	w_done();
+	T_EXPECT(!W.past);
+	T_EQ_INT(rc, 0);
+	T_EXPECT(w_once(12, 14 + 20 + 20));
+	T_EQ_INT(g.hdr_len, 14 + 20 + 20);
+	T_EQ_INT(g.payload, 100);
+	T_EQ_INT(g.segs, 3);
+}
+#endif
+
 int
 main(void)
 {
@@ -1491,5 +1794,14 @@ main(void)
 	T_RUN(test_icmp_quote);
 	T_RUN(test_strings);
 	T_RUN(test_ip4_srcroute);
+	T_RUN(csum_ipv4_udp);
+	T_RUN(csum_ipv6_tcp);
+#if defined(__x86_64__) && defined(__linux__)
+	T_RUN(csum_length_flip);
+	T_RUN(gso_doff_flip);
+#else
+	t_skip("csum_length_flip", "needs x86-64 single-stepping");
+	t_skip("gso_doff_flip", "needs x86-64 single-stepping");
+#endif
 	return t_done();
 }
