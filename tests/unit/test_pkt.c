@@ -1796,9 +1796,15 @@ main(void)
 	T_RUN(test_ip4_srcroute);
 	T_RUN(csum_ipv4_udp);
 	T_RUN(csum_ipv6_tcp);
-#if defined(__x86_64__) && defined(__linux__)
+#if defined(__x86_64__) && defined(__linux__) && !defined(__SANITIZE_ADDRESS__)
 	T_RUN(csum_length_flip);
 	T_RUN(gso_doff_flip);
+#elif defined(__SANITIZE_ADDRESS__)
+	/* ASan's memcpy makes the private copy with wide loads that start
+	 * before the watched byte, and the watch sees only a load's first
+	 * byte: it cannot tell when to flip. The plain build runs both. */
+	t_skip("csum_length_flip", "the load watch cannot follow ASan's memcpy");
+	t_skip("gso_doff_flip", "the load watch cannot follow ASan's memcpy");
 #else
 	t_skip("csum_length_flip", "needs x86-64 single-stepping");
 	t_skip("gso_doff_flip", "needs x86-64 single-stepping");
