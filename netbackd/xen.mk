@@ -7,7 +7,7 @@
 # only. libmoatxen.a is the same sources for the tests; the fake Xen is
 # tests/xen/libfakexen.a, which tests hand to the backend through its ops
 # table (xen_if.h, xen_backend_use), or, for a whole moat on the fake Xen,
-# through tests/xen/netbackd-fakexen (tests/xen/xen.mk).
+# through tests/xen/netbackd-fakexen (below).
 MOAT_XEN_SOURCES = \
 	netbackd/xen_proto.h netbackd/xen_if.h \
 	netbackd/xen_valid.c netbackd/xen_valid.h \
