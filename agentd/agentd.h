@@ -46,7 +46,7 @@ void	conf_netconf(const struct qdb *db, struct msg_netconf *nc);
 void	conf_clients(const struct qdb *db, struct msg_clients *mc);
 void	conf_send_rules(struct conf *c, const char *marker);
 
-/* qdb_wire.c: the QubesDB vchan protocol (VM side). */
+/* qdb_wire.c: QubesDB's vchan framing (libqubeswire.a, with moat-dom0). */
 #define QDB_HDR_LEN	72
 #define QDB_MSG_MAX	(QDB_HDR_LEN + QDB_VALUE_MAX)
 enum qdb_type {
@@ -83,7 +83,7 @@ void	qdb_wire_hdr(uint8_t out[QDB_HDR_LEN], uint8_t type, const char *path,
 int	qdb_wire_parse(const uint8_t *buf, size_t len, struct qdb_msg *m,
 	    const char **why);
 
-/* The client: one per connection to dom0's qubesdb-daemon. */
+/* agentd_qdb.c, the client: one per connection to dom0's qubesdb-daemon. */
 enum qdbc_state { QDBC_IDLE = 0, QDBC_DUMP, QDBC_SYNCED };
 #define QDBC_OUT_MAX	(64 * 1024)
 struct qdbc {
@@ -103,7 +103,8 @@ int	qdbc_input(struct qdbc *q, const uint8_t *buf, size_t len);
 /* After sending n bytes of out. */
 void	qdbc_sent(struct qdbc *q, size_t n);
 
-/* qrexec_wire.c: qrexec protocol version 3 (libqrexec/qrexec.h). */
+/* qrexec_wire.c: qrexec protocol version 3 (libqrexec/qrexec.h);
+ * libqubeswire.a, with moat-dom0. */
 #define QX_HDR_LEN		8
 #define QX_PROTOCOL_VERSION	3
 #define QX_MAX_CMD_LEN		65535	/* MAX_QREXEC_CMD_LEN */

@@ -11,23 +11,32 @@ agentd_libagentdqdb_a_SOURCES = \
 agentd_libagentdqdb_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 AGENTD_QDB_LIBS = agentd/libagentdqdb.a $(JANSSON_LIBS)
 
+# Both ends of Qubes' dom0<->VM wire: vchans (socket or Xen), QubesDB's
+# framing, qrexec's messages. agentd speaks the VM's end, moat-dom0
+# (tools/moat-dom0/) dom0's; neither's logic is in here.
+noinst_LIBRARIES += agentd/libqubeswire.a
+agentd_libqubeswire_a_SOURCES = \
+	agentd/qdb_wire.c \
+	agentd/qrexec_wire.c \
+	agentd/vchan.c agentd/vchan.h \
+	agentd/vchan_socket.c \
+	agentd/vchan_xen.c
+agentd_libqubeswire_a_CFLAGS = $(AM_CFLAGS) $(XENVCHAN_CFLAGS) $(XENSTORE_CFLAGS) -D__XEN_TOOLS__
+# No libxenctrl: agentd makes no hypercall (agentd_xen.c); only moat-dom0,
+# in dom0, links it.
+AGENTD_XEN_LIBS = $(XENVCHAN_LIBS) $(XENSTORE_LIBS)
+QUBESWIRE_LIBS = agentd/libqubeswire.a $(AGENTD_QDB_LIBS) $(MOAT_COMMON_LIBS) $(AGENTD_XEN_LIBS)
+
 # agentd's logic without main(), for the unit tests and fuzz targets.
 noinst_LIBRARIES += agentd/libagentd.a
 agentd_libagentd_a_SOURCES = \
 	agentd/agentd.h agentd/agentd_qx.h \
 	agentd/agentd_conf.c \
 	agentd/agentd_poll.c \
-	agentd/agentd_qrexec.c \
-	agentd/qdb_wire.c \
-	agentd/qrexec_wire.c \
-	agentd/vchan.c agentd/vchan.h \
-	agentd/vchan_socket.c \
-	agentd/vchan_xen.c
+	agentd/agentd_qdb.c \
+	agentd/agentd_qrexec.c
 agentd_libagentd_a_CFLAGS = $(AM_CFLAGS) $(XENVCHAN_CFLAGS) $(XENSTORE_CFLAGS) -D__XEN_TOOLS__
-# No libxenctrl: agentd makes no hypercall (agentd_xen.c); only moat-dom0,
-# in dom0, links it.
-AGENTD_XEN_LIBS = $(XENVCHAN_LIBS) $(XENSTORE_LIBS)
-AGENTD_LIBS = agentd/libagentd.a $(AGENTD_QDB_LIBS) $(MOAT_COMMON_LIBS) $(AGENTD_XEN_LIBS)
+AGENTD_LIBS = agentd/libagentd.a $(QUBESWIRE_LIBS)
 
 moatlibexec_PROGRAMS += agentd/agentd
 agentd_agentd_SOURCES = \
@@ -80,12 +89,6 @@ tests_unit_test_agentd_sandbox_LDADD = $(AGENTD_LIBS)
 MOAT_INTEG_TESTS += tests/integ/agentd_file.sh tests/integ/agentd_vchan.sh tests/integ/agentd_qubes.sh \
 	tests/integ/agentd_moat.sh tests/integ/agentd_xen.sh
 EXTRA_DIST += tests/integ/agentd_sup.py tests/integ/agentd_lib.sh
-
-# moat-dom0: plays dom0 (qubesdb-daemon + qrexec-daemon) over socket or Xen vchans.
-bin_PROGRAMS += agentd/moat-dom0
-agentd_moat_dom0_SOURCES = agentd/moat-dom0.c
-agentd_moat_dom0_CFLAGS = $(AM_CFLAGS) $(XENSTORE_CFLAGS) $(XENCTRL_CFLAGS) -D__XEN_TOOLS__
-agentd_moat_dom0_LDADD = $(AGENTD_LIBS) $(XENCTRL_LIBS)
 
 # Fuzz targets for both parsers, and their seed replays in every build.
 MOAT_FUZZ_TARGETS += tests/fuzz/fuzz_qdb tests/fuzz/fuzz_qrexec

@@ -42,10 +42,10 @@ const struct sc_table devnet_sc = SC_TABLE(devnet_rules);
 
 /*
  * xen: the netback (xen_back.c), the uplink netfront (xen_front.c), over
- * Debian's libxengnttab/gntshr, libxenevtchn and libxenstore (xen_real.c)
- * or the fake Xen of the tests (fakexen.c, MOAT_FAKEXEN; compiled into
- * netbackd until issue 13 moves it out). Also used, from the common
- * table: read/write (event channel, xenbus, the watch pipe), mmap (read/
+ * Debian's libxengnttab/gntshr, libxenevtchn and libxenstore (xen_real.c).
+ * Nothing here is for tests: the fake Xen (tests/xen/) is not in netbackd,
+ * and tests/xen/netbackd-fakexen runs under this very table. Also used,
+ * from the common table: read/write (event channel, xenbus, the watch pipe), mmap (read/
  * write only) and munmap (grants), close.
  */
 static const struct sc_rule xen_rules[] = {
@@ -65,7 +65,7 @@ static const struct sc_rule xen_rules[] = {
 	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTALLOC_ALLOC_GREF, "gntalloc: share the uplink's ring and buffers"),
 	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTALLOC_DEALLOC_GREF, "gntalloc: end that sharing"),
 	SC_ALLOW(futex, "libxenstore: its watch reader thread and our thread share a mutex and "
-	    "condition variables; the fake Xen's process-shared lock (tests, MOAT_FAKEXEN)"),
+	    "condition variables"),
 	SC_ALLOW_ARG(rt_sigaction, 0, SIGPIPE,
 	    "libxenstore: every request ignores SIGPIPE around its write, then restores it"),
 	SC_ALLOW(clock_nanosleep, "libxengnttab: a grant mmap failing with EAGAIN is retried after usleep(1000)"),

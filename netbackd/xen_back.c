@@ -35,7 +35,6 @@
 #include "nb.h"
 #include "sandbox.h"
 #include "xen_priv.h"
-#include "fakexen.h"
 
 struct xenb xb_g;
 static struct xen_if *xb_injected;
@@ -146,27 +145,14 @@ on_ev(struct nb *nb, void *arg)
 
 /* nb_backend_xen */
 
+/* The Xen a test handed us (xen_backend_use), else the real one: the
+ * shipped netbackd has no other (the fake lives in tests/xen/). */
 static struct xen_if *
 xen_choose(void)
 {
-	const char *sock = getenv("MOAT_FAKEXEN"), *dom = getenv("MOAT_FAKEXEN_DOMID");
-	struct fx_world *w;
-	uint64_t d;
-
 	if (xb_injected != NULL)
 		return xb_injected;
-	if (sock == NULL)
-		return xen_real_open();
-	if (dom == NULL || xnv_parse_uint(dom, strlen(dom), 0x7fef, &d) != 0) {
-		log_warnx("MOAT_FAKEXEN set without a valid MOAT_FAKEXEN_DOMID");
-		return NULL;
-	}
-	if ((w = fx_connect(sock)) == NULL) {
-		log_warn("cannot reach the fake Xen at %s", sock);
-		return NULL;
-	}
-	log_warnx("using the FAKE Xen at %s as domain %u (tests only)", sock, (unsigned)d);
-	return fx_open(w, (unsigned)d);
+	return xen_real_open();
 }
 
 static int

@@ -2,10 +2,11 @@
  * xen_if.h: the Xen services netbackd uses, behind one table of functions.
  *
  * Two implementations: xen_real.c over Debian's libxengnttab, libxengntshr,
- * libxenevtchn and libxenstore (/dev/xen/...), and fakexen.c, a software Xen
- * in shared memory for tests, in which every test peer (client VM, NetVM,
- * dom0) is a separate process. The netback/netfront code cannot tell them
- * apart. All XenStore paths given here are absolute.
+ * libxenevtchn and libxenstore (/dev/xen/...), the only one in netbackd,
+ * and tests/xen/fakexen.c, a software Xen in shared memory that tests hand
+ * to the backend (xen_backend_use), in which every test peer (client VM,
+ * NetVM, dom0) is a separate process. The netback/netfront code cannot
+ * tell them apart. All XenStore paths given here are absolute.
  */
 #ifndef MOAT_XEN_IF_H
 #define MOAT_XEN_IF_H

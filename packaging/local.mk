@@ -8,7 +8,8 @@
 #   make vm-image      kernel + initramfs -> packaging/vm/moat/ (a dom0 kernel
 #                      dir), from a release configuration (see below)
 #   make vm-image-hooks  the same from this build dir (test hooks), for tests
-#   make check-vm      the release image: no test hooks, boots under QEMU
+#   make check-vm      the release image: no test hooks (nor test code in the
+#                      release tree, shipped_symbols.sh), boots under QEMU
 #                      (TCG, 32 MB), TAP output
 #   make check-vm-xen  boot it as a Xen PV and PVH guest (Xen inside QEMU)
 #   make rpm           moat-dom0 RPM from packaging/vm/moat/
@@ -140,6 +141,7 @@ vm-image-hooks: vm-kernel all
 check-vm: vm-image
 	$(AM_V_at)MOAT_BUILDDIR=$(abs_builddir) MOAT_SRCDIR=$(abs_srcdir) \
 	  $(SHELL) $(srcdir)/tests/run $(abs_srcdir)/tests/integ/packaging_release.sh \
+	  $(abs_srcdir)/tests/integ/shipped_symbols.sh \
 	  $(abs_srcdir)/tests/integ/packaging_vm_boot.sh
 
 # The image as a Xen PV and PVH guest (Xen in QEMU, ~1 min, downloads

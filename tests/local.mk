@@ -29,6 +29,9 @@ MOAT_INTEG_TESTS += \
 	tests/integ/dp_ecn.sh \
 	tests/integ/dp_nat.sh \
 	tests/integ/demo_smoke.sh
+# No test code (fake Xen, harnesses, stubs) in a shipped program, and no
+# test hook in a build without them (the release tree of make vm-image).
+MOAT_INTEG_TESTS += tests/integ/shipped_symbols.sh
 EXTRA_DIST += $(MOAT_INTEG_TESTS) tests/integ/lib.sh tests/integ/tap.sh tests/integ/kfw.py \
 	tests/integ/pkt.py tests/integ/services.py tests/bench/e2e.sh scripts/demo
 

@@ -7,7 +7,7 @@ B=${MOAT_BUILDDIR:-$(pwd)}
 S=${MOAT_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 PY=/usr/bin/python3
 AGENTD=$B/agentd/agentd
-DOM0=$B/agentd/moat-dom0
+DOM0=$B/tools/moat-dom0/moat-dom0
 n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 nok() {

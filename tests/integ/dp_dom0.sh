@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 kernel_mode && { skip "dom0 over vchan" "moat only"; exit 0; }
 moat_require
-DOM0=$BUILDDIR/agentd/moat-dom0
+DOM0=$BUILDDIR/tools/moat-dom0/moat-dom0
 DOMID=7
 
 trap topo_down EXIT

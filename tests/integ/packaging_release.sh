@@ -26,7 +26,10 @@ fi
 #     the hooks, so its strings are not a marker)
 #   --enable-sandbox-debug: the SIGSYS reporter's message
 #   sanitizers: their runtime entry points (dynamic symbols survive strip)
-markers='moat\.TestSyscall|test hook: making forbidden call|sandbox: forbidden system call|__asan_init|__ubsan_handle|__msan_init|__tsan_init'
+#   the fake Xen of the tests: its switch and its log line (symbol by
+#     symbol, unstripped, shipped_symbols.sh checks the release tree for
+#     any test code)
+markers='moat\.TestSyscall|test hook: making forbidden call|sandbox: forbidden system call|__asan_init|__ubsan_handle|__msan_init|__tsan_init|MOAT_FAKEXEN|FAKE Xen'
 scan() {	# FILE...: print "file: marker" for each marker found
 	local f
 	for f in "$@"; do
@@ -49,9 +52,9 @@ else
 fi
 found=$(scan "${progs[@]}")
 if [[ -z $found ]]; then
-	ok "no test hook, sandbox debug or sanitizer in the image's programs"
+	ok "no test hook, fake Xen, sandbox debug or sanitizer in the image's programs"
 else
-	nok "no test hook, sandbox debug or sanitizer in the image's programs"
+	nok "no test hook, fake Xen, sandbox debug or sanitizer in the image's programs"
 	sed 's/^/# /' <<<"$found"
 fi
 if [[ -z $(find "$tmp/root" -name 'lib*san.so*') ]]; then
@@ -74,6 +77,13 @@ if grep -q '^#define MOAT_TEST_HOOKS 1' "$build/config.h" 2>/dev/null && [[ -x $
 		ok "the scan finds the test hooks of this (test-hooks) build's moat"
 	else
 		nok "the scan finds the test hooks of this (test-hooks) build's moat"
+	fi
+fi
+if [[ -x $build/tests/xen/netbackd-fakexen ]]; then
+	if [[ -n $(scan "$build/tests/xen/netbackd-fakexen") ]]; then
+		ok "the scan finds the fake Xen in tests/xen/netbackd-fakexen"
+	else
+		nok "the scan finds the fake Xen in tests/xen/netbackd-fakexen"
 	fi
 fi
 done_testing

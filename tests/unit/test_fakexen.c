@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "t.h"
-#include "netbackd/fakexen.h"
+#include "fakexen.h"
 #include "netbackd/xen_proto.h"
 
 static struct fx_world *W;

@@ -4,7 +4,7 @@
 #
 #   build-images.sh OUTDIR [MOAT_VM_DIR [MOAT_DOM0]]
 #
-# MOAT_DOM0 is the build's agentd/moat-dom0, which plays Qubes' dom0 daemons
+# MOAT_DOM0 is the build's tools/moat-dom0/moat-dom0, which plays Qubes' dom0 daemons
 # (QubesDB, qrexec) for moat's VM over Xen vchans; it is required with a
 # moat VM.
 #

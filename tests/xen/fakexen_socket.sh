@@ -1,6 +1,7 @@
 #!/bin/bash
 # The fake Xen over its socket, as `moat --backend xen` would use it:
-# fakexen serves a world, the Xen backend finds it through MOAT_FAKEXEN,
+# fakexen serves a world, a test program (nbh_main) hands it to the Xen
+# backend (MOAT_FAKEXEN names it; the shipped netbackd has no fake Xen),
 # dom0 adds a vif, a client VM process ARPs and gets its frame echoed by
 # the loopback core, and dom0's detach leaves nothing behind.
 B=${MOAT_BUILDDIR:-.}/tests/xen
@@ -17,7 +18,7 @@ for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.05; done
 t "fakexen serves a world on a socket" '[[ -S $sock ]]'
 MOAT_FAKEXEN=$sock MOAT_FAKEXEN_DOMID=1 "$B/nbh_main" 2>"$dir/nb.log" & pids+=($!)
 sleep 0.3
-t "the Xen backend picked the fake Xen from MOAT_FAKEXEN" 'grep -q "FAKE Xen" "$dir/nb.log"'
+t "nbh_main opened the fake Xen named by MOAT_FAKEXEN" 'grep -q "FAKE Xen" "$dir/nb.log"'
 t "dom0 adds a vif for client 10" '"$B/fakexen" add-vif "$sock" 1 10 00:16:3e:5e:6c:0a 10.137.0.10'
 "$B/fakexen" client "$sock" 1 10 1 10.137.0.1 >"$dir/client.out" 2>&1
 t "client 10 connects" 'grep -q "^connected 10" "$dir/client.out"'

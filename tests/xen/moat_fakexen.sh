@@ -1,7 +1,9 @@
 #!/bin/bash
 # The whole firewall on the fake Xen: moat --backend xen with netbackd
-# attached to a fake Xen (MOAT_FAKEXEN), natd, policyd and agentd as in
-# production. dom0 gives moat an uplink to a NetVM and a vif for client 10;
+# attached to a fake Xen, natd, policyd and agentd as in production. The
+# shipped netbackd only knows the real Xen: moat starts the daemons from a
+# MOAT_LIBEXEC directory in which netbackd is tests/xen/netbackd-fakexen
+# (the same objects, opening the fake named by MOAT_FAKEXEN instead). dom0 gives moat an uplink to a NetVM and a vif for client 10;
 # the client's ARP for its gateway is answered by natd through netback, and
 # its UDP datagram (checksum offloaded, two slots) leaves through the
 # uplink netfront to the NetVM.
@@ -14,7 +16,13 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/n
 trap cleanup EXIT
 n=0
 t() { n=$((n + 1)); if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fi; }
-if [[ ! -x $B/moat/moat || ! -x $X ]]; then echo "ok 1 - moat on the fake Xen # SKIP not built"; echo 1..1; exit 0; fi
+if [[ ! -x $B/moat/moat || ! -x $X || ! -x $B/tests/xen/netbackd-fakexen ]]; then
+	echo "ok 1 - moat on the fake Xen # SKIP not built"; echo 1..1; exit 0
+fi
+B=$(cd "$B" && pwd)
+mkdir "$dir/libexec"
+ln -s "$B/tests/xen/netbackd-fakexen" "$dir/libexec/netbackd"
+for d in natd policyd agentd; do ln -s "$B/$d/$d" "$dir/libexec/$d"; done
 
 cat >"$dir/qdb.json" <<'J'
 {"/qubes-ip": "10.138.0.5", "/qubes-gateway": "10.138.0.1", "/qubes-netmask": "255.255.255.0",
@@ -26,7 +34,7 @@ cat >"$dir/qdb.json" <<'J'
 J
 "$X" serve "$sock" 1 2>"$dir/serve.log" & pids+=($!)
 for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.05; done
-MOAT_FAKEXEN=$sock MOAT_FAKEXEN_DOMID=1 "$B/moat/moat" --backend xen --qubesdb "$dir/qdb.json" \
+MOAT_LIBEXEC=$dir/libexec MOAT_FAKEXEN=$sock MOAT_FAKEXEN_DOMID=1 "$B/moat/moat" --backend xen --qubesdb "$dir/qdb.json" \
 	--control "$dir/ctl" --log-dir "$dir/log" >"$dir/moat.out" 2>&1 & pids+=($!)
 for _ in $(seq 100); do grep -q "netbackd ready" "$dir/moat.out" && break; sleep 0.05; done
 t "moat --backend xen starts netbackd on the fake Xen" 'grep -q "netbackd ready" "$dir/moat.out"'

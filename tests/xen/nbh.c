@@ -176,7 +176,7 @@ nbh_init(struct nbh_shared *sh, struct xen_if *x)
 	nb->mem = malloc((size_t)NBH_NBUFS * nbh_bufsz);
 	for (i = 0; i < NBH_NBUFS; i++)
 		nb->freel[nb->nfree++] = NBH_NBUFS - 1 - i;
-	xen_backend_use(x);	/* NULL: netbackd's own choice (MOAT_FAKEXEN) */
+	xen_backend_use(x);	/* NULL: the real Xen, as netbackd opens it */
 	if (nb_backend_xen.open(nb) != 0) {
 		fprintf(stderr, "nbh: backend open failed\n");
 		return -1;

@@ -49,7 +49,7 @@ command -v qemu-system-x86_64 >/dev/null || {
 	tap "not ok - qemu-system-x86_64 present # apt-get install qemu-system-x86 (scripts/deps vm)"
 	summary; exit 1
 }
-if ! "$here/build-images.sh" "$out" "$vm" "$builddir/agentd/moat-dom0" >"$out.build.log" 2>&1; then
+if ! "$here/build-images.sh" "$out" "$vm" "$builddir/tools/moat-dom0/moat-dom0" >"$out.build.log" 2>&1; then
 	sed 's/^/# /' "$out.build.log"
 	tap "not ok - images built from Debian's packages # see above"
 	summary; exit 1

@@ -24,7 +24,7 @@
 #define MOAT_FAKEXEN_H
 
 #include <stdint.h>
-#include "xen_if.h"
+#include "netbackd/xen_if.h"
 
 struct fx_world;
 
@@ -41,6 +41,12 @@ struct xen_if *fx_open(struct fx_world *w, unsigned domid);
  * revoked, its handles die). Creating writes /local/domain/<id> owned by it. */
 int	 fx_domain_create(struct fx_world *w, unsigned domid);
 void	 fx_domain_destroy(struct fx_world *w, unsigned domid);
+
+/* The world and domain named by MOAT_FAKEXEN=<socket> and
+ * MOAT_FAKEXEN_DOMID=<id> (fakexen_env.c), for the test programs that run
+ * as a daemon would (nbh_main, netbackd-fakexen): a handle, or NULL with a
+ * logged reason. */
+struct xen_if *fx_open_env(void);
 
 /* Test observations and knobs */
 unsigned fx_maps_held(struct fx_world *w, unsigned domid);	/* grants mapped by domid */

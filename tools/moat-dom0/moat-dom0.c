@@ -36,10 +36,10 @@
 #include <xenctrl.h>
 #include <xenstore.h>
 
-#include "agentd.h"
+#include "agentd/agentd.h"
 #include "log.h"
 #include "util.h"
-#include "vchan.h"
+#include "agentd/vchan.h"
 
 #define QDB_PORT	111
 #define QX_PORT		512
