@@ -357,6 +357,10 @@ is_dns_server(uint32_t a)
 	    a == ad[A_DNS2];
 }
 
+/* 1 or 0 (its final flag) while the model judges one of policyd's
+ * decisions, -1 otherwise: see the dsthost case in mmatch */
+static int judging = -1;
+
 static int
 mmatch(const struct mrule *r, unsigned port, uint8_t proto, uint32_t dst,
     uint16_t dport, uint8_t itype)
@@ -388,12 +392,35 @@ mmatch(const struct mrule *r, unsigned port, uint8_t proto, uint32_t dst,
 		uint32_t a;
 		unsigned i;
 
-		/* nx.example's lookup fails and slow.example's is never
-		 * answered (policyd decides at the flow's deadline): a drop or
-		 * reject whose name cannot be resolved takes every flow that
-		 * reaches it, an accept none (docs/rules.md, issue 18). */
+		/*
+		 * A drop or reject whose name cannot be resolved takes every
+		 * flow that reaches it, an accept none (docs/rules.md, issue
+		 * 18). nx.example's lookup fails and slow.example's is never
+		 * answered, so they never resolve. Whether the stub's answer
+		 * for another name was there when policyd decided is the DNS
+		 * cache's state, not a rule's meaning: when judging a decision
+		 * (judging >= 0) the model reads it (dnsc_peek) and gives it
+		 * the meaning above; otherwise (which frames may cross now)
+		 * it takes the answer as there, the most that a rule allows
+		 * (a name unresolved only ever makes a verdict stricter).
+		 */
 		if (r->host == 3 || r->host == 4)
 			return r->action != VERDICT_ACCEPT;
+		if (judging >= 0) {
+			const struct dnsc_entry *e;
+
+			switch (dnsc_peek(&S.dns, HOSTS[r->host], DNS_QTYPE_A,
+			    S.now, &e)) {
+			case DNSC_OK:
+				break;
+			case DNSC_FAIL:
+				return r->action != VERDICT_ACCEPT;
+			default:
+				/* not yet answered: only a final decision
+				 * gets this far (else policyd waits) */
+				return judging && r->action != VERDICT_ACCEPT;
+			}
+		}
 		for (i = 0; host_addr(r->host, i, &a); i++)
 			if (a == dst)
 				return 1;
@@ -1045,7 +1072,9 @@ decide(struct qent *e, int final)
 	}
 	memcpy(&s, e->r.src, 4);
 	memcpy(&t, e->r.dst, 4);
+	judging = final;
 	m = meval(e->r.port, s, e->r.proto, t, e->r.dport, e->r.icmp_type);
+	judging = -1;
 	if (e->v.action != m)
 		fail("policyd says %u, the reference %u, for port %u proto "
 		    "%u %s > %s:%u type %u", e->v.action, m, e->r.port,
@@ -1808,6 +1837,7 @@ ev_qubes(void)
 		    ds == 7 ? QDST[7] : "", extra);
 		if (bad && i == n - 1)
 			len = snprintf(text, sizeof text, "action=accept dst4=10.0.0.256");
+		TRACE("  client %u rule %u: %s\n", c, 10 * (i + 1), text);
 		/* keys in reverse: the engine must order them itself */
 		keys[n - 1 - i] = 10 * (i + 1);
 		if (qrule_parse(text, (size_t)len, &qr[n - 1 - i], err, sizeof err) < 0) {
@@ -1913,6 +1943,7 @@ ev_json(void)
 			fail("a JSON document with a misspelt field loads");
 		return;
 	}
+	TRACE("  JSON rules: %s\n", doc);
 	if (jrules_load(doc, strlen(doc), &s, &jd, err, sizeof err) != 0)
 		fail("template JSON rules do not load: %s: %s", err, doc);
 	engine_set_json(&S.pe, &s, jd);
