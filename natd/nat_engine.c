@@ -1481,9 +1481,7 @@ new_flow(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 	if (kind == FT_K_NAT && alloc_nsport(e, v->proto, rdst, dport, sport,
 	    &nsport) == -1) {
 		/* Give the entry back: it is not linked yet. */
-		e->ft.ent[idx].state = FT_FREE;
-		e->ft.ent[idx].lru_next = e->ft.free_head;
-		e->ft.free_head = idx;
+		ft_unalloc(&e->ft, idx);
 		nat_drop(e, d, v, NAT_R_PORTS);
 		return;
 	}
