@@ -3,8 +3,10 @@
 # and the benchmark all link the same code.
 noinst_LIBRARIES += natd/libnatd.a
 natd_libnatd_a_SOURCES = \
-	natd/nat.h natd/nat_engine.c natd/nat_dns.c natd/nat_stats.c \
-	natd/flowtab.c natd/flowtab.h
+	natd/nat.h natd/nat_priv.h natd/nat_engine.c natd/nat_client.c \
+	natd/nat_uplink.c natd/nat_flow.c natd/nat_verdict.c natd/nat_frag.c \
+	natd/nat_rewrite.c natd/nat_answer.c natd/nat_setup.c \
+	natd/nat_dns.c natd/nat_stats.c natd/flowtab.c natd/flowtab.h
 NATD_LIBS = natd/libnatd.a $(MOAT_COMMON_LIBS)
 
 moatlibexec_PROGRAMS += natd/natd
