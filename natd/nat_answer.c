@@ -14,7 +14,7 @@ static const uint8_t mac_bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 /* ---- frames natd originates ---- */
 
 const uint8_t *
-client_mac(const struct nat_engine *e, uint16_t port)
+nat_client_mac(const struct nat_engine *e, uint16_t port)
 {
 	const struct nat_link *l = &e->link[port];
 
@@ -23,7 +23,7 @@ client_mac(const struct nat_engine *e, uint16_t port)
 
 /* An ICMP error about the frame in v, sent back where it came from. */
 void
-send_icmp_error(struct nat_engine *e, const struct mq_desc *d,
+nat_send_icmp_error(struct nat_engine *e, const struct mq_desc *d,
     const struct pkt_view *v, uint8_t type, uint8_t code, uint32_t rest_be)
 {
 	struct mq_desc o;
@@ -70,7 +70,7 @@ send_reject(struct nat_engine *e, const struct mq_desc *d, const struct pkt_view
 	size_t cap, n;
 
 	if (v->proto != IPPROTO_TCP_ || !v->has_l4) {
-		send_icmp_error(e, d, v, ICMP_DEST_UNREACH, ICMP_ADMIN_PROHIBITED, 0);
+		nat_send_icmp_error(e, d, v, ICMP_DEST_UNREACH, ICMP_ADMIN_PROHIBITED, 0);
 		return;
 	}
 	if (v->tcp_flags & TCP_RST)
@@ -90,7 +90,7 @@ send_reject(struct nat_engine *e, const struct mq_desc *d, const struct pkt_view
 
 /* A bare RST (for cutting a flow), built field by field. */
 void
-send_rst(struct nat_engine *e, uint16_t port, const uint8_t dmac[6],
+nat_send_rst(struct nat_engine *e, uint16_t port, const uint8_t dmac[6],
     uint32_t saddr, uint32_t daddr, uint16_t sport, uint16_t dport,
     uint32_t seq)
 {
@@ -136,7 +136,7 @@ send_rst(struct nat_engine *e, uint16_t port, const uint8_t dmac[6],
 /* ---- clients ---- */
 
 void
-client_arp(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
+nat_client_arp(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 {
 	struct nat_link *l = &e->link[d->port];
 	struct arp_ipv4 *a = pkt_arp(v);
@@ -176,7 +176,7 @@ client_arp(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 
 /* Echo request to natd's own address: answered in place. */
 void
-echo_reply(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
+nat_echo_reply(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 {
 	struct ipv4_hdr *ip = pkt_ip4(v);
 	struct icmp_hdr *ih = pkt_icmp(v);
@@ -210,7 +210,7 @@ echo_reply(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 
 /* The frame was dropped or rejected under a flow's cached verdict. */
 void
-blocked(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
+nat_blocked(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
     const struct ft_entry *f)
 {
 	if (f->flags & FT_F_REJECT) {
@@ -223,7 +223,7 @@ blocked(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 /* ---- uplink ---- */
 
 void
-uplink_arp(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
+nat_uplink_arp(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 {
 	struct nat_link *l = &e->link[MQ_PORT_UPLINK];
 	struct arp_ipv4 *a = pkt_arp(v);
@@ -264,7 +264,7 @@ uplink_arp(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 /* ---- timers ---- */
 
 void
-send_gw_arp(struct nat_engine *e)
+nat_send_gw_arp(struct nat_engine *e)
 {
 	struct mq_desc o;
 	uint8_t *buf;

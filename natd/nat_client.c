@@ -23,7 +23,7 @@ client_icmp_error(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 	uint16_t cport, rport;
 	enum nat_reason r;
 
-	if ((r = quote_parse(d, v, &in, &qlen)) != NAT_R_MAX) {
+	if ((r = nat_quote_parse(d, v, &in, &qlen)) != NAT_R_MAX) {
 		nat_drop(e, d, v, r);
 		return;
 	}
@@ -42,7 +42,7 @@ client_icmp_error(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 		nat_drop(e, d, v, NAT_R_NO_FLOW);
 		return;
 	}
-	idx = flow_live(e, ft_find_out(&e->ft, iip->daddr_be, iip->saddr_be,
+	idx = nat_flow_live(e, ft_find_out(&e->ft, iip->daddr_be, iip->saddr_be,
 	    in.proto, cport, rport));
 	if (idx == FT_NIL || e->ft.ent[idx].state != FT_ACTIVE ||
 	    e->ft.ent[idx].kind != FT_K_NAT || e->ft.ent[idx].cport != d->port) {
@@ -66,16 +66,16 @@ client_icmp_error(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 		nat_drop(e, d, v, NAT_R_NO_GATEWAY);
 		return;
 	}
-	quote_set_addr(&in, qlen, 1, f->nsrc);
-	quote_set_port(&in, qlen, 1, f->nsport);
+	nat_quote_set_addr(&in, qlen, 1, f->nsrc);
+	nat_quote_set_port(&in, qlen, 1, f->nsport);
 	if (f->flags & FT_F_REDIRECT) {
-		quote_set_addr(&in, qlen, 0, f->rdst);
-		set_addr(v, d, 1, f->rdst);
+		nat_quote_set_addr(&in, qlen, 0, f->rdst);
+		nat_set_addr(v, d, 1, f->rdst);
 	}
-	set_addr(v, d, 0, f->nsrc);
-	icmp_resum(v);
-	dec_ttl(v);
-	set_macs(v, e->link[MQ_PORT_UPLINK].mac, e->gw_mac);
+	nat_set_addr(v, d, 0, f->nsrc);
+	nat_icmp_resum(v);
+	nat_dec_ttl(v);
+	nat_set_macs(v, e->link[MQ_PORT_UPLINK].mac, e->gw_mac);
 	nat_send(e, d, MQ_PORT_UPLINK);
 }
 
@@ -117,25 +117,25 @@ client_ip4(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 		nat_drop(e, d, v, NAT_R_MARTIAN);
 		return;
 	}
-	if (!offload_ok(d, v)) {
+	if (!nat_offload_ok(d, v)) {
 		nat_drop(e, d, v, NAT_R_MALFORMED);
 		return;
 	}
 	if (dst == e->nc.netvm_gateway || dst == e->nc.ip) {
 		if (v->proto == IPPROTO_ICMP_ && v->has_l4 && !v->is_frag &&
 		    v->icmp_type == ICMP_ECHO)
-			echo_reply(e, d, v);
+			nat_echo_reply(e, d, v);
 		else
 			nat_drop(e, d, v, NAT_R_LOCAL);
 		return;
 	}
 	if (v->ttl <= 1) {
-		send_icmp_error(e, d, v, ICMP_TIME_EXCEEDED, 0, 0);
+		nat_send_icmp_error(e, d, v, ICMP_TIME_EXCEEDED, 0, 0);
 		nat_drop(e, d, v, NAT_R_TTL);
 		return;
 	}
 	if (v->is_frag && !v->frag_first) {
-		client_frag(e, d, v);
+		nat_client_frag(e, d, v);
 		return;
 	}
 	switch (v->proto) {
@@ -145,7 +145,7 @@ client_ip4(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 		dport = v->dport;
 		break;
 	case IPPROTO_ICMP_:
-		if (icmp_is_error(v->icmp_type)) {
+		if (nat_icmp_is_error(v->icmp_type)) {
 			client_icmp_error(e, d, v);
 			return;
 		}
@@ -160,15 +160,15 @@ client_ip4(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 		return;
 	}
 	/* A reply on a client-to-client flow opened by the other client? */
-	idx = flow_live(e, ft_find_in(&e->ft, src, dst, v->proto,
+	idx = nat_flow_live(e, ft_find_in(&e->ft, src, dst, v->proto,
 	    v->proto == IPPROTO_ICMP_ ? 0 : sport,
 	    v->proto == IPPROTO_ICMP_ ? sport : dport));
 	if (idx != FT_NIL && e->ft.ent[idx].kind == FT_K_C2C &&
 	    (v->proto != IPPROTO_ICMP_ || v->icmp_type == ICMP_ECHOREPLY)) {
 		if (e->ft.ent[idx].state == FT_ACTIVE) {
 			if (v->is_frag)
-				frag_first_done(e, v, src, dst, DIR_IN, idx, d->port);
-			flow_forward_in(e, d, v, idx);
+				nat_frag_first_done(e, v, src, dst, DIR_IN, idx, d->port);
+			nat_flow_forward_in(e, d, v, idx);
 		} else
 			nat_drop(e, d, v, NAT_R_NO_FLOW);
 		return;
@@ -177,29 +177,30 @@ client_ip4(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 		nat_drop(e, d, v, NAT_R_NO_FLOW);
 		return;
 	}
-	idx = flow_live(e, ft_find_out(&e->ft, src, dst, v->proto, sport, dport));
+	idx = nat_flow_live(e, ft_find_out(&e->ft, src, dst, v->proto, sport, dport));
 	if (idx == FT_NIL) {
-		new_flow(e, d, v, sport, dport);
+		nat_new_flow(e, d, v, sport, dport);
 		return;
 	}
 	switch (e->ft.ent[idx].state) {
 	case FT_PENDING:
-		if (hold_push(e, idx, d) == -1)
+		if (nat_hold_push(e, idx, d) == -1)
 			nat_drop(e, d, v, NAT_R_PENDING_FULL);
 		else
-			frag_first_done(e, v, src, dst, DIR_OUT, idx, d->port);
+			nat_frag_first_done(e, v, src, dst, DIR_OUT, idx,
+			    d->port);
 		return;
 	case FT_ACTIVE:
-		frag_first_done(e, v, src, dst, DIR_OUT, idx, d->port);
-		flow_forward_out(e, d, v, idx);
+		nat_frag_first_done(e, v, src, dst, DIR_OUT, idx, d->port);
+		nat_flow_forward_out(e, d, v, idx);
 		return;
 	default:
-		blocked(e, d, v, &e->ft.ent[idx]);
+		nat_blocked(e, d, v, &e->ft.ent[idx]);
 	}
 }
 
 void
-client_input(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
+nat_client_input(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 {
 	struct nat_link *l = &e->link[d->port];
 
@@ -209,7 +210,7 @@ client_input(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 	}
 	switch (v->l3) {
 	case PKT_L3_ARP:
-		client_arp(e, d, v);
+		nat_client_arp(e, d, v);
 		break;
 	case PKT_L3_IPV4:
 		client_ip4(e, d, v);

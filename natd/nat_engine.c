@@ -81,7 +81,7 @@ nat_frame(const struct nat_engine *e, const struct mq_desc *d)
 }
 
 uint16_t
-port_of_ip(const struct nat_engine *e, uint32_t ip)
+nat_port_of_ip(const struct nat_engine *e, uint32_t ip)
 {
 	uint32_t h, n;
 
@@ -101,7 +101,7 @@ port_of_ip(const struct nat_engine *e, uint32_t ip)
 
 /* Is a an address dom0 lists in /connected-ips (linked or not yet)? */
 int
-connected(const struct nat_engine *e, uint32_t a)
+nat_connected(const struct nat_engine *e, uint32_t a)
 {
 	uint32_t h, n;
 
@@ -252,7 +252,7 @@ nat_input(struct nat_engine *e, const struct mq_desc *din, uint64_t now)
 		return;
 	}
 	if (d.port == MQ_PORT_UPLINK)
-		uplink_input(e, &d, &v);
+		nat_uplink_input(e, &d, &v);
 	else
-		client_input(e, &d, &v);
+		nat_client_input(e, &d, &v);
 }

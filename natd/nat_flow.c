@@ -50,7 +50,7 @@ flow_timeout(const struct nat_engine *e, const struct ft_entry *f)
 }
 
 int
-flow_expired(const struct nat_engine *e, const struct ft_entry *f)
+nat_flow_expired(const struct nat_engine *e, const struct ft_entry *f)
 {
 	uint32_t t = now_s(e);
 
@@ -79,7 +79,7 @@ hold_drop_all(struct nat_engine *e, uint32_t idx, enum nat_reason r)
 }
 
 void
-flow_remove(struct nat_engine *e, uint32_t idx, enum nat_reason r)
+nat_flow_remove(struct nat_engine *e, uint32_t idx, enum nat_reason r)
 {
 	struct ft_entry *f = &e->ft.ent[idx];
 
@@ -93,12 +93,12 @@ flow_remove(struct nat_engine *e, uint32_t idx, enum nat_reason r)
 /* Returns the index if the flow is usable, FT_NIL (after removing it) if
  * it has expired. */
 uint32_t
-flow_live(struct nat_engine *e, uint32_t idx)
+nat_flow_live(struct nat_engine *e, uint32_t idx)
 {
 	if (idx == FT_NIL)
 		return FT_NIL;
-	if (flow_expired(e, &e->ft.ent[idx])) {
-		flow_remove(e, idx, NAT_R_POLICY_TIMEOUT);
+	if (nat_flow_expired(e, &e->ft.ent[idx])) {
+		nat_flow_remove(e, idx, NAT_R_POLICY_TIMEOUT);
 		return FT_NIL;
 	}
 	return idx;
@@ -173,16 +173,16 @@ evict_from(struct nat_engine *e, uint16_t port)
 			continue;
 		if (oldest == FT_NIL)
 			oldest = i;
-		if (flow_expired(e, f) || f->state == FT_BLOCKED ||
+		if (nat_flow_expired(e, f) || f->state == FT_BLOCKED ||
 		    !(f->flags & FT_F_REPLIED) || f->tcp == FT_TCP_CLOSING ||
 		    f->tcp == FT_TCP_CLOSED) {
-			flow_remove(e, i, NAT_R_TABLE_FULL);
+			nat_flow_remove(e, i, NAT_R_TABLE_FULL);
 			return 1;
 		}
 	}
 	if (oldest == FT_NIL)
 		return 0;
-	flow_remove(e, oldest, NAT_R_TABLE_FULL);
+	nat_flow_remove(e, oldest, NAT_R_TABLE_FULL);
 	return 1;
 }
 
@@ -246,7 +246,7 @@ alloc_nsport(struct nat_engine *e, uint8_t proto, uint32_t rdst,
 }
 
 int
-hold_push(struct nat_engine *e, uint32_t idx, const struct mq_desc *d)
+nat_hold_push(struct nat_engine *e, uint32_t idx, const struct mq_desc *d)
 {
 	struct nat_link *l = &e->link[e->ft.ent[idx].cport];
 	uint32_t h = e->hold_free;
@@ -268,7 +268,7 @@ hold_push(struct nat_engine *e, uint32_t idx, const struct mq_desc *d)
 }
 
 int
-send_flowreq(struct nat_engine *e, uint32_t idx, const struct pkt_view *v,
+nat_send_flowreq(struct nat_engine *e, uint32_t idx, const struct pkt_view *v,
     uint8_t flags)
 {
 	struct ft_entry *f = &e->ft.ent[idx];
@@ -317,15 +317,15 @@ mtu_ok(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 	if (d->gso_type != MQ_GSO_NONE || v->ip_end - v->l3_off <= mtu)
 		return 1;
 	if (ntohs(pkt_ip4(v)->frag_be) & IPV4_DF)
-		send_icmp_error(e, d, v, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED,
-		    htonl(mtu & 0xffff));
+		nat_send_icmp_error(e, d, v, ICMP_DEST_UNREACH,
+		    ICMP_FRAG_NEEDED, htonl(mtu & 0xffff));
 	nat_drop(e, d, v, NAT_R_MTU);
 	return 0;
 }
 
 void
-flow_forward_out(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
-    uint32_t idx)
+nat_flow_forward_out(struct nat_engine *e, struct mq_desc *d,
+    struct pkt_view *v, uint32_t idx)
 {
 	struct ft_entry *f = &e->ft.ent[idx];
 	const uint8_t *smac, *dmac;
@@ -339,12 +339,12 @@ flow_forward_out(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 		out = MQ_PORT_UPLINK;
 		dmac = e->gw_mac;
 	} else {
-		out = port_of_ip(e, f->odst);
+		out = nat_port_of_ip(e, f->odst);
 		if (out == 0) {
 			nat_drop(e, d, v, NAT_R_LINK_DOWN);
 			return;
 		}
-		dmac = client_mac(e, out);
+		dmac = nat_client_mac(e, out);
 	}
 	smac = e->link[out].mac;
 	if (!mtu_ok(e, d, v, out))
@@ -352,18 +352,18 @@ flow_forward_out(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 	if (f->proto == IPPROTO_TCP_)
 		tcp_track(f, v, DIR_OUT);
 	if (f->kind == FT_K_NAT) {
-		set_addr(v, d, 0, f->nsrc);
-		set_addr(v, d, 1, f->rdst);
-		set_port(v, d, 0, f->nsport);
+		nat_set_addr(v, d, 0, f->nsrc);
+		nat_set_addr(v, d, 1, f->rdst);
+		nat_set_port(v, d, 0, f->nsport);
 	}
-	dec_ttl(v);
-	set_macs(v, smac, dmac);
+	nat_dec_ttl(v);
+	nat_set_macs(v, smac, dmac);
 	flow_seen(e, idx);
 	nat_send(e, d, out);
 }
 
 void
-flow_forward_in(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
+nat_flow_forward_in(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
     uint32_t idx)
 {
 	struct ft_entry *f = &e->ft.ent[idx];
@@ -379,12 +379,12 @@ flow_forward_in(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 	if (f->proto == IPPROTO_TCP_)
 		tcp_track(f, v, DIR_IN);
 	if (f->kind == FT_K_NAT) {
-		set_addr(v, d, 0, f->odst);
-		set_addr(v, d, 1, f->csrc);
-		set_port(v, d, 1, f->csport);
+		nat_set_addr(v, d, 0, f->odst);
+		nat_set_addr(v, d, 1, f->csrc);
+		nat_set_port(v, d, 1, f->csport);
 	}
-	dec_ttl(v);
-	set_macs(v, l->mac, client_mac(e, f->cport));
+	nat_dec_ttl(v);
+	nat_set_macs(v, l->mac, nat_client_mac(e, f->cport));
 	flow_seen(e, idx);
 	nat_send(e, d, f->cport);
 }
@@ -392,7 +392,7 @@ flow_forward_in(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 /* ---- clients ---- */
 
 void
-new_flow(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
+nat_new_flow(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
     uint16_t sport, uint16_t dport)
 {
 	struct nat_link *l = &e->link[d->port];
@@ -415,7 +415,7 @@ new_flow(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 				break;
 			}
 	}
-	if (rdst == dst && port_of_ip(e, dst) != 0)
+	if (rdst == dst && nat_port_of_ip(e, dst) != 0)
 		kind = FT_K_C2C;
 	if (l->npending >= e->cfg.pending_max) {
 		nat_drop(e, d, v, NAT_R_PENDING_FULL);
@@ -473,15 +473,15 @@ new_flow(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 		    d->port, ip4_str(src, a), sport, ip4_str(dst, b), dport,
 		    v->proto);
 	}
-	if (send_flowreq(e, idx, v, 0) == -1) {
+	if (nat_send_flowreq(e, idx, v, 0) == -1) {
 		ft_remove(&e->ft, idx);
 		nat_drop(e, d, v, NAT_R_POLICYD_BUSY);
 		return;
 	}
 	l->npending++;
-	if (hold_push(e, idx, d) == -1) {
+	if (nat_hold_push(e, idx, d) == -1) {
 		nat_drop(e, d, v, NAT_R_PENDING_FULL);
 		return;
 	}
-	frag_first_done(e, v, src, dst, DIR_OUT, idx, d->port);
+	nat_frag_first_done(e, v, src, dst, DIR_OUT, idx, d->port);
 }

@@ -111,9 +111,9 @@ fraghold_release(struct nat_engine *e, uint32_t src, uint32_t dst,
 		h->used = 0;
 		e->nfraghold[port]--;
 		if (port == MQ_PORT_UPLINK)
-			uplink_frag(e, &d, &w);
+			nat_uplink_frag(e, &d, &w);
 		else
-			client_frag(e, &d, &w);
+			nat_client_frag(e, &d, &w);
 	}
 }
 
@@ -123,7 +123,7 @@ fraghold_release(struct nat_engine *e, uint32_t src, uint32_t dst,
  * arrive on: when that port's set is full, one of its own mappings (the
  * one closest to expiring) makes room. */
 void
-frag_first_done(struct nat_engine *e, const struct pkt_view *v,
+nat_frag_first_done(struct nat_engine *e, const struct pkt_view *v,
     uint32_t src, uint32_t dst, int dir, uint32_t idx, uint16_t port)
 {
 	struct nat_frag *tab, *s = NULL;
@@ -158,7 +158,7 @@ frag_first_done(struct nat_engine *e, const struct pkt_view *v,
 /* ---- clients ---- */
 
 void
-client_frag(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
+nat_client_frag(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 {
 	uint32_t idx = frag_find(e, v, d->port, DIR_OUT);
 	const struct ft_entry *f;
@@ -170,10 +170,10 @@ client_frag(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 		if (idx != FT_NIL) {
 			f = &e->ft.ent[idx];
 			if (f->kind != FT_K_C2C || f->state != FT_ACTIVE ||
-			    port_of_ip(e, f->odst) != d->port)
+			    nat_port_of_ip(e, f->odst) != d->port)
 				nat_drop(e, d, v, NAT_R_NO_FLOW);
 			else
-				flow_forward_in(e, d, v, idx);
+				nat_flow_forward_in(e, d, v, idx);
 			return;
 		}
 		if (fraghold_add(e, d) == -1)
@@ -183,14 +183,14 @@ client_frag(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 	f = &e->ft.ent[idx];
 	switch (f->state) {
 	case FT_PENDING:
-		if (hold_push(e, idx, d) == -1)
+		if (nat_hold_push(e, idx, d) == -1)
 			nat_drop(e, d, v, NAT_R_PENDING_FULL);
 		break;
 	case FT_ACTIVE:
 		if (f->cport != d->port)
 			nat_drop(e, d, v, NAT_R_NO_FLOW);
 		else
-			flow_forward_out(e, d, v, idx);
+			nat_flow_forward_out(e, d, v, idx);
 		break;
 	default:
 		nat_drop(e, d, v, (f->flags & FT_F_REJECT) ?
@@ -201,7 +201,7 @@ client_frag(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 /* ---- uplink ---- */
 
 void
-uplink_frag(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
+nat_uplink_frag(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 {
 	uint32_t idx = frag_find(e, v, MQ_PORT_UPLINK, DIR_IN);
 
@@ -214,5 +214,5 @@ uplink_frag(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 		nat_drop(e, d, v, NAT_R_NO_FLOW);
 		return;
 	}
-	flow_forward_in(e, d, v, idx);
+	nat_flow_forward_in(e, d, v, idx);
 }

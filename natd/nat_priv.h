@@ -1,7 +1,8 @@
 /*
  * nat_priv.h: declarations shared between the engine's files (see the map
  * in nat_engine.c); not part of the engine's API, which is nat.h. Each
- * function's comment is at its definition.
+ * function's comment is at its definition; like every symbol libnatd.a
+ * exports, each name starts with nat_.
  */
 #ifndef MOAT_NATD_NAT_PRIV_H
 #define MOAT_NATD_NAT_PRIV_H
@@ -19,11 +20,14 @@ void	nat_consume(struct nat_engine *e, const struct mq_desc *d);
 void	nat_send(struct nat_engine *e, const struct mq_desc *d, uint16_t port);
 uint64_t nat_rand(struct nat_engine *e);
 uint8_t	*nat_frame(const struct nat_engine *e, const struct mq_desc *d);
-int	nat_buf_get(struct nat_engine *e, struct mq_desc *d, uint8_t **buf, size_t *cap);
+int	nat_buf_get(struct nat_engine *e, struct mq_desc *d, uint8_t **buf,
+	    size_t *cap);
 void	nat_buf_put(struct nat_engine *e, uint32_t buf);
 void	nat_pcap_add(struct nat_engine *e, const uint8_t *frame, size_t len);
-int	nat_dns_input(struct nat_engine *e, const struct mq_desc *d, const struct pkt_view *v);
-int	nat_dns_port_busy(const struct nat_engine *e, uint32_t server, uint16_t port);
+int	nat_dns_input(struct nat_engine *e, const struct mq_desc *d,
+	    const struct pkt_view *v);
+int	nat_dns_port_busy(const struct nat_engine *e, uint32_t server,
+	    uint16_t port);
 void	nat_dns_tick(struct nat_engine *e);
 
 /* The engine's clock in seconds, as flows keep it. */
@@ -34,68 +38,74 @@ now_s(const struct nat_engine *e)
 }
 
 /* nat_engine.c */
-uint16_t port_of_ip(const struct nat_engine *e, uint32_t ip);
-int	connected(const struct nat_engine *e, uint32_t a);
+uint16_t nat_port_of_ip(const struct nat_engine *e, uint32_t ip);
+int	nat_connected(const struct nat_engine *e, uint32_t a);
 
 /* nat_rewrite.c */
-void	set_addr(struct pkt_view *v, const struct mq_desc *d, int dst,
+void	nat_set_addr(struct pkt_view *v, const struct mq_desc *d, int dst,
 	    uint32_t n);
-void	set_port(struct pkt_view *v, const struct mq_desc *d, int dst,
+void	nat_set_port(struct pkt_view *v, const struct mq_desc *d, int dst,
 	    uint16_t hn);
-void	dec_ttl(struct pkt_view *v);
-void	set_macs(struct pkt_view *v, const uint8_t src[6],
+void	nat_dec_ttl(struct pkt_view *v);
+void	nat_set_macs(struct pkt_view *v, const uint8_t src[6],
 	    const uint8_t dst[6]);
-int	offload_ok(const struct mq_desc *d, const struct pkt_view *v);
-void	quote_set_addr(struct pkt_view *in, size_t qlen, int dst, uint32_t n);
-void	quote_set_port(struct pkt_view *in, size_t qlen, int dst, uint16_t hn);
-void	icmp_resum(struct pkt_view *v);
-int	icmp_is_error(uint8_t type);
-enum nat_reason quote_parse(const struct mq_desc *d, const struct pkt_view *v,
-	    struct pkt_view *in, size_t *qlen);
+int	nat_offload_ok(const struct mq_desc *d, const struct pkt_view *v);
+void	nat_quote_set_addr(struct pkt_view *in, size_t qlen, int dst,
+	    uint32_t n);
+void	nat_quote_set_port(struct pkt_view *in, size_t qlen, int dst,
+	    uint16_t hn);
+void	nat_icmp_resum(struct pkt_view *v);
+int	nat_icmp_is_error(uint8_t type);
+enum nat_reason nat_quote_parse(const struct mq_desc *d,
+	    const struct pkt_view *v, struct pkt_view *in, size_t *qlen);
 
 /* nat_answer.c */
-const uint8_t *client_mac(const struct nat_engine *e, uint16_t port);
-void	send_icmp_error(struct nat_engine *e, const struct mq_desc *d,
+const uint8_t *nat_client_mac(const struct nat_engine *e, uint16_t port);
+void	nat_send_icmp_error(struct nat_engine *e, const struct mq_desc *d,
 	    const struct pkt_view *v, uint8_t type, uint8_t code,
 	    uint32_t rest_be);
-void	send_rst(struct nat_engine *e, uint16_t port, const uint8_t dmac[6],
+void	nat_send_rst(struct nat_engine *e, uint16_t port, const uint8_t dmac[6],
 	    uint32_t saddr, uint32_t daddr, uint16_t sport, uint16_t dport,
 	    uint32_t seq);
-void	client_arp(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v);
-void	echo_reply(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v);
-void	blocked(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
+void	nat_client_arp(struct nat_engine *e, struct mq_desc *d,
+	    struct pkt_view *v);
+void	nat_echo_reply(struct nat_engine *e, struct mq_desc *d,
+	    struct pkt_view *v);
+void	nat_blocked(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 	    const struct ft_entry *f);
-void	uplink_arp(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v);
-void	send_gw_arp(struct nat_engine *e);
+void	nat_uplink_arp(struct nat_engine *e, struct mq_desc *d,
+	    struct pkt_view *v);
+void	nat_send_gw_arp(struct nat_engine *e);
 
 /* nat_frag.c */
-void	frag_first_done(struct nat_engine *e, const struct pkt_view *v,
+void	nat_frag_first_done(struct nat_engine *e, const struct pkt_view *v,
 	    uint32_t src, uint32_t dst, int dir, uint32_t idx, uint16_t port);
-void	client_frag(struct nat_engine *e, struct mq_desc *d,
+void	nat_client_frag(struct nat_engine *e, struct mq_desc *d,
 	    struct pkt_view *v);
-void	uplink_frag(struct nat_engine *e, struct mq_desc *d,
+void	nat_uplink_frag(struct nat_engine *e, struct mq_desc *d,
 	    struct pkt_view *v);
 
 /* nat_flow.c */
-int	flow_expired(const struct nat_engine *e, const struct ft_entry *f);
-void	flow_remove(struct nat_engine *e, uint32_t idx, enum nat_reason r);
-uint32_t flow_live(struct nat_engine *e, uint32_t idx);
-int	hold_push(struct nat_engine *e, uint32_t idx, const struct mq_desc *d);
-int	send_flowreq(struct nat_engine *e, uint32_t idx,
+int	nat_flow_expired(const struct nat_engine *e, const struct ft_entry *f);
+void	nat_flow_remove(struct nat_engine *e, uint32_t idx, enum nat_reason r);
+uint32_t nat_flow_live(struct nat_engine *e, uint32_t idx);
+int	nat_hold_push(struct nat_engine *e, uint32_t idx,
+	    const struct mq_desc *d);
+int	nat_send_flowreq(struct nat_engine *e, uint32_t idx,
 	    const struct pkt_view *v, uint8_t flags);
-void	flow_forward_out(struct nat_engine *e, struct mq_desc *d,
+void	nat_flow_forward_out(struct nat_engine *e, struct mq_desc *d,
 	    struct pkt_view *v, uint32_t idx);
-void	flow_forward_in(struct nat_engine *e, struct mq_desc *d,
+void	nat_flow_forward_in(struct nat_engine *e, struct mq_desc *d,
 	    struct pkt_view *v, uint32_t idx);
-void	new_flow(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
-	    uint16_t sport, uint16_t dport);
+void	nat_new_flow(struct nat_engine *e, struct mq_desc *d,
+	    struct pkt_view *v, uint16_t sport, uint16_t dport);
 
 /* nat_client.c */
-void	client_input(struct nat_engine *e, struct mq_desc *d,
+void	nat_client_input(struct nat_engine *e, struct mq_desc *d,
 	    struct pkt_view *v);
 
 /* nat_uplink.c */
-void	uplink_input(struct nat_engine *e, struct mq_desc *d,
+void	nat_uplink_input(struct nat_engine *e, struct mq_desc *d,
 	    struct pkt_view *v);
 
 #endif

@@ -12,7 +12,7 @@
 /* ---- checksummed field rewrites ---- */
 
 void
-set_addr(struct pkt_view *v, const struct mq_desc *d, int dst, uint32_t n)
+nat_set_addr(struct pkt_view *v, const struct mq_desc *d, int dst, uint32_t n)
 {
 	struct ipv4_hdr *ip = pkt_ip4(v);
 	uint32_t o = dst ? ip->daddr_be : ip->saddr_be;
@@ -56,7 +56,7 @@ set_addr(struct pkt_view *v, const struct mq_desc *d, int dst, uint32_t n)
 
 /* Port (TCP/UDP) or echo identifier (ICMP), host order. */
 void
-set_port(struct pkt_view *v, const struct mq_desc *d, int dst, uint16_t hn)
+nat_set_port(struct pkt_view *v, const struct mq_desc *d, int dst, uint16_t hn)
 {
 	uint16_t n = htons(hn), o, c;
 	int partial = (d->flags & MQ_F_NEEDS_CSUM) != 0;
@@ -121,7 +121,7 @@ set_port(struct pkt_view *v, const struct mq_desc *d, int dst, uint16_t hn)
 }
 
 void
-dec_ttl(struct pkt_view *v)
+nat_dec_ttl(struct pkt_view *v)
 {
 	struct ipv4_hdr *ip = pkt_ip4(v);
 	uint16_t o, n, c;
@@ -136,7 +136,7 @@ dec_ttl(struct pkt_view *v)
 }
 
 void
-set_macs(struct pkt_view *v, const uint8_t src[6], const uint8_t dst[6])
+nat_set_macs(struct pkt_view *v, const uint8_t src[6], const uint8_t dst[6])
 {
 	struct eth_hdr *eh = pkt_eth(v);
 
@@ -146,7 +146,7 @@ set_macs(struct pkt_view *v, const uint8_t src[6], const uint8_t dst[6])
 
 /* A partial checksum must point at the L4 checksum field we update. */
 int
-offload_ok(const struct mq_desc *d, const struct pkt_view *v)
+nat_offload_ok(const struct mq_desc *d, const struct pkt_view *v)
 {
 	if (!(d->flags & MQ_F_NEEDS_CSUM))
 		return 1;
@@ -171,7 +171,7 @@ offload_ok(const struct mq_desc *d, const struct pkt_view *v)
  * checksum was quoted. in describes the quote; qlen bytes are present.
  */
 void
-quote_set_addr(struct pkt_view *in, size_t qlen, int dst, uint32_t n)
+nat_quote_set_addr(struct pkt_view *in, size_t qlen, int dst, uint32_t n)
 {
 	struct ipv4_hdr *ip = (struct ipv4_hdr *)in->frame;
 	uint32_t o = dst ? ip->daddr_be : ip->saddr_be;
@@ -206,7 +206,7 @@ quote_set_addr(struct pkt_view *in, size_t qlen, int dst, uint32_t n)
 }
 
 void
-quote_set_port(struct pkt_view *in, size_t qlen, int dst, uint16_t hn)
+nat_quote_set_port(struct pkt_view *in, size_t qlen, int dst, uint16_t hn)
 {
 	uint8_t *l4 = in->frame + in->l3_hlen;
 	size_t l4len = qlen - in->l3_hlen;
@@ -254,7 +254,7 @@ quote_set_port(struct pkt_view *in, size_t qlen, int dst, uint16_t hn)
 /* The outer ICMP checksum covers the quote: recompute it whole (the
  * message is short, at most 576 bytes by RFC 1812). */
 void
-icmp_resum(struct pkt_view *v)
+nat_icmp_resum(struct pkt_view *v)
 {
 	struct icmp_hdr *ih = pkt_icmp(v);
 
@@ -263,7 +263,7 @@ icmp_resum(struct pkt_view *v)
 }
 
 int
-icmp_is_error(uint8_t type)
+nat_icmp_is_error(uint8_t type)
 {
 	return type == ICMP_DEST_UNREACH || type == ICMP_TIME_EXCEEDED ||
 	    type == ICMP_PARAMPROB;
@@ -275,7 +275,7 @@ icmp_is_error(uint8_t type)
  * else the reason to drop it.
  */
 enum nat_reason
-quote_parse(const struct mq_desc *d, const struct pkt_view *v,
+nat_quote_parse(const struct mq_desc *d, const struct pkt_view *v,
     struct pkt_view *in, size_t *qlen)
 {
 	uint8_t *q = v->frame + v->l4_off + v->l4_hlen;
@@ -286,7 +286,7 @@ quote_parse(const struct mq_desc *d, const struct pkt_view *v,
 	    pkt_parse_icmp_quote(in, q, len) != PKT_OK ||
 	    in->l3_hlen + 8 > len)
 		return NAT_R_MALFORMED;
-	/* icmp_resum() makes the checksum right whatever it was: verify it
+	/* nat_icmp_resum() makes the checksum right whatever it was: verify it
 	 * first, or a corrupted (or crafted) error leaves looking intact. */
 	if (ip_checksum(pkt_icmp(v), v->ip_end - v->l4_off) != 0)
 		return NAT_R_BAD_CHECKSUM;

@@ -166,7 +166,7 @@ flush_flows(struct nat_engine *e, uint16_t port)
 		if (f->state == FT_FREE)
 			continue;
 		if (port != 0 ? f->cport == port : f->kind == FT_K_NAT)
-			flow_remove(e, i, NAT_R_LINK_DOWN);
+			nat_flow_remove(e, i, NAT_R_LINK_DOWN);
 	}
 }
 
@@ -232,7 +232,7 @@ restore_keep(void *arg, const struct ft_entry *f)
 		return 0;
 	if (f->kind == FT_K_NAT && f->nsrc != e->nc.ip)
 		return 0;
-	if (f->last > now_s(e) + 5 || flow_expired(e, f))
+	if (f->last > now_s(e) + 5 || nat_flow_expired(e, f))
 		return 0;
 	if (e->ft.client[f->cport].nflows >= e->cfg.client_quota)
 		return 0;

@@ -22,7 +22,7 @@ uplink_icmp_error(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 	uint16_t lport, rport;
 	enum nat_reason r;
 
-	if ((r = quote_parse(d, v, &in, &qlen)) != NAT_R_MAX) {
+	if ((r = nat_quote_parse(d, v, &in, &qlen)) != NAT_R_MAX) {
 		nat_drop(e, d, v, r);
 		return;
 	}
@@ -54,7 +54,7 @@ uplink_icmp_error(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 		nat_drop(e, d, v, NAT_R_PROTO);
 		return;
 	}
-	idx = flow_live(e, ft_find_in(&e->ft, iip->daddr_be, iip->saddr_be,
+	idx = nat_flow_live(e, ft_find_in(&e->ft, iip->daddr_be, iip->saddr_be,
 	    in.proto, rport, lport));
 	if (idx == FT_NIL || e->ft.ent[idx].state != FT_ACTIVE ||
 	    e->ft.ent[idx].kind != FT_K_NAT) {
@@ -66,17 +66,17 @@ uplink_icmp_error(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 		nat_drop(e, d, v, NAT_R_LINK_DOWN);
 		return;
 	}
-	quote_set_addr(&in, qlen, 0, f->csrc);
-	quote_set_port(&in, qlen, 0, f->csport);
+	nat_quote_set_addr(&in, qlen, 0, f->csrc);
+	nat_quote_set_port(&in, qlen, 0, f->csport);
 	if (f->flags & FT_F_REDIRECT) {
-		quote_set_addr(&in, qlen, 1, f->odst);
+		nat_quote_set_addr(&in, qlen, 1, f->odst);
 		if (pkt_ip4(v)->saddr_be == f->rdst)
-			set_addr(v, d, 0, f->odst);
+			nat_set_addr(v, d, 0, f->odst);
 	}
-	set_addr(v, d, 1, f->csrc);
-	icmp_resum(v);
-	dec_ttl(v);
-	set_macs(v, e->link[f->cport].mac, client_mac(e, f->cport));
+	nat_set_addr(v, d, 1, f->csrc);
+	nat_icmp_resum(v);
+	nat_dec_ttl(v);
+	nat_set_macs(v, e->link[f->cport].mac, nat_client_mac(e, f->cport));
 	nat_send(e, d, f->cport);
 }
 
@@ -95,7 +95,8 @@ uplink_ip4(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 		nat_drop(e, d, v, NAT_R_MAC);
 		return;
 	}
-	if (port_of_ip(e, src) != 0 || src == e->nc.ip || connected(e, src)) {
+	if (nat_port_of_ip(e, src) != 0 || src == e->nc.ip ||
+	    nat_connected(e, src)) {
 		nat_drop(e, d, v, NAT_R_SPOOFED);
 		return;
 	}
@@ -103,7 +104,7 @@ uplink_ip4(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 		nat_drop(e, d, v, NAT_R_NOT_OURS);
 		return;
 	}
-	if (!offload_ok(d, v)) {
+	if (!nat_offload_ok(d, v)) {
 		nat_drop(e, d, v, NAT_R_MALFORMED);
 		return;
 	}
@@ -111,7 +112,7 @@ uplink_ip4(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 	    nat_dns_input(e, d, v))
 		return;
 	if (v->is_frag && !v->frag_first) {
-		uplink_frag(e, d, v);
+		nat_uplink_frag(e, d, v);
 		return;
 	}
 	switch (v->proto) {
@@ -122,10 +123,10 @@ uplink_ip4(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 		break;
 	case IPPROTO_ICMP_:
 		if (v->icmp_type == ICMP_ECHO && !v->is_frag) {
-			echo_reply(e, d, v);
+			nat_echo_reply(e, d, v);
 			return;
 		}
-		if (icmp_is_error(v->icmp_type)) {
+		if (nat_icmp_is_error(v->icmp_type)) {
 			uplink_icmp_error(e, d, v);
 			return;
 		}
@@ -140,11 +141,11 @@ uplink_ip4(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 		return;
 	}
 	if (v->ttl <= 1) {
-		send_icmp_error(e, d, v, ICMP_TIME_EXCEEDED, 0, 0);
+		nat_send_icmp_error(e, d, v, ICMP_TIME_EXCEEDED, 0, 0);
 		nat_drop(e, d, v, NAT_R_TTL);
 		return;
 	}
-	idx = flow_live(e, ft_find_in(&e->ft, src, dst, v->proto, rport, lport));
+	idx = nat_flow_live(e, ft_find_in(&e->ft, src, dst, v->proto, rport, lport));
 	if (idx == FT_NIL || e->ft.ent[idx].kind != FT_K_NAT) {
 		nat_drop(e, d, v, NAT_R_NO_FLOW);
 		return;
@@ -155,12 +156,13 @@ uplink_ip4(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 		return;
 	}
 	if (v->is_frag)
-		frag_first_done(e, v, src, dst, DIR_IN, idx, MQ_PORT_UPLINK);
-	flow_forward_in(e, d, v, idx);
+		nat_frag_first_done(e, v, src, dst, DIR_IN, idx,
+		    MQ_PORT_UPLINK);
+	nat_flow_forward_in(e, d, v, idx);
 }
 
 void
-uplink_input(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
+nat_uplink_input(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 {
 	if (!e->link[MQ_PORT_UPLINK].known || !e->link[MQ_PORT_UPLINK].up) {
 		nat_drop(e, d, v, NAT_R_LINK_DOWN);
@@ -168,7 +170,7 @@ uplink_input(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 	}
 	switch (v->l3) {
 	case PKT_L3_ARP:
-		uplink_arp(e, d, v);
+		nat_uplink_arp(e, d, v);
 		break;
 	case PKT_L3_IPV4:
 		uplink_ip4(e, d, v);

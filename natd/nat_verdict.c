@@ -27,21 +27,22 @@ cut_flow(struct nat_engine *e, uint32_t idx)
 		/* RSTs each way, with the sequence number each side expects
 		 * next: the last ACK that side itself sent. */
 		if (l->up && l->ip == f->csrc && (f->flags & FT_F_REPLIED))
-			send_rst(e, f->cport, client_mac(e, f->cport), f->odst,
-			    f->csrc, f->dport, f->csport, f->c_ack);
+			nat_send_rst(e, f->cport, nat_client_mac(e, f->cport),
+			    f->odst, f->csrc, f->dport, f->csport, f->c_ack);
 		if (f->kind == FT_K_NAT && e->gw_known &&
 		    e->link[MQ_PORT_UPLINK].up)
-			send_rst(e, MQ_PORT_UPLINK, e->gw_mac, f->nsrc, f->rdst,
-			    f->nsport, f->dport, f->r_ack);
+			nat_send_rst(e, MQ_PORT_UPLINK, e->gw_mac, f->nsrc,
+			    f->rdst, f->nsport, f->dport, f->r_ack);
 		else if (f->kind == FT_K_C2C) {
-			uint16_t p = port_of_ip(e, f->odst);
+			uint16_t p = nat_port_of_ip(e, f->odst);
 
 			if (p != 0)
-				send_rst(e, p, client_mac(e, p), f->csrc,
-				    f->odst, f->csport, f->dport, f->r_ack);
+				nat_send_rst(e, p, nat_client_mac(e, p),
+				    f->csrc, f->odst, f->csport, f->dport,
+				    f->r_ack);
 		}
 	}
-	flow_remove(e, idx, NAT_R_CUT);
+	nat_flow_remove(e, idx, NAT_R_CUT);
 }
 
 void
@@ -80,7 +81,7 @@ nat_verdict(struct nat_engine *e, const struct flow_verdict *vd, uint64_t now)
 	if (f->flags & FT_F_RECHECK) {
 		f->flags &= ~FT_F_RECHECK;
 		if (f->state == FT_ACTIVE) {
-			if (send_flowreq(e, idx, NULL, FREQ_RECHECK) == 0)
+			if (nat_send_flowreq(e, idx, NULL, FREQ_RECHECK) == 0)
 				f->flags |= FT_F_RECHECK;
 			else {
 				/* The ring is full: a lost re-check would leave
@@ -119,9 +120,9 @@ nat_verdict(struct nat_engine *e, const struct flow_verdict *vd, uint64_t now)
 			continue;
 		}
 		if (f->state == FT_ACTIVE)
-			flow_forward_out(e, &d, &v, idx);
+			nat_flow_forward_out(e, &d, &v, idx);
 		else
-			blocked(e, &d, &v, f);
+			nat_blocked(e, &d, &v, f);
 		if (f->state == FT_FREE)
 			break;
 	}
@@ -138,7 +139,7 @@ recheck_run(struct nat_engine *e)
 		struct ft_entry *f = &e->ft.ent[i];
 
 		if (f->state == FT_ACTIVE) {
-			if (send_flowreq(e, i, NULL, FREQ_RECHECK) == -1)
+			if (nat_send_flowreq(e, i, NULL, FREQ_RECHECK) == -1)
 				return;		/* ring full: resume next tick */
 			f->flags |= FT_F_RECHECK;
 		} else if (f->state == FT_PENDING) {
@@ -164,7 +165,7 @@ nat_rules_changed(struct nat_engine *e, uint32_t generation, uint64_t now)
 	 * policyd again under the new rules. */
 	for (i = 0; i < e->ft.nflows; i++)
 		if (e->ft.ent[i].state == FT_BLOCKED)
-			flow_remove(e, i, NAT_R_CUT);
+			nat_flow_remove(e, i, NAT_R_CUT);
 	e->recheck_active = 1;
 	e->recheck_cursor = 0;
 	recheck_run(e);
@@ -182,7 +183,7 @@ nat_tick(struct nat_engine *e, uint64_t now)
 		return;
 	if (e->have_nc && e->nc.gateway != 0 && e->nc.ip != 0 &&
 	    e->link[MQ_PORT_UPLINK].up && now >= e->gw_next_arp_ms) {
-		send_gw_arp(e);
+		nat_send_gw_arp(e);
 		/* Unanswered: retry each second; answered: refresh. The old
 		 * MAC stays in use until a new one is learned. */
 		e->gw_next_arp_ms = now + (e->gw_known ? NAT_ARP_REFRESH_MS :
@@ -209,8 +210,8 @@ nat_tick(struct nat_engine *e, uint64_t now)
 		for (i = 0; i < e->ft.nflows; i++) {
 			struct ft_entry *f = &e->ft.ent[i];
 
-			if (f->state != FT_FREE && flow_expired(e, f))
-				flow_remove(e, i, NAT_R_POLICY_TIMEOUT);
+			if (f->state != FT_FREE && nat_flow_expired(e, f))
+				nat_flow_remove(e, i, NAT_R_POLICY_TIMEOUT);
 		}
 	}
 }
