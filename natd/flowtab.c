@@ -169,6 +169,14 @@ ft_alloc(struct flowtab *t)
 	return i;
 }
 
+void
+ft_unalloc(struct flowtab *t, uint32_t idx)
+{
+	t->ent[idx].state = FT_FREE;
+	t->ent[idx].lru_next = t->free_head;
+	t->free_head = idx;
+}
+
 static void
 lru_unlink(struct flowtab *t, uint32_t idx)
 {

@@ -155,6 +155,9 @@ uint32_t ft_find_in(const struct flowtab *t, uint32_t rsrc, uint32_t ldst,
 	    uint8_t proto, uint16_t rport, uint16_t lport);
 /* Take a free entry (zeroed, state FT_FREE) or FT_NIL when full. */
 uint32_t ft_alloc(struct flowtab *t);
+/* Give back an entry ft_alloc returned that was never linked (the caller
+ * found it could not use it), so no caller edits the free list itself. */
+void	ft_unalloc(struct flowtab *t, uint32_t idx);
 /* Link a filled-in entry (keys set) into both chains and its client's list. */
 void	ft_link(struct flowtab *t, uint32_t idx);
 /* Unlink and free. */

@@ -3,9 +3,13 @@
 # and the benchmark all link the same code.
 noinst_LIBRARIES += natd/libnatd.a
 natd_libnatd_a_SOURCES = \
-	natd/nat.h natd/nat_engine.c natd/nat_dns.c natd/nat_stats.c \
-	natd/flowtab.c natd/flowtab.h
+	natd/nat.h natd/nat_priv.h natd/nat_engine.c natd/nat_client.c \
+	natd/nat_uplink.c natd/nat_flow.c natd/nat_verdict.c natd/nat_frag.c \
+	natd/nat_rewrite.c natd/nat_answer.c natd/nat_setup.c \
+	natd/nat_dns.c natd/nat_stats.c natd/flowtab.c natd/flowtab.h
 NATD_LIBS = natd/libnatd.a $(MOAT_COMMON_LIBS)
+# The set-up shared by every program that drives the engine without natd.
+NATD_HARNESS = tests/natd_harness.c tests/natd_harness.h
 
 moatlibexec_PROGRAMS += natd/natd
 natd_natd_SOURCES = natd/natd.c natd/natd.h natd/natd_ctl.c natd/natd_sandbox.c
@@ -16,12 +20,14 @@ moat_moat_SOURCES += natd/flowtab.c natd/flowtab.h
 
 MOAT_UNIT_TESTS += tests/unit/test_natd tests/unit/test_natd_flowtab tests/unit/test_natd_dns \
 	tests/unit/test_natd_options
-tests_unit_test_natd_SOURCES = tests/unit/test_natd.c tests/unit/natd_testlib.h tests/unit/t.h
+tests_unit_test_natd_SOURCES = tests/unit/test_natd.c tests/unit/natd_testlib.h tests/unit/t.h \
+	$(NATD_HARNESS)
 tests_unit_test_natd_LDADD = $(NATD_LIBS) $(JANSSON_LIBS)
 tests_unit_test_natd_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
-tests_unit_test_natd_flowtab_SOURCES = tests/unit/test_natd_flowtab.c tests/unit/natd_testlib.h tests/unit/t.h
+tests_unit_test_natd_flowtab_SOURCES = tests/unit/test_natd_flowtab.c tests/unit/t.h
 tests_unit_test_natd_flowtab_LDADD = $(NATD_LIBS)
-tests_unit_test_natd_dns_SOURCES = tests/unit/test_natd_dns.c tests/unit/natd_testlib.h tests/unit/t.h
+tests_unit_test_natd_dns_SOURCES = tests/unit/test_natd_dns.c tests/unit/natd_testlib.h tests/unit/t.h \
+	$(NATD_HARNESS)
 tests_unit_test_natd_dns_LDADD = $(NATD_LIBS)
 # Runs the natd binary with bad options.
 tests_unit_test_natd_options_SOURCES = tests/unit/test_natd_options.c tests/unit/t.h
@@ -30,14 +36,14 @@ tests_unit_test_natd_options_SOURCES = tests/unit/test_natd_options.c tests/unit
 # seed corpora are replayed as unit tests in every build.
 MOAT_FUZZ_TARGETS += tests/fuzz/fuzz_natd tests/fuzz/fuzz_dns
 EXTRA_PROGRAMS += tests/fuzz/fuzz_natd tests/fuzz/fuzz_dns
-tests_fuzz_fuzz_natd_SOURCES = tests/fuzz/fuzz_natd.c
+tests_fuzz_fuzz_natd_SOURCES = tests/fuzz/fuzz_natd.c $(NATD_HARNESS)
 tests_fuzz_fuzz_natd_LDADD = $(NATD_LIBS)
 tests_fuzz_fuzz_natd_LDFLAGS = -fsanitize=fuzzer
 tests_fuzz_fuzz_dns_SOURCES = tests/fuzz/fuzz_dns.c
 tests_fuzz_fuzz_dns_LDADD = $(NATD_LIBS)
 tests_fuzz_fuzz_dns_LDFLAGS = -fsanitize=fuzzer
 MOAT_UNIT_TESTS += tests/fuzz/replay_natd tests/fuzz/replay_dns
-tests_fuzz_replay_natd_SOURCES = tests/fuzz/fuzz_natd.c tests/fuzz/replay.c
+tests_fuzz_replay_natd_SOURCES = tests/fuzz/fuzz_natd.c tests/fuzz/replay.c $(NATD_HARNESS)
 tests_fuzz_replay_natd_LDADD = $(NATD_LIBS)
 tests_fuzz_replay_dns_SOURCES = tests/fuzz/fuzz_dns.c tests/fuzz/replay.c
 tests_fuzz_replay_dns_LDADD = $(NATD_LIBS)
@@ -45,5 +51,5 @@ EXTRA_DIST += tests/fuzz/corpus/natd tests/fuzz/corpus/dns
 
 MOAT_BENCHES += tests/bench/bench_natd
 EXTRA_PROGRAMS += tests/bench/bench_natd
-tests_bench_bench_natd_SOURCES = tests/bench/bench_natd.c
+tests_bench_bench_natd_SOURCES = tests/bench/bench_natd.c $(NATD_HARNESS)
 tests_bench_bench_natd_LDADD = $(NATD_LIBS)

@@ -43,7 +43,7 @@
  *   cut            flow removed after a rule change; packet still in flight
  *   quota          the client was at its quota of flows: its new flow
  *                  displaced one of its own older flows (see the eviction
- *                  order in nat_engine.c) or, none being evictable, was
+ *                  order in nat_flow.c) or, none being evictable, was
  *                  dropped; counted in both cases
  *   table_full     the table was full: a flow of the client holding the
  *                  most was evicted, or none could be and the frame was
@@ -338,19 +338,5 @@ size_t	dns_build_query(uint8_t *buf, size_t cap, uint16_t id, const char *name,
  * is the answer to that query (status 0, maybe no address), -1 otherwise. */
 int	dns_parse_answer(const uint8_t *p, size_t len, uint16_t id,
 	    const char *name, uint16_t qtype, struct msg_dns_answer *a);
-
-/* Internal, shared between the engine's files. */
-void	nat_drop(struct nat_engine *e, const struct mq_desc *d,
-	    const struct pkt_view *v, enum nat_reason r);
-void	nat_consume(struct nat_engine *e, const struct mq_desc *d);
-void	nat_send(struct nat_engine *e, const struct mq_desc *d, uint16_t port);
-uint64_t nat_rand(struct nat_engine *e);
-uint8_t	*nat_frame(const struct nat_engine *e, const struct mq_desc *d);
-int	nat_buf_get(struct nat_engine *e, struct mq_desc *d, uint8_t **buf, size_t *cap);
-void	nat_buf_put(struct nat_engine *e, uint32_t buf);
-void	nat_pcap_add(struct nat_engine *e, const uint8_t *frame, size_t len);
-int	nat_dns_input(struct nat_engine *e, const struct mq_desc *d, const struct pkt_view *v);
-int	nat_dns_port_busy(const struct nat_engine *e, uint32_t server, uint16_t port);
-void	nat_dns_tick(struct nat_engine *e);
 
 #endif

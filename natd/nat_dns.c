@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "log.h"
-#include "nat.h"
+#include "nat_priv.h"
 
 #define DNS_HDR		12
 #define DNS_T_A		1

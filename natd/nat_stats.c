@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "nat.h"
+#include "nat_priv.h"
 
 void
 nat_pcap_add(struct nat_engine *e, const uint8_t *frame, size_t len)

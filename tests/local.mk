@@ -62,12 +62,12 @@ CLEANFILES += tests/bench/e2e
 # replayed in every build.
 MOAT_FUZZ_TARGETS += tests/fuzz/fuzz_egress
 EXTRA_PROGRAMS += tests/fuzz/fuzz_egress
-tests_fuzz_fuzz_egress_SOURCES = tests/fuzz/fuzz_egress.c
+tests_fuzz_fuzz_egress_SOURCES = tests/fuzz/fuzz_egress.c $(NATD_HARNESS)
 tests_fuzz_fuzz_egress_LDADD = $(NATD_LIBS) $(POLICY_LIBS)
 tests_fuzz_fuzz_egress_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 tests_fuzz_fuzz_egress_LDFLAGS = -fsanitize=fuzzer
 MOAT_UNIT_TESTS += tests/fuzz/replay_egress
-tests_fuzz_replay_egress_SOURCES = tests/fuzz/fuzz_egress.c tests/fuzz/replay.c
+tests_fuzz_replay_egress_SOURCES = tests/fuzz/fuzz_egress.c tests/fuzz/replay.c $(NATD_HARNESS)
 tests_fuzz_replay_egress_LDADD = $(NATD_LIBS) $(POLICY_LIBS)
 tests_fuzz_replay_egress_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 EXTRA_DIST += tests/fuzz/corpus/egress \

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "natd/nat.h"
+#include "tests/natd_harness.h"
 
 #define NFLOWS_BENCH	1000
 #define NBUFS		64
@@ -75,13 +76,6 @@ rss_kib(void)
 	return rss * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
-static const uint8_t MAC_UP[6] = { 2, 0, 0, 0, 0, 1 };
-static const uint8_t MAC_C1[6] = { 2, 0, 0, 0, 1, 1 };
-static const uint8_t MAC_GW[6] = { 2, 0, 0, 0, 0, 0xfe };
-static const uint8_t MAC_V1[6] = { 2, 0, 0, 0, 0x10, 1 };
-#define IP_US	htonl(0x0a890006)
-#define IP_GW	htonl(0x0a890001)
-#define IP_C1	htonl(0x0a89000a)
 #define IP_R(i)	htonl(0x5db80000u + (uint32_t)(i))
 
 static size_t
@@ -93,8 +87,8 @@ mk_tcp(uint8_t *f, int out, uint32_t remote, uint16_t cport, size_t paylen)
 	struct pkt_view v;
 	size_t n = 54 + paylen, i;
 
-	memcpy(eh->src, out ? MAC_V1 : MAC_GW, 6);
-	memcpy(eh->dst, out ? MAC_C1 : MAC_UP, 6);
+	memcpy(eh->src, out ? nh_mac_v1 : nh_mac_gw, 6);
+	memcpy(eh->dst, out ? nh_mac_c1 : nh_mac_up, 6);
 	eh->type_be = htons(ETHERTYPE_IPV4);
 	memset(ip, 0, 40);
 	ip->ver_ihl = 0x45;
@@ -102,8 +96,8 @@ mk_tcp(uint8_t *f, int out, uint32_t remote, uint16_t cport, size_t paylen)
 	ip->frag_be = htons(IPV4_DF);
 	ip->ttl = 64;
 	ip->proto = IPPROTO_TCP_;
-	ip->saddr_be = out ? IP_C1 : remote;
-	ip->daddr_be = out ? remote : IP_US;
+	ip->saddr_be = out ? NH_IP_C1 : remote;
+	ip->daddr_be = out ? remote : NH_IP_US;
 	th->sport_be = htons(out ? cport : 443);
 	th->dport_be = htons(out ? 443 : cport);
 	th->doff_rsv = 5 << 4;
@@ -125,10 +119,8 @@ feed(struct nat_engine *e, const uint8_t *f, size_t n, uint16_t port,
 
 	memset(&d, 0, sizeof(d));
 	d.buf = buf;
-	d.len = (uint32_t)n;
 	d.port = port;
-	memcpy(mem + (size_t)buf * BUFSZ, f, n);
-	nat_input(e, &d, now);
+	nh_input(e, &d, f, n, now);
 }
 
 static struct nat_engine *
@@ -137,39 +129,15 @@ engine(uint32_t nflows)
 	struct nat_config c;
 	struct nat_io io = { NULL, b_tx, b_fr, b_dns };
 	struct nat_engine *e;
-	struct msg_netconf nc;
-	struct msg_link l;
-	uint8_t f[128];
-	size_t n;
 
-	nat_config_defaults(&c);
-	c.nflows = nflows;
-	c.client_quota = nflows;
-	c.own_first = 0;
-	c.own_count = 8;
-	c.seed = 42;
+	nh_config(&c, nflows, nflows, 8, 42);
 	if ((e = nat_new(&c, &pool, &io)) == NULL)
 		abort();
-	memset(&nc, 0, sizeof(nc));
-	nc.ip = IP_US;
-	nc.gateway = IP_GW;
-	nc.netvm_gateway = IP_US;
-	nat_netconf(e, &nc, 1000000);
-	memset(&l, 0, sizeof(l));
-	l.up = 1;
-	l.kind = LINK_UPLINK;
-	memcpy(l.our_mac, MAC_UP, 6);
-	nat_link(e, &l, 1000000);
-	l.port = 1;
-	l.kind = LINK_CLIENT;
-	l.ip4 = IP_C1;
-	memcpy(l.our_mac, MAC_C1, 6);
-	memcpy(l.peer_mac, MAC_V1, 6);
-	nat_link(e, &l, 1000000);
+	nh_netconf(e, 1000000);
+	nh_link(e, 0, 1, 0, nh_mac_up, NULL, 1000000);
+	nh_link(e, 1, 1, NH_IP_C1, nh_mac_c1, nh_mac_v1, 1000000);
 	nat_start(e, 0, 1000000);
-	n = pkt_build_arp(f, sizeof(f), ARPOP_REPLY_, MAC_GW, IP_GW, MAC_UP,
-	    MAC_UP, IP_US);
-	feed(e, f, n, 0, 10, 1000000);
+	nh_learn_gw(e, 10, 1000000);
 	return e;
 }
 
@@ -261,11 +229,7 @@ main(void)
 	size_t s;
 	int i, dir;
 
-	mem = calloc(NBUFS, BUFSZ);
-	pool.base = mem;
-	pool.nbufs = NBUFS;
-	pool.bufsz = BUFSZ;
-	memset(mem, 0, (size_t)NBUFS * BUFSZ);
+	mem = nh_pool_new(&pool, NBUFS, BUFSZ);
 
 	e = engine(16384);
 	for (i = 0; i < NFLOWS_BENCH; i++)

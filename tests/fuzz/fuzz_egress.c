@@ -95,6 +95,7 @@
 #include "policyd/jrules.h"
 #include "policyd/policyd.h"
 #include "policyd/qrule.h"
+#include "tests/natd_harness.h"
 
 #define NCLI		3
 #define NBUFS		192
@@ -2006,17 +2007,12 @@ static void
 link_up(unsigned port)
 {
 	struct msg_link l;
+	uint8_t m[6], v[6];
 
-	memset(&l, 0, sizeof l);
-	l.port = (uint16_t)port;
-	l.up = 1;
-	l.kind = port ? LINK_CLIENT : LINK_UPLINK;
-	our_mac(port, l.our_mac);
-	if (port)
-		vm_mac(port, l.peer_mac);
-	l.ip4 = port ? cip(port) : 0;
-	l.mtu = 1500;
-	snprintf(l.name, sizeof l.name, "eth%u", port);
+	our_mac(port, m);
+	vm_mac(port, v);
+	nh_link_msg(&l, (uint16_t)port, 1, port ? cip(port) : 0, m,
+	    port ? v : NULL);
 	nat_link(S.ne, &l, S.now);
 	engine_link(&S.pe, &l);
 }
@@ -2037,14 +2033,9 @@ setup(void)
 	S.cur = -1;
 	S.autom = 1;
 	S.now = 1000000;
-	nat_config_defaults(&c);
-	c.nflows = 64;
-	c.client_quota = 16;
+	nh_config(&c, 64, 16, OWN, 7);
 	c.pending_max = 8;
-	c.own_first = 0;
-	c.own_count = OWN;
 	c.hold_max = HOLD_MAX;
-	c.seed = 7;
 	if ((S.ne = nat_new(&c, &pool, &io)) == NULL)
 		abort();
 	dnsc_init(&S.dns);
@@ -2064,17 +2055,12 @@ setup(void)
 		link_up(i);
 	if (nat_start(S.ne, 0, S.now) != 0)
 		abort();
+	/* netbackd's gift: natd's reserve, buffers 0 to OWN - 1 */
 	for (i = 0; i < OWN; i++) {
-		/* netbackd's gift: natd's reserve, as empty descriptors */
-		struct mq_desc g;
-
-		memset(&g, 0, sizeof g);
-		g.buf = i;
-		g.port = MQ_PORT_DROP;
 		S.owner[i] = 1;
 		S.nowned++;
-		nat_input(S.ne, &g, S.now);
 	}
+	nh_gift(S.ne, S.now);
 	S.bufcur = OWN;
 	/* the gateway answers natd's ARP */
 	our_mac(0, m);
@@ -2151,10 +2137,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (mem == NULL) {
 		log_init("fuzz_egress", -1);
 		addr_init();
-		mem = calloc(NBUFS, BUFSZ);
-		pool.base = mem;
-		pool.nbufs = NBUFS;
-		pool.bufsz = BUFSZ;
+		mem = nh_pool_new(&pool, NBUFS, BUFSZ);
 	}
 	setup();
 	in_p = data;

@@ -12,11 +12,11 @@
  * header checksum of each frame is fixed before it goes in, so mutated
  * headers reach the engine instead of stopping at that check.
  */
-#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "natd/nat.h"
+#include "tests/natd_harness.h"
 
 #define NBUFS	64
 #define BUFSZ	(65536 + 512)
@@ -57,21 +57,11 @@ f_dns(void *arg, const struct msg_dns_answer *a)
 	(void)a;
 }
 
-static void
-link_up(struct nat_engine *e, uint16_t port, uint32_t ip, uint8_t last)
-{
-	struct msg_link l;
-
-	memset(&l, 0, sizeof(l));
-	l.port = port;
-	l.up = 1;
-	l.kind = port ? LINK_CLIENT : LINK_UPLINK;
-	l.our_mac[0] = 2;
-	l.our_mac[5] = last;
-	l.ip4 = ip;
-	l.mtu = 1500;
-	nat_link(e, &l, 1000);
-}
+/* The seeds' frames are addressed to these MACs, and no client's MAC is
+ * given: natd learns it from the first frame, which the fuzzer varies. */
+static const uint8_t MAC_UP[6] = { 2, 0, 0, 0, 0, 1 };
+static const uint8_t MAC_C1[6] = { 2, 0, 0, 0, 0, 2 };
+static const uint8_t MAC_C2[6] = { 2, 0, 0, 0, 0, 3 };
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -81,50 +71,24 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct nat_config c;
 	struct nat_io io = { NULL, f_tx, f_fr, f_dns };
 	struct nat_engine *e;
-	struct msg_netconf nc;
 	uint64_t now = 1000000;
 	uint32_t next = 8;
 	size_t off = 0;
 
-	if (mem == NULL) {
-		mem = calloc(NBUFS, BUFSZ);
-		pool.base = mem;
-		pool.nbufs = NBUFS;
-		pool.bufsz = BUFSZ;
-	}
-	nat_config_defaults(&c);
-	c.nflows = 64;
-	c.client_quota = 16;
+	if (mem == NULL)
+		mem = nh_pool_new(&pool, NBUFS, BUFSZ);
+	nh_config(&c, 64, 16, 8, 1);
 	c.pending_max = 8;
-	c.own_first = 0;
-	c.own_count = 8;
 	c.hold_max = 16;
-	c.seed = 1;
 	c.secret = 2;
 	if ((e = nat_new(&c, &pool, &io)) == NULL)
 		abort();
-	memset(&nc, 0, sizeof(nc));
-	nc.ip = htonl(0x0a890006);		/* 10.137.0.6 */
-	nc.gateway = htonl(0x0a890001);
-	nc.dns[0] = htonl(0xc0000235);
-	nc.dns[1] = htonl(0xc0000236);
-	nc.netvm_gateway = htonl(0x0a890006);
-	nc.netvm_dns[0] = htonl(0x0a8b0101);
-	nc.netvm_dns[1] = htonl(0x0a8b0102);
-	nat_netconf(e, &nc, now);
-	link_up(e, 0, 0, 1);
-	link_up(e, 1, htonl(0x0a89000a), 2);
-	link_up(e, 2, htonl(0x0a89000b), 3);
+	nh_netconf(e, now);
+	nh_link(e, 0, 1, 0, MAC_UP, NULL, 1000);
+	nh_link(e, 1, 1, NH_IP_C1, MAC_C1, NULL, 1000);
+	nh_link(e, 2, 1, NH_IP_C2, MAC_C2, NULL, 1000);
 	nat_start(e, 0, now);
-	for (next = 0; next < 8; next++) {
-		/* netbackd's gift: natd's reserve, as empty descriptors */
-		struct mq_desc g;
-
-		memset(&g, 0, sizeof(g));
-		g.buf = next;
-		g.port = MQ_PORT_DROP;
-		nat_input(e, &g, now);
-	}
+	nh_gift(e, now);
 	nfr = 0;
 	while (off + 3 <= size) {
 		uint8_t ctl = data[off];

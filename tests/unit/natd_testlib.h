@@ -1,7 +1,8 @@
 /*
  * natd_testlib.h: a natd engine wired to arrays instead of rings, and
  * builders for the frames tests send into it. Header-only (static
- * functions) so each test program includes it once.
+ * functions) so each test program includes it once; the set-up it shares
+ * with the fuzz targets and the benchmark is tests/natd_harness.c.
  */
 #ifndef NATD_TESTLIB_H
 #define NATD_TESTLIB_H
@@ -13,6 +14,7 @@
 #include "natd/nat.h"
 #include "pkt.h"
 #include "ring.h"
+#include "tests/natd_harness.h"
 
 #define TL_MAXOUT	2048
 
@@ -32,12 +34,12 @@ struct tl {
 	unsigned		 ndns;
 };
 
-static const uint8_t MAC_UP[6] = { 2, 0, 0, 0, 0, 1 };	/* ours, uplink */
-static const uint8_t MAC_C1[6] = { 2, 0, 0, 0, 1, 1 };	/* ours, port 1 */
-static const uint8_t MAC_C2[6] = { 2, 0, 0, 0, 1, 2 };	/* ours, port 2 */
-static const uint8_t MAC_GW[6] = { 2, 0, 0, 0, 0, 0xfe };	/* NetVM */
-static const uint8_t MAC_V1[6] = { 2, 0, 0, 0, 0x10, 1 };	/* client 1 */
-static const uint8_t MAC_V2[6] = { 2, 0, 0, 0, 0x10, 2 };	/* client 2 */
+#define MAC_UP		nh_mac_up	/* ours, uplink */
+#define MAC_C1		nh_mac_c1	/* ours, port 1 */
+#define MAC_C2		nh_mac_c2	/* ours, port 2 */
+#define MAC_GW		nh_mac_gw	/* NetVM */
+#define MAC_V1		nh_mac_v1	/* client 1 */
+#define MAC_V2		nh_mac_v2	/* client 2 */
 
 static inline uint32_t
 A(const char *s)
@@ -48,16 +50,16 @@ A(const char *s)
 	return a;
 }
 
-#define IP_US		A("10.137.0.6")		/* /qubes-ip */
-#define IP_GW		A("10.137.0.1")		/* /qubes-gateway */
-#define IP_VGW		A("10.137.0.7")		/* /qubes-netvm-gateway */
-#define IP_C1		A("10.137.0.10")
-#define IP_C2		A("10.137.0.11")
+#define IP_US		NH_IP_US		/* /qubes-ip */
+#define IP_GW		NH_IP_GW		/* /qubes-gateway */
+#define IP_VGW		NH_IP_VGW		/* /qubes-netvm-gateway */
+#define IP_C1		NH_IP_C1
+#define IP_C2		NH_IP_C2
 #define IP_REMOTE	A("93.184.216.34")
-#define IP_VDNS1	A("10.139.1.1")
-#define IP_VDNS2	A("10.139.1.2")
-#define IP_DNS1		A("192.0.2.53")
-#define IP_DNS2		A("192.0.2.54")
+#define IP_VDNS1	NH_IP_VDNS1
+#define IP_VDNS2	NH_IP_VDNS2
+#define IP_DNS1		NH_IP_DNS1
+#define IP_DNS2		NH_IP_DNS2
 
 static void
 tl_tx(void *arg, const struct mq_desc *d)
@@ -92,52 +94,19 @@ static inline void
 tl_link(struct tl *t, uint16_t port, int up, uint32_t ip, const uint8_t *mac,
     const uint8_t *peer)
 {
-	struct msg_link l;
-
-	memset(&l, 0, sizeof(l));
-	l.port = port;
-	l.up = (uint8_t)up;
-	l.kind = port == 0 ? LINK_UPLINK : LINK_CLIENT;
-	memcpy(l.our_mac, mac, 6);
-	if (peer != NULL)
-		memcpy(l.peer_mac, peer, 6);
-	l.ip4 = ip;
-	l.mtu = 1500;
-	snprintf(l.name, sizeof(l.name), "eth%u", port);
-	nat_link(t->e, &l, t->now);
+	nh_link(t->e, port, up, ip, mac, peer, t->now);
 }
 
 static inline void
 tl_netconf(struct tl *t)
 {
-	struct msg_netconf nc;
-
-	memset(&nc, 0, sizeof(nc));
-	nc.ip = IP_US;
-	nc.netmask = A("255.255.255.255");
-	nc.gateway = IP_GW;
-	nc.dns[0] = IP_DNS1;
-	nc.dns[1] = IP_DNS2;
-	nc.netvm_gateway = IP_VGW;
-	nc.netvm_dns[0] = IP_VDNS1;
-	nc.netvm_dns[1] = IP_VDNS2;
-	nat_netconf(t->e, &nc, t->now);
+	nh_netconf(t->e, t->now);
 }
 
-/* netbackd gives natd its reserve: empty descriptors, port DROP. */
 static inline void
 tl_gift(struct tl *t)
 {
-	uint32_t i;
-
-	for (i = 0; i < t->e->cfg.own_count; i++) {
-		struct mq_desc d;
-
-		memset(&d, 0, sizeof(d));
-		d.buf = i;
-		d.port = MQ_PORT_DROP;
-		nat_input(t->e, &d, t->now);
-	}
+	nh_gift(t->e, t->now);
 }
 
 /* An engine with an uplink, two clients, and no flow table memfd unless
@@ -151,19 +120,11 @@ tl_new_cfg(const struct nat_config *cfg, uint32_t nbufs, uint32_t bufsz,
 	struct nat_io io = { t, tl_tx, tl_fr, tl_dns };
 
 	if (cfg == NULL) {
-		nat_config_defaults(&c);
-		c.nflows = 1024;
-		c.client_quota = 256;
-		c.own_first = 0;
-		c.own_count = 16;
-		c.seed = 12345;
+		nh_config(&c, 1024, 256, 16, 12345);
 		c.secret = 0x5eed5eed5eed5eedull;
 	} else
 		c = *cfg;
-	t->mem = calloc(nbufs, bufsz);
-	t->pool.base = t->mem;
-	t->pool.nbufs = nbufs;
-	t->pool.bufsz = bufsz;
+	t->mem = nh_pool_new(&t->pool, nbufs, bufsz);
 	t->next_buf = c.own_first + c.own_count;
 	t->now = 1000000;
 	t->e = nat_new(&c, &t->pool, &io);
@@ -178,22 +139,8 @@ tl_new_cfg(const struct nat_config *cfg, uint32_t nbufs, uint32_t bufsz,
 	if (nat_start(t->e, restart, t->now) != 0)
 		abort();
 	tl_gift(t);
-	if (learn_gw) {
-		/* The gateway answers our ARP. */
-		uint8_t f[64];
-		struct mq_desc d;
-		size_t n = pkt_build_arp(f, sizeof(f), ARPOP_REPLY_, MAC_GW,
-		    IP_GW, MAC_UP, MAC_UP, IP_US);
-		uint8_t *b;
-
-		memset(&d, 0, sizeof(d));
-		d.buf = t->next_buf++;
-		b = mq_buf(&t->pool, d.buf);
-		memcpy(b, f, n);
-		d.len = (uint32_t)n;
-		d.port = 0;
-		nat_input(t->e, &d, t->now);
-	}
+	if (learn_gw)
+		nh_learn_gw(t->e, t->next_buf++, t->now);
 	t->ntx = 0;
 	return t;
 }
@@ -218,7 +165,6 @@ tl_in_desc(struct tl *t, uint16_t port, const uint8_t *f, size_t len,
     const struct mq_desc *tmpl)
 {
 	struct mq_desc d;
-	uint8_t *b;
 
 	if (tmpl != NULL)
 		d = *tmpl;
@@ -228,11 +174,8 @@ tl_in_desc(struct tl *t, uint16_t port, const uint8_t *f, size_t len,
 		t->next_buf = t->e->cfg.own_first + t->e->cfg.own_count;
 	d.buf = t->next_buf++;
 	d.off = 0;
-	b = mq_buf(&t->pool, d.buf);
-	memcpy(b, f, len);
-	d.len = (uint32_t)len;
 	d.port = port;
-	nat_input(t->e, &d, t->now);
+	nh_input(t->e, &d, f, len, t->now);
 	return d.buf;
 }
 

@@ -755,12 +755,8 @@ test_pending_limits(void)
 	struct tl *t;
 	size_t n;
 
-	nat_config_defaults(&c);
-	c.nflows = 64;
-	c.client_quota = 16;
+	nh_config(&c, 64, 16, 16, 1);
 	c.pending_max = 2;
-	c.own_count = 16;
-	c.seed = 1;
 	t = tl_new_cfg(&c, 512, 4096, NULL, 0, 0, 1);
 	n = mk_udp(F, MAC_V1, MAC_C1, IP_C1, IP_REMOTE, 1, 2, 4);
 	tl_in(t, 1, F, n);
@@ -797,11 +793,7 @@ test_quota_and_eviction(void)
 	size_t n;
 	uint16_t p;
 
-	nat_config_defaults(&c);
-	c.nflows = 16;
-	c.client_quota = 8;
-	c.own_count = 16;
-	c.seed = 2;
+	nh_config(&c, 16, 8, 16, 2);
 	t = tl_new_cfg(&c, 512, 4096, NULL, 0, 0, 1);
 	/* Client 2 has 8 answered flows. */
 	for (p = 1; p <= 8; p++) {
@@ -846,11 +838,7 @@ test_table_full(void)
 	size_t n;
 	uint16_t p;
 
-	nat_config_defaults(&c);
-	c.nflows = 16;
-	c.client_quota = 12;
-	c.own_count = 16;
-	c.seed = 3;
+	nh_config(&c, 16, 12, 16, 3);
 	t = tl_new_cfg(&c, 512, 4096, NULL, 0, 0, 1);
 	for (p = 1; p <= 8; p++) {
 		n = mk_udp(F, MAC_V2, MAC_C2, IP_C2, IP_REMOTE, p, 53, 4);
@@ -1015,10 +1003,7 @@ test_gso_partial(void)
 	size_t n, l4len;
 	uint16_t partial, c16;
 
-	nat_config_defaults(&c);
-	c.nflows = 64;
-	c.client_quota = 16;
-	c.own_count = 4;
+	nh_config(&c, 64, 16, 4, 0);
 	t = tl_new_cfg(&c, 32, 65536 + 256, NULL, 0, 0, 1);
 	/* Establish the flow with a plain SYN. */
 	n = mk_tcp(g, MAC_V1, MAC_C1, IP_C1, IP_REMOTE, 40000, 5201, TCP_SYN, 1, 0, 0);
@@ -1211,11 +1196,7 @@ test_restart_keeps_flows(void)
 		struct nat_config c;
 		struct nat_io io = { t, tl_tx, tl_fr, tl_dns };
 
-		nat_config_defaults(&c);
-		c.nflows = 1024;
-		c.client_quota = 256;
-		c.own_count = 16;
-		c.seed = 999;
+		nh_config(&c, 1024, 256, 16, 999);
 		t->e = nat_new(&c, &t->pool, &io);
 		T_ASSERT(t->e != NULL);
 		T_ASSERT(nat_set_flowtab(t->e, mem, len) == 0);
@@ -1735,11 +1716,7 @@ test_hash_secret(void)
 	uint64_t s, key;
 	int k;
 
-	nat_config_defaults(&c);
-	c.nflows = 1024;
-	c.client_quota = 256;
-	c.own_count = 16;
-	c.seed = 12345;
+	nh_config(&c, 1024, 256, 16, 12345);
 	c.secret = 0x0123456789abcdefull;
 	t = tl_new_cfg(&c, 512, 4096, NULL, 0, 0, 1);
 	key = t->e->ft.secret;

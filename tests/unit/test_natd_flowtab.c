@@ -180,6 +180,24 @@ test_rebuild_keep(void)
 	T_EQ_INT(ft_check(&u), 0);
 }
 
+/* An entry taken and given back unlinked is free again: the next alloc
+ * returns it, nothing counts it, and the table stays consistent. */
+static void
+test_unalloc(void)
+{
+	struct flowtab t;
+	uint32_t i, used;
+
+	fill(&t);
+	used = t.nused;
+	i = ft_alloc(&t);
+	T_ASSERT(i != FT_NIL);
+	ft_unalloc(&t, i);
+	T_EQ_INT(t.nused, used);
+	T_EQ_INT(ft_check(&t), 0);
+	T_EQ_INT(ft_alloc(&t), i);
+}
+
 int
 main(void)
 {
@@ -189,6 +207,7 @@ main(void)
 	T_RUN(test_rebuild_corrupt);
 	T_RUN(test_rebuild_random);
 	T_RUN(test_rebuild_keep);
+	T_RUN(test_unalloc);
 	free(mem);
 	return t_done();
 }

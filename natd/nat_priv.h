@@ -1,0 +1,111 @@
+/*
+ * nat_priv.h: declarations shared between the engine's files (see the map
+ * in nat_engine.c); not part of the engine's API, which is nat.h. Each
+ * function's comment is at its definition; like every symbol libnatd.a
+ * exports, each name starts with nat_.
+ */
+#ifndef MOAT_NATD_NAT_PRIV_H
+#define MOAT_NATD_NAT_PRIV_H
+
+#include "nat.h"
+
+/* Direction of a packet along its flow: client to remote, or back. */
+#define DIR_OUT	1
+#define DIR_IN	2
+
+/* Buffers, output and drops (nat_engine.c), pcap (nat_stats.c), DNS (nat_dns.c). */
+void	nat_drop(struct nat_engine *e, const struct mq_desc *d,
+	    const struct pkt_view *v, enum nat_reason r);
+void	nat_consume(struct nat_engine *e, const struct mq_desc *d);
+void	nat_send(struct nat_engine *e, const struct mq_desc *d, uint16_t port);
+uint64_t nat_rand(struct nat_engine *e);
+uint8_t	*nat_frame(const struct nat_engine *e, const struct mq_desc *d);
+int	nat_buf_get(struct nat_engine *e, struct mq_desc *d, uint8_t **buf,
+	    size_t *cap);
+void	nat_buf_put(struct nat_engine *e, uint32_t buf);
+void	nat_pcap_add(struct nat_engine *e, const uint8_t *frame, size_t len);
+int	nat_dns_input(struct nat_engine *e, const struct mq_desc *d,
+	    const struct pkt_view *v);
+int	nat_dns_port_busy(const struct nat_engine *e, uint32_t server,
+	    uint16_t port);
+void	nat_dns_tick(struct nat_engine *e);
+
+/* The engine's clock in seconds, as flows keep it. */
+static inline uint32_t
+now_s(const struct nat_engine *e)
+{
+	return (uint32_t)(e->now_ms / 1000);
+}
+
+/* nat_engine.c */
+uint16_t nat_port_of_ip(const struct nat_engine *e, uint32_t ip);
+int	nat_connected(const struct nat_engine *e, uint32_t a);
+
+/* nat_rewrite.c */
+void	nat_set_addr(struct pkt_view *v, const struct mq_desc *d, int dst,
+	    uint32_t n);
+void	nat_set_port(struct pkt_view *v, const struct mq_desc *d, int dst,
+	    uint16_t hn);
+void	nat_dec_ttl(struct pkt_view *v);
+void	nat_set_macs(struct pkt_view *v, const uint8_t src[6],
+	    const uint8_t dst[6]);
+int	nat_offload_ok(const struct mq_desc *d, const struct pkt_view *v);
+void	nat_quote_set_addr(struct pkt_view *in, size_t qlen, int dst,
+	    uint32_t n);
+void	nat_quote_set_port(struct pkt_view *in, size_t qlen, int dst,
+	    uint16_t hn);
+void	nat_icmp_resum(struct pkt_view *v);
+int	nat_icmp_is_error(uint8_t type);
+enum nat_reason nat_quote_parse(const struct mq_desc *d,
+	    const struct pkt_view *v, struct pkt_view *in, size_t *qlen);
+
+/* nat_answer.c */
+const uint8_t *nat_client_mac(const struct nat_engine *e, uint16_t port);
+void	nat_send_icmp_error(struct nat_engine *e, const struct mq_desc *d,
+	    const struct pkt_view *v, uint8_t type, uint8_t code,
+	    uint32_t rest_be);
+void	nat_send_rst(struct nat_engine *e, uint16_t port, const uint8_t dmac[6],
+	    uint32_t saddr, uint32_t daddr, uint16_t sport, uint16_t dport,
+	    uint32_t seq);
+void	nat_client_arp(struct nat_engine *e, struct mq_desc *d,
+	    struct pkt_view *v);
+void	nat_echo_reply(struct nat_engine *e, struct mq_desc *d,
+	    struct pkt_view *v);
+void	nat_blocked(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
+	    const struct ft_entry *f);
+void	nat_uplink_arp(struct nat_engine *e, struct mq_desc *d,
+	    struct pkt_view *v);
+void	nat_send_gw_arp(struct nat_engine *e);
+
+/* nat_frag.c */
+void	nat_frag_first_done(struct nat_engine *e, const struct pkt_view *v,
+	    uint32_t src, uint32_t dst, int dir, uint32_t idx, uint16_t port);
+void	nat_client_frag(struct nat_engine *e, struct mq_desc *d,
+	    struct pkt_view *v);
+void	nat_uplink_frag(struct nat_engine *e, struct mq_desc *d,
+	    struct pkt_view *v);
+
+/* nat_flow.c */
+int	nat_flow_expired(const struct nat_engine *e, const struct ft_entry *f);
+void	nat_flow_remove(struct nat_engine *e, uint32_t idx, enum nat_reason r);
+uint32_t nat_flow_live(struct nat_engine *e, uint32_t idx);
+int	nat_hold_push(struct nat_engine *e, uint32_t idx,
+	    const struct mq_desc *d);
+int	nat_send_flowreq(struct nat_engine *e, uint32_t idx,
+	    const struct pkt_view *v, uint8_t flags);
+void	nat_flow_forward_out(struct nat_engine *e, struct mq_desc *d,
+	    struct pkt_view *v, uint32_t idx);
+void	nat_flow_forward_in(struct nat_engine *e, struct mq_desc *d,
+	    struct pkt_view *v, uint32_t idx);
+void	nat_new_flow(struct nat_engine *e, struct mq_desc *d,
+	    struct pkt_view *v, uint16_t sport, uint16_t dport);
+
+/* nat_client.c */
+void	nat_client_input(struct nat_engine *e, struct mq_desc *d,
+	    struct pkt_view *v);
+
+/* nat_uplink.c */
+void	nat_uplink_input(struct nat_engine *e, struct mq_desc *d,
+	    struct pkt_view *v);
+
+#endif

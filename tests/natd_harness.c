@@ -1,0 +1,136 @@
+/*
+ * natd_harness.c: see natd_harness.h.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/natd_harness.h"
+
+const uint8_t nh_mac_up[6] = { 2, 0, 0, 0, 0, 1 };
+const uint8_t nh_mac_c1[6] = { 2, 0, 0, 0, 1, 1 };
+const uint8_t nh_mac_c2[6] = { 2, 0, 0, 0, 1, 2 };
+const uint8_t nh_mac_gw[6] = { 2, 0, 0, 0, 0, 0xfe };
+const uint8_t nh_mac_v1[6] = { 2, 0, 0, 0, 0x10, 1 };
+const uint8_t nh_mac_v2[6] = { 2, 0, 0, 0, 0x10, 2 };
+
+uint32_t
+nh_ip4(unsigned a, unsigned b, unsigned c, unsigned d)
+{
+	return htonl((uint32_t)a << 24 | (uint32_t)b << 16 | (uint32_t)c << 8 | d);
+}
+
+uint8_t *
+nh_pool_new(struct mq_pool *pool, uint32_t nbufs, uint32_t bufsz)
+{
+	uint8_t *mem = calloc(nbufs, bufsz);
+
+	if (mem == NULL)
+		abort();
+	memset(pool, 0, sizeof(*pool));
+	pool->base = mem;
+	pool->nbufs = nbufs;
+	pool->bufsz = bufsz;
+	return mem;
+}
+
+void
+nh_config(struct nat_config *c, uint32_t nflows, uint32_t client_quota,
+    uint32_t own_count, uint64_t seed)
+{
+	nat_config_defaults(c);
+	c->nflows = nflows;
+	c->client_quota = client_quota;
+	c->own_count = own_count;
+	c->seed = seed;
+}
+
+void
+nh_netconf_msg(struct msg_netconf *nc)
+{
+	memset(nc, 0, sizeof(*nc));
+	nc->ip = NH_IP_US;
+	nc->netmask = nh_ip4(255, 255, 255, 255);
+	nc->gateway = NH_IP_GW;
+	nc->dns[0] = NH_IP_DNS1;
+	nc->dns[1] = NH_IP_DNS2;
+	nc->netvm_gateway = NH_IP_VGW;
+	nc->netvm_dns[0] = NH_IP_VDNS1;
+	nc->netvm_dns[1] = NH_IP_VDNS2;
+}
+
+void
+nh_netconf(struct nat_engine *e, uint64_t now_ms)
+{
+	struct msg_netconf nc;
+
+	nh_netconf_msg(&nc);
+	nat_netconf(e, &nc, now_ms);
+}
+
+void
+nh_link_msg(struct msg_link *l, uint16_t port, int up, uint32_t ip4,
+    const uint8_t our_mac[6], const uint8_t *peer_mac)
+{
+	memset(l, 0, sizeof(*l));
+	l->port = port;
+	l->up = (uint8_t)up;
+	l->kind = port == MQ_PORT_UPLINK ? LINK_UPLINK : LINK_CLIENT;
+	memcpy(l->our_mac, our_mac, 6);
+	if (peer_mac != NULL)
+		memcpy(l->peer_mac, peer_mac, 6);
+	l->ip4 = ip4;
+	l->mtu = 1500;
+	snprintf(l->name, sizeof(l->name), "eth%u", port);
+}
+
+void
+nh_link(struct nat_engine *e, uint16_t port, int up, uint32_t ip4,
+    const uint8_t our_mac[6], const uint8_t *peer_mac, uint64_t now_ms)
+{
+	struct msg_link l;
+
+	nh_link_msg(&l, port, up, ip4, our_mac, peer_mac);
+	nat_link(e, &l, now_ms);
+}
+
+void
+nh_gift(struct nat_engine *e, uint64_t now_ms)
+{
+	uint32_t i;
+
+	for (i = 0; i < e->cfg.own_count; i++) {
+		struct mq_desc d;
+
+		memset(&d, 0, sizeof(d));
+		d.buf = i;
+		d.port = MQ_PORT_DROP;
+		nat_input(e, &d, now_ms);
+	}
+}
+
+void
+nh_input(struct nat_engine *e, struct mq_desc *d, const uint8_t *f, size_t len,
+    uint64_t now_ms)
+{
+	memcpy(mq_buf(e->pool, d->buf) + d->off, f, len);
+	d->len = (uint32_t)len;
+	nat_input(e, d, now_ms);
+}
+
+void
+nh_learn_gw(struct nat_engine *e, uint32_t buf, uint64_t now_ms)
+{
+	const uint8_t *us = e->link[MQ_PORT_UPLINK].mac;
+	struct mq_desc d;
+	uint8_t f[64];
+	size_t n;
+
+	n = pkt_build_arp(f, sizeof(f), ARPOP_REPLY_, nh_mac_gw, NH_IP_GW, us,
+	    us, NH_IP_US);
+	memset(&d, 0, sizeof(d));
+	d.buf = buf;
+	d.port = MQ_PORT_UPLINK;
+	nh_input(e, &d, f, n, now_ms);
+}
