@@ -3,7 +3,9 @@
  *
  * natd opens nothing after start: every descriptor (control channel,
  * rings' memfd and eventfds, the flow table's memfd) arrives before
- * MSG_START, and everything is mapped by then. Beyond the common table
+ * MSG_START, and everything is mapped by then; its randomness too (the
+ * conntrack secret and the seed of its port and DNS-id stream are drawn
+ * when the queues arrive), so it has no getrandom. Beyond the common table
  * (sandbox.c) it needs only what the lines below name; the seccomp default
  * kills.
  */
@@ -22,7 +24,6 @@ const struct sc_rule natd_sc_rules[] = {
 	SC_ALLOW(epoll_ctl, "adding the RX/VERDICT eventfds once the loop runs"),
 	SC_ALLOW(memfd_create, "moat.Stats / moat.DumpRejects output handed back sealed (memfd_from)"),
 	SC_ALLOW_ARG(fcntl, 1, F_ADD_SEALS, "sealing that output memfd"),
-	SC_ALLOW(getrandom, "the conntrack hash secret, NAT ports and DNS ids"),
 };
 const size_t natd_sc_nrules = nitems(natd_sc_rules);
 

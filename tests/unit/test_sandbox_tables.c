@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -106,6 +107,27 @@ test_no_duplicates(void)
 		if (rc != 0)
 			printf("# %s: %s\n", pols[i].name, why);
 		T_EQ_INT(rc, 0);
+	}
+}
+
+/* No daemon draws randomness once sandboxed: natd takes its conntrack
+ * secret and port/DNS-id seed before MSG_START, and nobody else needs any.
+ * A getrandom line would only be room for a compromised daemon. */
+static void
+test_no_getrandom(void)
+{
+	size_t i, k;
+
+	for (k = 0; k < sandbox_common_nrules; k++)
+		T_ASSERT(sandbox_common_rules[k].nr != SYS_getrandom);
+	for (i = 0; i < npols; i++) {
+		for (k = 0; k < pols[i].nrules; k++)
+			if (pols[i].rules[k].nr == SYS_getrandom) {
+				printf("# %s allows getrandom\n", pols[i].name);
+				T_ASSERT(0);
+			}
+		for (k = 0; k < pols[i].nextra_rules; k++)
+			T_ASSERT(pols[i].extra_rules[k].nr != SYS_getrandom);
 	}
 }
 
@@ -256,6 +278,7 @@ main(void)
 	T_RUN(test_common_minimal);
 	T_RUN(test_no_duplicates);
 	T_RUN(test_reasons);
+	T_RUN(test_no_getrandom);
 	T_RUN(test_no_exec);
 	T_RUN(test_hook_lethal);
 	T_RUN(test_checker);
