@@ -38,6 +38,6 @@ int	natd_txq_room(const struct natd *n, unsigned need);
 void	natd_flush(struct natd *n);
 
 /* natd_sandbox.c */
-void	natd_sandbox(void);
+int	natd_sandbox(void);
 
 #endif

@@ -218,6 +218,7 @@ static void
 on_start(struct natd *n, const struct msg *m)
 {
 	struct msg_start st;
+	struct msg_ready ready = { .pid = (uint32_t)getpid() };
 	int r;
 
 	if (msg_get(m, MSG_START, &st, sizeof(st)) < 0 || n->started || n->e == NULL)
@@ -231,8 +232,10 @@ on_start(struct natd *n, const struct msg *m)
 		log_warnx("no flow table memfd: flows will not survive a restart");
 	if (nat_start(n->e, (st.flags & START_F_RESTART) != 0, now_ms()) < 0)
 		fatalx("cannot start the engine");
-	natd_sandbox();
+	ready.sandbox = (uint32_t)natd_sandbox();
 	n->started = 1;
+	if (msg_send(MSG_PARENT_FD, MSG_READY, 0, &ready, sizeof(ready), -1) < 0)
+		fatal("sending READY");
 	log_info("running: %u flows, quota %u per client, reserve of %u buffers",
 	    n->cfg.nflows, n->cfg.client_quota, n->cfg.own_count);
 }

@@ -10,10 +10,8 @@
  * kills.
  */
 #include <fcntl.h>
-#include <unistd.h>
 #include <sys/syscall.h>
 
-#include "log.h"
 #include "msg.h"
 #include "natd.h"
 #include "sandbox.h"
@@ -27,7 +25,8 @@ const struct sc_rule natd_sc_rules[] = {
 };
 const size_t natd_sc_nrules = nitems(natd_sc_rules);
 
-void
+/* Enter the sandbox: 1 with seccomp on, 0 without (built --with-sandbox=none). */
+int
 natd_sandbox(void)
 {
 	struct sandbox_policy p = {
@@ -38,9 +37,6 @@ natd_sandbox(void)
 		.rules = natd_sc_rules,
 		.nrules = natd_sc_nrules,
 	};
-	struct msg_ready r = { .pid = (uint32_t)getpid() };
 
-	r.sandbox = (uint32_t)sandbox_enter(&p);
-	if (msg_send(MSG_PARENT_FD, MSG_READY, 0, &r, sizeof(r), -1) < 0)
-		fatal("sending READY");
+	return sandbox_enter(&p);
 }
