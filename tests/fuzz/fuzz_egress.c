@@ -264,6 +264,13 @@ struct seen {
 	uint8_t		len;
 };
 
+/* First fragments seen: a client's by (dst, proto, id), the uplink's by
+ * (src, proto, id) and the client it was delivered to. */
+struct mfrags {
+	struct { uint32_t a; uint16_t id; uint8_t proto, port; } e[NFRAG];
+	unsigned	n;
+};
+
 static struct {
 	struct nat_engine	*ne;
 	struct engine		 pe;
@@ -287,11 +294,7 @@ static struct {
 	struct mrule		 mj[MAXR];
 	unsigned		 nmj;
 	struct mset		 mq[NCLI + 1];
-	/* first fragments: per client (dst, proto, id); from the uplink
-	 * (src, proto, id) and the client it was delivered to */
-	struct { uint32_t a; uint16_t id; uint8_t proto, port; } cfrag[NFRAG],
-	    ufrag[NFRAG];
-	unsigned		 ncfrag, nufrag;
+	struct mfrags		 cfrag, ufrag;	/* first fragments seen */
 	struct seen		 uplog[NLOG], clog[NCLI + 1][NLOG];
 	unsigned		 nuplog, nclog[NCLI + 1];
 	/* what the run reached, printed with FUZZ_EGRESS_VERBOSE set */
@@ -638,27 +641,27 @@ logseen(struct seen *ring, unsigned *n, const struct pkt_view *v)
 /* ---- the checks ---- */
 
 static int
-cfrag_has(unsigned port, uint32_t dst, uint8_t proto, uint16_t id)
+frag_has(const struct mfrags *t, unsigned port, uint32_t a, uint8_t proto,
+    uint16_t id)
 {
 	unsigned i;
 
-	for (i = 0; i < S.ncfrag && i < NFRAG; i++)
-		if (S.cfrag[i].port == port && S.cfrag[i].a == dst &&
-		    S.cfrag[i].proto == proto && S.cfrag[i].id == id)
+	for (i = 0; i < t->n && i < NFRAG; i++)
+		if (t->e[i].port == port && t->e[i].a == a &&
+		    t->e[i].proto == proto && t->e[i].id == id)
 			return 1;
 	return 0;
 }
 
-static int
-ufrag_has(unsigned port, uint32_t src, uint8_t proto, uint16_t id)
+static void
+frag_add(struct mfrags *t, unsigned port, uint32_t a, uint8_t proto, uint16_t id)
 {
-	unsigned i;
-
-	for (i = 0; i < S.nufrag && i < NFRAG; i++)
-		if (S.ufrag[i].port == port && S.ufrag[i].a == src &&
-		    S.ufrag[i].proto == proto && S.ufrag[i].id == id)
-			return 1;
-	return 0;
+	if (t->n == NFRAG)
+		return;
+	t->e[t->n].a = a;
+	t->e[t->n].proto = proto;
+	t->e[t->n].id = id;
+	t->e[t->n++].port = (uint8_t)port;
 }
 
 /* An allowed flow of client c that a quoted, translated packet (as the
@@ -767,7 +770,7 @@ check_uplink(const struct pkt_view *v, const struct rec *r)
 
 			if (f->port == c && f->proto == r->proto && f->dst == r->dst &&
 			    rdst(f) == dst && allowed_now((int)i) &&
-			    cfrag_has(c, r->dst, r->proto, r->fid))
+			    frag_has(&S.cfrag, c, r->dst, r->proto, r->fid))
 				return;
 		}
 		fail("client %u's fragment (id %u) to %s left without an "
@@ -833,7 +836,7 @@ check_client(unsigned p, const struct pkt_view *v, const struct rec *r)
 			const struct rec *h = S.cur >= 0 ? &S.rec[S.cur] : NULL;
 			int first = (h != NULL && h->port == MQ_PORT_UPLINK &&
 			    h->first && h->src == r->src && h->proto == r->proto &&
-			    h->fid == r->fid) || ufrag_has(p, r->src, r->proto, r->fid);
+			    h->fid == r->fid) || frag_has(&S.ufrag, p, r->src, r->proto, r->fid);
 
 			for (i = 0; i < S.nfl; i++)
 				if (S.fl[i].port == p && S.fl[i].proto == r->proto &&
@@ -875,12 +878,8 @@ check_client(unsigned p, const struct pkt_view *v, const struct rec *r)
 				fail("frame for client %u's port %u delivered to "
 				    "client %u", f->port, f->nsport, p);
 		}
-		if (v->is_frag && S.nufrag < NFRAG) {
-			S.ufrag[S.nufrag].a = r->src;
-			S.ufrag[S.nufrag].proto = r->proto;
-			S.ufrag[S.nufrag].id = r->fid;
-			S.ufrag[S.nufrag++].port = (uint8_t)p;
-		}
+		if (v->is_frag)
+			frag_add(&S.ufrag, p, r->src, r->proto, r->fid);
 		return;
 	}
 	c = r->port;
@@ -1501,12 +1500,8 @@ send_frame(unsigned port, uint32_t src, uint32_t dst, const struct l4spec *s,
 	mk_ip(f, port, src, dst, s->proto, ttl, frg ? fid : (uint16_t)(n * 13),
 	    frag, opt, optlen, l4len);
 	finish(f, l4off + l4len, variant == 6, variant == 7);
-	if (port != MQ_PORT_UPLINK && frg == 1 && S.ncfrag < NFRAG) {
-		S.cfrag[S.ncfrag].a = dst;
-		S.cfrag[S.ncfrag].proto = s->proto;
-		S.cfrag[S.ncfrag].id = fid;
-		S.cfrag[S.ncfrag++].port = (uint8_t)port;
-	}
+	if (port != MQ_PORT_UPLINK && frg == 1)
+		frag_add(&S.cfrag, port, dst, s->proto, fid);
 	inject(port, f, l4off + l4len, n);
 }
 
