@@ -295,7 +295,8 @@ def cmd_sniff(o):
 
 
 def _udp_flow(dst, port, sport=0):
-    """A connected UDP socket whose first datagram was echoed: the flow is open."""
+    """A connected UDP socket whose first datagram was echoed: the flow is open.
+    None (and a line saying so) when three tries got no echo."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("0.0.0.0", sport))
     s.connect((dst, port))
@@ -307,6 +308,7 @@ def _udp_flow(dst, port, sport=0):
             return s
         except socket.timeout:
             continue
+    print("flow to %s:%d not answered" % (dst, port))
     return None
 
 
@@ -315,7 +317,6 @@ def cmd_icmperr(o):
     conf.verb = 0
     s = _udp_flow(o.dst, o.port)
     if s is None:
-        print("flow to %s:%d not answered" % (o.dst, o.port))
         return 2
     me, sport = s.getsockname()
     pad = (o.tag.encode() * (o.quote_len // len(o.tag) + 1))[:max(0, o.quote_len - 28)]
@@ -382,7 +383,6 @@ def cmd_fragecho(o):
     conf.verb = 0
     s = _udp_flow(o.dst, o.port)
     if s is None:
-        print("flow to %s:%d not answered" % (o.dst, o.port))
         return 2
     me, sport = s.getsockname()
     a = _dgram_frags(me, o.dst, sport, o.port, 3000, 0x1a1a)
@@ -411,7 +411,6 @@ def cmd_fragflood(o):
     conf.verb = 0
     s = _udp_flow(o.dst, o.port)
     if s is None:
-        print("flow to %s:%d not answered" % (o.dst, o.port))
         return 2
     me, sport = s.getsockname()
     heads, tails = [], []
