@@ -183,7 +183,10 @@ struct msg_poweroff {
 static_assert(sizeof(struct msg_poweroff) == 8, "msg_poweroff size");
 
 /* MSG_NETCONF: what QubesDB says about our addresses. All IPv4 in network
- * order; 0 = not set. */
+ * order; 0 = not set. The IPv6 addresses are all zero when not set: dom0
+ * writes them only with the `ipv6` feature, and without /qubes-ip6 moat
+ * forwards no IPv6 at all (uplink side) and without /qubes-netvm-gateway6
+ * none from clients. */
 struct msg_netconf {
 	uint32_t	ip;		/* /qubes-ip: our uplink address */
 	uint32_t	netmask;	/* /qubes-netmask */
@@ -195,8 +198,11 @@ struct msg_netconf {
 	uint32_t	netvm_dns[2];	/* /qubes-netvm-primary-dns, -secondary-dns: virtual */
 	uint32_t	debug;		/* /qubes-debug-mode */
 	uint32_t	pad;
+	uint8_t		ip6[16];	/* /qubes-ip6: our uplink IPv6 address */
+	uint8_t		gateway6[16];	/* /qubes-gateway6: the NetVM's IPv6 address */
+	uint8_t		netvm_gateway6[16];	/* /qubes-netvm-gateway6: the IPv6 gateway clients see */
 };
-static_assert(sizeof(struct msg_netconf) == 48, "msg_netconf size");
+static_assert(sizeof(struct msg_netconf) == 96, "msg_netconf size");
 
 #define IFNAME_MAX	16
 struct msg_devnet_link {
@@ -204,8 +210,9 @@ struct msg_devnet_link {
 	uint16_t	pad;
 	uint32_t	client_ip;	/* network order; 0 for the uplink */
 	char		ifname[IFNAME_MAX];
+	uint8_t		client_ip6[16];	/* the client's IPv6 address; all zero if none or uplink */
 };
-static_assert(sizeof(struct msg_devnet_link) == 24, "msg_devnet_link size");
+static_assert(sizeof(struct msg_devnet_link) == 40, "msg_devnet_link size");
 
 enum link_kind { LINK_UPLINK = 1, LINK_CLIENT = 2 };
 struct msg_link {
