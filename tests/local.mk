@@ -72,3 +72,7 @@ tests_fuzz_replay_egress_LDADD = $(NATD_LIBS) $(POLICY_LIBS)
 tests_fuzz_replay_egress_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 EXTRA_DIST += tests/fuzz/corpus/egress \
 	tests/fuzz/gen_egress_seeds.py
+
+# Included (not linked) by unit tests, benchmarks and the Xen test programs:
+# the reference checksum, the monotonic clock and the seeded test RNG.
+EXTRA_DIST += tests/testutil.h

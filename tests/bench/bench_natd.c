@@ -18,6 +18,7 @@
 
 #include "natd/nat.h"
 #include "tests/natd_harness.h"
+#include "tests/testutil.h"
 
 #define NFLOWS_BENCH	1000
 #define NBUFS		64
@@ -51,15 +52,6 @@ b_dns(void *arg, const struct msg_dns_answer *a)
 {
 	(void)arg;
 	(void)a;
-}
-
-static uint64_t
-ns_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static long
@@ -179,18 +171,18 @@ run(struct nat_engine *e, size_t paylen, int out, uint32_t iters)
 	}
 	for (round = 0; round < ROUNDS; round++) {
 		/* floor: copy each frame into a pool buffer */
-		t0 = ns_now();
+		t0 = tu_now_ns();
 		for (k = 0; k < iters; k++) {
 			i = k % NFLOWS_BENCH;
 			memcpy(mem + (size_t)(16 + k % 32) * BUFSZ, tmpl[i], len[i]);
 			sink += mem[(size_t)(16 + k % 32) * BUFSZ + 20];
 		}
-		t1 = ns_now();
+		t1 = tu_now_ns();
 		if ((double)(t1 - t0) / iters < r.copy_ns)
 			r.copy_ns = (double)(t1 - t0) / iters;
 		/* natd: the same copy, then the engine */
 		sent = 0;
-		t0 = ns_now();
+		t0 = tu_now_ns();
 		for (k = 0; k < iters; k++) {
 			struct mq_desc d;
 
@@ -207,7 +199,7 @@ run(struct nat_engine *e, size_t paylen, int out, uint32_t iters)
 			memcpy(mem + (size_t)d.buf * BUFSZ, tmpl[i], len[i]);
 			nat_input(e, &d, 1000000);
 		}
-		t1 = ns_now();
+		t1 = tu_now_ns();
 		if (sent != iters) {
 			fprintf(stderr, "bench: %llu of %u frames forwarded\n",
 			    (unsigned long long)sent, iters);

@@ -33,6 +33,7 @@
 #include "fakexen.h"
 #include "nbh.h"
 #include "tfront.h"
+#include "tests/testutil.h"
 
 #define FW	1
 #define DOM	10
@@ -40,15 +41,6 @@
 #define BUFSZ	66048
 #define GSO	65535u		/* the super-frame row's size */
 #define MSS	1448
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /*
  * The floor: frames of size bytes copied from 64 source pages' worth into
@@ -59,7 +51,7 @@ floor_memcpy(unsigned size)
 {
 	static uint8_t src[(64 + 16) * 4096], dst[64 * 4096];
 	unsigned stride = size > 2048 ? 64 * 1024 : 4096;
-	double t0 = now_s(), t;
+	double t0 = tu_now_s(), t;
 	uint64_t n = 0;
 
 	memset(src, 1, sizeof(src));
@@ -75,7 +67,7 @@ floor_memcpy(unsigned size)
 		}
 		n += 256;
 		__asm__ volatile("" ::: "memory");
-		t = now_s();
+		t = tu_now_s();
 	} while (t - t0 < SECS);
 	return (double)n / (t - t0);
 }
@@ -91,23 +83,12 @@ row(const char *mode, const char *dir, unsigned size, int gso, double fn)
 	fflush(stdout);
 }
 
-static uint32_t
-sum16(uint32_t s, const uint8_t *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < n; i += 2)
-		s += (uint32_t)(p[i] << 8 | p[i + 1]);
-	return s;
-}
-
 /* A TCP/IPv4 super-frame's headers (54 bytes), its checksum field holding
  * the pseudo-header sum as TSO leaves it. */
 static void
 tso_headers(uint8_t *b, unsigned len)
 {
 	uint8_t *ip = b + 14, *th = b + 34;
-	uint32_t s;
 	uint16_t c;
 
 	memset(b, 0, 54);
@@ -119,19 +100,14 @@ tso_headers(uint8_t *b, unsigned len)
 	ip[8] = 64;
 	ip[9] = 6;
 	memcpy(ip + 12, "\x08\x08\x08\x08\x0a\x89\x00\x0a", 8);
-	s = sum16(0, ip, 20);
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	c = (uint16_t)~s;
+	c = tu_csum(ip, 20);
 	ip[10] = (uint8_t)(c >> 8);
 	ip[11] = (uint8_t)c;
 	th[12] = 0x50;
 	th[13] = 0x10;
-	s = sum16(0, ip + 12, 8) + 6 + (len - 34);
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	th[16] = (uint8_t)(s >> 8);
-	th[17] = (uint8_t)s;
+	c = tu_fold(tu_sum16(0, ip + 12, 8) + 6 + (len - 34));
+	th[16] = (uint8_t)(c >> 8);
+	th[17] = (uint8_t)c;
 }
 
 /* Post n RX requests (at most a ring), cycling over the client's pages. */
@@ -161,7 +137,7 @@ to_client(struct tfront *tf, uint16_t port, unsigned size, int gso)
 	const struct xen_stats *st = xen_backend_stats();
 	uint64_t start = st->rx_pkts, gso0 = st->rx_gso, drops0 = st->rx_drops;
 	struct mq_desc d;
-	double t0 = now_s(), t;
+	double t0 = tu_now_s(), t;
 
 	memset(&d, 0, sizeof(d));
 	d.port = port;
@@ -186,7 +162,7 @@ to_client(struct tfront *tf, uint16_t port, unsigned size, int gso)
 		if (room > XB_RXQ)
 			room = XB_RXQ;
 		nbh_inject(&d, hdr, size < 54 ? size : 54, room);
-		t = now_s();
+		t = tu_now_s();
 	} while (t - t0 < SECS);
 	if ((gso && st->rx_gso == gso0) || st->rx_drops != drops0) {
 		fprintf(stderr, "bench_netif: RX dropped %llu frames, %llu super-frames sent\n",
@@ -216,7 +192,7 @@ through_netback(struct tfront *tf, struct nbh_shared *sh, unsigned size, int gso
 	static uint8_t frame[GSO + 1];
 	uint64_t start = sh->frames, sent = 0, gso0 = stats(sh)->tx_gso;
 	unsigned per = gso ? (size + XEN_PAGE_SIZE - 1) / XEN_PAGE_SIZE + 1 : 1;
-	double t0 = now_s(), t;
+	double t0 = tu_now_s(), t;
 	unsigned k;
 
 	if (gso) {
@@ -289,17 +265,17 @@ through_netback(struct tfront *tf, struct nbh_shared *sh, unsigned size, int gso
 			while ((p = tf->x->ev_pending(tf->x)) >= 0)
 				tf->x->ev_unmask(tf->x, (uint32_t)p);
 		}
-		t = now_s();
+		t = tu_now_s();
 	} while (t - t0 < SECS);
 	/* let the backend finish what was published */
-	while (tf->tx_cons != tf->tx_prod && now_s() - t < 2) {
+	while (tf->tx_cons != tf->tx_prod && tu_now_s() - t < 2) {
 		if (same_process)
 			nbh_step(0);
 		else
 			usleep(100);
 		tf_reap(tf);
 	}
-	t = now_s();
+	t = tu_now_s();
 	(void)sent;
 	if (!same_process)
 		usleep(100000);		/* the core's copy of the counters */
@@ -340,10 +316,10 @@ run(int one_process)
 	if (one_process) {
 		/* tf_connect waits for the backend: step it meanwhile */
 		char p[160];
-		double t0 = now_s();
+		double t0 = tu_now_s();
 
 		snprintf(p, sizeof(p), "%s/state", tf.bpath);
-		while (xs_state(x0, p) != XB_INITWAIT && now_s() - t0 < 3)
+		while (xs_state(x0, p) != XB_INITWAIT && tu_now_s() - t0 < 3)
 			nbh_step(1);
 		tf_pre_connect = NULL;
 		{
@@ -362,7 +338,7 @@ run(int one_process)
 #undef FW_
 		}
 		snprintf(p, sizeof(p), "%s/state", tf.bpath);
-		while (xs_state(x0, p) != XB_CONNECTED && now_s() - t0 < 3)
+		while (xs_state(x0, p) != XB_CONNECTED && tu_now_s() - t0 < 3)
 			nbh_step(1);
 		if (xs_state(x0, p) != XB_CONNECTED) {
 			fprintf(stderr, "bench_netif: client did not connect\n");

@@ -30,6 +30,7 @@
 #include "policyd/jrules.h"
 #include "policyd/policyd.h"
 #include "policyd/qrule.h"
+#include "tests/testutil.h"
 
 #define NSLOTS		4096
 #define WINDOW		2048
@@ -46,19 +47,7 @@ static uint64_t rng = 88172645463325252ull;
 static uint32_t
 rnd(uint32_t n)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (uint32_t)(rng % n);
-}
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+	return (uint32_t)(tu_xorshift64(&rng) % n);
 }
 
 static uint32_t dests[20000];	/* destinations the rules name (host order) */
@@ -221,11 +210,11 @@ eval_only(void)
 
 	for (i = 0; i < 4096; i++)
 		make_flow(&q[i], i);
-	t0 = now_s();
+	t0 = tu_now_s();
 	for (k = 0; k < 250; k++)
 		for (i = 0; i < 4096; i++)
 			engine_decide(&eng, &q[i], 1000, 1800000000, 0, &v);
-	return 4096.0 * 250 / (now_s() - t0);
+	return 4096.0 * 250 / (tu_now_s() - t0);
 }
 
 static double
@@ -264,7 +253,7 @@ run(unsigned nrules, double *accepted, double *evalrate)
 	    mq_attach(&pver, mem + r0, r1, NSLOTS, sizeof(struct flow_verdict),
 	    MQ_CONSUMER, efd_ver) < 0)
 		exit(1);
-	t0 = now_s();
+	t0 = tu_now_s();
 	while (got < NFLOWS) {
 		unsigned n, i;
 
@@ -290,7 +279,7 @@ run(unsigned nrules, double *accepted, double *evalrate)
 		}
 		got += n;
 	}
-	t1 = now_s();
+	t1 = tu_now_s();
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 	munmap(mem, r0 + r1);

@@ -30,6 +30,7 @@
 
 #include "ring.h"
 #include "t.h"
+#include "tests/testutil.h"
 
 #define DSLOTS		256		/* data ring */
 #define RSLOTS		512		/* return ring: holds every buffer */
@@ -70,16 +71,6 @@ static uint8_t	*shm;
 static struct mq_pool pool;
 static int	 efd_d, efd_r;		/* data ring's and return ring's consumer eventfds */
 
-static uint64_t
-rnd(uint64_t *s)
-{
-	/* xorshift64 */
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
 static uint32_t
 fnv(const uint8_t *p, size_t n)
 {
@@ -99,7 +90,7 @@ fill(uint8_t *p, size_t n, uint64_t seq)
 
 	for (i = 0; i < n; i++) {
 		if ((i & 7) == 0)
-			w = rnd(&s);
+			w = tu_xorshift64(&s);
 		p[i] = (uint8_t)(w >> ((i & 7) * 8));
 	}
 }
@@ -138,7 +129,7 @@ consumer(uint64_t n, uint64_t seed)
 	}
 	memset(rt, 0, sizeof rt);
 	while (expect < n) {
-		k = mq_dequeue_burst(&d, el, 1 + rnd(&s) % MAXBATCH);
+		k = mq_dequeue_burst(&d, el, 1 + tu_xorshift64(&s) % MAXBATCH);
 		if (k == 0) {
 			if (d.broken) {
 				snprintf(st->why, sizeof st->why, "data ring broken");
@@ -193,7 +184,7 @@ consumer(uint64_t n, uint64_t seed)
 		mq_kick(&r);
 		st->received = expect;
 		/* Now and then, stall so the producer runs out and sleeps. */
-		if (rnd(&s) % 4096 == 0)
+		if (tu_xorshift64(&s) % 4096 == 0)
 			usleep(200);
 	}
 	st->received = expect;
@@ -239,7 +230,7 @@ producer(uint64_t n, uint64_t seed, struct pstats *ps, char *why, size_t whylen)
 			}
 			freel[nfree++] = rt[i].buf;
 		}
-		want = 1 + rnd(&s) % MAXBATCH;
+		want = 1 + tu_xorshift64(&s) % MAXBATCH;
 		/*
 		 * Draining (waiting for every buffer to come back) makes us
 		 * sleep right when the consumer runs dry, the window where a
@@ -280,7 +271,7 @@ producer(uint64_t n, uint64_t seed, struct pstats *ps, char *why, size_t whylen)
 		}
 		for (i = 0; i < want; i++) {
 			struct elem *e = &el[i];
-			uint64_t x = rnd(&s);
+			uint64_t x = tu_xorshift64(&s);
 			uint8_t *b;
 
 			e->d.buf = freel[--nfree];
@@ -303,7 +294,7 @@ producer(uint64_t n, uint64_t seed, struct pstats *ps, char *why, size_t whylen)
 		mq_kick(&d);
 		seq += want;
 		/* Now and then, stall so the consumer runs dry and sleeps. */
-		dice = rnd(&s);
+		dice = tu_xorshift64(&s);
 		if (dice % 1024 == 0)
 			usleep(100);
 		else if (dice % 64 == 1) {
@@ -319,13 +310,12 @@ test_two_processes(void)
 {
 	struct stats *st;
 	struct pstats ps = { 0, 0, 0, 0 };
-	struct timespec t0, t1;
 	char why[200] = "";
 	uint64_t n = 8000000, seed;
 	const char *env;
 	pid_t pid;
 	int fd, status = 0, rc, i;
-	double secs;
+	double t0, secs;
 
 	if ((env = getenv("MOAT_STRESS_N")) != NULL)
 		n = strtoull(env, NULL, 10);
@@ -349,7 +339,7 @@ test_two_processes(void)
 	T_ASSERT((efd_r = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) != -1);
 	st = (struct stats *)(shm + OFF_STATS);
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = tu_now_s();
 	T_ASSERT((pid = fork()) != -1);
 	if (pid == 0) {
 		alarm(120);
@@ -371,8 +361,7 @@ test_two_processes(void)
 	} else
 		T_ASSERT(waitpid(pid, &status, 0) == pid);
 	alarm(0);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	secs = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	secs = tu_now_s() - t0;
 
 	printf("# %.2f s, %.2f M desc/s; consumer: %llu received, %llu sleeps,"
 	    " %llu late re-checks; producer: %llu sleeps, %llu late, %llu ring-full waits,"

@@ -26,6 +26,7 @@
 
 #include "pkt.h"
 #include "t.h"
+#include "tests/testutil.h"
 
 static const uint8_t f_tcp4_syn[] = {
 	0x02, 0x00, 0x00, 0x00, 0x00, 0x02, 0x02, 0x00, 0x00, 0x00, 0x00, 0x01,
@@ -601,22 +602,6 @@ test_fragments(void)
 	free(f);
 }
 
-/* Straightforward RFC 1071: big-endian 16-bit words, end-around carry. */
-static uint16_t
-ref_csum(const uint8_t *p, size_t len)
-{
-	uint32_t sum = 0;
-	size_t i;
-
-	for (i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (len & 1)
-		sum += (uint32_t)p[len - 1] << 8;
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
 static void
 test_csum_basic(void)
 {
@@ -640,11 +625,11 @@ test_csum_basic(void)
 		off = (size_t)random() % 4;
 		len = (size_t)random() % (sizeof(buf) - 4);
 		c = ip_checksum(buf + off, len);
-		T_EQ_INT(ntohs(c), ref_csum(buf + off, len));
+		T_EQ_INT(ntohs(c), tu_csum(buf + off, len));
 		split = ((size_t)random() % (len + 1)) & ~(size_t)1;
 		c = csum_fold(csum_add(csum_add(0, buf + off, split),
 		    buf + off + split, len - split));
-		T_EQ_INT(ntohs(c), ref_csum(buf + off, len));
+		T_EQ_INT(ntohs(c), tu_csum(buf + off, len));
 	}
 	/* Enough all-ones words to carry many times over 32 bits. */
 	{
@@ -653,7 +638,7 @@ test_csum_basic(void)
 		memset(ones, 0xff, sizeof(ones));
 		T_EQ_INT(ip_checksum(ones, sizeof(ones)), 0);
 		T_EQ_INT(ntohs(ip_checksum(ones, sizeof(ones) - 1)),
-		    ref_csum(ones, sizeof(ones) - 1));
+		    tu_csum(ones, sizeof(ones) - 1));
 	}
 }
 
@@ -1481,39 +1466,32 @@ test_ip4_srcroute(void)
  *
  * Independent reference: sum with the pseudo-header, field zeroed.
  */
+static uint32_t
+ref_pseudo(const uint8_t *src, const uint8_t *dst, unsigned alen, uint8_t proto,
+    unsigned l4len)
+{
+	return tu_sum16(tu_sum16(0, src, alen), dst, alen) + proto + l4len;
+}
+
+/* The field is at an even offset (UDP's 6, TCP's 16): the words before
+ * and after it, as if it were zero. */
 static uint16_t
 ref_l4_csum(const uint8_t *src, const uint8_t *dst, unsigned alen, uint8_t proto,
     const uint8_t *l4, unsigned l4len, unsigned field)
 {
-	uint32_t s = 0;
-	unsigned i;
+	uint32_t s = ref_pseudo(src, dst, alen, proto, l4len);
 
-	for (i = 0; i < alen; i += 2)
-		s += (uint32_t)(src[i] << 8 | src[i + 1]) + (uint32_t)(dst[i] << 8 | dst[i + 1]);
-	s += proto + l4len;
-	for (i = 0; i < l4len; i++) {
-		uint8_t b = (i == field || i == field + 1) ? 0 : l4[i];
-
-		s += (i & 1) ? b : (uint32_t)b << 8;
-	}
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)~s;
+	s = tu_sum16(s, l4, field);
+	s = tu_sum16(s, l4 + field + 2, l4len - field - 2);
+	return (uint16_t)~tu_fold(s);
 }
 
 static uint16_t
 ref_partial(const uint8_t *src, const uint8_t *dst, unsigned alen, uint8_t proto,
     unsigned l4len)
 {
-	uint32_t s = 0;
-	unsigned i;
-
-	for (i = 0; i < alen; i += 2)
-		s += (uint32_t)(src[i] << 8 | src[i + 1]) + (uint32_t)(dst[i] << 8 | dst[i + 1]);
-	s += proto + l4len;
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)s;	/* not complemented: the pseudo-header sum */
+	/* not complemented: the pseudo-header sum */
+	return tu_fold(ref_pseudo(src, dst, alen, proto, l4len));
 }
 
 /*

@@ -13,16 +13,14 @@
 #include "log.h"
 #include "policyd/dnscache.h"
 #include "policyd/engine.h"
+#include "tests/testutil.h"
 
 static uint64_t rng = 0x2545F4914F6CDD1Dull;
 
 static uint32_t
 rnd(uint32_t n)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (uint32_t)(rng % n);
+	return (uint32_t)(tu_xorshift64(&rng) % n);
 }
 
 static const char *const hosts[] = { "a.example", "b.example", "c.example", "d.example" };

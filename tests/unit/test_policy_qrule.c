@@ -11,6 +11,7 @@
 
 #include "t.h"
 #include "policyd/qrule.h"
+#include "tests/testutil.h"
 
 /* Parses, and formats to the canonical text want. */
 static int
@@ -376,10 +377,7 @@ static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static uint32_t
 rnd(uint32_t n)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (uint32_t)((rng >> 11) % n);
+	return (uint32_t)((tu_xorshift64(&rng) >> 11) % n);
 }
 
 /* Compare qr_parse_aton with the C library on s; 1 if they agree. */

@@ -2,11 +2,13 @@
 # Build the images "make check-xen" boots: Xen 4.17 and a busybox dom0 under
 # QEMU, a client domU, and moat's VM as a domU.
 #
-#   build-images.sh OUTDIR [MOAT_VM_DIR [MOAT_DOM0]]
+#   build-images.sh OUTDIR [MOAT_VM_DIR [MOAT_DOM0 [MOAT_HOOKS_VM_DIR]]]
 #
 # MOAT_DOM0 is the build's tools/moat-dom0/moat-dom0, which plays Qubes' dom0 daemons
 # (QubesDB, qrexec) for moat's VM over Xen vchans; it is required with a
-# moat VM.
+# moat VM.  MOAT_VM_DIR is the release image ("make vm-image"), which every
+# step boots; MOAT_HOOKS_VM_DIR the test-hooks image ("make vm-image-hooks"),
+# booted only for the step that needs a test hook.
 #
 # Everything comes from Debian's packages (apt-get download, dpkg-deb -x: the
 # Xen packages are unpacked, never installed on the host) plus busybox-static
@@ -25,15 +27,16 @@
 #     loads that the base lacks, and the test's QubesDB file it serves.
 #
 # OUTDIR gets: xen (the hypervisor, gunzipped: QEMU's multiboot loader does not
-# gunzip), vmlinuz (dom0's kernel), dom0.cpio.gz, and moat-vm.status (one
-# line: "present DIR" or "absent REASON").
+# gunzip), vmlinuz (dom0's kernel), dom0.cpio.gz, and moat-vm.status and
+# moat-hooks-vm.status (one line each: "present DIR" or "absent REASON").
 set -euo pipefail
 
 RECIPE=2	# bump when the base layer's recipe changes (2: libxenvchan)
 here=$(cd "$(dirname "$0")" && pwd)
-out=$(realpath -m "${1:?usage: build-images.sh OUTDIR [MOAT_VM_DIR [MOAT_DOM0]]}")
+out=$(realpath -m "${1:?usage: build-images.sh OUTDIR [MOAT_VM_DIR [MOAT_DOM0 [MOAT_HOOKS_VM_DIR]]]}")
 vmdir=${2:-}
 dom0tool=${3:-}
+hooksdir=${4:-}
 cache=${MOAT_XEN_CACHE:-/var/cache/moat/xen}
 
 log() { echo "build-images: $*" >&2; }
@@ -196,6 +199,24 @@ if [[ -n $vmdir ]]; then
 	fi
 fi
 
+# The test-hooks image, beside the release one: dom0-init boots it for the
+# one step that needs a hook.  Its kernel is the release image's (make
+# vm-image-hooks copies it): a link then, not a second copy in dom0's memory.
+hstatus="absent no test-hooks image given (make vm-image-hooks)"
+if [[ -n $hooksdir && $status == present* ]]; then
+	if [[ -s $hooksdir/vmlinuz && -s $hooksdir/initramfs ]]; then
+		if cmp -s "$hooksdir/vmlinuz" "$vmdir/vmlinuz"; then
+			ln -s moat-vmlinuz "$ov/guest/moat-hooks-vmlinuz"
+		else
+			cp "$hooksdir/vmlinuz" "$ov/guest/moat-hooks-vmlinuz"
+		fi
+		cp "$hooksdir/initramfs" "$ov/guest/moat-hooks-initramfs"
+		hstatus="present $hooksdir"
+	else
+		hstatus="absent $hooksdir has no vmlinuz + initramfs (run make vm-image-hooks)"
+	fi
+fi
+
 # moat-dom0 from the build, with the libraries it loads that the base does
 # not have (the host is the same Debian release as the base's packages).
 if [[ $status == present* ]]; then
@@ -213,6 +234,8 @@ if [[ $status == present* ]]; then
 fi
 echo "$status" >"$ov/guest/moat-vm.status"
 echo "$status" >"$out/moat-vm.status"
+echo "$hstatus" >"$ov/guest/moat-hooks-vm.status"
+echo "$hstatus" >"$out/moat-hooks-vm.status"
 mkcpio "$ov" "$out/overlay.cpio.gz"
 cat "$base/dom0-base.cpio.gz" "$out/overlay.cpio.gz" >"$out/dom0.cpio.gz.tmp"
 mv "$out/dom0.cpio.gz.tmp" "$out/dom0.cpio.gz"
@@ -220,4 +243,4 @@ rm -f "$out/overlay.cpio.gz"
 ln -sf "$base/xen" "$out/xen"
 ln -sf "$base/vmlinuz" "$out/vmlinuz"
 cp "$base/versions" "$out/versions"
-log "images in $out: dom0.cpio.gz $(stat -c %s "$out/dom0.cpio.gz") bytes; moat VM: $status"
+log "images in $out: dom0.cpio.gz $(stat -c %s "$out/dom0.cpio.gz") bytes; moat VM: $status; test-hooks VM: $hstatus"

@@ -10,20 +10,19 @@ sock=$dir/fakexen.sock
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$dir"; }
 trap cleanup EXIT
-n=0
-t() { n=$((n + 1)); if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fi; }
+. "$(dirname "${BASH_SOURCE[0]}")/../integ/tap.sh"
 
 "$B/fakexen" serve "$sock" 1 2>"$dir/serve.log" & pids+=($!)
 for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.05; done
-t "fakexen serves a world on a socket" '[[ -S $sock ]]'
+check "fakexen serves a world on a socket" test -S "$sock"
 MOAT_FAKEXEN=$sock MOAT_FAKEXEN_DOMID=1 "$B/nbh_main" 2>"$dir/nb.log" & pids+=($!)
 sleep 0.3
-t "nbh_main opened the fake Xen named by MOAT_FAKEXEN" 'grep -q "FAKE Xen" "$dir/nb.log"'
-t "dom0 adds a vif for client 10" '"$B/fakexen" add-vif "$sock" 1 10 00:16:3e:5e:6c:0a 10.137.0.10'
+check "nbh_main opened the fake Xen named by MOAT_FAKEXEN" grep -q "FAKE Xen" "$dir/nb.log"
+check "dom0 adds a vif for client 10" "$B/fakexen" add-vif "$sock" 1 10 00:16:3e:5e:6c:0a 10.137.0.10
 "$B/fakexen" client "$sock" 1 10 1 10.137.0.1 >"$dir/client.out" 2>&1
-t "client 10 connects" 'grep -q "^connected 10" "$dir/client.out"'
-t "its ARP request comes back through netback" 'grep -q "^rx 42 0806 00:16:3e:5e:6c:0a" "$dir/client.out"'
-t "dom0 detaches the vif and the backend removes its dir" '"$B/fakexen" rm-vif "$sock" 1 10'
-t "the backend is still running" 'kill -0 ${pids[1]}'
-echo "1..$n"
+check "client 10 connects" grep -q "^connected 10" "$dir/client.out"
+check "its ARP request comes back through netback" grep -q "^rx 42 0806 00:16:3e:5e:6c:0a" "$dir/client.out"
+check "dom0 detaches the vif and the backend removes its dir" "$B/fakexen" rm-vif "$sock" 1 10
+check "the backend is still running" kill -0 "${pids[1]}"
+done_testing
 

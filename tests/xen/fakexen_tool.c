@@ -33,6 +33,7 @@
 
 #include "fakexen.h"
 #include "tfront.h"
+#include "tests/testutil.h"
 
 static const char *sockpath;
 
@@ -75,15 +76,6 @@ serve(const char *path, unsigned fw)
 	}
 }
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void
 print_frame(const uint8_t *b, int n)
 {
@@ -99,7 +91,7 @@ client(struct fx_world *w, unsigned fw, unsigned dom, double secs, const char *a
 	struct xen_if *x = fx_open(w, dom);
 	struct tfront t;
 	uint8_t f[65536];
-	double t0 = now_s();
+	double t0 = tu_now_s();
 	char ip[32];
 	int n;
 
@@ -128,7 +120,7 @@ client(struct fx_world *w, unsigned fw, unsigned dom, double secs, const char *a
 		tf_queue(&t, u, 100, 2, NETTXF_csum_blank | NETTXF_data_validated, NULL);
 		tf_publish(&t);
 	}
-	while (now_s() - t0 < secs) {
+	while (tu_now_s() - t0 < secs) {
 		if ((n = tf_recv(&t, f, sizeof(f), 100)) > 0)
 			print_frame(f, n);
 		tf_reap(&t);
@@ -143,7 +135,7 @@ netvm(struct fx_world *w, unsigned fw, unsigned nv, double secs)
 	struct xen_if *x = fx_open(w, nv);
 	struct tnetvm n;
 	uint8_t f[65536];
-	double t0 = now_s();
+	double t0 = tu_now_s();
 	int r;
 
 	if (x == NULL || tn_connect(&n, x, fw, 10000) < 0) {
@@ -152,7 +144,7 @@ netvm(struct fx_world *w, unsigned fw, unsigned nv, double secs)
 	}
 	printf("connected %u\n", nv);
 	fflush(stdout);
-	while (now_s() - t0 < secs) {
+	while (tu_now_s() - t0 < secs) {
 		if ((r = tn_recv(&n, f, sizeof(f), 100)) <= 0)
 			continue;
 		print_frame(f, r);

@@ -14,10 +14,9 @@ sock=$dir/fx.sock
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$dir"; }
 trap cleanup EXIT
-n=0
-t() { n=$((n + 1)); if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fi; }
+. "$(dirname "${BASH_SOURCE[0]}")/../integ/tap.sh"
 if [[ ! -x $B/moat/moat || ! -x $X || ! -x $B/tests/xen/netbackd-fakexen ]]; then
-	echo "ok 1 - moat on the fake Xen # SKIP not built"; echo 1..1; exit 0
+	skip "moat on the fake Xen" "not built"; done_testing; exit
 fi
 B=$(cd "$B" && pwd)
 mkdir "$dir/libexec"
@@ -37,24 +36,24 @@ for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.05; done
 MOAT_LIBEXEC=$dir/libexec MOAT_FAKEXEN=$sock MOAT_FAKEXEN_DOMID=1 "$B/moat/moat" --backend xen --qubesdb "$dir/qdb.json" \
 	--control "$dir/ctl" --log-dir "$dir/log" >"$dir/moat.out" 2>&1 & pids+=($!)
 for _ in $(seq 100); do grep -q "netbackd ready" "$dir/moat.out" && break; sleep 0.05; done
-t "moat --backend xen starts netbackd on the fake Xen" 'grep -q "netbackd ready" "$dir/moat.out"'
-t "dom0 gives moat an uplink to NetVM 2" '"$X" add-uplink "$sock" 1 2 00:16:3e:5e:6c:01'
+check "moat --backend xen starts netbackd on the fake Xen" grep -q "netbackd ready" "$dir/moat.out"
+check "dom0 gives moat an uplink to NetVM 2" "$X" add-uplink "$sock" 1 2 00:16:3e:5e:6c:01
 "$X" netvm "$sock" 1 2 15 >"$dir/netvm.out" 2>&1 & pids+=($!)
 # natd resolves its gateway over the uplink (the NetVM answers ARP)
 for _ in $(seq 100); do grep -q "gateway is at" "$dir/moat.out" && break; sleep 0.1; done
-t "natd learned the uplink gateway's MAC through the netfront" 'grep -q "gateway is at 00:16:3e:00:00:02" "$dir/moat.out"'
-t "dom0 gives client 10 a vif" '"$X" add-vif "$sock" 1 10 00:16:3e:5e:6c:0a 10.137.0.10'
+check "natd learned the uplink gateway's MAC through the netfront" grep -q "gateway is at 00:16:3e:00:00:02" "$dir/moat.out"
+check "dom0 gives client 10 a vif" "$X" add-vif "$sock" 1 10 00:16:3e:5e:6c:0a 10.137.0.10
 "$X" client "$sock" 1 10 3 10.137.0.1 198.51.100.7 >"$dir/client.out" 2>&1
-t "client 10 connects through netback" 'grep -q "^connected 10" "$dir/client.out"'
-t "natd answers its ARP for the gateway with moat's MAC" \
-	'grep -q "^rx 42 0806 fe:ff:ff:ff:ff:ff" "$dir/client.out"'
+check "client 10 connects through netback" grep -q "^connected 10" "$dir/client.out"
+check "natd answers its ARP for the gateway with moat's MAC" \
+	grep -q "^rx 42 0806 fe:ff:ff:ff:ff:ff" "$dir/client.out"
 sleep 1
-t "the uplink netfront connects to the NetVM" 'grep -q "^connected 2" "$dir/netvm.out"'
-t "moat's traffic reaches the NetVM through the uplink" 'grep -q "^rx .* 00:16:3e:5e:6c:01" "$dir/netvm.out"'
-t "the client's UDP datagram leaves through the uplink (routed by natd)" \
-	'grep -q "^rx 100 0800 00:16:3e:5e:6c:01" "$dir/netvm.out"'
-t "netbackd logged no protocol violation" '! grep -q "disconnected:" "$dir/moat.out"'
-t "dom0 detaches client 10; the backend removes its dir" '"$X" rm-vif "$sock" 1 10'
-t "moat is still running" 'kill -0 ${pids[1]}'
+check "the uplink netfront connects to the NetVM" grep -q "^connected 2" "$dir/netvm.out"
+check "moat's traffic reaches the NetVM through the uplink" grep -q "^rx .* 00:16:3e:5e:6c:01" "$dir/netvm.out"
+check "the client's UDP datagram leaves through the uplink (routed by natd)" \
+	grep -q "^rx 100 0800 00:16:3e:5e:6c:01" "$dir/netvm.out"
+check_not "netbackd logged no protocol violation" grep -q "disconnected:" "$dir/moat.out"
+check "dom0 detaches client 10; the backend removes its dir" "$X" rm-vif "$sock" 1 10
+check "moat is still running" kill -0 "${pids[1]}"
 if [[ -n ${MOAT_TEST_VERBOSE:-} ]]; then sed 's/^/# /' "$dir/moat.out" "$dir/netvm.out" "$dir/client.out"; fi
-echo "1..$n"
+done_testing

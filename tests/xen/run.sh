@@ -9,8 +9,14 @@
 #
 # Environment:
 #   MOAT_BUILDDIR, MOAT_SRCDIR   set by make
-#   MOAT_XEN_VM=DIR              moat's VM (vmlinuz + initramfs); default
-#                                $MOAT_BUILDDIR/packaging/vm/moat ("make vm-image")
+#   MOAT_XEN_VM=DIR              moat's VM (vmlinuz + initramfs) every step
+#                                boots; default $MOAT_BUILDDIR/packaging/vm/moat
+#                                ("make vm-image", the release image)
+#   MOAT_XEN_HOOKS_VM=DIR        the image with test hooks, booted only for the
+#                                step that needs one (netbackd killed through
+#                                moat.TestSyscall); default
+#                                $MOAT_BUILDDIR/packaging/vm/moat-hooks
+#                                ("make vm-image-hooks"); absent: that step SKIPs
 #   MOAT_XEN_TIMEOUT=S           QEMU's wall-clock limit (default 900)
 #   MOAT_XEN_SELFTEST=1          also run the client steps against dom0's
 #                                kernel netback in moat's place (tests the
@@ -24,6 +30,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 builddir=${MOAT_BUILDDIR:-$PWD}
 out=$builddir/tests/xen/images
 vm=${MOAT_XEN_VM:-$builddir/packaging/vm/moat}
+hooksvm=${MOAT_XEN_HOOKS_VM:-$builddir/packaging/vm/moat-hooks}
 log=${MOAT_XEN_LOG:-$builddir/tests/xen/console.log}
 limit=${MOAT_XEN_TIMEOUT:-900}
 mkdir -p "$(dirname "$log")"
@@ -49,13 +56,14 @@ command -v qemu-system-x86_64 >/dev/null || {
 	tap "not ok - qemu-system-x86_64 present # apt-get install qemu-system-x86 (scripts/deps vm)"
 	summary; exit 1
 }
-if ! "$here/build-images.sh" "$out" "$vm" "$builddir/tools/moat-dom0/moat-dom0" >"$out.build.log" 2>&1; then
+if ! "$here/build-images.sh" "$out" "$vm" "$builddir/tools/moat-dom0/moat-dom0" "$hooksvm" >"$out.build.log" 2>&1; then
 	sed 's/^/# /' "$out.build.log"
 	tap "not ok - images built from Debian's packages # see above"
 	summary; exit 1
 fi
 tap "ok - images built from Debian's packages ($(sed -n 's/^kernel //p' "$out/versions"), $(awk '$1 ~ /^xen-hypervisor/ { print $1, $2 }' "$out/versions"))"
-echo "# moat VM: $(cat "$out/moat-vm.status")"
+echo "# moat VM, every step: $(cat "$out/moat-vm.status")"
+echo "# moat VM with test hooks, only the step marked [test-hooks image]: $(cat "$out/moat-hooks-vm.status")"
 
 # -cpu: no SVM (PV guests only; QEMU 7.2's nested SVM is not reliable), no
 # SMAP (Xen's PV stack writes fault under TCG's SMAP), no RDTSCP/AVX, no

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "tests/testutil.h"
 
 static int stub_level = LOG_LVL_WARN;
 /* Lines a daemon at its default level (info) would have written, shown or
@@ -96,8 +97,5 @@ log_rl_msg(struct log_rl *rl, uint32_t key, int level, const char *fmt, ...)
 __attribute__((weak)) uint64_t
 now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return tu_now_ms();
 }

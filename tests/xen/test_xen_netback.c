@@ -52,15 +52,6 @@ struct ctl {
 static struct ctl *C;		/* per hostile client */
 static struct ctl *G;		/* the good client */
 
-static uint64_t
-ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void
 vif_paths(unsigned dom, char *b, size_t bn, char *bstate, size_t sn)
 {
@@ -115,9 +106,9 @@ spawn(unsigned dom, struct ctl *c, int (*fn)(struct tfront *, struct ctl *))
 static int
 wait_connected(struct ctl *c)
 {
-	uint64_t t0 = ms();
+	uint64_t t0 = tu_now_ms();
 
-	while (!c->connected && !c->failed && ms() - t0 < TMO)
+	while (!c->connected && !c->failed && tu_now_ms() - t0 < TMO)
 		usleep(1000);
 	return c->connected ? 0 : -1;
 }
@@ -172,9 +163,9 @@ good_start(void)
 static int
 client_alive(struct ctl *c)
 {
-	uint64_t base = c->ok, t0 = ms(), bad0 = c->bad;
+	uint64_t base = c->ok, t0 = tu_now_ms(), bad0 = c->bad;
 
-	while (ms() - t0 < 2000) {
+	while (tu_now_ms() - t0 < 2000) {
 		if (c->ok >= base + 10)
 			return c->bad == bad0;
 		usleep(2000);
@@ -191,11 +182,11 @@ good_alive(void)
 static int
 nbh_alive(void)
 {
-	uint64_t l = SH->loops, t0 = ms();
+	uint64_t l = SH->loops, t0 = tu_now_ms();
 
 	if (kill(NBH, 0) != 0)
 		return 0;
-	while (ms() - t0 < 1000) {
+	while (tu_now_ms() - t0 < 1000) {
 		if (SH->loops > l + 2)
 			return 1;
 		usleep(1000);
@@ -322,17 +313,17 @@ connect_and_traffic(void)
 	int waited;
 
 	vif_paths(dom, b, sizeof(b), bs, sizeof(bs));
-	t0 = ms();
+	t0 = tu_now_ms();
 	pid = spawn(dom, C, c_basic);
 	/* dom0 gives up after 10 s: InitWait must come promptly */
 	/* the client may take the backend to Connected within a millisecond */
 	while ((waited = xs_state(X0, bs)) != XB_INITWAIT && waited != XB_CONNECTED &&
-	    ms() - t0 < TMO)
+	    tu_now_ms() - t0 < TMO)
 		usleep(200);
 	T_ASSERT(waited == XB_INITWAIT || waited == XB_CONNECTED);
 	printf("# InitWait %llu ms after dom0 created the device\n",
-	    (unsigned long long)(ms() - t0));
-	T_ASSERT(ms() - t0 < 5000);	/* dom0 gives up at 10 s */
+	    (unsigned long long)(tu_now_ms() - t0));
+	T_ASSERT(tu_now_ms() - t0 < 5000);	/* dom0 gives up at 10 s */
 	snprintf(p, sizeof(p), "%s/hotplug-status", b);
 	v = X0->xs_read(X0, 0, p, &len);
 	T_ASSERT(v != NULL);
@@ -352,8 +343,8 @@ connect_and_traffic(void)
 	T_ASSERT(port != 0);
 	T_EQ_MEM(SH->link[port].peer_mac, "\x00\x16\x3e\x5e\x6c", 5);
 	T_EQ_INT(SH->link[port].peer_mac[5], dom & 0xff);
-	t0 = ms();
-	while (!C->done && !C->failed && ms() - t0 < 10000 && kill(pid, 0) == 0)
+	t0 = tu_now_ms();
+	while (!C->done && !C->failed && tu_now_ms() - t0 < 10000 && kill(pid, 0) == 0)
 		usleep(1000);
 	C->stop = 1;
 	T_EQ_INT(finish(pid), 0);
@@ -419,9 +410,9 @@ forward_between_vifs(void)
 	T_ASSERT(pa != 0 && pa != pb);
 	SH->pair[pa] = (uint16_t)pb;
 	{
-		uint64_t t0 = ms();
+		uint64_t t0 = tu_now_ms();
 
-		while (!c2->done && ms() - t0 < TMO)
+		while (!c2->done && tu_now_ms() - t0 < TMO)
 			usleep(1000);
 	}
 	C->done = 1;
@@ -488,8 +479,8 @@ close_and_reconnect(void)
 	vif_paths(dom, b, sizeof(b), bs, sizeof(bs));
 	pid = spawn(dom, C, c_close_reconnect);
 	T_EQ_INT(wait_connected(C), 0);
-	t0 = ms();
-	while (C->step != 1 && ms() - t0 < TMO)
+	t0 = tu_now_ms();
+	while (C->step != 1 && tu_now_ms() - t0 < TMO)
 		usleep(1000);
 	T_EQ_INT(C->step, 1);
 	/* closed: nothing of the client stays mapped or bound */
@@ -497,7 +488,7 @@ close_and_reconnect(void)
 	T_EQ_INT(fx_maps_held(W, FW), maps0);
 	T_EQ_INT(fx_ports_bound(W, FW), ports0);
 	C->done = 1;
-	while (C->step != 2 && kill(pid, 0) == 0 && ms() - t0 < 3 * TMO)
+	while (C->step != 2 && kill(pid, 0) == 0 && tu_now_ms() - t0 < 3 * TMO)
 		usleep(1000);
 	T_EQ_INT(C->step, 2);
 	T_EQ_INT(xs_state(X0, bs), XB_CONNECTED);
@@ -579,14 +570,14 @@ hostile(badfn bad, int expect_fatal, const char *reason)
 	the_bad = bad;
 	pid = spawn(dom, C, c_hostile);
 	T_EQ_INT(wait_connected(C), 0);
-	t0 = ms();
-	while (!C->done && ms() - t0 < TMO)
+	t0 = tu_now_ms();
+	while (!C->done && tu_now_ms() - t0 < TMO)
 		usleep(1000);
 	T_ASSERT(C->done);
 	if (expect_fatal) {
 		T_ASSERT(xs_wait_state(X0, bs, XB_CLOSING, TMO) >= 0);
-		t0 = ms();
-		while (SH->st.violations == v0 && ms() - t0 < TMO)
+		t0 = tu_now_ms();
+		while (SH->st.violations == v0 && tu_now_ms() - t0 < TMO)
 			usleep(1000);
 		T_EQ_INT(SH->st.violations, v0 + 1);
 		if (reason != NULL && strstr(SH->st.last_violation, reason) == NULL) {
@@ -711,12 +702,12 @@ static void
 b_event_storm(struct tfront *t)
 {
 	char p[160];
-	uint64_t t0 = ms();
+	uint64_t t0 = tu_now_ms();
 	unsigned i;
 
 	/* notify with nothing to do, as fast as we can, until cut off */
 	snprintf(p, sizeof(p), "%s/state", t->bpath);
-	while (ms() - t0 < 3000) {
+	while (tu_now_ms() - t0 < 3000) {
 		for (i = 0; i < 1000; i++)
 			t->x->ev_notify(t->x, (uint32_t)t->port);
 		if (xs_state(t->x, p) == XB_CLOSING)
@@ -842,13 +833,13 @@ hostile_state_flap(void)
 static int
 flap_wait(struct tfront *t, const char *bs, int want, int ms_max)
 {
-	uint64_t t0 = ms();
+	uint64_t t0 = tu_now_ms();
 
 	do {
 		if (xs_state(t->x, bs) == want)
 			return 0;
 		usleep(100);
-	} while (ms() - t0 < (uint64_t)ms_max);
+	} while (tu_now_ms() - t0 < (uint64_t)ms_max);
 	return -1;
 }
 
@@ -896,19 +887,19 @@ hostile_connect_flap(void)
 
 	pid = spawn(dom, C, c_flap);
 	T_EQ_INT(wait_connected(C), 0);
-	t0 = ms();
-	while (C->step != 1 && ms() - t0 < TMO)
+	t0 = tu_now_ms();
+	while (C->step != 1 && tu_now_ms() - t0 < TMO)
 		usleep(1000);
 	c0 = SH->st.connects;
 	d0 = SH->st.connects_deferred;
 	l0 = SH->log_lines;
 	cpu0 = cpu_ticks(NBH);
-	t0 = ms();
+	t0 = tu_now_ms();
 	C->step = 2;
-	while (!C->done && kill(pid, 0) == 0 && ms() - t0 < 120000)
+	while (!C->done && kill(pid, 0) == 0 && tu_now_ms() - t0 < 120000)
 		usleep(1000);
 	T_ASSERT(C->done);
-	el = ms() - t0;
+	el = tu_now_ms() - t0;
 	usleep(100000);		/* the harness publishes its counters */
 	conns = SH->st.connects - c0;
 	lines = SH->log_lines - l0;
@@ -927,8 +918,8 @@ hostile_connect_flap(void)
 	/* a "connected" and a "held back" line per connect at most */
 	T_ASSERT(lines <= 2 * cap + 2);
 	/* the client, honest again, gets its connect and its echo */
-	t0 = ms();
-	while (C->step != 3 && kill(pid, 0) == 0 && ms() - t0 < 2 * XB_CONN_MS + 2 * TMO)
+	t0 = tu_now_ms();
+	while (C->step != 3 && kill(pid, 0) == 0 && tu_now_ms() - t0 < 2 * XB_CONN_MS + 2 * TMO)
 		usleep(1000);
 	T_EQ_INT(C->step, 3);
 	T_ASSERT(good_alive());
@@ -1017,10 +1008,10 @@ frame_tcp(uint8_t *b, size_t len, int v6, unsigned seed)
 		ip[8] = 64;
 		ip[9] = 6;
 		memcpy(ip + 12, "\x0a\x89\x00\x2a\x08\x08\x08\x08", 8);
-		c = (uint16_t)~tf_fold(tf_sum(0, ip, 20));
+		c = (uint16_t)~tu_fold(tu_sum16(0, ip, 20));
 		ip[10] = (uint8_t)(c >> 8);
 		ip[11] = (uint8_t)c;
-		ps = tf_sum(0, ip + 12, 8);
+		ps = tu_sum16(0, ip + 12, 8);
 	} else {
 		b[12] = 0x86;
 		b[13] = 0xdd;
@@ -1031,7 +1022,7 @@ frame_tcp(uint8_t *b, size_t len, int v6, unsigned seed)
 		ip[7] = 64;
 		memcpy(ip + 8, "\xfd\x09\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x2a", 16);
 		memcpy(ip + 24, "\x20\x01\x0d\xb8\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01", 16);
-		ps = tf_sum(0, ip + 8, 32);
+		ps = tu_sum16(0, ip + 8, 32);
 	}
 	th[0] = 0x9c; th[1] = 0x40; th[2] = 0x01; th[3] = 0xbb;
 	th[4] = (uint8_t)seed;
@@ -1041,7 +1032,7 @@ frame_tcp(uint8_t *b, size_t len, int v6, unsigned seed)
 	for (i = 20; i < tl; i++)
 		th[i] = (uint8_t)(i * 7 + seed);
 	ps += 6 + (uint32_t)tl;
-	c = tf_fold(ps);
+	c = tu_fold(ps);
 	th[16] = (uint8_t)(c >> 8);
 	th[17] = (uint8_t)c;
 	return len;
@@ -1051,10 +1042,10 @@ static int
 tcp_csum_ok(const uint8_t *b, size_t len, int v6)
 {
 	size_t l4 = v6 ? 54 : 34;
-	uint32_t s = v6 ? tf_sum(0, b + 22, 32) : tf_sum(0, b + 26, 8);
+	uint32_t s = v6 ? tu_sum16(0, b + 22, 32) : tu_sum16(0, b + 26, 8);
 
 	s += 6 + (uint32_t)(len - l4);
-	return tf_fold(tf_sum(s, b + l4, len - l4)) == 0xffff;
+	return tu_fold(tu_sum16(s, b + l4, len - l4)) == 0xffff;
 }
 
 static struct netif_extra_info
@@ -1079,7 +1070,7 @@ grecv(struct tfront *t, uint8_t *buf, size_t cap, int timeout_ms,
     struct netif_extra_info *ex, uint16_t *flags0)
 {
 	const union netif_rx_slot *ring = (const union netif_rx_slot *)t->rxs->ring;
-	uint64_t t0 = ms();
+	uint64_t t0 = tu_now_ms();
 	size_t got = 0;
 	int first = 1, extras = 0, more = 1;
 
@@ -1122,7 +1113,7 @@ grecv(struct tfront *t, uint8_t *buf, size_t cap, int timeout_ms,
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		if (__atomic_load_n(&t->rxs->rsp_prod, __ATOMIC_ACQUIRE) != t->rx_cons)
 			continue;
-		if (ms() - t0 > (uint64_t)timeout_ms)
+		if (tu_now_ms() - t0 > (uint64_t)timeout_ms)
 			return -1;
 		{
 			struct pollfd pfd = { t->x->ev_fd(t->x), POLLIN, 0 };
@@ -1186,8 +1177,8 @@ gso_not_offered(void)
 	T_EQ_STR(bkey(FW, GOOD, "feature-gso-tcpv6"), "0");
 	pid = gspawn(FW, dom, 1, C, c_gso_unoffered);
 	T_EQ_INT(wait_connected(C), 0);
-	t0 = ms();
-	while (!C->done && ms() - t0 < TMO && kill(pid, 0) == 0)
+	t0 = tu_now_ms();
+	while (!C->done && tu_now_ms() - t0 < TMO && kill(pid, 0) == 0)
 		usleep(1000);
 	T_ASSERT(C->done);
 	T_EQ_INT(SH->st.tx_drops, d0 + 1);
@@ -1285,9 +1276,9 @@ c_gso(struct tfront *t, struct ctl *c)
 static int
 wait_done(struct ctl *c, int step, pid_t pid)
 {
-	uint64_t t0 = ms();
+	uint64_t t0 = tu_now_ms();
 
-	while (c->done < step && ms() - t0 < 2 * TMO && kill(pid, 0) == 0)
+	while (c->done < step && tu_now_ms() - t0 < 2 * TMO && kill(pid, 0) == 0)
 		usleep(1000);
 	return c->done >= step;
 }
@@ -1397,14 +1388,14 @@ ghostile(badfn bad, int expect_fatal, const char *reason, uint64_t expect_drops)
 	the_bad = bad;
 	pid = gspawn(FW2, dom, 1, C, c_hostile);
 	T_EQ_INT(wait_connected(C), 0);
-	t0 = ms();
-	while (!C->done && ms() - t0 < TMO)
+	t0 = tu_now_ms();
+	while (!C->done && tu_now_ms() - t0 < TMO)
 		usleep(1000);
 	T_ASSERT(C->done);
 	if (expect_fatal) {
 		T_ASSERT(xs_wait_state(X0, bs, XB_CLOSING, TMO) >= 0);
-		t0 = ms();
-		while (SH2->st.violations == v0 && ms() - t0 < TMO)
+		t0 = tu_now_ms();
+		while (SH2->st.violations == v0 && tu_now_ms() - t0 < TMO)
 			usleep(1000);
 		T_EQ_INT(SH2->st.violations, v0 + 1);
 		if (strstr(SH2->st.last_violation, reason) == NULL) {
@@ -1555,8 +1546,8 @@ bad_keys(void)
 		bad_val = cases[k].v;
 		vif_paths(dom, b, sizeof(b), bs, sizeof(bs));
 		pid = spawn(dom, C, c_idle);
-		t0 = ms();
-		while (SH->st.violations == v0 && ms() - t0 < TMO)
+		t0 = tu_now_ms();
+		while (SH->st.violations == v0 && tu_now_ms() - t0 < TMO)
 			usleep(1000);
 		if (SH->st.violations != v0 + 1 || xs_state(X0, bs) != XB_CLOSING ||
 		    strstr(SH->st.last_violation, cases[k].why) == NULL) {
@@ -1643,9 +1634,9 @@ churn(void)
 		/* watch all ten at once, as libxl would for each of them */
 		{
 			int closed[10] = { 0 }, gone[10] = { 0 }, left = 10;
-			uint64_t t0 = ms();
+			uint64_t t0 = tu_now_ms();
 
-			while (left > 0 && ms() - t0 < TMO) {
+			while (left > 0 && tu_now_ms() - t0 < TMO) {
 				for (i = 0; i < 10; i++) {
 					char p[128];
 					int st;
@@ -1762,8 +1753,8 @@ uplink_traffic(void)
 	snprintf(fs, sizeof(fs), "/local/domain/%u/device/vif/0/state", FW);
 	pid = spawn_netvm(nv, C, nv_honest);
 	T_EQ_INT(wait_connected(C), 0);
-	t0 = ms();
-	while (!C->done && kill(pid, 0) == 0 && ms() - t0 < 10000)
+	t0 = tu_now_ms();
+	while (!C->done && kill(pid, 0) == 0 && tu_now_ms() - t0 < 10000)
 		usleep(1000);
 	T_EQ_INT(C->done, 1);
 	T_EQ_INT(SH->link[MQ_PORT_UPLINK].up, 1);
@@ -1802,17 +1793,17 @@ uplink_hostile_check(pid_t *pid, int expect_fatal, const char *reason, uint64_t 
 
 	snprintf(fs, sizeof(fs), "/local/domain/%u/device/vif/0/state", FW);
 	T_EQ_INT(wait_connected(C), 0);
-	t0 = ms();
-	while (!C->done && kill(*pid, 0) == 0 && ms() - t0 < TMO)
+	t0 = tu_now_ms();
+	while (!C->done && kill(*pid, 0) == 0 && tu_now_ms() - t0 < TMO)
 		usleep(1000);
 	T_ASSERT(C->done);
 	if (expect_fatal) {
-		t0 = ms();
-		while (xs_state(X0, fs) == XB_CONNECTED && ms() - t0 < TMO)
+		t0 = tu_now_ms();
+		while (xs_state(X0, fs) == XB_CONNECTED && tu_now_ms() - t0 < TMO)
 			usleep(1000);
 		T_ASSERT(xs_state(X0, fs) == XB_CLOSING || xs_state(X0, fs) == XB_CLOSED);
 		/* the harness publishes its counters after each callback */
-		while (SH->st.violations == v0 && ms() - t0 < TMO)
+		while (SH->st.violations == v0 && tu_now_ms() - t0 < TMO)
 			usleep(1000);
 		T_EQ_INT(SH->st.violations, v0 + 1);
 		T_EQ_INT(SH->link[MQ_PORT_UPLINK].up, 0);
@@ -1858,13 +1849,13 @@ static void
 two_pending(struct tnetvm *n)
 {
 	uint8_t f[128];
-	uint64_t t0 = ms();
+	uint64_t t0 = tu_now_ms();
 
 	frame_udp(f, 100, inet_addr("1.1.1.1"), inet_addr("10.137.0.10"), 0);
 	tn_send(n, f, 100);
 	tn_send(n, f, 100);
 	while (__atomic_load_n(&n->txs->req_prod, __ATOMIC_ACQUIRE) - n->tx_cons < 2 &&
-	    ms() - t0 < 2000)
+	    tu_now_ms() - t0 < 2000)
 		usleep(1000);
 }
 
@@ -1973,11 +1964,11 @@ static void
 nvb_storm(struct tnetvm *n)
 {
 	char p[160];
-	uint64_t t0 = ms();
+	uint64_t t0 = tu_now_ms();
 	int i;
 
 	snprintf(p, sizeof(p), "%s/state", n->fpath);
-	while (ms() - t0 < 3000 && xs_state(n->x, p) == XB_CONNECTED)
+	while (tu_now_ms() - t0 < 3000 && xs_state(n->x, p) == XB_CONNECTED)
 		for (i = 0; i < 1000; i++)
 			n->x->ev_notify(n->x, (uint32_t)n->port);
 }
@@ -2007,8 +1998,8 @@ netbackd_restart(void)
 	kill(NBH, SIGKILL);
 	finish(NBH);
 	T_ASSERT((NBH = nbh_start(SH, W, FW)) > 0);
-	t0 = ms();
-	while (xs_state(X0, bs) != XB_CONNECTED && ms() - t0 < TMO)
+	t0 = tu_now_ms();
+	while (xs_state(X0, bs) != XB_CONNECTED && tu_now_ms() - t0 < TMO)
 		usleep(1000);
 	T_EQ_INT(xs_state(X0, bs), XB_CONNECTED);
 	usleep(600000);		/* pings that were in flight time out */
@@ -2089,9 +2080,9 @@ nv_restartable(struct tnetvm *n, struct ctl *c)
 static int
 nvm_wait_done(int want, pid_t pid, int tmo)
 {
-	uint64_t t0 = ms();
+	uint64_t t0 = tu_now_ms();
 
-	while (C->done < want && kill(pid, 0) == 0 && ms() - t0 < (uint64_t)tmo)
+	while (C->done < want && kill(pid, 0) == 0 && tu_now_ms() - t0 < (uint64_t)tmo)
 		usleep(1000);
 	return C->done >= want;
 }
@@ -2105,8 +2096,8 @@ uplink_gone(pid_t *pid, unsigned nv)
 
 	C->stop = 1;
 	if (*pid > 0) {
-		t0 = ms();
-		while ((rc = (int)waitpid(*pid, &st, WNOHANG)) == 0 && ms() - t0 < TMO)
+		t0 = tu_now_ms();
+		while ((rc = (int)waitpid(*pid, &st, WNOHANG)) == 0 && tu_now_ms() - t0 < TMO)
 			usleep(1000);
 		if (rc == 0) {
 			kill(*pid, SIGKILL);
@@ -2116,9 +2107,9 @@ uplink_gone(pid_t *pid, unsigned nv)
 	}
 	fx_domain_destroy(W, nv);
 	dom0_remove_uplink(X0, FW, nv);
-	t0 = ms();
+	t0 = tu_now_ms();
 	while ((SH->link[MQ_PORT_UPLINK].up || fx_grants_active(W, FW) != 0) &&
-	    ms() - t0 < TMO)
+	    tu_now_ms() - t0 < TMO)
 		usleep(1000);
 	if (rc <= 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		printf("# NetVM process: rc %d, status 0x%x\n", rc, st);
@@ -2151,12 +2142,12 @@ uplink_restart_check(pid_t pid, unsigned nv)
 	T_EQ_INT(xs_state(X0, fs), nv_close_first ? XB_CLOSED : XB_CONNECTED);
 	T_ASSERT((NBH = nbh_start(SH, W, FW)) > 0);
 
-	t0 = ms();
+	t0 = tu_now_ms();
 	while ((C->bstate != XB_CONNECTED || C->nconn < 2 || !SH->st.uplink_connected) &&
-	    kill(pid, 0) == 0 && ms() - t0 < TMO)
+	    kill(pid, 0) == 0 && tu_now_ms() - t0 < TMO)
 		usleep(1000);
 	printf("# renegotiated in %llu ms; rings %u/%u, then %u/%u\n",
-	    (unsigned long long)(ms() - t0), old_tx, old_rx, C->txref, C->rxref);
+	    (unsigned long long)(tu_now_ms() - t0), old_tx, old_rx, C->txref, C->rxref);
 	T_EQ_INT(C->bstate, XB_CONNECTED);
 	T_EQ_INT(C->nconn, 2);			/* the NetVM mapped rings afresh */
 	T_EQ_INT(xs_state(X0, fs), XB_CONNECTED);
@@ -2234,8 +2225,8 @@ nv_flapper(struct tnetvm *n, struct ctl *c)
 	for (i = 0; i < 600; i++)
 		n->x->xs_write(n->x, 0, bp, junk[i % 12], (unsigned)strlen(junk[i % 12]));
 	snprintf(p, sizeof(p), "%s/state", n->fpath);
-	t0 = ms();
-	while (!c->stop && ms() - t0 < 4000) {
+	t0 = tu_now_ms();
+	while (!c->stop && tu_now_ms() - t0 < 4000) {
 		fs = xs_state(n->x, p);
 		if (fs != last) {
 			last = fs;
@@ -2276,11 +2267,11 @@ uplink_flap_check(pid_t pid)
 	T_ASSERT((NBH = nbh_start(SH, W, FW)) > 0);
 	C->step = 2;
 	/* the budget runs out long before the flapper does */
-	t0 = ms();
-	while (SH->st.violations == v0 && ms() - t0 < 4000)
+	t0 = tu_now_ms();
+	while (SH->st.violations == v0 && tu_now_ms() - t0 < 4000)
 		usleep(1000);
 	printf("# %llu renegotiations, %llu ms, NetVM saw %u changes; last: %s\n",
-	    (unsigned long long)SH->st.up_renegs, (unsigned long long)(ms() - t0),
+	    (unsigned long long)SH->st.up_renegs, (unsigned long long)(tu_now_ms() - t0),
 	    C->nconn, SH->st.last_violation);
 	T_EQ_INT(SH->st.violations, 1);
 	T_ASSERT(strstr(SH->st.last_violation, "renegotiating") != NULL);
@@ -2353,8 +2344,8 @@ uplink_broken_check(pid_t pid, uint64_t v0)
 	snprintf(mk, sizeof(mk), "/local/domain/%u/device/vif/0/moat-broken", FW);
 	T_EQ_INT(wait_connected(C), 0);
 	T_ASSERT(nvm_wait_done(1, pid, TMO));
-	t0 = ms();
-	while (SH->st.violations == v0 && ms() - t0 < TMO)
+	t0 = tu_now_ms();
+	while (SH->st.violations == v0 && tu_now_ms() - t0 < TMO)
 		usleep(1000);
 	T_EQ_INT(SH->st.violations, v0 + 1);
 	usleep(20000);
@@ -2375,8 +2366,8 @@ uplink_broken_check(pid_t pid, uint64_t v0)
 
 	/* dom0 re-initialises the device: a fresh start, verdict gone */
 	X0->xs_write(X0, 0, fs, "1", 1);
-	t0 = ms();
-	while (xs_state(X0, fs) != XB_CONNECTED && ms() - t0 < TMO)
+	t0 = tu_now_ms();
+	while (xs_state(X0, fs) != XB_CONNECTED && tu_now_ms() - t0 < TMO)
 		usleep(1000);
 	T_EQ_INT(xs_state(X0, fs), XB_CONNECTED);
 	T_ASSERT((v = X0->xs_read(X0, 0, mk, &len)) == NULL);

@@ -13,15 +13,6 @@
 
 #include "tfront.h"
 
-static uint64_t
-ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static int
 wrt(struct xen_if *x, uint32_t t, const char *dir, const char *key, const char *val)
 {
@@ -102,13 +93,13 @@ xs_state(struct xen_if *x, const char *path)
 int
 xs_wait_state(struct xen_if *x, const char *path, int want, int timeout_ms)
 {
-	uint64_t t0 = ms();
+	uint64_t t0 = tu_now_ms();
 
 	do {
 		if (xs_state(x, path) == want)
-			return (int)(ms() - t0);
+			return (int)(tu_now_ms() - t0);
 		usleep(1000);
-	} while (ms() - t0 < (uint64_t)timeout_ms);
+	} while (tu_now_ms() - t0 < (uint64_t)timeout_ms);
 	return -1;
 }
 
@@ -138,13 +129,13 @@ dom0_wait_vif_gone(struct xen_if *x0, unsigned bdom, unsigned dom, unsigned devi
     int timeout_ms)
 {
 	char b[96], f[96], p[128];
-	uint64_t t0 = ms();
+	uint64_t t0 = tu_now_ms();
 	int gone = 0, closed = 0;
 
 	snprintf(b, sizeof(b), "/local/domain/%u/backend/vif/%u/%u", bdom, dom, devid);
 	snprintf(f, sizeof(f), "/local/domain/%u/device/vif/%u", dom, devid);
 	snprintf(p, sizeof(p), "%s/state", b);
-	while (ms() - t0 < (uint64_t)timeout_ms) {
+	while (tu_now_ms() - t0 < (uint64_t)timeout_ms) {
 		unsigned len;
 		char *v = x0->xs_read(x0, 0, p, &len);
 
@@ -375,7 +366,7 @@ int
 tf_recv(struct tfront *t, uint8_t *buf, size_t cap, int timeout_ms)
 {
 	const union netif_rx_slot *ring = (const union netif_rx_slot *)t->rxs->ring;
-	uint64_t t0 = ms();
+	uint64_t t0 = tu_now_ms();
 	size_t got = 0;
 
 	for (;;) {
@@ -401,7 +392,7 @@ tf_recv(struct tfront *t, uint8_t *buf, size_t cap, int timeout_ms)
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		if (__atomic_load_n(&t->rxs->rsp_prod, __ATOMIC_ACQUIRE) != t->rx_cons)
 			continue;
-		if (ms() - t0 > (uint64_t)timeout_ms)
+		if (tu_now_ms() - t0 > (uint64_t)timeout_ms)
 			return -1;
 		wait_ev(t, 10);
 		tf_reap(t);
@@ -475,26 +466,6 @@ frame_arp(uint8_t *b, const uint8_t src[6], uint32_t sip, uint32_t tip)
 	return 42;
 }
 
-uint32_t
-tf_sum(uint32_t s, const uint8_t *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < n; i += 2)
-		s += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (n & 1)
-		s += (uint32_t)p[n - 1] << 8;
-	return s;
-}
-
-uint16_t
-tf_fold(uint32_t s)
-{
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)s;
-}
-
 size_t
 frame_udp(uint8_t *b, size_t len, uint32_t sip, uint32_t dip, int partial)
 {
@@ -513,7 +484,7 @@ frame_udp(uint8_t *b, size_t len, uint32_t sip, uint32_t dip, int partial)
 	ip[9] = 17;
 	memcpy(ip + 12, &sip, 4);
 	memcpy(ip + 16, &dip, 4);
-	c = (uint16_t)~tf_fold(tf_sum(0, ip, 20));
+	c = (uint16_t)~tu_fold(tu_sum16(0, ip, 20));
 	ip[10] = (uint8_t)(c >> 8);
 	ip[11] = (uint8_t)c;
 	u[0] = 0x30; u[1] = 0x39; u[2] = 0; u[3] = 53;
@@ -521,11 +492,11 @@ frame_udp(uint8_t *b, size_t len, uint32_t sip, uint32_t dip, int partial)
 	u[5] = (uint8_t)ulen;
 	for (i = 8; i < ulen; i++)
 		u[i] = (uint8_t)(i * 31 + 7);
-	ps = tf_sum(0, ip + 12, 8) + 17 + (uint32_t)ulen;
+	ps = tu_sum16(0, ip + 12, 8) + 17 + (uint32_t)ulen;
 	if (partial) {
-		c = tf_fold(ps);
+		c = tu_fold(ps);
 	} else {
-		c = (uint16_t)~tf_fold(tf_sum(ps, u, ulen));
+		c = (uint16_t)~tu_fold(tu_sum16(ps, u, ulen));
 		if (c == 0)
 			c = 0xffff;
 	}
@@ -539,9 +510,9 @@ frame_udp_csum_ok(const uint8_t *b, size_t len)
 {
 	const uint8_t *ip = b + 14, *u = ip + 20;
 	size_t ulen = len - 34;
-	uint32_t s = tf_sum(0, ip + 12, 8) + 17 + (uint32_t)ulen;
+	uint32_t s = tu_sum16(0, ip + 12, 8) + 17 + (uint32_t)ulen;
 
-	return tf_fold(tf_sum(s, u, ulen)) == 0xffff;
+	return tu_fold(tu_sum16(s, u, ulen)) == 0xffff;
 }
 
 /* The test NetVM */
@@ -744,14 +715,14 @@ tn_force_state(struct tnetvm *n, int s)
 int
 tn_wait(struct tnetvm *n, int want, int timeout_ms)
 {
-	uint64_t t0 = ms();
+	uint64_t t0 = tu_now_ms();
 
 	while (tn_poll(n) != want) {
-		if (ms() - t0 > (uint64_t)timeout_ms)
+		if (tu_now_ms() - t0 > (uint64_t)timeout_ms)
 			return -1;
 		usleep(1000);
 	}
-	return (int)(ms() - t0);
+	return (int)(tu_now_ms() - t0);
 }
 
 int
@@ -796,10 +767,10 @@ tn_send(struct tnetvm *n, const uint8_t *frame, uint16_t len)
 	struct netif_rx_request q;
 	struct netif_rx_response r;
 	struct xen_gcopy g;
-	uint64_t t0 = ms();
+	uint64_t t0 = tu_now_ms();
 
 	while (__atomic_load_n(&n->rxs->req_prod, __ATOMIC_ACQUIRE) == n->rx_cons) {
-		if (ms() - t0 > 2000)
+		if (tu_now_ms() - t0 > 2000)
 			return -1;
 		usleep(1000);
 	}
@@ -838,7 +809,7 @@ int
 tn_recv(struct tnetvm *n, uint8_t *buf, size_t cap, int timeout_ms)
 {
 	union netif_tx_slot *ring = (union netif_tx_slot *)n->txs->ring;
-	uint64_t t0 = ms();
+	uint64_t t0 = tu_now_ms();
 	size_t got = 0, total = 0;
 	int first = 1;
 
@@ -882,7 +853,7 @@ tn_recv(struct tnetvm *n, uint8_t *buf, size_t cap, int timeout_ms)
 			if (!(q.flags & NETTXF_more_data))
 				return (int)got;
 		}
-		if (ms() - t0 > (uint64_t)timeout_ms)
+		if (tu_now_ms() - t0 > (uint64_t)timeout_ms)
 			return -1;
 		usleep(500);
 	}

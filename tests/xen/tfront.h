@@ -11,6 +11,7 @@
 #include "xen_if.h"
 #include "xen_proto.h"
 #include "fakexen.h"
+#include "tests/testutil.h"	/* tu_sum16, tu_fold: the frames' checksums */
 
 #define TF_TXPAGES	64
 #define TF_RXPAGES	64
@@ -78,9 +79,6 @@ void	tf_free(struct tfront *t);
 size_t	frame_arp(uint8_t *b, const uint8_t src[6], uint32_t sip, uint32_t tip);
 /* UDP/IPv4 of total length len, checksum field left as pseudo-header sum
  * (csum_blank) when partial, else a full checksum. */
-/* RFC 1071 sums, big-endian words: tf_fold folds, without complementing. */
-uint32_t tf_sum(uint32_t s, const uint8_t *p, size_t n);
-uint16_t tf_fold(uint32_t s);
 size_t	frame_udp(uint8_t *b, size_t len, uint32_t sip, uint32_t dip, int partial);
 int	frame_udp_csum_ok(const uint8_t *b, size_t len);
 
