@@ -448,6 +448,7 @@ struct pkt_nd {
 int	pkt_nd_parse(const struct pkt_view *v, struct pkt_nd *nd);
 /* Address classes, the modified-EUI-64 link-local address of a MAC, the
  * solicited-node multicast address of target and its Ethernet address. */
+int	ip6_eq(const uint8_t a[16], const uint8_t b[16]);
 int	ip6_is_zero(const uint8_t a[16]);
 int	ip6_is_multicast(const uint8_t a[16]);
 int	ip6_is_linklocal(const uint8_t a[16]);

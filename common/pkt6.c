@@ -13,6 +13,12 @@
 #define ICMP6_ERR_MAX_IP	IP6_MIN_MTU
 
 int
+ip6_eq(const uint8_t a[16], const uint8_t b[16])
+{
+	return memcmp(a, b, 16) == 0;
+}
+
+int
 ip6_is_zero(const uint8_t a[16])
 {
 	static const uint8_t z[16];

@@ -18,6 +18,11 @@ cut_flow(struct nat_engine *e, uint32_t idx)
 	struct ft_entry *f = &e->ft.ent[idx];
 	char a[16], b[16];
 
+	if (f->flags & FT_F_V6) {
+		nat_cut6(e, idx);
+		nat_flow_remove(e, idx, NAT_R_CUT);
+		return;
+	}
 	log_info("port %u: flow %s > %s proto %u cut by new rules", f->cport,
 	    ip4_str(f->csrc, a), ip4_str(f->odst, b), f->proto);
 	if (f->proto == IPPROTO_TCP_ && f->state == FT_ACTIVE &&
@@ -204,6 +209,7 @@ nat_tick(struct nat_engine *e, uint64_t now)
 		}
 	}
 	nat_dns_tick(e);
+	nat_ip6_tick(e);
 	recheck_run(e);
 	if (now - e->last_sweep_ms >= 1000) {
 		e->last_sweep_ms = now;
