@@ -166,6 +166,7 @@ void	nat_config_defaults(struct nat_config *c);
 #define NAT_FRAG_CLIENT		32	/* mappings per client port */
 #define NAT_FRAG_UPLINK		256	/* mappings for the uplink */
 #define NAT_FRAG_TTL_MS		10000
+#define NAT_FRAG_V6		4	/* in nat_frag.dir: an IPv6 fragment */
 #define NAT_FRAGHOLD_CLIENT	4	/* out-of-order fragments held, per client */
 #define NAT_FRAGHOLD_UPLINK	32	/* and for the uplink */
 #define NAT_FRAG_HOLD_MS	1000
@@ -204,10 +205,11 @@ struct nat_hold {
 };
 
 struct nat_frag {
-	uint32_t	src, dst;
-	uint16_t	id;
+	uint32_t	src, dst;	/* IPv6: the addresses' ft_tag6() */
+	uint32_t	id;		/* IPv4's 16 bits or IPv6's 32 */
 	uint8_t		proto;
-	uint8_t		dir;		/* 1 out (client -> ...), 2 in (uplink -> client) */
+	uint8_t		dir;		/* 1 out (client -> ...), 2 in (uplink -> client);
+					 * | NAT_FRAG_V6 for IPv6 */
 	uint32_t	flow;
 	uint64_t	expire_ms;
 };

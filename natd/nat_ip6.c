@@ -10,8 +10,8 @@
  * uplink; /qubes-netvm-gateway6 and the client's own IPv6 address for a
  * client) nat_ip6_gate drops every IPv6 frame of that link, parsed or not,
  * as "ipv6": nothing is forwarded by default (Qubes security bulletin 4).
- * IPv6 fragments are dropped and counted ("frag"): no per-client state is
- * kept for them yet.
+ * IPv6 fragments go through nat_frag.c as IPv4's do: per-port state maps
+ * the later fragments to the flow their first fragment matched.
  */
 #include <arpa/inet.h>
 #include <string.h>
@@ -369,8 +369,11 @@ new_flow6(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 		return;
 	}
 	l->npending++;
-	if (nat_hold_push(e, idx, d) == -1)
+	if (nat_hold_push(e, idx, d) == -1) {
 		nat_drop(e, d, v, NAT_R_PENDING_FULL);
+		return;
+	}
+	nat_frag_first_done(e, v, 0, 0, DIR_OUT, idx, d->port);
 }
 
 /* 1 when the packet fits the next link; else packet-too-big goes back
@@ -669,8 +672,8 @@ nat_client_ip6(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 		nat_drop(e, d, v, NAT_R_TTL);
 		return;
 	}
-	if (v->is_frag) {
-		nat_drop(e, d, v, NAT_R_FRAG);
+	if (v->is_frag && !v->frag_first) {
+		nat_client_frag(e, d, v);
 		return;
 	}
 	switch (v->proto) {
@@ -700,9 +703,10 @@ nat_client_ip6(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 	    icmp ? 0 : sport, icmp ? sport : dport));
 	if (idx != FT_NIL && e->ft.ent[idx].kind == FT_K_C2C &&
 	    (!icmp || v->icmp_type == ICMP6_ECHO_REPLY)) {
-		if (e->ft.ent[idx].state == FT_ACTIVE)
+		if (e->ft.ent[idx].state == FT_ACTIVE) {
+			nat_frag_first_done(e, v, 0, 0, DIR_IN, idx, d->port);
 			nat_forward_in6(e, d, v, idx);
-		else
+		} else
 			nat_drop(e, d, v, NAT_R_NO_FLOW);
 		return;
 	}
@@ -720,8 +724,11 @@ nat_client_ip6(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 	case FT_PENDING:
 		if (nat_hold_push(e, idx, d) == -1)
 			nat_drop(e, d, v, NAT_R_PENDING_FULL);
+		else
+			nat_frag_first_done(e, v, 0, 0, DIR_OUT, idx, d->port);
 		return;
 	case FT_ACTIVE:
+		nat_frag_first_done(e, v, 0, 0, DIR_OUT, idx, d->port);
 		nat_forward_out6(e, d, v, idx);
 		return;
 	default:
@@ -763,8 +770,8 @@ nat_uplink_ip6(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 		nat_drop(e, d, v, NAT_R_MALFORMED);
 		return;
 	}
-	if (v->is_frag) {
-		nat_drop(e, d, v, NAT_R_FRAG);
+	if (v->is_frag && !v->frag_first) {
+		nat_uplink_frag(e, d, v);
 		return;
 	}
 	switch (v->proto) {
@@ -774,7 +781,8 @@ nat_uplink_ip6(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 		lport = v->dport;
 		break;
 	case IPPROTO_ICMPV6_:
-		if (v->has_l4 && v->icmp_type == ICMP6_ECHO_REQUEST) {
+		if (v->has_l4 && v->icmp_type == ICMP6_ECHO_REQUEST &&
+		    !v->is_frag) {
 			echo6_reply(e, d, v);
 			return;
 		}
@@ -808,5 +816,6 @@ nat_uplink_ip6(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 		    NAT_R_POLICY_DROP : NAT_R_NO_FLOW);
 		return;
 	}
+	nat_frag_first_done(e, v, 0, 0, DIR_IN, idx, MQ_PORT_UPLINK);
 	nat_forward_in6(e, d, v, idx);
 }

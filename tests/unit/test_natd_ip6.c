@@ -690,6 +690,108 @@ test_restart6(void)
 	free(mem);
 }
 
+/*
+ * The two fragments of a UDP datagram of paylen bytes (checksum over the
+ * whole datagram), split after cut bytes of its UDP part: f1 first (with
+ * the UDP header), f2 the rest. Returns the lengths through n1, n2.
+ */
+static void
+mk_frag6(uint8_t *f1, size_t *n1, uint8_t *f2, size_t *n2,
+    const uint8_t *smac, const uint8_t *dmac, const uint8_t *src,
+    const uint8_t *dst, uint16_t sport, uint16_t dport, size_t paylen,
+    size_t cut, uint32_t id)
+{
+	uint8_t whole[2048];
+	size_t wn = mk6(whole, smac, dmac, src, dst, IPPROTO_UDP_, 64, sport,
+	    dport, 0, paylen), ulen = wn - 54, i;
+	uint8_t *fs[2] = { f1, f2 };
+	size_t off[2] = { 0, cut }, len[2] = { cut, ulen - cut };
+
+	for (i = 0; i < 2; i++) {
+		uint8_t *f = fs[i];
+		uint16_t fo = (uint16_t)(off[i] | (i == 0 ? 1 : 0));
+
+		memcpy(f, whole, 54);
+		f[18] = (uint8_t)((8 + len[i]) >> 8);
+		f[19] = (uint8_t)(8 + len[i]);
+		f[20] = IP6_NH_FRAGMENT;
+		f[54] = IPPROTO_UDP_;
+		f[55] = 0;
+		f[56] = (uint8_t)(fo >> 8);
+		f[57] = (uint8_t)fo;
+		f[58] = (uint8_t)(id >> 24);
+		f[59] = (uint8_t)(id >> 16);
+		f[60] = (uint8_t)(id >> 8);
+		f[61] = (uint8_t)id;
+		memcpy(f + 62, whole + 54 + off[i], len[i]);
+	}
+	*n1 = 62 + len[0];
+	*n2 = 62 + len[1];
+}
+
+static void
+test_fragments6(void)
+{
+	struct tl *t = tl6();
+	uint8_t f1[2048], f2[2048];
+	struct pkt_view v;
+	size_t n1, n2;
+	uint16_t np;
+
+	/* Out, in order: both fragments leave translated. */
+	mk_frag6(f1, &n1, f2, &n2, MAC_V1, MAC_C1, nh_ip6_c1, ip6_remote,
+	    45000, 7, 1500, 1000, 0xabc);
+	tl_in(t, 1, f1, n1);
+	T_EQ_INT(t->nfr, 1);
+	tl_in(t, 1, f2, n2);
+	tl_verdict(t, t->fr[0].seq, VERDICT_ACCEPT);
+	T_EQ_INT(tl_nsent(t), 2);
+	T_EQ_INT(last6(t, 0, &v), 0);
+	T_EQ_INT(v.is_frag, 1);
+	T_EQ_INT(v.frag_first, 0);
+	T_EQ_MEM(pkt_ip6(&v)->saddr, nh_ip6_us, 16);
+	T_EQ_INT(tl_parse(t, 0, &v), PKT_OK);
+	T_EQ_INT(v.frag_first, 1);
+	T_EQ_MEM(pkt_ip6(&v)->saddr, nh_ip6_us, 16);
+	np = v.sport;
+	/* In, tail first: held until its head maps it, then both reach the
+	 * client. */
+	t->ntx = 0;
+	mk_frag6(f1, &n1, f2, &n2, MAC_GW, MAC_UP, ip6_remote, nh_ip6_us, 7,
+	    np, 1500, 1000, 0x777);
+	tl_in(t, 0, f2, n2);
+	T_EQ_INT(tl_nsent(t), 0);
+	tl_in(t, 0, f1, n1);
+	T_EQ_INT(tl_nsent(t), 2);
+	{
+		unsigned i, heads = 0, tails = 0;
+
+		for (i = 0; i < t->ntx; i++) {
+			if (tl_parse(t, i, &v) != PKT_OK)
+				continue;
+			T_EQ_INT(t->tx[i].port, 1);
+			T_EQ_MEM(pkt_ip6(&v)->daddr, nh_ip6_c1, 16);
+			if (v.frag_first) {
+				heads++;
+				T_EQ_INT(v.dport, 45000);
+			} else
+				tails++;
+		}
+		T_EQ_INT(heads, 1);
+		T_EQ_INT(tails, 1);
+	}
+	/* A tail no head claims: dropped as frag after its hold. */
+	t->ntx = 0;
+	mk_frag6(f1, &n1, f2, &n2, MAC_GW, MAC_UP, ip6_remote, nh_ip6_us, 7,
+	    np, 1500, 1000, 0x778);
+	tl_in(t, 0, f2, n2);
+	t->now += NAT_FRAG_HOLD_MS + 1;
+	nat_tick(t->e, t->now);
+	T_EQ_INT(tl_nsent(t), 0);
+	T_EQ_INT(tl_drops(t, 0, NAT_R_FRAG), 1);
+	tl_free(t);
+}
+
 int
 main(void)
 {
@@ -705,5 +807,6 @@ main(void)
 	T_RUN(test_mtu);
 	T_RUN(test_ext_headers);
 	T_RUN(test_restart6);
+	T_RUN(test_fragments6);
 	return t_done();
 }
