@@ -319,6 +319,7 @@ send_config(struct daemon *d)
 				memset(&l, 0, sizeof l);
 				l.port = (uint16_t)(i + 1);
 				l.client_ip = M.client[i].ip;
+				memcpy(l.client_ip6, M.client[i].ip6, sizeof l.client_ip6);
 				strlcpy_(l.ifname, M.client[i].ifname, sizeof l.ifname);
 				daemon_send(d->id, MSG_DEVNET_LINK, 0, &l, sizeof l, -1);
 			}

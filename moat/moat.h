@@ -62,6 +62,7 @@ struct moat {
 	struct {
 		char	 ifname[IFNAME_MAX];
 		uint32_t ip;
+		uint8_t	 ip6[16];	/* all zero: the client has no IPv6 */
 	}		 client[MAX_CLIENT_LINKS];
 	int		 nclients;
 	const char	*qubesdb;
