@@ -638,6 +638,23 @@ engine_clients(struct engine *e, const struct msg_clients *mc, uint32_t count)
 	lset_rebuild(e);
 }
 
+void
+engine_clients6(struct engine *e, const struct msg_clients6 *mc, uint32_t count)
+{
+	static const uint8_t zero[16];
+	uint32_t i;
+
+	e->ncips6 = 0;
+	for (i = 0; i < count && i < CLIENTS6_MAX; i++) {
+		if (memcmp(mc->c[i].ip, zero, 16) != 0)
+			memcpy(e->cips6[e->ncips6++], mc->c[i].ip, 16);
+		if (memcmp(mc->c[i].visible_ip, zero, 16) != 0 &&
+		    memcmp(mc->c[i].visible_ip, mc->c[i].ip, 16) != 0)
+			memcpy(e->cips6[e->ncips6++], mc->c[i].visible_ip, 16);
+	}
+	lset_rebuild(e);
+}
+
 static uint32_t
 lset_hash(int family, const uint8_t *a)
 {
@@ -659,8 +676,9 @@ lset_add(struct engine *e, int family, const uint8_t *addr)
 	memcpy(e->lset[i].a, a, 16);
 }
 
-/* The addresses of the clients whose links are up; at most 2 per port and
- * ENG_LSET is larger than twice MQ_PORT_MAX, so probing always ends. */
+/* The addresses of the clients whose links are up (at most 2 per port) and
+ * dom0's connected ones (at most 2 per entry of each family's list):
+ * ENG_LSET is twice all of that, so probing always ends. */
 static void
 lset_rebuild(struct engine *e)
 {
@@ -670,6 +688,8 @@ lset_rebuild(struct engine *e)
 	memset(e->lset, 0, sizeof e->lset);
 	for (p = 0; p < e->ncips; p++)
 		lset_add(e, 4, (const uint8_t *)&e->cips[p]);
+	for (p = 0; p < e->ncips6; p++)
+		lset_add(e, 6, e->cips6[p]);
 	for (p = 0; p < MQ_PORT_MAX; p++) {
 		if (!e->clients[p].up)
 			continue;

@@ -175,7 +175,7 @@ struct eng_client {
 
 /* up links (2 addresses each) and dom0's connected clients (real and
  * visible address each) always leave a quarter of the table free */
-#define ENG_LSET	(4 * MQ_PORT_MAX + 4 * CLIENTS_MAX)
+#define ENG_LSET	(4 * MQ_PORT_MAX + 4 * CLIENTS_MAX + 4 * CLIENTS6_MAX)
 
 struct engine {
 	struct rset	 json;
@@ -189,6 +189,8 @@ struct engine {
 	}		 lset[ENG_LSET];	/* clients' addresses: links and cips */
 	uint32_t	 cips[2 * CLIENTS_MAX];	/* MSG_CLIENTS: real and visible IPv4 */
 	uint32_t	 ncips;
+	uint8_t		 cips6[2 * CLIENTS6_MAX][16];	/* MSG_CLIENTS6: real and visible */
+	uint32_t	 ncips6;
 	uint8_t		 dnsaddr[8][4];
 	int		 ndnsaddr;
 	uint32_t	 generation;
@@ -203,6 +205,9 @@ void	engine_link(struct engine *e, const struct msg_link *l);
 /* dom0's list of connected clients (count entries of mc, checked by the
  * caller): their addresses count as clients for inter-VM traffic. */
 void	engine_clients(struct engine *e, const struct msg_clients *mc,
+	    uint32_t count);
+/* The same for dom0's connected IPv6 clients (/connected-ips6). */
+void	engine_clients6(struct engine *e, const struct msg_clients6 *mc,
 	    uint32_t count);
 /* Replace (or create) the Qubes rule set of one client address. */
 struct qset *engine_qset_get(struct engine *e, int family, const uint8_t *addr,

@@ -670,6 +670,38 @@ test_intervm_connected_ips(void)
 	T_EQ_INT(ACT(F4("10.137.0.20", IPPROTO_TCP, 22)), VERDICT_ACCEPT);
 }
 
+/* The same for /connected-ips6: another client's IPv6 address is
+ * inter-VM traffic, denied unless a rule names it. */
+static void
+test_intervm_connected_ips6(void)
+{
+	static struct msg_clients6 mc;
+	const char *me = "fd09:24ef:4179::a89:5", *other = "fd09:24ef:4179::a89:20";
+
+	setup();
+	qubes(4, WORK, "accept", 0);
+	qubes(6, me, "accept", 0);
+	T_EQ_INT(ACT(flow(6, 1, me, other, IPPROTO_TCP, 22)), VERDICT_ACCEPT);
+	mc.count = 1;
+	inet_pton(AF_INET6, other, mc.c[0].ip);
+	inet_pton(AF_INET6, "fd09:24ef:4179::a8a:99", mc.c[0].visible_ip);
+	mc.c[0].flags = CLIENT_F_CONNECTED;
+	engine_clients6(&eng, &mc, mc.count);
+	T_EQ_INT(ACT(flow(6, 1, me, other, IPPROTO_TCP, 22)), VERDICT_DROP);
+	T_EQ_INT(ACT(flow(6, 1, me, "fd09:24ef:4179::a8a:99", IPPROTO_TCP, 22)), VERDICT_DROP);
+	/* the outside is unaffected, and so is the IPv4 list */
+	T_EQ_INT(ACT(flow(6, 1, me, "2001:db8::1", IPPROTO_TCP, 22)), VERDICT_ACCEPT);
+	T_EQ_INT(ACT(F4("10.137.0.20", IPPROTO_TCP, 22)), VERDICT_ACCEPT);
+	/* a Qubes rule naming exactly that address accepts */
+	qubes(6, me, "drop", 1, "0000=action=accept dst6=fd09:24ef:4179::a89:20/128 proto=tcp");
+	T_EQ_INT(ACT(flow(6, 1, me, other, IPPROTO_TCP, 22)), VERDICT_ACCEPT);
+	qubes(6, me, "accept", 0);
+	/* a new snapshot replaces the old one */
+	mc.count = 0;
+	engine_clients6(&eng, &mc, mc.count);
+	T_EQ_INT(ACT(flow(6, 1, me, other, IPPROTO_TCP, 22)), VERDICT_ACCEPT);
+}
+
 static void
 test_ipv6(void)
 {
@@ -727,6 +759,7 @@ main(void)
 	T_RUN(test_dns_bounded);
 	T_RUN(test_intervm);
 	T_RUN(test_intervm_connected_ips);
+	T_RUN(test_intervm_connected_ips6);
 	T_RUN(test_ipv6);
 	T_RUN(test_generation);
 	return t_done();
