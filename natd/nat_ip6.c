@@ -642,6 +642,12 @@ nat_client_ip6(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 	}
 	memcpy(src, pkt_ip6(v)->saddr, 16);
 	memcpy(dst, pkt_ip6(v)->daddr, 16);
+	/* Link-local multicast (mDNS, LLMNR) is every client's background
+	 * noise, not a forged source: counted as what it is. */
+	if (ip6_is_multicast(dst)) {
+		nat_drop(e, d, v, NAT_R_MARTIAN);
+		return;
+	}
 	/* Link-local sources are for neighbour discovery only. */
 	if (!ip6_eq(src, l->ip6)) {
 		nat_drop(e, d, v, NAT_R_SPOOFED);

@@ -99,7 +99,15 @@ nat_verdict(struct nat_engine *e, const struct flow_verdict *vd, uint64_t now)
 			}
 		}
 	}
-	if (log_getlevel() >= LOG_LVL_DEBUG) {
+	if (log_getlevel() >= LOG_LVL_DEBUG && (f->flags & FT_F_V6)) {
+		char a[46], b[46];
+
+		log_debug("port %u: flow [%s]:%u > [%s]:%u proto %u: %s (rule %u)",
+		    f->cport, ip6_str(e->ft.a6[idx].src, a), f->csport,
+		    ip6_str(e->ft.a6[idx].dst, b), f->dport, f->proto,
+		    act == VERDICT_ACCEPT ? "accept" : act == VERDICT_DROP ?
+		    "drop" : "reject", vd->rule);
+	} else if (log_getlevel() >= LOG_LVL_DEBUG) {
 		char a[16], b[16];
 
 		log_debug("port %u: flow %s:%u > %s:%u proto %u: %s (rule %u)",

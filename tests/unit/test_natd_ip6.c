@@ -409,6 +409,12 @@ test_spoof_martian(void)
 	n = mk6(f, MAC_V1, MAC_C1, nh_ip6_c1, ll, IPPROTO_UDP_, 64, 1, 53, 0, 4);
 	tl_in(t, 1, f, n);
 	T_EQ_INT(tl_drops(t, 1, NAT_R_MARTIAN), 1);
+	/* mDNS from the link-local address: noise, not a forgery. */
+	n = mk6(f, MAC_V1, MAC_C1, ll, (const uint8_t[16]){ 0xff, 2, [15] = 0xfb },
+	    IPPROTO_UDP_, 255, 5353, 5353, 0, 4);
+	tl_in(t, 1, f, n);
+	T_EQ_INT(tl_drops(t, 1, NAT_R_MARTIAN), 2);
+	T_EQ_INT(tl_drops(t, 1, NAT_R_SPOOFED), 2);
 	T_EQ_INT(tl_nsent(t), 0);
 	T_EQ_INT(t->nfr, 0);
 	tl_free(t);
