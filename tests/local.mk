@@ -73,5 +73,17 @@ MOAT_UNIT_TESTS += tests/fuzz/replay_egress
 tests_fuzz_replay_egress_SOURCES = tests/fuzz/fuzz_egress.c tests/fuzz/replay.c $(NATD_HARNESS)
 tests_fuzz_replay_egress_LDADD = $(NATD_LIBS) $(POLICY_LIBS)
 tests_fuzz_replay_egress_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+# The same for IPv6 (issue 14): its own, smaller model.
+MOAT_FUZZ_TARGETS += tests/fuzz/fuzz_egress6
+EXTRA_PROGRAMS += tests/fuzz/fuzz_egress6
+tests_fuzz_fuzz_egress6_SOURCES = tests/fuzz/fuzz_egress6.c $(NATD_HARNESS)
+tests_fuzz_fuzz_egress6_LDADD = $(NATD_LIBS) $(POLICY_LIBS)
+tests_fuzz_fuzz_egress6_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+tests_fuzz_fuzz_egress6_LDFLAGS = -fsanitize=fuzzer
+MOAT_UNIT_TESTS += tests/fuzz/replay_egress6
+tests_fuzz_replay_egress6_SOURCES = tests/fuzz/fuzz_egress6.c tests/fuzz/replay.c $(NATD_HARNESS)
+tests_fuzz_replay_egress6_LDADD = $(NATD_LIBS) $(POLICY_LIBS)
+tests_fuzz_replay_egress6_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+EXTRA_DIST += tests/fuzz/corpus/egress6
 EXTRA_DIST += tests/fuzz/corpus/egress \
 	tests/fuzz/gen_egress_seeds.py
