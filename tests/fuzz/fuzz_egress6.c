@@ -840,7 +840,7 @@ setup(void)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	unsigned nev = 0;
+	unsigned nev = 0, i;
 
 	if (mem == NULL) {
 		log_init("fuzz_egress6", -1);
@@ -880,5 +880,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    "uplink %u, client 1 %u\n", nev, S.nreq, S.nacc, S.nout[0],
 		    S.nout[1]);
 	nat_free(S.ne);
+	/* policyd's engine has no free function; as fuzz_egress does */
+	for (i = 0; i < ENG_MAX_QSETS; i++)
+		if (S.pe.qsets[i] != NULL) {
+			rset_free(&S.pe.qsets[i]->set);
+			free(S.pe.qsets[i]);
+		}
+	rset_free(&S.pe.json);
 	return 0;
 }
