@@ -21,6 +21,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <arpa/inet.h>
 
 #include "agentd.h"
 #include "log.h"
@@ -259,6 +260,17 @@ clients_size(const struct msg_clients *mc)
 	return offsetof(struct msg_clients, c) + mc->count * sizeof(mc->c[0]);
 }
 
+static const uint8_t zero6[16];
+
+static const char *
+ip6_or_none(const uint8_t a[16], char buf[INET6_ADDRSTRLEN])
+{
+	if (memcmp(a, zero6, 16) == 0 ||
+	    inet_ntop(AF_INET6, a, buf, INET6_ADDRSTRLEN) == NULL)
+		return "none";
+	return buf;
+}
+
 static void
 send_netconf(struct conf *c, int force)
 {
@@ -267,6 +279,18 @@ send_netconf(struct conf *c, int force)
 	conf_netconf(&c->db, &nc);
 	if (!force && c->netconf_sent && memcmp(&nc, &c->netconf, sizeof(nc)) == 0)
 		return;
+	/* IPv6 is opt-in in dom0 (the `ipv6` feature): say when it is on, or
+	 * changes, so a user sees what moat was given */
+	if ((!c->netconf_sent && memcmp(nc.ip6, zero6, 16) != 0) ||
+	    (c->netconf_sent && (memcmp(nc.ip6, c->netconf.ip6, 16) != 0 ||
+	    memcmp(nc.gateway6, c->netconf.gateway6, 16) != 0 ||
+	    memcmp(nc.netvm_gateway6, c->netconf.netvm_gateway6, 16) != 0))) {
+		char a[3][INET6_ADDRSTRLEN];
+
+		log_info("qubesdb: IPv6 address %s, gateway %s, clients' gateway %s",
+		    ip6_or_none(nc.ip6, a[0]), ip6_or_none(nc.gateway6, a[1]),
+		    ip6_or_none(nc.netvm_gateway6, a[2]));
+	}
 	if (c->send(c->arg, MSG_NETCONF, &nc, sizeof(nc), -1) == -1)
 		log_warn("send NETCONF");
 	c->netconf = nc;

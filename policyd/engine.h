@@ -47,6 +47,7 @@ struct prule {
 	uint8_t		has_icmptype;
 	uint8_t		icmptype;
 	uint8_t		log;
+	uint8_t		to_client;	/* JSON "to": the client whose IPv4 is addr, by either of its addresses */
 	uint16_t	plo, phi;
 	uint16_t	id;		/* verdict.rule */
 	uint32_t	from;		/* JSON: the source client's IPv4, network order; 0 = any */
@@ -124,6 +125,7 @@ struct fkey {
 	uint8_t		icmptype;
 	uint8_t		interclient;	/* destination is another client */
 	uint32_t	from;		/* the client's IPv4, network order (0 unknown) */
+	uint32_t	peer4;		/* IPv6 inter-VM: the IPv4 of the client owning dst (0 unknown) */
 	uint16_t	dport;
 	uint8_t		dst[16];
 };
