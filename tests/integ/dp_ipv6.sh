@@ -2,7 +2,8 @@
 # IPv6 through moat (issue 14), with real Linux stacks on every side: ping6,
 # TCP and UDP masqueraded to /qubes-ip6; Qubes dst6 rules and JSON dst6
 # rules allow and deny, a deny fails at once; hop limit 1 answered by moat;
-# a forged source and a client's router advertisement go nowhere; path-MTU
+# a forged source and a client's router advertisement go nowhere; client to
+# client IPv6 only with a JSON rule naming the target; path-MTU
 # discovery through moat when a link behind the NetVM is smaller; without
 # IPv6 configuration nothing IPv6 crosses and every frame is counted.
 . "$(dirname "$0")/lib.sh"
@@ -101,6 +102,21 @@ check "c2: 2 MB uploaded over TCP to [$FAR_IP6]:9000 across the 1280-byte link (
 	pkt6 "$NS_C2" upload "$FAR_IP6" 9000 2097152 --timeout 15
 check "c2 learned the path MTU 1280 to $FAR_IP6" \
 	bash -c 'ip -n "$1" -6 route get "$2" | grep -q "mtu 1280"' _ "$NS_C2" "$FAR_IP6"
+
+# ---- client to client over IPv6: denied, unless a JSON rule names the target
+client_services 2
+is "$(banner "$NS_C2" "$C2_IP6")" "hello from vault" "c2's own server answers on IPv6 locally (probe works)"
+is "$(banner "$NS_C1" "$C2_IP6")" fail "c1 -> [$C2_IP6]:2222 blocked by default"
+json_rules "$RUN/c2c.json" <<EOF2
+{"version": 1, "names": {"work": "$C1_IP", "vault": "$C2_IP"},
+ "rules": [{"from": "work", "to": "vault", "action": "accept", "proto": "tcp", "dstports": "2222"}]}
+EOF2
+check "SetRules: work -> vault tcp 2222" fw_setrules "$RUN/c2c.json"
+is "$(banner "$NS_C1" "$C2_IP6")" "hello from vault" "c1 -> [$C2_IP6]:2222 works once the JSON rule allows it"
+check "c2's server saw c1's own IPv6 address (client to client is not translated)" \
+	grep -q "^$C1_IP6 " "$RUN/c2-peers.log"
+is "$(banner "$NS_C2" "$C1_IP6")" fail "c2 -> [$C1_IP6]:2222 still blocked (the rule is one way)"
+fw_setrules "$RUN/r0.json" >/dev/null
 
 # ---- without IPv6 configuration nothing IPv6 crosses, and it is counted
 _moat_stop
