@@ -245,7 +245,7 @@ walk_ip6(struct pkt_view *v, size_t off, size_t end, uint8_t next)
 			v->ip6_next_ext = (uint8_t)n;
 			return 0;
 		}
-		if (n + 1 >= IP6_EXT_MAX)
+		if (n + 1 >= IP6_EXT_MAX)	/* the next would be one too many */
 			return PKT_E_IP6_EXT;
 		next = h[0];
 		off += hl;

@@ -149,7 +149,7 @@ enum pkt_err {
 	PKT_E_BAD_ARP = -8,	/* ARP that is not IPv4-over-Ethernet */
 	PKT_E_BAD_FRAG = -9,	/* fragment offset + length past 65535 */
 	PKT_E_UNSUPPORTED = -10,	/* ethertype moat does not forward (VLAN, ...) */
-	PKT_E_IP6_EXT = -11,	/* IPv6 extension headers truncated, too many,
+	PKT_E_IP6_EXT = -11,	/* IPv6 extension headers truncated, too many (> 5),
 				 * misplaced (hop-by-hop not first) or a
 				 * second fragment header */
 	PKT_E_IP6_RH = -12,	/* IPv6 routing header with segments left:
@@ -162,9 +162,10 @@ enum pkt_err {
 #define IP6_NH_FRAGMENT	44
 #define IP6_NH_NONE	59
 #define IP6_NH_DSTOPTS	60
-/* Extension headers walked before giving up: RFC 8200 allows each at most
- * once (destination options twice), so a longer chain is an attack on
- * whoever walks it. */
+/* Extension headers walked, at most IP6_EXT_MAX - 1 of them: RFC 8200
+ * allows each at most once (destination options twice), which makes five
+ * of the kinds moat walks; a longer chain is an attack on whoever walks
+ * it. */
 #define IP6_EXT_MAX	6
 
 #define ICMP6_DST_UNREACH	1

@@ -77,7 +77,7 @@
  *                  address probes, solicitations for a client's own
  *                  address, multicast listener reports
  *   ip6_ext        IPv6 extension headers natd will not walk: truncated,
- *                  more than IP6_EXT_MAX, hop-by-hop not first, two
+ *                  more than five, hop-by-hop not first, two
  *                  fragment headers
  */
 enum nat_reason {
