@@ -14,11 +14,13 @@
  *
  * Input: events, an opcode byte (% 8) and its parameter bytes (zeros past
  * the end):
- *   0-2  a client frame: client, kind (TCP, UDP, ICMPv6 echo and reply,
+ *   0-1  a client frame: client, kind (TCP, UDP, ICMPv6 echo and reply,
  *        neighbour solicitation, router advertisement), destination, ports,
  *        variant (plain, forged source, link-local source, hop limit 1,
  *        bad checksum, extension headers, routing header with segments
  *        left, first or later fragment, multicast destination)
+ *   2    client 1's ICMPv6 error about a reply it received, to the
+ *        quoted sender or elsewhere, checksum good or bad
  *   3    the uplink answers a frame natd sent out (or a made-up one)
  *   4    an uplink frame from anyone to anyone
  *   5    an uplink ICMPv6 error quoting a frame natd sent out (or made up)
@@ -35,7 +37,9 @@
  *    came from client 1, was not one that must be refused (forged or
  *    link-local source, hop limit 1, source-routed, multicast or link-local
  *    destination), and its flow (protocol, destination, port) is accepted
- *    by the rules in force; a later fragment only after a first fragment
+ *    by the rules in force; client 1's ICMPv6 error only with a good
+ *    checksum, to the sender of the packet it quotes, about an accepted
+ *    flow, the quote translated to /qubes-ip6; a later fragment only after a first fragment
  *    of an accepted flow with its id; an uplink frame only back to its
  *    sender (echo reply, ICMPv6 error); untagged: moat's own neighbour
  *    discovery, and a bare RST to a host some flow was accepted to;
@@ -86,7 +90,7 @@ static const uint8_t MAC_C[3][6] = { { 0 }, { 2, 0, 0, 0, 0, 2 },
 static const uint8_t MAC_V[3][6] = { { 0 }, { 2, 0, 0, 0, 0, 0x21 },
 	{ 2, 0, 0, 0, 0, 0x22 } };
 
-enum { K_TCP, K_UDP, K_ECHO, K_ECHOREP, K_NS, K_RA, K_NKIND };
+enum { K_TCP, K_UDP, K_ECHO, K_ECHOREP, K_NS, K_RA, K_NKIND, K_CERR = 99 };
 enum { V_PLAIN, V_SPOOF, V_LLSRC, V_HOP1, V_BADSUM, V_EXT, V_RH, V_FRAG1,
 	V_FRAG2, V_MCAST, V_NVAR };
 
@@ -121,6 +125,9 @@ static struct {
 	uint8_t			 uplog[NLOG][256];	/* IP packets sent out */
 	size_t			 uplen[NLOG];
 	unsigned		 nup;
+	uint8_t			 clog[NLOG][256];	/* replies client 1 got */
+	size_t			 clen[NLOG];
+	unsigned		 ncl;
 	uint8_t			 ever[32][16];	/* destinations once accepted */
 	unsigned		 never;
 	uint32_t		 bufcur;
@@ -536,6 +543,56 @@ ev_uplink_error(void)
 	inject(0, f, n);
 }
 
+/* Client 1 reports an error about a reply it got: only to its sender. */
+static void
+ev_client_error(void)
+{
+	uint8_t w = get(), to = get(), var = get();
+	struct rec *r = new_rec();
+	uint8_t f[1024];
+	struct pkt_view v;
+	const uint8_t *q;
+	size_t ql, n;
+
+	if (r == NULL || S.ncl == 0)
+		return;
+	q = S.clog[w % (S.ncl < NLOG ? S.ncl : NLOG)];
+	ql = S.clen[w % (S.ncl < NLOG ? S.ncl : NLOG)];
+	if (var & 2)
+		ql = ql < 48 ? ql : 48;
+	r->port = 1;
+	r->kind = K_CERR;
+	r->proto = IPPROTO_ICMPV6_;
+	memcpy(r->src, nh_ip6_c1, 16);
+	/* the quoted packet's source (its sender), or someone else */
+	memcpy(r->dst, (to & 3) ? q + 8 : DSTS[to % 3], 16);
+	r->refuse = (var & 1) || memcmp(r->dst, q + 8, 16) != 0;
+	memset(f, 0, 62);
+	memcpy(f, MAC_C[1], 6);
+	memcpy(f + 6, MAC_V[1], 6);
+	f[12] = 0x86;
+	f[13] = 0xdd;
+	f[14] = 0x60;
+	f[20] = IPPROTO_ICMPV6_;
+	f[21] = 64;
+	memcpy(f + 22, r->src, 16);
+	memcpy(f + 38, r->dst, 16);
+	f[54] = ICMP6_DST_UNREACH;
+	f[55] = ICMP6_DST_PORT;
+	memcpy(f + 62, q, ql);
+	put_tag(f + 62 + ql, S.nrec);
+	n = 62 + ql + 8;
+	f[18] = (uint8_t)((n - 54) >> 8);
+	f[19] = (uint8_t)(n - 54);
+	if (pkt_parse(&v, f, n) == PKT_OK && v.has_l4) {
+		pkt_l4_csum_set(&v);
+		if (var & 1)
+			f[57] ^= 0x22;
+	}
+	S.nrec++;
+	inject(1, f, n);
+}
+
 static void
 ev_rules(void)
 {
@@ -632,6 +689,26 @@ check_uplink(const struct pkt_view *v, const struct rec *r)
 	}
 	if (r->port != 1)
 		fail("client %u's IPv6 left on the uplink", r->port);
+	if (r->kind == K_CERR) {
+		struct pkt_view q;
+		size_t off = v->l4_off + 8;
+
+		if (r->refuse)
+			fail("client 1's error left to a host it does not "
+			    "quote, or with a bad checksum");
+		if (memcmp(ip->daddr, r->dst, 16) != 0)
+			fail("client 1's error left to another host");
+		if (pkt_parse_icmp6_quote(&q, v->frame + off, v->ip_end - off) !=
+		    PKT_OK || !q.has_l4)
+			fail("client 1's error left with an unreadable quote");
+		if (memcmp(pkt_ip6(&q)->saddr, ip->daddr, 16) != 0 ||
+		    memcmp(pkt_ip6(&q)->daddr, nh_ip6_us, 16) != 0)
+			fail("client 1's error left quoting untranslated addresses");
+		if (!maccept(q.proto, ip->daddr, q.proto == IPPROTO_ICMPV6_ ? 0 :
+		    q.sport))
+			fail("client 1's error left about a flow the rules refuse");
+		return;
+	}
 	if (r->refuse)
 		fail("a frame that must be refused (kind %u variant %u) left",
 		    r->kind, r->variant);
@@ -739,8 +816,17 @@ f_tx(void *arg, const struct mq_desc *d)
 			S.uplen[k] = v.ip_end - v.l3_off;
 			memcpy(S.uplog[k], v.frame + v.l3_off, S.uplen[k]);
 		}
-	} else if (d->port == 1)
+	} else if (d->port == 1) {
 		check_client1(&v, t >= 0 ? &S.rec[t] : NULL);
+		if (t >= 0 && S.rec[t].port == 0 && v.has_l4 && !v.is_frag &&
+		    v.ip_end - v.l3_off <= sizeof S.clog[0] &&
+		    !(v.proto == IPPROTO_ICMPV6_ && v.icmp_type < 128)) {
+			unsigned k = S.ncl++ % NLOG;
+
+			S.clen[k] = v.ip_end - v.l3_off;
+			memcpy(S.clog[k], v.frame + v.l3_off, S.clen[k]);
+		}
+	}
 	else
 		fail("frame to port %u", d->port);
 }
@@ -854,8 +940,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	in_n = size;
 	while (in_n > 0 && nev++ < 300) {
 		switch (get() % 8) {
-		case 0: case 1: case 2:
+		case 0: case 1:
 			ev_client();
+			break;
+		case 2:
+			ev_client_error();
 			break;
 		case 3:
 			ev_uplink_reply();
