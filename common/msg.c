@@ -51,6 +51,7 @@ const struct msg_spec msg_table[MSG_TYPE_COUNT] = {
 	[MSG_PEER_DIED] =	{ "PEER_DIED", FIX(msg_peer_died), 0, S, 0 },
 	[MSG_TEST_RING] =	{ "TEST_RING", FIX(msg_test_ring), 0, S, 0 },
 	[MSG_CLIENTS] =		{ "CLIENTS", VAR(sizeof(struct msg_clients)), 0, AG | S, NA | PO },
+	[MSG_FORWARDS] =	{ "FORWARDS", FIX(msg_forwards), 0, PO | S, NA },
 };
 
 const char *

@@ -300,6 +300,10 @@ struct nat_engine {
 
 	uint64_t		 last_sweep_ms;
 	uint32_t		 restored, discarded;	/* at the last restart */
+
+	/* inbound port forwards in force (MSG_FORWARDS, nat_forward.c) */
+	struct msg_forward	 fwd[FWD_MAX];
+	uint32_t		 nfwd;
 };
 
 /* Setup and configuration (control path; may allocate). */
@@ -324,6 +328,9 @@ void	nat_verdict(struct nat_engine *e, const struct flow_verdict *v, uint64_t no
 void	nat_tick(struct nat_engine *e, uint64_t now_ms);
 void	nat_rules_changed(struct nat_engine *e, uint32_t generation, uint64_t now_ms);
 void	nat_dns_query(struct nat_engine *e, const struct msg_dns_query *q, uint64_t now_ms);
+/* MSG_FORWARDS: the forwards now in force; forwarded flows none of them
+ * allows any more are cut. */
+void	nat_forwards(struct nat_engine *e, const struct msg_forwards *m, uint64_t now_ms);
 
 /* Services. Return bytes written (truncated output is an error: 0). */
 size_t	nat_stats_json(struct nat_engine *e, char *buf, size_t cap);

@@ -210,7 +210,7 @@ nat_uplink_frag(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 			nat_drop(e, d, v, NAT_R_FRAG);
 		return;
 	}
-	if (e->ft.ent[idx].state != FT_ACTIVE || e->ft.ent[idx].kind != FT_K_NAT) {
+	if (e->ft.ent[idx].state != FT_ACTIVE || e->ft.ent[idx].kind == FT_K_C2C) {
 		nat_drop(e, d, v, NAT_R_NO_FLOW);
 		return;
 	}

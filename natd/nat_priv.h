@@ -104,6 +104,14 @@ void	nat_new_flow(struct nat_engine *e, struct mq_desc *d,
 void	nat_client_input(struct nat_engine *e, struct mq_desc *d,
 	    struct pkt_view *v);
 
+/* nat_forward.c */
+int	nat_fwd_inbound(struct nat_engine *e, struct mq_desc *d,
+	    struct pkt_view *v);
+int	nat_fwd_allowed(const struct nat_engine *e, const struct ft_entry *f);
+
+/* nat_verdict.c */
+void	nat_cut_flow(struct nat_engine *e, uint32_t idx);
+
 /* nat_uplink.c */
 void	nat_uplink_input(struct nat_engine *e, struct mq_desc *d,
 	    struct pkt_view *v);
