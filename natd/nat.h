@@ -181,6 +181,7 @@ struct nat_link {
 	uint32_t	npending;	/* pending flows */
 	uint32_t	nheld;		/* frames held for them */
 	struct nat_counters c;
+	uint64_t	arp_probe_ms;	/* when natd last asked for peer_mac (0 never) */
 };
 
 struct nat_hold {

@@ -391,6 +391,9 @@ nat_flow_forward_in(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 	}
 	if (!mtu_ok(e, d, v, f->cport))
 		return;
+	/* This frame goes out broadcast; the next ones to its MAC. */
+	if (!l->peer_mac_known)
+		nat_client_arp_probe(e, f->cport);
 	if (f->kind != FT_K_FWD)
 		f->flags |= FT_F_REPLIED;
 	if (f->proto == IPPROTO_TCP_)

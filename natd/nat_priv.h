@@ -76,6 +76,7 @@ void	nat_blocked(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 void	nat_uplink_arp(struct nat_engine *e, struct mq_desc *d,
 	    struct pkt_view *v);
 void	nat_send_gw_arp(struct nat_engine *e);
+void	nat_client_arp_probe(struct nat_engine *e, uint16_t port);
 
 /* nat_frag.c */
 void	nat_frag_first_done(struct nat_engine *e, const struct pkt_view *v,

@@ -430,6 +430,61 @@ test_fwd_quota(void)
 	tl_free(t);
 }
 
+/* A client natd has no MAC for yet (devnet, after a restart): the first
+ * forwarded frame can only go out broadcast, so natd asks the client for
+ * its MAC, believes the answer from the client's own address only, and
+ * the next frame goes to it. */
+static void
+test_fwd_client_mac_unknown(void)
+{
+	struct tl *t = tl_new();
+	struct pkt_view v;
+	unsigned i, narp = 0;
+	size_t n;
+	static const uint8_t other[6] = { 0x02, 0, 0, 0, 0, 0x99 };
+
+	set_forwards(t, fwds(), 2);
+	tl_link(t, 1, 1, IP_C1, MAC_C1, NULL);
+	t->e->link[1].peer_mac_known = 0;
+	t->ntx = 0;
+	n = mk_tcp(F, MAC_GW, MAC_UP, IP_R, IP_US, 5555, 8080, TCP_SYN, 100, 0, 0);
+	tl_in(t, 0, F, n);
+	for (i = 0; i < t->ntx; i++) {
+		if (tl_parse(t, i, &v) != PKT_OK || t->tx[i].port != 1)
+			continue;
+		if (v.l3 == PKT_L3_ARP) {
+			T_EQ_INT(ntohs(pkt_arp(&v)->op_be), ARPOP_REQUEST_);
+			T_EQ_INT(pkt_arp(&v)->tpa_be, IP_C1);
+			T_EQ_INT(pkt_arp(&v)->spa_be, IP_VGW);
+			narp++;
+		}
+	}
+	T_EQ_INT(narp, 1);
+	/* the SYN again (a retransmission) a moment later: no second question */
+	t->ntx = 0;
+	tl_in(t, 0, F, n);
+	T_EQ_INT(tl_nsent(t), 1);
+	/* an answer for another address, or unasked-for, is not believed */
+	n = pkt_build_arp(F, sizeof(F), ARPOP_REPLY_, other, IP_C2, MAC_C1, MAC_C1, IP_VGW);
+	tl_in(t, 1, F, n);
+	T_ASSERT(!t->e->link[1].peer_mac_known);
+	n = pkt_build_arp(F, sizeof(F), ARPOP_REPLY_, other, IP_C1, MAC_C2, MAC_C2, IP_VGW);
+	tl_in(t, 2, F, n);
+	T_ASSERT(!t->e->link[2].peer_mac_known || memcmp(t->e->link[2].peer_mac, other, 6) != 0);
+	/* the client's answer is */
+	n = pkt_build_arp(F, sizeof(F), ARPOP_REPLY_, MAC_V1, IP_C1, MAC_C1, MAC_C1, IP_VGW);
+	tl_in(t, 1, F, n);
+	T_ASSERT(t->e->link[1].peer_mac_known);
+	T_EQ_MEM(t->e->link[1].peer_mac, MAC_V1, 6);
+	t->ntx = 0;
+	n = mk_tcp(F, MAC_GW, MAC_UP, IP_R, IP_US, 5555, 8080, TCP_SYN, 100, 0, 0);
+	tl_in(t, 0, F, n);
+	T_EQ_INT(tl_nsent(t), 1);
+	T_ASSERT(tl_parse(t, (unsigned)tl_last_sent(t), &v) == PKT_OK);
+	T_EQ_MEM(pkt_eth(&v)->dst, MAC_V1, 6);
+	tl_free(t);
+}
+
 int
 main(void)
 {
@@ -441,5 +496,6 @@ main(void)
 	T_RUN(test_fwd_icmp_errors);
 	T_RUN(test_fwd_restart);
 	T_RUN(test_fwd_quota);
+	T_RUN(test_fwd_client_mac_unknown);
 	return t_done();
 }
