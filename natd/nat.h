@@ -195,6 +195,9 @@ struct nat_frag {
 	uint8_t		proto;
 	uint8_t		dir;		/* 1 out (client -> ...), 2 in (uplink -> client) */
 	uint32_t	flow;
+	uint16_t	cport;		/* the flow's client when mapped: a flow
+					 * entry reused by another client's flow
+					 * (same remote) is not this one */
 	uint64_t	expire_ms;
 };
 

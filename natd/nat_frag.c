@@ -54,7 +54,8 @@ frag_find(struct nat_engine *e, const struct pkt_view *v, uint16_t port, int dir
 			continue;
 		/* The flow may have been removed and its entry reused. */
 		f = &e->ft.ent[s->flow];
-		if (f->state == FT_FREE || f->proto != v->proto)
+		if (f->state == FT_FREE || f->proto != v->proto ||
+		    f->cport != s->cport)
 			return FT_NIL;
 		if (dir == DIR_OUT && (f->csrc != s->src || f->odst != s->dst ||
 		    f->cport != port))
@@ -151,6 +152,7 @@ nat_frag_first_done(struct nat_engine *e, const struct pkt_view *v,
 	s->proto = v->proto;
 	s->dir = (uint8_t)dir;
 	s->flow = idx;
+	s->cport = e->ft.ent[idx].cport;
 	s->expire_ms = e->now_ms + NAT_FRAG_TTL_MS;
 	fraghold_release(e, src, dst, v->frag_id, v->proto, port);
 }

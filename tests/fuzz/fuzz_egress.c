@@ -816,10 +816,19 @@ fwd_in_ok(unsigned p, const struct pkt_view *v, const struct rec *r)
 static int
 fwd_frag_in_ok(unsigned p, const struct rec *r, int first)
 {
+	const struct rec *h = S.cur >= 0 ? &S.rec[S.cur] : NULL;
+	const struct mfwd *w;
 	unsigned i;
 
 	if (!first)
 		return 0;
+	/* released as its first fragment comes in, before that one: the
+	 * first fragment is what a forward in force takes to p */
+	if (h != NULL && h->port == MQ_PORT_UPLINK && h->first &&
+	    h->src == r->src && h->proto == r->proto && h->fid == r->fid &&
+	    h->dst == ad[A_US] && (w = fwd_find(h->proto, h->dport,
+	    h->src)) != NULL && w->port == p)
+		return 1;
 	for (i = 0; i < MF.no; i++)
 		if (MF.o[i].port == p && MF.o[i].proto == r->proto &&
 		    MF.o[i].rsrc == r->src && fwd_open(p, r->proto, r->src,
@@ -1037,9 +1046,12 @@ check_uplink(const struct pkt_view *v, const struct rec *r)
 		fail("client %u's fragment (id %u) to %s left without an "
 		    "allowed flow", c, r->fid, A(dst));
 	}
-	k = find_flow(c, r->proto, r->src, r->dst, r->sport, r->dport);
-	if (!allowed_now(k) && fwd_reply_ok(c, v, r))
+	/* (the reverse of a forwarded flow first: the model may also think
+	 * a flow of the client's own on that 5-tuple allowed, one natd no
+	 * longer has) */
+	if (fwd_reply_ok(c, v, r))
 		return;
+	k = find_flow(c, r->proto, r->src, r->dst, r->sport, r->dport);
 	if (!allowed_now(k))
 		fail("client %u's frame proto %u %s:%u > %s:%u left; the policy "
 		    "does not allow that flow now", c, r->proto, A(r->src), r->sport,
@@ -2129,7 +2141,8 @@ ev_qubes(void)
  * A JSON rule whose action byte is 0xc0 or more is a forward: rule i
  * forwards port 8000 + 100 i (or the range of 4 from there: ds bit 0) to
  * the client fs selects, at port PORTS[xs % 8]; ds bit 1 lets only
- * 198.51.100.0/24 in, ds bit 2 makes it IPv6 only; ps odd: UDP. A made-up
+ * 198.51.100.0/24 in (2001:db8::/32 for an IPv6 one), ds bit 2 makes it
+ * IPv6 only; ps odd: UDP. A made-up
  * uplink frame whose sport byte has bit 7 set goes to one of those ports.
  */
 static const char *const FWTO[5] = { "10.137.0.10", "work", "10.137.0.12",
@@ -2149,11 +2162,12 @@ fwd_template(unsigned i, uint8_t fs, uint8_t ds, uint8_t ps, uint8_t xs,
 	w->hi = (ds & 1) ? (uint16_t)(w->lo + 3) : w->lo;
 	w->toport = PORTS[xs % 8];
 	w->v4 = !(ds & 4);
-	if (ds & 2) {
+	if ((ds & 2) && w->v4) {
 		w->from = ip4(198, 51, 100, 0);
 		w->plen = 24;
 		snprintf(from, sizeof from, ", \"from4\": \"198.51.100.0/24\"");
-	}
+	} else if (ds & 2)
+		snprintf(from, sizeof from, ", \"from6\": \"2001:db8::/32\"");
 	if (w->lo == w->hi)
 		snprintf(ports, sizeof ports, "%u", w->lo);
 	else

@@ -485,6 +485,56 @@ test_fwd_client_mac_unknown(void)
 	tl_free(t);
 }
 
+/* A fragment of a datagram forwarded to client 2 that comes after the
+ * forward moved to client 1 does not reach client 1, even when client 1's
+ * new forwarded flow from the same host took the old flow's entry (the
+ * fuzzer found it: the fragment's mapping only knew the entry). */
+static void
+test_fwd_fragment_after_move(void)
+{
+	struct tl *t = tl_new();
+	struct msg_forward f[2];
+	struct ipv4_hdr *ip;
+	uint8_t g[200];
+	size_t n;
+	uint32_t idx;
+
+	memcpy(f, fwds(), sizeof f);
+	f[1].from4 = 0;
+	f[1].from4_plen = 0;
+	set_forwards(t, f, 2);
+	/* the first fragment of a datagram from R to 8100: to client 2 */
+	n = mk_udp(g, MAC_GW, MAC_UP, IP_R, IP_US, 4000, 8100, 64);
+	ip = (struct ipv4_hdr *)(g + 14);
+	ip->id_be = htons(0x5151);
+	ip->frag_be = htons(IPV4_MF);
+	fix_csums(g, n);
+	tl_in(t, 0, g, n);
+	T_EQ_INT(tl_nsent(t), 1);
+	T_EQ_INT(t->tx[tl_last_sent(t)].port, 2);
+	idx = ft_find_in(&t->e->ft, IP_R, IP_US, IPPROTO_UDP_, 4000, 8100);
+	T_ASSERT(idx != FT_NIL);
+	/* the forward moves to client 1: the flow is cut, and a new one from
+	 * R takes its entry */
+	f[1].to4 = IP_C1;
+	set_forwards(t, f, 2);
+	n = mk_udp(F, MAC_GW, MAC_UP, IP_R, IP_US, 4001, 8100, 20);
+	t->ntx = 0;
+	tl_in(t, 0, F, n);
+	T_EQ_INT(tl_nsent(t), 1);
+	T_EQ_INT(t->tx[tl_last_sent(t)].port, 1);
+	T_EQ_INT(ft_find_in(&t->e->ft, IP_R, IP_US, IPPROTO_UDP_, 4001, 8100), idx);
+	/* the old datagram's next fragment */
+	n = mk_ip(g, MAC_GW, MAC_UP, IP_R, IP_US, IPPROTO_UDP_, 64, 0x5151,
+	    (uint16_t)(80 / 8), 40);
+	memset(g + 34, 0x77, 40);
+	fix_csums(g, n);
+	t->ntx = 0;
+	tl_in(t, 0, g, n);
+	T_EQ_INT(tl_nsent(t), 0);
+	tl_free(t);
+}
+
 int
 main(void)
 {
@@ -497,5 +547,6 @@ main(void)
 	T_RUN(test_fwd_restart);
 	T_RUN(test_fwd_quota);
 	T_RUN(test_fwd_client_mac_unknown);
+	T_RUN(test_fwd_fragment_after_move);
 	return t_done();
 }
