@@ -773,13 +773,52 @@ fwd_open(unsigned port, uint8_t proto, uint32_t rsrc, uint16_t rport,
 	return 0;
 }
 
+/* The remote's frame r opens a forwarded flow of client p (kept once). */
+static void
+fwd_add_open(unsigned p, const struct rec *r)
+{
+	unsigned i;
+
+	for (i = 0; i < MF.no; i++)
+		if (MF.o[i].port == p && MF.o[i].proto == r->proto &&
+		    MF.o[i].rsrc == r->src && MF.o[i].rport == r->sport &&
+		    MF.o[i].fport == r->dport)
+			return;
+	if (MF.no == MAXFLOW)
+		return;
+	MF.o[MF.no].port = (uint8_t)p;
+	MF.o[MF.no].proto = r->proto;
+	MF.o[MF.no].rsrc = r->src;
+	MF.o[MF.no].rport = r->sport;
+	MF.o[MF.no++].fport = r->dport;
+}
+
+/*
+ * A frame the uplink sends (r, TCP flags fl) that a forward in force takes
+ * opens its flow as natd takes it in, whether or not the frame itself then
+ * reaches the client (too big for its link, say): as for a client's flow,
+ * the flow is open once accepted.
+ */
+static void
+fwd_note_in(const struct rec *r, uint8_t fl)
+{
+	const struct mfwd *w;
+
+	if (r->port != MQ_PORT_UPLINK || r->icmperr || r->dst != ad[A_US] ||
+	    (r->frag && !r->first) || (r->proto == IPPROTO_TCP_ &&
+	    (fl & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) != TCP_SYN) ||
+	    (r->proto != IPPROTO_TCP_ && r->proto != IPPROTO_UDP_) ||
+	    (w = fwd_find(r->proto, r->dport, r->src)) == NULL)
+		return;
+	fwd_add_open(w->port, r);
+}
+
 /* A frame from the uplink (r) delivered to client p through a forward. */
 static int
 fwd_in_ok(unsigned p, const struct pkt_view *v, const struct rec *r)
 {
 	const struct ipv4_hdr *ip = pkt_ip4(v);
 	const struct mfwd *w;
-	unsigned i;
 
 	if ((r->proto != IPPROTO_TCP_ && r->proto != IPPROTO_UDP_) ||
 	    r->icmperr || r->dst != ad[A_US] || v->proto != r->proto ||
@@ -794,18 +833,7 @@ fwd_in_ok(unsigned p, const struct pkt_view *v, const struct rec *r)
 		    "as %s:%u > :%u, not to port %u", A(r->src), r->sport,
 		    r->dport, p, A(ip->saddr_be), v->sport, v->dport,
 		    w->toport + (r->dport - w->lo));
-	for (i = 0; i < MF.no; i++)
-		if (MF.o[i].port == p && MF.o[i].proto == r->proto &&
-		    MF.o[i].rsrc == r->src && MF.o[i].rport == r->sport &&
-		    MF.o[i].fport == r->dport)
-			break;
-	if (i == MF.no && MF.no < MAXFLOW) {
-		MF.o[MF.no].port = (uint8_t)p;
-		MF.o[MF.no].proto = r->proto;
-		MF.o[MF.no].rsrc = r->src;
-		MF.o[MF.no].rport = r->sport;
-		MF.o[MF.no++].fport = r->dport;
-	}
+	fwd_add_open(p, r);
 	if (v->is_frag)
 		frag_add(&S.ufrag, p, r->src, r->proto, r->fid);
 	return 1;
@@ -1783,6 +1811,7 @@ send_frame(unsigned port, uint32_t src, uint32_t dst, const struct l4spec *s,
 	finish(f, l4off + l4len, variant == 6, variant == 7);
 	if (port != MQ_PORT_UPLINK && frg == 1)
 		frag_add(&S.cfrag, port, dst, s->proto, fid);
+	fwd_note_in(&S.rec[n], s->flags);
 	inject(port, f, l4off + l4len, n);
 }
 
