@@ -95,6 +95,9 @@ if kernel_mode; then
 	skip "natd is back after a kill" "no natd in the kernel baseline"
 	skip "the forwarded connection lives on across natd's restart" "no natd in the kernel baseline"
 	skip "new forwarded connections work after natd's restart" "no natd in the kernel baseline"
+	skip "policyd is back after a kill" "no policyd in the kernel baseline"
+	skip "the forwarded connection lives on across policyd's restart" "no policyd in the kernel baseline"
+	skip "the forwards are in force after policyd's restart" "no policyd in the kernel baseline"
 else
 	old=$(daemon_pid natd)
 	kill -9 "$old"
@@ -103,6 +106,15 @@ else
 	check "natd is back after a kill" back
 	check "the forwarded connection lives on across natd's restart" alive "$RUN/hold"
 	is "$(fbanner "$NS_UP" 8022)" "hello from work" "new forwarded connections work after natd's restart"
+	# policyd comes back with the same rules (the supervisor replays
+	# them) and hands natd the same forwards: nothing is cut
+	old=$(daemon_pid policyd)
+	kill -9 "$old"
+	back() { p=$(daemon_pid policyd); [[ -n $p && $p != "$old" ]]; }
+	wait_for 5 back
+	check "policyd is back after a kill" back
+	check "the forwarded connection lives on across policyd's restart" alive "$RUN/hold"
+	is "$(fbanner "$NS_NET" 8023)" "hello from vault" "the forwards are in force after policyd's restart"
 fi
 
 # ---- removing the rule cuts it; the other forwards stay

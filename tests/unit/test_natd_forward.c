@@ -535,6 +535,52 @@ test_fwd_fragment_after_move(void)
 	tl_free(t);
 }
 
+/* What a restarted natd finds of forwarded flows: a sane one is kept (and
+ * counted as forwarded), impossible ones are discarded by ft_rebuild. */
+static void
+test_fwd_rebuild_checks(void)
+{
+	size_t len = natd_flowtab_bytes(64);
+	uint8_t *mem = calloc(1, len);
+	struct flowtab t;
+	uint32_t i, kept, dropped = 0;
+	int v;
+
+	T_ASSERT(mem != NULL);
+	T_ASSERT(ft_attach(&t, mem, len, 64, 1, 42) == 0);
+	for (v = 0; v < 6; v++) {
+		struct ft_entry *f;
+
+		i = ft_alloc(&t);
+		f = ft_ent(&t, i);
+		f->state = FT_ACTIVE;
+		f->kind = FT_K_FWD;
+		f->proto = IPPROTO_UDP_;
+		f->cport = 1;
+		f->csrc = IP_C1;
+		f->csport = 80;
+		f->odst = f->rdst = IP_R;
+		f->dport = (uint16_t)(5000 + v);
+		f->nsrc = IP_US;
+		f->nsport = 8080;
+		switch (v) {
+		case 1: f->state = FT_PENDING; break;	/* never asked policyd */
+		case 2: f->state = FT_BLOCKED; break;
+		case 3: f->proto = IPPROTO_ICMP_; f->dport = 0; break;
+		case 4: f->nsport = 0; break;
+		case 5: f->rdst = IP_R2; f->flags = FT_F_REDIRECT; break;
+		}
+		ft_link(&t, i);
+	}
+	kept = ft_rebuild(&t, NULL, NULL, &dropped);
+	T_EQ_INT(kept, 1);
+	T_EQ_INT(dropped, 5);
+	T_EQ_INT(t.client[1].nfwd, 1);
+	T_EQ_INT(ft_check(&t), 0);
+	T_ASSERT(ft_find_in(&t, IP_R, IP_US, IPPROTO_UDP_, 5000, 8080) != FT_NIL);
+	free(mem);
+}
+
 int
 main(void)
 {
@@ -548,5 +594,6 @@ main(void)
 	T_RUN(test_fwd_quota);
 	T_RUN(test_fwd_client_mac_unknown);
 	T_RUN(test_fwd_fragment_after_move);
+	T_RUN(test_fwd_rebuild_checks);
 	return t_done();
 }
