@@ -159,6 +159,17 @@ nat_fwd_inbound(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 	    !v->has_l4 || v->dport < FWD_PORT_MIN || v->dport > FWD_PORT_MAX ||
 	    (fw = fwd_find4(e, v->proto, v->dport, src)) == NULL)
 		return 0;
+	/* No host sends from these: the client's answers could go nowhere
+	 * else than to a group or back into moat. */
+	{
+		uint32_t a = ntohl(src);
+
+		if (a == 0xffffffffu || (a >> 28) >= 0xe || (a >> 24) == 0 ||
+		    (a >> 24) == 127) {
+			nat_drop(e, d, v, NAT_R_MARTIAN);
+			return 1;
+		}
+	}
 	/* Only a connection's first packet opens one, as conntrack has it:
 	 * anything else without a flow is a stray (or a scan). */
 	if (v->proto == IPPROTO_TCP_ &&

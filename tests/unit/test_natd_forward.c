@@ -116,6 +116,13 @@ test_fwd_tcp(void)
 	n = mk_tcp(F, MAC_GW, MAC_UP, IP_R, IP_US, 5556, 8081, TCP_SYN, 1, 0, 0);
 	tl_in(t, 0, F, n);
 	T_EQ_INT(tl_nsent(t), 0);
+	/* From a multicast or loopback source: dropped. */
+	n = mk_tcp(F, MAC_GW, MAC_UP, A("224.0.0.9"), IP_US, 5556, 8080, TCP_SYN, 1, 0, 0);
+	tl_in(t, 0, F, n);
+	n = mk_tcp(F, MAC_GW, MAC_UP, A("127.0.0.1"), IP_US, 5556, 8080, TCP_SYN, 1, 0, 0);
+	tl_in(t, 0, F, n);
+	T_EQ_INT(tl_nsent(t), 0);
+	T_EQ_INT(tl_drops(t, 0, NAT_R_MARTIAN), 2);
 	/* UDP to the TCP forward's port: dropped. */
 	n = mk_udp(F, MAC_GW, MAC_UP, IP_R, IP_US, 5556, 8080, 10);
 	tl_in(t, 0, F, n);
