@@ -105,6 +105,8 @@ struct moat {
 	int		 nqr;
 	struct cached_qrules *qr_open;	/* being received from agentd */
 	int		 setrules_fd;	/* the last accepted moat.SetRules input */
+	struct msg_forwards forwards;	/* policyd's last forward table, for natd */
+	int		 have_forwards;
 };
 
 extern struct moat M;
