@@ -798,6 +798,44 @@ test_fragments6(void)
 	tl_free(t);
 }
 
+/*
+ * A later fragment from the uplink with hop limit 0 or 1 must not reach
+ * the client: forwarded, its hop limit would be decremented past zero
+ * (0 arrives as 255, as if it had never crossed a router).
+ */
+static void
+test_frag6_hoplimit(void)
+{
+	struct tl *t = tl6();
+	uint8_t f1[2048], f2[2048];
+	struct pkt_view v;
+	size_t n1, n2;
+	uint16_t np;
+	unsigned i;
+	int hl;
+
+	T_ASSERT(open_udp(t, 45100) != 0);
+	T_EQ_INT(last6(t, 0, &v), 0);
+	np = v.sport;
+	for (hl = 0; hl < 2; hl++) {
+		t->ntx = 0;
+		mk_frag6(f1, &n1, f2, &n2, MAC_GW, MAC_UP, ip6_remote,
+		    nh_ip6_us, 53, np, 1500, 1000, 0x900u + (uint32_t)hl);
+		f2[21] = (uint8_t)hl;
+		tl_in(t, 0, f1, n1);
+		tl_in(t, 0, f2, n2);
+		for (i = 0; i < t->ntx; i++) {
+			if (tl_parse(t, i, &v) != PKT_OK)
+				continue;
+			T_ASSERT(v.frag_first);
+			T_ASSERT(v.ttl > 0 && v.ttl < 64);
+		}
+		T_EQ_INT(tl_nsent(t), 1);
+	}
+	T_EQ_INT(tl_drops(t, 0, NAT_R_TTL), 2);
+	tl_free(t);
+}
+
 int
 main(void)
 {
@@ -814,5 +852,6 @@ main(void)
 	T_RUN(test_ext_headers);
 	T_RUN(test_restart6);
 	T_RUN(test_fragments6);
+	T_RUN(test_frag6_hoplimit);
 	return t_done();
 }
