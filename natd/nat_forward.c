@@ -164,8 +164,12 @@ nat_fwd_inbound(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 	{
 		uint32_t a = ntohl(src);
 
+		/* Nor from moat's own addresses on the clients' side: the
+		 * client would take it for its gateway's or its DNS
+		 * server's. */
 		if (a == 0xffffffffu || (a >> 28) >= 0xe || (a >> 24) == 0 ||
-		    (a >> 24) == 127) {
+		    (a >> 24) == 127 || src == e->nc.netvm_gateway ||
+		    src == e->nc.netvm_dns[0] || src == e->nc.netvm_dns[1]) {
 			nat_drop(e, d, v, NAT_R_MARTIAN);
 			return 1;
 		}

@@ -588,6 +588,34 @@ test_fwd_rebuild_checks(void)
 	free(mem);
 }
 
+/*
+ * A forward open to any source still never opens from moat's own client-
+ * side addresses (the gateway and the virtual DNS servers the clients
+ * see): nothing beyond the NetVM has them, and the client would take the
+ * packet for its gateway's, or for an answer of its DNS server.
+ */
+static void
+test_fwd_not_from_moat_addrs(void)
+{
+	struct tl *t = tl_new();
+	const uint32_t ours[] = { IP_VGW, IP_VDNS1, IP_VDNS2 };
+	size_t n, i;
+
+	set_forwards(t, fwds(), 2);
+	for (i = 0; i < 3; i++) {
+		n = mk_tcp(F, MAC_GW, MAC_UP, ours[i], IP_US, 53, 8080,
+		    TCP_SYN, 1, 0, 0);
+		tl_in(t, 0, F, n);
+	}
+	T_EQ_INT(tl_nsent(t), 0);
+	T_EQ_INT(tl_drops(t, 0, NAT_R_MARTIAN), 3);
+	/* The same from a host out there is forwarded. */
+	n = mk_tcp(F, MAC_GW, MAC_UP, IP_R, IP_US, 53, 8080, TCP_SYN, 1, 0, 0);
+	tl_in(t, 0, F, n);
+	T_EQ_INT(tl_nsent(t), 1);
+	tl_free(t);
+}
+
 int
 main(void)
 {
@@ -602,5 +630,6 @@ main(void)
 	T_RUN(test_fwd_client_mac_unknown);
 	T_RUN(test_fwd_fragment_after_move);
 	T_RUN(test_fwd_rebuild_checks);
+	T_RUN(test_fwd_not_from_moat_addrs);
 	return t_done();
 }
