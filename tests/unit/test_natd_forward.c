@@ -555,7 +555,7 @@ test_fwd_rebuild_checks(void)
 
 	T_ASSERT(mem != NULL);
 	T_ASSERT(ft_attach(&t, mem, len, 64, 1, 42) == 0);
-	for (v = 0; v < 6; v++) {
+	for (v = 0; v < 7; v++) {
 		struct ft_entry *f;
 
 		i = ft_alloc(&t);
@@ -576,12 +576,22 @@ test_fwd_rebuild_checks(void)
 		case 3: f->proto = IPPROTO_ICMP_; f->dport = 0; break;
 		case 4: f->nsport = 0; break;
 		case 5: f->rdst = IP_R2; f->flags = FT_F_REDIRECT; break;
+		case 6:
+			/* IPv6 is never forwarded inward: such an entry,
+			 * tags and all, would be a client-to-client flow
+			 * to nat_forward_out6, which no policy decided. */
+			memset(t.a6[i].src, 0xfd, 16);
+			memset(t.a6[i].dst, 0x20, 16);
+			f->flags = FT_F_V6;
+			f->csrc = ft_tag6(&t, t.a6[i].src);
+			f->odst = f->rdst = ft_tag6(&t, t.a6[i].dst);
+			break;
 		}
 		ft_link(&t, i);
 	}
 	kept = ft_rebuild(&t, NULL, NULL, &dropped);
 	T_EQ_INT(kept, 1);
-	T_EQ_INT(dropped, 5);
+	T_EQ_INT(dropped, 6);
 	T_EQ_INT(t.client[1].nfwd, 1);
 	T_EQ_INT(ft_check(&t), 0);
 	T_ASSERT(ft_find_in(&t, IP_R, IP_US, IPPROTO_UDP_, 5000, 8080) != FT_NIL);
