@@ -27,6 +27,8 @@ struct conf {
 	struct msg_netconf	 netconf;	/* the last one sent */
 	int			 clients_sent;
 	struct msg_clients	 clients;	/* the last one sent */
+	int			 clients6_sent;
+	struct msg_clients6	 clients6;	/* the last one sent */
 	agentd_send_fn		*send;
 	void			*arg;
 };
@@ -34,7 +36,7 @@ void	conf_init(struct conf *c, agentd_send_fn *send, void *arg);
 void	conf_free(struct conf *c);
 /* A full dump starts: the database is replaced by what follows. */
 void	conf_sync_begin(struct conf *c);
-/* The dump is complete: send NETCONF, CLIENTS and every client's rules. */
+/* The dump is complete: send NETCONF, CLIENTS, CLIENTS6 and every client's rules. */
 void	conf_sync_end(struct conf *c);
 /* dom0 wrote or removed a key (or the dump carried one). */
 void	conf_write(struct conf *c, const char *path, const void *val, size_t len);
@@ -44,6 +46,7 @@ void	conf_replay(struct conf *c, const struct qdb *src);
 /* Exposed for tests. */
 void	conf_netconf(const struct qdb *db, struct msg_netconf *nc);
 void	conf_clients(const struct qdb *db, struct msg_clients *mc);
+void	conf_clients6(const struct qdb *db, struct msg_clients6 *mc);
 void	conf_send_rules(struct conf *c, const char *marker);
 
 /* qdb_wire.c: QubesDB's vchan framing (libqubeswire.a, with moat-dom0). */

@@ -7,11 +7,12 @@
  * message it changes:
  *   - any address key or /qubes-debug-mode: MSG_NETCONF, when it differs
  *     from the last one sent;
- *   - /connected-ips or /mapped-ip/...: MSG_CLIENTS, likewise;
+ *   - /connected-ips or /mapped-ip/<IPv4>/...: MSG_CLIENTS, likewise;
+ *   - /connected-ips6 or /mapped-ip/<IPv6>/...: MSG_CLIENTS6, likewise;
  *   - the empty /qubes-firewall/<ip> marker dom0 writes after a client's
  *     rules: MSG_QRULES_BEGIN, one MSG_QRULE per numbered key (sorted,
  *     gaps are normal), MSG_QRULES_END.
- * During a dump nothing is sent; its end sends all three kinds, so a
+ * During a dump nothing is sent; its end sends all of them, so a
  * reconnect or a restart of agentd re-states everything.
  *
  * A value agentd cannot interpret is logged and treated as absent, except
@@ -20,6 +21,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <arpa/inet.h>
 
 #include "agentd.h"
 #include "log.h"
@@ -41,6 +43,10 @@ static const struct {
 	{ "/qubes-netvm-network",	offsetof(struct msg_netconf, netvm_network) },
 	{ "/qubes-netvm-primary-dns",	offsetof(struct msg_netconf, netvm_dns[0]) },
 	{ "/qubes-netvm-secondary-dns",	offsetof(struct msg_netconf, netvm_dns[1]) },
+}, netconf_keys6[] = {
+	{ "/qubes-ip6",			offsetof(struct msg_netconf, ip6) },
+	{ "/qubes-gateway6",		offsetof(struct msg_netconf, gateway6) },
+	{ "/qubes-netvm-gateway6",	offsetof(struct msg_netconf, netvm_gateway6) },
 };
 
 void
@@ -68,6 +74,9 @@ is_netconf_key(const char *path)
 	for (i = 0; i < nitems(netconf_keys); i++)
 		if (strcmp(path, netconf_keys[i].path) == 0)
 			return 1;
+	for (i = 0; i < nitems(netconf_keys6); i++)
+		if (strcmp(path, netconf_keys6[i].path) == 0)
+			return 1;
 	return 0;
 }
 
@@ -75,6 +84,7 @@ static int
 is_clients_key(const char *path)
 {
 	return strcmp(path, "/connected-ips") == 0 ||
+	    strcmp(path, "/connected-ips6") == 0 ||
 	    strncmp(path, "/mapped-ip/", 11) == 0;
 }
 
@@ -98,6 +108,7 @@ void
 conf_netconf(const struct qdb *db, struct msg_netconf *nc)
 {
 	const char *v;
+	uint8_t a6[16];
 	uint32_t a;
 	size_t i;
 
@@ -107,6 +118,12 @@ conf_netconf(const struct qdb *db, struct msg_netconf *nc)
 			continue;
 		if (qdb_parse_ip4(v, &a) == 0)
 			memcpy((uint8_t *)nc + netconf_keys[i].off, &a, sizeof(a));
+	}
+	for (i = 0; i < nitems(netconf_keys6); i++) {
+		if ((v = checked_value(db, netconf_keys6[i].path)) == NULL)
+			continue;
+		if (qdb_parse_ip6(v, a6) == 0)
+			memcpy((uint8_t *)nc + netconf_keys6[i].off, a6, sizeof(a6));
 	}
 	if ((v = checked_value(db, "/qubes-debug-mode")) != NULL)
 		nc->debug = v[0] == '1';
@@ -156,7 +173,7 @@ conf_clients(const struct qdb *db, struct msg_clients *mc)
 			continue;
 		memcpy(ipbuf, p, rest - p);
 		ipbuf[rest - p] = '\0';
-		/* IPv6 mappings exist in QubesDB but MSG_CLIENTS is IPv4. */
+		/* IPv6 mappings go in MSG_CLIENTS6 (conf_clients6) */
 		if (qdb_parse_ip4(ipbuf, &ip) == -1)
 			continue;
 		if ((v = checked_value(db, db->e[i].path)) == NULL ||
@@ -171,10 +188,87 @@ conf_clients(const struct qdb *db, struct msg_clients *mc)
 	}
 }
 
+static struct msg_client6 *
+client6_slot(struct msg_clients6 *mc, const uint8_t ip[16])
+{
+	uint32_t i;
+
+	for (i = 0; i < mc->count; i++)
+		if (memcmp(mc->c[i].ip, ip, 16) == 0)
+			return &mc->c[i];
+	if (mc->count >= CLIENTS6_MAX) {
+		log_rl(LOG_LVL_WARN, "qubesdb: more than %d IPv6 clients, "
+		    "ignoring the rest", CLIENTS6_MAX);
+		return NULL;
+	}
+	memcpy(mc->c[mc->count].ip, ip, 16);
+	return &mc->c[mc->count++];
+}
+
+/* The IPv6 twin of conf_clients: /connected-ips6 and the /mapped-ip/
+ * entries whose address is IPv6 (their values are IPv6 too: qdb_check). */
+void
+conf_clients6(const struct qdb *db, struct msg_clients6 *mc)
+{
+	char buf[QDB_VALUE_MAX + 1], ipbuf[QDB_PATH_MAX], *tok, *save = NULL;
+	struct msg_client6 *cl;
+	const char *v, *p, *rest;
+	uint8_t ip[16], a[16];
+	size_t first, n, i;
+
+	memset(mc, 0, sizeof(*mc));
+	if ((v = checked_value(db, "/connected-ips6")) != NULL) {
+		snprintf(buf, sizeof(buf), "%s", v);
+		for (tok = strtok_r(buf, " ", &save); tok != NULL;
+		    tok = strtok_r(NULL, " ", &save)) {
+			if (qdb_parse_ip6(tok, ip) == 0 &&
+			    (cl = client6_slot(mc, ip)) != NULL)
+				cl->flags |= CLIENT_F_CONNECTED;
+		}
+	}
+	n = qdb_prefix(db, "/mapped-ip/", &first);
+	for (i = first; i < first + n; i++) {
+		p = db->e[i].path + strlen("/mapped-ip/");
+		rest = strchr(p, '/');
+		if (rest == NULL || (size_t)(rest - p) >= sizeof(ipbuf))
+			continue;
+		memcpy(ipbuf, p, rest - p);
+		ipbuf[rest - p] = '\0';
+		if (qdb_parse_ip6(ipbuf, ip) == -1)
+			continue;
+		if ((v = checked_value(db, db->e[i].path)) == NULL ||
+		    qdb_parse_ip6(v, a) == -1)
+			continue;
+		if ((cl = client6_slot(mc, ip)) == NULL)
+			continue;
+		if (strcmp(rest, "/visible-ip") == 0)
+			memcpy(cl->visible_ip, a, 16);
+		else if (strcmp(rest, "/visible-gateway") == 0)
+			memcpy(cl->visible_gw, a, 16);
+	}
+}
+
+static size_t
+clients6_size(const struct msg_clients6 *mc)
+{
+	return offsetof(struct msg_clients6, c) + mc->count * sizeof(mc->c[0]);
+}
+
 static size_t
 clients_size(const struct msg_clients *mc)
 {
 	return offsetof(struct msg_clients, c) + mc->count * sizeof(mc->c[0]);
+}
+
+static const uint8_t zero6[16];
+
+static const char *
+ip6_or_none(const uint8_t a[16], char buf[INET6_ADDRSTRLEN])
+{
+	if (memcmp(a, zero6, 16) == 0 ||
+	    inet_ntop(AF_INET6, a, buf, INET6_ADDRSTRLEN) == NULL)
+		return "none";
+	return buf;
 }
 
 static void
@@ -185,6 +279,18 @@ send_netconf(struct conf *c, int force)
 	conf_netconf(&c->db, &nc);
 	if (!force && c->netconf_sent && memcmp(&nc, &c->netconf, sizeof(nc)) == 0)
 		return;
+	/* IPv6 is opt-in in dom0 (the `ipv6` feature): say when it is on, or
+	 * changes, so a user sees what moat was given */
+	if ((!c->netconf_sent && memcmp(nc.ip6, zero6, 16) != 0) ||
+	    (c->netconf_sent && (memcmp(nc.ip6, c->netconf.ip6, 16) != 0 ||
+	    memcmp(nc.gateway6, c->netconf.gateway6, 16) != 0 ||
+	    memcmp(nc.netvm_gateway6, c->netconf.netvm_gateway6, 16) != 0))) {
+		char a[3][INET6_ADDRSTRLEN];
+
+		log_info("qubesdb: IPv6 address %s, gateway %s, clients' gateway %s",
+		    ip6_or_none(nc.ip6, a[0]), ip6_or_none(nc.gateway6, a[1]),
+		    ip6_or_none(nc.netvm_gateway6, a[2]));
+	}
 	if (c->send(c->arg, MSG_NETCONF, &nc, sizeof(nc), -1) == -1)
 		log_warn("send NETCONF");
 	c->netconf = nc;
@@ -207,6 +313,22 @@ send_clients(struct conf *c, int force)
 		log_warn("send CLIENTS");
 	memcpy(&c->clients, mc, sizeof(*mc));
 	c->clients_sent = 1;
+}
+
+static void
+send_clients6(struct conf *c, int force)
+{
+	static struct msg_clients6 mc;
+
+	conf_clients6(&c->db, &mc);
+	if (!force && c->clients6_sent && clients6_size(&mc) ==
+	    clients6_size(&c->clients6) &&
+	    memcmp(&mc, &c->clients6, clients6_size(&mc)) == 0)
+		return;
+	if (c->send(c->arg, MSG_CLIENTS6, &mc, clients6_size(&mc), -1) == -1)
+		log_warn("send CLIENTS6");
+	memcpy(&c->clients6, &mc, sizeof(mc));
+	c->clients6_sent = 1;
 }
 
 static int
@@ -342,6 +464,7 @@ conf_sync_end(struct conf *c)
 	log_info("qubesdb: %zu keys", c->db.n);
 	send_netconf(c, 1);
 	send_clients(c, 1);
+	send_clients6(c, 1);
 	n = qdb_prefix(&c->db, FW_PREFIX, &first);
 	for (i = first; i < first + n; i++) {
 		if (!is_marker(c->db.e[i].path))
@@ -365,8 +488,11 @@ conf_write(struct conf *c, const char *path, const void *val, size_t len)
 		return;
 	if (is_netconf_key(path))
 		send_netconf(c, 0);
-	else if (is_clients_key(path))
+	else if (is_clients_key(path)) {
+		/* each is sent only if it changed */
 		send_clients(c, 0);
+		send_clients6(c, 0);
+	}
 	else if (is_marker(path))
 		conf_send_rules(c, path);
 }
@@ -384,6 +510,7 @@ conf_rm(struct conf *c, const char *path)
 	 * sent only if it changed. Rules wait for the next marker. */
 	send_netconf(c, 0);
 	send_clients(c, 0);
+	send_clients6(c, 0);
 }
 
 void

@@ -51,6 +51,7 @@ const struct msg_spec msg_table[MSG_TYPE_COUNT] = {
 	[MSG_PEER_DIED] =	{ "PEER_DIED", FIX(msg_peer_died), 0, S, 0 },
 	[MSG_TEST_RING] =	{ "TEST_RING", FIX(msg_test_ring), 0, S, 0 },
 	[MSG_CLIENTS] =		{ "CLIENTS", VAR(sizeof(struct msg_clients)), 0, AG | S, NA | PO },
+	[MSG_CLIENTS6] =	{ "CLIENTS6", VAR(sizeof(struct msg_clients6)), 0, AG | S, PO },
 };
 
 const char *
@@ -62,8 +63,8 @@ msg_name(uint32_t type)
 }
 
 /*
- * The payload's size against the table; for the one variable-size type,
- * also its own count, so that every receiver (the supervisor from agentd,
+ * The payload's size against the table; for the variable-size types (the
+ * client lists), also their own count, so that every receiver (the supervisor from agentd,
  * natd and policyd from the supervisor) reads a list that is exactly as
  * long as it says, checked here once rather than by each.
  */
@@ -82,6 +83,13 @@ payload_ok(uint32_t type, const void *data, size_t len)
 		memcpy(&count, data, sizeof count);
 		return count <= CLIENTS_MAX &&
 		    len == offsetof(struct msg_clients, c) + count * sizeof(struct msg_client);
+	}
+	if (type == MSG_CLIENTS6) {
+		if (len < offsetof(struct msg_clients6, c))
+			return 0;
+		memcpy(&count, data, sizeof count);
+		return count <= CLIENTS6_MAX &&
+		    len == offsetof(struct msg_clients6, c) + count * sizeof(struct msg_client6);
 	}
 	return 1;
 }
@@ -240,6 +248,14 @@ msg_get_clients(const struct msg *m)
 	if (m->hdr.type != MSG_CLIENTS)
 		return NULL;
 	return (const struct msg_clients *)(const void *)m->data;
+}
+
+const struct msg_clients6 *
+msg_get_clients6(const struct msg *m)
+{
+	if (m->hdr.type != MSG_CLIENTS6)
+		return NULL;
+	return (const struct msg_clients6 *)(const void *)m->data;
 }
 
 int

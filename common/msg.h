@@ -77,6 +77,7 @@ enum msg_type {
 	MSG_CLIENTS,		/* agentd->s->natd,policyd  connected clients, mapped addresses */
 	MSG_PEER_DIED,		/* s->netbackd  natd died: reclaim the buffers it held */
 	MSG_TEST_RING,		/* s->d  test builds only: corrupt our producer index of a ring */
+	MSG_CLIENTS6,		/* agentd->s->policyd  connected IPv6 clients, mapped addresses */
 	MSG_TYPE_COUNT
 };
 
@@ -304,6 +305,28 @@ struct msg_clients {
 };
 static_assert(sizeof(struct msg_clients) == 8 + 16 * CLIENTS_MAX, "msg_clients size");
 
+/*
+ * MSG_CLIENTS6: the same for IPv6, from /connected-ips6 and
+ * /mapped-ip/<ipv6>/visible-ip, visible-gateway (dom0 writes them with the
+ * `ipv6` feature). A list of its own: dom0 keeps the two families apart and
+ * a client's IPv6 address is not tied to its IPv4 one there. Variable
+ * size: 8 + 52 * count bytes, re-sent whole whenever one of its keys
+ * changes; all-zero addresses are missing ones.
+ */
+#define CLIENTS6_MAX		256
+struct msg_clients6 {
+	uint32_t	count;
+	uint32_t	pad;
+	struct msg_client6 {
+		uint8_t		ip[16];
+		uint8_t		visible_ip[16];
+		uint8_t		visible_gw[16];
+		uint32_t	flags;		/* CLIENT_F_CONNECTED: in /connected-ips6 */
+	} c[CLIENTS6_MAX];
+};
+static_assert(sizeof(struct msg_client6) == 52, "msg_client6 size");
+static_assert(sizeof(struct msg_clients6) == 8 + 52 * CLIENTS6_MAX, "msg_clients6 size");
+
 struct msg_test_syscall {
 	uint32_t	what;		/* 0: open a file, 1: socket() */
 	uint32_t	pad;
@@ -372,6 +395,8 @@ int	msg_get(const struct msg *m, uint32_t type, void *out, size_t len)
 /* MSG_CLIENTS (variable size) as received: count entries, exactly as many
  * as its length holds (msg_recv checked it); NULL for another type. */
 const struct msg_clients *msg_get_clients(const struct msg *m);
+/* MSG_CLIENTS6 likewise. */
+const struct msg_clients6 *msg_get_clients6(const struct msg *m);
 const char *msg_name(uint32_t type);
 
 #endif

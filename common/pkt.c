@@ -172,29 +172,111 @@ parse_ip4(struct pkt_view *v)
 	return parse_l4(v, !v->is_frag);
 }
 
+static uint32_t
+rd32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
+}
+
+/*
+ * Walk the IPv6 extension headers from off (just past the fixed header)
+ * to end, starting with next-header value next. Sets proto and l4_off to
+ * the first header that is not one moat walks (hop-by-hop, routing,
+ * fragment, destination options), and the fragment fields. Returns 1 when
+ * the walk stopped at a non-first fragment (nothing after its header is
+ * a transport header), 0 when proto/l4_off name the transport, or a
+ * negative pkt_err.
+ */
+static int
+walk_ip6(struct pkt_view *v, size_t off, size_t end, uint8_t next)
+{
+	const uint8_t *h;
+	size_t hl;
+	uint16_t fo;
+	unsigned n;
+
+	for (n = 0;; n++) {
+		h = v->frame + off;
+		switch (next) {
+		case IP6_NH_HOPOPTS:
+			/* RFC 8200 4.1: only right after the fixed header. */
+			if (n != 0)
+				return PKT_E_IP6_EXT;
+			/* FALLTHROUGH */
+		case IP6_NH_DSTOPTS:
+		case IP6_NH_ROUTING:
+			if (end - off < 8)
+				return PKT_E_IP6_EXT;
+			hl = ((size_t)h[1] + 1) * 8;
+			if (hl > end - off)
+				return PKT_E_IP6_EXT;
+			/* Segments left: the packet asks to be routed on
+			 * through addresses its sender chose. */
+			if (next == IP6_NH_ROUTING && h[3] != 0)
+				return PKT_E_IP6_RH;
+			break;
+		case IP6_NH_FRAGMENT:
+			if (end - off < 8 || v->ip6_fh_off != 0)
+				return PKT_E_IP6_EXT;
+			hl = 8;
+			fo = rd16(h + 2);
+			v->ip6_fh_off = off;
+			v->frag_off = fo & 0xfff8u;
+			v->frag_more = fo & 1;
+			v->frag_id6 = rd32(h + 4);
+			/* RFC 6946: an atomic fragment is a whole packet. */
+			v->is_frag = v->frag_more || v->frag_off != 0;
+			if (v->is_frag) {
+				if (v->frag_off + (end - off - hl) > 65535)
+					return PKT_E_BAD_FRAG;
+				v->frag_first = v->frag_off == 0;
+				if (!v->frag_first) {
+					v->proto = h[0];
+					v->l4_off = off + hl;
+					v->ip6_next_ext = (uint8_t)(n + 1);
+					return 1;
+				}
+			}
+			break;
+		default:
+			v->proto = next;
+			v->l4_off = off;
+			v->ip6_next_ext = (uint8_t)n;
+			return 0;
+		}
+		if (n + 1 >= IP6_EXT_MAX)	/* the next would be one too many */
+			return PKT_E_IP6_EXT;
+		next = h[0];
+		off += hl;
+	}
+}
+
 static int
 parse_ip6(struct pkt_view *v)
 {
 	const uint8_t *ip = v->frame + v->l3_off;
 	size_t avail = v->len - v->l3_off;
 	size_t plen;
+	int rc;
 
 	if (avail < sizeof(struct ipv6_hdr))
 		return PKT_E_SHORT_L3;
 	if ((ip[0] >> 4) != 6)
 		return PKT_E_BAD_VERSION;
 	plen = rd16(ip + 4);
+	/* A zero payload length announces a jumbogram (RFC 2675), which no
+	 * link of ours carries; it is refused with the other lies. */
 	if (plen > avail - sizeof(struct ipv6_hdr))
 		return PKT_E_BAD_TOTLEN;
 	v->l3 = PKT_L3_IPV6;
 	v->l3_hlen = sizeof(struct ipv6_hdr);
 	v->ip_end = v->l3_off + sizeof(struct ipv6_hdr) + plen;
-	v->proto = ip[6];
 	v->ttl = ip[7];
-	v->l4_off = v->l3_off + sizeof(struct ipv6_hdr);
-	/* Extension headers are not walked: such packets parse with
-	 * has_l4 = 0 and proto set to the first next-header value. */
-	return parse_l4(v, 1);
+	rc = walk_ip6(v, v->l3_off + sizeof(struct ipv6_hdr), v->ip_end, ip[6]);
+	if (rc != 0)
+		return rc < 0 ? rc : PKT_OK;
+	return parse_l4(v, !v->is_frag);
 }
 
 static int
@@ -264,6 +346,48 @@ pkt_parse_icmp_quote(struct pkt_view *inner, uint8_t *p, size_t len)
 	}
 	/* RFC 792: at least 8 transport bytes, and the quoted packet must
 	 * itself have been long enough to contain them. */
+	if (inner->ip_end - inner->l4_off < 8)
+		return PKT_E_SHORT_L4;
+	inner->has_l4 = 1;
+	inner->l4_hlen = 8;
+	l4_key(inner, p + inner->l4_off);
+	if (inner->proto == IPPROTO_TCP_ && inner->ip_end - inner->l4_off >= 14)
+		inner->tcp_flags = p[inner->l4_off + 13];
+	return PKT_OK;
+}
+
+int
+pkt_parse_icmp6_quote(struct pkt_view *inner, uint8_t *p, size_t len)
+{
+	size_t plen;
+	int rc;
+
+	memset(inner, 0, sizeof(*inner));
+	inner->frame = p;
+	inner->len = len;
+	inner->ethertype = ETHERTYPE_IPV6;
+	inner->l3_off = 0;
+	if (len < sizeof(struct ipv6_hdr))
+		return PKT_E_SHORT_L3;
+	if ((p[0] >> 4) != 6)
+		return PKT_E_BAD_VERSION;
+	plen = rd16(p + 4);
+	inner->l3 = PKT_L3_IPV6;
+	inner->l3_hlen = sizeof(struct ipv6_hdr);
+	inner->ttl = p[7];
+	inner->ip_end = sizeof(struct ipv6_hdr) + plen < len ?
+	    sizeof(struct ipv6_hdr) + plen : len;
+	rc = walk_ip6(inner, sizeof(struct ipv6_hdr), inner->ip_end, p[6]);
+	if (rc != 0)
+		return rc < 0 ? rc : PKT_OK;
+	switch (inner->proto) {
+	case IPPROTO_TCP_:
+	case IPPROTO_UDP_:
+	case IPPROTO_ICMPV6_:
+		break;
+	default:
+		return PKT_OK;
+	}
 	if (inner->ip_end - inner->l4_off < 8)
 		return PKT_E_SHORT_L4;
 	inner->has_l4 = 1;
@@ -616,6 +740,31 @@ pkt_nat_addr4(struct pkt_view *v, int dst, uint32_t new_be, int partial)
 	if (v->has_l4 &&
 	    (v->proto == IPPROTO_TCP_ || v->proto == IPPROTO_UDP_))
 		l4_csum_patch(v, old_be, new_be, 1, partial);
+	return 0;
+}
+
+int
+pkt_nat_addr6(struct pkt_view *v, int dst, const uint8_t new[16], int partial)
+{
+	struct ipv6_hdr *ip;
+	uint8_t *addr;
+	uint32_t o, n;
+	int i;
+
+	if (v->l3 != PKT_L3_IPV6)
+		return -1;
+	ip = pkt_ip6(v);
+	addr = dst ? ip->daddr : ip->saddr;
+	/* IPv6 has no header checksum; the transport's covers the address
+	 * in its pseudo-header, one 32-bit word at a time. */
+	for (i = 0; i < 16; i += 4) {
+		memcpy(&o, addr + i, 4);
+		memcpy(&n, new + i, 4);
+		memcpy(addr + i, &n, 4);
+		if (o != n && v->has_l4 && (v->proto == IPPROTO_TCP_ ||
+		    v->proto == IPPROTO_UDP_ || v->proto == IPPROTO_ICMPV6_))
+			l4_csum_patch(v, o, n, 1, partial);
+	}
 	return 0;
 }
 

@@ -149,7 +149,41 @@ enum pkt_err {
 	PKT_E_BAD_ARP = -8,	/* ARP that is not IPv4-over-Ethernet */
 	PKT_E_BAD_FRAG = -9,	/* fragment offset + length past 65535 */
 	PKT_E_UNSUPPORTED = -10,	/* ethertype moat does not forward (VLAN, ...) */
+	PKT_E_IP6_EXT = -11,	/* IPv6 extension headers truncated, too many (> 5),
+				 * misplaced (hop-by-hop not first) or a
+				 * second fragment header */
+	PKT_E_IP6_RH = -12,	/* IPv6 routing header with segments left:
+				 * source routing, refused as IPv4's is */
 };
+
+/* IPv6 next-header values moat walks (RFC 8200 4). */
+#define IP6_NH_HOPOPTS	0
+#define IP6_NH_ROUTING	43
+#define IP6_NH_FRAGMENT	44
+#define IP6_NH_NONE	59
+#define IP6_NH_DSTOPTS	60
+/* Extension headers walked, at most IP6_EXT_MAX - 1 of them: RFC 8200
+ * allows each at most once (destination options twice), which makes five
+ * of the kinds moat walks; a longer chain is an attack on whoever walks
+ * it. */
+#define IP6_EXT_MAX	6
+
+#define ICMP6_DST_UNREACH	1
+#define ICMP6_PACKET_TOO_BIG	2
+#define ICMP6_TIME_EXCEEDED	3
+#define ICMP6_PARAM_PROB	4
+#define ICMP6_ECHO_REQUEST	128
+#define ICMP6_ECHO_REPLY	129
+#define ND_ROUTER_SOLICIT	133
+#define ND_ROUTER_ADVERT	134
+#define ND_NEIGHBOR_SOLICIT	135
+#define ND_NEIGHBOR_ADVERT	136
+#define ND_REDIRECT		137
+/* Codes of ICMP6_DST_UNREACH */
+#define ICMP6_DST_ADMIN		1
+#define ICMP6_DST_ADDR		3
+#define ICMP6_DST_PORT		4
+#define IP6_MIN_MTU		1280
 
 enum pkt_l3 { PKT_L3_NONE = 0, PKT_L3_ARP, PKT_L3_IPV4, PKT_L3_IPV6 };
 
@@ -184,6 +218,14 @@ struct pkt_view {
 	uint8_t		 tcp_flags;
 	uint8_t		 icmp_type, icmp_code;
 	uint16_t	 icmp_id;	/* echo request/reply identifier, host order */
+	/* IPv6 only: the fragment header's offset in the frame (0: none; an
+	 * atomic fragment, offset 0 without M, has one but is_frag 0), its
+	 * 32-bit identification, and how many extension headers preceded
+	 * the transport header. frag_off, frag_more, frag_first and is_frag
+	 * above mean the same as for IPv4. */
+	size_t		 ip6_fh_off;
+	uint32_t	 frag_id6;
+	uint8_t		 ip6_next_ext;
 };
 
 /*
@@ -204,6 +246,16 @@ int	pkt_parse(struct pkt_view *v, uint8_t *frame, size_t len);
  * length and len, so offsets below ip_end are always readable.
  */
 int	pkt_parse_icmp_quote(struct pkt_view *inner, uint8_t *p, size_t len);
+
+/*
+ * The IPv6 packet quoted inside an ICMPv6 error (RFC 4443 2.4(c): as much
+ * as fits in the minimum MTU, so truncated). Like pkt_parse_icmp_quote:
+ * frame points at the quoted IPv6 header, l3_off = 0, ip_end the lesser
+ * of the claimed and the present length; extension headers are walked
+ * (within those bytes) and 8 transport bytes are required for TCP, UDP
+ * and ICMPv6, whose ports or echo id fill the view.
+ */
+int	pkt_parse_icmp6_quote(struct pkt_view *inner, uint8_t *p, size_t len);
 
 /*
  * Walk the options of the IPv4 header at ip (hlen bytes, as a successful
@@ -323,6 +375,10 @@ int	pkt_csum_complete(uint8_t *f, size_t len);
  * A UDP checksum of 0 ("none") stays 0; a computed 0 is stored as 0xffff.
  */
 int	pkt_nat_addr4(struct pkt_view *v, int dst, uint32_t new_be, int partial);
+/* The same for an IPv6 address: TCP's, UDP's and ICMPv6's checksums all
+ * cover it through the pseudo-header. */
+int	pkt_nat_addr6(struct pkt_view *v, int dst, const uint8_t new[16],
+	    int partial);
 int	pkt_nat_port(struct pkt_view *v, int dst, uint16_t port, int partial);
 
 /*
@@ -354,6 +410,55 @@ size_t	pkt_build_icmp4_error(uint8_t *buf, size_t cap,
 size_t	pkt_build_tcp_rst4(uint8_t *buf, size_t cap,
 	    const uint8_t src_mac[6], const uint8_t dst_mac[6],
 	    const struct pkt_view *orig);
+
+/*
+ * IPv6 (pkt6.c). pkt_build_icmp6_error: an ICMPv6 error about the IPv6
+ * packet in orig, quoting up to quote_max bytes of it (the whole error at
+ * most 1280 bytes, RFC 4443 2.4(c)), from src to orig's source, hop limit
+ * 64; 0 for what RFC 4443 2.4(e) forbids (an error about an error, a source
+ * that is unspecified, multicast or loopback, a multicast destination
+ * unless it is packet-too-big). pkt_build_tcp_rst6 as pkt_build_tcp_rst4.
+ * buf may be orig's frame for both.
+ */
+size_t	pkt_build_icmp6_error(uint8_t *buf, size_t cap,
+	    const uint8_t src_mac[6], const uint8_t dst_mac[6],
+	    const uint8_t src[16], uint8_t type, uint8_t code, uint32_t rest_be,
+	    const struct pkt_view *orig, size_t quote_max);
+size_t	pkt_build_tcp_rst6(uint8_t *buf, size_t cap, const uint8_t src_mac[6],
+	    const uint8_t dst_mac[6], const struct pkt_view *orig);
+/* ICMPv6 error message (type < 128) with its header present. */
+int	pkt_icmp6_is_error(const struct pkt_view *v);
+/* Neighbour advertisement for target (ours, at smac) to dst/dmac,
+ * solicited, override, router flag as asked; neighbour solicitation for
+ * target from src to its solicited-node multicast address. */
+size_t	pkt_build_nd_na(uint8_t *buf, size_t cap, const uint8_t smac[6],
+	    const uint8_t dmac[6], const uint8_t dst[16],
+	    const uint8_t target[16], int router);
+size_t	pkt_build_nd_ns(uint8_t *buf, size_t cap, const uint8_t smac[6],
+	    const uint8_t src[16], const uint8_t target[16]);
+/* A neighbour solicitation or advertisement as RFC 4861 7.1 validates
+ * it (hop limit 255, code 0, checksum, option lengths): 0 and *nd
+ * filled, or -1. */
+struct pkt_nd {
+	uint8_t		type;		/* ND_NEIGHBOR_SOLICIT or _ADVERT */
+	uint8_t		flags;		/* NA: R 0x80, S 0x40, O 0x20 */
+	uint8_t		has_lladdr;
+	uint8_t		lladdr[6];	/* source (NS) or target (NA) option */
+	uint8_t		target[16];
+};
+int	pkt_nd_parse(const struct pkt_view *v, struct pkt_nd *nd);
+/* Address classes, the modified-EUI-64 link-local address of a MAC, the
+ * solicited-node multicast address of target and its Ethernet address. */
+int	ip6_eq(const uint8_t a[16], const uint8_t b[16]);
+int	ip6_is_zero(const uint8_t a[16]);
+int	ip6_is_multicast(const uint8_t a[16]);
+int	ip6_is_linklocal(const uint8_t a[16]);
+int	ip6_is_loopback(const uint8_t a[16]);
+int	ip6_is_martian(const uint8_t a[16]);
+void	ip6_linklocal(uint8_t out[16], const uint8_t mac[6]);
+void	ip6_solicited_node(uint8_t out[16], uint8_t mac[6],
+	    const uint8_t target[16]);
+const char *ip6_str(const uint8_t a[16], char buf[46]);
 
 /* Formatting helpers for logs. buf must hold 16 / 18 bytes. */
 const char *ip4_str(uint32_t addr_be, char buf[16]);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <arpa/inet.h>
 
 #include "util.h"
 
@@ -129,6 +130,23 @@ read_all(int fd, void *buf, size_t len)
 		done += (size_t)n;
 	}
 	return (ssize_t)done;
+}
+
+int
+ip6_client_parse(const char *s, uint8_t out[16])
+{
+	static const uint8_t zero[16], mapped[12] = { [10] = 0xff, [11] = 0xff };
+	uint8_t a[16];
+
+	if (s == NULL || inet_pton(AF_INET6, s, a) != 1)
+		return -1;
+	if (memcmp(a, zero, 15) == 0 ||		/* :: and ::1 */
+	    a[0] == 0xff ||			/* multicast */
+	    (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) ||	/* link-local */
+	    memcmp(a, mapped, sizeof mapped) == 0)
+		return -1;
+	memcpy(out, a, 16);
+	return 0;
 }
 
 int

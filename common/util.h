@@ -22,6 +22,10 @@ char	*memfd_read(int fd, size_t max, size_t *len);
 /* write(2)/read(2) until done or error. */
 ssize_t	write_all(int fd, const void *buf, size_t len);
 ssize_t	read_all(int fd, void *buf, size_t len);
+/* Parse a client's IPv6 address (inet_pton text): 0 when it is one a qube
+ * can be given, -1 for ::, loopback, multicast, link-local (fe80::/10:
+ * every link has its own, so it names no client) and IPv4-mapped. */
+int	ip6_client_parse(const char *s, uint8_t out[16]);
 int	set_nonblock(int fd);
 int	set_cloexec(int fd, int on);
 

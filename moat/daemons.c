@@ -319,6 +319,7 @@ send_config(struct daemon *d)
 				memset(&l, 0, sizeof l);
 				l.port = (uint16_t)(i + 1);
 				l.client_ip = M.client[i].ip;
+				memcpy(l.client_ip6, M.client[i].ip6, sizeof l.client_ip6);
 				strlcpy_(l.ifname, M.client[i].ifname, sizeof l.ifname);
 				daemon_send(d->id, MSG_DEVNET_LINK, 0, &l, sizeof l, -1);
 			}
@@ -366,6 +367,8 @@ send_config(struct daemon *d)
 		daemon_send(d->id, MSG_NETCONF, 0, &M.netconf, sizeof M.netconf, -1);
 	if ((msg_table[MSG_CLIENTS].route & PB(d->id)) && M.have_clients)
 		daemon_send(d->id, MSG_CLIENTS, 0, &M.clients, M.clients_len, -1);
+	if ((msg_table[MSG_CLIENTS6].route & PB(d->id)) && M.have_clients6)
+		daemon_send(d->id, MSG_CLIENTS6, 0, &M.clients6, M.clients6_len, -1);
 	if (msg_table[MSG_LINK].route & PB(d->id))
 		for (i = 0; i < M.nlinks; i++)
 			daemon_send(d->id, MSG_LINK, 0, &M.links[i], sizeof M.links[i], -1);
@@ -724,6 +727,12 @@ handle_message(struct daemon *d, struct msg *m)
 		memcpy(&M.clients, m->data, m->hdr.len);
 		M.clients_len = m->hdr.len;
 		M.have_clients = 1;
+		break;
+	case MSG_CLIENTS6:
+		memset(&M.clients6, 0, sizeof M.clients6);
+		memcpy(&M.clients6, m->data, m->hdr.len);
+		M.clients6_len = m->hdr.len;
+		M.have_clients6 = 1;
 		break;
 	case MSG_LINK: {
 		struct msg_link l;

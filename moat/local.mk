@@ -16,3 +16,7 @@ EXTRA_DIST += $(MOAT_SUPERVISOR_TESTS)
 MOAT_INTEG_TESTS += $(MOAT_SUPERVISOR_TESTS) tests/integ/fault_kill_transfer.sh tests/integ/dp_dom0.sh \
 	tests/integ/fault_broken_ring.sh
 EXTRA_DIST += tests/integ/fault_kill_transfer.sh tests/soak/soak.sh tests/soak/hostile.py
+# Runs the moat binary with bad --client options; ip6_client_parse.
+MOAT_UNIT_TESTS += tests/unit/test_moat_options
+tests_unit_test_moat_options_SOURCES = tests/unit/test_moat_options.c tests/unit/t.h
+tests_unit_test_moat_options_LDADD = $(MOAT_COMMON_LIBS)

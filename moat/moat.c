@@ -43,7 +43,7 @@ usage(FILE *f)
 "  --backend none|devnet|xen   none: no network device (tests); devnet: Linux\n"
 "                              interfaces through AF_PACKET; xen: Xen vifs\n"
 "  --uplink IFACE              devnet: the interface towards the NetVM\n"
-"  --client IFACE=IPV4         devnet: one client link and its client's address\n"
+"  --client IFACE=IPV4[,IPV6]  devnet: one client link and its client's address(es)\n"
 "                              (repeat for each client; at most %d)\n"
 "Configuration (QubesDB):\n"
 "  --qubesdb FILE              a JSON object of QubesDB keys and string values,\n"
@@ -150,21 +150,35 @@ parse_args(int argc, char **argv, uint32_t *nbufs, uint32_t *bufsz)
 			M.uplink = optarg;
 			break;
 		case O_CLIENT: {
-			char *eq = strchr(optarg, '=');
+			char *eq = strchr(optarg, '='), *comma, v4[16];
+			static const uint8_t none6[16];
+			uint8_t ip6[16] = { 0 };
 			uint32_t ip;
 
 			if (M.nclients == MAX_CLIENT_LINKS)
 				die_usage("too many --client links (%s)", optarg);
 			if (eq == NULL || eq == optarg || (size_t)(eq - optarg) >= IFNAME_MAX)
-				die_usage("--client wants IFACE=IPV4, not '%s'", optarg);
-			if (ip4_parse(eq + 1, &ip) != 0 || ip == 0)
-				die_usage("--client: '%s' is not an IPv4 address", eq + 1);
+				die_usage("--client wants IFACE=IPV4[,IPV6], not '%s'", optarg);
+			comma = strchr(eq + 1, ',');
+			if (comma == NULL)
+				comma = eq + 1 + strlen(eq + 1);
+			if ((size_t)(comma - (eq + 1)) >= sizeof v4)
+				die_usage("--client %s: the IPv4 address is not a dotted quad", optarg);
+			memcpy(v4, eq + 1, (size_t)(comma - (eq + 1)));
+			v4[comma - (eq + 1)] = '\0';
+			if (ip4_parse(v4, &ip) != 0 || ip == 0)
+				die_usage("--client %s: the IPv4 address is not a dotted quad", optarg);
+			if (*comma == ',' && ip6_client_parse(comma + 1, ip6) != 0)
+				die_usage("--client %s: the IPv6 address is not a global or "
+				    "unique-local unicast address", optarg);
 			memcpy(M.client[M.nclients].ifname, optarg, (size_t)(eq - optarg));
 			M.client[M.nclients].ifname[eq - optarg] = '\0';
 			for (int i = 0; i < M.nclients; i++)
 				if (M.client[i].ip == ip ||
-				    strcmp(M.client[i].ifname, M.client[M.nclients].ifname) == 0)
+				    strcmp(M.client[i].ifname, M.client[M.nclients].ifname) == 0 ||
+				    (memcmp(ip6, none6, 16) != 0 && memcmp(M.client[i].ip6, ip6, 16) == 0))
 					die_usage("--client %s: interface or address given twice", optarg);
+			memcpy(M.client[M.nclients].ip6, ip6, 16);
 			M.client[M.nclients++].ip = ip;
 			break;
 		}

@@ -62,6 +62,7 @@ struct moat {
 	struct {
 		char	 ifname[IFNAME_MAX];
 		uint32_t ip;
+		uint8_t	 ip6[16];	/* all zero: the client has no IPv6 */
 	}		 client[MAX_CLIENT_LINKS];
 	int		 nclients;
 	const char	*qubesdb;
@@ -95,6 +96,9 @@ struct moat {
 	struct msg_clients clients;	/* agentd's last snapshot of connected clients */
 	size_t		 clients_len;
 	int		 have_clients;
+	struct msg_clients6 clients6;	/* and of connected IPv6 clients */
+	size_t		 clients6_len;
+	int		 have_clients6;
 	struct msg_link	 links[MAX_CLIENT_LINKS + 1];
 	int		 nlinks;
 	struct cached_qrules qr[MAX_CLIENT_LINKS * 2];

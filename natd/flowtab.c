@@ -23,7 +23,8 @@ natd_flowtab_bytes(uint32_t nflows)
 	if (nflows < FT_MIN_FLOWS || nflows > FT_MAX_FLOWS)
 		return 0;
 	return sizeof(struct ft_hdr) + (size_t)nflows * sizeof(struct ft_entry) +
-	    2 * (size_t)ft_nbuckets(nflows) * sizeof(uint32_t);
+	    2 * (size_t)ft_nbuckets(nflows) * sizeof(uint32_t) +
+	    (size_t)nflows * sizeof(struct ft_addr6);
 }
 
 /*
@@ -81,6 +82,7 @@ ft_attach(struct flowtab *t, void *mem, size_t len, uint32_t nflows,
 	t->bucket_out = (uint32_t *)(p + sizeof(struct ft_hdr) +
 	    (size_t)nflows * sizeof(struct ft_entry));
 	t->bucket_in = t->bucket_out + nb;
+	t->a6 = (struct ft_addr6 *)(t->bucket_in + nb);
 	t->nflows = nflows;
 	t->mask = nb - 1;
 	t->free_head = FT_NIL;
@@ -129,7 +131,8 @@ ft_find_out(const struct flowtab *t, uint32_t csrc, uint32_t odst,
 		const struct ft_entry *e = &t->ent[i];
 
 		if (e->csrc == csrc && e->odst == odst && e->proto == proto &&
-		    e->csport == csport && e->dport == dport)
+		    e->csport == csport && e->dport == dport &&
+		    !(e->flags & FT_F_V6))
 			return i;
 		i = e->next_out;
 	}
@@ -148,11 +151,103 @@ ft_find_in(const struct flowtab *t, uint32_t rsrc, uint32_t ldst,
 		const struct ft_entry *e = &t->ent[i];
 
 		if (e->rdst == rsrc && e->nsrc == ldst && e->proto == proto &&
-		    e->dport == rport && e->nsport == lport)
+		    e->dport == rport && e->nsport == lport &&
+		    !(e->flags & FT_F_V6))
 			return i;
 		i = e->next_in;
 	}
 	return FT_NIL;
+}
+
+uint32_t
+ft_tag6(const struct flowtab *t, const uint8_t a[16])
+{
+	uint64_t h = t->secret ^ 0x736f6d6570736575ull, w;
+	int i;
+
+	for (i = 0; i < 16; i += 8) {
+		memcpy(&w, a + i, 8);
+		h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+		h ^= h >> 29;
+	}
+	h *= 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 32;
+	/* 0 means "no address" to entry_sane. */
+	return (uint32_t)h != 0 ? (uint32_t)h : 1;
+}
+
+uint32_t
+ft_find_out6(const struct flowtab *t, const uint8_t csrc[16],
+    const uint8_t odst[16], uint8_t proto, uint16_t csport, uint16_t dport)
+{
+	uint32_t i, n = 0, ts = ft_tag6(t, csrc), td = ft_tag6(t, odst);
+
+	i = t->bucket_out[ft_hash(t->secret, ts, td, proto, csport, dport) &
+	    t->mask];
+	while (i != FT_NIL && n++ < t->nflows) {
+		const struct ft_entry *e = &t->ent[i];
+
+		if (e->csrc == ts && e->odst == td && e->proto == proto &&
+		    e->csport == csport && e->dport == dport &&
+		    (e->flags & FT_F_V6) && memcmp(t->a6[i].src, csrc, 16) == 0 &&
+		    memcmp(t->a6[i].dst, odst, 16) == 0)
+			return i;
+		i = e->next_out;
+	}
+	return FT_NIL;
+}
+
+/* tl: the local address's tag; ldst the address itself, compared whole
+ * for a client-to-client flow. */
+static uint32_t
+find_in6(const struct flowtab *t, const uint8_t rsrc[16], uint32_t tl,
+    const uint8_t ldst[16], uint8_t proto, uint16_t rport, uint16_t lport)
+{
+	uint32_t i, n = 0, tr = ft_tag6(t, rsrc);
+
+	i = t->bucket_in[ft_hash(~t->secret, tr, tl, proto, rport, lport) &
+	    t->mask];
+	while (i != FT_NIL && n++ < t->nflows) {
+		const struct ft_entry *e = &t->ent[i];
+
+		if (e->rdst == tr && e->nsrc == tl && e->proto == proto &&
+		    e->dport == rport && e->nsport == lport &&
+		    (e->flags & FT_F_V6) && memcmp(t->a6[i].dst, rsrc, 16) == 0 &&
+		    (e->kind != FT_K_C2C || memcmp(t->a6[i].src, ldst, 16) == 0))
+			return i;
+		i = e->next_in;
+	}
+	return FT_NIL;
+}
+
+uint32_t
+ft_find_in6(const struct flowtab *t, const uint8_t rsrc[16],
+    const uint8_t ldst[16], uint8_t proto, uint16_t rport, uint16_t lport)
+{
+	return find_in6(t, rsrc, ft_tag6(t, ldst), ldst, proto, rport, lport);
+}
+
+/* The same lookups for the entry at i itself, whichever its family. */
+static uint32_t
+find_out_of(const struct flowtab *t, uint32_t i)
+{
+	const struct ft_entry *e = &t->ent[i];
+
+	if (e->flags & FT_F_V6)
+		return ft_find_out6(t, t->a6[i].src, t->a6[i].dst, e->proto,
+		    e->csport, e->dport);
+	return ft_find_out(t, e->csrc, e->odst, e->proto, e->csport, e->dport);
+}
+
+static uint32_t
+find_in_of(const struct flowtab *t, uint32_t i)
+{
+	const struct ft_entry *e = &t->ent[i];
+
+	if (e->flags & FT_F_V6)
+		return find_in6(t, t->a6[i].dst, e->nsrc, t->a6[i].src,
+		    e->proto, e->dport, e->nsport);
+	return ft_find_in(t, e->rdst, e->nsrc, e->proto, e->dport, e->nsport);
 }
 
 uint32_t
@@ -164,6 +259,7 @@ ft_alloc(struct flowtab *t)
 		return FT_NIL;
 	t->free_head = t->ent[i].lru_next;
 	memset(&t->ent[i], 0, sizeof(t->ent[i]));
+	memset(&t->a6[i], 0, sizeof(t->a6[i]));
 	t->ent[i].next_out = t->ent[i].next_in = FT_NIL;
 	t->ent[i].lru_prev = t->ent[i].lru_next = FT_NIL;
 	return i;
@@ -256,6 +352,7 @@ ft_remove(struct flowtab *t, uint32_t idx)
 	/* Clear it before it goes on the free list: a restart must not see
 	 * a stale flow here. */
 	memset(e, 0, sizeof(*e));
+	memset(&t->a6[idx], 0, sizeof(t->a6[idx]));
 	e->next_out = e->next_in = e->lru_prev = FT_NIL;
 	e->lru_next = t->free_head;
 	t->free_head = idx;
@@ -274,14 +371,17 @@ ft_touch(struct flowtab *t, uint32_t idx)
 
 /* Fields that can be checked without knowing natd's configuration. */
 static int
-entry_sane(const struct ft_entry *e)
+entry_sane(const struct flowtab *t, uint32_t i)
 {
+	const struct ft_entry *e = &t->ent[i];
+	int v6 = (e->flags & FT_F_V6) != 0;
+
 	if (e->state != FT_ACTIVE && e->state != FT_PENDING &&
 	    e->state != FT_BLOCKED)
 		return 0;
 	if (e->kind != FT_K_NAT && e->kind != FT_K_C2C)
 		return 0;
-	if ((e->flags & ~FT_F_ALL) != 0)
+	if ((e->flags & ~(FT_F_ALL | FT_F_V6)) != 0)
 		return 0;
 	if (e->cport == 0 || e->cport >= FT_NPORTS)
 		return 0;
@@ -297,12 +397,20 @@ entry_sane(const struct ft_entry *e)
 			return 0;
 		break;
 	case 1:
-		if (e->tcp != FT_TCP_NONE || e->dport != 0)
+	case 58:
+		if (e->tcp != FT_TCP_NONE || e->dport != 0 ||
+		    (e->proto == 58) != v6)
 			return 0;
 		break;
 	default:
 		return 0;
 	}
+	/* The tags must be those of the addresses kept beside the entry
+	 * (the translated source, /qubes-ip6, is restore_keep's to check). */
+	if (v6 && (e->csrc != ft_tag6(t, t->a6[i].src) ||
+	    e->odst != ft_tag6(t, t->a6[i].dst) || e->rdst != e->odst ||
+	    (e->flags & FT_F_REDIRECT)))
+		return 0;
 	if (e->kind == FT_K_C2C && (e->nsrc != e->csrc ||
 	    e->nsport != e->csport || e->rdst != e->odst))
 		return 0;
@@ -332,13 +440,11 @@ ft_rebuild(struct flowtab *t, int (*keep)(void *, const struct ft_entry *),
 		if (e->state == FT_FREE)
 			continue;
 		/* keep() last: it may count what it keeps (quotas). */
-		if (!entry_sane(e) ||
-		    ft_find_out(t, e->csrc, e->odst, e->proto, e->csport,
-		    e->dport) != FT_NIL ||
-		    ft_find_in(t, e->rdst, e->nsrc, e->proto, e->dport,
-		    e->nsport) != FT_NIL ||
+		if (!entry_sane(t, i) || find_out_of(t, i) != FT_NIL ||
+		    find_in_of(t, i) != FT_NIL ||
 		    (keep != NULL && !keep(arg, e))) {
 			memset(e, 0, sizeof(*e));
+			memset(&t->a6[i], 0, sizeof(t->a6[i]));
 			drop++;
 			continue;
 		}
@@ -353,6 +459,7 @@ ft_rebuild(struct flowtab *t, int (*keep)(void *, const struct ft_entry *),
 		if (e->state != FT_FREE)
 			continue;
 		memset(e, 0, sizeof(*e));
+		memset(&t->a6[i], 0, sizeof(t->a6[i]));
 		e->next_out = e->next_in = e->lru_prev = FT_NIL;
 		e->lru_next = t->free_head;
 		t->free_head = i;
@@ -374,11 +481,9 @@ ft_check(const struct flowtab *t)
 
 		if (e->state == FT_FREE)
 			continue;
-		if (ft_find_out(t, e->csrc, e->odst, e->proto, e->csport,
-		    e->dport) != i)
+		if (find_out_of(t, i) != i)
 			return -1;
-		if (ft_find_in(t, e->rdst, e->nsrc, e->proto, e->dport,
-		    e->nsport) != i)
+		if (find_in_of(t, i) != i)
 			return -2;
 		per[e->cport]++;
 		seen++;

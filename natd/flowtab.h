@@ -18,6 +18,13 @@
  * For a NAT flow the local address is /qubes-ip and the local port the
  * translated one; for a client-to-client flow both sides are clients and
  * nothing is translated.
+ *
+ * IPv6 flows (FT_F_V6) use the same entries and chains: their 32-bit
+ * address fields hold ft_tag6() of the addresses, a keyed hash, and the
+ * addresses themselves are in a second array indexed like the entries
+ * (struct ft_addr6). Lookups compare tags and then the whole addresses,
+ * so two addresses sharing a tag are still two flows; an IPv4 lookup
+ * never matches an IPv6 entry nor the reverse.
  */
 #ifndef MOAT_NATD_FLOWTAB_H
 #define MOAT_NATD_FLOWTAB_H
@@ -27,7 +34,7 @@
 #include <assert.h>
 
 #define FT_MAGIC	0x6e617466u	/* "natf" */
-#define FT_VERSION	1
+#define FT_VERSION	2	/* 2: the IPv6 address array */
 #define FT_NIL		0xffffffffu
 /* Flow indices fit in 20 bits so that a flow_req seq can carry one (nat.h). */
 #define FT_MAX_FLOWS	(1u << 20)
@@ -66,6 +73,7 @@ enum ft_tcp {
 #define FT_F_REDIRECT	0x04	/* DNS redirect: rdst differs from odst */
 #define FT_F_REJECT	0x08	/* BLOCKED with VERDICT_REJECT rather than DROP */
 #define FT_F_ALL	0x0f
+#define FT_F_V6		0x80	/* IPv6: addresses in ft_addr6, tags in the entry */
 
 struct ft_entry {
 	uint8_t		state;		/* enum ft_state */
@@ -94,6 +102,14 @@ struct ft_entry {
 	uint32_t	lru_next;	/* lru_next also links the free list */
 };
 static_assert(sizeof(struct ft_entry) == 64, "a flow entry is one cache line");
+
+/* An IPv6 flow's addresses (src: the client's; dst: where it sends, no DNS
+ * redirect over IPv6; the translated source is /qubes-ip6). */
+struct ft_addr6 {
+	uint8_t		src[16];
+	uint8_t		dst[16];
+};
+static_assert(sizeof(struct ft_addr6) == 32, "two IPv6 addresses");
 
 struct ft_hdr {
 	uint32_t	magic;
@@ -126,6 +142,7 @@ struct flowtab {
 	uint32_t	 free_head;
 	uint32_t	 nused;
 	struct ft_client client[FT_NPORTS];
+	struct ft_addr6	*a6;		/* nflows of them, after the buckets */
 };
 
 /* Bytes the memfd must hold for nflows entries, 0 when nflows is out of
@@ -153,6 +170,15 @@ uint32_t ft_find_out(const struct flowtab *t, uint32_t csrc, uint32_t odst,
 	    uint8_t proto, uint16_t csport, uint16_t dport);
 uint32_t ft_find_in(const struct flowtab *t, uint32_t rsrc, uint32_t ldst,
 	    uint8_t proto, uint16_t rport, uint16_t lport);
+/* IPv6: the tag the entry's address fields hold (never 0), and lookups by
+ * whole address. The local address of an in lookup is /qubes-ip6 for a
+ * NAT flow (compared by tag: the caller checked it is ours) and the
+ * client's for a client-to-client one. */
+uint32_t ft_tag6(const struct flowtab *t, const uint8_t a[16]);
+uint32_t ft_find_out6(const struct flowtab *t, const uint8_t csrc[16],
+	    const uint8_t odst[16], uint8_t proto, uint16_t csport, uint16_t dport);
+uint32_t ft_find_in6(const struct flowtab *t, const uint8_t rsrc[16],
+	    const uint8_t ldst[16], uint8_t proto, uint16_t rport, uint16_t lport);
 /* Take a free entry (zeroed, state FT_FREE) or FT_NIL when full. */
 uint32_t ft_alloc(struct flowtab *t);
 /* Give back an entry ft_alloc returned that was never linked (the caller

@@ -4,7 +4,7 @@
 noinst_LIBRARIES += natd/libnatd.a
 natd_libnatd_a_SOURCES = \
 	natd/nat.h natd/nat_priv.h natd/nat_engine.c natd/nat_client.c \
-	natd/nat_uplink.c natd/nat_flow.c natd/nat_verdict.c natd/nat_frag.c \
+	natd/nat_uplink.c natd/nat_ip6.c natd/nat_nd.c natd/nat_flow.c natd/nat_verdict.c natd/nat_frag.c \
 	natd/nat_rewrite.c natd/nat_answer.c natd/nat_setup.c \
 	natd/nat_dns.c natd/nat_stats.c natd/flowtab.c natd/flowtab.h
 NATD_LIBS = natd/libnatd.a $(MOAT_COMMON_LIBS)
@@ -29,6 +29,10 @@ tests_unit_test_natd_flowtab_LDADD = $(NATD_LIBS)
 tests_unit_test_natd_dns_SOURCES = tests/unit/test_natd_dns.c tests/unit/natd_testlib.h tests/unit/t.h \
 	$(NATD_HARNESS)
 tests_unit_test_natd_dns_LDADD = $(NATD_LIBS)
+MOAT_UNIT_TESTS += tests/unit/test_natd_ip6
+tests_unit_test_natd_ip6_SOURCES = tests/unit/test_natd_ip6.c tests/unit/natd_testlib.h \
+	tests/unit/t.h $(NATD_HARNESS)
+tests_unit_test_natd_ip6_LDADD = $(NATD_LIBS)
 # Runs the natd binary with bad options.
 tests_unit_test_natd_options_SOURCES = tests/unit/test_natd_options.c tests/unit/t.h
 

@@ -66,7 +66,19 @@
  *   bad_checksum   ICMP error whose checksum does not verify: natd re-sums
  *                  it after translating the quote, which would launder it
  *   srcroute       IPv4 source routing (LSRR/SSRR), in the header or in the
- *                  header an ICMP error quotes; Linux drops it by default
+ *                  header an ICMP error quotes; Linux drops it by default;
+ *                  an IPv6 routing header with segments left, the same
+ *   ipv6           (above) also: IPv6 on a link without IPv6 configuration
+ *                  (no /qubes-ip6 and gateway, no /qubes-netvm-gateway6 or
+ *                  no IPv6 address for that client): every such frame
+ *   nd             neighbour or router discovery natd neither answers nor
+ *                  believes: router solicitations and advertisements,
+ *                  redirects, advertisements from clients, duplicate
+ *                  address probes, solicitations for a client's own
+ *                  address, multicast listener reports
+ *   ip6_ext        IPv6 extension headers natd will not walk: truncated,
+ *                  more than five, hop-by-hop not first, two
+ *                  fragment headers
  */
 enum nat_reason {
 	NAT_R_MALFORMED = 0,
@@ -101,6 +113,8 @@ enum nat_reason {
 	NAT_R_ICMP_MISMATCH,
 	NAT_R_BAD_CHECKSUM,
 	NAT_R_SRCROUTE,
+	NAT_R_ND,
+	NAT_R_IP6_EXT,
 	NAT_R_MAX
 };
 extern const char *const nat_reason_name[NAT_R_MAX];
@@ -152,6 +166,7 @@ void	nat_config_defaults(struct nat_config *c);
 #define NAT_FRAG_CLIENT		32	/* mappings per client port */
 #define NAT_FRAG_UPLINK		256	/* mappings for the uplink */
 #define NAT_FRAG_TTL_MS		10000
+#define NAT_FRAG_V6		4	/* in nat_frag.dir: an IPv6 fragment */
 #define NAT_FRAGHOLD_CLIENT	4	/* out-of-order fragments held, per client */
 #define NAT_FRAGHOLD_UPLINK	32	/* and for the uplink */
 #define NAT_FRAG_HOLD_MS	1000
@@ -181,6 +196,7 @@ struct nat_link {
 	uint32_t	npending;	/* pending flows */
 	uint32_t	nheld;		/* frames held for them */
 	struct nat_counters c;
+	uint8_t		ip6[16];	/* the client's IPv6 address, or zero */
 };
 
 struct nat_hold {
@@ -189,10 +205,11 @@ struct nat_hold {
 };
 
 struct nat_frag {
-	uint32_t	src, dst;
-	uint16_t	id;
+	uint32_t	src, dst;	/* IPv6: the addresses' ft_tag6() */
+	uint32_t	id;		/* IPv4's 16 bits or IPv6's 32 */
 	uint8_t		proto;
-	uint8_t		dir;		/* 1 out (client -> ...), 2 in (uplink -> client) */
+	uint8_t		dir;		/* 1 out (client -> ...), 2 in (uplink -> client);
+					 * | NAT_FRAG_V6 for IPv6 */
 	uint32_t	flow;
 	uint64_t	expire_ms;
 };
@@ -300,6 +317,12 @@ struct nat_engine {
 
 	uint64_t		 last_sweep_ms;
 	uint32_t		 restored, discarded;	/* at the last restart */
+
+	/* IPv6 (nat_ip6.c, nat_nd.c): the uplink's gateway, from NS/NA */
+	uint8_t			 gw6_mac[6];
+	int			 gw6_known;
+	uint64_t		 gw6_next_ns_ms;
+	uint16_t		 ip6_maxport;	/* highest port that had an IPv6 address */
 };
 
 /* Setup and configuration (control path; may allocate). */

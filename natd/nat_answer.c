@@ -69,6 +69,10 @@ send_reject(struct nat_engine *e, const struct mq_desc *d, const struct pkt_view
 	uint8_t *buf;
 	size_t cap, n;
 
+	if (v->l3 == PKT_L3_IPV6) {
+		nat_reject6(e, d, v);
+		return;
+	}
 	if (v->proto != IPPROTO_TCP_ || !v->has_l4) {
 		nat_send_icmp_error(e, d, v, ICMP_DEST_UNREACH, ICMP_ADMIN_PROHIBITED, 0);
 		return;

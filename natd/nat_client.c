@@ -216,7 +216,7 @@ nat_client_input(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 		client_ip4(e, d, v);
 		break;
 	case PKT_L3_IPV6:
-		nat_drop(e, d, v, NAT_R_IPV6);
+		nat_client_ip6(e, d, v);	/* nat_ip6_gate let it in */
 		break;
 	default:
 		nat_drop(e, d, v, NAT_R_ETHERTYPE);

@@ -57,6 +57,8 @@ const char *const nat_reason_name[NAT_R_MAX] = {
 	[NAT_R_ICMP_MISMATCH] = "icmp_mismatch",
 	[NAT_R_BAD_CHECKSUM] = "bad_checksum",
 	[NAT_R_SRCROUTE] = "srcroute",
+	[NAT_R_ND] = "nd",
+	[NAT_R_IP6_EXT] = "ip6_ext",
 };
 
 /* ---- small helpers ---- */
@@ -184,7 +186,13 @@ nat_drop(struct nat_engine *e, const struct mq_desc *d, const struct pkt_view *v
 		e->link[port].c.drops[r]++;
 	if (f != NULL)
 		nat_pcap_add(e, f, d->len);
-	if (v != NULL && v->l3 == PKT_L3_IPV4) {
+	if (v != NULL && v->l3 == PKT_L3_IPV6 && r != NAT_R_ND) {
+		char s[46], t[46];
+
+		log_rlk(port, LOG_LVL_INFO, "port %u: drop (%s) %s > %s proto %u",
+		    port, nat_reason_name[r], ip6_str(pkt_ip6(v)->saddr, s),
+		    ip6_str(pkt_ip6(v)->daddr, t), v->proto);
+	} else if (v != NULL && v->l3 == PKT_L3_IPV4) {
 		const struct ipv4_hdr *ip = pkt_ip4(v);
 		char s[16], t[16];
 
@@ -195,7 +203,8 @@ nat_drop(struct nat_engine *e, const struct mq_desc *d, const struct pkt_view *v
 		/* IPv6 is not forwarded, by design, and every NetVM and client
 		 * sends it all the time (neighbour and router discovery): that
 		 * is counted, not worth a line a second in the user's log. */
-		log_rlk(port, r == NAT_R_IPV6 ? LOG_LVL_DEBUG : LOG_LVL_INFO,
+		log_rlk(port, r == NAT_R_IPV6 || r == NAT_R_ND ? LOG_LVL_DEBUG :
+		    LOG_LVL_INFO,
 		    "port %u: drop (%s) %u bytes", port, nat_reason_name[r], d->len);
 	nat_buf_put(e, d->buf);
 }
@@ -208,6 +217,7 @@ nat_input(struct nat_engine *e, const struct mq_desc *din, uint64_t now)
 	struct mq_desc d = *din;
 	struct pkt_view v;
 	uint8_t *f;
+	int rc;
 
 	e->now_ms = now;
 	if (!mq_desc_ok(e->pool, &d)) {
@@ -229,11 +239,14 @@ nat_input(struct nat_engine *e, const struct mq_desc *din, uint64_t now)
 	e->link[d.port].c.rx_packets++;
 	e->link[d.port].c.rx_bytes += d.len;
 	f = nat_frame(e, &d);
+	if (nat_ip6_gate(e, &d, f))
+		return;
 	/* pkt_parse leaves the IPv4 header checksum to us: a router that
 	 * forwards (and incrementally updates) a bad one launders it. */
-	if (pkt_parse(&v, f, d.len) != PKT_OK ||
+	if ((rc = pkt_parse(&v, f, d.len)) != PKT_OK ||
 	    (v.l3 == PKT_L3_IPV4 && !pkt_ip4_csum_ok(&v))) {
-		nat_drop(e, &d, NULL, NAT_R_MALFORMED);
+		nat_drop(e, &d, NULL, rc == PKT_E_IP6_RH ? NAT_R_SRCROUTE :
+		    rc == PKT_E_IP6_EXT ? NAT_R_IP6_EXT : NAT_R_MALFORMED);
 		return;
 	}
 	/* Source routing would let the sender pick the path past us (and, on

@@ -290,6 +290,8 @@ nat_send_flowreq(struct nat_engine *e, uint32_t idx, const struct pkt_view *v,
 		r.dport = f->dport;
 	}
 	r.flags = flags;
+	if (f->flags & FT_F_V6)
+		nat_flowreq6(e, idx, v, &r);
 	/* Only a request that was sent replaces the one outstanding: a
 	 * verdict already on its way for that one still counts (a deny
 	 * must not be ignored because the ring was full for the next). */
@@ -331,6 +333,10 @@ nat_flow_forward_out(struct nat_engine *e, struct mq_desc *d,
 	const uint8_t *smac, *dmac;
 	uint16_t out;
 
+	if (f->flags & FT_F_V6) {
+		nat_forward_out6(e, d, v, idx);
+		return;
+	}
 	if (f->kind == FT_K_NAT) {
 		if (!e->gw_known || !e->link[MQ_PORT_UPLINK].up) {
 			nat_drop(e, d, v, NAT_R_NO_GATEWAY);
@@ -369,6 +375,10 @@ nat_flow_forward_in(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 	struct ft_entry *f = &e->ft.ent[idx];
 	struct nat_link *l = &e->link[f->cport];
 
+	if (f->flags & FT_F_V6) {
+		nat_forward_in6(e, d, v, idx);
+		return;
+	}
 	if (!l->up || l->ip != f->csrc) {
 		nat_drop(e, d, v, NAT_R_LINK_DOWN);
 		return;
@@ -390,6 +400,50 @@ nat_flow_forward_in(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 }
 
 /* ---- clients ---- */
+
+/*
+ * An entry for a new flow of the client on d->port, evicting as the
+ * contract at the top of this file says; FT_NIL after dropping the frame
+ * (pending_full, quota, table_full). The entry is not linked: give it
+ * back with ft_unalloc if it cannot be used.
+ */
+uint32_t
+nat_flow_take(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
+{
+	struct nat_link *l = &e->link[d->port];
+	uint32_t idx;
+
+	if (l->npending >= e->cfg.pending_max) {
+		nat_drop(e, d, v, NAT_R_PENDING_FULL);
+		return FT_NIL;
+	}
+	if (e->ft.client[d->port].nflows >= e->cfg.client_quota) {
+		/* Counted either way: the client is at its quota. */
+		if (!evict_from(e, d->port)) {
+			nat_drop(e, d, v, NAT_R_QUOTA);
+			return FT_NIL;
+		}
+		l->c.drops[NAT_R_QUOTA]++;
+	}
+	idx = ft_alloc(&e->ft);
+	if (idx == FT_NIL && evict_global(e, d->port)) {
+		l->c.drops[NAT_R_TABLE_FULL]++;
+		idx = ft_alloc(&e->ft);
+	}
+	if (idx == FT_NIL)
+		nat_drop(e, d, v, NAT_R_TABLE_FULL);
+	return idx;
+}
+
+/* A packet went along flow idx in direction dir: TCP state and LRU. */
+void
+nat_flow_track(struct nat_engine *e, uint32_t idx, const struct pkt_view *v,
+    int dir)
+{
+	if (e->ft.ent[idx].proto == IPPROTO_TCP_)
+		tcp_track(&e->ft.ent[idx], v, dir);
+	flow_seen(e, idx);
+}
 
 void
 nat_new_flow(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
@@ -417,27 +471,8 @@ nat_new_flow(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 	}
 	if (rdst == dst && nat_port_of_ip(e, dst) != 0)
 		kind = FT_K_C2C;
-	if (l->npending >= e->cfg.pending_max) {
-		nat_drop(e, d, v, NAT_R_PENDING_FULL);
+	if ((idx = nat_flow_take(e, d, v)) == FT_NIL)
 		return;
-	}
-	if (e->ft.client[d->port].nflows >= e->cfg.client_quota) {
-		/* Counted either way: the client is at its quota. */
-		if (!evict_from(e, d->port)) {
-			nat_drop(e, d, v, NAT_R_QUOTA);
-			return;
-		}
-		l->c.drops[NAT_R_QUOTA]++;
-	}
-	idx = ft_alloc(&e->ft);
-	if (idx == FT_NIL && evict_global(e, d->port)) {
-		l->c.drops[NAT_R_TABLE_FULL]++;
-		idx = ft_alloc(&e->ft);
-	}
-	if (idx == FT_NIL) {
-		nat_drop(e, d, v, NAT_R_TABLE_FULL);
-		return;
-	}
 	if (kind == FT_K_NAT && alloc_nsport(e, v->proto, rdst, dport, sport,
 	    &nsport) == -1) {
 		/* Give the entry back: it is not linked yet. */

@@ -3,6 +3,9 @@
  * flow it matched is remembered per port (src, dst, id, proto, direction)
  * for the fragments after it; those that arrive before their first one are
  * held for a while in the port's share and released when it comes.
+ * IPv6 fragments use the same tables: their addresses are keyed by the
+ * tags their flows carry (ft_tag6), their 32-bit id kept whole, and the
+ * direction marked IPv6 so that the two families never match.
  */
 #include <arpa/inet.h>
 #include <string.h>
@@ -20,7 +23,7 @@
  */
 static uint32_t
 frag_set(const struct nat_engine *e, uint16_t port, uint32_t src, uint32_t dst,
-    uint16_t id, uint8_t proto, int dir)
+    uint32_t id, uint8_t proto, int dir)
 {
 	uint64_t h;
 
@@ -33,28 +36,48 @@ frag_set(const struct nat_engine *e, uint16_t port, uint32_t src, uint32_t dst,
 	return (uint32_t)(h % (nat_frag_size(port) / NAT_FRAG_WAYS)) * NAT_FRAG_WAYS;
 }
 
+/* A fragment's key: its addresses (IPv6: their tags), id, and the
+ * direction marked with its family. */
+static void
+frag_key(const struct nat_engine *e, const struct pkt_view *v, int dir,
+    uint32_t *src, uint32_t *dst, uint32_t *id, int *kdir)
+{
+	if (v->l3 == PKT_L3_IPV6) {
+		*src = ft_tag6(&e->ft, pkt_ip6(v)->saddr);
+		*dst = ft_tag6(&e->ft, pkt_ip6(v)->daddr);
+		*id = v->frag_id6;
+		*kdir = dir | NAT_FRAG_V6;
+	} else {
+		*src = pkt_ip4(v)->saddr_be;
+		*dst = pkt_ip4(v)->daddr_be;
+		*id = v->frag_id;
+		*kdir = dir;
+	}
+}
+
 /* The flow the fragment in v (before translation, arriving on port) was
  * mapped to by its first fragment, for direction dir; or FT_NIL. */
 static uint32_t
 frag_find(struct nat_engine *e, const struct pkt_view *v, uint16_t port, int dir)
 {
-	const struct ipv4_hdr *ip = pkt_ip4(v);
 	struct nat_frag *tab = &e->frag[nat_frag_base(port)];
-	uint32_t set = frag_set(e, port, ip->saddr_be, ip->daddr_be, v->frag_id,
-	    v->proto, dir);
-	uint32_t k;
+	uint32_t src, dst, id, set, k;
+	int kdir;
 
+	frag_key(e, v, dir, &src, &dst, &id, &kdir);
+	set = frag_set(e, port, src, dst, id, v->proto, kdir);
 	for (k = 0; k < NAT_FRAG_WAYS; k++) {
 		const struct nat_frag *s = &tab[set + k];
 		const struct ft_entry *f;
 
-		if (s->src != ip->saddr_be || s->dst != ip->daddr_be ||
-		    s->id != v->frag_id || s->proto != v->proto ||
-		    s->dir != dir || s->expire_ms <= e->now_ms)
+		if (s->src != src || s->dst != dst || s->id != id ||
+		    s->proto != v->proto || s->dir != kdir ||
+		    s->expire_ms <= e->now_ms)
 			continue;
 		/* The flow may have been removed and its entry reused. */
 		f = &e->ft.ent[s->flow];
-		if (f->state == FT_FREE || f->proto != v->proto)
+		if (f->state == FT_FREE || f->proto != v->proto ||
+		    ((f->flags & FT_F_V6) != 0) != (v->l3 == PKT_L3_IPV6))
 			return FT_NIL;
 		if (dir == DIR_OUT && (f->csrc != s->src || f->odst != s->dst ||
 		    f->cport != port))
@@ -88,7 +111,7 @@ fraghold_add(struct nat_engine *e, const struct mq_desc *d)
  * process the fragments that were waiting for it. */
 static void
 fraghold_release(struct nat_engine *e, uint32_t src, uint32_t dst,
-    uint16_t id, uint8_t proto, uint16_t port)
+    uint32_t id, uint8_t proto, int kdir, uint16_t port)
 {
 	struct nat_fraghold *hs = &e->fraghold[nat_fraghold_base(port)];
 	uint32_t i, n = nat_fraghold_size(port);
@@ -97,15 +120,16 @@ fraghold_release(struct nat_engine *e, uint32_t src, uint32_t dst,
 		struct nat_fraghold *h = &hs[i];
 		struct pkt_view w;
 		struct mq_desc d;
-		const struct ipv4_hdr *ip;
+		uint32_t ws, wd, wid;
+		int wdir;
 
 		if (!h->used)
 			continue;
 		if (pkt_parse(&w, nat_frame(e, &h->d), h->d.len) != PKT_OK)
 			continue;
-		ip = pkt_ip4(&w);
-		if (ip->saddr_be != src || ip->daddr_be != dst ||
-		    w.frag_id != id || w.proto != proto)
+		frag_key(e, &w, kdir & ~NAT_FRAG_V6, &ws, &wd, &wid, &wdir);
+		if (ws != src || wd != dst || wid != id || w.proto != proto ||
+		    wdir != kdir)
 			continue;
 		d = h->d;
 		h->used = 0;
@@ -127,17 +151,23 @@ nat_frag_first_done(struct nat_engine *e, const struct pkt_view *v,
     uint32_t src, uint32_t dst, int dir, uint32_t idx, uint16_t port)
 {
 	struct nat_frag *tab, *s = NULL;
-	uint32_t set, k;
+	uint32_t set, k, id, ks, kd;
+	int kdir;
 
 	if (!v->is_frag)
 		return;
+	/* The key from the frame itself: for IPv4 the src and dst callers
+	 * pass are its addresses, for IPv6 the key holds their tags. */
+	(void)src;
+	(void)dst;
+	frag_key(e, v, dir, &ks, &kd, &id, &kdir);
 	tab = &e->frag[nat_frag_base(port)];
-	set = frag_set(e, port, src, dst, v->frag_id, v->proto, dir);
+	set = frag_set(e, port, ks, kd, id, v->proto, kdir);
 	for (k = 0; k < NAT_FRAG_WAYS; k++) {
 		struct nat_frag *c = &tab[set + k];
 
-		if ((c->src == src && c->dst == dst && c->id == v->frag_id &&
-		    c->proto == v->proto && c->dir == dir) ||
+		if ((c->src == ks && c->dst == kd && c->id == id &&
+		    c->proto == v->proto && c->dir == kdir) ||
 		    c->expire_ms <= e->now_ms) {
 			s = c;
 			break;
@@ -145,14 +175,14 @@ nat_frag_first_done(struct nat_engine *e, const struct pkt_view *v,
 		if (s == NULL || c->expire_ms < s->expire_ms)
 			s = c;
 	}
-	s->src = src;
-	s->dst = dst;
-	s->id = v->frag_id;
+	s->src = ks;
+	s->dst = kd;
+	s->id = id;
 	s->proto = v->proto;
-	s->dir = (uint8_t)dir;
+	s->dir = (uint8_t)kdir;
 	s->flow = idx;
 	s->expire_ms = e->now_ms + NAT_FRAG_TTL_MS;
-	fraghold_release(e, src, dst, v->frag_id, v->proto, port);
+	fraghold_release(e, ks, kd, id, v->proto, kdir, port);
 }
 
 /* ---- clients ---- */
@@ -170,7 +200,9 @@ nat_client_frag(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 		if (idx != FT_NIL) {
 			f = &e->ft.ent[idx];
 			if (f->kind != FT_K_C2C || f->state != FT_ACTIVE ||
-			    nat_port_of_ip(e, f->odst) != d->port)
+			    ((f->flags & FT_F_V6) ?
+			    nat_port_of_ip6(e, e->ft.a6[idx].dst) :
+			    nat_port_of_ip(e, f->odst)) != d->port)
 				nat_drop(e, d, v, NAT_R_NO_FLOW);
 			else
 				nat_flow_forward_in(e, d, v, idx);

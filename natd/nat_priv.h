@@ -108,4 +108,41 @@ void	nat_client_input(struct nat_engine *e, struct mq_desc *d,
 void	nat_uplink_input(struct nat_engine *e, struct mq_desc *d,
 	    struct pkt_view *v);
 
+/* nat_ip6.c: IPv6 forwarding, NAT66, its flows and ICMPv6 errors */
+int	nat_ip6_on(const struct nat_engine *e, uint16_t port);
+int	nat_ip6_gate(struct nat_engine *e, const struct mq_desc *d,
+	    const uint8_t *f);
+void	nat_client_ip6(struct nat_engine *e, struct mq_desc *d,
+	    struct pkt_view *v);
+void	nat_uplink_ip6(struct nat_engine *e, struct mq_desc *d,
+	    struct pkt_view *v);
+void	nat_forward_out6(struct nat_engine *e, struct mq_desc *d,
+	    struct pkt_view *v, uint32_t idx);
+void	nat_forward_in6(struct nat_engine *e, struct mq_desc *d,
+	    struct pkt_view *v, uint32_t idx);
+void	nat_flowreq6(struct nat_engine *e, uint32_t idx,
+	    const struct pkt_view *v, struct flow_req *r);
+void	nat_reject6(struct nat_engine *e, const struct mq_desc *d,
+	    const struct pkt_view *v);
+void	nat_cut6(struct nat_engine *e, uint32_t idx);
+int	nat_keep6(struct nat_engine *e, const struct ft_entry *f);
+void	nat_send_icmp6_error(struct nat_engine *e, const struct mq_desc *d,
+	    const struct pkt_view *v, uint8_t type, uint8_t code,
+	    uint32_t rest_be);
+uint16_t nat_port_of_ip6(const struct nat_engine *e, const uint8_t a[16]);
+
+/* nat_nd.c: neighbour discovery on both sides */
+void	nat_client_nd(struct nat_engine *e, struct mq_desc *d,
+	    struct pkt_view *v);
+void	nat_uplink_nd(struct nat_engine *e, struct mq_desc *d,
+	    struct pkt_view *v);
+int	nat_is_nd(const struct pkt_view *v);
+void	nat_ip6_tick(struct nat_engine *e);
+
+/* nat_flow.c, for the IPv6 flows */
+uint32_t nat_flow_take(struct nat_engine *e, struct mq_desc *d,
+	    struct pkt_view *v);
+void	nat_flow_track(struct nat_engine *e, uint32_t idx,
+	    const struct pkt_view *v, int dir);
+
 #endif

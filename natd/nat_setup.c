@@ -173,12 +173,17 @@ flush_flows(struct nat_engine *e, uint16_t port)
 void
 nat_netconf(struct nat_engine *e, const struct msg_netconf *nc, uint64_t now)
 {
-	int ip_changed = e->have_nc && nc->ip != e->nc.ip;
+	int ip_changed = e->have_nc && (nc->ip != e->nc.ip ||
+	    memcmp(nc->ip6, e->nc.ip6, 16) != 0);
 
 	e->now_ms = now;
 	if (!e->have_nc || nc->gateway != e->nc.gateway) {
 		e->gw_known = 0;
 		e->gw_next_arp_ms = now;
+	}
+	if (!e->have_nc || memcmp(nc->gateway6, e->nc.gateway6, 16) != 0) {
+		e->gw6_known = 0;
+		e->gw6_next_ns_ms = now;
 	}
 	e->nc = *nc;
 	e->have_nc = 1;
@@ -200,7 +205,8 @@ nat_link(struct nat_engine *e, const struct msg_link *m, uint64_t now)
 		return;
 	}
 	l = &e->link[m->port];
-	if (m->port != MQ_PORT_UPLINK && (!m->up || (l->known && l->ip != m->ip4)))
+	if (m->port != MQ_PORT_UPLINK && (!m->up || (l->known &&
+	    (l->ip != m->ip4 || memcmp(l->ip6, m->ip6, 16) != 0))))
 		flush_flows(e, m->port);
 	l->known = 1;
 	l->up = m->up != 0;
@@ -212,12 +218,17 @@ nat_link(struct nat_engine *e, const struct msg_link *m, uint64_t now)
 	} else if (l->ip != m->ip4)
 		l->peer_mac_known = 0;
 	l->ip = m->ip4;
+	memcpy(l->ip6, m->ip6, 16);
+	if (!ip6_is_zero(m->ip6) && m->port > e->ip6_maxport)
+		e->ip6_maxport = m->port;
 	l->mtu = m->mtu >= 576 && m->mtu <= 65535 ? m->mtu : 1500;
 	memcpy(l->name, m->name, sizeof(l->name));
 	l->name[sizeof(l->name) - 1] = '\0';
 	ipmap_rebuild(e);
-	if (m->port == MQ_PORT_UPLINK && l->up)
+	if (m->port == MQ_PORT_UPLINK && l->up) {
 		e->gw_next_arp_ms = now;
+		e->gw6_next_ns_ms = now;
+	}
 }
 
 static int
@@ -228,9 +239,12 @@ restore_keep(void *arg, const struct ft_entry *f)
 
 	if (f->state == FT_PENDING)
 		return 0;	/* its held frames died with the old natd */
-	if (!l->known || l->ip != f->csrc)
+	if (f->flags & FT_F_V6) {
+		if (!nat_keep6(e, f))
+			return 0;
+	} else if (!l->known || l->ip != f->csrc)
 		return 0;
-	if (f->kind == FT_K_NAT && f->nsrc != e->nc.ip)
+	if (f->kind == FT_K_NAT && !(f->flags & FT_F_V6) && f->nsrc != e->nc.ip)
 		return 0;
 	if (f->last > now_s(e) + 5 || nat_flow_expired(e, f))
 		return 0;

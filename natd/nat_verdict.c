@@ -18,6 +18,11 @@ cut_flow(struct nat_engine *e, uint32_t idx)
 	struct ft_entry *f = &e->ft.ent[idx];
 	char a[16], b[16];
 
+	if (f->flags & FT_F_V6) {
+		nat_cut6(e, idx);
+		nat_flow_remove(e, idx, NAT_R_CUT);
+		return;
+	}
 	log_info("port %u: flow %s > %s proto %u cut by new rules", f->cport,
 	    ip4_str(f->csrc, a), ip4_str(f->odst, b), f->proto);
 	if (f->proto == IPPROTO_TCP_ && f->state == FT_ACTIVE &&
@@ -94,7 +99,15 @@ nat_verdict(struct nat_engine *e, const struct flow_verdict *vd, uint64_t now)
 			}
 		}
 	}
-	if (log_getlevel() >= LOG_LVL_DEBUG) {
+	if (log_getlevel() >= LOG_LVL_DEBUG && (f->flags & FT_F_V6)) {
+		char a[46], b[46];
+
+		log_debug("port %u: flow [%s]:%u > [%s]:%u proto %u: %s (rule %u)",
+		    f->cport, ip6_str(e->ft.a6[idx].src, a), f->csport,
+		    ip6_str(e->ft.a6[idx].dst, b), f->dport, f->proto,
+		    act == VERDICT_ACCEPT ? "accept" : act == VERDICT_DROP ?
+		    "drop" : "reject", vd->rule);
+	} else if (log_getlevel() >= LOG_LVL_DEBUG) {
 		char a[16], b[16];
 
 		log_debug("port %u: flow %s:%u > %s:%u proto %u: %s (rule %u)",
@@ -204,6 +217,7 @@ nat_tick(struct nat_engine *e, uint64_t now)
 		}
 	}
 	nat_dns_tick(e);
+	nat_ip6_tick(e);
 	recheck_run(e);
 	if (now - e->last_sweep_ms >= 1000) {
 		e->last_sweep_ms = now;

@@ -32,6 +32,7 @@ struct devlink {
 	char		 ifname[IFNAME_MAX];
 	uint8_t		 mac[6];
 	uint32_t	 ip;
+	uint8_t		 ip6[16];
 	uint32_t	 mtu;
 	uint64_t	 rx_trunc, rx_nobuf, rx_badhdr, tx_err;
 };
@@ -59,6 +60,7 @@ devnet_add_link(struct nb *nb, const struct msg_devnet_link *l)
 	strlcpy_(dl->ifname, l->ifname, sizeof dl->ifname);
 	dl->port = l->port;
 	dl->ip = l->client_ip;
+	memcpy(dl->ip6, l->client_ip6, sizeof dl->ip6);
 	if ((sll.sll_ifindex = (int)if_nametoindex(dl->ifname)) == 0) {
 		log_warn("%s: no such interface", dl->ifname);
 		return -1;
@@ -248,6 +250,7 @@ devnet_open(struct nb *nb)
 		};
 
 		memcpy(ml.our_mac, dl->mac, 6);
+		memcpy(ml.ip6, dl->ip6, sizeof ml.ip6);
 		strlcpy_(ml.name, dl->ifname, sizeof ml.name);
 		if (nb_watch(nb, dl->fd, devnet_rx, dl) < 0)
 			return -1;

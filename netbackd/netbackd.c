@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
+#include <arpa/inet.h>
 
 #include "log.h"
 #include "daemon.h"
@@ -127,10 +128,17 @@ nb_rx(struct nb *nb, const struct mq_desc *d)
 void
 nb_link_up(struct nb *nb, const struct msg_link *l)
 {
-	char mac[18];
+	static const uint8_t none6[16];
+	char mac[18], a6[INET6_ADDRSTRLEN] = "";
 
 	(void)nb;
-	log_info("link %s up: port %u, our MAC %s", l->name, l->port, mac_str(l->our_mac, mac));
+	/* the client's IPv6 address in the log: how a user sees that the
+	 * vif's `ip` key or --client gave one */
+	if (memcmp(l->ip6, none6, sizeof none6) != 0 &&
+	    inet_ntop(AF_INET6, l->ip6, a6, sizeof a6) == NULL)
+		a6[0] = '\0';
+	log_info("link %s up: port %u, our MAC %s%s%s", l->name, l->port,
+	    mac_str(l->our_mac, mac), a6[0] ? ", client IPv6 " : "", a6);
 	if (msg_send(MSG_PARENT_FD, MSG_LINK, 0, l, sizeof *l, -1) < 0)
 		fatal("sending a link to the supervisor");
 }

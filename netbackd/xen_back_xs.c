@@ -136,6 +136,7 @@ link_up(struct xvif *v)
 	memcpy(l.our_mac, xb_our_mac, 6);
 	memcpy(l.peer_mac, v->mac, 6);
 	l.ip4 = v->ip4;
+	memcpy(l.ip6, v->ip6, sizeof(l.ip6));
 	l.mtu = XB_MTU;
 	snprintf(l.name, sizeof(l.name), "%s", v->name);
 	nb_link_up(xb_g.nb, &l);
@@ -173,6 +174,14 @@ vif_init(struct xvif *v)
 	if ((s = bread(v, "ip", &len)) == NULL)
 		return -1;
 	ok = xnv_parse_ip4_first(s, len, &v->ip4) == 0;
+	/* A bad IPv6 word costs the client its IPv6, not its link: without
+	 * an address none of its IPv6 frames is forwarded. */
+	memset(v->ip6, 0, sizeof(v->ip6));
+	if (ok && xnv_parse_ip6_in_list(s, len, v->ip6) < 0) {
+		memset(v->ip6, 0, sizeof(v->ip6));
+		log_rlk(v->domid, LOG_LVL_WARN, "%s: the ip key's IPv6 address "
+		    "is not a client's address: no IPv6 for this client", v->name);
+	}
 	free(s);
 	if (!ok)
 		return -1;

@@ -72,6 +72,7 @@ struct xvif {
 	char		 bpath[80], fpath[80], token[16], name[32];
 	uint8_t		 mac[6];
 	uint32_t	 ip4;
+	uint8_t		 ip6[16];	/* all zero: none */
 	struct xnr_sring *tx, *rx;	/* mapped ring pages (peer-writable) */
 	uint32_t	 tx_cons;	/* private; also our TX response producer */
 	uint32_t	 rx_cons;	/* RX requests taken */

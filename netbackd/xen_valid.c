@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "util.h"
 #include "xen_valid.h"
 
 static void
@@ -355,6 +356,32 @@ xnv_parse_ip4_first(const char *v, size_t len, uint32_t *ip_be)
 	if (i != end)
 		return -1;
 	memcpy(ip_be, b, 4);
+	return 0;
+}
+
+int
+xnv_parse_ip6_in_list(const char *v, size_t len, uint8_t ip6[16])
+{
+	char tok[46];	/* INET6_ADDRSTRLEN */
+	size_t i = 0, s;
+
+	if (v == NULL)
+		return -1;
+	while (i < len) {
+		while (i < len && v[i] == ' ')
+			i++;
+		for (s = i; i < len && v[i] != ' '; i++)
+			;
+		if (i == s || memchr(v + s, ':', i - s) == NULL)
+			continue;
+		/* the first IPv6 word decides: a bad one is not skipped for
+		 * a later one, so what we use is what dom0 meant first */
+		if (i - s >= sizeof(tok) || memchr(v + s, '\0', i - s) != NULL)
+			return -1;
+		memcpy(tok, v + s, i - s);
+		tok[i - s] = '\0';
+		return ip6_client_parse(tok, ip6) == 0 ? 1 : -1;
+	}
 	return 0;
 }
 

@@ -110,6 +110,11 @@ int	xnv_parse_uint(const char *v, size_t len, uint64_t max, uint64_t *out);
 int	xnv_parse_mac(const char *v, size_t len, uint8_t mac[6]);
 /* The first IPv4 address of a space-separated list ("10.137.0.5 fd09::5"). */
 int	xnv_parse_ip4_first(const char *v, size_t len, uint32_t *ip_be);
+/* The first IPv6 address of the same list (Qubes writes "IPV4 IPV6" when
+ * the client has the `ipv6` feature): 1 with it in ip6, 0 when the list has
+ * none, -1 when its first IPv6 word is not a client's address (link-local,
+ * multicast, too long, a NUL in it...). */
+int	xnv_parse_ip6_in_list(const char *v, size_t len, uint8_t ip6[16]);
 int	xnv_parse_state(const char *v, size_t len, enum xenbus_state *st);
 /* "/local/domain/<self>/backend/vif/<domid>/<devid>" plus an optional
  * "/rest"; *rest points into path at the rest ("" if none). */

@@ -78,11 +78,16 @@ prule_match(const struct prule *r, const struct fkey *f, const struct evctx *cx)
 		if (!hit)
 			return R_NO;
 	}
-	if (f->interclient && r->action == VERDICT_ACCEPT &&
+	if (f->interclient && r->action == VERDICT_ACCEPT && !r->to_client &&
 	    !(r->peer && r->dst == PD_NET &&
 	    r->plen == (f->family == 4 ? 32 : 128)))
 		return R_NO;
-	if (r->dst == PD_NET) {
+	if (r->to_client) {
+		/* a client named by its IPv4 address is also its IPv6 one */
+		if (f->family == 4 ? memcmp(f->dst, r->addr, 4) != 0 :
+		    f->peer4 == 0 || memcmp(&f->peer4, r->addr, 4) != 0)
+			return R_NO;
+	} else if (r->dst == PD_NET) {
 		if (r->family != f->family || !prefix_eq(f->dst, r->addr, r->plen))
 			return R_NO;
 	} else if (r->dst == PD_HOST) {
@@ -184,11 +189,12 @@ rule_key(const struct prule *r, uint8_t *family, uint8_t *plen,
 {
 	static const uint8_t zero[16];
 
-	if (r->dst == PD_NET) {
+	if (r->dst == PD_NET && !r->to_client) {
 		*family = r->family;
 		*plen = r->plen;
 		*addr = r->addr;
 	} else {
+		/* to_client rules too: prule_match checks either family */
 		*family = 0;
 		*plen = 0;
 		*addr = zero;
@@ -638,6 +644,23 @@ engine_clients(struct engine *e, const struct msg_clients *mc, uint32_t count)
 	lset_rebuild(e);
 }
 
+void
+engine_clients6(struct engine *e, const struct msg_clients6 *mc, uint32_t count)
+{
+	static const uint8_t zero[16];
+	uint32_t i;
+
+	e->ncips6 = 0;
+	for (i = 0; i < count && i < CLIENTS6_MAX; i++) {
+		if (memcmp(mc->c[i].ip, zero, 16) != 0)
+			memcpy(e->cips6[e->ncips6++], mc->c[i].ip, 16);
+		if (memcmp(mc->c[i].visible_ip, zero, 16) != 0 &&
+		    memcmp(mc->c[i].visible_ip, mc->c[i].ip, 16) != 0)
+			memcpy(e->cips6[e->ncips6++], mc->c[i].visible_ip, 16);
+	}
+	lset_rebuild(e);
+}
+
 static uint32_t
 lset_hash(int family, const uint8_t *a)
 {
@@ -659,8 +682,9 @@ lset_add(struct engine *e, int family, const uint8_t *addr)
 	memcpy(e->lset[i].a, a, 16);
 }
 
-/* The addresses of the clients whose links are up; at most 2 per port and
- * ENG_LSET is larger than twice MQ_PORT_MAX, so probing always ends. */
+/* The addresses of the clients whose links are up (at most 2 per port) and
+ * dom0's connected ones (at most 2 per entry of each family's list):
+ * ENG_LSET is twice all of that, so probing always ends. */
 static void
 lset_rebuild(struct engine *e)
 {
@@ -670,6 +694,8 @@ lset_rebuild(struct engine *e)
 	memset(e->lset, 0, sizeof e->lset);
 	for (p = 0; p < e->ncips; p++)
 		lset_add(e, 4, (const uint8_t *)&e->cips[p]);
+	for (p = 0; p < e->ncips6; p++)
+		lset_add(e, 6, e->cips6[p]);
 	for (p = 0; p < MQ_PORT_MAX; p++) {
 		if (!e->clients[p].up)
 			continue;
@@ -794,6 +820,14 @@ engine_decide(struct engine *e, const struct flow_req *req, uint64_t now_ms,
 	else if (f.family == 4)
 		memcpy(&f.from, req->src, 4);
 	f.interclient = (uint8_t)engine_is_client(e, f.family, f.dst);
+	if (f.family == 6 && f.interclient) {
+		unsigned p;
+
+		for (p = 1; p < MQ_PORT_MAX && f.peer4 == 0; p++)
+			if (e->clients[p].up &&
+			    memcmp(e->clients[p].ip6, f.dst, 16) == 0)
+				f.peer4 = e->clients[p].ip4;
+	}
 
 	r = rset_eval(&e->json, &f, &cx, &which);
 	if (r == EV_PENDING)

@@ -47,6 +47,7 @@ struct prule {
 	uint8_t		has_icmptype;
 	uint8_t		icmptype;
 	uint8_t		log;
+	uint8_t		to_client;	/* JSON "to": the client whose IPv4 is addr, by either of its addresses */
 	uint16_t	plo, phi;
 	uint16_t	id;		/* verdict.rule */
 	uint32_t	from;		/* JSON: the source client's IPv4, network order; 0 = any */
@@ -124,6 +125,7 @@ struct fkey {
 	uint8_t		icmptype;
 	uint8_t		interclient;	/* destination is another client */
 	uint32_t	from;		/* the client's IPv4, network order (0 unknown) */
+	uint32_t	peer4;		/* IPv6 inter-VM: the IPv4 of the client owning dst (0 unknown) */
 	uint16_t	dport;
 	uint8_t		dst[16];
 };
@@ -175,7 +177,7 @@ struct eng_client {
 
 /* up links (2 addresses each) and dom0's connected clients (real and
  * visible address each) always leave a quarter of the table free */
-#define ENG_LSET	(4 * MQ_PORT_MAX + 4 * CLIENTS_MAX)
+#define ENG_LSET	(4 * MQ_PORT_MAX + 4 * CLIENTS_MAX + 4 * CLIENTS6_MAX)
 
 struct engine {
 	struct rset	 json;
@@ -189,6 +191,8 @@ struct engine {
 	}		 lset[ENG_LSET];	/* clients' addresses: links and cips */
 	uint32_t	 cips[2 * CLIENTS_MAX];	/* MSG_CLIENTS: real and visible IPv4 */
 	uint32_t	 ncips;
+	uint8_t		 cips6[2 * CLIENTS6_MAX][16];	/* MSG_CLIENTS6: real and visible */
+	uint32_t	 ncips6;
 	uint8_t		 dnsaddr[8][4];
 	int		 ndnsaddr;
 	uint32_t	 generation;
@@ -203,6 +207,9 @@ void	engine_link(struct engine *e, const struct msg_link *l);
 /* dom0's list of connected clients (count entries of mc, checked by the
  * caller): their addresses count as clients for inter-VM traffic. */
 void	engine_clients(struct engine *e, const struct msg_clients *mc,
+	    uint32_t count);
+/* The same for dom0's connected IPv6 clients (/connected-ips6). */
+void	engine_clients6(struct engine *e, const struct msg_clients6 *mc,
 	    uint32_t count);
 /* Replace (or create) the Qubes rule set of one client address. */
 struct qset *engine_qset_get(struct engine *e, int family, const uint8_t *addr,

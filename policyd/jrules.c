@@ -192,6 +192,7 @@ check_rule(size_t ri, json_t *o, const json_t *names, struct prule *p,
 		p->plen = 32;
 		memcpy(p->addr, &ip, 4);
 		p->peer = 1;
+		p->to_client = 1;
 	}
 	if ((v = json_object_get(o, "specialtarget")) != NULL) {
 		ndst++;

@@ -268,6 +268,16 @@ control(void)
 			rules_changed();
 			break;
 		}
+		case MSG_CLIENTS6: {
+			const struct msg_clients6 *mc6 = msg_get_clients6(&m);
+
+			if (mc6 == NULL)
+				fatalx("bad MSG_CLIENTS6");
+			engine_clients6(&eng, mc6, mc6->count);
+			eng.generation++;
+			rules_changed();
+			break;
+		}
 		case MSG_QRULES_BEGIN:
 			qrules_begin(&m);
 			break;

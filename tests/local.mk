@@ -28,10 +28,14 @@ MOAT_INTEG_TESTS += \
 	tests/integ/dp_stats.sh \
 	tests/integ/dp_ecn.sh \
 	tests/integ/dp_nat.sh \
+	tests/integ/dp_ipv6_topo.sh \
 	tests/integ/demo_smoke.sh
 # No test code (fake Xen, harnesses, stubs) in a shipped program, and no
 # test hook in a build without them (the release tree of make vm-image).
 MOAT_INTEG_TESTS += tests/integ/shipped_symbols.sh
+# IPv6 through moat (issue 14): needs lib.sh's topo_up --ipv6 (branch v6-conf).
+MOAT_INTEG_TESTS += tests/integ/dp_ipv6.sh
+EXTRA_DIST += tests/integ/pkt6.py
 EXTRA_DIST += $(MOAT_INTEG_TESTS) tests/integ/lib.sh tests/integ/tap.sh tests/integ/kfw.py \
 	tests/integ/pkt.py tests/integ/services.py tests/bench/e2e.sh scripts/demo
 
@@ -70,6 +74,18 @@ MOAT_UNIT_TESTS += tests/fuzz/replay_egress
 tests_fuzz_replay_egress_SOURCES = tests/fuzz/fuzz_egress.c tests/fuzz/replay.c $(NATD_HARNESS)
 tests_fuzz_replay_egress_LDADD = $(NATD_LIBS) $(POLICY_LIBS)
 tests_fuzz_replay_egress_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+# The same for IPv6 (issue 14): its own, smaller model.
+MOAT_FUZZ_TARGETS += tests/fuzz/fuzz_egress6
+EXTRA_PROGRAMS += tests/fuzz/fuzz_egress6
+tests_fuzz_fuzz_egress6_SOURCES = tests/fuzz/fuzz_egress6.c $(NATD_HARNESS)
+tests_fuzz_fuzz_egress6_LDADD = $(NATD_LIBS) $(POLICY_LIBS)
+tests_fuzz_fuzz_egress6_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+tests_fuzz_fuzz_egress6_LDFLAGS = -fsanitize=fuzzer
+MOAT_UNIT_TESTS += tests/fuzz/replay_egress6
+tests_fuzz_replay_egress6_SOURCES = tests/fuzz/fuzz_egress6.c tests/fuzz/replay.c $(NATD_HARNESS)
+tests_fuzz_replay_egress6_LDADD = $(NATD_LIBS) $(POLICY_LIBS)
+tests_fuzz_replay_egress6_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+EXTRA_DIST += tests/fuzz/corpus/egress6
 EXTRA_DIST += tests/fuzz/corpus/egress \
 	tests/fuzz/gen_egress_seeds.py
 

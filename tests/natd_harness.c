@@ -69,6 +69,43 @@ nh_netconf(struct nat_engine *e, uint64_t now_ms)
 	nat_netconf(e, &nc, now_ms);
 }
 
+const uint8_t nh_ip6_us[16] = { 0xfd, [15] = 6 };
+const uint8_t nh_ip6_gw[16] = { 0xfd, [15] = 1 };
+const uint8_t nh_ip6_vgw[16] = { 0xfd, 0x09, [15] = 7 };
+const uint8_t nh_ip6_c1[16] = { 0xfd, 0x09, [15] = 0x10 };
+const uint8_t nh_ip6_c2[16] = { 0xfd, 0x09, [15] = 0x11 };
+
+void
+nh_netconf6_msg(struct msg_netconf *nc)
+{
+	nh_netconf_msg(nc);
+	memcpy(nc->ip6, nh_ip6_us, 16);
+	memcpy(nc->gateway6, nh_ip6_gw, 16);
+	memcpy(nc->netvm_gateway6, nh_ip6_vgw, 16);
+}
+
+void
+nh_netconf6(struct nat_engine *e, uint64_t now_ms)
+{
+	struct msg_netconf nc;
+
+	nh_netconf6_msg(&nc);
+	nat_netconf(e, &nc, now_ms);
+}
+
+void
+nh_link6(struct nat_engine *e, uint16_t port, int up, uint32_t ip4,
+    const uint8_t *ip6, const uint8_t our_mac[6], const uint8_t *peer_mac,
+    uint64_t now_ms)
+{
+	struct msg_link l;
+
+	nh_link_msg(&l, port, up, ip4, our_mac, peer_mac);
+	if (ip6 != NULL)
+		memcpy(l.ip6, ip6, 16);
+	nat_link(e, &l, now_ms);
+}
+
 void
 nh_link_msg(struct msg_link *l, uint16_t port, int up, uint32_t ip4,
     const uint8_t our_mac[6], const uint8_t *peer_mac)

@@ -55,6 +55,20 @@ void	nh_link_msg(struct msg_link *l, uint16_t port, int up, uint32_t ip4,
 void	nh_link(struct nat_engine *e, uint16_t port, int up, uint32_t ip4,
 	    const uint8_t our_mac[6], const uint8_t *peer_mac, uint64_t now_ms);
 
+/*
+ * IPv6 (issue 14): the same network with /qubes-ip6 fd00::6, /qubes-gateway6
+ * fd00::1, /qubes-netvm-gateway6 fd09::7, clients fd09::10 and fd09::11.
+ * nh_netconf6 hands natd the IPv4 configuration plus those; nh_link6 a
+ * link with an IPv6 address (NULL for none).
+ */
+extern const uint8_t nh_ip6_us[16], nh_ip6_gw[16], nh_ip6_vgw[16],
+    nh_ip6_c1[16], nh_ip6_c2[16];
+void	nh_netconf6_msg(struct msg_netconf *nc);
+void	nh_netconf6(struct nat_engine *e, uint64_t now_ms);
+void	nh_link6(struct nat_engine *e, uint16_t port, int up, uint32_t ip4,
+	    const uint8_t *ip6, const uint8_t our_mac[6],
+	    const uint8_t *peer_mac, uint64_t now_ms);
+
 /* netbackd gives natd its reserve, buffers 0 to own_count - 1, as empty
  * descriptors to port DROP. */
 void	nh_gift(struct nat_engine *e, uint64_t now_ms);

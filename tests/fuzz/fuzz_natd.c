@@ -10,7 +10,9 @@
  * answered and translated. After every step the flow table must be
  * consistent and every frame the engine emits must parse. The IPv4
  * header checksum of each frame is fixed before it goes in, so mutated
- * headers reach the engine instead of stopping at that check.
+ * headers reach the engine instead of stopping at that check; so is the
+ * ICMPv6 checksum (neighbour discovery and errors are checked by it).
+ * IPv6 is configured for the uplink and client 1, not client 2.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -83,9 +85,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	c.secret = 2;
 	if ((e = nat_new(&c, &pool, &io)) == NULL)
 		abort();
-	nh_netconf(e, now);
+	nh_netconf6(e, now);
 	nh_link(e, 0, 1, 0, MAC_UP, NULL, 1000);
-	nh_link(e, 1, 1, NH_IP_C1, MAC_C1, NULL, 1000);
+	nh_link6(e, 1, 1, NH_IP_C1, nh_ip6_c1, MAC_C1, NULL, 1000);
 	nh_link(e, 2, 1, NH_IP_C2, MAC_C2, NULL, 1000);
 	nat_start(e, 0, now);
 	nh_gift(e, now);
@@ -124,6 +126,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (pkt_parse(&v, mem + (size_t)d.buf * BUFSZ + 64, len) ==
 			    PKT_OK && v.l3 == PKT_L3_IPV4)
 				pkt_ip4_csum_set(&v);
+			else if (pkt_parse(&v, mem + (size_t)d.buf * BUFSZ + 64,
+			    len) == PKT_OK && v.l3 == PKT_L3_IPV6 &&
+			    v.proto == IPPROTO_ICMPV6_ && !v.is_frag)
+				pkt_l4_csum_set(&v);
 			nat_input(e, &d, now);
 		}
 		off += len;

@@ -98,6 +98,37 @@ check_builders(const struct pkt_view *v)
 		abort();
 }
 
+/* The IPv6 side: quote parser, ND parser and builders. */
+static void
+check_v6(const struct pkt_view *v)
+{
+	static const uint8_t a6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 7 };
+	uint8_t out[1600];
+	struct pkt_view b, q;
+	struct pkt_nd nd;
+	size_t n, off = v->l4_off + v->l4_hlen;
+
+	if (v->l3 != PKT_L3_IPV6)
+		return;
+	if (pkt_icmp6_is_error(v) &&
+	    pkt_parse_icmp6_quote(&q, v->frame + off, v->ip_end - off) == PKT_OK) {
+		if (q.ip_end > q.len || (q.has_l4 && q.l4_off + 8 > q.ip_end))
+			abort();
+		sink = q.frame[q.ip_end - 1] + q.sport + q.icmp_id;
+	}
+	if (pkt_nd_parse(v, &nd) == 0)
+		sink = nd.target[15] + nd.lladdr[5];
+	n = pkt_build_icmp6_error(out, sizeof(out), mac_a, mac_b, a6,
+	    ICMP6_DST_UNREACH, ICMP6_DST_ADMIN, 0, v, v->len & 0x7ff);
+	if (n != 0 && (n > 14 + IP6_MIN_MTU || pkt_parse(&b, out, n) != PKT_OK ||
+	    !pkt_l4_csum_ok(&b) || !pkt_icmp6_is_error(&b)))
+		abort();
+	n = pkt_build_tcp_rst6(out, sizeof(out), mac_a, mac_b, v);
+	if (n != 0 && (pkt_parse(&b, out, n) != PKT_OK ||
+	    !pkt_l4_csum_ok(&b) || !(b.tcp_flags & TCP_RST)))
+		abort();
+}
+
 static void
 check_gso(uint8_t *f, size_t n, int v6, uint16_t gso_size)
 {
@@ -198,6 +229,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (v.l3 == PKT_L3_IPV4 && v.has_l4 && v.proto == IPPROTO_ICMP_)
 			check_quote(&v);
 		check_builders(&v);
+		check_v6(&v);
 		/* Recomputed checksums must verify. */
 		pkt_ip4_csum_set(&v);
 		pkt_l4_csum_set(&v);
@@ -210,6 +242,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)pkt_nat_addr4(&v, 1, 0xfeffffff, 0);
 		(void)pkt_nat_port(&v, 0, (uint16_t)size, 0);
 		(void)pkt_nat_port(&v, 1, 0, 0);
+		(void)pkt_nat_addr6(&v, 0, v.frame, 0);
 		if (v.l3 == PKT_L3_IPV4 && !pkt_ip4_csum_ok(&v))
 			abort();
 		if (v.has_l4 && !v.is_frag && !pkt_l4_csum_ok(&v))

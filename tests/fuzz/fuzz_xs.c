@@ -12,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+
+#include "util.h"
 #include "xen_valid.h"
 
 #define CHECK(c) do { if (!(c)) abort(); } while (0)
@@ -33,7 +36,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	switch (data[0] % 5) {
+	switch (data[0] % 6) {
 	case 0:
 		if (xnv_parse_uint(v, n, 0xffffffffu, &u) == 0) {
 			CHECK(u <= 0xffffffffu);
@@ -76,6 +79,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		free(path);
 		break;
+	case 5: {
+		uint8_t a6[16], again[16];
+		char txt[64];
+		int r = xnv_parse_ip6_in_list(v, n, a6);
+
+		CHECK(r >= -1 && r <= 1);
+		/* what is accepted is a client's address, and says so again */
+		if (r == 1) {
+			CHECK(inet_ntop(AF_INET6, a6, txt, sizeof(txt)) != NULL);
+			CHECK(ip6_client_parse(txt, again) == 0 && memcmp(a6, again, 16) == 0);
+		}
+		break;
+	}
 	}
 	return 0;
 }

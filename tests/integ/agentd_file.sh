@@ -1,7 +1,7 @@
 #!/bin/bash
 # agentd in file mode (--qubesdb FILE, no dom0) under a stand-in supervisor:
 # it sandboxes, says READY, and hands the file's configuration to the
-# daemons exactly as a dom0 dump would (NETCONF, CLIENTS, QRULES).
+# daemons exactly as a dom0 dump would (NETCONF, CLIENTS, CLIENTS6, QRULES).
 set -u
 T=$(mktemp -d /tmp/agentd_file.XXXXXX)
 trap 'rm -rf "$T"' EXIT
@@ -27,6 +27,11 @@ cat >"$T/db.json" <<'EOF'
  "/connected-ips": "10.137.0.12",
  "/mapped-ip/10.137.0.12/visible-ip": "10.137.0.12",
  "/mapped-ip/10.137.0.12/visible-gateway": "10.137.0.5",
+ "/qubes-ip6": "fd09:24ef:4179::a89:5", "/qubes-gateway6": "fd09:24ef:4179::a89:8",
+ "/qubes-netvm-gateway6": "fd09:24ef:4179::a89:5",
+ "/connected-ips6": "fd09:24ef:4179::a89:c",
+ "/mapped-ip/fd09:24ef:4179::a89:c/visible-ip": "fd09:24ef:4179::a89:c",
+ "/mapped-ip/fd09:24ef:4179::a89:c/visible-gateway": "fd09:24ef:4179::a89:5",
  "/qubes-firewall/10.137.0.12": "",
  "/qubes-firewall/10.137.0.12/policy": "drop",
  "/qubes-firewall/10.137.0.12/0000": "action=accept proto=tcp dstports=443-443",
@@ -41,6 +46,10 @@ run_sup --qubesdb "$T/db.json"
 check "agentd sandboxes and says READY" 'waitfor "READY sandbox=" 5'
 check "NETCONF carries every address from the file" 'waitfor "NETCONF ip=10.137.0.5 netmask=255.255.255.255 gateway=10.137.0.8 dns0=10.139.1.1 dns1=10.139.1.2 netvm_gateway=10.137.0.5 netvm_netmask=255.255.255.255 netvm_network=10.137.0.5 netvm_dns0=10.139.1.1 netvm_dns1=10.139.1.2 debug=0"'
 check "CLIENTS carries connected-ips and mapped-ip" 'waitfor "CLIENTS 1 10.137.0.12+c,vis=10.137.0.12,gw=10.137.0.5"'
+check "NETCONF carries /qubes-ip6, /qubes-gateway6, /qubes-netvm-gateway6" \
+    'waitfor "NETCONF6 ip6=fd09:24ef:4179::a89:5 gateway6=fd09:24ef:4179::a89:8 netvm_gateway6=fd09:24ef:4179::a89:5"'
+check "CLIENTS6 carries connected-ips6 and the IPv6 mapped-ip" \
+    'waitfor "CLIENTS6 1 fd09:24ef:4179::a89:c+c,vis=fd09:24ef:4179::a89:c,gw=fd09:24ef:4179::a89:5"'
 waitfor "QRULES_END 6" 5
 check "IPv4 client rules: BEGIN, rules in key order with gaps, END" \
     '[[ "$(grep -A3 "QRULES_BEGIN 4" "$T/ev")" == "QRULES_BEGIN 4 10.137.0.12 drop 2
@@ -70,7 +79,7 @@ wait "$SUP"; rc=$?
 check "an unexpected control message makes agentd exit 1" '[[ $rc -eq 1 ]]'
 run_sup --qubesdb "$T/db.json"
 waitfor "READY" 5
-ctl "raw 12 48"	# NETCONF is agentd's to send, not to receive
+ctl "raw 12 96"	# NETCONF is agentd's to send, not to receive
 wait "$SUP"; rc=$?
 check "a well-formed but unexpected type is fatal too" '[[ $rc -eq 1 ]] && grep -q "unexpected NETCONF" "$T/err"'
 

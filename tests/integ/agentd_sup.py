@@ -33,7 +33,7 @@ T = dict(NONE=0, QUEUES=1, EVENTFD=2, START=3, READY=4, LOGLEVEL=5, SHUTDOWN=6,
          CALL=7, CALL_DONE=8, SVC_REQ=9, SVC_REPLY=10, POWEROFF=11, NETCONF=12,
          DEVNET_LINK=13, LINK=14, QRULES_BEGIN=15, QRULE=16, QRULES_END=17,
          RULES_CHANGED=18, DNS_QUERY=19, DNS_ANSWER=20, FLOWTAB=21,
-         TEST_SYSCALL=22, CLIENTS=23)
+         TEST_SYSCALL=22, CLIENTS=23, PEER_DIED=24, TEST_RING=25, CLIENTS6=26)
 NAME = {v: k for k, v in T.items()}
 
 
@@ -135,6 +135,9 @@ class Sup:
                      "netvm_netmask", "netvm_network", "netvm_dns0", "netvm_dns1"]
             s = " ".join("%s=%s" % (k, ip4(p[i * 4:i * 4 + 4])) for i, k in enumerate(names))
             self.ev("NETCONF %s debug=%d" % (s, f[10]))
+            if len(p) >= 96:
+                self.ev("NETCONF6 ip6=%s gateway6=%s netvm_gateway6=%s" %
+                        tuple(addr(6, p[o:o + 16]) for o in (48, 64, 80)))
         elif typ == T["CLIENTS"]:
             cnt = struct.unpack_from("<I", p)[0]
             cl = []
@@ -144,6 +147,15 @@ class Sup:
                 cl.append("%s%s,vis=%s,gw=%s" % (ip4(p[o:o + 4]), "+c" if fl & 1 else "",
                                                   ip4(p[o + 4:o + 8]), ip4(p[o + 8:o + 12])))
             self.ev("CLIENTS %d %s" % (cnt, " ".join(cl)))
+        elif typ == T["CLIENTS6"]:
+            cnt = struct.unpack_from("<I", p)[0]
+            cl = []
+            for i in range(cnt):
+                o = 8 + 52 * i
+                fl = struct.unpack_from("<I", p, o + 48)[0]
+                cl.append("%s%s,vis=%s,gw=%s" % (addr(6, p[o:o + 16]), "+c" if fl & 1 else "",
+                                                  addr(6, p[o + 16:o + 32]), addr(6, p[o + 32:o + 48])))
+            self.ev("CLIENTS6 %d %s" % (cnt, " ".join(cl)))
         elif typ == T["QRULES_BEGIN"]:
             fam = p[0]
             cnt = struct.unpack_from("<I", p, 28)[0]

@@ -14,6 +14,26 @@
 #   . "$(dirname "$0")/lib.sh"; topo_up [moat options...]
 # and reports with ok/not_ok/check/skip; the trap prints the plan.
 #
+# IPv6 (opt-in: topo_up --ipv6 [moat options...], which sets TOPO_IPV6=1):
+# the addresses Qubes gives with the `ipv6` feature, on top of the IPv4 ones
+# (fd09:24ef:4179::a89:<qid in hex>, the qid being the last byte of the
+# 10.137.0.x address; a netvm's gateway6 is its own address):
+#   FW_IP6  fd09:24ef:4179::a89:2   /qubes-ip6 = /qubes-netvm-gateway6: moat's
+#                                   uplink address and the clients' gateway
+#   UP_IP6  fd09:24ef:4179::a89:1   /qubes-gateway6: the uplink host
+#   C1_IP6  fd09:24ef:4179::a89:5   c1, given as --client vif1=C1_IP,C1_IP6
+#   C2_IP6  fd09:24ef:4179::a89:9   c2
+#   WWW_IP6 2001:db8:100::10        www.example.test's AAAA: HTTP on 80, TCP/UDP
+#                                   echo on 7 (the IPv4 services listen on IPv6 too)
+#   BLOCKED_IP6 2001:db8:100::20, WWW2_IP6 2001:db8:100::30 (AAAA, HTTP on 80)
+#   FAR_IP6 2001:db8:2::10          far.example.test: one router hop behind up
+# Clients route FW_IP6/128 on eth0 and default via it, as Qubes' setup-ip
+# does; /connected-ips6 lists both; each client's Qubes rules are written to
+# /qubes-firewall/<IPv6>/ too, numbered as dom0 numbers them (one list; the
+# IPv4 tree leaves out dst6 rules, the IPv6 tree dst4 rules). The firewall's
+# own kernel still has IPv6 disabled: moat answers neighbour discovery. The
+# kernel baseline (MOAT_INTEG_FW=kernel) has no IPv6: --ipv6 skips there.
+#
 # Running (as root):
 #   make -C build check-integ              every script against moat
 #   make -C build check-kernel             the same against the kernel baseline
@@ -45,6 +65,18 @@ BLOCKED_IP=198.51.100.20	# blocked.example.test
 WWW2_IP=198.51.100.30		# www2.example.test (a dsthost rule)
 FAR_IP=192.0.2.10		# far.example.test: one router hop behind the uplink host
 HOSTS="www.example.test=$WWW_IP,blocked.example.test=$BLOCKED_IP,www2.example.test=$WWW2_IP,far.example.test=$FAR_IP,ready.example.test=$WWW_IP"
+# IPv6 (used only with topo_up --ipv6; see the top of this file)
+TOPO_IPV6=
+QUBES_IP6_PREFIX=fd09:24ef:4179:
+FW_IP6=${QUBES_IP6_PREFIX}:a89:2
+UP_IP6=${QUBES_IP6_PREFIX}:a89:1
+C1_IP6=${QUBES_IP6_PREFIX}:a89:5
+C2_IP6=${QUBES_IP6_PREFIX}:a89:9
+WWW_IP6=2001:db8:100::10
+BLOCKED_IP6=2001:db8:100::20
+WWW2_IP6=2001:db8:100::30
+FAR_IP6=2001:db8:2::10
+HOSTS6="www.example.test=$WWW_IP6,blocked.example.test=$BLOCKED_IP6,www2.example.test=$WWW2_IP6,far.example.test=$FAR_IP6"
 
 # Default Qubes rules. c1 is restricted (policy drop), c2 allows everything.
 C1_POLICY=${C1_POLICY:-drop}
@@ -59,6 +91,12 @@ if [[ -z ${C1_RULES+x} ]]; then
 		"action=accept dst4=192.0.2.0/24 proto=udp"
 		"action=drop dst4=$BLOCKED_IP/32"
 		"action=accept dsthost=www2.example.test proto=tcp dstports=80-80"
+		# IPv6 twins (only in the IPv6 tree, which exists with --ipv6)
+		"action=accept dst6=$WWW_IP6/128 proto=tcp dstports=80-80"
+		"action=accept dst6=$WWW_IP6/128 proto=tcp dstports=7-7"
+		"action=accept dst6=$WWW_IP6/128 proto=udp dstports=7-7"
+		"action=accept dst6=2001:db8:2::/64 proto=udp"
+		"action=drop dst6=$BLOCKED_IP6/128"
 	)
 fi
 C2_POLICY=${C2_POLICY:-accept}
@@ -156,12 +194,17 @@ topo_create() {
 		ip -n "${!ns}" route add "$FW_IP/32" dev eth0
 		ip -n "${!ns}" route add default via "$FW_IP" dev eth0
 	done
+	[[ -n $TOPO_IPV6 ]] && _topo_ipv6
 
 	# Uplink services: DNS for the names above, HTTP on every address,
 	# (80 and 8080), TCP/UDP echo on 7, delayed UDP replies on 9999, a UDP log on 9.
 	local dm=() h
 	IFS=, read -ra h <<<"$HOSTS"
 	for x in "${h[@]}"; do dm+=("--address=/${x%%=*}/${x#*=}"); done
+	if [[ -n $TOPO_IPV6 ]]; then
+		IFS=, read -ra h <<<"$HOSTS6"
+		for x in "${h[@]}"; do dm+=("--address=/${x%%=*}/${x#*=}"); done
+	fi
 	ip netns exec "$NS_UP" dnsmasq --keep-in-foreground --no-resolv --no-hosts --bind-interfaces \
 		--listen-address="$DNS1_REAL" --listen-address="$DNS2_REAL" \
 		--except-interface=lo --user=root --pid-file="$RUN/dnsmasq.pid" \
@@ -175,8 +218,16 @@ topo_create() {
 		ip netns exec "$NS_UP" "$PY" -m http.server $port --bind 0.0.0.0 --directory "$RUN/www" >>"$RUN/http.log" 2>&1 &
 		disown
 	done
+	if [[ -n $TOPO_IPV6 ]]; then
+		# http.server binds one address per process; the IPv4 ones
+		# keep 0.0.0.0
+		for a in "$WWW_IP6" "$BLOCKED_IP6" "$WWW2_IP6"; do
+			ip netns exec "$NS_UP" "$PY" -m http.server 80 --bind "$a" --directory "$RUN/www" >>"$RUN/http.log" 2>&1 &
+			disown
+		done
+	fi
 	ip netns exec "$NS_UP" "$PY" "$INTEG_DIR/services.py" --tcp-echo 7 --udp-echo 7 --udp-delay 9999 \
-		--udp-log "9:$RUN/udp9.log" --ready "$RUN/up.ready" >"$RUN/services.log" 2>&1 &
+		--udp-log "9:$RUN/udp9.log" ${TOPO_IPV6:+--ipv6} --ready "$RUN/up.ready" >"$RUN/services.log" 2>&1 &
 	disown
 	local i
 	for i in $(seq 50); do
@@ -184,9 +235,39 @@ topo_create() {
 		sleep 0.1
 	done
 	[[ -e $RUN/up.ready ]] || bail "uplink services did not start: $(cat "$RUN/services.log")"
+	if [[ -n $TOPO_IPV6 ]]; then
+		for i in $(seq 50); do
+			in_up "$PY" -c 'import socket; socket.create_connection(("'"$WWW_IP6"'", 80), 1)' 2>/dev/null && break
+			sleep 0.1
+		done
+	fi
+}
+
+# The IPv6 half of topo_create (topo_up --ipv6). Addresses without duplicate
+# address detection (nodad): usable at once, and no DAD probe reaches moat.
+_topo_ipv6() {
+	local a c ns ip
+	ip -n "$NS_UP" -6 addr add "$UP_IP6/128" dev eth0 nodad
+	ip -n "$NS_UP" -6 route add "$FW_IP6/128" dev eth0
+	for a in "$WWW_IP6" "$BLOCKED_IP6" "$WWW2_IP6"; do
+		ip -n "$NS_UP" -6 addr add "$a/128" dev eth0 nodad
+	done
+	ip -n "$NS_UP" -6 addr add 2001:db8:2::1/64 dev far0 nodad
+	in_up sysctl -qw net.ipv6.conf.all.forwarding=1
+	ip -n "$NS_NET" -6 addr add "$FAR_IP6/64" dev eth0 nodad
+	ip -n "$NS_NET" -6 route add default via 2001:db8:2::1
+	for c in 1 2; do
+		ns=NS_C$c ip=C${c}_IP6
+		ip -n "${!ns}" -6 addr add "${!ip}/128" dev eth0 nodad
+		ip -n "${!ns}" -6 route add "$FW_IP6/128" dev eth0
+		ip -n "${!ns}" -6 route add default via "$FW_IP6" dev eth0
+	done
 }
 
 # QubesDB as moat's devnet agent reads it: one JSON object, key -> string.
+# Each client's rules go to /qubes-firewall/<IPv4>/ and, with --ipv6, to
+# /qubes-firewall/<IPv6>/, as dom0 writes them: one numbering for the rule
+# list, the IPv4 tree without dst6 rules, the IPv6 tree without dst4 ones.
 qdb_write() {
 	QDB=$RUN/qubesdb.json
 	{
@@ -198,17 +279,26 @@ qdb_write() {
 			/qubes-netvm-network 10.137.0.0 /connected-ips "$C1_IP $C2_IP"
 			/qubes-debug-mode 0
 		)
-		local c ip pol rules i
+		if [[ -n $TOPO_IPV6 ]]; then
+			args+=(/qubes-ip6 "$FW_IP6" /qubes-gateway6 "$UP_IP6"
+			    /qubes-netvm-gateway6 "$FW_IP6" /connected-ips6 "$C1_IP6 $C2_IP6")
+		fi
+		local c ip pol rules i fam skip
 		for c in 1 2; do
-			ip=C${c}_IP pol=C${c}_POLICY
-			rules="C${c}_RULES[@]"
-			args+=("/qubes-firewall/${!ip}/policy" "${!pol}")
-			i=0
-			for r in "${!rules}"; do
-				args+=("$(printf '/qubes-firewall/%s/%04d' "${!ip}" $i)" "$r")
-				i=$((i + 1))
+			for fam in 4 6; do
+				[[ $fam == 6 && -z $TOPO_IPV6 ]] && continue
+				if [[ $fam == 4 ]]; then ip=C${c}_IP skip=dst6=; else ip=C${c}_IP6 skip=dst4=; fi
+				pol=C${c}_POLICY
+				rules="C${c}_RULES[@]"
+				args+=("/qubes-firewall/${!ip}/policy" "${!pol}")
+				i=0
+				for r in "${!rules}"; do
+					[[ " $r" != *" $skip"* ]] &&
+						args+=("$(printf '/qubes-firewall/%s/%04d' "${!ip}" $i)" "$r")
+					i=$((i + 1))
+				done
+				args+=("/qubes-firewall/${!ip}" "")
 			done
-			args+=("/qubes-firewall/${!ip}" "")
 		done
 		"$PY" -c 'import json, sys; a = sys.argv[1:]; print(json.dumps(dict(zip(a[::2], a[1::2])), indent=1))' "${args[@]}"
 	} >"$RUN/qubesdb.json"
@@ -250,7 +340,7 @@ _moat_launch() {
 	CTL=$RUN/moat.sock
 	mkdir -p "$RUN/log"
 	ip netns exec "$NS_FW" "$MOAT_BIN" --backend devnet --uplink uplink \
-		--client "vif1=$C1_IP" --client "vif2=$C2_IP" \
+		--client "vif1=$C1_IP${TOPO_IPV6:+,$C1_IP6}" --client "vif2=$C2_IP${TOPO_IPV6:+,$C2_IP6}" \
 		--qubesdb "$QDB" --control "$CTL" --log-dir "$RUN/log" "$@" \
 		>"$RUN/moat.out" 2>&1 &
 	MOAT_PID=$!
@@ -406,9 +496,19 @@ wait_ready() {
 	return 0
 }
 
-# topo_up [firewall options...]: build everything, start the firewall, wait.
+# topo_up [--ipv6] [firewall options...]: build everything, start the
+# firewall, wait (for IPv4 DNS through moat, which needs no IPv6).
 topo_up() {
 	[[ $(id -u) -eq 0 ]] || bail "needs root (network namespaces)"
+	if [[ ${1:-} == --ipv6 ]]; then
+		shift
+		TOPO_IPV6=1
+		if kernel_mode; then
+			skip "IPv6 topology" "the kernel baseline (kfw.py) is IPv4 only"
+			echo "1..$_tap_n"
+			exit 0
+		fi
+	fi
 	trap topo_down EXIT
 	trap 'exit 130' INT TERM
 	kernel_mode || moat_require
@@ -447,7 +547,7 @@ client_services() {
 	local ns=NS_C$1 name=C${1}_NAME i
 	rm -f "$RUN/c$1.ready"
 	ip netns exec "${!ns}" "$PY" "$INTEG_DIR/services.py" --tcp-banner "2222:hello from ${!name}" \
-		--udp-log "9:$RUN/c$1-udp9.log" --peer-log "$RUN/c$1-peers.log" --ready "$RUN/c$1.ready" >"$RUN/c$1-services.log" 2>&1 &
+		--udp-log "9:$RUN/c$1-udp9.log" --peer-log "$RUN/c$1-peers.log" ${TOPO_IPV6:+--ipv6} --ready "$RUN/c$1.ready" >"$RUN/c$1-services.log" 2>&1 &
 	disown
 	for i in $(seq 50); do [[ -e $RUN/c$1.ready ]] && return 0; sleep 0.1; done
 	bail "client $1 services did not start: $(cat "$RUN/c$1-services.log")"

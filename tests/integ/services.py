@@ -11,6 +11,8 @@ per namespace. Services (each enabled by an option):
                       what did (and did not) arrive
   --tcp-banner PORT:TEXT  send TEXT and close: a client's listening server
   --peer-log FILE     append "ip port" of each banner connection
+  --ipv6              every service listens on IPv6 too (its own socket,
+                      so the IPv4 addresses in the logs stay as they are)
 """
 import argparse
 import socket
@@ -21,10 +23,18 @@ import time
 IP_PKTINFO = 8
 
 
-def tcp_sock(port):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def v6only(s):
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+
+
+def tcp_sock(port, fam=socket.AF_INET):
+    s = socket.socket(fam, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", port))
+    if fam == socket.AF_INET6:
+        v6only(s)
+        s.bind(("::", port))
+    else:
+        s.bind(("0.0.0.0", port))
     s.listen(128)
     return s
 
@@ -50,11 +60,16 @@ def tcp_echo(s):
         threading.Thread(target=serve, args=(c,), daemon=True).start()
 
 
-def udp_sock(port):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+def udp_sock(port, fam=socket.AF_INET):
+    s = socket.socket(fam, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-    s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
-    s.bind(("0.0.0.0", port))
+    if fam == socket.AF_INET6:
+        v6only(s)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+        s.bind(("::", port))
+    else:
+        s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+        s.bind(("0.0.0.0", port))
     return s
 
 
@@ -63,7 +78,8 @@ def udp_recv(s, n):
     was sent to (the host has many; a reply from another one would not match
     the client's socket or the firewall's flow)."""
     b, anc, _, a = s.recvmsg(n, 256)
-    info = [(lvl, t, d) for lvl, t, d in anc if lvl == socket.IPPROTO_IP and t == IP_PKTINFO]
+    info = [(lvl, t, d) for lvl, t, d in anc
+            if (lvl, t) in ((socket.IPPROTO_IP, IP_PKTINFO), (socket.IPPROTO_IPV6, socket.IPV6_PKTINFO))]
     return b, a, info
 
 
@@ -107,7 +123,7 @@ def tcp_banner(s, text):
         c, peer = s.accept()
         if PEER_LOG:
             with open(PEER_LOG, "a") as f:
-                f.write("%s %d\n" % peer)
+                f.write("%s %d\n" % peer[:2])
         with c:
             try:
                 c.sendall(text.encode() + b"\n")
@@ -124,20 +140,24 @@ def main():
     ap.add_argument("--tcp-banner", action="append", default=[])
     ap.add_argument("--peer-log", help="file to append each --tcp-banner peer's address to")
     ap.add_argument("--ready", help="file to create once every socket is bound")
+    ap.add_argument("--ipv6", action="store_true", help="listen on IPv6 too")
     o = ap.parse_args()
     global PEER_LOG
     PEER_LOG = o.peer_log
     # Bind everything before announcing readiness, so a test never races
     # a service that is not listening yet.
-    jobs = [(tcp_echo, (tcp_sock(p),)) for p in o.tcp_echo]
-    jobs += [(udp_echo, (udp_sock(p),)) for p in o.udp_echo]
-    jobs += [(udp_delay, (udp_sock(p),)) for p in o.udp_delay]
-    for spec in o.udp_log:
-        port, path = spec.split(":", 1)
-        jobs.append((udp_log, (udp_sock(int(port)), path)))
-    for spec in o.tcp_banner:
-        port, text = spec.split(":", 1)
-        jobs.append((tcp_banner, (tcp_sock(int(port)), text)))
+    fams = [socket.AF_INET] + ([socket.AF_INET6] if o.ipv6 else [])
+    jobs = []
+    for fam in fams:
+        jobs += [(tcp_echo, (tcp_sock(p, fam),)) for p in o.tcp_echo]
+        jobs += [(udp_echo, (udp_sock(p, fam),)) for p in o.udp_echo]
+        jobs += [(udp_delay, (udp_sock(p, fam),)) for p in o.udp_delay]
+        for spec in o.udp_log:
+            port, path = spec.split(":", 1)
+            jobs.append((udp_log, (udp_sock(int(port), fam), path)))
+        for spec in o.tcp_banner:
+            port, text = spec.split(":", 1)
+            jobs.append((tcp_banner, (tcp_sock(int(port), fam), text)))
     for fn, args in jobs:
         threading.Thread(target=fn, args=args, daemon=True).start()
     if o.ready:

@@ -1,6 +1,7 @@
 /*
  * test_agentd_conf: what the daemons learn from QubesDB. Every message
  * agentd sends for a database change, field by field: NETCONF, CLIENTS,
+ * CLIENTS6,
  * and the QRULES_BEGIN / QRULE x count / QRULES_END sequence on a commit.
  */
 #include <arpa/inet.h>
@@ -19,6 +20,7 @@ static struct rec {
 	union {
 		struct msg_netconf	nc;
 		struct msg_clients	cl;
+		struct msg_clients6	cl6;
 		struct msg_qrules_begin	b;
 		struct msg_qrule	r;
 		struct msg_qrules_end	e;
@@ -73,6 +75,12 @@ static const char *base[][2] = {
 	{ "/connected-ips", "10.137.0.12 10.137.0.14" },
 	{ "/mapped-ip/10.137.0.12/visible-ip", "10.137.0.12" },
 	{ "/mapped-ip/10.137.0.12/visible-gateway", "10.137.0.5" },
+	{ "/qubes-ip6", "fd09:24ef:4179::a89:5" },
+	{ "/qubes-gateway6", "fd09:24ef:4179::a89:8" },
+	{ "/qubes-netvm-gateway6", "fd09:24ef:4179::a89:5" },
+	{ "/connected-ips6", "fd09:24ef:4179::a89:c fd09:24ef:4179::a89:e" },
+	{ "/mapped-ip/fd09:24ef:4179::a89:c/visible-ip", "fd09:24ef:4179::a89:c" },
+	{ "/mapped-ip/fd09:24ef:4179::a89:c/visible-gateway", "fd09:24ef:4179::a89:5" },
 	{ "/qubes-firewall/10.137.0.12", "" },
 	{ "/qubes-firewall/10.137.0.12/policy", "drop" },
 	{ "/qubes-firewall/10.137.0.12/0000", "action=accept dst4=192.168.1.0/24 proto=tcp dstports=443-443" },
@@ -105,11 +113,13 @@ test_replay(void)
 	struct conf c;
 	struct msg_netconf *nc;
 	struct msg_clients *cl;
+	struct msg_clients6 *cl6;
 	uint8_t a6[16];
 
 	setup(&c);
-	/* NETCONF, CLIENTS, then v4 rules (1+3+1), then v6 rules (1+1+1) */
-	T_EQ_INT(nrec, 2 + 5 + 3);
+	/* NETCONF, CLIENTS, CLIENTS6, then v4 rules (1+3+1), then v6 rules
+	 * (1+1+1) */
+	T_EQ_INT(nrec, 3 + 5 + 3);
 	T_EQ_INT(rec[0].type, MSG_NETCONF);
 	nc = &rec[0].u.nc;
 	T_EQ_INT(nc->ip, ip("10.137.0.5"));
@@ -124,6 +134,11 @@ test_replay(void)
 	T_EQ_INT(nc->netvm_dns[1], ip("10.139.1.2"));
 	T_EQ_INT(nc->debug, 0);
 	T_EQ_INT(nc->pad, 0);
+	inet_pton(AF_INET6, "fd09:24ef:4179::a89:5", a6);
+	T_EQ_MEM(nc->ip6, a6, 16);
+	T_EQ_MEM(nc->netvm_gateway6, a6, 16);
+	inet_pton(AF_INET6, "fd09:24ef:4179::a89:8", a6);
+	T_EQ_MEM(nc->gateway6, a6, 16);
 
 	T_EQ_INT(rec[1].type, MSG_CLIENTS);
 	cl = &rec[1].u.cl;
@@ -136,32 +151,48 @@ test_replay(void)
 	T_EQ_INT(cl->c[1].ip, ip("10.137.0.14"));
 	T_EQ_INT(cl->c[1].visible_ip, 0);
 
-	T_EQ_INT(rec[2].type, MSG_QRULES_BEGIN);
-	T_EQ_INT(rec[2].u.b.family, 4);
-	T_EQ_MEM(rec[2].u.b.addr, "\x0a\x89\x00\x0c\0\0\0\0\0\0\0\0\0\0\0\0", 16);
-	T_EQ_STR(rec[2].u.b.policy, "drop");
-	T_EQ_INT(rec[2].u.b.count, 3);
-	T_EQ_INT(rec[3].type, MSG_QRULE);
-	T_EQ_INT(rec[3].u.r.key, 0);
-	T_EQ_INT(rec[3].u.r.len, strlen(base[17][1]));
-	T_EQ_MEM(rec[3].u.r.text, base[17][1], rec[3].u.r.len);
-	/* gaps are kept: 0, 2, 10 */
-	T_EQ_INT(rec[4].u.r.key, 2);
-	T_EQ_INT(rec[5].u.r.key, 10);
-	T_EQ_INT(rec[5].u.r.len, 11);
-	T_EQ_MEM(rec[5].u.r.text, "action=drop", 11);
-	T_EQ_INT(rec[6].type, MSG_QRULES_END);
-	T_EQ_INT(rec[6].u.e.family, 4);
-	T_EQ_MEM(rec[6].u.e.addr, rec[2].u.b.addr, 16);
-
-	T_EQ_INT(rec[7].type, MSG_QRULES_BEGIN);
-	T_EQ_INT(rec[7].u.b.family, 6);
+	/* the IPv6 list: its own message, the IPv4 one is unchanged by it */
+	T_EQ_INT(rec[2].type, MSG_CLIENTS6);
+	cl6 = &rec[2].u.cl6;
+	T_EQ_INT(rec[2].len, 8 + 2 * 52);
+	T_EQ_INT(cl6->count, 2);
 	inet_pton(AF_INET6, "fd09:24ef:4179::a89:c", a6);
-	T_EQ_MEM(rec[7].u.b.addr, a6, 16);
-	T_EQ_INT(rec[7].u.b.count, 1);
-	T_EQ_INT(rec[8].u.r.key, 1);
-	T_EQ_INT(rec[9].type, MSG_QRULES_END);
-	T_EQ_INT(rec[9].u.e.family, 6);
+	T_EQ_MEM(cl6->c[0].ip, a6, 16);
+	T_EQ_MEM(cl6->c[0].visible_ip, a6, 16);
+	T_EQ_INT(cl6->c[0].flags, CLIENT_F_CONNECTED);
+	inet_pton(AF_INET6, "fd09:24ef:4179::a89:5", a6);
+	T_EQ_MEM(cl6->c[0].visible_gw, a6, 16);
+	inet_pton(AF_INET6, "fd09:24ef:4179::a89:e", a6);
+	T_EQ_MEM(cl6->c[1].ip, a6, 16);
+	T_EQ_INT(cl6->c[1].flags, CLIENT_F_CONNECTED);
+	T_EQ_MEM(cl6->c[1].visible_ip, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 16);
+
+	T_EQ_INT(rec[3].type, MSG_QRULES_BEGIN);
+	T_EQ_INT(rec[3].u.b.family, 4);
+	T_EQ_MEM(rec[3].u.b.addr, "\x0a\x89\x00\x0c\0\0\0\0\0\0\0\0\0\0\0\0", 16);
+	T_EQ_STR(rec[3].u.b.policy, "drop");
+	T_EQ_INT(rec[3].u.b.count, 3);
+	T_EQ_INT(rec[4].type, MSG_QRULE);
+	T_EQ_INT(rec[4].u.r.key, 0);
+	T_EQ_INT(rec[4].u.r.len, strlen(base[23][1]));
+	T_EQ_MEM(rec[4].u.r.text, base[23][1], rec[4].u.r.len);
+	/* gaps are kept: 0, 2, 10 */
+	T_EQ_INT(rec[5].u.r.key, 2);
+	T_EQ_INT(rec[6].u.r.key, 10);
+	T_EQ_INT(rec[6].u.r.len, 11);
+	T_EQ_MEM(rec[6].u.r.text, "action=drop", 11);
+	T_EQ_INT(rec[7].type, MSG_QRULES_END);
+	T_EQ_INT(rec[7].u.e.family, 4);
+	T_EQ_MEM(rec[7].u.e.addr, rec[3].u.b.addr, 16);
+
+	T_EQ_INT(rec[8].type, MSG_QRULES_BEGIN);
+	T_EQ_INT(rec[8].u.b.family, 6);
+	inet_pton(AF_INET6, "fd09:24ef:4179::a89:c", a6);
+	T_EQ_MEM(rec[8].u.b.addr, a6, 16);
+	T_EQ_INT(rec[8].u.b.count, 1);
+	T_EQ_INT(rec[9].u.r.key, 1);
+	T_EQ_INT(rec[10].type, MSG_QRULES_END);
+	T_EQ_INT(rec[10].u.e.family, 6);
 	conf_free(&c);
 }
 
@@ -216,10 +247,83 @@ test_clients_live(void)
 	T_EQ_INT(rec[1].u.cl.c[1].ip, ip("10.137.0.20"));
 	T_EQ_INT(rec[1].u.cl.c[1].flags, 0);
 	T_EQ_INT(rec[1].u.cl.c[1].visible_ip, ip("10.137.0.99"));
+	/* a subtree rm covers both families: each list is re-sent */
 	conf_rm(&c, "/mapped-ip/");
-	T_EQ_INT(nrec, 3);
+	T_EQ_INT(nrec, 4);
+	T_EQ_INT(rec[2].type, MSG_CLIENTS);
 	T_EQ_INT(rec[2].u.cl.count, 1);
 	T_EQ_INT(rec[2].u.cl.c[0].visible_ip, 0);
+	T_EQ_INT(rec[3].type, MSG_CLIENTS6);
+	T_EQ_INT(rec[3].u.cl6.count, 2);
+	conf_free(&c);
+}
+
+/* The IPv6 addresses of moat itself, and a bad one read as unset. */
+static void
+test_netconf6_live(void)
+{
+	struct conf c;
+	uint8_t a6[16];
+
+	setup(&c);
+	nrec = 0;
+	w(&c, "/qubes-gateway6", "2001:db8::1");
+	T_EQ_INT(nrec, 1);
+	T_EQ_INT(rec[0].type, MSG_NETCONF);
+	inet_pton(AF_INET6, "2001:db8::1", a6);
+	T_EQ_MEM(rec[0].u.nc.gateway6, a6, 16);
+	T_EQ_INT(rec[0].u.nc.ip, ip("10.137.0.5"));
+	w(&c, "/qubes-ip6", "10.137.0.5");	/* not IPv6: unset */
+	T_EQ_INT(nrec, 2);
+	T_EQ_MEM(rec[1].u.nc.ip6, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 16);
+	conf_rm(&c, "/qubes-netvm-gateway6");
+	T_EQ_INT(nrec, 3);
+	T_EQ_MEM(rec[2].u.nc.netvm_gateway6, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 16);
+	T_EQ_MEM(rec[2].u.nc.gateway6, a6, 16);
+	conf_free(&c);
+}
+
+/* /connected-ips6 and IPv6 mappings change MSG_CLIENTS6 only, and the IPv4
+ * keys MSG_CLIENTS only. */
+static void
+test_clients6_live(void)
+{
+	struct conf c;
+	uint8_t a6[16];
+
+	setup(&c);
+	nrec = 0;
+	w(&c, "/connected-ips6", "fd09:24ef:4179::a89:e");
+	T_EQ_INT(nrec, 1);
+	T_EQ_INT(rec[0].type, MSG_CLIENTS6);
+	/* ::c stays, through its mapping, without the connected flag */
+	T_EQ_INT(rec[0].u.cl6.count, 2);
+	inet_pton(AF_INET6, "fd09:24ef:4179::a89:e", a6);
+	T_EQ_MEM(rec[0].u.cl6.c[0].ip, a6, 16);
+	T_EQ_INT(rec[0].u.cl6.c[0].flags, CLIENT_F_CONNECTED);
+	T_EQ_INT(rec[0].u.cl6.c[1].flags, 0);
+	w(&c, "/mapped-ip/fd09:24ef:4179::a89:20/visible-ip", "fd09:24ef:4179::a89:99");
+	T_EQ_INT(nrec, 2);
+	T_EQ_INT(rec[1].type, MSG_CLIENTS6);
+	T_EQ_INT(rec[1].u.cl6.count, 3);
+	/* mappings are read in key order: ::20 before ::c */
+	inet_pton(AF_INET6, "fd09:24ef:4179::a89:20", a6);
+	T_EQ_MEM(rec[1].u.cl6.c[1].ip, a6, 16);
+	inet_pton(AF_INET6, "fd09:24ef:4179::a89:99", a6);
+	T_EQ_MEM(rec[1].u.cl6.c[1].visible_ip, a6, 16);
+	/* a list with a non-IPv6 word is refused whole, as for IPv4 */
+	w(&c, "/connected-ips6", "fd09:24ef:4179::a89:e 10.137.0.12");
+	T_EQ_INT(nrec, 3);
+	T_EQ_INT(rec[2].u.cl6.count, 2);	/* only the two mappings */
+	T_EQ_INT(rec[2].u.cl6.c[0].flags, 0);
+	w(&c, "/connected-ips", "10.137.0.12");
+	T_EQ_INT(nrec, 4);
+	T_EQ_INT(rec[3].type, MSG_CLIENTS);
+	conf_rm(&c, "/mapped-ip/");
+	T_EQ_INT(nrec, 6);
+	T_EQ_INT(rec[4].type, MSG_CLIENTS);
+	T_EQ_INT(rec[5].type, MSG_CLIENTS6);
+	T_EQ_INT(rec[5].u.cl6.count, 0);
 	conf_free(&c);
 }
 
@@ -302,15 +406,19 @@ test_resync(void)
 	w(&c, "/qubes-firewall/10.1.1.1", "");
 	T_EQ_INT(nrec, 0);
 	conf_sync_end(&c);
-	T_EQ_INT(nrec, 4);
+	T_EQ_INT(nrec, 5);
 	T_EQ_INT(rec[0].type, MSG_NETCONF);
 	T_EQ_INT(rec[0].u.nc.ip, ip("10.137.0.6"));
 	T_EQ_INT(rec[0].u.nc.gateway, 0);	/* gone with the old db */
 	T_EQ_INT(rec[1].type, MSG_CLIENTS);
 	T_EQ_INT(rec[1].u.cl.count, 0);
 	T_EQ_INT(rec[1].len, 8);
-	T_EQ_INT(rec[2].type, MSG_QRULES_BEGIN);
-	T_EQ_INT(rec[3].type, MSG_QRULES_END);
+	/* the IPv6 list is re-stated too, empty: a daemon forgets the old one */
+	T_EQ_INT(rec[2].type, MSG_CLIENTS6);
+	T_EQ_INT(rec[2].u.cl6.count, 0);
+	T_EQ_INT(rec[2].len, 8);
+	T_EQ_INT(rec[3].type, MSG_QRULES_BEGIN);
+	T_EQ_INT(rec[4].type, MSG_QRULES_END);
 	T_ASSERT(qdb_value(&c.db, "/name") == NULL);
 	conf_free(&c);
 }
@@ -322,6 +430,8 @@ main(void)
 	T_RUN(test_replay);
 	T_RUN(test_netconf_live);
 	T_RUN(test_clients_live);
+	T_RUN(test_netconf6_live);
+	T_RUN(test_clients6_live);
 	T_RUN(test_commit);
 	T_RUN(test_commit_fail_closed);
 	T_RUN(test_resync);

@@ -244,6 +244,47 @@ test_clients_count(void)
 	T_ASSERT(msg_get_clients(&m) == NULL);
 }
 
+/* MSG_CLIENTS6: the same exactness for the IPv6 list. */
+static void
+test_clients6_count(void)
+{
+	static struct { struct msg_hdr h; struct msg_clients6 c; } b;
+	const struct msg_clients6 *got;
+	const char *why;
+	int sv[2];
+
+	memset(&b, 0, sizeof b);
+	b.h.type = MSG_CLIENTS6;
+	b.c.count = 2;
+	b.c.c[1].ip[0] = 0xfd;
+	b.c.c[1].ip[15] = 9;
+	b.h.len = 8 + 2 * 52;
+	pair(sv);
+	raw_send(sv[0], &b, sizeof b.h + b.h.len, -1);
+	T_EQ_INT(msg_recv(sv[1], &m, PROC_AGENTD, &why), 1);
+	T_ASSERT((got = msg_get_clients6(&m)) != NULL);
+	T_EQ_INT(got->count, 2);
+	T_EQ_INT(got->c[1].ip[15], 9);
+	T_ASSERT(msg_get_clients(&m) == NULL);
+	close(sv[0]);
+	close(sv[1]);
+	b.h.len = 8 + 1 * 52;
+	T_ASSERT(expect_proto(&b, sizeof b.h + b.h.len, -1, PROC_AGENTD));
+	b.h.len = 8 + 3 * 52;
+	T_ASSERT(expect_proto(&b, sizeof b.h + b.h.len, -1, PROC_AGENTD));
+	b.h.len = 8 + 2 * 16;	/* an IPv4 list's length */
+	T_ASSERT(expect_proto(&b, sizeof b.h + b.h.len, -1, PROC_AGENTD));
+	b.c.count = CLIENTS6_MAX + 1;
+	b.h.len = 8 + 2 * 52;
+	T_ASSERT(expect_proto(&b, sizeof b.h + b.h.len, -1, PROC_AGENTD));
+	/* only agentd (and the supervisor replaying it) may send it */
+	b.c.count = 0;
+	b.h.len = 8;
+	T_ASSERT(expect_proto(&b, sizeof b.h + b.h.len, -1, PROC_NATD));
+	m.hdr.type = MSG_CLIENTS;
+	T_ASSERT(msg_get_clients6(&m) == NULL);
+}
+
 int
 main(void)
 {
@@ -253,5 +294,6 @@ main(void)
 	T_RUN(test_malformed);
 	T_RUN(test_oversized_datagram);
 	T_RUN(test_clients_count);
+	T_RUN(test_clients6_count);
 	return t_done();
 }

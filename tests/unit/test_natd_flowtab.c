@@ -57,7 +57,9 @@ test_sizes(void)
 {
 	T_EQ_INT(natd_flowtab_bytes(0), 0);
 	T_EQ_INT(natd_flowtab_bytes(FT_MAX_FLOWS + 1), 0);
-	T_EQ_INT(natd_flowtab_bytes(16384), 64 + 16384 * 64 + 2 * 16384 * 4);
+	/* Header, entries, two bucket arrays, the IPv6 address array. */
+	T_EQ_INT(natd_flowtab_bytes(16384), 64 + 16384 * 64 + 2 * 16384 * 4 +
+	    16384 * 32);
 	T_ASSERT(natd_flowtab_bytes(10000) >= 64 + 10000 * 64 + 2 * 10000 * 4);
 }
 
@@ -198,6 +200,75 @@ test_unalloc(void)
 	T_EQ_INT(ft_alloc(&t), i);
 }
 
+/* An IPv6 flow whose address fields hold the tags of src/dst. */
+static uint32_t
+add6(struct flowtab *t, const uint8_t src[16], const uint8_t dst[16],
+    const uint8_t us[16], uint16_t sport)
+{
+	uint32_t i = ft_alloc(t);
+	struct ft_entry *e;
+
+	if (i == FT_NIL)
+		return i;
+	e = ft_ent(t, i);
+	e->state = FT_ACTIVE;
+	e->proto = 17;
+	e->kind = FT_K_NAT;
+	e->flags = FT_F_V6;
+	e->cport = 1;
+	memcpy(t->a6[i].src, src, 16);
+	memcpy(t->a6[i].dst, dst, 16);
+	e->csrc = ft_tag6(t, src);
+	e->odst = e->rdst = ft_tag6(t, dst);
+	e->nsrc = ft_tag6(t, us);
+	e->csport = e->nsport = sport;
+	e->dport = 53;
+	ft_link(t, i);
+	return i;
+}
+
+static void
+test_v6(void)
+{
+	static const uint8_t c[16] = { 0xfd, 9, [15] = 0x10 };
+	static const uint8_t r1[16] = { 0x20, 1, [15] = 1 };
+	static const uint8_t r2[16] = { 0x20, 1, [15] = 2 };
+	static const uint8_t us[16] = { 0xfd, [15] = 6 };
+	struct flowtab t;
+	uint32_t a, b, kept, dropped;
+
+	fill(&t);
+	a = add6(&t, c, r1, us, 5000);
+	b = add6(&t, c, r2, us, 5000);
+	T_ASSERT(a != FT_NIL && b != FT_NIL);
+	T_EQ_INT(ft_find_out6(&t, c, r1, 17, 5000, 53), a);
+	T_EQ_INT(ft_find_out6(&t, c, r2, 17, 5000, 53), b);
+	T_EQ_INT(ft_find_in6(&t, r2, us, 17, 53, 5000), b);
+	T_EQ_INT(ft_find_in6(&t, r1, c, 17, 53, 5000), FT_NIL);
+	/* The IPv4 lookups never see an IPv6 entry with the same numbers. */
+	T_EQ_INT(ft_find_out(&t, ft_tag6(&t, c), ft_tag6(&t, r1), 17, 5000, 53),
+	    FT_NIL);
+	/* Same tags, other address: another flow, not this one. */
+	t.a6[b].dst[15] = 3;
+	T_EQ_INT(ft_find_out6(&t, c, r2, 17, 5000, 53), FT_NIL);
+	t.a6[b].dst[15] = 2;
+	T_EQ_INT(ft_check(&t), 0);
+	/* A restart keeps both, and drops one whose tag lies. */
+	kept = ft_rebuild(&t, NULL, NULL, &dropped);
+	T_EQ_INT(kept, 102);
+	T_EQ_INT(dropped, 0);
+	t.a6[a].src[0] ^= 1;
+	kept = ft_rebuild(&t, NULL, NULL, &dropped);
+	T_EQ_INT(kept, 101);
+	T_EQ_INT(dropped, 1);
+	T_EQ_INT(ft_find_out6(&t, c, r2, 17, 5000, 53), b);
+	T_EQ_INT(ft_check(&t), 0);
+	/* ICMPv6 only in IPv6 entries, ICMP only in IPv4 ones. */
+	ft_ent(&t, b)->proto = 1;
+	kept = ft_rebuild(&t, NULL, NULL, &dropped);
+	T_EQ_INT(dropped, 1);
+}
+
 int
 main(void)
 {
@@ -208,6 +279,7 @@ main(void)
 	T_RUN(test_rebuild_random);
 	T_RUN(test_rebuild_keep);
 	T_RUN(test_unalloc);
+	T_RUN(test_v6);
 	free(mem);
 	return t_done();
 }

@@ -305,6 +305,20 @@ test_specialtarget_dns(void)
 	T_EQ_INT(ACT(F4("10.139.1.2", IPPROTO_TCP, 53)), VERDICT_ACCEPT);
 }
 
+/* Answer query q with one IPv6 address. */
+static void
+a6_answer(const struct msg_dns_query *q, const char *addr)
+{
+	struct msg_dns_answer a = { 0 };
+
+	a.qid = q->qid;
+	a.qtype = q->qtype;
+	a.ttl = 60;
+	a.naddr = 1;
+	inet_pton(AF_INET6, addr, a.addr[0]);
+	T_EQ_INT(dnsc_answer(&dns, &a, tms), 1);
+}
+
 /* The fake resolver: answer the next query from the cache's queue. */
 static int
 answer(const char *want_name, int status, uint32_t ttl, int naddr,
@@ -670,6 +684,38 @@ test_intervm_connected_ips(void)
 	T_EQ_INT(ACT(F4("10.137.0.20", IPPROTO_TCP, 22)), VERDICT_ACCEPT);
 }
 
+/* The same for /connected-ips6: another client's IPv6 address is
+ * inter-VM traffic, denied unless a rule names it. */
+static void
+test_intervm_connected_ips6(void)
+{
+	static struct msg_clients6 mc;
+	const char *me = "fd09:24ef:4179::a89:5", *other = "fd09:24ef:4179::a89:20";
+
+	setup();
+	qubes(4, WORK, "accept", 0);
+	qubes(6, me, "accept", 0);
+	T_EQ_INT(ACT(flow(6, 1, me, other, IPPROTO_TCP, 22)), VERDICT_ACCEPT);
+	mc.count = 1;
+	inet_pton(AF_INET6, other, mc.c[0].ip);
+	inet_pton(AF_INET6, "fd09:24ef:4179::a8a:99", mc.c[0].visible_ip);
+	mc.c[0].flags = CLIENT_F_CONNECTED;
+	engine_clients6(&eng, &mc, mc.count);
+	T_EQ_INT(ACT(flow(6, 1, me, other, IPPROTO_TCP, 22)), VERDICT_DROP);
+	T_EQ_INT(ACT(flow(6, 1, me, "fd09:24ef:4179::a8a:99", IPPROTO_TCP, 22)), VERDICT_DROP);
+	/* the outside is unaffected, and so is the IPv4 list */
+	T_EQ_INT(ACT(flow(6, 1, me, "2001:db8::1", IPPROTO_TCP, 22)), VERDICT_ACCEPT);
+	T_EQ_INT(ACT(F4("10.137.0.20", IPPROTO_TCP, 22)), VERDICT_ACCEPT);
+	/* a Qubes rule naming exactly that address accepts */
+	qubes(6, me, "drop", 1, "0000=action=accept dst6=fd09:24ef:4179::a89:20/128 proto=tcp");
+	T_EQ_INT(ACT(flow(6, 1, me, other, IPPROTO_TCP, 22)), VERDICT_ACCEPT);
+	qubes(6, me, "accept", 0);
+	/* a new snapshot replaces the old one */
+	mc.count = 0;
+	engine_clients6(&eng, &mc, mc.count);
+	T_EQ_INT(ACT(flow(6, 1, me, other, IPPROTO_TCP, 22)), VERDICT_ACCEPT);
+}
+
 static void
 test_ipv6(void)
 {
@@ -688,6 +734,143 @@ test_ipv6(void)
 	T_EQ_INT(ACT(flow(6, 1, "fd09:24ef:4179::a89:5", "2001:db8::1", IPPROTO_TCP, 80)), VERDICT_DROP);
 	/* an IPv4 flow never matches a dst6 rule */
 	T_EQ_INT(ACT(F4("32.1.13.184", IPPROTO_TCP, 80)), VERDICT_ACCEPT);
+}
+
+/*
+ * A client's /qubes-firewall/<ipv6>/ tree, as dom0 writes it with the
+ * `ipv6` feature: the same grammar, proto=icmp is ICMPv6 (icmptype an
+ * ICMPv6 type), dsthost is resolved to AAAA for IPv6 flows, and
+ * specialtarget=dns never matches an IPv6 flow (the DNS servers clients
+ * are given are IPv4).
+ */
+#define W6	"fd09:24ef:4179::a89:5"
+#define F6(dst, proto, port)	flow(6, 1, W6, dst, proto, port)
+
+static void
+test_ipv6_qubes_tree(void)
+{
+	struct msg_dns_query q;
+	struct res r;
+
+	setup();
+	qubes(4, WORK, "drop", 0);
+	qubes(6, W6, "drop", 4,
+	    "0000=action=accept specialtarget=dns",
+	    "0002=action=accept dsthost=v6.example proto=tcp dstports=443-443",
+	    "0003=action=drop dst6=2001:db8:bad::/48",
+	    "0005=action=accept dst6=2001:db8::/32");
+	/* dns: IPv6 DNS to anyone is not "dns", even to port 53 */
+	T_EQ_INT(ACT(F6("2001:4860:4860::8888", IPPROTO_UDP, 53)), VERDICT_REJECT);
+	T_EQ_INT(ACT(F6("::ffff:10.139.1.1", IPPROTO_UDP, 53)), VERDICT_REJECT);
+	/* dst6, first match: drop (rejects, as Qubes' drop does) */
+	r = F6("2001:db8:bad::1", IPPROTO_TCP, 443);
+	T_EQ_INT(r.decided, 0);		/* rule 2 could match: it waits for AAAA */
+	T_ASSERT(dnsc_next_query(&dns, tms, &q) == 1);
+	T_EQ_STR(q.name, "v6.example");
+	T_EQ_INT(q.qtype, DNS_QTYPE_AAAA);	/* not A: the flow is IPv6 */
+	a6_answer(&q, "2001:db8:443::1");
+	T_EQ_INT(ACT(F6("2001:db8:bad::1", IPPROTO_TCP, 443)), VERDICT_REJECT);
+	T_EQ_INT(F6("2001:db8:bad::1", IPPROTO_TCP, 443).rule, RULE_ID_QUBES | 3);
+	T_EQ_INT(ACT(F6("2001:db8:1::1", IPPROTO_UDP, 9)), VERDICT_ACCEPT);
+	T_EQ_INT(ACT(F6("2001:db9::1", IPPROTO_UDP, 9)), VERDICT_REJECT);
+	/* dsthost: the AAAA address, on the rule's port */
+	r = F6("2001:db8:443::1", IPPROTO_TCP, 443);
+	T_EQ_INT(r.action, VERDICT_ACCEPT);
+	T_EQ_INT(r.rule, RULE_ID_QUBES | 2);
+	T_EQ_INT(ACT(flow(6, 1, W6, "2a00::443", IPPROTO_TCP, 443)), VERDICT_REJECT);
+	/* the IPv4 tree is the IPv4 tree: policy drop, nothing accepted */
+	T_EQ_INT(ACT(F4("93.184.216.34", IPPROTO_TCP, 443)), VERDICT_REJECT);
+	/* ICMPv6: proto=icmp with an ICMPv6 type */
+	qubes(6, W6, "drop", 2, "0000=action=accept proto=icmp icmptype=128",
+	    "0001=action=accept dst6=2001:db8::1/128 proto=icmp");
+	T_EQ_INT(ACT(F6("2a00::1", 58, 128)), VERDICT_ACCEPT);
+	T_EQ_INT(ACT(F6("2a00::1", 58, 8)), VERDICT_REJECT);	/* 8 is IPv4's echo */
+	T_EQ_INT(ACT(F6("2001:db8::1", 58, 1)), VERDICT_ACCEPT);
+	/* a dst4 rule has no place in the IPv6 tree (dom0 leaves them out):
+	 * the client fails closed */
+	qubes(6, W6, "accept", 1, "0000=action=drop dst4=1.1.1.1");
+	T_EQ_INT(ACT(F6("2a00::1", IPPROTO_TCP, 80)), VERDICT_REJECT);
+	/* without an IPv6 tree (dom0 wrote none): dropped, not rejected */
+	setup();
+	qubes(4, WORK, "accept", 0);
+	r = F6("2a00::1", IPPROTO_TCP, 80);
+	T_EQ_INT(r.action, VERDICT_DROP);
+	T_EQ_INT(r.rule, RULE_ID_DEFAULT);
+}
+
+/* JSON rules: dst6, dsthost resolved to AAAA for IPv6 flows, "to" naming a
+ * client covers its IPv6 address too, specialtarget=dns is IPv4 only. */
+static void
+test_ipv6_json(void)
+{
+	static struct msg_link l;
+	struct msg_dns_query q;
+	struct res r;
+
+	setup();
+	/* vault gets an IPv6 address */
+	l.kind = LINK_CLIENT;
+	l.up = 1;
+	l.port = 2;
+	inet_pton(AF_INET, VAULT, &l.ip4);
+	inet_pton(AF_INET6, "fd09:24ef:4179::a89:9", l.ip6);
+	engine_link(&eng, &l);
+	qubes(4, WORK, "accept", 0);
+	qubes(6, W6, "accept", 0);
+	T_ASSERT(json("{\"version\":1,\"names\":{\"work\":\"" WORK "\",\"vault\":\"" VAULT "\"},\"rules\":["
+	    "{\"from\":\"work\",\"action\":\"accept\",\"proto\":\"tcp\",\"to\":\"vault\",\"dstports\":\"22\"},"
+	    "{\"from\":\"work\",\"action\":\"reject\",\"dst6\":\"2001:db8::/32\",\"proto\":\"tcp\"},"
+	    "{\"from\":\"*\",\"action\":\"drop\",\"dsthost\":\"ads.example\"},"
+	    "{\"from\":\"*\",\"action\":\"reject\",\"specialtarget\":\"dns\",\"proto\":\"udp\"}]}") == 0);
+	/* a flow rules 0 and 1 do not take waits for the dsthost rule */
+	r = F6("2a00:1::1", IPPROTO_UDP, 9);
+	T_EQ_INT(r.decided, 0);
+	T_ASSERT(dnsc_next_query(&dns, tms, &q) == 1);
+	T_EQ_STR(q.name, "ads.example");
+	T_EQ_INT(q.qtype, DNS_QTYPE_AAAA);
+	a6_answer(&q, "2a00:ad5::1");
+	/* inter-VM: "to" names vault, by either of its addresses */
+	r = F6("fd09:24ef:4179::a89:9", IPPROTO_TCP, 22);
+	T_EQ_INT(r.action, VERDICT_ACCEPT);
+	T_EQ_INT(r.rule, 0);
+	T_EQ_INT(ACT(F4(VAULT, IPPROTO_TCP, 22)), VERDICT_ACCEPT);
+	T_EQ_INT(ACT(F6("fd09:24ef:4179::a89:9", IPPROTO_TCP, 23)), VERDICT_DROP);
+	T_EQ_INT(ACT(F6("2a00:1::1", IPPROTO_UDP, 9)), VERDICT_ACCEPT);
+	/* dst6 */
+	r = F6("2001:db8::80", IPPROTO_TCP, 80);
+	T_EQ_INT(r.action, VERDICT_REJECT);
+	T_EQ_INT(r.rule, 1);
+	T_EQ_INT(ACT(F6("2001:db8::80", IPPROTO_UDP, 80)), VERDICT_ACCEPT);
+	/* dsthost: the AAAA address is dropped, the rest is the Qubes
+	 * rules' (accept) */
+	r = F6("2a00:ad5::1", IPPROTO_TCP, 443);
+	T_EQ_INT(r.action, VERDICT_DROP);
+	T_EQ_INT(r.rule, 2);
+	T_EQ_INT(ACT(F6("2a00:ad5::2", IPPROTO_TCP, 443)), VERDICT_ACCEPT);
+	/* "to" vault is vault only: not an outside IPv6 address */
+	r = F6("2a00::9", IPPROTO_TCP, 22);
+	T_EQ_INT(r.action, VERDICT_ACCEPT);
+	T_EQ_INT(r.rule, RULE_ID_QPOLICY);
+	/* specialtarget=dns: IPv4's virtual servers only (an IPv4 flow
+	 * needs the name's A record first) */
+	T_EQ_INT(F4("10.139.1.1", IPPROTO_UDP, 53).decided, 0);
+	T_ASSERT(answer("ads.example", 0, 60, 1, "198.51.100.66"));
+	r = F4("10.139.1.1", IPPROTO_UDP, 53);
+	T_EQ_INT(r.action, VERDICT_REJECT);
+	T_EQ_INT(r.rule, 3);
+	r = F6("2001:4860::53", IPPROTO_UDP, 53);
+	T_EQ_INT(r.action, VERDICT_ACCEPT);
+	T_EQ_INT(r.rule, RULE_ID_QPOLICY);
+	/* docs/rules.md's IPv6 example */
+	T_ASSERT(json("{\"version\": 1, \"names\": {\"work\": \"10.137.0.5\", \"vault\": \"10.137.0.9\"},"
+	    " \"rules\": ["
+	    "{\"from\": \"work\", \"action\": \"reject\", \"dst6\": \"2001:db8:bad::/48\"},"
+	    "{\"from\": \"work\", \"action\": \"accept\", \"proto\": \"icmp\", \"icmptype\": 128, \"dst6\": \"::/0\"},"
+	    "{\"from\": \"work\", \"to\": \"vault\", \"action\": \"accept\", \"proto\": \"tcp\", \"dstports\": \"22\"}]}") == 0);
+	T_EQ_INT(ACT(F6("2001:db8:bad::1", IPPROTO_UDP, 9)), VERDICT_REJECT);
+	T_EQ_INT(ACT(F6("fd09:24ef:4179::a89:9", 58, 128)), VERDICT_DROP);	/* not "to" */
+	T_EQ_INT(ACT(F6("2a00::1", 58, 128)), VERDICT_ACCEPT);
+	T_EQ_INT(ACT(F6("fd09:24ef:4179::a89:9", IPPROTO_TCP, 22)), VERDICT_ACCEPT);
 }
 
 static void
@@ -727,6 +910,9 @@ main(void)
 	T_RUN(test_dns_bounded);
 	T_RUN(test_intervm);
 	T_RUN(test_intervm_connected_ips);
+	T_RUN(test_intervm_connected_ips6);
+	T_RUN(test_ipv6_qubes_tree);
+	T_RUN(test_ipv6_json);
 	T_RUN(test_ipv6);
 	T_RUN(test_generation);
 	return t_done();

@@ -71,6 +71,14 @@ rand_rule(struct prule *r, uint32_t i)
 		for (k = r->plen; k < (r->family == 4 ? 32u : 128u); k++)
 			r->addr[k / 8] &= (uint8_t)~(0x80u >> (k % 8));
 		r->peer = rnd(2);
+		/* a JSON "to": an IPv4 /32 that also names the client's
+		 * IPv6 address (through fkey.peer4) */
+		if (r->family == 4 && r->plen == 32 && rnd(3) == 0) {
+			static const uint8_t peers[2][4] = { { 192, 168, 0, 1 }, { 192, 168, 0, 2 } };
+
+			r->peer = r->to_client = 1;
+			memcpy(r->addr, peers[rnd(2)], 4);
+		}
 		break;
 	case 3:
 		r->dst = PD_HOST;
@@ -134,6 +142,11 @@ rand_flow(struct fkey *f)
 	f->icmptype = (uint8_t)rnd(3);
 	f->from = htonl(0x0a890000u | (1 + rnd(4)));
 	f->interclient = rnd(5) == 0;
+	if (f->family == 6 && f->interclient && rnd(2)) {
+		static const uint8_t peers[2][4] = { { 192, 168, 0, 1 }, { 192, 168, 0, 2 } };
+
+		memcpy(&f->peer4, peers[rnd(2)], 4);
+	}
 }
 
 /* Names: a resolves to 192.168.1.x, b fails, c and d are not known yet

@@ -106,9 +106,10 @@ test_dump(void)
 	T_EQ_STR(qdb_value(&conf.db, "/name"), "sys-moat");
 	/* the dump is answered with nothing; the end sends the config */
 	T_EQ_INT(q.outlen, 0);
-	T_EQ_INT(nsent, 5);	/* NETCONF, CLIENTS, BEGIN, QRULE, END */
+	T_EQ_INT(nsent, 6);	/* NETCONF, CLIENTS, CLIENTS6, BEGIN, QRULE, END */
 	T_EQ_INT(sent_types[0], MSG_NETCONF);
-	T_EQ_INT(sent_types[2], MSG_QRULES_BEGIN);
+	T_EQ_INT(sent_types[2], MSG_CLIENTS6);
+	T_EQ_INT(sent_types[3], MSG_QRULES_BEGIN);
 }
 
 static void

@@ -306,7 +306,7 @@ static void
 xs_values(void)
 {
 	uint64_t n;
-	uint8_t mac[6];
+	uint8_t mac[6], a6[16];
 	uint32_t ip;
 	enum xenbus_state st;
 	unsigned d, v;
@@ -344,6 +344,31 @@ xs_values(void)
 	T_EQ_INT(xnv_parse_ip4_first("10..0.5", 7, &ip), -1);
 	T_EQ_INT(xnv_parse_ip4_first("fd09::5", 7, &ip), -1);
 	T_EQ_INT(xnv_parse_ip4_first("", 0, &ip), -1);
+
+	/* the vif's ip key with the `ipv6` feature: "IPV4 IPV6" */
+	T_EQ_INT(xnv_parse_ip6_in_list("10.137.0.5 fd09:24ef:4179::a89:5", 32, a6), 1);
+	T_EQ_MEM(a6, "\xfd\x09\x24\xef\x41\x79\0\0\0\0\0\0\x0a\x89\0\x05", 16);
+	T_EQ_INT(xnv_parse_ip6_in_list("10.137.0.5", 10, a6), 0);
+	T_EQ_INT(xnv_parse_ip6_in_list("", 0, a6), 0);
+	T_EQ_INT(xnv_parse_ip6_in_list("10.137.0.5  ", 12, a6), 0);
+	/* the length bounds it, not a NUL */
+	T_EQ_INT(xnv_parse_ip6_in_list("10.137.0.5 fd09::5ffff", 18, a6), 1);
+	T_EQ_MEM(a6, "\xfd\x09\0\0\0\0\0\0\0\0\0\0\0\0\0\x05", 16);
+	/* the first IPv6 word decides */
+	T_EQ_INT(xnv_parse_ip6_in_list("10.137.0.5 2001:db8::1 fd09::5", 30, a6), 1);
+	T_EQ_MEM(a6, "\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x01", 16);
+	T_EQ_INT(xnv_parse_ip6_in_list("10.137.0.5 fe80::1 fd09::5", 26, a6), -1);
+	T_EQ_INT(xnv_parse_ip6_in_list("10.137.0.5 ff02::1", 18, a6), -1);
+	T_EQ_INT(xnv_parse_ip6_in_list("10.137.0.5 ::", 13, a6), -1);
+	T_EQ_INT(xnv_parse_ip6_in_list("10.137.0.5 fd09::5/64", 21, a6), -1);
+	T_EQ_INT(xnv_parse_ip6_in_list("10.137.0.5 fd09::\0:5", 20, a6), -1);
+	T_EQ_INT(xnv_parse_ip6_in_list("10.137.0.5 fd09:0000:0000:0000:0000:0000:0000:0000:5", 52, a6), -1);
+	T_EQ_INT(xnv_parse_ip6_in_list("10.137.0.5 ::ffff:10.1.1.1", 26, a6), -1);
+	{
+		static const char longw[] = "10.137.0.5 1:1:1:1:1:1:1:1:1:1:1:1:1:1:1:1:1:1:1:1:1:1:1:1:1:1:1:1:1:1";
+
+		T_EQ_INT(xnv_parse_ip6_in_list(longw, strlen(longw), a6), -1);
+	}
 
 	T_EQ_INT(xnv_parse_state("4", 1, &st), 0);
 	T_EQ_INT(st, XB_CONNECTED);

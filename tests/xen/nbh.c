@@ -99,6 +99,7 @@ nb_link_up(struct nb *nb, const struct msg_link *l)
 		abort();
 	k = &nb->sh->link[l->port];
 	k->ip4 = l->ip4;
+	memcpy(k->ip6, l->ip6, sizeof(k->ip6));
 	memcpy(k->peer_mac, l->peer_mac, 6);
 	snprintf(k->name, sizeof(k->name), "%s", l->name);
 	k->ups++;

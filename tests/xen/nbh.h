@@ -27,6 +27,7 @@ extern uint32_t nbh_bufsz;
 struct nbh_link {
 	uint8_t		up;
 	uint32_t	ip4;
+	uint8_t		ip6[16];
 	uint8_t		peer_mac[6];
 	char		name[32];
 	uint32_t	ups, downs;

@@ -77,14 +77,20 @@ macstr(unsigned dom)
 	return s;
 }
 
+/* When set, what dom0 writes after the IPv4 address in the vif's ip key
+ * (" fd09:...": the client has the `ipv6` feature). */
+static const char *ip_key_tail = "";
+
 /* A client process: connect, then run fn. Exit code 0 = fine. */
 static pid_t
 spawn(unsigned dom, struct ctl *c, int (*fn)(struct tfront *, struct ctl *))
 {
+	char ipkey[128];
 	pid_t pid;
 
 	fx_domain_create(W, dom);
-	if (dom0_add_vif(X0, FW, dom, 0, macstr(dom), ipstr(dom)) < 0)
+	snprintf(ipkey, sizeof(ipkey), "%s%s", ipstr(dom), ip_key_tail);
+	if (dom0_add_vif(X0, FW, dom, 0, macstr(dom), ipkey) < 0)
 		return -1;
 	memset((void *)c, 0, sizeof(*c));
 	if ((pid = fork()) == 0) {
@@ -1565,6 +1571,58 @@ bad_keys(void)
 	T_ASSERT(good_alive());
 }
 
+/* The vif's ip key holds "IPV4 IPV6" with the `ipv6` feature: the link
+ * carries both. A bad IPv6 word costs the client its IPv6, not its link. */
+static unsigned
+port_of(unsigned dom)
+{
+	unsigned i;
+
+	for (i = 1; i < NBH_PORTS; i++)
+		if (SH->link[i].up && SH->link[i].ip4 == inet_addr(ipstr(dom)))
+			return i;
+	return 0;
+}
+
+static void
+vif_ipv6(void)
+{
+	static const struct { const char *tail; int has6; } cases[] = {
+		{ " fd09:24ef:4179::a89:%x", 1 },
+		{ "  fd09:24ef:4179::a89:%x ", 1 },	/* spaces around */
+		{ " fe80::%x", 0 },			/* link-local: not a client's */
+		{ " fd09::%x/128", 0 },
+		{ "", 0 },
+	};
+	uint64_t v0 = SH->st.violations;
+	unsigned k, dom, port;
+	uint8_t want[16];
+	char tail[64], a6[64];
+	pid_t pid;
+
+	for (k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		dom = next_dom++;
+		snprintf(tail, sizeof(tail), cases[k].tail, dom);
+		ip_key_tail = tail;
+		pid = spawn(dom, C, c_idle);
+		ip_key_tail = "";
+		T_EQ_INT(wait_connected(C), 0);
+		T_ASSERT((port = port_of(dom)) != 0);
+		memset(want, 0, sizeof(want));
+		if (cases[k].has6) {
+			snprintf(a6, sizeof(a6), "fd09:24ef:4179::a89:%x", dom);
+			T_EQ_INT(inet_pton(AF_INET6, a6, want), 1);
+		}
+		if (memcmp(SH->link[port].ip6, want, 16) != 0)
+			printf("# ip key \"%s%s\": wrong IPv6 on the link\n", ipstr(dom), tail);
+		T_EQ_MEM(SH->link[port].ip6, want, 16);
+		C->stop = 1;
+		kill_client(pid, dom);
+	}
+	T_EQ_INT(SH->st.violations, v0);
+	T_ASSERT(good_alive());
+}
+
 /* A frontend vanishing mid-packet and then dying: everything is released. */
 static void
 vanish_then_die(void)
@@ -2443,6 +2501,7 @@ main(void)
 	T_RUN(hostile_connect_flap);
 	T_RUN(vanish_then_die);
 	T_RUN(bad_keys);
+	T_RUN(vif_ipv6);
 	T_RUN(churn);
 	T_RUN(gso_not_offered);
 	T_RUN(gso_setup);
