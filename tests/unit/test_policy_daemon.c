@@ -310,11 +310,12 @@ test_verdicts(void)
 	v = decide(4, "93.184.216.35", IPPROTO_TCP, 80, NULL);
 	T_EQ_INT(v.action, VERDICT_REJECT);	/* policy drop rejects */
 	T_EQ_INT(v.rule, 0xfffe);
-	/* 10.137.0.9 is a connected client (MSG_CLIENTS): the tcp/443 accept
-	 * does not name it, so the policy (drop = reject) decides */
+	/* 10.137.0.9 is a connected client (MSG_CLIENTS): the JSON rules
+	 * alone govern traffic between clients, and none accepts it: the
+	 * default drop, not the Qubes tcp/443 accept or policy */
 	v = decide(5, "10.137.0.9", IPPROTO_TCP, 443, NULL);
-	T_EQ_INT(v.action, VERDICT_REJECT);
-	T_EQ_INT(v.rule, 0xfffe);
+	T_EQ_INT(v.action, VERDICT_DROP);
+	T_EQ_INT(v.rule, 0xffff);
 }
 
 static void
