@@ -199,6 +199,10 @@ struct dcall {
 struct vcall {
 	int			 used;
 	int			 slot;
+	pid_t			 pid;		/* the program, while it runs */
+	int			 pipe;		/* its stdout, while it runs */
+	uint8_t			 ident[32];
+	char			 svc[256];
 	struct vchan		*v;
 	int			 hello;		/* the VM's HELLO is in */
 	struct buf		 in, out;	/* out: the whole answer */
@@ -608,45 +612,46 @@ call_start(int ci, const char *svc, const char *source, int srcdom,
 	log_info("qrexec: call %s from %s on port %d", svc, source, 513 + slot);
 }
 
-/* Run an --rpc program as dom0's qrexec does: the caller in
- * QREXEC_REMOTE_DOMAIN, no input; its stdout (bounded) and exit code. */
+/* Start an --rpc program as dom0's qrexec does: the caller in
+ * QREXEC_REMOTE_DOMAIN, no input; its stdout comes through c->pipe. It
+ * runs while the loop goes on (a slow service must not stall QubesDB). */
 static int
-rpc_run(const char *program, const char *svc, struct buf *out)
+rpc_start(struct vcall *c, const char *program)
 {
-	int p[2], st;
-	pid_t pid;
-	ssize_t n;
-	uint8_t b[4096];
+	int p[2];
 
-	if (pipe(p) == -1)
+	if (pipe2(p, O_CLOEXEC) == -1)
 		return -1;
-	if ((pid = fork()) == -1)
+	if ((c->pid = fork()) == -1) {
+		close(p[0]);
+		close(p[1]);
 		return -1;
-	if (pid == 0) {
+	}
+	if (c->pid == 0) {
 		int null = open("/dev/null", O_RDWR);
 
 		dup2(null, 0);
 		dup2(p[1], 1);
-		close(p[0]);
 		setenv("QREXEC_REMOTE_DOMAIN", d.name, 1);
-		setenv("QREXEC_SERVICE_FULL_NAME", svc, 1);
-		execl(program, program, svc, (char *)NULL);
+		setenv("QREXEC_SERVICE_FULL_NAME", c->svc, 1);
+		execl(program, program, c->svc, (char *)NULL);
 		_exit(127);
 	}
 	close(p[1]);
-	while ((n = read(p[0], b, sizeof(b))) > 0 ||
-	    (n == -1 && errno == EINTR))
-		if (n > 0 && out->len + (size_t)n <= RPC_MAX_OUT)
-			buf_add(out, b, (size_t)n);
-	close(p[0]);
-	if (waitpid(pid, &st, 0) == -1)
-		return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	c->pipe = p[0];
+	set_nonblock(c->pipe);
+	return 0;
 }
 
 static void
 vcall_end(struct vcall *c)
 {
+	if (c->pipe > 0)
+		close(c->pipe);
+	if (c->pid > 0) {
+		kill(c->pid, SIGKILL);
+		waitpid(c->pid, NULL, 0);
+	}
 	vchan_close(c->v);
 	buf_free(&c->in);
 	buf_free(&c->out);
@@ -658,24 +663,22 @@ vcall_end(struct vcall *c)
 static void
 vm_call(const uint8_t *body, uint32_t len)
 {
-	char target[64], svc[256], name[256], *plus;
+	char target[64], name[256], *plus;
 	const uint8_t *ident = body + 64;
 	struct vcall *c = NULL;
-	uint8_t sc[8 + 32], hh[QX_HDR_LEN + 4];
 	const char *program = NULL;
-	int i, slot, code;
-	size_t sl = len - 96, off;
+	int i, slot;
+	size_t sl = len - 96;
 
 	memcpy(target, body, sizeof(target));
 	target[sizeof(target) - 1] = '\0';
-	if (sl == 0 || sl > sizeof(svc) || body[len - 1] != '\0' ||
+	if (sl == 0 || sl > sizeof(name) || body[len - 1] != '\0' ||
 	    memchr(body + 96, '\0', sl) != body + len - 1) {
 		log_warnx("qrexec: malformed service call from the VM");
 		qx_send(QX_SERVICE_REFUSED, ident, 32);
 		return;
 	}
-	memcpy(svc, body + 96, sl);
-	snprintf(name, sizeof(name), "%s", svc);
+	memcpy(name, body + 96, sl);
 	if ((plus = strchr(name, '+')) != NULL)
 		*plus = '\0';
 	for (i = 0; i < d.nrpc; i++)
@@ -690,68 +693,114 @@ vm_call(const uint8_t *body, uint32_t len)
 		}
 	if (program == NULL || (strcmp(target, "@adminvm") != 0 &&
 	    strcmp(target, "dom0") != 0) || slot == NPORTS || c == NULL) {
-		log_info("qrexec: %s -> %s %s: denied", d.name, target, svc);
+		log_info("qrexec: %s -> %s %s: denied", d.name, target,
+		    (const char *)body + 96);
 		qx_send(QX_SERVICE_REFUSED, ident, 32);
 		return;
 	}
 	memset(c, 0, sizeof(*c));
-	code = rpc_run(program, svc, &c->out);
-	if (code < 0) {
-		log_warn("qrexec: running %s", program);
-		code = 125;
-	}
-	/* the answer as dom0 sends it: stderr EOF, stdout, EOF, exit code;
-	 * our HELLO goes first, once the VM's is in */
-	{
-		struct buf a = { 0 };
-
-		qx_put_hdr(hh, QX_HELLO, 4);
-		qx_put_u32(hh + QX_HDR_LEN, QX_PROTOCOL_VERSION);
-		buf_add(&a, hh, sizeof(hh));
-		qx_put_hdr(hh, QX_DATA_STDERR, 0);
-		buf_add(&a, hh, QX_HDR_LEN);
-		for (off = 0; off < c->out.len; off += QX_CHUNK) {
-			size_t n = c->out.len - off > QX_CHUNK ? QX_CHUNK :
-			    c->out.len - off;
-
-			qx_put_hdr(hh, QX_DATA_STDOUT, (uint32_t)n);
-			buf_add(&a, hh, QX_HDR_LEN);
-			buf_add(&a, c->out.p + off, n);
-		}
-		qx_put_hdr(hh, QX_DATA_STDOUT, 0);
-		buf_add(&a, hh, QX_HDR_LEN);
-		qx_put_hdr(hh, QX_DATA_EXIT_CODE, 4);
-		qx_put_u32(hh + QX_HDR_LEN, (uint32_t)code);
-		buf_add(&a, hh, sizeof(hh));
-		buf_free(&c->out);
-		c->out = a;
-	}
+	memcpy(c->svc, body + 96, sl);
+	memcpy(c->ident, ident, 32);
 	c->used = 1;
 	c->slot = slot;
-	c->deadline = now_ms() + CALL_TIMEOUT_MS;
-	c->v = vchan_client(&d.env, d.vm, 513 + slot);
-	if (c->v == NULL) {
-		log_warn("qrexec: data vchan client");
-		vcall_end(c);
+	d.port_used[slot] = 1;
+	c->deadline = now_ms() + 30000;
+	if (rpc_start(c, program) == -1) {
+		log_warn("qrexec: running %s", program);
 		qx_send(QX_SERVICE_REFUSED, ident, 32);
+		d.port_used[slot] = 0;
+		vcall_end(c);
 		return;
 	}
-	d.port_used[slot] = 1;
+	log_info("qrexec: %s -> dom0 %s: running %s", d.name, c->svc, program);
+}
+
+/* The program is done: its answer as dom0 sends it (stderr EOF, stdout,
+ * EOF, exit code; our HELLO first, once the VM's is in), then connect. */
+static void
+vcall_connect(struct vcall *c, int code)
+{
+	struct buf a = { 0 };
+	uint8_t hh[QX_HDR_LEN + 4], sc[8 + 32];
+	size_t off;
+
+	qx_put_hdr(hh, QX_HELLO, 4);
+	qx_put_u32(hh + QX_HDR_LEN, QX_PROTOCOL_VERSION);
+	buf_add(&a, hh, sizeof(hh));
+	qx_put_hdr(hh, QX_DATA_STDERR, 0);
+	buf_add(&a, hh, QX_HDR_LEN);
+	for (off = 0; off < c->out.len; off += QX_CHUNK) {
+		size_t n = c->out.len - off > QX_CHUNK ? QX_CHUNK :
+		    c->out.len - off;
+
+		qx_put_hdr(hh, QX_DATA_STDOUT, (uint32_t)n);
+		buf_add(&a, hh, QX_HDR_LEN);
+		buf_add(&a, c->out.p + off, n);
+	}
+	qx_put_hdr(hh, QX_DATA_STDOUT, 0);
+	buf_add(&a, hh, QX_HDR_LEN);
+	qx_put_hdr(hh, QX_DATA_EXIT_CODE, 4);
+	qx_put_u32(hh + QX_HDR_LEN, (uint32_t)code);
+	buf_add(&a, hh, sizeof(hh));
+	log_info("qrexec: %s -> dom0 %s on port %d: exit %d, %zu bytes",
+	    d.name, c->svc, 513 + c->slot, code, c->out.len);
+	buf_free(&c->out);
+	c->out = a;
+	c->deadline = now_ms() + CALL_TIMEOUT_MS;
+	c->v = vchan_client(&d.env, d.vm, 513 + c->slot);
+	if (c->v == NULL) {
+		log_warn("qrexec: data vchan client");
+		qx_send(QX_SERVICE_REFUSED, c->ident, 32);
+		d.port_used[c->slot] = 0;
+		vcall_end(c);
+		return;
+	}
 	qx_put_u32(sc, (uint32_t)d.env.domid);
-	qx_put_u32(sc + 4, (uint32_t)(513 + slot));
-	memcpy(sc + 8, ident, 32);
+	qx_put_u32(sc + 4, (uint32_t)(513 + c->slot));
+	memcpy(sc + 8, c->ident, 32);
 	qx_send(QX_SERVICE_CONNECT, sc, sizeof(sc));
 	d.ncalls++;
-	log_info("qrexec: %s -> dom0 %s on port %d: exit %d, %zu bytes "
-	    "(program %s)", d.name, svc, 513 + slot, code,
-	    c->out.len, program);
+}
+
+/* The running program: its output (bounded), then its exit status. */
+static void
+vcall_read(struct vcall *c)
+{
+	uint8_t b[4096];
+	ssize_t n;
+	int st;
+
+	while ((n = read(c->pipe, b, sizeof(b))) > 0)
+		if (c->out.len + (size_t)n <= RPC_MAX_OUT)
+			buf_add(&c->out, b, (size_t)n);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
+		if (now_ms() >= c->deadline) {
+			log_warnx("qrexec: %s did not finish", c->svc);
+			qx_send(QX_SERVICE_REFUSED, c->ident, 32);
+			d.port_used[c->slot] = 0;
+			vcall_end(c);
+		}
+		return;
+	}
+	close(c->pipe);
+	c->pipe = 0;
+	if (waitpid(c->pid, &st, 0) == -1)
+		st = 125 << 8;
+	c->pid = 0;
+	vcall_connect(c, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
 }
 
 static void
 vcall_service(struct vcall *c)
 {
 	struct qx_hdr h;
-	int st = vchan_state(c->v);
+	int st;
+
+	if (c->pipe > 0) {
+		vcall_read(c);
+		return;
+	}
+	st = vchan_state(c->v);
 
 	if (st == VCHAN_WAITING) {
 		if (now_ms() >= c->deadline) {
@@ -1099,6 +1148,13 @@ serve(void)
 		for (i = 0; i < MAX_VCALLS; i++) {
 			if (!d.vcalls[i].used)
 				continue;
+			timeout = 10;
+			if (d.vcalls[i].pipe > 0) {
+				pfd[n].fd = d.vcalls[i].pipe;
+				pfd[n].events = POLLIN;
+				who[n++] = MAX_CALLS + MAX_CONNS + i;
+				continue;
+			}
 			fd = vchan_pollfd(d.vcalls[i].v, d.vcalls[i].hello &&
 			    d.vcalls[i].out.len > 0, &ev);
 			if (fd >= 0) {
@@ -1145,7 +1201,7 @@ serve(void)
 				struct vcall *vc = &d.vcalls[who[i] - MAX_CALLS -
 				    MAX_CONNS];
 
-				if (vc->used)
+				if (vc->used && vc->v != NULL)
 					vchan_progress(vc->v, pfd[i].revents);
 			} else if (who[i] < MAX_CALLS) {
 				if (d.calls[who[i]].used)
@@ -1172,7 +1228,8 @@ serve(void)
 		}
 		for (i = 0; i < MAX_VCALLS; i++)
 			if (d.vcalls[i].used) {
-				vchan_progress(d.vcalls[i].v, 0);
+				if (d.vcalls[i].v != NULL)
+					vchan_progress(d.vcalls[i].v, 0);
 				vcall_service(&d.vcalls[i]);
 			}
 		qdb_service();
