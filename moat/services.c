@@ -552,8 +552,11 @@ services_daemon_died(enum proc_id id)
 		if (c->used && c->target == id) {
 			fail(c->conn, c->from_agent, c->agent_callid, 75,
 			    "moat: %s died while answering; try again", M.d[id].name);
-			if (c->kind == CK_STORED)
-				stored_release("policyd died applying them");
+			if (c->kind == CK_STORED && M.stored_fd < 0) {
+				/* the next policyd gets them (stored_ready) */
+				M.stored_fd = c->in_fd;
+				c->in_fd = -1;
+			}
 			call_free(c);
 		}
 	}
@@ -841,9 +844,16 @@ stored_ready(enum proc_id id)
 	if (id == PROC_AGENTD && M.stored == STORED_PENDING &&
 	    M.stored_fd < 0)
 		daemon_send(PROC_AGENTD, MSG_DOM0_CALL, 0, &c, sizeof c, -1);
-	if (id == PROC_POLICYD && M.stored == STORED_PENDING) {
-		/* a policyd started (or restarted) before the answer */
-		daemon_send(PROC_POLICYD, MSG_RULES_HOLD, 0, &h, sizeof h, -1);
+	if (id == PROC_POLICYD) {
+		/* a policyd started (or restarted) before the answer, or
+		 * died applying it */
+		if (M.stored == STORED_PENDING)
+			daemon_send(PROC_POLICYD, MSG_RULES_HOLD, 0, &h,
+			    sizeof h, -1);
+		if (M.stored_fd >= 0 && M.user_rules) {
+			close(M.stored_fd);	/* rules were set since */
+			M.stored_fd = -1;
+		}
 		if (M.stored_fd >= 0)
 			stored_apply_fd();
 	}
