@@ -104,6 +104,25 @@ check "moat logs that the stored rules are in force" grep -q "the JSON rules sto
 rm -f "$RUN/stored.delay"
 check "GetRules after the restart shows the stored rules" bash -c "'$DOM0' call --vchan-dir '$VD' --domid $DOMID moat.GetRules </dev/null | grep -q 'kept in dom0'"
 
+# dom0 answering after moat's 10 s bound: flows are decided by the Qubes rules alone from then on
+# (logged), and the late answer is applied when it comes.
+_moat_stop
+echo 14 >"$RUN/stored.delay"
+t0=$(now_ms)
+moat_up || bail "moat did not come back"
+wait_for 15 grep -q "dom0 did not answer in time" "$RUN/moat.out"
+t1=$(now_ms)
+check "dom0 silent: after about 10 s moat says so and decides flows ($((t1 - t0)) ms)" \
+	bash -c "grep -q 'dom0 did not answer in time' '$RUN/moat.out' && [[ $((t1 - t0)) -ge 9000 ]]"
+send_udp "$NS_C1" latebound 0.5; wait $!
+sleep 0.3
+check "until the answer, the Qubes rules alone: c1's UDP to www:9 passes" test "$(arrived latebound)" -gt 0
+for i in $(seq 100); do [[ $(grep -c "the JSON rules stored in dom0 are in force" "$RUN/moat.out") -ge 2 ]] && break; sleep 0.1; done
+send_udp "$NS_C1" lateanswer 0.5; wait $!
+sleep 0.3
+is "$(arrived lateanswer)" 0 "the late answer is applied: c1's UDP to www:9 is dropped again"
+rm -f "$RUN/stored.delay"
+
 # A stored document this moat refuses: logged, not applied, the Qubes rules alone decide.
 printf '{"version": 1, "rules": [{"from": "*", "action": "drop", "dstport": "9"}]}\n' >"$STORE/sys-moat.json"
 _moat_stop
