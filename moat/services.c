@@ -499,8 +499,11 @@ service_call_done(struct daemon *d, const struct msg *m)
 		M.setrules_fd = c->in_fd;
 		c->in_fd = -1;
 	}
-	if (c->kind == CK_SETRULES && r.status == 0)
+	if (c->kind == CK_SETRULES && r.status == 0) {
+		/* newer than anything dom0 kept: no need to wait for that */
 		M.user_rules = 1;
+		stored_release("rules were set meanwhile");
+	}
 	if (c->kind == CK_STORED) {
 		if (r.status == 0)
 			log_info("the JSON rules stored in dom0 are in force");
@@ -508,7 +511,7 @@ service_call_done(struct daemon *d, const struct msg *m)
 			log_warnx("the JSON rules stored in dom0 were refused, "
 			    "not applied (the Qubes rules alone decide): %.*s",
 			    (int)(r.err_len > 300 ? 300 : r.err_len), r.err);
-		stored_release("applied");
+		stored_release(r.status == 0 ? "applied" : "refused by policyd");
 	}
 	deliver(c->conn, c->from_agent, c->agent_callid, &r);
 	call_free(c);
@@ -806,8 +809,9 @@ stored_result(const struct msg *m)
 		goto out;
 	}
 	if (M.user_rules) {
-		log_info("stored rules: dom0's late answer ignored: rules were "
-		    "set since");
+		log_info("stored rules: dom0's answer ignored: rules were set "
+		    "since the start");
+		stored_release("rules were set meanwhile");
 		goto out;
 	}
 	if (r.status == DOM0_REFUSED) {
