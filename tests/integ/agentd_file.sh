@@ -70,7 +70,7 @@ wait "$SUP"; rc=$?
 check "an unexpected control message makes agentd exit 1" '[[ $rc -eq 1 ]]'
 run_sup --qubesdb "$T/db.json"
 waitfor "READY" 5
-ctl "raw 12 48"	# NETCONF is agentd's to send, not to receive
+ctl "raw 12 96"	# NETCONF is agentd's to send, not to receive
 wait "$SUP"; rc=$?
 check "a well-formed but unexpected type is fatal too" '[[ $rc -eq 1 ]] && grep -q "unexpected NETCONF" "$T/err"'
 
