@@ -749,7 +749,7 @@ test_intervm_connected_ips(void)
 }
 
 /* The same for /connected-ips6: another client's IPv6 address is
- * inter-VM traffic, denied unless a rule names it. */
+ * inter-VM traffic, denied unless a JSON rule names it. */
 static void
 test_intervm_connected_ips6(void)
 {
@@ -770,9 +770,10 @@ test_intervm_connected_ips6(void)
 	/* the outside is unaffected, and so is the IPv4 list */
 	T_EQ_INT(ACT(flow(6, 1, me, "2001:db8::1", IPPROTO_TCP, 22)), VERDICT_ACCEPT);
 	T_EQ_INT(ACT(F4("10.137.0.20", IPPROTO_TCP, 22)), VERDICT_ACCEPT);
-	/* a Qubes rule naming exactly that address accepts */
+	/* not even a Qubes rule naming exactly that address opens it: only
+	 * JSON rules decide between qubes (issue 14), for IPv6 as for IPv4 */
 	qubes(6, me, "drop", 1, "0000=action=accept dst6=fd09:24ef:4179::a89:20/128 proto=tcp");
-	T_EQ_INT(ACT(flow(6, 1, me, other, IPPROTO_TCP, 22)), VERDICT_ACCEPT);
+	T_EQ_INT(ACT(flow(6, 1, me, other, IPPROTO_TCP, 22)), VERDICT_DROP);
 	qubes(6, me, "accept", 0);
 	/* a new snapshot replaces the old one */
 	mc.count = 0;
