@@ -81,6 +81,7 @@ enum msg_type {
 	MSG_RULES_HOLD,		/* s->policyd  hold new flows (stored rules not yet in) or go on */
 	MSG_DOM0_CALL,		/* s->agentd  call a dom0 service (VM -> dom0 qrexec) */
 	MSG_DOM0_RESULT,	/* agentd->s  its answer, stdout in the memfd */
+	MSG_FORWARDS,		/* policyd->s->natd  the inbound port forwards in force */
 	MSG_TYPE_COUNT
 };
 
@@ -373,6 +374,38 @@ struct msg_dom0_result {
 	uint32_t	pad;
 };
 static_assert(sizeof(struct msg_dom0_result) == 16, "msg_dom0_result size");
+/*
+ * MSG_FORWARDS: the "forward" rules of the JSON rules in force (policyd
+ * checked them; natd checks each entry again and ignores a bad one). Sent
+ * whole after every accepted moat.SetRules; the supervisor keeps the last
+ * one for a restarted natd.
+ *
+ * Forwarded ports on moat's own address are all in FWD_PORT_MIN..MAX, a
+ * range natd's NAT never picks as a translated source port (nor keeps a
+ * client's port in), so a forward and an outbound flow never share a
+ * port. docs/rules.md says so to users.
+ */
+#define FWD_PORT_MIN	8000
+#define FWD_PORT_MAX	8999
+#define FWD_MAX		64
+struct msg_forwards {
+	uint32_t	count;
+	uint32_t	generation;	/* policyd's rule generation, for logs */
+	struct msg_forward {
+		uint8_t		proto;		/* 6 or 17 */
+		uint8_t		family;		/* 4, 6, or 0 for both */
+		uint8_t		from4_plen;	/* 0 (and from4 0): any source */
+		uint8_t		from6_plen;
+		uint16_t	lo, hi;		/* ports on moat's address, lo <= hi */
+		uint16_t	toport;		/* the client's port for lo; lo + k goes to toport + k */
+		uint16_t	rule;		/* the JSON rule's index */
+		uint32_t	to4;		/* the client, network order (its IPv6 is its link's) */
+		uint32_t	from4;		/* remote source prefix, network order, host bits clear */
+		uint8_t		from6[16];
+	} f[FWD_MAX];
+};
+static_assert(sizeof(struct msg_forward) == 36, "msg_forward size");
+static_assert(sizeof(struct msg_forwards) == 8 + 36 * FWD_MAX, "msg_forwards size");
 
 /* Message table entry: the exact payload size (or maximum, for MSG_SZ_VAR
  * types), whether an fd may come with it, who may send it, who receives it

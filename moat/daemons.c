@@ -375,6 +375,10 @@ send_config(struct daemon *d)
 		daemon_send(d->id, MSG_CLIENTS, 0, &M.clients, M.clients_len, -1);
 	if ((msg_table[MSG_CLIENTS6].route & PB(d->id)) && M.have_clients6)
 		daemon_send(d->id, MSG_CLIENTS6, 0, &M.clients6, M.clients6_len, -1);
+	/* before MSG_START: a restarted natd keeps the forwarded flows the
+	 * table still allows */
+	if ((msg_table[MSG_FORWARDS].route & PB(d->id)) && M.have_forwards)
+		daemon_send(d->id, MSG_FORWARDS, 0, &M.forwards, sizeof M.forwards, -1);
 	if (msg_table[MSG_LINK].route & PB(d->id))
 		for (i = 0; i < M.nlinks; i++)
 			daemon_send(d->id, MSG_LINK, 0, &M.links[i], sizeof M.links[i], -1);
@@ -743,6 +747,11 @@ handle_message(struct daemon *d, struct msg *m)
 		memcpy(&M.clients6, m->data, m->hdr.len);
 		M.clients6_len = m->hdr.len;
 		M.have_clients6 = 1;
+		break;
+	case MSG_FORWARDS:
+		if (msg_get(m, MSG_FORWARDS, &M.forwards, sizeof M.forwards) < 0)
+			goto malformed;
+		M.have_forwards = 1;
 		break;
 	case MSG_LINK: {
 		struct msg_link l;

@@ -111,6 +111,8 @@ struct moat {
 	uint64_t	 stored_deadline;
 	int		 stored_fd;	/* answer waiting for policyd to be ready */
 	int		 user_rules;	/* a SetRules call came since the start */
+	struct msg_forwards forwards;	/* policyd's last forward table, for natd */
+	int		 have_forwards;
 };
 enum { STORED_NONE = 0, STORED_PENDING, STORED_DONE };
 /* How long new flows wait for the stored rules at start (docs/rules.md). */

@@ -319,6 +319,8 @@ ft_link(struct flowtab *t, uint32_t idx)
 	t->bucket_in[h] = idx;
 	lru_append(t, idx);
 	t->client[e->cport].nflows++;
+	if (e->kind == FT_K_FWD)
+		t->client[e->cport].nfwd++;
 	t->nused++;
 }
 
@@ -348,6 +350,8 @@ ft_remove(struct flowtab *t, uint32_t idx)
 	    t->nflows);
 	lru_unlink(t, idx);
 	t->client[e->cport].nflows--;
+	if (e->kind == FT_K_FWD)
+		t->client[e->cport].nfwd--;
 	t->nused--;
 	/* Clear it before it goes on the free list: a restart must not see
 	 * a stale flow here. */
@@ -379,7 +383,7 @@ entry_sane(const struct flowtab *t, uint32_t i)
 	if (e->state != FT_ACTIVE && e->state != FT_PENDING &&
 	    e->state != FT_BLOCKED)
 		return 0;
-	if (e->kind != FT_K_NAT && e->kind != FT_K_C2C)
+	if (e->kind != FT_K_NAT && e->kind != FT_K_C2C && e->kind != FT_K_FWD)
 		return 0;
 	if ((e->flags & ~(FT_F_ALL | FT_F_V6)) != 0)
 		return 0;
@@ -416,6 +420,12 @@ entry_sane(const struct flowtab *t, uint32_t i)
 		return 0;
 	if (((e->flags & FT_F_REDIRECT) != 0) != (e->rdst != e->odst))
 		return 0;
+	/* A forward is never pending or blocked (natd's own table decides
+	 * it), never redirected, and always TCP or UDP to a real port. */
+	if (e->kind == FT_K_FWD && (e->state != FT_ACTIVE ||
+	    (e->flags & FT_F_REDIRECT) || e->proto == 1 || e->csport == 0 ||
+	    e->nsport == 0))
+		return 0;
 	return 1;
 }
 
@@ -431,6 +441,7 @@ ft_rebuild(struct flowtab *t, int (*keep)(void *, const struct ft_entry *),
 	for (i = 0; i < FT_NPORTS; i++) {
 		t->client[i].lru_head = t->client[i].lru_tail = FT_NIL;
 		t->client[i].nflows = 0;
+		t->client[i].nfwd = 0;
 	}
 	t->nused = 0;
 	t->free_head = FT_NIL;

@@ -53,6 +53,12 @@ enum ft_state {
 enum ft_kind {
 	FT_K_NAT = 1,		/* client -> outside, source-NATed to /qubes-ip */
 	FT_K_C2C,		/* client -> client, forwarded untranslated */
+	/* outside -> client, an inbound port forward (natd/nat_forward.c).
+	 * Keyed as a NAT flow the client would have opened to the remote
+	 * from its forwarded port: csrc:csport the client and its port,
+	 * odst = rdst:dport the remote, nsrc:nsport moat's address and the
+	 * forwarded port. The remote opened it: tcp states run the other way. */
+	FT_K_FWD,
 	FT_K_MAX
 };
 
@@ -131,6 +137,7 @@ static_assert(sizeof(struct ft_hdr) == 64, "flow table header is one cache line"
 struct ft_client {
 	uint32_t	lru_head, lru_tail;
 	uint32_t	nflows;
+	uint32_t	nfwd;		/* of which FT_K_FWD */
 };
 
 struct flowtab {

@@ -197,6 +197,7 @@ struct nat_link {
 	uint32_t	nheld;		/* frames held for them */
 	struct nat_counters c;
 	uint8_t		ip6[16];	/* the client's IPv6 address, or zero */
+	uint64_t	arp_probe_ms;	/* when natd last asked for peer_mac (0 never) */
 };
 
 struct nat_hold {
@@ -211,6 +212,9 @@ struct nat_frag {
 	uint8_t		dir;		/* 1 out (client -> ...), 2 in (uplink -> client);
 					 * | NAT_FRAG_V6 for IPv6 */
 	uint32_t	flow;
+	uint16_t	cport;		/* the flow's client when mapped: a flow
+					 * entry reused by another client's flow
+					 * (same remote) is not this one */
 	uint64_t	expire_ms;
 };
 
@@ -323,6 +327,9 @@ struct nat_engine {
 	int			 gw6_known;
 	uint64_t		 gw6_next_ns_ms;
 	uint16_t		 ip6_maxport;	/* highest port that had an IPv6 address */
+	/* inbound port forwards in force (MSG_FORWARDS, nat_forward.c) */
+	struct msg_forward	 fwd[FWD_MAX];
+	uint32_t		 nfwd;
 };
 
 /* Setup and configuration (control path; may allocate). */
@@ -347,6 +354,9 @@ void	nat_verdict(struct nat_engine *e, const struct flow_verdict *v, uint64_t no
 void	nat_tick(struct nat_engine *e, uint64_t now_ms);
 void	nat_rules_changed(struct nat_engine *e, uint32_t generation, uint64_t now_ms);
 void	nat_dns_query(struct nat_engine *e, const struct msg_dns_query *q, uint64_t now_ms);
+/* MSG_FORWARDS: the forwards now in force; forwarded flows none of them
+ * allows any more are cut. */
+void	nat_forwards(struct nat_engine *e, const struct msg_forwards *m, uint64_t now_ms);
 
 /* Services. Return bytes written (truncated output is an error: 0). */
 size_t	nat_stats_json(struct nat_engine *e, char *buf, size_t cap);

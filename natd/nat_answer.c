@@ -10,6 +10,7 @@
 #include "nat_priv.h"
 
 static const uint8_t mac_bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+static const uint8_t zero6[6];
 
 /* ---- frames natd originates ---- */
 
@@ -149,6 +150,17 @@ nat_client_arp(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 	uint8_t *f = nat_frame(e, d);
 	size_t n;
 
+	/* The answer to natd's own question (nat_client_arp_probe), from the
+	 * client's address on its own link: as good a source for its MAC as
+	 * its first IP frame, and the only one when it has sent none. */
+	if (ntohs(a->op_be) == ARPOP_REPLY_ && !l->peer_mac_known &&
+	    l->arp_probe_ms != 0 && spa == l->ip && tpa == e->nc.netvm_gateway &&
+	    !(a->sha[0] & 1) && memcmp(a->sha, zero6, 6) != 0) {
+		memcpy(l->peer_mac, a->sha, 6);
+		l->peer_mac_known = 1;
+		nat_consume(e, d);
+		return;
+	}
 	if (ntohs(a->op_be) != ARPOP_REQUEST_ || spa == tpa) {
 		/* Replies and gratuitous ARP: logged, never believed. */
 		nat_drop(e, d, v, spa == l->ip ? NAT_R_ARP : NAT_R_ARP_SPOOF);
@@ -266,6 +278,37 @@ nat_uplink_arp(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 }
 
 /* ---- timers ---- */
+
+/*
+ * Ask a client for its MAC (devnet: netbackd does not know it, and natd
+ * learns it from the client's first IP frame). A restarted natd that must
+ * send to a client before the client has said anything (a forwarded
+ * connection, a reply) would otherwise only have the broadcast address,
+ * which Linux's TCP ignores. At most once a second per client.
+ */
+void
+nat_client_arp_probe(struct nat_engine *e, uint16_t port)
+{
+	struct nat_link *l = &e->link[port];
+	struct mq_desc o;
+	uint8_t *buf;
+	size_t cap, n;
+
+	if (l->peer_mac_known || l->ip == 0 || e->nc.netvm_gateway == 0 ||
+	    (l->arp_probe_ms != 0 && e->now_ms < l->arp_probe_ms + 1000))
+		return;
+	if (nat_buf_get(e, &o, &buf, &cap) == -1)
+		return;
+	n = pkt_build_arp(buf, cap, ARPOP_REQUEST_, l->mac,
+	    e->nc.netvm_gateway, mac_bcast, zero6, l->ip);
+	if (n == 0) {
+		nat_buf_put(e, o.buf);
+		return;
+	}
+	l->arp_probe_ms = e->now_ms ? e->now_ms : 1;
+	o.len = (uint32_t)n;
+	nat_send(e, &o, port);
+}
 
 void
 nat_send_gw_arp(struct nat_engine *e)

@@ -45,7 +45,7 @@ client_icmp_error(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 	idx = nat_flow_live(e, ft_find_out(&e->ft, iip->daddr_be, iip->saddr_be,
 	    in.proto, cport, rport));
 	if (idx == FT_NIL || e->ft.ent[idx].state != FT_ACTIVE ||
-	    e->ft.ent[idx].kind != FT_K_NAT || e->ft.ent[idx].cport != d->port) {
+	    e->ft.ent[idx].kind == FT_K_C2C || e->ft.ent[idx].cport != d->port) {
 		nat_drop(e, d, v, NAT_R_NO_FLOW);
 		return;
 	}

@@ -121,6 +121,8 @@ static void
 tcp_track(struct ft_entry *f, const struct pkt_view *v, int dir)
 {
 	uint8_t fl = v->tcp_flags;
+	/* The side that opened: the client, or the remote for a forward. */
+	int init = f->kind == FT_K_FWD ? DIR_IN : DIR_OUT;
 
 	if (!v->has_l4)
 		return;
@@ -143,17 +145,17 @@ tcp_track(struct ft_entry *f, const struct pkt_view *v, int dir)
 	}
 	switch (f->tcp) {
 	case FT_TCP_SYN_SENT:
-		if (dir == DIR_IN && (fl & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK))
+		if (dir != init && (fl & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK))
 			f->tcp = FT_TCP_SYN_RECV;
 		break;
 	case FT_TCP_SYN_RECV:
-		if (dir == DIR_OUT && (fl & (TCP_SYN | TCP_ACK)) == TCP_ACK)
+		if (dir == init && (fl & (TCP_SYN | TCP_ACK)) == TCP_ACK)
 			f->tcp = FT_TCP_ESTABLISHED;
 		break;
 	case FT_TCP_CLOSING:
 	case FT_TCP_CLOSED:
-		/* The client reuses the port pair: a new connection. */
-		if (dir == DIR_OUT && (fl & (TCP_SYN | TCP_ACK)) == TCP_SYN)
+		/* The opener reuses the port pair: a new connection. */
+		if (dir == init && (fl & (TCP_SYN | TCP_ACK)) == TCP_SYN)
 			f->tcp = FT_TCP_SYN_SENT;
 		break;
 	}
@@ -203,6 +205,9 @@ static int
 nsport_free(const struct nat_engine *e, uint8_t proto, uint32_t rdst,
     uint16_t dport, uint16_t p)
 {
+	/* Forwarded ports are never a NAT flow's (msg.h, FWD_PORT_MIN). */
+	if (proto != IPPROTO_ICMP_ && p >= FWD_PORT_MIN && p <= FWD_PORT_MAX)
+		return 0;
 	if (ft_find_in(&e->ft, rdst, e->nc.ip, proto, dport, p) != FT_NIL)
 		return 0;
 	if (proto == IPPROTO_UDP_ && dport == 53 && nat_dns_port_busy(e, rdst, p))
@@ -211,7 +216,8 @@ nsport_free(const struct nat_engine *e, uint8_t proto, uint32_t rdst,
 }
 
 /* Keep the client's port when free, as Linux masquerading does; else a
- * random one of the same class (below 1024 or not). */
+ * random one of the same class (below 1024 or not; never one kept for
+ * forwards). */
 static int
 alloc_nsport(struct nat_engine *e, uint8_t proto, uint32_t rdst,
     uint16_t dport, uint16_t want, uint16_t *out)
@@ -229,13 +235,21 @@ alloc_nsport(struct nat_engine *e, uint8_t proto, uint32_t rdst,
 		lo = 600;
 		hi = 1023;
 	} else {
+		/* 1024-65535 less the forwards' range, which is stepped over
+		 * below (a scan from a start just under it must not spend its
+		 * tries inside it) */
 		lo = 1024;
-		hi = 65535;
+		hi = 65535 - (FWD_PORT_MAX - FWD_PORT_MIN + 1);
 	}
 	span = hi - lo + 1;
 	start = (uint32_t)(nat_rand(e) % span);
 	for (k = 0; k < 512 && k < span; k++) {
-		uint16_t p = (uint16_t)(lo + (start + k) % span);
+		uint32_t q = lo + (start + k) % span;
+		uint16_t p;
+
+		if (proto != IPPROTO_ICMP_ && q >= FWD_PORT_MIN)
+			q += FWD_PORT_MAX - FWD_PORT_MIN + 1;
+		p = (uint16_t)q;
 
 		if (nsport_free(e, proto, rdst, dport, p)) {
 			*out = p;
@@ -337,7 +351,7 @@ nat_flow_forward_out(struct nat_engine *e, struct mq_desc *d,
 		nat_forward_out6(e, d, v, idx);
 		return;
 	}
-	if (f->kind == FT_K_NAT) {
+	if (f->kind != FT_K_C2C) {
 		if (!e->gw_known || !e->link[MQ_PORT_UPLINK].up) {
 			nat_drop(e, d, v, NAT_R_NO_GATEWAY);
 			return;
@@ -357,7 +371,9 @@ nat_flow_forward_out(struct nat_engine *e, struct mq_desc *d,
 		return;
 	if (f->proto == IPPROTO_TCP_)
 		tcp_track(f, v, DIR_OUT);
-	if (f->kind == FT_K_NAT) {
+	if (f->kind == FT_K_FWD)
+		f->flags |= FT_F_REPLIED;	/* the client answered */
+	if (f->kind != FT_K_C2C) {
 		nat_set_addr(v, d, 0, f->nsrc);
 		nat_set_addr(v, d, 1, f->rdst);
 		nat_set_port(v, d, 0, f->nsport);
@@ -385,10 +401,14 @@ nat_flow_forward_in(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 	}
 	if (!mtu_ok(e, d, v, f->cport))
 		return;
-	f->flags |= FT_F_REPLIED;
+	/* This frame goes out broadcast; the next ones to its MAC. */
+	if (!l->peer_mac_known)
+		nat_client_arp_probe(e, f->cport);
+	if (f->kind != FT_K_FWD)
+		f->flags |= FT_F_REPLIED;
 	if (f->proto == IPPROTO_TCP_)
 		tcp_track(f, v, DIR_IN);
-	if (f->kind == FT_K_NAT) {
+	if (f->kind != FT_K_C2C) {
 		nat_set_addr(v, d, 0, f->odst);
 		nat_set_addr(v, d, 1, f->csrc);
 		nat_set_port(v, d, 1, f->csport);

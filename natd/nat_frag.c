@@ -77,7 +77,8 @@ frag_find(struct nat_engine *e, const struct pkt_view *v, uint16_t port, int dir
 		/* The flow may have been removed and its entry reused. */
 		f = &e->ft.ent[s->flow];
 		if (f->state == FT_FREE || f->proto != v->proto ||
-		    ((f->flags & FT_F_V6) != 0) != (v->l3 == PKT_L3_IPV6))
+		    ((f->flags & FT_F_V6) != 0) != (v->l3 == PKT_L3_IPV6) ||
+		    f->cport != s->cport)
 			return FT_NIL;
 		if (dir == DIR_OUT && (f->csrc != s->src || f->odst != s->dst ||
 		    f->cport != port))
@@ -181,6 +182,7 @@ nat_frag_first_done(struct nat_engine *e, const struct pkt_view *v,
 	s->proto = v->proto;
 	s->dir = (uint8_t)kdir;
 	s->flow = idx;
+	s->cport = e->ft.ent[idx].cport;
 	s->expire_ms = e->now_ms + NAT_FRAG_TTL_MS;
 	fraghold_release(e, ks, kd, id, v->proto, kdir, port);
 }
@@ -242,7 +244,7 @@ nat_uplink_frag(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 			nat_drop(e, d, v, NAT_R_FRAG);
 		return;
 	}
-	if (e->ft.ent[idx].state != FT_ACTIVE || e->ft.ent[idx].kind != FT_K_NAT) {
+	if (e->ft.ent[idx].state != FT_ACTIVE || e->ft.ent[idx].kind == FT_K_C2C) {
 		nat_drop(e, d, v, NAT_R_NO_FLOW);
 		return;
 	}

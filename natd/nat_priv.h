@@ -76,6 +76,7 @@ void	nat_blocked(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 void	nat_uplink_arp(struct nat_engine *e, struct mq_desc *d,
 	    struct pkt_view *v);
 void	nat_send_gw_arp(struct nat_engine *e);
+void	nat_client_arp_probe(struct nat_engine *e, uint16_t port);
 
 /* nat_frag.c */
 void	nat_frag_first_done(struct nat_engine *e, const struct pkt_view *v,
@@ -103,6 +104,14 @@ void	nat_new_flow(struct nat_engine *e, struct mq_desc *d,
 /* nat_client.c */
 void	nat_client_input(struct nat_engine *e, struct mq_desc *d,
 	    struct pkt_view *v);
+
+/* nat_forward.c */
+int	nat_fwd_inbound(struct nat_engine *e, struct mq_desc *d,
+	    struct pkt_view *v);
+int	nat_fwd_allowed(const struct nat_engine *e, const struct ft_entry *f);
+
+/* nat_verdict.c */
+void	nat_cut_flow(struct nat_engine *e, uint32_t idx);
 
 /* nat_uplink.c */
 void	nat_uplink_input(struct nat_engine *e, struct mq_desc *d,

@@ -152,7 +152,8 @@ nat_set_flowtab(struct nat_engine *e, void *mem, size_t len)
 }
 
 /* Flush the flows of one client port (it went away or changed address),
- * or, with port 0, every NAT flow (our uplink address changed). */
+ * or, with port 0, every NAT or forwarded flow (our uplink address
+ * changed). */
 static void
 flush_flows(struct nat_engine *e, uint16_t port)
 {
@@ -165,7 +166,7 @@ flush_flows(struct nat_engine *e, uint16_t port)
 
 		if (f->state == FT_FREE)
 			continue;
-		if (port != 0 ? f->cport == port : f->kind == FT_K_NAT)
+		if (port != 0 ? f->cport == port : f->kind != FT_K_C2C)
 			nat_flow_remove(e, i, NAT_R_LINK_DOWN);
 	}
 }
@@ -245,6 +246,10 @@ restore_keep(void *arg, const struct ft_entry *f)
 	} else if (!l->known || l->ip != f->csrc)
 		return 0;
 	if (f->kind == FT_K_NAT && !(f->flags & FT_F_V6) && f->nsrc != e->nc.ip)
+		return 0;
+	/* The forward table came before MSG_START (the supervisor replays
+	 * it): a forwarded flow stays only if a forward still opens it. */
+	if (f->kind == FT_K_FWD && !nat_fwd_allowed(e, f))
 		return 0;
 	if (f->last > now_s(e) + 5 || nat_flow_expired(e, f))
 		return 0;

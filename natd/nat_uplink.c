@@ -1,6 +1,7 @@
 /*
  * nat_uplink.c: frames from the uplink: ARP, DNS answers, ICMP errors
- * about flows, and IPv4 replies on flows that clients opened.
+ * about flows, IPv4 replies on flows that clients opened, and the first
+ * packets of forwarded ports (nat_forward.c).
  */
 #include <arpa/inet.h>
 #include <string.h>
@@ -57,7 +58,7 @@ uplink_icmp_error(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 	idx = nat_flow_live(e, ft_find_in(&e->ft, iip->daddr_be, iip->saddr_be,
 	    in.proto, rport, lport));
 	if (idx == FT_NIL || e->ft.ent[idx].state != FT_ACTIVE ||
-	    e->ft.ent[idx].kind != FT_K_NAT) {
+	    e->ft.ent[idx].kind == FT_K_C2C) {
 		nat_drop(e, d, v, NAT_R_NO_FLOW);
 		return;
 	}
@@ -146,7 +147,9 @@ uplink_ip4(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 		return;
 	}
 	idx = nat_flow_live(e, ft_find_in(&e->ft, src, dst, v->proto, rport, lport));
-	if (idx == FT_NIL || e->ft.ent[idx].kind != FT_K_NAT) {
+	if (idx == FT_NIL && nat_fwd_inbound(e, d, v))
+		return;
+	if (idx == FT_NIL || e->ft.ent[idx].kind == FT_K_C2C) {
 		nat_drop(e, d, v, NAT_R_NO_FLOW);
 		return;
 	}

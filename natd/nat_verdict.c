@@ -12,8 +12,9 @@
 
 /* ---- verdicts and rule changes ---- */
 
-static void
-cut_flow(struct nat_engine *e, uint32_t idx)
+/* Cut a flow the rules no longer allow (a forwarded one too: nat_forward.c). */
+void
+nat_cut_flow(struct nat_engine *e, uint32_t idx)
 {
 	struct ft_entry *f = &e->ft.ent[idx];
 	char a[16], b[16];
@@ -23,8 +24,9 @@ cut_flow(struct nat_engine *e, uint32_t idx)
 		nat_flow_remove(e, idx, NAT_R_CUT);
 		return;
 	}
-	log_info("port %u: flow %s > %s proto %u cut by new rules", f->cport,
-	    ip4_str(f->csrc, a), ip4_str(f->odst, b), f->proto);
+	log_info("port %u: %sflow %s > %s proto %u cut by new rules", f->cport,
+	    f->kind == FT_K_FWD ? "forwarded " : "", ip4_str(f->csrc, a),
+	    ip4_str(f->odst, b), f->proto);
 	if (f->proto == IPPROTO_TCP_ && f->state == FT_ACTIVE &&
 	    f->tcp != FT_TCP_CLOSED) {
 		struct nat_link *l = &e->link[f->cport];
@@ -34,7 +36,7 @@ cut_flow(struct nat_engine *e, uint32_t idx)
 		if (l->up && l->ip == f->csrc && (f->flags & FT_F_REPLIED))
 			nat_send_rst(e, f->cport, nat_client_mac(e, f->cport),
 			    f->odst, f->csrc, f->dport, f->csport, f->c_ack);
-		if (f->kind == FT_K_NAT && e->gw_known &&
+		if (f->kind != FT_K_C2C && e->gw_known &&
 		    e->link[MQ_PORT_UPLINK].up)
 			nat_send_rst(e, MQ_PORT_UPLINK, e->gw_mac, f->nsrc,
 			    f->rdst, f->nsport, f->dport, f->r_ack);
@@ -77,7 +79,7 @@ nat_verdict(struct nat_engine *e, const struct flow_verdict *vd, uint64_t now)
 			return;
 		f->flags &= ~FT_F_RECHECK;
 		if (act != VERDICT_ACCEPT)
-			cut_flow(e, idx);
+			nat_cut_flow(e, idx);
 		return;
 	}
 	l->npending--;
@@ -151,7 +153,9 @@ recheck_run(struct nat_engine *e)
 		uint32_t i = e->recheck_cursor;
 		struct ft_entry *f = &e->ft.ent[i];
 
-		if (f->state == FT_ACTIVE) {
+		if (f->kind == FT_K_FWD) {
+			/* natd's forward table decides these (nat_forwards) */
+		} else if (f->state == FT_ACTIVE) {
 			if (nat_send_flowreq(e, i, NULL, FREQ_RECHECK) == -1)
 				return;		/* ring full: resume next tick */
 			f->flags |= FT_F_RECHECK;

@@ -381,6 +381,17 @@ natd_control(struct natd *n)
 			natd_flush(n);
 			break;
 		}
+		case MSG_FORWARDS: {
+			static struct msg_forwards fw;
+
+			if (n->e == NULL)
+				fatalx("MSG_FORWARDS before MSG_QUEUES");
+			if (msg_get(&m, MSG_FORWARDS, &fw, sizeof(fw)) < 0)
+				fatalx("bad MSG_FORWARDS");
+			nat_forwards(n->e, &fw, now_ms());
+			natd_flush(n);
+			break;
+		}
 		case MSG_DNS_QUERY: {
 			struct msg_dns_query q;
 

@@ -417,6 +417,7 @@ rset_free(struct rset *s)
 	ridx_free(&s->idx);
 	free(s->rules);
 	free(s->strings);
+	free(s->fwd);
 	memset(s, 0, sizeof *s);
 }
 

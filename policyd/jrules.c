@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "forward.h"
 #include "jrules.h"
 #include "qrule.h"
 
@@ -41,8 +42,8 @@ valid_name(const char *s)
 }
 
 /* A client given by name or IPv4 address: 0 and *ip (network order). */
-static int
-client_addr(const json_t *names, const char *s, uint32_t *ip)
+int
+jr_client_addr(const json_t *names, const char *s, uint32_t *ip)
 {
 	const json_t *v;
 	uint8_t a[4];
@@ -107,7 +108,7 @@ check_rule(size_t ri, json_t *o, const json_t *names, struct prule *p,
 		return fail(err, errlen, "rule %zu: \"from\": missing (a name, "
 		    "an IPv4 address or \"*\")", ri);
 	s = json_string_value(v);
-	if (strcmp(s, "*") != 0 && client_addr(names, s, &p->from) == -1)
+	if (strcmp(s, "*") != 0 && jr_client_addr(names, s, &p->from) == -1)
 		return fail(err, errlen, "rule %zu: \"from\": \"%.64s\" is not "
 		    "in \"names\", an IPv4 address or \"*\"", ri, s);
 
@@ -122,7 +123,7 @@ check_rule(size_t ri, json_t *o, const json_t *names, struct prule *p,
 		p->action = VERDICT_REJECT;
 	else
 		return fail(err, errlen, "rule %zu: \"action\": must be "
-		    "\"accept\", \"drop\" or \"reject\"", ri);
+		    "\"accept\", \"drop\", \"reject\" or \"forward\"", ri);
 
 	if ((v = json_object_get(o, "proto")) != NULL) {
 		s = json_string_value(v);
@@ -184,7 +185,7 @@ check_rule(size_t ri, json_t *o, const json_t *names, struct prule *p,
 
 		ndst++;
 		s = json_string_value(v);
-		if (client_addr(names, s, &ip) == -1)
+		if (jr_client_addr(names, s, &ip) == -1)
 			return fail(err, errlen, "rule %zu: \"to\": \"%.64s\" is "
 			    "not in \"names\" or an IPv4 address", ri, s);
 		p->dst = PD_NET;
@@ -340,10 +341,28 @@ jrules_load(const char *buf, size_t len, struct rset *out, void **docp,
 		fail(err, errlen, "out of memory");
 		goto bad;
 	}
-	for (i = 0; i < n; i++)
-		if (check_rule(i, json_array_get(rules, i), names, &ns.rules[i],
-		    &hostbytes, err, errlen) == -1)
+	if ((ns.fwd = calloc(1, sizeof *ns.fwd)) == NULL) {
+		fail(err, errlen, "out of memory");
+		goto bad;
+	}
+	for (i = 0; i < n; i++) {
+		json_t *r = json_array_get(rules, i);
+
+		/* A forward keeps its number but never decides a flow: it
+		 * goes to natd's table instead. */
+		if (fwd_is_forward(r)) {
+			if (fwd_check_rule(i, r, names, ns.fwd, err, errlen) == -1)
+				goto bad;
+			memset(&ns.rules[i], 0, sizeof ns.rules[i]);
+			ns.rules[i].id = (uint16_t)i;
+			ns.rules[i].action = VERDICT_DROP;
+			ns.rules[i].never = 1;
+			continue;
+		}
+		if (check_rule(i, r, names, &ns.rules[i], &hostbytes, err,
+		    errlen) == -1)
 			goto bad;
+	}
 	ns.n = (uint32_t)n;
 	if ((ns.strings = malloc(hostbytes ? hostbytes : 1)) == NULL) {
 		fail(err, errlen, "out of memory");

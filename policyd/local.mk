@@ -9,6 +9,7 @@ policyd_libqrule_a_SOURCES = policyd/qrule.c policyd/qrule.h
 policyd_libpolicy_a_SOURCES = \
 	policyd/engine.c policyd/engine.h \
 	policyd/jrules.c policyd/jrules.h \
+	policyd/forward.c policyd/forward.h \
 	policyd/dnscache.c policyd/dnscache.h \
 	policyd/flows.c policyd/policyd.h
 policyd_libpolicy_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
@@ -21,7 +22,9 @@ policyd_policyd_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 
 MOAT_UNIT_TESTS += tests/unit/test_policy_qrule tests/unit/test_policy_json \
 	tests/unit/test_policy_eval tests/unit/test_policy_index \
-	tests/unit/test_policy_daemon
+	tests/unit/test_policy_daemon tests/unit/test_policy_forward
+tests_unit_test_policy_forward_SOURCES = tests/unit/test_policy_forward.c
+tests_unit_test_policy_forward_LDADD = $(POLICY_LIBS)
 tests_unit_test_policy_qrule_SOURCES = tests/unit/test_policy_qrule.c
 tests_unit_test_policy_qrule_LDADD = $(POLICY_LIBS)
 tests_unit_test_policy_json_SOURCES = tests/unit/test_policy_json.c

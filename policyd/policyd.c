@@ -63,6 +63,21 @@ rules_changed(void)
 		send_msg(MSG_RULES_CHANGED, 0, &c, sizeof c, -1);
 }
 
+/* Hand natd the forwards of the JSON rules in force (an empty table when
+ * there are none), so that it cuts the forwarded flows none allows now. */
+static void
+send_forwards(void)
+{
+	static struct msg_forwards t;
+
+	memset(&t, 0, sizeof t);
+	if (eng.json.fwd != NULL)
+		t = *eng.json.fwd;
+	t.generation = eng.generation;
+	if (started)
+		send_msg(MSG_FORWARDS, 0, &t, sizeof t, -1);
+}
+
 static void
 qrules_begin(const struct msg *m)
 {
@@ -177,8 +192,10 @@ call(const struct msg *m)
 	free(buf);
 	send_msg(MSG_CALL_DONE, m->hdr.id, &d, sizeof d, fd);
 	close(fd);
-	if (changed)
+	if (changed) {
+		send_forwards();
 		rules_changed();
+	}
 }
 
 /* Role and element size of FLOWREQ and VERDICT are ring_table's (shm.c);
@@ -211,6 +228,7 @@ start(void)
 	pf.ver = &shm.ring[RING_VERDICT];
 	started = 1;
 	send_msg(MSG_READY, 0, &r, sizeof r, -1);
+	send_forwards();
 	rules_changed();
 }
 

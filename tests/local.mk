@@ -13,6 +13,7 @@ MOAT_INTEG_TESTS += \
 	tests/integ/dp_spoof.sh \
 	tests/integ/dp_client_to_client.sh \
 	tests/integ/dp_inbound.sh \
+	tests/integ/dp_forward.sh \
 	tests/integ/dp_arp.sh \
 	tests/integ/dp_dns.sh \
 	tests/integ/dp_icmp_errors.sh \

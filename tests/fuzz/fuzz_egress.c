@@ -23,14 +23,16 @@
  *        to the quoted sender or to any other address, checksum good or bad
  *   5-6  uplink reply to a frame natd sent out (variants as for clients)
  *   7    uplink frame made up: any source, any destination, any ports
+ *        (also the forwarded ports of the templates)
  *   8    uplink ICMP error quoting a frame natd sent out (or a made-up one)
  *   9    ARP, on any port, requests and replies, spoofed or not
  *   10   a client's Qubes rule set replaced (policy and up to 3 rules from
  *        a menu of templates with fuzzer-chosen parameters, or a set with an
  *        unparsable rule); DNS names in rules resolve through a stub that
  *        always answers the same (see HOSTS), fails, or never answers
- *   11   the JSON rule set replaced (up to 4 rules from templates, or a
- *        document that is refused and changes nothing)
+ *   11   the JSON rule set replaced (up to 4 rules from templates, among
+ *        them inbound port forwards, or a document that is refused and
+ *        changes nothing)
  *   12-13 time moves forward (50 ms .. 130 s) and natd ticks; JSON rules
  *        expire as policyd's timer would notice
  *   14-15 control: verdicts immediate or delayed ("auto"), policyd decides
@@ -64,6 +66,11 @@
  *    allows (either way), or moat's echo reply / ICMP error about the
  *    client's own frame; untagged: bare RST, ICMP error about its own
  *    packet;
+ *  - inbound port forwards (their own section below): from the uplink to
+ *    a client only to moat's address and a forwarded port in force, from
+ *    a source it allows, to its client and port; from the client only as
+ *    the exact reverse of such a flow the remote opened; never a
+ *    forwarded port for a client's own flow;
  *  - nothing is source-routed (LSRR/SSRR) and no bad checksum of a
  *    forwarded frame comes out good;
  *  - "allowed now": the last verdict natd was given for the flow accepted
@@ -696,6 +703,293 @@ quoted_flow_ok(unsigned c, const struct pkt_view *in)
 	return 0;
 }
 
+
+/* ---- inbound port forwards (the model's) ----
+ *
+ * The JSON "forward" rules in force (docs/rules.md): a frame from the
+ * uplink reaches a client through one only when it was sent to moat's
+ * address and a forwarded port, from a source the forward allows, and
+ * arrives from that source at the forward's client and port. The client's
+ * frames leave through one only as the exact reverse of a forwarded flow
+ * the remote opened (and that the forwards in force still allow), from
+ * moat's address and the forwarded port. natd's own NAT never uses a
+ * forwarded port. A forward that goes closes its flows for good.
+ */
+struct mfwd {
+	uint8_t		proto, port, plen, v4;	/* v4: 0 for an IPv6-only forward */
+	uint16_t	lo, hi, toport;
+	uint32_t	from;		/* prefix, network order */
+};
+struct mfwdopen {
+	uint8_t		port, proto;
+	uint16_t	rport, fport;
+	uint32_t	rsrc;
+};
+static struct {
+	struct mfwd	w[MAXR];
+	unsigned	n;
+	struct mfwdopen	o[MAXFLOW];
+	unsigned	no;
+} MF;
+
+/* A forwarded port of the script's templates (fwd_template). */
+static uint16_t
+fwd_port_pick(uint8_t d1, uint8_t d2)
+{
+	return (uint16_t)(8000 + 100 * (d1 % 4) + (d2 >> 3) % 5);
+}
+
+static void
+fwd_reset(void)
+{
+	memset(&MF, 0, sizeof MF);
+}
+
+/* The forward in force that takes (proto, fport) from rsrc, or NULL. */
+static const struct mfwd *
+fwd_find(uint8_t proto, uint16_t fport, uint32_t rsrc)
+{
+	unsigned i;
+
+	for (i = 0; i < MF.n; i++) {
+		const struct mfwd *w = &MF.w[i];
+		uint32_t mask = w->plen ? htonl(~0u << (32 - w->plen)) : 0;
+
+		if (w->v4 && w->proto == proto && fport >= w->lo &&
+		    fport <= w->hi && (rsrc & mask) == w->from)
+			return w;
+	}
+	return NULL;
+}
+
+/* Is the forwarded flow (client port, proto, remote, its port, the
+ * forwarded port) open and still allowed? Its client port if so, else 0. */
+static unsigned
+fwd_open(unsigned port, uint8_t proto, uint32_t rsrc, uint16_t rport,
+    uint16_t fport)
+{
+	const struct mfwd *w = fwd_find(proto, fport, rsrc);
+	unsigned i;
+
+	if (w == NULL || w->port != port)
+		return 0;
+	for (i = 0; i < MF.no; i++)
+		if (MF.o[i].port == port && MF.o[i].proto == proto &&
+		    MF.o[i].rsrc == rsrc && MF.o[i].rport == rport &&
+		    MF.o[i].fport == fport)
+			return (unsigned)(w->toport + (fport - w->lo));
+	return 0;
+}
+
+/* The remote's frame r opens a forwarded flow of client p (kept once). */
+static void
+fwd_add_open(unsigned p, const struct rec *r)
+{
+	unsigned i;
+
+	for (i = 0; i < MF.no; i++)
+		if (MF.o[i].port == p && MF.o[i].proto == r->proto &&
+		    MF.o[i].rsrc == r->src && MF.o[i].rport == r->sport &&
+		    MF.o[i].fport == r->dport)
+			return;
+	if (MF.no == MAXFLOW)
+		return;
+	MF.o[MF.no].port = (uint8_t)p;
+	MF.o[MF.no].proto = r->proto;
+	MF.o[MF.no].rsrc = r->src;
+	MF.o[MF.no].rport = r->sport;
+	MF.o[MF.no++].fport = r->dport;
+}
+
+/*
+ * A frame the uplink sends (r, TCP flags fl) that a forward in force takes
+ * opens its flow as natd takes it in, whether or not the frame itself then
+ * reaches the client (too big for its link, say): as for a client's flow,
+ * the flow is open once accepted.
+ */
+static void
+fwd_note_in(const struct rec *r, uint8_t fl)
+{
+	const struct mfwd *w;
+
+	if (r->port != MQ_PORT_UPLINK || r->icmperr || r->dst != ad[A_US] ||
+	    (r->frag && !r->first) || (r->proto == IPPROTO_TCP_ &&
+	    (fl & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) != TCP_SYN) ||
+	    (r->proto != IPPROTO_TCP_ && r->proto != IPPROTO_UDP_) ||
+	    (w = fwd_find(r->proto, r->dport, r->src)) == NULL)
+		return;
+	fwd_add_open(w->port, r);
+}
+
+/* A frame from the uplink (r) delivered to client p through a forward. */
+static int
+fwd_in_ok(unsigned p, const struct pkt_view *v, const struct rec *r)
+{
+	const struct ipv4_hdr *ip = pkt_ip4(v);
+	const struct mfwd *w;
+
+	if ((r->proto != IPPROTO_TCP_ && r->proto != IPPROTO_UDP_) ||
+	    r->icmperr || r->dst != ad[A_US] || v->proto != r->proto ||
+	    (w = fwd_find(r->proto, r->dport, r->src)) == NULL)
+		return 0;
+	if (w->port != p)
+		fail("frame from %s to moat's port %u (forwarded to client %u) "
+		    "delivered to client %u", A(r->src), r->dport, w->port, p);
+	if (ip->saddr_be != r->src || v->sport != r->sport ||
+	    v->dport != w->toport + (r->dport - w->lo))
+		fail("frame from %s:%u to moat's port %u forwarded to client %u "
+		    "as %s:%u > :%u, not to port %u", A(r->src), r->sport,
+		    r->dport, p, A(ip->saddr_be), v->sport, v->dport,
+		    w->toport + (r->dport - w->lo));
+	fwd_add_open(p, r);
+	if (v->is_frag)
+		frag_add(&S.ufrag, p, r->src, r->proto, r->fid);
+	return 1;
+}
+
+/* A later fragment from the uplink (r) to client p: a forwarded flow of p
+ * from that source is open, and its first fragment came (first). */
+static int
+fwd_frag_in_ok(unsigned p, const struct rec *r, int first)
+{
+	const struct rec *h = S.cur >= 0 ? &S.rec[S.cur] : NULL;
+	const struct mfwd *w;
+	unsigned i;
+
+	if (!first)
+		return 0;
+	/* released as its first fragment comes in, before that one: the
+	 * first fragment is what a forward in force takes to p */
+	if (h != NULL && h->port == MQ_PORT_UPLINK && h->first &&
+	    h->src == r->src && h->proto == r->proto && h->fid == r->fid &&
+	    h->dst == ad[A_US] && (w = fwd_find(h->proto, h->dport,
+	    h->src)) != NULL && w->port == p)
+		return 1;
+	for (i = 0; i < MF.no; i++)
+		if (MF.o[i].port == p && MF.o[i].proto == r->proto &&
+		    MF.o[i].rsrc == r->src && fwd_open(p, r->proto, r->src,
+		    MF.o[i].rport, MF.o[i].fport))
+			return 1;
+	return 0;
+}
+
+/* An ICMP error from the uplink to client p quoting (in, translated back)
+ * a packet the client sent on a forwarded flow. */
+static int
+fwd_icmp_in_ok(unsigned p, const struct pkt_view *in)
+{
+	unsigned i;
+
+	if (qsrc(in) != cip(p) || (in->proto != IPPROTO_TCP_ &&
+	    in->proto != IPPROTO_UDP_))
+		return 0;
+	for (i = 0; i < MF.no; i++)
+		if (MF.o[i].port == p && MF.o[i].proto == in->proto &&
+		    MF.o[i].rsrc == qdst(in) && MF.o[i].rport == in->dport &&
+		    fwd_open(p, in->proto, qdst(in), in->dport,
+		    MF.o[i].fport) == in->sport)
+			return 1;
+	return 0;
+}
+
+/* Client c's frame (r) left to the uplink as v: the reverse of an open
+ * forwarded flow? */
+static int
+fwd_reply_ok(unsigned c, const struct pkt_view *v, const struct rec *r)
+{
+	const struct ipv4_hdr *ip = pkt_ip4(v);
+	unsigned i;
+
+	if (r->proto != IPPROTO_TCP_ && r->proto != IPPROTO_UDP_)
+		return 0;
+	for (i = 0; i < MF.no; i++) {
+		const struct mfwdopen *o = &MF.o[i];
+
+		if (o->port != c || o->proto != r->proto || o->rsrc != r->dst ||
+		    ip->daddr_be != r->dst)
+			continue;
+		if (v->is_frag && !v->frag_first) {
+			if (frag_has(&S.cfrag, c, r->dst, r->proto, r->fid) &&
+			    fwd_open(c, o->proto, o->rsrc, o->rport, o->fport))
+				return 1;
+			continue;
+		}
+		if (o->rport == r->dport && v->dport == r->dport &&
+		    v->sport == o->fport && fwd_open(c, o->proto, o->rsrc,
+		    o->rport, o->fport) == r->sport)
+			return 1;
+	}
+	return 0;
+}
+
+/* Client c's ICMP error quoting (in, translated) a packet the remote sent
+ * on an open forwarded flow of c. */
+static int
+fwd_quote_ok(unsigned c, const struct pkt_view *in)
+{
+	return (in->proto == IPPROTO_TCP_ || in->proto == IPPROTO_UDP_) &&
+	    fwd_open(c, in->proto, qsrc(in), in->sport, in->dport) != 0;
+}
+
+/* moat's RST to dst:dport on the uplink: a forwarded flow it cut. */
+static int
+fwd_rst_ok(uint32_t dst, uint16_t dport)
+{
+	unsigned i;
+
+	for (i = 0; i < MF.no; i++)
+		if (MF.o[i].proto == IPPROTO_TCP_ && MF.o[i].rsrc == dst &&
+		    MF.o[i].rport == dport)
+			return 1;
+	return 0;
+}
+
+/* A client's own flow leaves from a translated port: never a forwarded one. */
+static void
+fwd_check_nat_port(unsigned c, const struct pkt_view *v)
+{
+	if ((v->proto == IPPROTO_TCP_ || v->proto == IPPROTO_UDP_) &&
+	    v->sport >= FWD_PORT_MIN && v->sport <= FWD_PORT_MAX)
+		fail("client %u's own flow left from port %u, kept for forwards",
+		    c, v->sport);
+}
+
+/* The forwards of a new JSON rule set: policyd's table must say what the
+ * model's does; natd gets it (as MSG_FORWARDS, at once), which cuts the
+ * forwarded flows it no longer allows; so does the model. */
+static void
+fwd_set_table(const struct mfwd *w, unsigned n)
+{
+	static struct msg_forwards t;
+	const struct msg_forwards *pt = S.pe.json.fwd;
+	unsigned i, k;
+
+	memset(&t, 0, sizeof t);
+	if (pt != NULL)
+		t = *pt;
+	if (t.count != n)
+		fail("policyd has %u forwards, the model %u", t.count, n);
+	for (i = 0; i < n; i++)
+		if (t.f[i].proto != w[i].proto || t.f[i].lo != w[i].lo ||
+		    t.f[i].hi != w[i].hi || t.f[i].toport != w[i].toport ||
+		    t.f[i].to4 != cip(w[i].port) ||
+		    t.f[i].from4_plen != w[i].plen || t.f[i].from4 != w[i].from ||
+		    (t.f[i].family == 6) != !w[i].v4)
+			fail("policyd's forward %u is not the model's", i);
+	t.generation = S.pe.generation;
+	/* natd cuts first (its RSTs go to flows the model knew open) */
+	nat_forwards(S.ne, &t, S.now);
+	memcpy(MF.w, w, n * sizeof *w);
+	MF.n = n;
+	for (i = k = 0; i < MF.no; i++) {
+		const struct mfwdopen *o = &MF.o[i];
+
+		if (fwd_open(o->port, o->proto, o->rsrc, o->rport, o->fport))
+			MF.o[k++] = *o;
+	}
+	MF.no = k;
+}
+
 static void
 check_arp(unsigned port, const struct pkt_view *v)
 {
@@ -734,6 +1028,8 @@ check_uplink(const struct pkt_view *v, const struct rec *r)
 				if (S.fl[i].ever && S.fl[i].proto == IPPROTO_TCP_ &&
 				    rdst(&S.fl[i]) == dst && S.fl[i].dport == v->dport)
 					return;
+			if (fwd_rst_ok(dst, v->dport))
+				return;
 			fail("RST to %s:%u, no flow there was ever accepted",
 			    A(dst), v->dport);
 		}
@@ -762,7 +1058,7 @@ check_uplink(const struct pkt_view *v, const struct rec *r)
 		if (qsrc(&in) != dst && !known("exfil"))
 			fail("client %u's ICMP error sent to %s, but it quotes a "
 			    "packet from %s (exfiltration)", c, A(dst), A(qsrc(&in)));
-		if (!quoted_flow_ok(c, &in))
+		if (!quoted_flow_ok(c, &in) && !fwd_quote_ok(c, &in))
 			fail("client %u's ICMP error about a %s flow (proto %u) the "
 			    "policy does not allow now", c, A(qsrc(&in)), in.proto);
 		return;
@@ -781,9 +1077,16 @@ check_uplink(const struct pkt_view *v, const struct rec *r)
 			    frag_has(&S.cfrag, c, r->dst, r->proto, r->fid))
 				return;
 		}
+		if (fwd_reply_ok(c, v, r))
+			return;
 		fail("client %u's fragment (id %u) to %s left without an "
 		    "allowed flow", c, r->fid, A(dst));
 	}
+	/* (the reverse of a forwarded flow first: the model may also think
+	 * a flow of the client's own on that 5-tuple allowed, one natd no
+	 * longer has) */
+	if (fwd_reply_ok(c, v, r))
+		return;
 	k = find_flow(c, r->proto, r->src, r->dst, r->sport, r->dport);
 	if (!allowed_now(k))
 		fail("client %u's frame proto %u %s:%u > %s:%u left; the policy "
@@ -798,6 +1101,7 @@ check_uplink(const struct pkt_view *v, const struct rec *r)
 			fail("client %u's frame to port %u left for port %u", c,
 			    r->dport, v->dport);
 		S.fl[k].nsport = v->sport;
+		fwd_check_nat_port(c, v);
 	}
 }
 
@@ -830,9 +1134,10 @@ check_client(unsigned p, const struct pkt_view *v, const struct rec *r)
 	}
 	if (r->port == MQ_PORT_UPLINK) {
 		if (err) {
-			if (qsrc(&in) != cip(p) || !allowed_now(find_flow(p, in.proto,
+			if ((qsrc(&in) != cip(p) || !allowed_now(find_flow(p, in.proto,
 			    cip(p), qdst(&in), in.proto == IPPROTO_ICMP_ ?
-			    in.icmp_id : in.sport, in.dport)))
+			    in.icmp_id : in.sport, in.dport))) &&
+			    !fwd_icmp_in_ok(p, &in))
 				fail("ICMP error from %s to client %u about a flow "
 				    "%s > %s proto %u it has not (or no longer) open",
 				    A(src), p, A(qsrc(&in)), A(qdst(&in)), in.proto);
@@ -851,9 +1156,13 @@ check_client(unsigned p, const struct pkt_view *v, const struct rec *r)
 				    rdst(&S.fl[i]) == r->src && allowed_now((int)i) &&
 				    first)
 					return;
+			if (fwd_frag_in_ok(p, r, first))
+				return;
 			fail("fragment from %s (id %u) to client %u without an "
 			    "allowed flow", A(r->src), r->fid, p);
 		}
+		if (fwd_in_ok(p, v, r))
+			return;
 		if (v->proto == IPPROTO_ICMP_) {
 			if (v->icmp_type != ICMP_ECHOREPLY)
 				fail("ICMP type %u from %s to client %u", v->icmp_type,
@@ -1510,6 +1819,7 @@ send_frame(unsigned port, uint32_t src, uint32_t dst, const struct l4spec *s,
 	finish(f, l4off + l4len, variant == 6, variant == 7);
 	if (port != MQ_PORT_UPLINK && frg == 1)
 		frag_add(&S.cfrag, port, dst, s->proto, fid);
+	fwd_note_in(&S.rec[n], s->flags);
 	inject(port, f, l4off + l4len, n);
 }
 
@@ -1700,6 +2010,8 @@ ev_uplink_made_up(void)
 	s.itype = pr == 3 ? ICMP_ECHOREPLY : ICMP_ECHO;
 	s.sport = PORTS[sp % 8];
 	s.dport = (d1 & 0x80) ? (uint16_t)(d1 << 8 | d2) : PORTS[d2 % 8];
+	if (sp & 0x80)
+		s.dport = fwd_port_pick(d1, d2);
 	s.flags = TCPFL[d2 % 8];
 	if (s.proto == IPPROTO_ICMP_)
 		s.sport = (d1 & 0x80) ? (uint16_t)(d1 << 8 | d2) :
@@ -1860,6 +2172,50 @@ ev_qubes(void)
 	rules_changed();
 }
 
+
+/* ---- inbound port forwards (the script's) ----
+ *
+ * A JSON rule whose action byte is 0xc0 or more is a forward: rule i
+ * forwards port 8000 + 100 i (or the range of 4 from there: ds bit 0) to
+ * the client fs selects, at port PORTS[xs % 8]; ds bit 1 lets only
+ * 198.51.100.0/24 in (2001:db8::/32 for an IPv6 one), ds bit 2 makes it
+ * IPv6 only; ps odd: UDP. A made-up
+ * uplink frame whose sport byte has bit 7 set goes to one of those ports.
+ */
+static const char *const FWTO[5] = { "10.137.0.10", "work", "10.137.0.12",
+	"10.137.0.10", "10.137.0.11" };
+
+static size_t
+fwd_template(unsigned i, uint8_t fs, uint8_t ds, uint8_t ps, uint8_t xs,
+    struct mfwd *w, char *doc, size_t cap)
+{
+	static const unsigned to[5] = { 1, 2, 3, 1, 2 };
+	char ports[16], from[48] = "";
+
+	memset(w, 0, sizeof *w);
+	w->proto = (ps & 1) ? IPPROTO_UDP_ : IPPROTO_TCP_;
+	w->port = (uint8_t)to[fs % 5];
+	w->lo = (uint16_t)(8000 + 100 * i);
+	w->hi = (ds & 1) ? (uint16_t)(w->lo + 3) : w->lo;
+	w->toport = PORTS[xs % 8];
+	w->v4 = !(ds & 4);
+	if ((ds & 2) && w->v4) {
+		w->from = ip4(198, 51, 100, 0);
+		w->plen = 24;
+		snprintf(from, sizeof from, ", \"from4\": \"198.51.100.0/24\"");
+	} else if (ds & 2)
+		snprintf(from, sizeof from, ", \"from6\": \"2001:db8::/32\"");
+	if (w->lo == w->hi)
+		snprintf(ports, sizeof ports, "%u", w->lo);
+	else
+		snprintf(ports, sizeof ports, "%u-%u", w->lo, w->hi);
+	return (size_t)snprintf(doc, cap, "%s{\"action\": \"forward\", "
+	    "\"proto\": \"%s\", \"dstports\": \"%s\", \"to\": \"%s\", "
+	    "\"toport\": %u%s%s}", i ? ", " : "", w->proto == IPPROTO_UDP_ ?
+	    "udp" : "tcp", ports, FWTO[fs % 5], w->toport, from,
+	    (ds & 4) ? ", \"family\": \"6\"" : "");
+}
+
 static const char *const JFROM[5] = { "*", "10.137.0.10", "work",
 	"10.137.0.12", "198.51.100.7" };
 static const char *const JDST[13] = { "", ", \"dst4\": \"93.184.216.34\"",
@@ -1880,6 +2236,8 @@ ev_json(void)
 	char doc[2048], err[512];
 	size_t off = 0;
 	struct mrule mj[MAXR];
+	struct mfwd fw[MAXR];
+	unsigned nfw = 0;
 	struct rset s;
 	void *jd;
 
@@ -1887,8 +2245,8 @@ ev_json(void)
 	off += (size_t)snprintf(doc + off, sizeof doc - off, "{\"version\": 1, "
 	    "\"names\": {\"work\": \"10.137.0.11\"}, \"rules\": [");
 	for (i = 0; i < n; i++) {
-		uint8_t fs = get() % 5, as = get() % 3, ds = get() % 13, ps = get() % 4;
-		uint8_t xs = get(), es = get() % 4;
+		uint8_t fs = get() % 5, asb = get(), as = asb % 3, ds = get() % 13;
+		uint8_t ps = get() % 4, xs = get(), es = get() % 4;
 		struct mrule *m = &mj[i];
 		uint8_t proto = ps == 1 ? IPPROTO_TCP_ : ps == 2 ? IPPROTO_UDP_ :
 		    ps == 3 ? IPPROTO_ICMP_ : 0;
@@ -1896,6 +2254,13 @@ ev_json(void)
 		static const uint32_t *const from[5] = { NULL, &ad[A_C1], &ad[A_C2],
 			&ad[A_C3], &ad[A_R1] };
 
+		if (asb >= 0xc0) {
+			/* a forward: numbered, never matching a flow */
+			m->never = 1;
+			off += fwd_template(i, fs, ds, ps, xs, &fw[nfw++],
+			    doc + off, sizeof doc - off);
+			continue;
+		}
 		if (ds == 6 && proto == IPPROTO_ICMP_)
 			proto = 0;
 		m->action = (uint8_t)(as + 1);
@@ -1953,6 +2318,7 @@ ev_json(void)
 	engine_set_json(&S.pe, &s, jd);
 	memcpy(S.mj, mj, sizeof mj);
 	S.nmj = n;
+	fwd_set_table(fw, nfw);
 	rules_changed();
 }
 
@@ -2031,6 +2397,7 @@ setup(void)
 	size_t n;
 
 	memset(&S, 0, sizeof S);
+	fwd_reset();
 	for (i = 0; i < 1024; i++)
 		S.kmap[i] = -1;
 	S.cur = -1;

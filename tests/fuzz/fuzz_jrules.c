@@ -1,6 +1,7 @@
 /*
  * fuzz_jrules.c: the JSON rule loader on arbitrary documents. A document
- * that loads must dump into one that loads again with the same rules, and
+ * that loads must dump into one that loads again with the same rules (and
+ * the same port forwards), and
  * evaluating a flow against the set must not fault.
  */
 #include <stdint.h>
@@ -33,6 +34,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (jrules_load(text, len, &s2, &doc2, err, sizeof err) == -1)
 		abort();
 	if (s.n != s2.n)
+		abort();
+	/* the forwards too: the same table for natd */
+	if ((s.fwd == NULL) != (s2.fwd == NULL) ||
+	    (s.fwd != NULL && memcmp(s.fwd, s2.fwd, sizeof *s.fwd) != 0))
 		abort();
 	for (i = 0; i < s.n; i++) {
 		struct prule a = s.rules[i], b = s2.rules[i];

@@ -5,7 +5,8 @@
  * port (0 uplink, 1 and 2 clients, 3: no frame, only the actions below);
  * bit 2: NEEDS_CSUM at the TCP checksum; bit 3: GSO TCPv4; bits 4-5:
  * verdict for every outstanding request (0 none, accept, drop, reject);
- * bit 6: rules changed; bit 7: clock +10 s and a tick. Seeds are frames a
+ * bit 6: rules changed, and the port forwards (see fwd_table) switched off
+ * or back on; bit 7: clock +10 s and a tick. Seeds are frames a
  * real client sends, so the fuzzer starts from flows that get created,
  * answered and translated. After every step the flow table must be
  * consistent and every frame the engine emits must parse. The IPv4
@@ -65,6 +66,31 @@ static const uint8_t MAC_UP[6] = { 2, 0, 0, 0, 0, 1 };
 static const uint8_t MAC_C1[6] = { 2, 0, 0, 0, 0, 2 };
 static const uint8_t MAC_C2[6] = { 2, 0, 0, 0, 0, 3 };
 
+/* Inbound port forwards: tcp 8000-8003 to client 1's 80-83, udp 8100 to
+ * client 2's 5000 from 198.51.100.0/24 only; or none. */
+static void
+fwd_table(struct nat_engine *e, int on, uint64_t now)
+{
+	static struct msg_forwards t;
+
+	memset(&t, 0, sizeof t);
+	if (on) {
+		t.count = 2;
+		t.f[0].proto = 6;
+		t.f[0].lo = 8000;
+		t.f[0].hi = 8003;
+		t.f[0].toport = 80;
+		t.f[0].to4 = NH_IP_C1;
+		t.f[1].proto = 17;
+		t.f[1].lo = t.f[1].hi = 8100;
+		t.f[1].toport = 5000;
+		t.f[1].to4 = NH_IP_C2;
+		t.f[1].from4 = nh_ip4(198, 51, 100, 0);
+		t.f[1].from4_plen = 24;
+	}
+	nat_forwards(e, &t, now);
+}
+
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
@@ -76,6 +102,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint64_t now = 1000000;
 	uint32_t next = 8;
 	size_t off = 0;
+	int fwd_on = 1;
 
 	if (mem == NULL)
 		mem = nh_pool_new(&pool, NBUFS, BUFSZ);
@@ -89,6 +116,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	nh_link(e, 0, 1, 0, MAC_UP, NULL, 1000);
 	nh_link6(e, 1, 1, NH_IP_C1, nh_ip6_c1, MAC_C1, NULL, 1000);
 	nh_link(e, 2, 1, NH_IP_C2, MAC_C2, NULL, 1000);
+	fwd_table(e, fwd_on, now);
 	nat_start(e, 0, now);
 	nh_gift(e, now);
 	nfr = 0;
@@ -144,8 +172,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 			nfr = 0;
 		}
-		if (ctl & 0x40)
+		if (ctl & 0x40) {
+			fwd_on = !fwd_on;
+			fwd_table(e, fwd_on, now);
 			nat_rules_changed(e, 1, now);
+		}
 		if (ctl & 0x80) {
 			now += 10000;
 			nat_tick(e, now);

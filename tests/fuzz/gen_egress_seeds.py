@@ -81,6 +81,21 @@ def json(rules=(), refused=False):
     return out
 
 
+def forward(to, proto, toport, rng=False, from_net=False, v6=False):
+    """A JSON forward rule (for json()): rule i forwards port 8000 + 100 i
+    (rng: 8000 + 100 i .. + 3) to client `to` (0 c1, 1 'work' = c2, 2 c3)
+    at PORTS[toport]; from_net: only 198.51.100.0/24; v6: IPv6 only.
+    proto: TCP or UDP."""
+    ds = int(rng) | (2 if from_net else 0) | (4 if v6 else 0)
+    return (to, 0xc0, ds, 1 if proto == UDP else 0, toport, 0)
+
+
+def to_fwd(src, proto, sport, rule, off=0, fl=SYN, variant=PLAIN):
+    """A made-up uplink frame from src:PORTS[sport] to moat's forwarded
+    port 8000 + 100 rule + off."""
+    return made_up(src, proto, 0x80 | sport, rule, (off << 3) | fl, variant)
+
+
 def time(i):
     """50 ms, 400 ms, 1 s, 2.6 s, 5.2 s, 31 s, 130 s, 700 ms"""
     return bytes([12, i])
@@ -231,6 +246,37 @@ SEEDS = {
     # ... in both directions
     "hole3_ssrr_inbound": ACCEPT_ALL(1) + client(1, UDP, R0, P1024, P5000) +
     reply(variant=SSRR, fl=0),
+    # inbound port forwards: a TCP connection and UDP through them, from4,
+    # ICMP errors both ways, the client's frames that are not the reverse
+    # (new flows for policyd), a removed forward cutting its flows
+    "forward": json([forward(0, TCP, P80), forward(1, UDP, P5000, rng=True,
+    from_net=True), forward(2, TCP, P22, v6=True)]) +
+    to_fwd(R0, TCP, P1024, 0) + client(1, TCP, R0, P80, P1024, fl=SYNACK) +
+    to_fwd(R0, TCP, P1024, 0, fl=ACK) +
+    client(1, TCP, R0, P80, P1024, fl=ACKPSH, length=100) +
+    to_fwd(R1, UDP, P53, 1) + client(2, UDP, R1, P5000, P53) +
+    to_fwd(R0, UDP, P53, 1) + to_fwd(R1, UDP, P53, 1, off=4) +
+    to_fwd(R1, UDP, P53, 1, off=2) + client_error(2) + uplink_error() +
+    to_fwd(R2, TCP, P443, 2) + to_fwd(R0, TCP, P25, 0, fl=ACK) +
+    client(1, TCP, R1, P80, P1024, fl=SYNACK) +
+    json([forward(0, TCP, P80)]) + client(2, UDP, R1, P5000, P53) +
+    to_fwd(R0, TCP, P1024, 0, fl=ACKPSH) + json() +
+    client(1, TCP, R0, P80, P1024, fl=ACK) + to_fwd(R0, TCP, P1024, 0, fl=ACK) +
+    time(5),
+    # ...mixed with the client's own flows: its outbound flow on the same
+    # 5-tuple is not taken over; NAT keeps off the forwarded ports;
+    # fragments; the forward changed to another client
+    "forward_nat": ACCEPT_ALL(1) + ACCEPT_ALL(2) + client(1, TCP, R0, P80, P1024) +
+    json([forward(0, TCP, P80), forward(1, UDP, P5000)]) +
+    to_fwd(R0, TCP, P1024, 0) + to_fwd(R0, TCP, P443, 0) +
+    client(1, TCP, R0, P80, P443, fl=SYNACK) + to_fwd(R2, UDP, P80, 1,
+    variant=FIRST) + to_fwd(R2, UDP, P80, 1, variant=LATER) +
+    client(2, UDP, R2, P5000, P80, FIRST, 100, 0) +
+    client(2, UDP, R2, P5000, P80, LATER, 40, 0) +
+    client(2, UDP, R0, P5000, P80) + reply() +
+    json([forward(0, TCP, P80), forward(2, UDP, P5000)]) +
+    to_fwd(R2, UDP, P80, 1) + client(3, UDP, R2, P5000, P80) +
+    client(2, UDP, R2, P5000, P80) + time(2),
 }
 
 

@@ -8,7 +8,8 @@ uplink, Qubes rules per client (drop = reject with ICMP admin-prohibited, as
 the Linux sys-firewall does), JSON drop/reject rules first, a JSON accept
 to the outside still subject to the Qubes rules, client-to-client only when a
 JSON rule allows it (the Qubes rules play no part there), no unsolicited
-inbound. The integration suite runs
+inbound but the JSON "forward" rules (DNAT of moat's address and port to the
+client's, one rule per port). The integration suite runs
 against it to show its tests are meaningful, and the benchmark uses it as the
 baseline.
 
@@ -94,6 +95,32 @@ def verdict(action, qubes):
     raise Bad("action")
 
 
+def forwards(jr, names, fw_ip, uplink):
+    """The JSON "forward" rules (IPv4 ones) as (dnat rules, accept rules):
+    one of each per forwarded port. The accept rules name the connection's
+    original destination, so that with --recheck an open connection dies
+    with its forward."""
+    dn, acc = [], []
+    for r in jr.get("rules", []):
+        if r.get("action") != "forward" or r.get("family") == "6" or \
+                ("from6" in r and "from4" not in r and "family" not in r):
+            continue
+        to = names.get(r["to"], r["to"])
+        lo, _, hi = str(r["dstports"]).partition("-")
+        lo, hi = int(lo), int(hi or lo)
+        tlo = int(str(r["toport"]).partition("-")[0])
+        src = ""
+        if "from4" in r:
+            src = "ip saddr %s " % ipaddress.ip_network(r["from4"])
+        for p in range(lo, hi + 1):
+            tp = tlo + p - lo
+            dn.append('  iifname "%s" ip daddr %s %s%s dport %d dnat to %s:%d' %
+                      (uplink, fw_ip, src, r["proto"], p, to, tp))
+            acc.append('  iifname "%s" %sip daddr %s %s dport %d ct status dnat '
+                       'ct original proto-dst %d accept' % (uplink, src, to, r["proto"], tp, p))
+    return dn, acc
+
+
 def qubes_rules(db, ip):
     base = "/qubes-firewall/%s/" % ip
     if base[:-1] not in db:
@@ -132,6 +159,7 @@ def main():
             print("bad JSON rule set", file=sys.stderr)
             return 1
     names = jr.get("names", {})
+    fwd_dnat, fwd_accept = forwards(jr, names, db["/qubes-ip"], o.uplink)
     cl = "{ %s }" % ", ".join(ip for _, ip in clients)
     vifs = "{ %s }" % ", ".join('"%s"' % i for i, _ in clients)
     L = []
@@ -152,6 +180,10 @@ def main():
     for v, r in zip(dns_virt, dns_real) if "dns" not in BREAK else []:
         w("  iifname %s ip daddr %s meta l4proto { tcp, udp } th dport 53 dnat to %s" % (vifs, v, r))
     w(" }")
+    w(" chain k_fwd {")
+    w("  type nat hook prerouting priority dstnat; policy accept;")
+    L.extend(fwd_dnat)
+    w(" }")
     w(" chain k_masq {")
     w("  type nat hook postrouting priority srcnat; policy accept;")
     w('  oifname "%s" masquerade' % o.uplink)
@@ -166,6 +198,7 @@ def main():
         w("  ct state related accept")
     else:
         w("  ct state established,related accept")
+    L.extend(fwd_accept)
     w('  iifname "%s" counter %s comment "unsolicited inbound"' % (o.uplink, "accept" if "inbound" in BREAK else "drop"))
     if o.client_quota:
         w("  ct state new add @cquota { ip saddr ct count over %d } counter drop" % o.client_quota)
@@ -178,6 +211,8 @@ def main():
         w(" chain from_%s {" % ip.replace(".", "_"))
         jl = []
         for i, r in enumerate(jr["rules"]):
+            if r.get("action") == "forward":
+                continue
             frm = r.get("from", "*")
             if frm != "*" and names.get(frm, frm) != ip:
                 continue

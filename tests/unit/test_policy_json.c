@@ -100,7 +100,7 @@ test_rule_refusals(void)
 	REFUSED("1", "rule 0: must be an object");
 	REFUSED("{\"action\":\"accept\"}", "rule 0: \"from\": missing (a name, an IPv4 address or \"*\")");
 	REFUSED("{\"from\":\"*\"}", "rule 0: \"action\": missing");
-	REFUSED("{\"from\":\"*\",\"action\":\"allow\"}", "rule 0: \"action\": must be \"accept\", \"drop\" or \"reject\"");
+	REFUSED("{\"from\":\"*\",\"action\":\"allow\"}", "rule 0: \"action\": must be \"accept\", \"drop\", \"reject\" or \"forward\"");
 	REFUSED("{\"from\":\"*\",\"action\":\"accept\",\"color\":\"red\"}", "rule 0: \"color\": unknown field");
 	REFUSED("{\"from\":\"nobody\",\"action\":\"accept\"}", "rule 0: \"from\": \"nobody\" is not in \"names\", an IPv4 address or \"*\"");
 	REFUSED("{\"from\":5,\"action\":\"accept\"}", "rule 0: \"from\": must be a string");

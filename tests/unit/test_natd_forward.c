@@ -1,0 +1,606 @@
+/*
+ * test_natd_forward.c: natd's inbound port forwards (nat_forward.c), seen
+ * from the wire: what the remote host and the client get, what is cut
+ * when the forward goes, what a restarted natd keeps, and that a client
+ * cannot use a forwarded flow to reach anything else.
+ */
+#include <jansson.h>
+#include <stdio.h>
+
+#include "t.h"
+#include "natd_testlib.h"
+
+static uint8_t F[4096];
+
+#define IP_R	A("198.51.100.20")	/* the remote host */
+#define IP_R2	A("203.0.113.5")
+
+static void
+set_forwards(struct tl *t, const struct msg_forward *f, uint32_t n)
+{
+	static struct msg_forwards m;
+
+	memset(&m, 0, sizeof m);
+	m.count = n;
+	memcpy(m.f, f, n * sizeof *f);
+	nat_forwards(t->e, &m, t->now);
+}
+
+/* tcp 8080 -> client 1 port 80; udp 8100-8109 from 203.0.113.0/24 -> client 2 7000.. */
+static const struct msg_forward *
+fwds(void)
+{
+	static struct msg_forward f[2];
+
+	memset(f, 0, sizeof f);
+	f[0].proto = IPPROTO_TCP_;
+	f[0].lo = f[0].hi = 8080;
+	f[0].toport = 80;
+	f[0].to4 = IP_C1;
+	f[1].proto = IPPROTO_UDP_;
+	f[1].family = 4;
+	f[1].lo = 8100;
+	f[1].hi = 8109;
+	f[1].toport = 7000;
+	f[1].to4 = IP_C2;
+	f[1].from4 = A("203.0.113.0");
+	f[1].from4_plen = 24;
+	f[1].rule = 1;
+	return f;
+}
+
+static void
+test_fwd_tcp(void)
+{
+	struct tl *t = tl_new();
+	struct pkt_view v;
+	uint32_t idx;
+	size_t n;
+
+	/* Without a forward, a SYN to moat's address is dropped. */
+	n = mk_tcp(F, MAC_GW, MAC_UP, IP_R, IP_US, 5555, 8080, TCP_SYN, 100, 0, 0);
+	tl_in(t, 0, F, n);
+	T_EQ_INT(tl_nsent(t), 0);
+	T_EQ_INT(tl_drops(t, 0, NAT_R_NO_FLOW), 1);
+
+	set_forwards(t, fwds(), 2);
+	t->ntx = 0;
+	tl_in(t, 0, F, n);
+	T_EQ_INT(tl_nsent(t), 1);
+	T_ASSERT(tl_parse(t, 0, &v) == PKT_OK);
+	T_EQ_INT(t->tx[0].port, 1);
+	T_EQ_INT(pkt_ip4(&v)->saddr_be, IP_R);
+	T_EQ_INT(pkt_ip4(&v)->daddr_be, IP_C1);
+	T_EQ_INT(v.sport, 5555);
+	T_EQ_INT(v.dport, 80);
+	T_EQ_INT(v.ttl, 63);
+	T_EQ_MEM(pkt_eth(&v)->dst, MAC_V1, 6);
+	T_ASSERT(csums_ok(&v));
+	T_EQ_INT(t->nfr, 0);		/* policyd is not asked */
+	idx = ft_find_in(&t->e->ft, IP_R, IP_US, IPPROTO_TCP_, 5555, 8080);
+	T_ASSERT(idx != FT_NIL);
+	T_EQ_INT(t->e->ft.ent[idx].kind, FT_K_FWD);
+	T_EQ_INT(t->e->ft.ent[idx].tcp, FT_TCP_SYN_SENT);
+
+	/* The client's SYN+ACK leaves from moat's address and port 8080. */
+	t->ntx = 0;
+	n = mk_tcp(F, MAC_V1, MAC_C1, IP_C1, IP_R, 80, 5555, TCP_SYN | TCP_ACK, 900, 101, 0);
+	tl_in(t, 1, F, n);
+	T_EQ_INT(tl_nsent(t), 1);
+	T_ASSERT(tl_parse(t, 0, &v) == PKT_OK);
+	T_EQ_INT(t->tx[0].port, 0);
+	T_EQ_INT(pkt_ip4(&v)->saddr_be, IP_US);
+	T_EQ_INT(pkt_ip4(&v)->daddr_be, IP_R);
+	T_EQ_INT(v.sport, 8080);
+	T_EQ_INT(v.dport, 5555);
+	T_EQ_MEM(pkt_eth(&v)->dst, MAC_GW, 6);
+	T_ASSERT(csums_ok(&v));
+	T_EQ_INT(t->e->ft.ent[idx].tcp, FT_TCP_SYN_RECV);
+	/* The remote's ACK establishes it, as conntrack has it. */
+	t->ntx = 0;
+	n = mk_tcp(F, MAC_GW, MAC_UP, IP_R, IP_US, 5555, 8080, TCP_ACK, 101, 901, 10);
+	tl_in(t, 0, F, n);
+	T_EQ_INT(tl_nsent(t), 1);
+	T_EQ_INT(t->e->ft.ent[idx].tcp, FT_TCP_ESTABLISHED);
+	/* Established: it lasts the established timeout, not the SYN one. */
+	t->now += (uint64_t)(t->e->cfg.to_tcp_syn + 5) * 1000;
+	nat_tick(t->e, t->now);
+	T_ASSERT(ft_find_in(&t->e->ft, IP_R, IP_US, IPPROTO_TCP_, 5555, 8080) == idx);
+
+	/* Not a SYN and no flow: dropped, nothing reaches the client. */
+	t->ntx = 0;
+	n = mk_tcp(F, MAC_GW, MAC_UP, IP_R, IP_US, 5556, 8080, TCP_ACK, 1, 1, 0);
+	tl_in(t, 0, F, n);
+	T_EQ_INT(tl_nsent(t), 0);
+	/* Another port of moat's address: dropped. */
+	n = mk_tcp(F, MAC_GW, MAC_UP, IP_R, IP_US, 5556, 8081, TCP_SYN, 1, 0, 0);
+	tl_in(t, 0, F, n);
+	T_EQ_INT(tl_nsent(t), 0);
+	/* From a multicast or loopback source: dropped. */
+	n = mk_tcp(F, MAC_GW, MAC_UP, A("224.0.0.9"), IP_US, 5556, 8080, TCP_SYN, 1, 0, 0);
+	tl_in(t, 0, F, n);
+	n = mk_tcp(F, MAC_GW, MAC_UP, A("127.0.0.1"), IP_US, 5556, 8080, TCP_SYN, 1, 0, 0);
+	tl_in(t, 0, F, n);
+	T_EQ_INT(tl_nsent(t), 0);
+	T_EQ_INT(tl_drops(t, 0, NAT_R_MARTIAN), 2);
+	/* UDP to the TCP forward's port: dropped. */
+	n = mk_udp(F, MAC_GW, MAC_UP, IP_R, IP_US, 5556, 8080, 10);
+	tl_in(t, 0, F, n);
+	T_EQ_INT(tl_nsent(t), 0);
+	T_EQ_INT(ft_check(&t->e->ft), 0);
+	tl_free(t);
+}
+
+/* The client's packets match the forwarded flow only as its exact reverse:
+ * from its forwarded port to the remote's port. Anything else is a new
+ * flow of the client, which policyd decides. */
+static void
+test_fwd_client_only_reverse(void)
+{
+	struct tl *t = tl_new();
+	size_t n;
+
+	set_forwards(t, fwds(), 2);
+	n = mk_tcp(F, MAC_GW, MAC_UP, IP_R, IP_US, 5555, 8080, TCP_SYN, 100, 0, 0);
+	tl_in(t, 0, F, n);
+	t->ntx = 0;
+	/* to another host, from the forwarded port */
+	n = mk_tcp(F, MAC_V1, MAC_C1, IP_C1, IP_R2, 80, 5555, TCP_SYN | TCP_ACK, 900, 101, 0);
+	tl_in(t, 1, F, n);
+	/* to the remote, another port */
+	n = mk_tcp(F, MAC_V1, MAC_C1, IP_C1, IP_R, 80, 5556, TCP_SYN | TCP_ACK, 900, 101, 0);
+	tl_in(t, 1, F, n);
+	/* to the remote, from another port */
+	n = mk_tcp(F, MAC_V1, MAC_C1, IP_C1, IP_R, 81, 5555, TCP_SYN | TCP_ACK, 900, 101, 0);
+	tl_in(t, 1, F, n);
+	T_EQ_INT(tl_nsent(t), 0);
+	T_EQ_INT(t->nfr, 3);		/* each asked policyd as a new flow */
+	/* the other client, spoofing client 1's reply: dropped */
+	n = mk_tcp(F, MAC_V2, MAC_C2, IP_C1, IP_R, 80, 5555, TCP_SYN | TCP_ACK, 900, 101, 0);
+	tl_in(t, 2, F, n);
+	T_EQ_INT(tl_nsent(t), 0);
+	T_EQ_INT(tl_drops(t, 2, NAT_R_SPOOFED), 1);
+	tl_free(t);
+}
+
+static void
+test_fwd_udp_from4_and_range(void)
+{
+	struct tl *t = tl_new();
+	struct pkt_view v;
+	size_t n;
+
+	set_forwards(t, fwds(), 2);
+	/* a source outside from4: dropped */
+	n = mk_udp(F, MAC_GW, MAC_UP, IP_R, IP_US, 4000, 8103, 20);
+	tl_in(t, 0, F, n);
+	T_EQ_INT(tl_nsent(t), 0);
+	T_EQ_INT(tl_drops(t, 0, NAT_R_NO_FLOW), 1);
+	/* inside: port 8103 of the range goes to 7003 */
+	t->ntx = 0;
+	n = mk_udp(F, MAC_GW, MAC_UP, IP_R2, IP_US, 4000, 8103, 20);
+	tl_in(t, 0, F, n);
+	T_EQ_INT(tl_nsent(t), 1);
+	T_ASSERT(tl_parse(t, 0, &v) == PKT_OK);
+	T_EQ_INT(t->tx[0].port, 2);
+	T_EQ_INT(pkt_ip4(&v)->daddr_be, IP_C2);
+	T_EQ_INT(v.dport, 7003);
+	T_ASSERT(csums_ok(&v));
+	/* the answer goes back from 8103 */
+	t->ntx = 0;
+	n = mk_udp(F, MAC_V2, MAC_C2, IP_C2, IP_R2, 7003, 4000, 30);
+	tl_in(t, 2, F, n);
+	T_EQ_INT(tl_nsent(t), 1);
+	T_ASSERT(tl_parse(t, 0, &v) == PKT_OK);
+	T_EQ_INT(t->tx[0].port, 0);
+	T_EQ_INT(pkt_ip4(&v)->saddr_be, IP_US);
+	T_EQ_INT(v.sport, 8103);
+	T_EQ_INT(v.dport, 4000);
+	T_ASSERT(csums_ok(&v));
+	/* The client being down: dropped, not queued anywhere. */
+	t->ntx = 0;
+	tl_link(t, 2, 0, IP_C2, MAC_C2, MAC_V2);
+	n = mk_udp(F, MAC_GW, MAC_UP, IP_R2, IP_US, 4001, 8100, 20);
+	tl_in(t, 0, F, n);
+	T_EQ_INT(tl_nsent(t), 0);
+	T_EQ_INT(tl_drops(t, 0, NAT_R_LINK_DOWN), 1);
+	tl_free(t);
+}
+
+/* A forward's removal cuts its connections: RSTs both ways, and the next
+ * packet finds nothing. */
+static void
+test_fwd_removed_cuts(void)
+{
+	struct tl *t = tl_new();
+	struct pkt_view v;
+	size_t n;
+	unsigned i, rst_up = 0, rst_c1 = 0;
+
+	set_forwards(t, fwds(), 2);
+	n = mk_tcp(F, MAC_GW, MAC_UP, IP_R, IP_US, 5555, 8080, TCP_SYN, 100, 0, 0);
+	tl_in(t, 0, F, n);
+	n = mk_tcp(F, MAC_V1, MAC_C1, IP_C1, IP_R, 80, 5555, TCP_SYN | TCP_ACK, 900, 101, 0);
+	tl_in(t, 1, F, n);
+	n = mk_tcp(F, MAC_GW, MAC_UP, IP_R, IP_US, 5555, 8080, TCP_ACK, 101, 901, 0);
+	tl_in(t, 0, F, n);
+	n = mk_udp(F, MAC_GW, MAC_UP, IP_R2, IP_US, 4000, 8100, 20);
+	tl_in(t, 0, F, n);
+	T_EQ_INT(t->e->ft.nused, 2);
+	/* A rule change elsewhere re-checks outbound flows only: the
+	 * forwarded ones are not policyd's to decide. */
+	t->nfr = 0;
+	nat_rules_changed(t->e, 7, t->now);
+	T_EQ_INT(t->nfr, 0);
+	T_EQ_INT(t->e->ft.nused, 2);
+	/* The same table again: nothing cut. */
+	set_forwards(t, fwds(), 2);
+	T_EQ_INT(t->e->ft.nused, 2);
+	/* The TCP forward now goes to another port: its flow is cut. */
+	{
+		struct msg_forward f[2];
+
+		memcpy(f, fwds(), sizeof f);
+		f[0].toport = 81;
+		t->ntx = 0;
+		set_forwards(t, f, 2);
+	}
+	T_EQ_INT(t->e->ft.nused, 1);
+	for (i = 0; i < t->ntx; i++) {
+		if (tl_parse(t, i, &v) != PKT_OK || v.proto != IPPROTO_TCP_ ||
+		    !(v.tcp_flags & TCP_RST))
+			continue;
+		if (t->tx[i].port == 0 && pkt_ip4(&v)->saddr_be == IP_US &&
+		    v.sport == 8080 && pkt_ip4(&v)->daddr_be == IP_R &&
+		    v.dport == 5555)
+			rst_up++;
+		if (t->tx[i].port == 1 && pkt_ip4(&v)->saddr_be == IP_R &&
+		    v.sport == 5555 && pkt_ip4(&v)->daddr_be == IP_C1 &&
+		    v.dport == 80)
+			rst_c1++;
+	}
+	T_EQ_INT(rst_up, 1);
+	T_EQ_INT(rst_c1, 1);
+	/* No forwards: the UDP one goes too, and later packets are dropped. */
+	set_forwards(t, NULL, 0);
+	T_EQ_INT(t->e->ft.nused, 0);
+	t->ntx = 0;
+	n = mk_udp(F, MAC_GW, MAC_UP, IP_R2, IP_US, 4000, 8100, 20);
+	tl_in(t, 0, F, n);
+	n = mk_tcp(F, MAC_GW, MAC_UP, IP_R, IP_US, 5555, 8080, TCP_ACK, 101, 901, 0);
+	tl_in(t, 0, F, n);
+	n = mk_udp(F, MAC_V2, MAC_C2, IP_C2, IP_R2, 7000, 4000, 30);
+	tl_in(t, 2, F, n);
+	T_EQ_INT(tl_nsent(t), 0);
+	T_EQ_INT(ft_check(&t->e->ft), 0);
+	tl_free(t);
+}
+
+/* natd's own NAT never takes a port kept for forwards, even when the
+ * client's source port is one. */
+static void
+test_fwd_nat_avoids_range(void)
+{
+	struct tl *t = tl_new();
+	struct pkt_view v;
+	size_t n;
+	int i;
+
+	/* many flows, so the random scan starts everywhere, also just under
+	 * the forwards' range */
+	for (i = 0; i < 200; i++) {
+		uint16_t sport = (uint16_t)(FWD_PORT_MIN + i * 5);
+
+		t->ntx = 0;
+		t->nfr = 0;
+		n = mk_udp(F, MAC_V1, MAC_C1, IP_C1, IP_R, sport, (uint16_t)(1000 + i), 20);
+		tl_in(t, 1, F, n);
+		T_ASSERT(t->nfr == 1);
+		tl_verdict(t, t->fr[0].seq, VERDICT_ACCEPT);
+		T_ASSERT(tl_parse(t, (unsigned)tl_last_sent(t), &v) == PKT_OK);
+		T_ASSERT(v.sport < FWD_PORT_MIN || v.sport > FWD_PORT_MAX);
+		T_ASSERT(v.sport >= 1024);
+	}
+	tl_free(t);
+}
+
+/* ICMP errors about a forwarded flow are translated both ways. */
+static void
+test_fwd_icmp_errors(void)
+{
+	struct tl *t = tl_new();
+	struct pkt_view v, in;
+	uint8_t err[200];
+	struct ipv4_hdr *iip;
+	size_t n, qlen;
+	struct icmp_hdr *ih;
+
+	set_forwards(t, fwds(), 2);
+	n = mk_udp(F, MAC_GW, MAC_UP, IP_R2, IP_US, 4000, 8100, 20);
+	tl_in(t, 0, F, n);
+	T_EQ_INT(tl_nsent(t), 1);
+	/* Client 2 has nothing on 7000: port unreachable, quoting what it got. */
+	qlen = 20 + 8 + 20;
+	memcpy(err + 42, tl_frame(t, 0) + 14, qlen);
+	n = mk_ip(err, MAC_V2, MAC_C2, IP_C2, IP_R2, IPPROTO_ICMP_, 64, 1, 0, 8 + qlen);
+	ih = (struct icmp_hdr *)(err + 34);
+	memset(ih, 0, 8);
+	ih->type = ICMP_DEST_UNREACH;
+	ih->code = ICMP_PORT_UNREACH;
+	fix_csums(err, n);
+	t->ntx = 0;
+	tl_in(t, 2, err, n);
+	T_EQ_INT(tl_nsent(t), 1);
+	T_ASSERT(tl_parse(t, 0, &v) == PKT_OK);
+	T_EQ_INT(t->tx[0].port, 0);
+	T_EQ_INT(pkt_ip4(&v)->saddr_be, IP_US);
+	T_EQ_INT(pkt_ip4(&v)->daddr_be, IP_R2);
+	T_ASSERT(csums_ok(&v));
+	/* the quote is what the remote sent: to moat's address and port */
+	T_ASSERT(pkt_parse_icmp_quote(&in, v.frame + v.l4_off + 8,
+	    v.ip_end - v.l4_off - 8) == PKT_OK);
+	iip = (struct ipv4_hdr *)in.frame;
+	T_EQ_INT(iip->daddr_be, IP_US);
+	T_EQ_INT(in.dport, 8100);
+	T_EQ_INT(iip->saddr_be, IP_R2);
+	T_EQ_INT(in.sport, 4000);
+	tl_free(t);
+}
+
+/* A restarted natd keeps a forwarded flow the table still opens. */
+static void
+test_fwd_restart(void)
+{
+	size_t len = natd_flowtab_bytes(1024);
+	uint8_t *mem = calloc(1, len);
+	struct tl *t = tl_new_cfg(NULL, 512, 4096, mem, len, 0, 1);
+	struct nat_config c;
+	struct nat_io io = { t, tl_tx, tl_fr, tl_dns };
+	size_t n;
+	int round;
+
+	set_forwards(t, fwds(), 2);
+	n = mk_tcp(F, MAC_GW, MAC_UP, IP_R, IP_US, 5555, 8080, TCP_SYN, 100, 0, 0);
+	tl_in(t, 0, F, n);
+	n = mk_udp(F, MAC_GW, MAC_UP, IP_R2, IP_US, 4000, 8100, 20);
+	tl_in(t, 0, F, n);
+	T_EQ_INT(t->e->ft.nused, 2);
+	for (round = 0; round < 2; round++) {
+		nat_free(t->e);
+		nh_config(&c, 1024, 256, 16, 999);
+		t->e = nat_new(&c, &t->pool, &io);
+		T_ASSERT(t->e != NULL);
+		T_ASSERT(nat_set_flowtab(t->e, mem, len) == 0);
+		tl_netconf(t);
+		tl_link(t, 0, 1, 0, MAC_UP, NULL);
+		tl_link(t, 1, 1, IP_C1, MAC_C1, MAC_V1);
+		tl_link(t, 2, 1, IP_C2, MAC_C2, MAC_V2);
+		/* the supervisor replays the table before MSG_START; the
+		 * second time it has only the UDP forward left */
+		set_forwards(t, round == 0 ? fwds() : fwds() + 1,
+		    round == 0 ? 2 : 1);
+		T_ASSERT(nat_start(t->e, 1, t->now) == 0);
+		tl_gift(t);
+		T_EQ_INT(t->e->restored, round == 0 ? 2 : 1);
+		T_EQ_INT(t->e->discarded, round == 0 ? 0 : 1);
+		T_EQ_INT(ft_check(&t->e->ft), 0);
+		T_EQ_INT(t->e->ft.client[2].nfwd, 1);
+	}
+	nh_learn_gw(t->e, t->next_buf++, t->now);
+	t->ntx = 0;
+	n = mk_udp(F, MAC_V2, MAC_C2, IP_C2, IP_R2, 7000, 4000, 30);
+	tl_in(t, 2, F, n);
+	T_EQ_INT(tl_nsent(t), 1);
+	T_EQ_INT(t->nfr, 0);
+	tl_free(t);
+	free(mem);
+}
+
+/* The remote side holds at most half of the client's quota, and never
+ * displaces the client's own flows. */
+static void
+test_fwd_quota(void)
+{
+	struct nat_config c;
+	struct tl *t;
+	size_t n;
+	uint16_t p;
+	uint32_t own;
+
+	nh_config(&c, 1024, 16, 16, 12345);
+	c.secret = 1;
+	t = tl_new_cfg(&c, 512, 4096, NULL, 0, 0, 1);
+	set_forwards(t, fwds(), 2);
+	/* client 1 has 4 established connections of its own */
+	for (p = 0; p < 4; p++) {
+		n = mk_udp(F, MAC_V1, MAC_C1, IP_C1, IP_R, (uint16_t)(40000 + p), 53, 10);
+		tl_in(t, 1, F, n);
+		tl_verdict(t, t->fr[t->nfr - 1].seq, VERDICT_ACCEPT);
+		n = mk_udp(F, MAC_GW, MAC_UP, IP_R, IP_US, 53, (uint16_t)(40000 + p), 10);
+		tl_in(t, 0, F, n);
+	}
+	own = t->e->ft.client[1].nflows;
+	T_EQ_INT(own, 4);
+	/* a flood of SYNs from the remote */
+	for (p = 0; p < 40; p++) {
+		n = mk_tcp(F, MAC_GW, MAC_UP, IP_R, IP_US, (uint16_t)(10000 + p), 8080, TCP_SYN, 1, 0, 0);
+		tl_in(t, 0, F, n);
+	}
+	T_ASSERT(t->e->ft.client[1].nfwd <= 8);
+	T_EQ_INT(t->e->ft.client[1].nflows - t->e->ft.client[1].nfwd, own);
+	/* the client's own flows still answer */
+	t->ntx = 0;
+	n = mk_udp(F, MAC_GW, MAC_UP, IP_R, IP_US, 53, 40000, 10);
+	tl_in(t, 0, F, n);
+	T_EQ_INT(tl_nsent(t), 1);
+	T_EQ_INT(ft_check(&t->e->ft), 0);
+	tl_free(t);
+}
+
+/* A client natd has no MAC for yet (devnet, after a restart): the first
+ * forwarded frame can only go out broadcast, so natd asks the client for
+ * its MAC, believes the answer from the client's own address only, and
+ * the next frame goes to it. */
+static void
+test_fwd_client_mac_unknown(void)
+{
+	struct tl *t = tl_new();
+	struct pkt_view v;
+	unsigned i, narp = 0;
+	size_t n;
+	static const uint8_t other[6] = { 0x02, 0, 0, 0, 0, 0x99 };
+
+	set_forwards(t, fwds(), 2);
+	tl_link(t, 1, 1, IP_C1, MAC_C1, NULL);
+	t->e->link[1].peer_mac_known = 0;
+	t->ntx = 0;
+	n = mk_tcp(F, MAC_GW, MAC_UP, IP_R, IP_US, 5555, 8080, TCP_SYN, 100, 0, 0);
+	tl_in(t, 0, F, n);
+	for (i = 0; i < t->ntx; i++) {
+		if (tl_parse(t, i, &v) != PKT_OK || t->tx[i].port != 1)
+			continue;
+		if (v.l3 == PKT_L3_ARP) {
+			T_EQ_INT(ntohs(pkt_arp(&v)->op_be), ARPOP_REQUEST_);
+			T_EQ_INT(pkt_arp(&v)->tpa_be, IP_C1);
+			T_EQ_INT(pkt_arp(&v)->spa_be, IP_VGW);
+			narp++;
+		}
+	}
+	T_EQ_INT(narp, 1);
+	/* the SYN again (a retransmission) a moment later: no second question */
+	t->ntx = 0;
+	tl_in(t, 0, F, n);
+	T_EQ_INT(tl_nsent(t), 1);
+	/* an answer for another address, or unasked-for, is not believed */
+	n = pkt_build_arp(F, sizeof(F), ARPOP_REPLY_, other, IP_C2, MAC_C1, MAC_C1, IP_VGW);
+	tl_in(t, 1, F, n);
+	T_ASSERT(!t->e->link[1].peer_mac_known);
+	n = pkt_build_arp(F, sizeof(F), ARPOP_REPLY_, other, IP_C1, MAC_C2, MAC_C2, IP_VGW);
+	tl_in(t, 2, F, n);
+	T_ASSERT(!t->e->link[2].peer_mac_known || memcmp(t->e->link[2].peer_mac, other, 6) != 0);
+	/* the client's answer is */
+	n = pkt_build_arp(F, sizeof(F), ARPOP_REPLY_, MAC_V1, IP_C1, MAC_C1, MAC_C1, IP_VGW);
+	tl_in(t, 1, F, n);
+	T_ASSERT(t->e->link[1].peer_mac_known);
+	T_EQ_MEM(t->e->link[1].peer_mac, MAC_V1, 6);
+	t->ntx = 0;
+	n = mk_tcp(F, MAC_GW, MAC_UP, IP_R, IP_US, 5555, 8080, TCP_SYN, 100, 0, 0);
+	tl_in(t, 0, F, n);
+	T_EQ_INT(tl_nsent(t), 1);
+	T_ASSERT(tl_parse(t, (unsigned)tl_last_sent(t), &v) == PKT_OK);
+	T_EQ_MEM(pkt_eth(&v)->dst, MAC_V1, 6);
+	tl_free(t);
+}
+
+/* A fragment of a datagram forwarded to client 2 that comes after the
+ * forward moved to client 1 does not reach client 1, even when client 1's
+ * new forwarded flow from the same host took the old flow's entry (the
+ * fuzzer found it: the fragment's mapping only knew the entry). */
+static void
+test_fwd_fragment_after_move(void)
+{
+	struct tl *t = tl_new();
+	struct msg_forward f[2];
+	struct ipv4_hdr *ip;
+	uint8_t g[200];
+	size_t n;
+	uint32_t idx;
+
+	memcpy(f, fwds(), sizeof f);
+	f[1].from4 = 0;
+	f[1].from4_plen = 0;
+	set_forwards(t, f, 2);
+	/* the first fragment of a datagram from R to 8100: to client 2 */
+	n = mk_udp(g, MAC_GW, MAC_UP, IP_R, IP_US, 4000, 8100, 64);
+	ip = (struct ipv4_hdr *)(g + 14);
+	ip->id_be = htons(0x5151);
+	ip->frag_be = htons(IPV4_MF);
+	fix_csums(g, n);
+	tl_in(t, 0, g, n);
+	T_EQ_INT(tl_nsent(t), 1);
+	T_EQ_INT(t->tx[tl_last_sent(t)].port, 2);
+	idx = ft_find_in(&t->e->ft, IP_R, IP_US, IPPROTO_UDP_, 4000, 8100);
+	T_ASSERT(idx != FT_NIL);
+	/* the forward moves to client 1: the flow is cut, and a new one from
+	 * R takes its entry */
+	f[1].to4 = IP_C1;
+	set_forwards(t, f, 2);
+	n = mk_udp(F, MAC_GW, MAC_UP, IP_R, IP_US, 4001, 8100, 20);
+	t->ntx = 0;
+	tl_in(t, 0, F, n);
+	T_EQ_INT(tl_nsent(t), 1);
+	T_EQ_INT(t->tx[tl_last_sent(t)].port, 1);
+	T_EQ_INT(ft_find_in(&t->e->ft, IP_R, IP_US, IPPROTO_UDP_, 4001, 8100), idx);
+	/* the old datagram's next fragment */
+	n = mk_ip(g, MAC_GW, MAC_UP, IP_R, IP_US, IPPROTO_UDP_, 64, 0x5151,
+	    (uint16_t)(80 / 8), 40);
+	memset(g + 34, 0x77, 40);
+	fix_csums(g, n);
+	t->ntx = 0;
+	tl_in(t, 0, g, n);
+	T_EQ_INT(tl_nsent(t), 0);
+	tl_free(t);
+}
+
+/* What a restarted natd finds of forwarded flows: a sane one is kept (and
+ * counted as forwarded), impossible ones are discarded by ft_rebuild. */
+static void
+test_fwd_rebuild_checks(void)
+{
+	size_t len = natd_flowtab_bytes(64);
+	uint8_t *mem = calloc(1, len);
+	struct flowtab t;
+	uint32_t i, kept, dropped = 0;
+	int v;
+
+	T_ASSERT(mem != NULL);
+	T_ASSERT(ft_attach(&t, mem, len, 64, 1, 42) == 0);
+	for (v = 0; v < 6; v++) {
+		struct ft_entry *f;
+
+		i = ft_alloc(&t);
+		f = ft_ent(&t, i);
+		f->state = FT_ACTIVE;
+		f->kind = FT_K_FWD;
+		f->proto = IPPROTO_UDP_;
+		f->cport = 1;
+		f->csrc = IP_C1;
+		f->csport = 80;
+		f->odst = f->rdst = IP_R;
+		f->dport = (uint16_t)(5000 + v);
+		f->nsrc = IP_US;
+		f->nsport = 8080;
+		switch (v) {
+		case 1: f->state = FT_PENDING; break;	/* never asked policyd */
+		case 2: f->state = FT_BLOCKED; break;
+		case 3: f->proto = IPPROTO_ICMP_; f->dport = 0; break;
+		case 4: f->nsport = 0; break;
+		case 5: f->rdst = IP_R2; f->flags = FT_F_REDIRECT; break;
+		}
+		ft_link(&t, i);
+	}
+	kept = ft_rebuild(&t, NULL, NULL, &dropped);
+	T_EQ_INT(kept, 1);
+	T_EQ_INT(dropped, 5);
+	T_EQ_INT(t.client[1].nfwd, 1);
+	T_EQ_INT(ft_check(&t), 0);
+	T_ASSERT(ft_find_in(&t, IP_R, IP_US, IPPROTO_UDP_, 5000, 8080) != FT_NIL);
+	free(mem);
+}
+
+int
+main(void)
+{
+	T_RUN(test_fwd_tcp);
+	T_RUN(test_fwd_client_only_reverse);
+	T_RUN(test_fwd_udp_from4_and_range);
+	T_RUN(test_fwd_removed_cuts);
+	T_RUN(test_fwd_nat_avoids_range);
+	T_RUN(test_fwd_icmp_errors);
+	T_RUN(test_fwd_restart);
+	T_RUN(test_fwd_quota);
+	T_RUN(test_fwd_client_mac_unknown);
+	T_RUN(test_fwd_fragment_after_move);
+	T_RUN(test_fwd_rebuild_checks);
+	return t_done();
+}
