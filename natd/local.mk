@@ -6,8 +6,7 @@ natd_libnatd_a_SOURCES = \
 	natd/nat.h natd/nat_priv.h natd/nat_engine.c natd/nat_client.c \
 	natd/nat_uplink.c natd/nat_flow.c natd/nat_verdict.c natd/nat_frag.c \
 	natd/nat_rewrite.c natd/nat_answer.c natd/nat_setup.c \
-	natd/nat_dns.c natd/nat_stats.c natd/flowtab.c natd/flowtab.h \
-	natd/nat_fakeip.c
+	natd/nat_dns.c natd/nat_stats.c natd/flowtab.c natd/flowtab.h
 NATD_LIBS = natd/libnatd.a $(MOAT_COMMON_LIBS)
 # The set-up shared by every program that drives the engine without natd.
 NATD_HARNESS = tests/natd_harness.c tests/natd_harness.h
@@ -20,7 +19,7 @@ natd_natd_LDADD = $(NATD_LIBS)
 moat_moat_SOURCES += natd/flowtab.c natd/flowtab.h
 
 MOAT_UNIT_TESTS += tests/unit/test_natd tests/unit/test_natd_flowtab tests/unit/test_natd_dns \
-	tests/unit/test_natd_options tests/unit/test_natd_fakeip
+	tests/unit/test_natd_options
 tests_unit_test_natd_SOURCES = tests/unit/test_natd.c tests/unit/natd_testlib.h tests/unit/t.h \
 	$(NATD_HARNESS)
 tests_unit_test_natd_LDADD = $(NATD_LIBS) $(JANSSON_LIBS)
@@ -30,9 +29,6 @@ tests_unit_test_natd_flowtab_LDADD = $(NATD_LIBS)
 tests_unit_test_natd_dns_SOURCES = tests/unit/test_natd_dns.c tests/unit/natd_testlib.h tests/unit/t.h \
 	$(NATD_HARNESS)
 tests_unit_test_natd_dns_LDADD = $(NATD_LIBS)
-tests_unit_test_natd_fakeip_SOURCES = tests/unit/test_natd_fakeip.c tests/unit/natd_testlib.h tests/unit/t.h \
-	$(NATD_HARNESS)
-tests_unit_test_natd_fakeip_LDADD = $(NATD_LIBS)
 # Runs the natd binary with bad options.
 tests_unit_test_natd_options_SOURCES = tests/unit/test_natd_options.c tests/unit/t.h
 
@@ -57,3 +53,10 @@ MOAT_BENCHES += tests/bench/bench_natd
 EXTRA_PROGRAMS += tests/bench/bench_natd
 tests_bench_bench_natd_SOURCES = tests/bench/bench_natd.c $(NATD_HARNESS)
 tests_bench_bench_natd_LDADD = $(NATD_LIBS)
+
+# net.fake-ip (issue 14): its own file, and its unit test.
+natd_libnatd_a_SOURCES += natd/nat_fakeip.c
+MOAT_UNIT_TESTS += tests/unit/test_natd_fakeip
+tests_unit_test_natd_fakeip_SOURCES = tests/unit/test_natd_fakeip.c tests/unit/natd_testlib.h tests/unit/t.h \
+	$(NATD_HARNESS)
+tests_unit_test_natd_fakeip_LDADD = $(NATD_LIBS)

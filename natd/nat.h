@@ -244,12 +244,13 @@ struct nat_pcap_rec {
 };
 
 /* net.fake-ip (nat_fakeip.c): dom0's mappings, and per port the addresses
- * its client is shown (0: none). */
+ * its client is shown (0: none), worked out for the port's address for_ip
+ * under the mappings of generation gen. */
 struct nat_fakeip {
 	uint32_t	ip[CLIENTS_MAX], vis[CLIENTS_MAX], gw[CLIENTS_MAX];
-	uint32_t	n;
-	int		any;
+	uint32_t	n, gen;
 	uint32_t	vis_ip[MQ_PORT_MAX], vis_gw[MQ_PORT_MAX];
+	uint32_t	for_ip[MQ_PORT_MAX], pgen[MQ_PORT_MAX];
 };
 
 struct nat_engine {

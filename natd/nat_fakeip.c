@@ -17,33 +17,28 @@
 #include "log.h"
 #include "nat_priv.h"
 
-/* The mapping of each port's client, from the last MSG_CLIENTS and the
- * port's link: recomputed when either changes. */
-void
-nat_fakeip_refresh(struct nat_engine *e)
+/* The addresses port's client is shown, 0 when it is not mapped: worked
+ * out again when the mappings or the port's address changed since. */
+static uint32_t
+port_vis(struct nat_engine *e, uint16_t port, uint32_t *vgw)
 {
 	struct nat_fakeip *fk = &e->fake;
-	uint32_t p, k;
+	const struct nat_link *l = &e->link[port];
+	uint32_t k;
 
-	memset(fk->vis_ip, 0, sizeof(fk->vis_ip));
-	memset(fk->vis_gw, 0, sizeof(fk->vis_gw));
-	fk->any = 0;
-	for (p = 1; p < MQ_PORT_MAX; p++) {
-		const struct nat_link *l = &e->link[p];
-
-		if (!l->known || l->kind != LINK_CLIENT || l->ip == 0)
-			continue;
-		for (k = 0; k < fk->n; k++) {
-			if (fk->ip[k] != l->ip)
-				continue;
-			if (fk->vis[k] != 0 && fk->vis[k] != l->ip) {
-				fk->vis_ip[p] = fk->vis[k];
-				fk->vis_gw[p] = fk->gw[k];
-				fk->any = 1;
+	if (fk->pgen[port] != fk->gen || fk->for_ip[port] != l->ip) {
+		fk->vis_ip[port] = fk->vis_gw[port] = 0;
+		for (k = 0; k < fk->n && l->ip != 0; k++)
+			if (fk->ip[k] == l->ip) {
+				fk->vis_ip[port] = fk->vis[k];
+				fk->vis_gw[port] = fk->gw[k];
+				break;
 			}
-			break;
-		}
+		fk->for_ip[port] = l->ip;
+		fk->pgen[port] = fk->gen;
 	}
+	*vgw = fk->vis_gw[port];
+	return fk->vis_ip[port];
 }
 
 void
@@ -67,7 +62,9 @@ nat_fakeip_set(struct nat_engine *e, const struct msg_clients *mc)
 		    ip4_str(cl->ip, a), ip4_str(cl->visible_ip, b),
 		    cl->visible_gw ? ip4_str(cl->visible_gw, c) : "unchanged");
 	}
-	nat_fakeip_refresh(e);
+	/* never 0, which a port that has not looked yet holds */
+	if (++fk->gen == 0)
+		fk->gen = 1;
 }
 
 /* old -> new for one address of the frame's IPv4 header, then the same for
@@ -122,12 +119,11 @@ swap_arp(struct pkt_view *v, uint32_t s_old, uint32_t s_new, uint32_t t_old,
 int
 nat_fakeip_in(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 {
-	const struct nat_fakeip *fk = &e->fake;
 	uint32_t real = e->link[d->port].ip, vis, vgw, gw = e->nc.netvm_gateway;
 
-	if (!fk->any || d->port >= MQ_PORT_MAX || (vis = fk->vis_ip[d->port]) == 0)
+	if (e->fake.n == 0 || d->port >= MQ_PORT_MAX ||
+	    (vis = port_vis(e, d->port, &vgw)) == 0)
 		return 0;
-	vgw = fk->vis_gw[d->port];
 	switch (v->l3) {
 	case PKT_L3_IPV4:
 		/* the client does not have its real address: one that uses
@@ -160,16 +156,14 @@ nat_fakeip_in(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 void
 nat_fakeip_out(struct nat_engine *e, struct mq_desc *d)
 {
-	const struct nat_fakeip *fk = &e->fake;
 	uint32_t real, vis, vgw, gw = e->nc.netvm_gateway;
 	struct pkt_view v;
 	uint8_t *f;
 
-	if (!fk->any || d->port == MQ_PORT_UPLINK || d->port >= MQ_PORT_MAX ||
-	    (vis = fk->vis_ip[d->port]) == 0)
+	if (e->fake.n == 0 || d->port == MQ_PORT_UPLINK || d->port >= MQ_PORT_MAX ||
+	    (vis = port_vis(e, d->port, &vgw)) == 0)
 		return;
 	real = e->link[d->port].ip;
-	vgw = fk->vis_gw[d->port];
 	if ((f = nat_frame(e, d)) == NULL || pkt_parse(&v, f, d->len) != PKT_OK)
 		return;
 	if (v.l3 == PKT_L3_IPV4) {

@@ -212,7 +212,6 @@ nat_link(struct nat_engine *e, const struct msg_link *m, uint64_t now)
 	memcpy(l->name, m->name, sizeof(l->name));
 	l->name[sizeof(l->name) - 1] = '\0';
 	ipmap_rebuild(e);
-	nat_fakeip_refresh(e);
 	if (m->port == MQ_PORT_UPLINK && l->up)
 		e->gw_next_arp_ms = now;
 }

@@ -172,6 +172,27 @@ test_unmapped_again(void)
 	tl_free(t);
 }
 
+/* The mapping is the address's, not the port's: a port given another
+ * client loses it, and the mapped client keeps it on another port. */
+static void
+test_follows_the_address(void)
+{
+	struct tl *t = mapped();
+	size_t n;
+
+	tl_link(t, 1, 1, A("10.137.0.77"), MAC_C1, MAC_V1);
+	n = mk_udp(F, MAC_V1, MAC_C1, VIS, IP_REMOTE, 1000, 53, 10);
+	tl_in(t, 1, F, n);
+	T_EQ_INT(tl_drops(t, 1, NAT_R_SPOOFED), 1);
+	T_EQ_INT(t->nfr, 0);
+	tl_link(t, 2, 1, IP_C1, MAC_C2, MAC_V2);
+	n = mk_udp(F, MAC_V2, MAC_C2, VIS, IP_REMOTE, 1000, 53, 10);
+	tl_in(t, 2, F, n);
+	T_EQ_INT(t->nfr, 1);
+	T_EQ_MEM(t->fr[0].src, &(uint32_t){ IP_C1 }, 4);
+	tl_free(t);
+}
+
 int
 main(void)
 {
@@ -180,5 +201,6 @@ main(void)
 	T_RUN(test_arp);
 	T_RUN(test_icmp_error_quote);
 	T_RUN(test_unmapped_again);
+	T_RUN(test_follows_the_address);
 	return t_done();
 }
