@@ -152,6 +152,9 @@ ctl_dispatch(const struct msg *m)
 			fatalx("SVC_REPLY without a qrexec agent");
 		qx_svc_reply(&ad, m);
 		break;
+	case MSG_DOM0_CALL:
+		qx_dom0_request(&ad, m);
+		break;
 #ifdef MOAT_TEST_HOOKS
 	case MSG_TEST_SYSCALL:
 		test_syscall(m);

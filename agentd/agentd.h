@@ -167,6 +167,26 @@ int	qx_parse_exec(const struct qx_hdr *h, const uint8_t *body,
 	    const char **why);
 /* 0: a QUBESRPC call in c; 1: a plain command (we run none); -1: malformed. */
 int	qx_parse_cmdline(const char *cmdline, struct qx_cmd *c, const char **why);
+/*
+ * Our own calls to dom0 (VM -> dom0): TRIGGER_SERVICE3 {target[64],
+ * request id[32], "svc[+arg]\0"}, answered by SERVICE_REFUSED {id[32]} or
+ * SERVICE_CONNECT {domain, port, id[32]}; then we serve the data vchan and
+ * read the service's messages (qx_reply_check) as a caller does.
+ */
+#define QX_IDENT_LEN		32
+#define QX_TRIGGER_FIXED	(64 + QX_IDENT_LEN)
+#define QX_MAX_SERVICE_LEN	255	/* ours; dom0 takes up to 65000 */
+/* The whole message into out (cap bytes): its length, or 0 when a field
+ * does not fit or the id has a character dom0 refuses. */
+size_t	qx_put_trigger(uint8_t *out, size_t cap, const char *target,
+	    const char *ident, const char *service);
+/* 0 and the fields (ident NUL-terminated), or -1 with why. */
+int	qx_parse_connect(const struct qx_hdr *h, const uint8_t *body,
+	    uint32_t *domain, uint32_t *port, char ident[QX_IDENT_LEN],
+	    const char **why);
+int	qx_parse_refused(const struct qx_hdr *h, const uint8_t *body,
+	    char ident[QX_IDENT_LEN], const char **why);
+int	qx_reply_check(const struct qx_hdr *h, const char **why);
 
 /* agentd.c: the process and its poll loop. */
 enum agentd_mode { AGENTD_FILE = 1, AGENTD_SOCKET, AGENTD_XEN };
@@ -216,6 +236,7 @@ void	agentd_vchan_poll(struct agentd *ad, struct pollset *ps);
 void	agentd_vchan_tick(struct agentd *ad);
 
 void	qx_svc_reply(struct agentd *ad, const struct msg *m);
+void	qx_dom0_request(struct agentd *ad, const struct msg *m);
 
 /* agentd_xen.c: control/shutdown, the Xen sandbox root. */
 struct vchan_env;

@@ -12,10 +12,12 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "agentd.h"
 #include "agentd_qx.h"
 #include "log.h"
+#include "util.h"
 #include "vchan.h"
 
 #define QDB_PORT		111
@@ -172,4 +174,27 @@ void
 qx_svc_reply(struct agentd *ad, const struct msg *m)
 {
 	qx_svc_done(ad->qx, m);
+}
+
+void
+qx_dom0_request(struct agentd *ad, const struct msg *m)
+{
+	struct msg_dom0_call c;
+
+	if (msg_get(m, MSG_DOM0_CALL, &c, sizeof(c)) == -1)
+		fatalx("bad DOM0_CALL");
+	c.service[sizeof(c.service) - 1] = '\0';
+	if (ad->qx == NULL) {
+		/* file mode: there is no dom0 to ask */
+		struct msg_dom0_result r = { .status = DOM0_FAILED };
+		int fd = memfd_from("moat-dom0-out", "", 0);
+
+		if (fd == -1)
+			fatal("memfd for a dom0 answer");
+		if (send_ctl(ad, MSG_DOM0_RESULT, &r, sizeof(r), fd) == -1)
+			fatal("DOM0_RESULT");
+		close(fd);
+		return;
+	}
+	qx_dom0_call(ad->qx, c.service);
 }

@@ -49,6 +49,30 @@ struct qx_call {
 	enum qx_phase		 phase;
 };
 
+/*
+ * Our one call to dom0 at a time (moat.StoredRules at start): sent once
+ * dom0's daemon is connected, again if it reconnects before answering.
+ */
+#define QX_DOM0_TIMEOUT_MS	30000	/* from the supervisor's request */
+enum qx_out_state { OUT_NONE = 0, OUT_WANT, OUT_SENT, OUT_DATA };
+struct qx_out {
+	enum qx_out_state	 state;
+	char			 service[SVC_NAME_MAX];
+	char			 ident[QX_IDENT_LEN];
+	uint32_t		 seq;
+	uint32_t		 gen;		/* control connection of the trigger */
+	uint32_t		 domain, port;	/* the data vchan we serve */
+	struct vchan		*v;
+	uint8_t			*in;		/* QX_DATA_MAX */
+	size_t			 inlen;
+	uint8_t			 out[2 * QX_HDR_LEN + 4];	/* HELLO, stdin EOF */
+	size_t			 outlen;
+	int			 hello;
+	uint8_t			*res;		/* stdout, at most DOM0_OUT_MAX */
+	size_t			 reslen;
+	uint64_t		 deadline;
+};
+
 enum qx_ctl_state { CTL_WAITING = 0, CTL_HELLO, CTL_RUN };
 struct qx {
 	const struct vchan_env	*env;
@@ -65,6 +89,7 @@ struct qx {
 	uint32_t		 next_callid;
 	uint32_t		 nactive;
 	uint64_t		 ncalls, nterminated;
+	struct qx_out		 out;
 };
 
 /* agentd_qrexec.c */
@@ -79,6 +104,10 @@ void		 qx_svc_done(struct qx *qx, const struct msg *m);
 int		 qx_ctl_feed(struct qx *qx, const uint8_t *buf, size_t len);
 int		 qx_call_feed(struct qx *qx, struct qx_call *c, const uint8_t *buf,
 		    size_t len);
+/* MSG_DOM0_CALL: call a dom0 service; MSG_DOM0_RESULT goes back. */
+void		 qx_dom0_call(struct qx *qx, const char *service);
+/* Bytes from our call's data vchan (tests, fuzzing). -1: call ended. */
+int		 qx_out_feed(struct qx *qx, const uint8_t *buf, size_t len);
 /* One EXEC_CMDLINE / JUST_EXEC from dom0. */
 void		 qx_exec(struct qx *qx, uint32_t domain, uint32_t port,
 		    const char *cmdline, int just_exec);

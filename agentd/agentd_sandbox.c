@@ -9,7 +9,8 @@
  * vchan directory (main() sets the policy's root to it): connect() reaches
  * those sockets and nothing else; agentd_socket_rules are added in that
  * mode only. Its listening socket (qrexec, port 512) is bound before the
- * sandbox and kept for its lifetime, so bind/listen/unlink are not here.
+ * sandbox and kept for its lifetime; bind/listen/unlink/chmod serve only
+ * the data vchan of its own call to dom0, inside the vchan directory.
  * With the Xen transport, libxenvchan opens devices in /dev/xen for every
  * new vchan: agentd_xen.c gives it a root holding only those devices and
  * adds its own table (agentd_xen_rules) in that mode only. On Xen agentd
@@ -43,6 +44,15 @@ const struct sc_rule agentd_socket_rules[] = {
 	SC_ALLOW_ARG(socket, 0, AF_UNIX, "a new client socket, UNIX only"),
 	SC_ALLOW(recvfrom, "vchan sockets (libc recv)"),
 	SC_ALLOW(sendto, "vchan sockets (libc send)"),
+	/* Our own call to dom0 (moat.StoredRules at start): dom0 connects to
+	 * us, so we serve its data vchan: a new socket in the vchan directory
+	 * (our root), which must be writable by our uid (docs/qubes.md). */
+	SC_ALLOW(bind, "data vchan server of our call to dom0: its socket"),
+	SC_ALLOW(listen, "the same socket"),
+	SC_ALLOW(unlink, "vchan_socket_server: a stale socket of that name"),
+	SC_ALLOW(unlinkat, "the same, through libc paths that use unlinkat"),
+	SC_ALLOW(chmod, "vchan_socket_server: 0666, so a dom0 under another uid can connect"),
+	SC_ALLOW(fchmodat, "the same, through libc paths that use fchmodat"),
 };
 const size_t agentd_socket_nrules = sizeof(agentd_socket_rules) / sizeof(agentd_socket_rules[0]);
 

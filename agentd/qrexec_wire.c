@@ -61,11 +61,19 @@ qx_ctrl_check(const struct qx_hdr *h, const char **why)
 			return QX_FATAL;
 		}
 		return QX_OK;
+	/* answers to our own calls (TRIGGER_SERVICE3): fixed sizes */
 	case QX_SERVICE_CONNECT:
+		if (h->len != 8 + QX_IDENT_LEN) {
+			*why = "SERVICE_CONNECT of the wrong size";
+			return QX_FATAL;
+		}
+		return QX_OK;
 	case QX_SERVICE_REFUSED:
-		/* answers to calls we never make */
-		*why = "answer to a call we did not make";
-		return h->len <= 64 ? QX_SKIP : QX_FATAL;
+		if (h->len != QX_IDENT_LEN) {
+			*why = "SERVICE_REFUSED of the wrong size";
+			return QX_FATAL;
+		}
+		return QX_OK;
 	default:
 		/* Stock agents exit on an unknown type; dropping only the
 		 * message keeps qrexec alive if dom0 grows a new one. */
@@ -222,4 +230,107 @@ qx_parse_cmdline(const char *cmdline, struct qx_cmd *c, const char **why)
 		return -1;
 	}
 	return 0;
+}
+
+/* A request id as dom0 accepts one: [0-9A-Za-z_.- ], NUL-terminated,
+ * NUL-padded. */
+static int
+ident_ok(const uint8_t *p)
+{
+	size_t i, n = 0;
+
+	while (n < QX_IDENT_LEN && p[n] != 0)
+		n++;
+	if (n == 0 || n == QX_IDENT_LEN)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') ||
+		    (p[i] >= 'A' && p[i] <= 'Z') ||
+		    (p[i] >= 'a' && p[i] <= 'z') ||
+		    p[i] == '_' || p[i] == '.' || p[i] == '-' || p[i] == ' '))
+			return 0;
+	for (; i < QX_IDENT_LEN; i++)
+		if (p[i] != 0)
+			return 0;
+	return 1;
+}
+
+size_t
+qx_put_trigger(uint8_t *out, size_t cap, const char *target,
+    const char *ident, const char *service)
+{
+	size_t tl = strlen(target), il = strlen(ident), sl = strlen(service);
+	size_t len = QX_TRIGGER_FIXED + sl + 1;
+
+	if (tl >= 64 || il == 0 || il >= QX_IDENT_LEN || sl == 0 ||
+	    sl > QX_MAX_SERVICE_LEN || QX_HDR_LEN + len > cap)
+		return 0;
+	qx_put_hdr(out, QX_TRIGGER_SERVICE3, (uint32_t)len);
+	out += QX_HDR_LEN;
+	memset(out, 0, QX_TRIGGER_FIXED);
+	memcpy(out, target, tl);
+	memcpy(out + 64, ident, il);
+	if (!ident_ok(out + 64))
+		return 0;
+	memcpy(out + QX_TRIGGER_FIXED, service, sl + 1);
+	return QX_HDR_LEN + len;
+}
+
+int
+qx_parse_connect(const struct qx_hdr *h, const uint8_t *body,
+    uint32_t *domain, uint32_t *port, char ident[QX_IDENT_LEN],
+    const char **why)
+{
+	if (h->type != QX_SERVICE_CONNECT || h->len != 8 + QX_IDENT_LEN) {
+		*why = "expected SERVICE_CONNECT";
+		return -1;
+	}
+	if (!ident_ok(body + 8)) {
+		*why = "SERVICE_CONNECT: malformed request id";
+		return -1;
+	}
+	*domain = qx_get_u32(body);
+	*port = qx_get_u32(body + 4);
+	memcpy(ident, body + 8, QX_IDENT_LEN);
+	return 0;
+}
+
+int
+qx_parse_refused(const struct qx_hdr *h, const uint8_t *body,
+    char ident[QX_IDENT_LEN], const char **why)
+{
+	if (h->type != QX_SERVICE_REFUSED || h->len != QX_IDENT_LEN) {
+		*why = "expected SERVICE_REFUSED";
+		return -1;
+	}
+	if (!ident_ok(body)) {
+		*why = "SERVICE_REFUSED: malformed request id";
+		return -1;
+	}
+	memcpy(ident, body, QX_IDENT_LEN);
+	return 0;
+}
+
+int
+qx_reply_check(const struct qx_hdr *h, const char **why)
+{
+	if (h->len > QX_MAX_CHUNK) {
+		*why = "chunk over 65536 bytes";
+		return QX_FATAL;
+	}
+	switch (h->type) {
+	case QX_HELLO:
+	case QX_DATA_EXIT_CODE:
+		if (h->len != 4) {
+			*why = "HELLO or EXIT_CODE of the wrong size";
+			return QX_FATAL;
+		}
+		return QX_OK;
+	case QX_DATA_STDOUT:
+	case QX_DATA_STDERR:
+		return QX_OK;
+	default:
+		*why = "not a message a service sends";
+		return QX_SKIP;
+	}
 }

@@ -52,6 +52,9 @@ const struct msg_spec msg_table[MSG_TYPE_COUNT] = {
 	[MSG_TEST_RING] =	{ "TEST_RING", FIX(msg_test_ring), 0, S, 0 },
 	[MSG_CLIENTS] =		{ "CLIENTS", VAR(sizeof(struct msg_clients)), 0, AG | S, NA | PO },
 	[MSG_CLIENTS6] =	{ "CLIENTS6", VAR(sizeof(struct msg_clients6)), 0, AG | S, PO },
+	[MSG_RULES_HOLD] =	{ "RULES_HOLD", FIX(msg_rules_hold), 0, S, 0 },
+	[MSG_DOM0_CALL] =	{ "DOM0_CALL", FIX(msg_dom0_call), 0, S, 0 },
+	[MSG_DOM0_RESULT] =	{ "DOM0_RESULT", FIX(msg_dom0_result), 2, AG, 0 },
 	[MSG_FORWARDS] =	{ "FORWARDS", FIX(msg_forwards), 0, PO | S, NA },
 };
 

@@ -78,6 +78,9 @@ enum msg_type {
 	MSG_PEER_DIED,		/* s->netbackd  natd died: reclaim the buffers it held */
 	MSG_TEST_RING,		/* s->d  test builds only: corrupt our producer index of a ring */
 	MSG_CLIENTS6,		/* agentd->s->policyd  connected IPv6 clients, mapped addresses */
+	MSG_RULES_HOLD,		/* s->policyd  hold new flows (stored rules not yet in) or go on */
+	MSG_DOM0_CALL,		/* s->agentd  call a dom0 service (VM -> dom0 qrexec) */
+	MSG_DOM0_RESULT,	/* agentd->s  its answer, stdout in the memfd */
 	MSG_FORWARDS,		/* policyd->s->natd  the inbound port forwards in force */
 	MSG_TYPE_COUNT
 };
@@ -346,6 +349,31 @@ struct msg_test_ring {
 };
 static_assert(sizeof(struct msg_test_ring) == 8, "msg_test_ring size");
 
+/* MSG_RULES_HOLD: 1 = leave new flows waiting (natd holds their first
+ * packets, and drops them after its own timeout), 0 = decide again. */
+struct msg_rules_hold {
+	uint32_t	hold;
+	uint32_t	pad;
+};
+static_assert(sizeof(struct msg_rules_hold) == 8, "msg_rules_hold size");
+
+/* MSG_DOM0_CALL: one service in dom0 (no input), e.g. moat.StoredRules. */
+struct msg_dom0_call {
+	char		service[SVC_NAME_MAX];	/* NUL-terminated */
+};
+static_assert(sizeof(struct msg_dom0_call) == 64, "msg_dom0_call size");
+
+/* MSG_DOM0_RESULT: how the call ended; stdout (out_len bytes, at most
+ * DOM0_OUT_MAX) in the memfd when status is DOM0_ANSWERED. */
+#define DOM0_OUT_MAX		(SVC_MAX_INPUT + 1)
+enum { DOM0_ANSWERED = 0, DOM0_REFUSED, DOM0_FAILED };
+struct msg_dom0_result {
+	uint32_t	status;		/* DOM0_* */
+	int32_t		exit_code;	/* the service's, when answered */
+	uint32_t	out_len;
+	uint32_t	pad;
+};
+static_assert(sizeof(struct msg_dom0_result) == 16, "msg_dom0_result size");
 /*
  * MSG_FORWARDS: the "forward" rules of the JSON rules in force (policyd
  * checked them; natd checks each entry again and ignores a bad one). Sent

@@ -333,6 +333,12 @@ send_config(struct daemon *d)
 		break;
 	}
 	case PROC_POLICYD:
+		/* while the stored rules are on their way, no verdict at all */
+		if (M.stored == STORED_PENDING) {
+			struct msg_rules_hold h = { .hold = 1 };
+
+			daemon_send(d->id, MSG_RULES_HOLD, 0, &h, sizeof h, -1);
+		}
 		/* the last accepted JSON rules come back before the first verdict */
 		if (M.setrules_fd >= 0) {
 			struct msg_call c = { .callid = 0 };
@@ -700,6 +706,7 @@ handle_message(struct daemon *d, struct msg *m)
 		d->ready = 1;
 		log_info("%s ready (pid %d, sandbox %s)", d->name, (int)d->pid,
 		    r.sandbox ? "seccomp" : "OFF");
+		stored_ready(d->id);
 		return;
 	}
 	case MSG_CALL_DONE:
@@ -707,6 +714,9 @@ handle_message(struct daemon *d, struct msg *m)
 		return;
 	case MSG_SVC_REQ:
 		service_agent_request(m);
+		return;
+	case MSG_DOM0_RESULT:
+		stored_result(m);
 		return;
 	case MSG_POWEROFF: {
 		struct msg_poweroff p;

@@ -15,6 +15,8 @@ MOAT_SUPERVISOR_TESTS = tests/integ/moat_supervisor.sh tests/integ/moat_rogue.sh
 EXTRA_DIST += $(MOAT_SUPERVISOR_TESTS)
 MOAT_INTEG_TESTS += $(MOAT_SUPERVISOR_TESTS) tests/integ/fault_kill_transfer.sh tests/integ/dp_dom0.sh \
 	tests/integ/fault_broken_ring.sh
+# the JSON rules stored in dom0 (issue 14), through moat-dom0 and the dom0 script
+MOAT_INTEG_TESTS += tests/integ/dp_persist.sh
 EXTRA_DIST += tests/integ/fault_kill_transfer.sh tests/soak/soak.sh tests/soak/hostile.py
 # Runs the moat binary with bad --client options; ip6_client_parse.
 MOAT_UNIT_TESTS += tests/unit/test_moat_options

@@ -346,6 +346,7 @@ main(int argc, char **argv)
 	queues_create(nbufs, bufsz);
 	flowtab_create();
 	services_init();
+	stored_init();
 	for (int i = PROC_NETBACKD; i < PROC_COUNT; i++)
 		daemon_start(&M.d[i], 0);
 

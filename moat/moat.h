@@ -105,9 +105,19 @@ struct moat {
 	int		 nqr;
 	struct cached_qrules *qr_open;	/* being received from agentd */
 	int		 setrules_fd;	/* the last accepted moat.SetRules input */
+
+	/* the JSON rules stored in dom0 (moat.StoredRules), fetched at start */
+	int		 stored;	/* STORED_* */
+	uint64_t	 stored_deadline;
+	int		 stored_fd;	/* answer waiting for policyd to be ready */
+	int		 user_rules;	/* a SetRules call came since the start */
 	struct msg_forwards forwards;	/* policyd's last forward table, for natd */
 	int		 have_forwards;
 };
+enum { STORED_NONE = 0, STORED_PENDING, STORED_DONE };
+/* How long new flows wait for the stored rules at start (docs/rules.md). */
+#define STORED_WAIT_MS	10000
+#define STORED_SERVICE	"moat.StoredRules"
 
 extern struct moat M;
 
@@ -137,6 +147,10 @@ void	service_call_done(struct daemon *d, const struct msg *m);
 void	service_agent_request(const struct msg *m);
 void	services_daemon_died(enum proc_id id);
 void	services_stop(void);
+/* The stored rules: MSG_DOM0_RESULT from agentd, and a daemon's READY. */
+void	stored_init(void);
+void	stored_result(const struct msg *m);
+void	stored_ready(enum proc_id id);
 
 /* epoll tags */
 enum ev_kind { EV_SIGNAL = 1, EV_CTL_LISTEN, EV_CTL_CONN, EV_CHAN, EV_LOG };

@@ -41,7 +41,7 @@ struct ctlconn {
 	int		 waiting;	/* a call is under way for it */
 };
 
-enum call_kind { CK_PLAIN = 0, CK_STATS, CK_SETRULES };
+enum call_kind { CK_PLAIN = 0, CK_STATS, CK_SETRULES, CK_STORED };
 
 struct call {
 	int		 used;
@@ -64,6 +64,8 @@ struct result {
 };
 
 static struct call calls[MAX_CALLS];
+static int stored_apply;	/* dispatch: this SetRules is the stored document */
+static void	stored_release(const char *how);
 static struct ctlconn *conns[MAX_CONNS];
 static uint32_t next_callid = 1;
 static struct ev listen_ev = { EV_CTL_LISTEN, NULL };
@@ -389,7 +391,7 @@ dispatch(const char *service, const char *arg, const char *source, int in_fd,
 	c->used = 1;
 	c->id = next_callid++;
 	c->target = s->target;
-	c->kind = s->kind;
+	c->kind = stored_apply ? CK_STORED : s->kind;
 	c->deadline = now_ms() + CALL_TIMEOUT_MS;
 	c->conn = conn;
 	c->from_agent = from_agent;
@@ -402,7 +404,7 @@ dispatch(const char *service, const char *arg, const char *source, int in_fd,
 	strlcpy_(mc.arg, arg, sizeof mc.arg);
 	strlcpy_(mc.source, source, sizeof mc.source);
 	daemon_send(s->target, MSG_CALL, c->id, &mc, sizeof mc, in_fd);
-	if (s->kind == CK_SETRULES) {
+	if (c->kind == CK_SETRULES || c->kind == CK_STORED) {
 		c->in_fd = in_fd;	/* kept: replayed to policyd after a restart */
 		in_fd = -1;
 	}
@@ -491,11 +493,25 @@ service_call_done(struct daemon *d, const struct msg *m)
 		r.out = wrapped;
 		r.out_len = wrapped ? strlen(wrapped) : 0;
 	}
-	if (c->kind == CK_SETRULES && r.status == 0) {
+	if ((c->kind == CK_SETRULES || c->kind == CK_STORED) && r.status == 0) {
 		if (M.setrules_fd >= 0)
 			close(M.setrules_fd);
 		M.setrules_fd = c->in_fd;
 		c->in_fd = -1;
+	}
+	if (c->kind == CK_SETRULES && r.status == 0) {
+		/* newer than anything dom0 kept: no need to wait for that */
+		M.user_rules = 1;
+		stored_release("rules were set meanwhile");
+	}
+	if (c->kind == CK_STORED) {
+		if (r.status == 0)
+			log_info("the JSON rules stored in dom0 are in force");
+		else
+			log_warnx("the JSON rules stored in dom0 were refused, "
+			    "not applied (the Qubes rules alone decide): %.*s",
+			    (int)(r.err_len > 300 ? 300 : r.err_len), r.err);
+		stored_release(r.status == 0 ? "applied" : "refused by policyd");
 	}
 	deliver(c->conn, c->from_agent, c->agent_callid, &r);
 	call_free(c);
@@ -539,6 +555,11 @@ services_daemon_died(enum proc_id id)
 		if (c->used && c->target == id) {
 			fail(c->conn, c->from_agent, c->agent_callid, 75,
 			    "moat: %s died while answering; try again", M.d[id].name);
+			if (c->kind == CK_STORED && M.stored_fd < 0) {
+				/* the next policyd gets them (stored_ready) */
+				M.stored_fd = c->in_fd;
+				c->in_fd = -1;
+			}
 			call_free(c);
 		}
 	}
@@ -553,9 +574,13 @@ services_tick(uint64_t now)
 		if (c->used && now > c->deadline) {
 			fail(c->conn, c->from_agent, c->agent_callid, 75,
 			    "moat: %s did not answer in time", M.d[c->target].name);
+			if (c->kind == CK_STORED)
+				stored_release("policyd did not answer");
 			call_free(c);
 		}
 	}
+	if (M.stored == STORED_PENDING && now > M.stored_deadline)
+		stored_release("dom0 did not answer in time");
 	for (int i = 0; i < MAX_CONNS; i++)
 		if (conns[i] && !conns[i]->waiting && now > conns[i]->deadline)
 			conn_close(conns[i]);
@@ -715,4 +740,125 @@ services_stop(void)
 			conn_close(conns[i]);
 	close(M.ctl_fd);
 	unlink(M.control_path);
+}
+
+/*
+ * The JSON rules stored in dom0 by moat-rules (docs/rules.md). With dom0
+ * (--vchan), policyd holds new flows until they are in: agentd calls
+ * moat.StoredRules in dom0 once it is ready; the answer goes to policyd as
+ * a SetRules call, and policyd goes on once that is done, or once dom0 has
+ * refused, answered nothing, or not answered within STORED_WAIT_MS.
+ */
+void
+stored_init(void)
+{
+	M.stored_fd = -1;
+	if (M.vchan == NULL)
+		return;
+	M.stored = STORED_PENDING;
+	M.stored_deadline = now_ms() + STORED_WAIT_MS;
+}
+
+static void
+stored_release(const char *how)
+{
+	struct msg_rules_hold h = { .hold = 0 };
+
+	if (M.stored != STORED_PENDING)
+		return;
+	M.stored = STORED_DONE;
+	log_info("stored rules: %s; deciding flows", how);
+	if (M.d[PROC_POLICYD].chan >= 0)
+		daemon_send(PROC_POLICYD, MSG_RULES_HOLD, 0, &h, sizeof h, -1);
+}
+
+static void
+stored_apply_fd(void)
+{
+	struct stat st;
+	int fd = M.stored_fd;
+
+	M.stored_fd = -1;
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		stored_release("unreadable answer");
+		return;
+	}
+	stored_apply = 1;
+	dispatch("moat.SetRules", "", "dom0 (stored)", fd, (uint32_t)st.st_size,
+	    NULL, 0, 0);
+	stored_apply = 0;
+	/* dispatch may have failed before the call (policyd restarting):
+	 * then no CK_STORED call is under way to release the hold */
+	for (int i = 0; i < MAX_CALLS; i++)
+		if (calls[i].used && calls[i].kind == CK_STORED)
+			return;
+	stored_release("policyd could not take them");
+}
+
+void
+stored_result(const struct msg *m)
+{
+	struct msg_dom0_result r;
+	struct stat st;
+
+	if (msg_get(m, MSG_DOM0_RESULT, &r, sizeof r) < 0 ||
+	    fstat(m->fd, &st) < 0 || (uint64_t)st.st_size != r.out_len) {
+		log_warnx("agentd: malformed DOM0_RESULT ignored");
+		stored_release("no usable answer");
+		goto out;
+	}
+	if (M.user_rules) {
+		log_info("stored rules: dom0's answer ignored: rules were set "
+		    "since the start");
+		stored_release("rules were set meanwhile");
+		goto out;
+	}
+	if (r.status == DOM0_REFUSED) {
+		log_warnx("stored rules: dom0 refused the %s call (qrexec "
+		    "policy): the Qubes rules alone decide", STORED_SERVICE);
+		stored_release("refused");
+	} else if (r.status != DOM0_ANSWERED || r.exit_code != 0) {
+		log_warnx("stored rules: the %s call failed (status %u, exit "
+		    "%d): the Qubes rules alone decide", STORED_SERVICE,
+		    r.status, r.exit_code);
+		stored_release("failed");
+	} else if (r.out_len == 0) {
+		stored_release("none stored in dom0");
+	} else {
+		log_info("stored rules: %u bytes from dom0", r.out_len);
+		if (M.stored_fd >= 0)
+			close(M.stored_fd);
+		M.stored_fd = m->fd;
+		if (M.d[PROC_POLICYD].ready)
+			stored_apply_fd();
+		return;		/* the fd is ours now */
+	}
+out:
+	if (m->fd >= 0)
+		close(m->fd);
+}
+
+void
+stored_ready(enum proc_id id)
+{
+	struct msg_dom0_call c = { .service = STORED_SERVICE };
+	struct msg_rules_hold h = { .hold = 1 };
+
+	if (id == PROC_AGENTD && M.stored == STORED_PENDING &&
+	    M.stored_fd < 0)
+		daemon_send(PROC_AGENTD, MSG_DOM0_CALL, 0, &c, sizeof c, -1);
+	if (id == PROC_POLICYD) {
+		/* a policyd started (or restarted) before the answer, or
+		 * died applying it */
+		if (M.stored == STORED_PENDING)
+			daemon_send(PROC_POLICYD, MSG_RULES_HOLD, 0, &h,
+			    sizeof h, -1);
+		if (M.stored_fd >= 0 && M.user_rules) {
+			close(M.stored_fd);	/* rules were set since */
+			M.stored_fd = -1;
+		}
+		if (M.stored_fd >= 0)
+			stored_apply_fd();
+	}
 }

@@ -32,6 +32,7 @@ dist_bin_SCRIPTS = packaging/dom0/moat-rules
 
 EXTRA_DIST += $(MOAT_PACKAGING_TESTS) \
 	packaging/dom0/60-moat.policy packaging/dom0/moat-rules \
+	packaging/dom0/70-moat.policy packaging/dom0/moat.StoredRules \
 	packaging/dom0/check-policy.py \
 	packaging/salt/moat/init.sls packaging/salt/moat/rollback.sls \
 	packaging/salt/moat.top packaging/salt/pillar/moat.sls \

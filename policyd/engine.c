@@ -798,6 +798,7 @@ engine_decide(struct engine *e, const struct flow_req *req, uint64_t now_ms,
 	    .ndnsaddr = e->ndnsaddr };
 	struct fkey f = { 0 };
 	const struct qset *q;
+	const struct prule *jr = NULL;
 	uint32_t which;
 	int r;
 
@@ -830,12 +831,22 @@ engine_decide(struct engine *e, const struct flow_req *req, uint64_t now_ms,
 				f.peer4 = e->clients[p].ip4;
 	}
 
+	/*
+	 * The JSON rules first: a drop or reject decides. A JSON accept
+	 * decides only traffic between clients, which the Qubes rules do
+	 * not govern; to the outside it hands the flow on to the client's
+	 * Qubes rules, which must accept it too (docs/rules.md): JSON rules
+	 * can narrow what the Qubes rules allow, never widen it.
+	 */
 	r = rset_eval(&e->json, &f, &cx, &which);
 	if (r == EV_PENDING)
 		return 0;
 	if (r == EV_MATCH) {
-		verdict_from(v, &e->json.rules[which]);
-		return 1;
+		jr = &e->json.rules[which];
+		if (jr->action != VERDICT_ACCEPT) {
+			verdict_from(v, jr);
+			return 1;
+		}
 	}
 	q = engine_qset_get(e, f.family, req->src, 0);
 	if (q == NULL) {
@@ -856,12 +867,23 @@ engine_decide(struct engine *e, const struct flow_req *req, uint64_t now_ms,
 		v->action = VERDICT_REJECT;
 		return 1;
 	}
+	if (f.interclient) {
+		/* Only a JSON accept naming the other client opens it
+		 * (prule_match); without one, the default drop. */
+		if (jr != NULL)
+			verdict_from(v, jr);
+		return 1;
+	}
 	r = rset_eval(&q->set, &f, &cx, &which);
 	if (r == EV_PENDING)
 		return 0;
-	if (r == EV_MATCH)
+	if (r == EV_MATCH) {
 		verdict_from(v, &q->set.rules[which]);
-	/* else: inter-VM traffic no explicit rule accepted: default drop */
+		/* Both accept: the JSON rule is the one the user may have
+		 * asked to log. */
+		if (jr != NULL && v->action == VERDICT_ACCEPT)
+			verdict_from(v, jr);
+	}
 	return 1;
 }
 

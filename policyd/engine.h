@@ -1,10 +1,14 @@
 /*
  * engine.h: policyd's rule sets, their index, and the evaluator.
  *
- * Two sources of rules, evaluated in this order, first match wins:
+ * Two sources of rules, each evaluated first match:
  *  1. the JSON rules from moat.SetRules (one set, for every client);
  *  2. the client's own Qubes rules from QubesDB (one set per client
  *     address), ending in the policy key's action.
+ * A JSON drop or reject decides. Traffic to the outside must then be
+ * accepted by the Qubes rules (a JSON accept only lets it reach them);
+ * traffic between clients is decided by the JSON rules alone (default
+ * drop). engine_decide has the details; docs/rules.md says it for users.
  * Both are compiled into the same form (struct prule) and indexed the
  * same way (struct ridx): by source, then by destination prefix (one hash
  * probe per prefix length in use), each bucket a list of rule numbers in

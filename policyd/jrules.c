@@ -280,6 +280,10 @@ jrules_load(const char *buf, size_t len, struct rset *out, void **docp,
 		goto bad;
 	}
 	json_object_foreach(doc, key, v) {
+		/* "note" is what GetRules adds for the reader; it goes back
+		 * into SetRules with the rest and is ignored */
+		if (strcmp(key, "note") == 0 && json_is_string(v))
+			continue;
 		if (strcmp(key, "version") != 0 && strcmp(key, "names") != 0 &&
 		    strcmp(key, "rules") != 0) {
 			fail(err, errlen, "\"%.64s\": unknown field (expected "
@@ -389,19 +393,30 @@ bad:
 char *
 jrules_dump(const void *doc, size_t *len)
 {
+	json_t *out, *v;
+	const char *key;
 	char *s;
 
+	/* The note first, then the document as it was set (its own note,
+	 * if it had one, replaced). */
+	if ((out = json_pack("{s:s}", "note", JR_NOTE)) == NULL)
+		return NULL;
 	if (doc == NULL) {
-		json_t *empty = json_pack("{s:i, s:{}, s:[]}", "version", 1,
-		    "names", "rules");
-
-		if (empty == NULL)
+		if (json_object_set_new(out, "version", json_integer(1)) == -1 ||
+		    json_object_set_new(out, "names", json_object()) == -1 ||
+		    json_object_set_new(out, "rules", json_array()) == -1) {
+			json_decref(out);
 			return NULL;
-		s = json_dumps(empty, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		json_decref(empty);
+		}
 	} else
-		s = json_dumps((const json_t *)doc, JSON_INDENT(2) |
-		    JSON_PRESERVE_ORDER);
+		json_object_foreach((json_t *)doc, key, v)
+			if (strcmp(key, "note") != 0 &&
+			    json_object_set(out, key, v) == -1) {
+				json_decref(out);
+				return NULL;
+			}
+	s = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(out);
 	if (s != NULL) {
 		size_t l = strlen(s);
 

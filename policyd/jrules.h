@@ -28,8 +28,17 @@
  */
 int	jrules_load(const char *buf, size_t len, struct rset *out, void **doc,
 	    char *err, size_t errlen);
-/* The document in force as JSON text (malloc'd, NUL-terminated); an empty
- * rule set when doc is NULL. */
+/*
+ * What GetRules puts in its "note" field, so that whoever reads the rules
+ * also reads how they combine with the Qubes rules (docs/rules.md).
+ */
+#define JR_NOTE	"JSON drop and reject rules apply first; a JSON accept lets " \
+	"traffic to the outside through only where the client's own Qubes " \
+	"rules (qvm-firewall) accept it too; traffic between clients is " \
+	"decided by these rules alone (default: dropped). This field is " \
+	"ignored by moat.SetRules."
+/* The document in force as JSON text (malloc'd, NUL-terminated), with
+ * the note first; an empty rule set when doc is NULL. */
 char	*jrules_dump(const void *doc, size_t *len);
 void	jrules_doc_free(void *doc);
 /* Swap a loaded set into the engine (freeing the old one); bumps the

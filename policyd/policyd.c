@@ -32,6 +32,7 @@ static struct dnsc	dns;
 static struct shm	shm;
 static struct pd_flows	pf;
 static int		started;
+static int		held;		/* MSG_RULES_HOLD */
 static int64_t		next_expire;
 
 /* The Qubes rules of one client, between QRULES_BEGIN and QRULES_END. */
@@ -308,6 +309,17 @@ control(void)
 		case MSG_CALL:
 			call(&m);
 			break;
+		case MSG_RULES_HOLD: {
+			struct msg_rules_hold h;
+
+			if (msg_get(&m, MSG_RULES_HOLD, &h, sizeof h) < 0)
+				fatalx("bad MSG_RULES_HOLD");
+			if (held != (h.hold != 0))
+				log_info("%s", h.hold ? "holding new flows until the "
+				    "stored rules are in" : "deciding flows");
+			held = h.hold != 0;
+			break;
+		}
 		case MSG_DNS_ANSWER: {
 			static struct msg_dns_answer a;
 
@@ -416,7 +428,9 @@ main(int argc, char **argv)
 		uint64_t now;
 		int n;
 
-		if (started) {
+		/* Held (the supervisor is fetching the stored JSON rules):
+		 * leave new flows in the ring; natd keeps their packets. */
+		if (started && !held) {
 			now = now_ms();
 			if (pd_flows_step(&pf, now, time(NULL)) > 0) {
 				dns_send(now);
@@ -448,7 +462,7 @@ main(int argc, char **argv)
 		if (started && pfd[1].fd >= 0)
 			mq_wake_done(pf.req);
 		control();
-		if (started)
+		if (started && !held)
 			timers();
 	}
 }

@@ -27,6 +27,7 @@ src=$t/SOURCES
 mkdir -p "$src" "$out"
 cp "$kdir/vmlinuz" "$kdir/initramfs" "$src/"
 cp "$pkg/dom0/moat-rules" "$pkg/dom0/60-moat.policy" "$src/"
+cp "$pkg/dom0/70-moat.policy" "$pkg/dom0/moat.StoredRules" "$src/"
 cp "$pkg/salt/moat/init.sls" "$pkg/salt/moat/rollback.sls" "$pkg/salt/moat.top" "$src/"
 cp "$pkg/salt/pillar/moat.sls" "$src/pillar-moat.sls"
 cp "$pkg/salt/pillar/moat.top" "$src/pillar-moat.top"

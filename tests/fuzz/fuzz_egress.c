@@ -451,15 +451,23 @@ meval(unsigned port, uint32_t src, uint8_t proto, uint32_t dst, uint16_t dport,
 
 	if (proto == IPPROTO_ICMP_)
 		dport = 0;
+	/* The first matching JSON rule: a drop or reject decides; an accept
+	 * decides between clients, and to the outside the Qubes rules must
+	 * accept too (docs/rules.md: JSON rules narrow, never widen them). */
 	for (i = 0; i < S.nmj; i++)
-		if (mmatch(&S.mj[i], port, proto, dst, dport, itype))
-			return S.mj[i].action;
+		if (mmatch(&S.mj[i], port, proto, dst, dport, itype)) {
+			if (S.mj[i].action != VERDICT_ACCEPT)
+				return S.mj[i].action;
+			break;
+		}
 	c = client_of(src);
 	if (c == 0 || !S.mq[c].present)
 		return VERDICT_DROP;
 	q = &S.mq[c];
 	if (q->failed)
 		return VERDICT_REJECT;
+	if (client_of(dst))
+		return i < S.nmj ? VERDICT_ACCEPT : VERDICT_DROP;
 	for (i = 0; i < q->n; i++)
 		if (mmatch(&q->r[i], port, proto, dst, dport, itype))
 			return q->r[i].action;

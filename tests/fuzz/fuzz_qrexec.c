@@ -3,7 +3,10 @@
  *
  * Byte 0 picks the target: 0 dom0's control channel (after HELLO), 1 a
  * caller's data channel for a moat.* call (before its HELLO), 2 the
- * command-line parser. Data vchans are "socket" vchans in a directory
+ * command-line parser (byte 0 modulo 3); with the top bit set, our own
+ * call to dom0: 0x80 (even) dom0's control channel once the trigger is
+ * sent (SERVICE_CONNECT, SERVICE_REFUSED), 0x81 (odd) the service's
+ * answer on the data vchan we serve. Data vchans are "socket" vchans in a directory
  * that does not exist, so calls stay waiting and nothing leaves the
  * process.
  */
@@ -22,6 +25,13 @@ int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static int
 nosend(void *arg, uint32_t type, const void *p, size_t len, int fd)
 {
+	if (type == MSG_DOM0_RESULT) {
+		const struct msg_dom0_result *r = p;
+
+		if (len != sizeof(*r) || fd < 0 || r->out_len > DOM0_OUT_MAX)
+			abort();
+		return 0;
+	}
 	if (type != MSG_SVC_REQ || len != sizeof(struct msg_call) || fd < 0)
 		abort();
 	return 0;
@@ -46,6 +56,28 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (size < 1)
 		return 0;
+	if (data[0] & 0x80) {
+		if ((qx = calloc(1, sizeof(*qx))) == NULL)
+			return 0;
+		qx->env = &env;
+		qx->send = nosend;
+		qx->cstate = CTL_RUN;
+		qx_dom0_call(qx, "moat.StoredRules");
+		if (qx->out.state != OUT_SENT)
+			abort();
+		if (data[0] & 1) {
+			/* as after SERVICE_CONNECT; no vchan: nothing leaves */
+			qx->out.state = OUT_DATA;
+			if ((qx->out.in = malloc(QX_DATA_MAX)) != NULL)
+				(void)qx_out_feed(qx, data + 1, size - 1);
+		} else
+			(void)qx_ctl_feed(qx, data + 1, size - 1);
+		if (qx->coutlen > sizeof(qx->cout) ||
+		    qx->out.reslen > DOM0_OUT_MAX)
+			abort();
+		qx_free(qx);
+		return 0;
+	}
 	switch (data[0] % 3) {
 	case 0:
 	case 1:

@@ -9,11 +9,12 @@ prefix=ds$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
 out=$(MOAT_NS_PREFIX=$prefix timeout 180 bash "$top/scripts/demo" --no-wait --builddir "$build" 2>&1); rc=$?
 if [[ $rc -eq 0 ]]; then ok "scripts/demo --no-wait exits 0"; else not_ok "scripts/demo --no-wait exits 0 (got $rc)"; fi
 for want in "resolved" "page fetched" "fails at once" "rules accepted" "after: vault's request to www.example.test is refused" \
+	"before: the uplink host gets nothing" "forwarded: the uplink host reached vault" \
 	"Tour complete: every step behaved as described"; do
 	if grep -qF "$want" <<<"$out"; then ok "the tour shows: $want"; else not_ok "the tour shows: $want"; fi
 done
 if [[ ${MOAT_INTEG_FW:-moat} != kernel ]]; then
-	for want in "[ok] logs" "[ok] stats"; do
+	for want in "[ok] logs" "[ok] stats" "[ok] page fetched over IPv6"; do
 		if grep -qF "$want" <<<"$out"; then ok "the tour shows: $want"; else not_ok "the tour shows: $want"; fi
 	done
 fi

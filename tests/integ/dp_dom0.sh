@@ -62,12 +62,16 @@ fi
 check "the rest of c1's new rules apply too (accept: DNS still answers)" \
 	bash -c "ip netns exec '$NS_C1' dig +short +time=1 @$DNS1_VIRT www.example.test | grep -qx '$WWW_IP'"
 
-# moat.SetRules through qrexec: JSON rules come first, so this accepts www:80 again.
+# moat.SetRules through qrexec: a JSON drop narrows c1's Qubes accept (www:8080), a JSON
+# accept cannot open its Qubes drop (www:80).
+is "$(http_code "$NS_C1" "http://$WWW_IP:8080/" 3)" 200 "c1 reaches www:8080 (its Qubes rules accept)"
 cat >"$RUN/r.json" <<EOF2
-{"version": 1, "rules": [{"from": "$C1_IP", "action": "accept", "proto": "tcp", "dst4": "$WWW_IP/32", "dstports": "80"}]}
+{"version": 1, "rules": [{"from": "$C1_IP", "action": "accept", "proto": "tcp", "dst4": "$WWW_IP/32", "dstports": "80"},
+  {"from": "$C1_IP", "action": "drop", "proto": "tcp", "dst4": "$WWW_IP/32", "dstports": "8080"}]}
 EOF2
 check "moat.SetRules through qrexec from dom0 succeeds" bash -c "'$DOM0' call --vchan-dir '$VD' --domid $DOMID moat.SetRules <'$RUN/r.json' >/dev/null"
-is "$(http_code "$NS_C1" "http://$WWW_IP/" 3)" 200 "the JSON rule set replaced the rules: c1 reaches www:80 again"
+is "$(http_code "$NS_C1" "http://$WWW_IP:8080/" 3)" 000 "the JSON drop is in force: c1 no longer reaches www:8080"
+is "$(http_code "$NS_C1" "http://$WWW_IP/" 3)" 000 "the JSON accept does not open www:80, which c1's Qubes rules drop"
 before=$(dom0 call moat.GetRules </dev/null)
 printf '{"version": 1, "rules": [{"from": "*", "action": "accept"}, {"from": "*", "action": "bogus"}]}' >"$RUN/bad.json"
 dom0 call moat.SetRules <"$RUN/bad.json" >/dev/null 2>"$RUN/bad.err"; rc=$?

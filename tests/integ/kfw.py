@@ -5,9 +5,11 @@ Prints an nftables script equivalent to what moat is configured to do with the
 same QubesDB file (and optional JSON rules): anti-spoofing per client port,
 DNS redirect of the virtual resolvers to the real ones, masquerade to the
 uplink, Qubes rules per client (drop = reject with ICMP admin-prohibited, as
-the Linux sys-firewall does), JSON rules first, client-to-client only when a
-JSON rule allows it, no unsolicited inbound but the JSON "forward" rules
-(DNAT of moat's address and port to the client's, one rule per port). The integration suite runs
+the Linux sys-firewall does), JSON drop/reject rules first, a JSON accept
+to the outside still subject to the Qubes rules, client-to-client only when a
+JSON rule allows it (the Qubes rules play no part there), no unsolicited
+inbound but the JSON "forward" rules (DNAT of moat's address and port to the
+client's, one rule per port). The integration suite runs
 against it to show its tests are meaningful, and the benchmark uses it as the
 baseline.
 
@@ -205,6 +207,7 @@ def main():
     w(" }")
     by_name = dict(names)
     for ifc, ip in clients:
+        q = "q_%s" % ip.replace(".", "_")
         w(" chain from_%s {" % ip.replace(".", "_"))
         jl = []
         for i, r in enumerate(jr["rules"]):
@@ -223,6 +226,11 @@ def main():
             except (Bad, ValueError) as e:
                 print("rule %d: bad %s" % (i, e), file=sys.stderr)
                 return 1
+            # A JSON accept opens only client-to-client ("to"); to the
+            # outside it hands the flow to the Qubes rules (goto: they end
+            # in a verdict), which must accept it too.
+            if r.get("action") == "accept" and "to" not in r:
+                v = "goto %s" % q
             if m is not None:
                 jl.append("  %s %s" % (m, v))
         ql = []
@@ -236,6 +244,9 @@ def main():
             L.extend(c2c + ql[:-1] + jl + ql[-1:])
         else:
             L.extend(jl + c2c + ql)
+        w(" }")
+        w(" chain %s {" % q)
+        L.extend(c2c + ql)
         w(" }")
     w(" chain k_input {")
     w("  type filter hook input priority filter; policy drop;")

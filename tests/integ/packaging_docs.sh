@@ -56,7 +56,7 @@ eq "guide: the settings table is the example pillar's" "$table" "$pillar"
 # Every path in the package table is in the RPM's %files.
 files=$(sed -n '/^%files$/,/^%changelog$/p' "$spec" | sed -e 's|%{kdir}|/var/lib/qubes/vm-kernels/moat|' \
 	-e 's|%{_bindir}|/usr/bin|' -e 's|%{_sysconfdir}|/etc|' -e 's|%{_mandir}|/usr/share/man|' \
-	-e 's|%{_docdir}/%{name}|/usr/share/doc/moat-dom0|')
+	-e 's|%{_docdir}/%{name}|/usr/share/doc/moat-dom0|' -e 's|%{_localstatedir}|/var|')
 for p in $(sed -n '/^| path | what |$/,/^$/p' "$doc" | grep -oE '^\| `/[^`]+`' | tr -d '|` '); do
 	if grep -qF "$p" <<<"$files"; then ok "package table: $p is packaged"; else nok "package table: $p is packaged"; fi
 done

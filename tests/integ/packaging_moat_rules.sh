@@ -19,7 +19,7 @@ cat >"$FAKE_DIR/stdin"
 exit "${FAKE_RC:-0}"
 FAKE
 chmod +x "$tmp/qvm-run"
-export FAKE_DIR=$tmp MOAT_QVM_RUN=$tmp/qvm-run
+export FAKE_DIR=$tmp MOAT_QVM_RUN=$tmp/qvm-run MOAT_STORE_DIR=$tmp/store
 run() { rm -f "$tmp/args" "$tmp/stdin"; "$mr" "$@"; }
 args() { [[ -f $tmp/args ]] && tr '\n' ' ' <"$tmp/args" | sed 's/ $//'; }
 pre="--pass-io --no-gui --no-autostart --service -- sys-moat"
@@ -54,7 +54,7 @@ done
 # Every command the usage lists is a command moat-rules takes, and is in
 # its manual page.
 cmds=$("$mr" help | sed -n 's/^\(usage:\)\{0,1\} *moat-rules VM \([a-z]*\).*/\2/p' | sort -u | tr '\n' ' ')
-eq "help lists every command" "$cmds" "debug get logs rejects set stats "
+eq "help lists every command" "$cmds" "clear debug get logs rejects set stats "
 for c in $cmds help; do
 	if grep -q "^\.Cm $c\b" "$src/man/moat-rules.8"; then ok "moat-rules(8) documents $c"; else nok "moat-rules(8) documents $c"; fi
 done
@@ -76,6 +76,43 @@ FAKE_RC=3 run sys-moat set "$tmp/rules.json" 2>/dev/null; rc=$?
 eq "the service's exit status is moat-rules' exit status" "$rc" 3
 FAKE_RC=1 run sys-moat stats >/dev/null 2>&1; rc=$?
 eq "a failed call (qube not running) fails" "$rc" 1
+
+# Stored rules (issue 14): what the qube accepted is kept for its next start,
+# 0600 in a 0700 directory, answered by the dom0 service script; a refused
+# document is never kept; an empty set and "clear" remove it.
+svc=$src/packaging/dom0/moat.StoredRules
+stored() { QREXEC_REMOTE_DOMAIN=${1:-sys-moat} "$svc"; }
+rm -rf "$tmp/store"
+run sys-moat set "$tmp/rules.json"
+if cmp -s "$tmp/rules.json" "$tmp/store/sys-moat.json"; then ok "set: the accepted document is stored for the qube"; else nok "set: the accepted document is stored for the qube"; fi
+eq "stored file is 0600" "$(stat -c %a "$tmp/store/sys-moat.json")" 600
+eq "store directory is 0700" "$(stat -c %a "$tmp/store")" 700
+eq "no temporary file left behind" "$(ls -A "$tmp/store" | tr '\n' ' ')" "sys-moat.json "
+if cmp -s "$tmp/rules.json" <(stored); then ok "moat.StoredRules prints it to that qube"; else nok "moat.StoredRules prints it to that qube"; fi
+out=$(stored sys-other); rc=$?
+eq "moat.StoredRules: another qube gets nothing (exit 0)" "$rc:$out" "0:"
+out=$(stored '../etc/x' 2>/dev/null); rc=$?
+eq "moat.StoredRules: a caller name that is a path is refused" "$rc:$out" "1:"
+printf '{"version": 1, "rules": [{"from": "*", "action": "bogus"}]}\n' >"$tmp/refused.json"
+FAKE_RC=1 run sys-moat set "$tmp/refused.json" 2>/dev/null; rc=$?
+eq "set refused by the qube: its exit status" "$rc" 1
+if cmp -s "$tmp/rules.json" "$tmp/store/sys-moat.json"; then ok "a refused document is not stored (the old one stays)"; else nok "a refused document is not stored (the old one stays)"; fi
+printf '{"version": 1, "rules": []}\n' >"$tmp/empty.json"
+run sys-moat set "$tmp/empty.json"
+if [[ ! -e $tmp/store/sys-moat.json ]]; then ok "set of an empty rule set removes the stored one"; else nok "set of an empty rule set removes the stored one"; fi
+eq "moat.StoredRules prints nothing then" "$(stored | wc -c)" 0
+run sys-moat set "$tmp/rules.json"
+run sys-moat clear; rc=$?
+eq "clear: exit 0" "$rc" 0
+eq "clear: calls moat.SetRules" "$(args)" "$pre moat.SetRules"
+eq "clear: sends an empty rule set" "$(tr -d ' \n' <"$tmp/stdin")" '{"version":1,"rules":[]}'
+if [[ ! -e $tmp/store/sys-moat.json ]]; then ok "clear removes the stored rules"; else nok "clear removes the stored rules"; fi
+run sys-moat set "$tmp/rules.json"
+FAKE_RC=1 run sys-moat clear 2>/dev/null
+if [[ -e $tmp/store/sys-moat.json ]]; then ok "a clear the qube did not take keeps them stored"; else nok "a clear the qube did not take keeps them stored"; fi
+for w in forward '"toport"'; do
+	if "$mr" help | grep -q -- "$w"; then ok "help shows a forward example ($w)"; else nok "help shows a forward example ($w)"; fi
+done
 
 refused() {	# what, args...
 	local what=$1; shift

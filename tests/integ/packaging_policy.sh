@@ -35,6 +35,23 @@ eq "moat.SetRules from the moat qube to itself: deny" \
 eq "other services are left to other files" \
 	"$($PY "$chk" "$pol" --eval qubes.Filecopy work sys-moat --tag sys-moat:moat)" nomatch
 
+# 70-moat.policy: the moat qube (tag "moat", as the Salt formula sets it)
+# may fetch its stored rules from dom0; no other qube may, and nothing else
+# is allowed there. Read with 60-moat.policy, as qrexec does.
+pol70=$src/packaging/dom0/70-moat.policy
+check "shipped 70-moat.policy parses" $PY "$chk" "$pol70"
+ev() { $PY "$chk" "$pol" "$pol70" --eval "$@"; }
+eq "moat.StoredRules from a qube tagged moat to dom0: allow" "$(ev moat.StoredRules sys-moat @adminvm --tag sys-moat:moat)" allow
+eq "moat.StoredRules from any other qube: no allow (qrexec denies)" "$(ev moat.StoredRules work @adminvm)" nomatch
+eq "moat.StoredRules from the moat qube to another qube: no allow" "$(ev moat.StoredRules sys-moat work --tag sys-moat:moat)" nomatch
+eq "a 70- file holds only allow rules, all for moat.StoredRules" \
+	"$(grep -vE '^[[:space:]]*(#|$)' "$pol70" | awk '$5 != "allow" || $1 != "moat.StoredRules"' | wc -l)" 0
+if grep -q "tags:" "$src/packaging/salt/moat/init.sls" && grep -A2 "tags:" "$src/packaging/salt/moat/init.sls" | grep -q -- "- moat"; then
+	ok "the Salt formula gives the qube the tag the policy allows"
+else
+	nok "the Salt formula gives the qube the tag the policy allows"
+fi
+
 # The commented example, uncommented into 30-user.policy, must also parse
 # and take precedence (read first) for the management qube only.
 sed -n 's/^#\(moat\.[A-Za-z]*  .*\)$/\1/p' "$pol" >"$tmp/30-user.policy"

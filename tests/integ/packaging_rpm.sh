@@ -55,7 +55,9 @@ else
 	nok "rpm -qi: a description of what moat is and what the package installs"
 fi
 
-expected="/etc/qubes/policy.d/60-moat.policy
+expected="/etc/qubes-rpc/moat.StoredRules
+/etc/qubes/policy.d/60-moat.policy
+/etc/qubes/policy.d/70-moat.policy
 /srv/pillar/base/moat.sls
 /srv/pillar/base/moat.top
 /srv/salt/moat
@@ -69,13 +71,16 @@ expected="/etc/qubes/policy.d/60-moat.policy
 /usr/share/man/man8/moat-rules.8
 /usr/share/man/man8/moat.8
 /usr/share/man/man8/moatctl.8
+/var/lib/moat
 /var/lib/qubes/vm-kernels/moat
 /var/lib/qubes/vm-kernels/moat/initramfs
 /var/lib/qubes/vm-kernels/moat/vmlinuz"
 # Fedora's rpmbuild compresses man pages; Debian's does not.
 eq "file list is exactly the expected one" "$(rpm -qlp "$rpm" | sed 's/\.gz$//' | sort)" "$expected"
 eq "modes and owners" "$(rpm -qp --qf '[%{FILEMODES:perms} %{FILEUSERNAME}:%{FILEGROUPNAME} %{FILENAMES}\n]' "$rpm" | sed 's/\.gz$//' | sort -k3)" \
-"-rw-r--r-- root:root /etc/qubes/policy.d/60-moat.policy
+"-rwxr-xr-x root:root /etc/qubes-rpc/moat.StoredRules
+-rw-r--r-- root:root /etc/qubes/policy.d/60-moat.policy
+-rw-r--r-- root:root /etc/qubes/policy.d/70-moat.policy
 -rw-r--r-- root:root /srv/pillar/base/moat.sls
 -rw-r--r-- root:root /srv/pillar/base/moat.top
 drwxr-xr-x root:root /srv/salt/moat
@@ -89,11 +94,13 @@ drwxr-xr-x root:root /srv/salt/moat
 -rw-r--r-- root:root /usr/share/man/man8/moat-rules.8
 -rw-r--r-- root:root /usr/share/man/man8/moat.8
 -rw-r--r-- root:root /usr/share/man/man8/moatctl.8
+drwx------ root:root /var/lib/moat
 drwxr-xr-x root:root /var/lib/qubes/vm-kernels/moat
 -rw-r--r-- root:root /var/lib/qubes/vm-kernels/moat/initramfs
 -rw-r--r-- root:root /var/lib/qubes/vm-kernels/moat/vmlinuz"
 eq "user-editable files are %config(noreplace)" "$(rpm -qcp "$rpm" | sort)" \
 "/etc/qubes/policy.d/60-moat.policy
+/etc/qubes/policy.d/70-moat.policy
 /srv/pillar/base/moat.sls
 /srv/pillar/base/moat.top"
 eq "requires the Qubes tools it calls" \
@@ -110,6 +117,8 @@ same /var/lib/qubes/vm-kernels/moat/vmlinuz "$kdir/vmlinuz"
 same /var/lib/qubes/vm-kernels/moat/initramfs "$kdir/initramfs"
 same /usr/bin/moat-rules "$src/packaging/dom0/moat-rules"
 same /etc/qubes/policy.d/60-moat.policy "$src/packaging/dom0/60-moat.policy"
+same /etc/qubes/policy.d/70-moat.policy "$src/packaging/dom0/70-moat.policy"
+same /etc/qubes-rpc/moat.StoredRules "$src/packaging/dom0/moat.StoredRules"
 same /srv/salt/moat/init.sls "$src/packaging/salt/moat/init.sls"
 same /srv/salt/moat.top "$src/packaging/salt/moat.top"
 same /srv/pillar/base/moat.sls "$src/packaging/salt/pillar/moat.sls"

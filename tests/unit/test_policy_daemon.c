@@ -310,11 +310,56 @@ test_verdicts(void)
 	v = decide(4, "93.184.216.35", IPPROTO_TCP, 80, NULL);
 	T_EQ_INT(v.action, VERDICT_REJECT);	/* policy drop rejects */
 	T_EQ_INT(v.rule, 0xfffe);
-	/* 10.137.0.9 is a connected client (MSG_CLIENTS): the tcp/443 accept
-	 * does not name it, so the policy (drop = reject) decides */
+	/* 10.137.0.9 is a connected client (MSG_CLIENTS): the JSON rules
+	 * alone govern traffic between clients, and none accepts it: the
+	 * default drop, not the Qubes tcp/443 accept or policy */
 	v = decide(5, "10.137.0.9", IPPROTO_TCP, 443, NULL);
-	T_EQ_INT(v.action, VERDICT_REJECT);
-	T_EQ_INT(v.rule, 0xfffe);
+	T_EQ_INT(v.action, VERDICT_DROP);
+	T_EQ_INT(v.rule, 0xffff);
+}
+
+/* While the supervisor fetches the stored rules (MSG_RULES_HOLD), no flow
+ * is decided; rules set meanwhile decide it once the hold ends. */
+static void
+test_hold(void)
+{
+	struct msg_rules_hold h = { .hold = 1 };
+	struct flow_req q = { .seq = 30, .port = 1, .family = 4,
+	    .proto = IPPROTO_TCP, .sport = 40000, .dport = 444 };
+	struct flow_verdict v;
+	const char *doc = "{\"version\":1,\"rules\":[{\"from\":\"*\","
+	    "\"action\":\"drop\",\"proto\":\"tcp\",\"dstports\":\"444\"}]}";
+	char out[512];
+	uint32_t ol, el;
+	int i, got = 0;
+
+	T_ASSERT(pid > 0);
+	T_EQ_INT(msg_send(sock, MSG_RULES_HOLD, 0, &h, sizeof h, -1), 0);
+	inet_pton(AF_INET, "10.137.0.5", q.src);
+	inet_pton(AF_INET, "1.2.3.4", q.dst);
+	mq_enqueue_burst(&req, &q, 1);
+	mq_kick(&req);
+	for (i = 0; i < 30 && !got; i++) {
+		got = mq_dequeue_burst(&ver, &v, 1) == 1;
+		(void)recv_msg(10);
+	}
+	T_EQ_INT(got, 0);
+	/* a SetRules call is still served while held */
+	T_EQ_INT(call("moat.SetRules", doc, out, sizeof out, &ol, &el), 0);
+	h.hold = 0;
+	T_EQ_INT(msg_send(sock, MSG_RULES_HOLD, 0, &h, sizeof h, -1), 0);
+	for (i = 0; i < 300 && !got; i++) {
+		got = mq_dequeue_burst(&ver, &v, 1) == 1;
+		if (!got)
+			(void)recv_msg(10);
+	}
+	T_EQ_INT(got, 1);
+	T_EQ_INT(v.seq, 30);
+	T_EQ_INT(v.action, VERDICT_DROP);	/* by the rules set while held */
+	T_EQ_INT(v.rule, 0);
+	/* back to no JSON rules for the tests after this one */
+	T_EQ_INT(call("moat.SetRules", "{\"version\":1,\"rules\":[]}", out,
+	    sizeof out, &ol, &el), 0);
 }
 
 static void
@@ -533,6 +578,7 @@ main(void)
 	}
 	T_RUN(test_start);
 	T_RUN(test_verdicts);
+	T_RUN(test_hold);
 	T_RUN(test_services);
 	T_RUN(test_recheck_and_new_qubes_rules);
 	T_RUN(test_expire_tells_natd);

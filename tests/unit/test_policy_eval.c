@@ -1,6 +1,6 @@
 /*
  * test_policy_eval.c: what a client sees from policyd's verdicts: JSON
- * rules before Qubes rules, first match, reject versus drop, expire,
+ * rules narrow the Qubes rules and alone decide inter-VM traffic, first match, reject versus drop, expire,
  * specialtarget=dns, dsthost through a fake resolver (answers, failures,
  * TTL expiry, timeouts), fail-closed Qubes rule sets, inter-VM traffic.
  */
@@ -236,11 +236,76 @@ test_json_before_qubes(void)
 	/* the udp rule is for WORK only */
 	qubes(4, VAULT, "accept", 0);
 	T_EQ_INT(ACT(flow(4, 2, VAULT, "192.0.2.9", IPPROTO_UDP, 25)), VERDICT_ACCEPT);
-	/* JSON can also accept what Qubes rules reject */
+	/* a JSON accept cannot open what the Qubes rules deny: they stay
+	 * the truth for traffic to the outside */
 	qubes(4, WORK, "drop", 0);
 	T_ASSERT(json("{\"version\":1,\"rules\":[{\"from\":\"*\",\"action\":\"accept\",\"proto\":\"tcp\",\"dstports\":\"443\"}]}") == 0);
-	T_EQ_INT(ACT(F4("8.8.8.8", IPPROTO_TCP, 443)), VERDICT_ACCEPT);
+	r = F4("8.8.8.8", IPPROTO_TCP, 443);
+	T_EQ_INT(r.action, VERDICT_REJECT);
+	T_EQ_INT(r.rule, RULE_ID_QPOLICY);
 	T_EQ_INT(ACT(F4("8.8.8.8", IPPROTO_TCP, 80)), VERDICT_REJECT);
+}
+
+/*
+ * The two directions of the semantics (issue 14): a JSON accept lets a
+ * flow to the outside through only where the client's Qubes rules accept
+ * it too, and a JSON drop narrows a Qubes accept; between clients the
+ * JSON rules alone decide.
+ */
+static void
+test_json_narrows_qubes(void)
+{
+	struct res r;
+
+	setup();
+	qubes(4, WORK, "drop", 2,
+	    "0000=action=drop dst4=198.51.100.0/24",
+	    "0001=action=accept proto=tcp dstports=443-443");
+	T_ASSERT(json("{\"version\":1,\"names\":{\"work\":\"" WORK "\"},\"rules\":["
+	    "{\"from\":\"work\",\"action\":\"accept\",\"dst4\":\"198.51.100.7\",\"log\":true},"
+	    "{\"from\":\"work\",\"action\":\"drop\",\"dst4\":\"203.0.113.0/24\"},"
+	    "{\"from\":\"*\",\"action\":\"accept\",\"proto\":\"udp\"}]}") == 0);
+	/* JSON accepts, the Qubes rules deny: denied, by the Qubes rule */
+	r = F4("198.51.100.7", IPPROTO_TCP, 443);
+	T_EQ_INT(r.action, VERDICT_REJECT);
+	T_EQ_INT(r.rule, RULE_ID_QUBES | 0);
+	T_EQ_INT(r.log, 0);
+	r = F4("1.1.1.1", IPPROTO_UDP, 53);
+	T_EQ_INT(r.action, VERDICT_REJECT);
+	T_EQ_INT(r.rule, RULE_ID_QPOLICY);
+	/* JSON drops what the Qubes rules accept */
+	r = F4("203.0.113.9", IPPROTO_TCP, 443);
+	T_EQ_INT(r.action, VERDICT_DROP);
+	T_EQ_INT(r.rule, 1);
+	/* both accept: accepted, and the verdict names the JSON rule (its
+	 * "log" asks for the flow to be logged) */
+	qubes(4, WORK, "accept", 0);
+	r = F4("198.51.100.7", IPPROTO_TCP, 80);
+	T_EQ_INT(r.action, VERDICT_ACCEPT);
+	T_EQ_INT(r.rule, 0);
+	T_EQ_INT(r.log, 1);
+	/* no JSON match: the Qubes rules decide alone */
+	r = F4("192.0.2.1", IPPROTO_TCP, 80);
+	T_EQ_INT(r.action, VERDICT_ACCEPT);
+	T_EQ_INT(r.rule, RULE_ID_QPOLICY);
+	/* a client without Qubes rules yet stays closed, JSON accept or not */
+	T_EQ_INT(ACT(flow(4, 2, VAULT, "1.1.1.1", IPPROTO_UDP, 53)), VERDICT_DROP);
+	/* a client whose Qubes rules failed too */
+	qubes(4, WORK, "accept", 1, "0000=action=accept dpi=NO");
+	T_EQ_INT(ACT(F4("1.1.1.1", IPPROTO_UDP, 53)), VERDICT_REJECT);
+	/* between clients the Qubes rules count for nothing: a JSON accept
+	 * opens what the Qubes policy drops... */
+	qubes(4, WORK, "drop", 1, "0000=action=drop dst4=10.137.0.0/16");
+	qubes(4, VAULT, "accept", 0);
+	T_ASSERT(json("{\"version\":1,\"names\":{\"work\":\"" WORK "\",\"vault\":\"" VAULT "\"},\"rules\":["
+	    "{\"from\":\"work\",\"action\":\"accept\",\"proto\":\"tcp\",\"to\":\"vault\",\"dstports\":\"22\"}]}") == 0);
+	r = F4(VAULT, IPPROTO_TCP, 22);
+	T_EQ_INT(r.action, VERDICT_ACCEPT);
+	T_EQ_INT(r.rule, 0);
+	/* ...and without one, the default drop, not the Qubes rule's reject */
+	r = F4(VAULT, IPPROTO_TCP, 23);
+	T_EQ_INT(r.action, VERDICT_DROP);
+	T_EQ_INT(r.rule, RULE_ID_DEFAULT);
 }
 
 static void
@@ -567,14 +632,12 @@ test_dsthost_numeric(void)
 	    "address 127.0.0.1") != NULL);
 	T_EXPECT(strstr(logged[8], "2 more dsthost values") != NULL);
 	T_EQ_INT(F4("0.0.0.10", IPPROTO_TCP, 1).rule, RULE_ID_QUBES | 9);
-	/* like any dsthost, it does not open inter-VM traffic */
+	/* it does not open inter-VM traffic (no Qubes rule does) */
 	qubes(4, VAULT, "accept", 0);
 	qubes(4, WORK, "drop", 1, "0000=action=accept dsthost=10.137.9");
 	r = F4(VAULT, IPPROTO_TCP, 22);
-	T_EQ_INT(r.action, VERDICT_REJECT);
-	T_EQ_INT(r.rule, RULE_ID_QPOLICY);
-	qubes(4, WORK, "drop", 1, "0000=action=accept dst4=10.137.0.9");
-	T_EQ_INT(ACT(F4(VAULT, IPPROTO_TCP, 22)), VERDICT_ACCEPT);
+	T_EQ_INT(r.action, VERDICT_DROP);
+	T_EQ_INT(r.rule, RULE_ID_DEFAULT);
 }
 
 static void
@@ -641,9 +704,10 @@ test_intervm(void)
 	qubes(4, WORK, "accept", 1, "0000=action=accept dst4=10.137.0.0/16");
 	T_EQ_INT(ACT(F4(VAULT, IPPROTO_TCP, 22)), VERDICT_DROP);
 	T_EQ_INT(ACT(F4("10.137.99.1", IPPROTO_TCP, 22)), VERDICT_ACCEPT);
-	/* a Qubes rule naming exactly that address accepts */
+	/* nor does a Qubes rule naming exactly that address: the JSON
+	 * rules alone govern traffic between clients */
 	qubes(4, WORK, "drop", 1, "0000=action=accept dst4=10.137.0.9/32 proto=tcp");
-	T_EQ_INT(ACT(F4(VAULT, IPPROTO_TCP, 22)), VERDICT_ACCEPT);
+	T_EQ_INT(ACT(F4(VAULT, IPPROTO_TCP, 22)), VERDICT_DROP);
 	qubes(4, WORK, "accept", 0);
 	/* JSON: only "to" accepts; wide accepts do not */
 	T_ASSERT(json("{\"version\":1,\"names\":{\"work\":\"" WORK "\",\"vault\":\"" VAULT "\"},\"rules\":["
@@ -685,7 +749,7 @@ test_intervm_connected_ips(void)
 }
 
 /* The same for /connected-ips6: another client's IPv6 address is
- * inter-VM traffic, denied unless a rule names it. */
+ * inter-VM traffic, denied unless a JSON rule names it. */
 static void
 test_intervm_connected_ips6(void)
 {
@@ -706,9 +770,10 @@ test_intervm_connected_ips6(void)
 	/* the outside is unaffected, and so is the IPv4 list */
 	T_EQ_INT(ACT(flow(6, 1, me, "2001:db8::1", IPPROTO_TCP, 22)), VERDICT_ACCEPT);
 	T_EQ_INT(ACT(F4("10.137.0.20", IPPROTO_TCP, 22)), VERDICT_ACCEPT);
-	/* a Qubes rule naming exactly that address accepts */
+	/* not even a Qubes rule naming exactly that address opens it: only
+	 * JSON rules decide between qubes (issue 14), for IPv6 as for IPv4 */
 	qubes(6, me, "drop", 1, "0000=action=accept dst6=fd09:24ef:4179::a89:20/128 proto=tcp");
-	T_EQ_INT(ACT(flow(6, 1, me, other, IPPROTO_TCP, 22)), VERDICT_ACCEPT);
+	T_EQ_INT(ACT(flow(6, 1, me, other, IPPROTO_TCP, 22)), VERDICT_DROP);
 	qubes(6, me, "accept", 0);
 	/* a new snapshot replaces the old one */
 	mc.count = 0;
@@ -898,6 +963,7 @@ main(void)
 	T_RUN(test_qubes_fail_closed);
 	T_RUN(test_json_before_qubes);
 	T_RUN(test_json_first_match);
+	T_RUN(test_json_narrows_qubes);
 	T_RUN(test_expire);
 	T_RUN(test_specialtarget_dns);
 	T_RUN(test_dsthost);

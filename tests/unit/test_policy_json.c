@@ -77,6 +77,9 @@ test_document_refusals(void)
 	T_EXPECT(refused("{\"version\":1,\"rules\":{}}", "\"rules\": must be an array"));
 	T_EXPECT(refused("{\"version\":1,\"rules\":[],\"extra\":1}",
 	    "\"extra\": unknown field (expected \"version\", \"names\", \"rules\")"));
+	/* GetRules' "note" is taken back only as a string */
+	T_EXPECT(refused("{\"version\":1,\"rules\":[],\"note\":1}",
+	    "\"note\": unknown field (expected \"version\", \"names\", \"rules\")"));
 	T_EXPECT(refused("{\"version\":1,\"version\":1,\"rules\":[]}",
 	    "not valid JSON: line 1 column 22: duplicate object key near '\"version\"'"));
 	T_EXPECT(refused("{\"version\":1,\"names\":[],\"rules\":[]}",
@@ -254,6 +257,11 @@ test_round_trip(void)
 	}
 	T_EXPECT(t1[l1 - 1] == '\n');
 	T_EXPECT(strstr(t1, "\"comment\": \"ssh\"") != NULL);
+	/* the note on how JSON and Qubes rules combine comes first, and
+	 * (above) loads back and is printed once, not twice */
+	T_EXPECT(strncmp(t1, "{\n  \"note\": \"JSON drop and reject",
+	    sizeof "{\n  \"note\": \"JSON drop and reject" - 1) == 0);
+	T_EXPECT(strstr(strstr(t1, "\"note\"") + 1, "\"note\"") == NULL);
 	free(t1);
 	free(t2);
 	rset_free(&a);
@@ -264,6 +272,7 @@ test_round_trip(void)
 	T_ASSERT((t1 = jrules_dump(NULL, &l1)) != NULL);
 	T_ASSERT(jrules_load(t1, l1, &a, &da, err, sizeof err) == 0);
 	T_EQ_INT(a.n, 0);
+	T_EXPECT(strstr(t1, "\"note\": \"" JR_NOTE "\"") != NULL);
 	free(t1);
 	rset_free(&a);
 	jrules_doc_free(da);

@@ -30,9 +30,31 @@ static int ctl = -1;
 static struct msg_call req;
 static int nreq, reqfd = -1;
 
+/* what agentd answered for its own call to dom0 */
+static struct msg_dom0_result res;
+static char resout[64];
+static int nres;
+
 static int
 record(void *arg, uint32_t type, const void *p, size_t len, int fd)
 {
+	if (type == MSG_DOM0_RESULT) {
+		char *b;
+		size_t bl = 0;
+
+		if (len != sizeof(res) || fd < 0)
+			abort();
+		memcpy(&res, p, len);
+		memset(resout, 0, sizeof(resout));
+		if ((b = memfd_read(fd, 1 << 21, &bl)) == NULL ||
+		    bl != res.out_len)
+			abort();
+		memcpy(resout, b, bl < sizeof(resout) - 1 ? bl :
+		    sizeof(resout) - 1);
+		free(b);
+		nres++;
+		return 0;
+	}
 	if (type != MSG_SVC_REQ || len != sizeof(req) || fd < 0)
 		abort();
 	memcpy(&req, p, len);
@@ -636,6 +658,134 @@ test_end_in_round(void)
 	close(lfd);
 }
 
+/* agentd's TRIGGER_SERVICE3 on the control channel: its request id. */
+static int
+expect_trigger(char ident[32])
+{
+	uint8_t b[8 + 96 + 17];
+
+	if (rd(ctl, b, sizeof(b)) == -1 || qx_get_u32(b) != 0x212 ||
+	    qx_get_u32(b + 4) != 96 + 17 || strcmp((char *)b + 8, "@adminvm") != 0 ||
+	    memcmp(b + 8 + 96, "moat.StoredRules", 17) != 0)
+		return -1;
+	memcpy(ident, b + 8 + 64, 32);
+	return 0;
+}
+
+static void
+connect_msg(uint32_t port, const char *ident)
+{
+	uint8_t b[40] = { 0 };
+
+	qx_put_u32(b, 0);
+	qx_put_u32(b + 4, port);
+	memcpy(b + 8, ident, strlen(ident));
+	put_msg(ctl, 0x202, b, 40);
+}
+
+/* agentd's own call to dom0 (moat.StoredRules), with this test as dom0's
+ * daemon and service (qubes-observed.md 4): refused; answered (dom0
+ * connects to the vchan agentd serves, waits for its HELLO, answers
+ * stderr EOF first); an answer for another id; a hostile answer. */
+static void
+test_dom0_call(void)
+{
+	char ident[32], path[256];
+	uint8_t b[20], code[4] = { 0 };
+	int fd, i, n0;
+
+	/* refused by dom0's policy */
+	n0 = nres;
+	qx_dom0_call(qx, "moat.StoredRules");
+	T_ASSERT(expect_trigger(ident) == 0);
+	T_EQ_STR(ident, "moat-1");
+	T_EQ_INT(ident[31], 0);
+	put_msg(ctl, 0x203, ident, 32);
+	for (i = 0; i < 100 && nres == n0; i++)
+		spin(5);
+	T_EQ_INT(nres, n0 + 1);
+	T_EQ_INT(res.status, DOM0_REFUSED);
+	T_EQ_INT(qx->out.state, OUT_NONE);
+
+	/* answered */
+	n0 = nres;
+	qx_dom0_call(qx, "moat.StoredRules");
+	T_ASSERT(expect_trigger(ident) == 0);
+	T_EQ_STR(ident, "moat-2");
+	/* a CONNECT for an id that is not ours: its port goes back */
+	connect_msg(700, "moat-1");
+	T_EQ_INT(expect_terminated(0, 700), 0);
+	T_EQ_INT(nres, n0);
+	connect_msg(600, ident);
+	vchan_socket_path(dir, 5, 0, 600, path, sizeof(path));
+	fd = unix_connect(path);
+	T_ASSERT(fd >= 0);
+	/* dom0 says nothing until the VM's HELLO; then stdin's EOF */
+	T_ASSERT(rd(fd, b, 20) == 0);
+	T_EQ_MEM(b, HELLO, 12);
+	T_EQ_INT(qx_get_u32(b + 12), 0x190);
+	T_EQ_INT(qx_get_u32(b + 16), 0);
+	put(fd, HELLO, 12);
+	put_msg(fd, 0x192, NULL, 0);
+	put_msg(fd, 0x191, "{\"version\": 1,", 14);
+	put_msg(fd, 0x191, " \"rules\": []}", 14);
+	put_msg(fd, 0x191, NULL, 0);
+	put_msg(fd, 0x193, code, 4);
+	for (i = 0; i < 100 && nres == n0; i++)
+		spin(5);
+	T_EQ_INT(nres, n0 + 1);
+	T_EQ_INT(res.status, DOM0_ANSWERED);
+	T_EQ_INT(res.exit_code, 0);
+	T_EQ_STR(resout, "{\"version\": 1, \"rules\": []}");
+	T_EQ_INT(expect_terminated(0, 600), 0);
+	T_ASSERT(closed(fd));
+	close(fd);
+
+	/* a chunk over the protocol's limit ends the call, reported failed */
+	n0 = nres;
+	qx_dom0_call(qx, "moat.StoredRules");
+	T_ASSERT(expect_trigger(ident) == 0);
+	connect_msg(601, ident);
+	vchan_socket_path(dir, 5, 0, 601, path, sizeof(path));
+	fd = unix_connect(path);
+	T_ASSERT(fd >= 0);
+	T_ASSERT(rd(fd, b, 20) == 0);
+	put(fd, HELLO, 12);
+	put_msg(fd, 0x191, NULL, 0);
+	{
+		uint8_t h[8];
+
+		qx_put_hdr(h, 0x191, 70000);
+		put(fd, h, 8);
+	}
+	for (i = 0; i < 100 && nres == n0; i++)
+		spin(5);
+	T_EQ_INT(nres, n0 + 1);
+	T_EQ_INT(res.status, DOM0_FAILED);
+	T_EQ_INT(expect_terminated(0, 601), 0);
+	close(fd);
+
+	/* dom0's daemon restarts before answering: the trigger is sent
+	 * again on the new connection */
+	qx_dom0_call(qx, "moat.StoredRules");
+	T_ASSERT(expect_trigger(ident) == 0);
+	close(ctl);
+	for (i = 0; i < 20; i++)
+		spin(5);
+	vchan_socket_path(dir, 5, 0, 512, path, sizeof(path));
+	ctl = unix_connect(path);
+	T_ASSERT(ctl >= 0);
+	T_ASSERT(rd(ctl, b, 12) == 0);
+	put(ctl, HELLO, 12);
+	T_ASSERT(expect_trigger(path) == 0);
+	T_EQ_STR(path, ident);
+	n0 = nres;
+	put_msg(ctl, 0x203, ident, 32);
+	for (i = 0; i < 100 && nres == n0; i++)
+		spin(5);
+	T_EQ_INT(res.status, DOM0_REFUSED);
+}
+
 int
 main(void)
 {
@@ -659,6 +809,7 @@ main(void)
 	T_RUN(test_just_exec);
 	T_RUN(test_many);
 	T_RUN(test_end_in_round);
+	T_RUN(test_dom0_call);
 	qx_free(qx);
 	{
 		char cmd[128];

@@ -59,9 +59,17 @@ test_ctrl_check(void)
 	T_EQ_INT(qx_ctrl_check(&h, &why), QX_FATAL);
 	h.len = 0xffffffff;
 	T_EQ_INT(qx_ctrl_check(&h, &why), QX_FATAL);
+	/* the answers to our own calls to dom0 have fixed sizes */
 	h.type = QX_SERVICE_REFUSED;
 	h.len = 32;
-	T_EQ_INT(qx_ctrl_check(&h, &why), QX_SKIP);
+	T_EQ_INT(qx_ctrl_check(&h, &why), QX_OK);
+	h.len = 33;
+	T_EQ_INT(qx_ctrl_check(&h, &why), QX_FATAL);
+	h.type = QX_SERVICE_CONNECT;
+	h.len = 40;
+	T_EQ_INT(qx_ctrl_check(&h, &why), QX_OK);
+	h.len = 32;
+	T_EQ_INT(qx_ctrl_check(&h, &why), QX_FATAL);
 	h.type = 0x999;
 	h.len = 100;
 	T_EQ_INT(qx_ctrl_check(&h, &why), QX_SKIP);
@@ -192,6 +200,86 @@ test_cmdlines(void)
 	cmdline(longsvc, -1, NULL, NULL, NULL);
 }
 
+/* Our call to dom0: the trigger as dom0 reads it, its answers as
+ * observed (qubes-observed.md 4), and hostile ones. */
+static void
+test_dom0_call(void)
+{
+	uint8_t m[512], body[40];
+	struct qx_hdr h;
+	const char *why;
+	char ident[QX_IDENT_LEN];
+	uint32_t dom, port;
+	size_t n;
+
+	n = qx_put_trigger(m, sizeof(m), "@adminvm", "moat-1", "moat.StoredRules");
+	T_EQ_INT(n, 8 + 96 + 17);
+	T_EQ_INT(qx_get_u32(m), QX_TRIGGER_SERVICE3);
+	T_EQ_INT(qx_get_u32(m + 4), 96 + 17);
+	T_EXPECT(strcmp((char *)m + 8, "@adminvm") == 0);
+	T_EXPECT(strcmp((char *)m + 8 + 64, "moat-1") == 0);
+	T_EQ_INT(m[8 + 64 + 6], 0);
+	T_EQ_INT(m[8 + 64 + 31], 0);	/* NUL-padded, as dom0 requires */
+	T_EXPECT(strcmp((char *)m + 8 + 96, "moat.StoredRules") == 0);
+	/* what does not fit, or what dom0 would refuse, is never sent */
+	T_EQ_INT(qx_put_trigger(m, 100, "@adminvm", "moat-1", "moat.StoredRules"), 0);
+	T_EQ_INT(qx_put_trigger(m, sizeof(m), "@adminvm", "moat/1", "x"), 0);
+	T_EQ_INT(qx_put_trigger(m, sizeof(m), "@adminvm", "", "x"), 0);
+	T_EQ_INT(qx_put_trigger(m, sizeof(m), "@adminvm", "moat-1", ""), 0);
+	T_EQ_INT(qx_put_trigger(m, sizeof(m),
+	    "0123456789012345678901234567890123456789012345678901234567890123",
+	    "moat-1", "x"), 0);
+	/* SERVICE_CONNECT {0, 513, "moat-1"} */
+	memset(body, 0, sizeof(body));
+	qx_put_u32(body, 0);
+	qx_put_u32(body + 4, 513);
+	memcpy(body + 8, "moat-1", 6);
+	h.type = QX_SERVICE_CONNECT;
+	h.len = 40;
+	T_EQ_INT(qx_parse_connect(&h, body, &dom, &port, ident, &why), 0);
+	T_EQ_INT(dom, 0);
+	T_EQ_INT(port, 513);
+	T_EQ_STR(ident, "moat-1");
+	/* junk after the id's NUL, no NUL at all, a bad character */
+	body[8 + 20] = 'x';
+	T_EQ_INT(qx_parse_connect(&h, body, &dom, &port, ident, &why), -1);
+	memset(body + 8, 'a', 32);
+	T_EQ_INT(qx_parse_connect(&h, body, &dom, &port, ident, &why), -1);
+	memset(body + 8, 0, 32);
+	memcpy(body + 8, "moat\n1", 6);
+	T_EQ_INT(qx_parse_connect(&h, body, &dom, &port, ident, &why), -1);
+	memset(body + 8, 0, 32);
+	T_EQ_INT(qx_parse_connect(&h, body, &dom, &port, ident, &why), -1);
+	h.len = 39;
+	T_EQ_INT(qx_parse_connect(&h, body, &dom, &port, ident, &why), -1);
+	/* SERVICE_REFUSED {"moat-1"} */
+	memset(body, 0, sizeof(body));
+	memcpy(body, "moat-1", 6);
+	h.type = QX_SERVICE_REFUSED;
+	h.len = 32;
+	T_EQ_INT(qx_parse_refused(&h, body, ident, &why), 0);
+	T_EQ_STR(ident, "moat-1");
+	h.type = QX_SERVICE_CONNECT;
+	T_EQ_INT(qx_parse_refused(&h, body, ident, &why), -1);
+	/* the service's messages on our data vchan */
+	h.type = QX_DATA_STDOUT;
+	h.len = 65536;
+	T_EQ_INT(qx_reply_check(&h, &why), QX_OK);
+	h.len = 65537;
+	T_EQ_INT(qx_reply_check(&h, &why), QX_FATAL);
+	h.type = QX_DATA_EXIT_CODE;
+	h.len = 4;
+	T_EQ_INT(qx_reply_check(&h, &why), QX_OK);
+	h.len = 8;
+	T_EQ_INT(qx_reply_check(&h, &why), QX_FATAL);
+	h.type = QX_HELLO;
+	h.len = 3;
+	T_EQ_INT(qx_reply_check(&h, &why), QX_FATAL);
+	h.type = QX_DATA_STDIN;
+	h.len = 10;
+	T_EQ_INT(qx_reply_check(&h, &why), QX_SKIP);
+}
+
 int
 main(void)
 {
@@ -200,5 +288,6 @@ main(void)
 	T_RUN(test_exec_observed);
 	T_RUN(test_exec_hostile);
 	T_RUN(test_cmdlines);
+	T_RUN(test_dom0_call);
 	return t_done();
 }

@@ -20,6 +20,7 @@
  * VM's domain is gone, as qubesdb-daemon and qrexec-daemon do.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -32,6 +33,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
 #include <xenctrl.h>
 #include <xenstore.h>
@@ -49,6 +51,9 @@
 #define CALL_TIMEOUT_MS	5000	/* qrexec-client: the VM must connect in 5 s */
 #define DOM0_MAX_INPUT	(8 * 1024 * 1024)
 #define XEN_CTL_DIR	"/run/moat-dom0"
+#define MAX_RPC		8
+#define MAX_VCALLS	4
+#define RPC_MAX_OUT	(2 * 1024 * 1024)
 
 static __attribute__((noreturn)) void
 usage(int rc)
@@ -85,7 +90,12 @@ usage(int rc)
 "         --source NAME: the call comes from VM NAME (default dom0), whose\n"
 "         data vchan is served as domain X (default 0 for dom0, else 99;\n"
 "         over Xen always serve's own domain, the only one it can serve).\n"
-"status   prints the state of both connections and qrexec ports in use.\n");
+"status   prints the state of both connections and qrexec ports in use.\n"
+"\n"
+"--rpc SERVICE=PROGRAM (serve): the VM may call SERVICE in dom0 (target\n"
+"         @adminvm or dom0); PROGRAM runs with QREXEC_REMOTE_DOMAIN=VM and\n"
+"         argv[1] = SERVICE[+ARG], its stdout and exit code go back. Any\n"
+"         other call from the VM is refused, as dom0's policy does.\n");
 	exit(rc);
 }
 
@@ -184,8 +194,29 @@ struct dcall {
 	int			 conn;		/* control connection, or -1 if it left */
 };
 
+/* A call from the VM to a dom0 service (--rpc): the VM serves the data
+ * vchan, we connect, wait for its HELLO, then answer. */
+struct vcall {
+	int			 used;
+	int			 slot;
+	pid_t			 pid;		/* the program, while it runs */
+	int			 pipe;		/* its stdout, while it runs */
+	uint8_t			 ident[32];
+	char			 svc[256];
+	struct vchan		*v;
+	int			 hello;		/* the VM's HELLO is in */
+	struct buf		 in, out;	/* out: the whole answer */
+	uint64_t		 deadline;
+};
+
 static struct {
 	struct vchan_env env;
+	struct {
+		char		*service;
+		const char	*program;
+	}		 rpc[MAX_RPC];
+	int		 nrpc;
+	struct vcall	 vcalls[MAX_VCALLS];
 	const char	*ctldir;
 	int		 vm;
 	const char	*name;
@@ -581,6 +612,219 @@ call_start(int ci, const char *svc, const char *source, int srcdom,
 	log_info("qrexec: call %s from %s on port %d", svc, source, 513 + slot);
 }
 
+/* Start an --rpc program as dom0's qrexec does: the caller in
+ * QREXEC_REMOTE_DOMAIN, no input; its stdout comes through c->pipe. It
+ * runs while the loop goes on (a slow service must not stall QubesDB). */
+static int
+rpc_start(struct vcall *c, const char *program)
+{
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC) == -1)
+		return -1;
+	if ((c->pid = fork()) == -1) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (c->pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+
+		dup2(null, 0);
+		dup2(p[1], 1);
+		setenv("QREXEC_REMOTE_DOMAIN", d.name, 1);
+		setenv("QREXEC_SERVICE_FULL_NAME", c->svc, 1);
+		execl(program, program, c->svc, (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	c->pipe = p[0];
+	set_nonblock(c->pipe);
+	return 0;
+}
+
+static void
+vcall_end(struct vcall *c)
+{
+	if (c->pipe > 0)
+		close(c->pipe);
+	if (c->pid > 0) {
+		kill(c->pid, SIGKILL);
+		waitpid(c->pid, NULL, 0);
+	}
+	vchan_close(c->v);
+	buf_free(&c->in);
+	buf_free(&c->out);
+	/* the port stays in use until the VM's CONNECTION_TERMINATED */
+	memset(c, 0, sizeof(*c));
+}
+
+/* MSG_TRIGGER_SERVICE3 {target[64], ident[32], "svc[+arg]\0"}. */
+static void
+vm_call(const uint8_t *body, uint32_t len)
+{
+	char target[64], name[256], *plus;
+	const uint8_t *ident = body + 64;
+	struct vcall *c = NULL;
+	const char *program = NULL;
+	int i, slot;
+	size_t sl = len - 96;
+
+	memcpy(target, body, sizeof(target));
+	target[sizeof(target) - 1] = '\0';
+	if (sl == 0 || sl > sizeof(name) || body[len - 1] != '\0' ||
+	    memchr(body + 96, '\0', sl) != body + len - 1) {
+		log_warnx("qrexec: malformed service call from the VM");
+		qx_send(QX_SERVICE_REFUSED, ident, 32);
+		return;
+	}
+	memcpy(name, body + 96, sl);
+	if ((plus = strchr(name, '+')) != NULL)
+		*plus = '\0';
+	for (i = 0; i < d.nrpc; i++)
+		if (strcmp(d.rpc[i].service, name) == 0)
+			program = d.rpc[i].program;
+	for (slot = 0; slot < NPORTS && d.port_used[slot]; slot++)
+		;
+	for (i = 0; i < MAX_VCALLS; i++)
+		if (!d.vcalls[i].used) {
+			c = &d.vcalls[i];
+			break;
+		}
+	if (program == NULL || (strcmp(target, "@adminvm") != 0 &&
+	    strcmp(target, "dom0") != 0) || slot == NPORTS || c == NULL) {
+		log_info("qrexec: %s -> %s %s: denied", d.name, target,
+		    (const char *)body + 96);
+		qx_send(QX_SERVICE_REFUSED, ident, 32);
+		return;
+	}
+	memset(c, 0, sizeof(*c));
+	memcpy(c->svc, body + 96, sl);
+	memcpy(c->ident, ident, 32);
+	c->used = 1;
+	c->slot = slot;
+	d.port_used[slot] = 1;
+	c->deadline = now_ms() + 30000;
+	if (rpc_start(c, program) == -1) {
+		log_warn("qrexec: running %s", program);
+		qx_send(QX_SERVICE_REFUSED, ident, 32);
+		d.port_used[slot] = 0;
+		vcall_end(c);
+		return;
+	}
+	log_info("qrexec: %s -> dom0 %s: running %s", d.name, c->svc, program);
+}
+
+/* The program is done: its answer as dom0 sends it (stderr EOF, stdout,
+ * EOF, exit code; our HELLO first, once the VM's is in), then connect. */
+static void
+vcall_connect(struct vcall *c, int code)
+{
+	struct buf a = { 0 };
+	uint8_t hh[QX_HDR_LEN + 4], sc[8 + 32];
+	size_t off;
+
+	qx_put_hdr(hh, QX_HELLO, 4);
+	qx_put_u32(hh + QX_HDR_LEN, QX_PROTOCOL_VERSION);
+	buf_add(&a, hh, sizeof(hh));
+	qx_put_hdr(hh, QX_DATA_STDERR, 0);
+	buf_add(&a, hh, QX_HDR_LEN);
+	for (off = 0; off < c->out.len; off += QX_CHUNK) {
+		size_t n = c->out.len - off > QX_CHUNK ? QX_CHUNK :
+		    c->out.len - off;
+
+		qx_put_hdr(hh, QX_DATA_STDOUT, (uint32_t)n);
+		buf_add(&a, hh, QX_HDR_LEN);
+		buf_add(&a, c->out.p + off, n);
+	}
+	qx_put_hdr(hh, QX_DATA_STDOUT, 0);
+	buf_add(&a, hh, QX_HDR_LEN);
+	qx_put_hdr(hh, QX_DATA_EXIT_CODE, 4);
+	qx_put_u32(hh + QX_HDR_LEN, (uint32_t)code);
+	buf_add(&a, hh, sizeof(hh));
+	log_info("qrexec: %s -> dom0 %s on port %d: exit %d, %zu bytes",
+	    d.name, c->svc, 513 + c->slot, code, c->out.len);
+	buf_free(&c->out);
+	c->out = a;
+	c->deadline = now_ms() + CALL_TIMEOUT_MS;
+	c->v = vchan_client(&d.env, d.vm, 513 + c->slot);
+	if (c->v == NULL) {
+		log_warn("qrexec: data vchan client");
+		qx_send(QX_SERVICE_REFUSED, c->ident, 32);
+		d.port_used[c->slot] = 0;
+		vcall_end(c);
+		return;
+	}
+	qx_put_u32(sc, (uint32_t)d.env.domid);
+	qx_put_u32(sc + 4, (uint32_t)(513 + c->slot));
+	memcpy(sc + 8, c->ident, 32);
+	qx_send(QX_SERVICE_CONNECT, sc, sizeof(sc));
+	d.ncalls++;
+}
+
+/* The running program: its output (bounded), then its exit status. */
+static void
+vcall_read(struct vcall *c)
+{
+	uint8_t b[4096];
+	ssize_t n;
+	int st;
+
+	while ((n = read(c->pipe, b, sizeof(b))) > 0)
+		if (c->out.len + (size_t)n <= RPC_MAX_OUT)
+			buf_add(&c->out, b, (size_t)n);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
+		if (now_ms() >= c->deadline) {
+			log_warnx("qrexec: %s did not finish", c->svc);
+			qx_send(QX_SERVICE_REFUSED, c->ident, 32);
+			d.port_used[c->slot] = 0;
+			vcall_end(c);
+		}
+		return;
+	}
+	close(c->pipe);
+	c->pipe = 0;
+	if (waitpid(c->pid, &st, 0) == -1)
+		st = 125 << 8;
+	c->pid = 0;
+	vcall_connect(c, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+}
+
+static void
+vcall_service(struct vcall *c)
+{
+	struct qx_hdr h;
+	int st;
+
+	if (c->pipe > 0) {
+		vcall_read(c);
+		return;
+	}
+	st = vchan_state(c->v);
+
+	if (st == VCHAN_WAITING) {
+		if (now_ms() >= c->deadline) {
+			log_warnx("qrexec: the VM never served its data vchan");
+			vcall_end(c);
+		}
+		return;
+	}
+	if (st == VCHAN_CONNECTED)
+		read_vchan(c->v, &c->in);
+	/* dom0 reads the VM's HELLO first; stdin (only an EOF) is ignored */
+	while (qx_get_hdr(c->in.p, c->in.len, &h) &&
+	    c->in.len >= QX_HDR_LEN + (size_t)h.len && h.len <= QX_MAX_CHUNK) {
+		if (h.type == QX_HELLO)
+			c->hello = 1;
+		buf_drop(&c->in, QX_HDR_LEN + h.len);
+	}
+	if (c->hello)
+		flush_vchan(c->v, &c->out);
+	if ((c->hello && c->out.len == 0) ||
+	    vchan_state(c->v) == VCHAN_DISCONNECTED)
+		vcall_end(c);
+}
+
 static void
 qx_from_agent(void)
 {
@@ -619,8 +863,8 @@ qx_from_agent(void)
 				d.nterminated++;
 			}
 		} else if (h.type == QX_TRIGGER_SERVICE3 && h.len > 96) {
-			/* no policy here: refuse */
-			qx_send(QX_SERVICE_REFUSED, d.xin.p + QX_HDR_LEN + 64, 32);
+			/* policy: the --rpc services, the rest refused */
+			vm_call(d.xin.p + QX_HDR_LEN, h.len);
 		} else
 			dom0_fatal("qrexec", "invalid message 0x%x (%u bytes) "
 			    "from the agent", h.type, h.len);
@@ -819,9 +1063,9 @@ static int
 serve(void)
 {
 	struct sockaddr_un sun;
-	struct pollfd pfd[4 + MAX_CALLS + MAX_CONNS];
+	struct pollfd pfd[4 + MAX_CALLS + MAX_CONNS + MAX_VCALLS];
 	enum { P_Q = 0, P_X, P_L, P_XS, P_FIRST };
-	int who[4 + MAX_CALLS + MAX_CONNS];
+	int who[4 + MAX_CALLS + MAX_CONNS + MAX_VCALLS];
 	char path[PATH_MAX];
 	short ev;
 	int i, n, fd, timeout;
@@ -901,6 +1145,25 @@ serve(void)
 			}
 			timeout = 10;
 		}
+		for (i = 0; i < MAX_VCALLS; i++) {
+			if (!d.vcalls[i].used)
+				continue;
+			timeout = 10;
+			if (d.vcalls[i].pipe > 0) {
+				pfd[n].fd = d.vcalls[i].pipe;
+				pfd[n].events = POLLIN;
+				who[n++] = MAX_CALLS + MAX_CONNS + i;
+				continue;
+			}
+			fd = vchan_pollfd(d.vcalls[i].v, d.vcalls[i].hello &&
+			    d.vcalls[i].out.len > 0, &ev);
+			if (fd >= 0) {
+				pfd[n].fd = fd;
+				pfd[n].events = ev;
+				who[n++] = MAX_CALLS + MAX_CONNS + i;
+			}
+			timeout = 10;
+		}
 		for (i = 0; i < MAX_CONNS; i++) {
 			if (d.conns[i].fd == -1)
 				continue;
@@ -934,7 +1197,13 @@ serve(void)
 		for (i = P_FIRST; i < n; i++) {
 			if (!pfd[i].revents)
 				continue;
-			if (who[i] < MAX_CALLS) {
+			if (who[i] >= MAX_CALLS + MAX_CONNS) {
+				struct vcall *vc = &d.vcalls[who[i] - MAX_CALLS -
+				    MAX_CONNS];
+
+				if (vc->used && vc->v != NULL)
+					vchan_progress(vc->v, pfd[i].revents);
+			} else if (who[i] < MAX_CALLS) {
 				if (d.calls[who[i]].used)
 					vchan_progress(d.calls[who[i]].v,
 					    pfd[i].revents);
@@ -957,6 +1226,12 @@ serve(void)
 			}
 			call_service(c);
 		}
+		for (i = 0; i < MAX_VCALLS; i++)
+			if (d.vcalls[i].used) {
+				if (d.vcalls[i].v != NULL)
+					vchan_progress(d.vcalls[i].v, 0);
+				vcall_service(&d.vcalls[i]);
+			}
 		qdb_service();
 		qx_service();
 		if (pfd[P_XS].revents & POLLIN) {
@@ -1260,6 +1535,7 @@ main(int argc, char **argv)
 		{ "source",	required_argument, NULL, 's' },
 		{ "source-domid", required_argument, NULL, 'S' },
 		{ "no-commit",	no_argument, NULL, 'C' },
+		{ "rpc",	required_argument, NULL, 'R' },
 		{ "help",	no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -1315,6 +1591,18 @@ main(int argc, char **argv)
 		case 'C':
 			commit = 0;
 			break;
+		case 'R': {
+			char *eq = strchr(optarg, '=');
+
+			if (eq == NULL || eq == optarg || eq[1] == '\0' ||
+			    d.nrpc == MAX_RPC)
+				fatalx("--rpc %s: SERVICE=PROGRAM (at most %d)",
+				    optarg, MAX_RPC);
+			d.rpc[d.nrpc].service = strndup(optarg,
+			    (size_t)(eq - optarg));
+			d.rpc[d.nrpc++].program = eq + 1;
+			break;
+		}
 		case 'h':
 			usage(0);
 		default:
