@@ -187,6 +187,12 @@ nat_fwd_inbound(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 		nat_drop(e, d, v, NAT_R_LINK_DOWN);
 		return 1;
 	}
+	/* net.fake-ip: the gateway (and address) this client is shown are
+	 * moat's own to it, as above. */
+	if (nat_fakeip_shown(e, port, src)) {
+		nat_drop(e, d, v, NAT_R_MARTIAN);
+		return 1;
+	}
 	toport = (uint16_t)(fw->toport + (v->dport - fw->lo));
 	/* The client already uses that 5-tuple for a connection of its own:
 	 * the remote cannot take it over. */

@@ -619,6 +619,25 @@ test_fwd_not_from_moat_addrs(void)
 	}
 	T_EQ_INT(tl_nsent(t), 0);
 	T_EQ_INT(tl_drops(t, 0, NAT_R_MARTIAN), 3);
+	/* Nor from the addresses net.fake-ip shows the forward's client:
+	 * its visible gateway (and address), which it takes for moat's. */
+	{
+		static struct msg_clients mc;
+
+		mc.count = 1;
+		mc.c[0].ip = IP_C1;
+		mc.c[0].visible_ip = A("10.137.0.55");
+		mc.c[0].visible_gw = A("10.137.0.254");
+		nat_fakeip_set(t->e, &mc);
+		n = mk_tcp(F, MAC_GW, MAC_UP, A("10.137.0.254"), IP_US, 53,
+		    8080, TCP_SYN, 1, 0, 0);
+		tl_in(t, 0, F, n);
+		n = mk_tcp(F, MAC_GW, MAC_UP, A("10.137.0.55"), IP_US, 53,
+		    8080, TCP_SYN, 1, 0, 0);
+		tl_in(t, 0, F, n);
+		T_EQ_INT(tl_nsent(t), 0);
+		T_EQ_INT(tl_drops(t, 0, NAT_R_MARTIAN), 5);
+	}
 	/* The same from a host out there is forwarded. */
 	n = mk_tcp(F, MAC_GW, MAC_UP, IP_R, IP_US, 53, 8080, TCP_SYN, 1, 0, 0);
 	tl_in(t, 0, F, n);
