@@ -355,39 +355,6 @@ test_reject_and_hoplimit(void)
 	tl_free(t);
 }
 
-/* An ICMPv6 error from the router quoting the first n bytes of the IP
- * packet in q (as it left moat). */
-static size_t
-mk_err6(uint8_t *f, const uint8_t *src, const uint8_t *dst, uint8_t type,
-    uint32_t mtu, const uint8_t *q, size_t qlen)
-{
-	struct pkt_view v;
-	size_t n = 54 + 8 + qlen;
-
-	memset(f, 0, 62);
-	memcpy(f, MAC_UP, 6);
-	memcpy(f + 6, MAC_GW, 6);
-	f[12] = 0x86;
-	f[13] = 0xdd;
-	f[14] = 0x60;
-	f[18] = (uint8_t)((8 + qlen) >> 8);
-	f[19] = (uint8_t)(8 + qlen);
-	f[20] = IPPROTO_ICMPV6_;
-	f[21] = 64;
-	memcpy(f + 22, src, 16);
-	memcpy(f + 38, dst, 16);
-	f[54] = type;
-	f[58] = (uint8_t)(mtu >> 24);
-	f[59] = (uint8_t)(mtu >> 16);
-	f[60] = (uint8_t)(mtu >> 8);
-	f[61] = (uint8_t)mtu;
-	memcpy(f + 62, q, qlen);
-	if (pkt_parse(&v, f, n) != PKT_OK)
-		abort();
-	pkt_l4_csum_set(&v);
-	return n;
-}
-
 static void
 test_icmp6_errors(void)
 {
