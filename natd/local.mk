@@ -61,3 +61,21 @@ MOAT_BENCHES += tests/bench/bench_natd
 EXTRA_PROGRAMS += tests/bench/bench_natd
 tests_bench_bench_natd_SOURCES = tests/bench/bench_natd.c $(NATD_HARNESS)
 tests_bench_bench_natd_LDADD = $(NATD_LIBS)
+
+# net.fake-ip (issue 14): its own file, and its unit test.
+natd_libnatd_a_SOURCES += natd/nat_fakeip.c
+MOAT_UNIT_TESTS += tests/unit/test_natd_fakeip
+tests_unit_test_natd_fakeip_SOURCES = tests/unit/test_natd_fakeip.c tests/unit/natd_testlib.h tests/unit/t.h \
+	$(NATD_HARNESS)
+tests_unit_test_natd_fakeip_LDADD = $(NATD_LIBS)
+# Hostile frames through the translation: the mapped client never sees its
+# real address; the seeds are replayed in every build.
+MOAT_FUZZ_TARGETS += tests/fuzz/fuzz_fakeip
+EXTRA_PROGRAMS += tests/fuzz/fuzz_fakeip
+tests_fuzz_fuzz_fakeip_SOURCES = tests/fuzz/fuzz_fakeip.c $(NATD_HARNESS)
+tests_fuzz_fuzz_fakeip_LDADD = $(NATD_LIBS)
+tests_fuzz_fuzz_fakeip_LDFLAGS = -fsanitize=fuzzer
+MOAT_UNIT_TESTS += tests/fuzz/replay_fakeip
+tests_fuzz_replay_fakeip_SOURCES = tests/fuzz/fuzz_fakeip.c tests/fuzz/replay.c $(NATD_HARNESS)
+tests_fuzz_replay_fakeip_LDADD = $(NATD_LIBS)
+EXTRA_DIST += tests/fuzz/corpus/fakeip

@@ -264,6 +264,16 @@ struct nat_pcap_rec {
 	uint8_t		data[NAT_PCAP_SNAP];
 };
 
+/* net.fake-ip (nat_fakeip.c): dom0's mappings, and per port the addresses
+ * its client is shown (0: none), worked out for the port's address for_ip
+ * under the mappings of generation gen. */
+struct nat_fakeip {
+	uint32_t	ip[CLIENTS_MAX], vis[CLIENTS_MAX], gw[CLIENTS_MAX];
+	uint32_t	n, gen;
+	uint32_t	vis_ip[MQ_PORT_MAX], vis_gw[MQ_PORT_MAX];
+	uint32_t	for_ip[MQ_PORT_MAX], pgen[MQ_PORT_MAX];
+};
+
 struct nat_engine {
 	struct nat_config	 cfg;
 	struct nat_io		 io;
@@ -294,6 +304,7 @@ struct nat_engine {
 
 	/* /connected-ips: never a source on the uplink (0 = empty slot) */
 	uint32_t		 connected[NAT_CONNECTED_SLOTS];
+	struct nat_fakeip	 fake;
 
 	/* held frames of pending flows */
 	struct nat_hold		*hold;
@@ -344,6 +355,8 @@ void	nat_link(struct nat_engine *e, const struct msg_link *l, uint64_t now_ms);
 /* MSG_CLIENTS: the addresses of /connected-ips (and their mapped ones). */
 void	nat_clients(struct nat_engine *e, const uint32_t *ips,
 	    const uint32_t *visible, uint32_t count);
+/* MSG_CLIENTS' visible-ip and visible-gateway (net.fake-ip). */
+void	nat_fakeip_set(struct nat_engine *e, const struct msg_clients *mc);
 /* Format the table, or on restart validate what a previous natd left. */
 int	nat_start(struct nat_engine *e, int restart, uint64_t now_ms);
 

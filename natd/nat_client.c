@@ -208,6 +208,8 @@ nat_client_input(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 		nat_drop(e, d, v, NAT_R_LINK_DOWN);
 		return;
 	}
+	if (nat_fakeip_in(e, d, v) < 0)
+		return;
 	switch (v->l3) {
 	case PKT_L3_ARP:
 		nat_client_arp(e, d, v);

@@ -162,6 +162,7 @@ nat_send(struct nat_engine *e, const struct mq_desc *d, uint16_t port)
 	struct mq_desc o = *d;
 
 	o.port = port;
+	nat_fakeip_out(e, &o);
 	if (port < MQ_PORT_MAX) {
 		e->link[port].c.tx_packets++;
 		e->link[port].c.tx_bytes += o.len;

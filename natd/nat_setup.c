@@ -46,20 +46,16 @@ nat_clients(struct nat_engine *e, const uint32_t *ips, const uint32_t *visible,
 {
 	uint32_t k;
 
+	(void)visible;	/* nat_fakeip_set() has the mappings */
 	memset(e->connected, 0, sizeof(e->connected));
 	for (k = 0; k < count && k < NAT_CONNECTED_SLOTS / 2; k++) {
 		uint32_t h = (ntohl(ips[k]) * 2654435761u) & (NAT_CONNECTED_SLOTS - 1);
-		char a[16], b[16];
 
 		if (ips[k] == 0)
 			continue;
 		while (e->connected[h] != 0 && e->connected[h] != ips[k])
 			h = (h + 1) & (NAT_CONNECTED_SLOTS - 1);
 		e->connected[h] = ips[k];
-		if (visible[k] != 0 && visible[k] != ips[k])
-			log_warnx("client %s is mapped to %s: mapped addresses are "
-			    "not supported, it is routed as %s", ip4_str(ips[k], a),
-			    ip4_str(visible[k], b), a);
 	}
 }
 

@@ -255,6 +255,7 @@ on_clients(struct natd *n, const struct msg *m)
 		vis[k] = mc->c[k].visible_ip;
 	}
 	nat_clients(n->e, ips, vis, mc->count);
+	nat_fakeip_set(n->e, mc);
 }
 
 static void

@@ -30,6 +30,7 @@ MOAT_INTEG_TESTS += \
 	tests/integ/dp_ecn.sh \
 	tests/integ/dp_nat.sh \
 	tests/integ/dp_ipv6_topo.sh \
+	tests/integ/dp_fake_ip.sh \
 	tests/integ/demo_smoke.sh
 # No test code (fake Xen, harnesses, stubs) in a shipped program, and no
 # test hook in a build without them (the release tree of make vm-image).

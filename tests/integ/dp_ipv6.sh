@@ -11,7 +11,9 @@ topo_up --ipv6
 
 pkt6() { local ns=$1; shift; ip netns exec "$ns" "$PY" "$INTEG_DIR/pkt6.py" "$@"; }
 # sniff_start NS IFACE SECONDS NAME KIND [TAG]: a capture in the background;
-# sniff_count NAME waits for its end and prints the count.
+# sniff_count NAME waits for its end and prints the count. The windows are
+# long (8 s) because starting scapy for each probe takes seconds under load:
+# a probe sent after a short window closed made the positive controls flaky.
 sniff_start() {
 	local ns=$1 iface=$2 secs=$3 name=$4 i; shift 4
 	rm -f "$RUN/sniff-$name" "$RUN/sniff-$name.up"
@@ -22,7 +24,7 @@ sniff_start() {
 }
 sniff_count() {
 	local i
-	for i in $(seq 200); do [[ -s $RUN/sniff-$1 ]] && break; sleep 0.05; done
+	for i in $(seq 400); do [[ -s $RUN/sniff-$1 ]] && break; sleep 0.05; done
 	cat "$RUN/sniff-$1" 2>/dev/null || echo none
 }
 c1_stat() { moat_stat 'client(s, "'"$C1_IP"'")["drops"].get("'"$1"'", 0)'; }
@@ -63,7 +65,7 @@ out=$(pkt6 "$NS_C1" hop1 "$WWW_IP6" 33434)
 is "$out" "time-exceeded from $FW_IP6" "c1: a hop-limit-1 probe is answered by moat (time exceeded)"
 
 # ---- a forged source goes nowhere
-sniff_start "$NS_UP" eth0 3 spoof tag v6spoofTAG
+sniff_start "$NS_UP" eth0 8 spoof tag v6spoofTAG
 before=$(c1_stat spoofed)
 pkt6 "$NS_C1" spoof eth0 "$FW_IP6" "$C2_IP6" "$WWW_IP6" 7 5 v6spoofTAG >/dev/null
 pkt6 "$NS_C1" spoof eth0 "$FW_IP6" "${QUBES_IP6_PREFIX}:a89:99" "$WWW_IP6" 7 5 v6spoofTAG >/dev/null
@@ -76,9 +78,9 @@ after=$(c1_stat spoofed)
 check "moat.Stats: c1's forged IPv6 sources counted as spoofed ($before -> $after)" test $((after - before)) -ge 10
 
 # ---- a client's router advertisement changes nothing
-sniff_start "$NS_UP" eth0 3 ra-up ra
-sniff_start "$NS_C2" eth0 3 ra-c2 ra
-sniff_start "$NS_C1" eth0 3 ra-c1 ra
+sniff_start "$NS_UP" eth0 8 ra-up ra
+sniff_start "$NS_C2" eth0 8 ra-c2 ra
+sniff_start "$NS_C1" eth0 8 ra-c1 ra
 before=$(c1_stat nd)
 pkt6 "$NS_C1" ra eth0 >/dev/null
 is "$(sniff_count ra-c1)" 3 "c1 sent 3 router advertisements (the capture works)"
@@ -123,7 +125,7 @@ _moat_stop
 TOPO_IPV6= qdb_write
 TOPO_IPV6= _moat_launch || bail "moat without IPv6 did not start: $MOAT_START_ERR"
 wait_ready 1 || true
-sniff_start "$NS_UP" eth0 3 nov6 tag v6offTAG
+sniff_start "$NS_UP" eth0 8 nov6 tag v6offTAG
 before=$(c1_stat ipv6)
 check_not "c1: ping6 $WWW_IP6 fails when moat has no IPv6 configuration" in_c1 ping -6 -c 2 -W 1 "$WWW_IP6"
 pkt6 "$NS_C1" udp "$WWW_IP6" 7 v6offTAG --timeout 1 >/dev/null

@@ -27,6 +27,11 @@
 #                                   echo on 7 (the IPv4 services listen on IPv6 too)
 #   BLOCKED_IP6 2001:db8:100::20, WWW2_IP6 2001:db8:100::30 (AAAA, HTTP on 80)
 #   FAR_IP6 2001:db8:2::10          far.example.test: one router hop behind up
+# net.fake-ip: set C1_VIS_IP (and C1_VIS_GW) before topo_up to show c1 another
+# address (and gateway) than the one moat routes it by, as dom0 does with
+# /mapped-ip/<C1_IP>/visible-ip, visible-gateway (c1's namespace has the
+# visible ones; /connected-ips lists the visible address, as dom0's does).
+#
 # Clients route FW_IP6/128 on eth0 and default via it, as Qubes' setup-ip
 # does; /connected-ips6 lists both; each client's Qubes rules are written to
 # /qubes-firewall/<IPv6>/ too, numbered as dom0 numbers them (one list; the
@@ -187,12 +192,13 @@ topo_create() {
 	ip -n "$NS_NET" addr add "$FAR_IP/24" dev eth0
 	ip -n "$NS_NET" route add default via 192.0.2.1
 
-	local ns ip
+	local ns ip gw
 	for c in 1 2; do
-		ns=NS_C$c ip=C${c}_IP
+		ns=NS_C$c ip=C${c}_IP gw=$FW_IP
+		[[ $c == 1 && -n ${C1_VIS_IP:-} ]] && ip=C1_VIS_IP gw=${C1_VIS_GW:-$FW_IP}
 		ip -n "${!ns}" addr add "${!ip}/32" dev eth0
-		ip -n "${!ns}" route add "$FW_IP/32" dev eth0
-		ip -n "${!ns}" route add default via "$FW_IP" dev eth0
+		ip -n "${!ns}" route add "$gw/32" dev eth0
+		ip -n "${!ns}" route add default via "$gw" dev eth0
 	done
 	[[ -n $TOPO_IPV6 ]] && _topo_ipv6
 
@@ -276,9 +282,13 @@ qdb_write() {
 			/qubes-primary-dns "$DNS1_REAL" /qubes-secondary-dns "$DNS2_REAL"
 			/qubes-netvm-gateway "$FW_IP" /qubes-netvm-netmask 255.255.255.255
 			/qubes-netvm-primary-dns "$DNS1_VIRT" /qubes-netvm-secondary-dns "$DNS2_VIRT"
-			/qubes-netvm-network 10.137.0.0 /connected-ips "$C1_IP $C2_IP"
+			/qubes-netvm-network 10.137.0.0 /connected-ips "${C1_VIS_IP:-$C1_IP} $C2_IP"
 			/qubes-debug-mode 0
 		)
+		if [[ -n ${C1_VIS_IP:-} ]]; then
+			args+=("/mapped-ip/$C1_IP/visible-ip" "$C1_VIS_IP"
+			    "/mapped-ip/$C1_IP/visible-gateway" "${C1_VIS_GW:-$FW_IP}")
+		fi
 		if [[ -n $TOPO_IPV6 ]]; then
 			args+=(/qubes-ip6 "$FW_IP6" /qubes-gateway6 "$UP_IP6"
 			    /qubes-netvm-gateway6 "$FW_IP6" /connected-ips6 "$C1_IP6 $C2_IP6")
@@ -500,6 +510,11 @@ wait_ready() {
 # firewall, wait (for IPv4 DNS through moat, which needs no IPv6).
 topo_up() {
 	[[ $(id -u) -eq 0 ]] || bail "needs root (network namespaces)"
+	if [[ -n ${C1_VIS_IP:-} ]] && kernel_mode; then
+		skip "net.fake-ip topology" "the kernel baseline (kfw.py) has no address mapping"
+		echo "1..$_tap_n"
+		exit 0
+	fi
 	if [[ ${1:-} == --ipv6 ]]; then
 		shift
 		TOPO_IPV6=1
