@@ -853,8 +853,10 @@ test_fwd6_nat_avoids_range(void)
 	tl_free(t);
 }
 
-/* The client's port unreachable about a forwarded datagram reaches the
- * remote, quoting what the remote sent (to moat's address and port). */
+/* ICMPv6 errors about a forwarded flow are translated both ways: the
+ * client's port unreachable reaches the remote, quoting what the remote
+ * sent (to moat's address and port), and a router's packet-too-big about
+ * the client's answer reaches the client. */
 static void
 test_fwd6_icmp_error(void)
 {
@@ -887,6 +889,28 @@ test_fwd6_icmp_error(void)
 	T_EQ_MEM(((struct ipv6_hdr *)in.frame)->daddr, nh_ip6_us, 16);
 	T_EQ_INT(in.dport, 8100);
 	T_EQ_INT(in.sport, 4000);
+
+	/* The client's answer leaves from 8100; a router's packet-too-big
+	 * about it reaches the client, quoting what the client sent. */
+	t->ntx = 0;
+	n = mk6(f, MAC_V1, MAC_C1, nh_ip6_c1, R6B, IPPROTO_UDP_, 64, 7000, 4000,
+	    0, 30);
+	tl_in(t, 1, f, n);
+	T_EQ_INT(last6(t, 0, &v), 0);
+	ql = v.ip_end - 14;
+	memcpy(q, v.frame + 14, ql);
+	t->ntx = 0;
+	n = mk_err6(f, R6, nh_ip6_us, ICMP6_PACKET_TOO_BIG, 1280, q, ql);
+	tl_in(t, 0, f, n);
+	T_EQ_INT(tl_nsent(t), 1);
+	T_EQ_INT(last6(t, 1, &v), 0);
+	T_EQ_MEM(pkt_ip6(&v)->daddr, nh_ip6_c1, 16);
+	T_ASSERT(pkt_l4_csum_ok(&v));
+	T_EQ_INT(pkt_parse_icmp6_quote(&in, v.frame + v.l4_off + 8,
+	    v.ip_end - v.l4_off - 8), PKT_OK);
+	T_EQ_MEM(((struct ipv6_hdr *)in.frame)->saddr, nh_ip6_c1, 16);
+	T_EQ_INT(in.sport, 7000);
+	T_EQ_INT(in.dport, 4000);
 	tl_free(t);
 }
 
