@@ -189,8 +189,9 @@ nat_cut6(struct nat_engine *e, uint32_t idx)
 	const struct nat_link *l = &e->link[f->cport];
 	char s[46], t[46];
 
-	log_info("port %u: flow %s > %s proto %u cut by new rules", f->cport,
-	    ip6_str(a->src, s), ip6_str(a->dst, t), f->proto);
+	log_info("port %u: %sflow %s > %s proto %u cut by new rules", f->cport,
+	    f->kind == FT_K_FWD ? "forwarded " : "", ip6_str(a->src, s),
+	    ip6_str(a->dst, t), f->proto);
 	if (f->proto != IPPROTO_TCP_ || f->state != FT_ACTIVE ||
 	    f->tcp == FT_TCP_CLOSED)
 		return;
