@@ -22,7 +22,8 @@ set_forwards(struct tl *t, const struct msg_forward *f, uint32_t n)
 
 	memset(&m, 0, sizeof m);
 	m.count = n;
-	memcpy(m.f, f, n * sizeof *f);
+	if (n > 0)	/* f may be NULL for "no forwards": memcpy's arguments must not */
+		memcpy(m.f, f, n * sizeof *f);
 	nat_forwards(t->e, &m, t->now);
 }
 
