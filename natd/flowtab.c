@@ -421,10 +421,8 @@ entry_sane(const struct flowtab *t, uint32_t i)
 	if (((e->flags & FT_F_REDIRECT) != 0) != (e->rdst != e->odst))
 		return 0;
 	/* A forward is never pending or blocked (natd's own table decides
-	 * it), never redirected, IPv4 only (nat_forward_out6 would take an
-	 * IPv6 one for a client-to-client flow), and always TCP or UDP to a
-	 * real port. */
-	if (e->kind == FT_K_FWD && (e->state != FT_ACTIVE || v6 ||
+	 * it), never redirected, and always TCP or UDP to a real port. */
+	if (e->kind == FT_K_FWD && (e->state != FT_ACTIVE ||
 	    (e->flags & FT_F_REDIRECT) || e->proto == 1 || e->csport == 0 ||
 	    e->nsport == 0))
 		return 0;

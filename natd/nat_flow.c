@@ -201,34 +201,58 @@ evict_global(struct nat_engine *e, uint16_t asking)
 	return most > 0 && evict_from(e, (uint16_t)best);
 }
 
+/* Where a NAT flow's replies would come from: a translated port is free
+ * when no flow takes replies from there on it. */
+struct nsport_key {
+	uint8_t		 proto;
+	uint16_t	 dport;
+	uint32_t	 rdst;		/* IPv4 */
+	const uint8_t	*dst6;		/* IPv6, or NULL */
+};
+
 static int
-nsport_free(const struct nat_engine *e, uint8_t proto, uint32_t rdst,
-    uint16_t dport, uint16_t p)
+nsport_free(const struct nat_engine *e, const struct nsport_key *k,
+    uint16_t p)
 {
-	/* Forwarded ports are never a NAT flow's (msg.h, FWD_PORT_MIN). */
-	if (proto != IPPROTO_ICMP_ && p >= FWD_PORT_MIN && p <= FWD_PORT_MAX)
+	if (k->dst6 != NULL)
+		return ft_find_in6(&e->ft, k->dst6, e->nc.ip6, k->proto,
+		    k->dport, p) == FT_NIL;
+	if (ft_find_in(&e->ft, k->rdst, e->nc.ip, k->proto, k->dport, p) !=
+	    FT_NIL)
 		return 0;
-	if (ft_find_in(&e->ft, rdst, e->nc.ip, proto, dport, p) != FT_NIL)
-		return 0;
-	if (proto == IPPROTO_UDP_ && dport == 53 && nat_dns_port_busy(e, rdst, p))
+	if (k->proto == IPPROTO_UDP_ && k->dport == 53 &&
+	    nat_dns_port_busy(e, k->rdst, p))
 		return 0;
 	return 1;
 }
 
+/* Forwarded ports are never a NAT flow's (msg.h, FWD_PORT_MIN), in
+ * either family: an echo id is not a port. */
+static int
+nsport_ok(const struct nat_engine *e, const struct nsport_key *k, int echo,
+    uint16_t p)
+{
+	if (!echo && p >= FWD_PORT_MIN && p <= FWD_PORT_MAX)
+		return 0;
+	return nsport_free(e, k, p);
+}
+
 /* Keep the client's port when free, as Linux masquerading does; else a
  * random one of the same class (below 1024 or not; never one kept for
- * forwards). */
-static int
-alloc_nsport(struct nat_engine *e, uint8_t proto, uint32_t rdst,
-    uint16_t dport, uint16_t want, uint16_t *out)
+ * forwards). The remote is rdst (IPv4) or dst6 when not NULL. */
+int
+nat_alloc_nsport(struct nat_engine *e, uint8_t proto, uint32_t rdst,
+    const uint8_t *dst6, uint16_t dport, uint16_t want, uint16_t *out)
 {
-	uint32_t lo, hi, span, start, k;
+	const struct nsport_key key = { proto, dport, rdst, dst6 }, *k = &key;
+	int echo = proto == IPPROTO_ICMP_ || proto == IPPROTO_ICMPV6_;
+	uint32_t lo, hi, span, start, i;
 
-	if (nsport_free(e, proto, rdst, dport, want)) {
+	if (nsport_ok(e, k, echo, want)) {
 		*out = want;
 		return 0;
 	}
-	if (proto == IPPROTO_ICMP_) {
+	if (echo) {
 		lo = 1;
 		hi = 65535;
 	} else if (want < 1024) {
@@ -243,15 +267,15 @@ alloc_nsport(struct nat_engine *e, uint8_t proto, uint32_t rdst,
 	}
 	span = hi - lo + 1;
 	start = (uint32_t)(nat_rand(e) % span);
-	for (k = 0; k < 512 && k < span; k++) {
-		uint32_t q = lo + (start + k) % span;
+	for (i = 0; i < 512 && i < span; i++) {
+		uint32_t q = lo + (start + i) % span;
 		uint16_t p;
 
-		if (proto != IPPROTO_ICMP_ && q >= FWD_PORT_MIN)
+		if (!echo && q >= FWD_PORT_MIN)
 			q += FWD_PORT_MAX - FWD_PORT_MIN + 1;
 		p = (uint16_t)q;
 
-		if (nsport_free(e, proto, rdst, dport, p)) {
+		if (nsport_ok(e, k, echo, p)) {
 			*out = p;
 			return 0;
 		}
@@ -493,8 +517,8 @@ nat_new_flow(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 		kind = FT_K_C2C;
 	if ((idx = nat_flow_take(e, d, v)) == FT_NIL)
 		return;
-	if (kind == FT_K_NAT && alloc_nsport(e, v->proto, rdst, dport, sport,
-	    &nsport) == -1) {
+	if (kind == FT_K_NAT && nat_alloc_nsport(e, v->proto, rdst, NULL,
+	    dport, sport, &nsport) == -1) {
 		/* Give the entry back: it is not linked yet. */
 		ft_unalloc(&e->ft, idx);
 		nat_drop(e, d, v, NAT_R_PORTS);

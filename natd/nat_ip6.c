@@ -189,15 +189,16 @@ nat_cut6(struct nat_engine *e, uint32_t idx)
 	const struct nat_link *l = &e->link[f->cport];
 	char s[46], t[46];
 
-	log_info("port %u: flow %s > %s proto %u cut by new rules", f->cport,
-	    ip6_str(a->src, s), ip6_str(a->dst, t), f->proto);
+	log_info("port %u: %sflow %s > %s proto %u cut by new rules", f->cport,
+	    f->kind == FT_K_FWD ? "forwarded " : "", ip6_str(a->src, s),
+	    ip6_str(a->dst, t), f->proto);
 	if (f->proto != IPPROTO_TCP_ || f->state != FT_ACTIVE ||
 	    f->tcp == FT_TCP_CLOSED)
 		return;
 	if (l->up && ip6_eq(l->ip6, a->src) && (f->flags & FT_F_REPLIED))
 		send_rst6(e, f->cport, nat_client_mac(e, f->cport), a->dst,
 		    a->src, f->dport, f->csport, f->c_ack);
-	if (f->kind == FT_K_NAT && e->gw6_known && e->link[MQ_PORT_UPLINK].up)
+	if (f->kind != FT_K_C2C && e->gw6_known && e->link[MQ_PORT_UPLINK].up)
 		send_rst6(e, MQ_PORT_UPLINK, e->gw6_mac, e->nc.ip6, a->dst,
 		    f->nsport, f->dport, f->r_ack);
 	else if (f->kind == FT_K_C2C) {
@@ -264,52 +265,10 @@ nat_keep6(struct nat_engine *e, const struct ft_entry *f)
 
 	if (!l->known || !ip6_eq(l->ip6, e->ft.a6[idx].src))
 		return 0;
-	if (f->kind == FT_K_NAT && (ip6_is_zero(e->nc.ip6) ||
+	if (f->kind != FT_K_C2C && (ip6_is_zero(e->nc.ip6) ||
 	    f->nsrc != ft_tag6(&e->ft, e->nc.ip6)))
 		return 0;
 	return 1;
-}
-
-static int
-nsport_free6(const struct nat_engine *e, uint8_t proto, const uint8_t dst[16],
-    uint16_t dport, uint16_t p)
-{
-	return ft_find_in6(&e->ft, dst, e->nc.ip6, proto, dport, p) == FT_NIL;
-}
-
-/* As alloc_nsport (nat_flow.c): the client's port when free, else a
- * random one of its class. */
-static int
-alloc_nsport6(struct nat_engine *e, uint8_t proto, const uint8_t dst[16],
-    uint16_t dport, uint16_t want, uint16_t *out)
-{
-	uint32_t lo, hi, span, start, k;
-
-	if (nsport_free6(e, proto, dst, dport, want)) {
-		*out = want;
-		return 0;
-	}
-	if (proto == IPPROTO_ICMPV6_) {
-		lo = 1;
-		hi = 65535;
-	} else if (want < 1024) {
-		lo = 600;
-		hi = 1023;
-	} else {
-		lo = 1024;
-		hi = 65535;
-	}
-	span = hi - lo + 1;
-	start = (uint32_t)(nat_rand(e) % span);
-	for (k = 0; k < 512 && k < span; k++) {
-		uint16_t p = (uint16_t)(lo + (start + k) % span);
-
-		if (nsport_free6(e, proto, dst, dport, p)) {
-			*out = p;
-			return 0;
-		}
-	}
-	return -1;
 }
 
 static void
@@ -329,8 +288,8 @@ new_flow6(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 		kind = FT_K_C2C;
 	if ((idx = nat_flow_take(e, d, v)) == FT_NIL)
 		return;
-	if (kind == FT_K_NAT && alloc_nsport6(e, v->proto, dst, dport, sport,
-	    &nsport) == -1) {
+	if (kind == FT_K_NAT && nat_alloc_nsport(e, v->proto, 0, dst, dport,
+	    sport, &nsport) == -1) {
 		ft_unalloc(&e->ft, idx);
 		nat_drop(e, d, v, NAT_R_PORTS);
 		return;
@@ -407,7 +366,7 @@ nat_forward_out6(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 	const uint8_t *dmac;
 	uint16_t out;
 
-	if (f->kind == FT_K_NAT) {
+	if (f->kind != FT_K_C2C) {
 		if (!e->gw6_known || !e->link[MQ_PORT_UPLINK].up) {
 			nat_drop(e, d, v, NAT_R_NO_GATEWAY);
 			return;
@@ -425,7 +384,9 @@ nat_forward_out6(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 	if (!mtu_ok6(e, d, v, out))
 		return;
 	nat_flow_track(e, idx, v, DIR_OUT);
-	if (f->kind == FT_K_NAT) {
+	if (f->kind == FT_K_FWD)
+		f->flags |= FT_F_REPLIED;	/* the client answered */
+	if (f->kind != FT_K_C2C) {
 		pkt_nat_addr6(v, 0, e->nc.ip6, partial);
 		pkt_nat_port(v, 0, f->nsport, partial);
 	}
@@ -448,9 +409,13 @@ nat_forward_in6(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 	}
 	if (!mtu_ok6(e, d, v, f->cport))
 		return;
-	f->flags |= FT_F_REPLIED;
+	/* A forward's first frame may find no MAC yet (nat_flow.c). */
+	if (!l->peer_mac_known)
+		nat_client_arp_probe(e, f->cport);
+	if (f->kind != FT_K_FWD)
+		f->flags |= FT_F_REPLIED;
 	nat_flow_track(e, idx, v, DIR_IN);
-	if (f->kind == FT_K_NAT) {
+	if (f->kind != FT_K_C2C) {
 		pkt_nat_addr6(v, 1, e->ft.a6[idx].src, partial);
 		pkt_nat_port(v, 1, f->csport, partial);
 	}
@@ -539,7 +504,7 @@ client_icmp6_error(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 	idx = nat_flow_live(e, ft_find_out6(&e->ft, iip->daddr, iip->saddr,
 	    in.proto, cport, rport));
 	if (idx == FT_NIL || e->ft.ent[idx].state != FT_ACTIVE ||
-	    e->ft.ent[idx].kind != FT_K_NAT || e->ft.ent[idx].cport != d->port) {
+	    e->ft.ent[idx].kind == FT_K_C2C || e->ft.ent[idx].cport != d->port) {
 		nat_drop(e, d, v, NAT_R_NO_FLOW);
 		return;
 	}
@@ -602,7 +567,7 @@ uplink_icmp6_error(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 	idx = nat_flow_live(e, ft_find_in6(&e->ft, iip->daddr, iip->saddr,
 	    in.proto, rport, lport));
 	if (idx == FT_NIL || e->ft.ent[idx].state != FT_ACTIVE ||
-	    e->ft.ent[idx].kind != FT_K_NAT) {
+	    e->ft.ent[idx].kind == FT_K_C2C) {
 		nat_drop(e, d, v, NAT_R_NO_FLOW);
 		return;
 	}
@@ -820,7 +785,9 @@ nat_uplink_ip6(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 	}
 	idx = nat_flow_live(e, ft_find_in6(&e->ft, src, dst, v->proto, rport,
 	    lport));
-	if (idx == FT_NIL || e->ft.ent[idx].kind != FT_K_NAT) {
+	if (idx == FT_NIL && nat_fwd_inbound6(e, d, v))
+		return;
+	if (idx == FT_NIL || e->ft.ent[idx].kind == FT_K_C2C) {
 		nat_drop(e, d, v, NAT_R_NO_FLOW);
 		return;
 	}

@@ -112,6 +112,8 @@ void	nat_client_input(struct nat_engine *e, struct mq_desc *d,
 /* nat_forward.c */
 int	nat_fwd_inbound(struct nat_engine *e, struct mq_desc *d,
 	    struct pkt_view *v);
+int	nat_fwd_inbound6(struct nat_engine *e, struct mq_desc *d,
+	    struct pkt_view *v);
 int	nat_fwd_allowed(const struct nat_engine *e, const struct ft_entry *f);
 
 /* nat_verdict.c */
@@ -157,5 +159,7 @@ uint32_t nat_flow_take(struct nat_engine *e, struct mq_desc *d,
 	    struct pkt_view *v);
 void	nat_flow_track(struct nat_engine *e, uint32_t idx,
 	    const struct pkt_view *v, int dir);
+int	nat_alloc_nsport(struct nat_engine *e, uint8_t proto, uint32_t rdst,
+	    const uint8_t *dst6, uint16_t dport, uint16_t want, uint16_t *out);
 
 #endif

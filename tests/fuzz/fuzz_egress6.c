@@ -47,7 +47,14 @@
  *    opened that the rules accept now, with client 1's address and port
  *    restored, or as an error quoting a packet of such a flow (translated
  *    back); moat's answers to client 1's own frames; untagged: neighbour
- *    advertisements and RSTs.
+ *    advertisements and RSTs;
+ *  - inbound forwards (their own section below), a fixed table: from the
+ *    uplink to client 1 only to /qubes-ip6 and a port an IPv6 forward to
+ *    client 1 takes from that source, translated to the forward's port,
+ *    after the connection's first packet; client 1's frames leave through
+ *    one only as the reverse of such a flow, from /qubes-ip6 and the
+ *    forwarded port; NAT66 never picks a forwarded port; a forward to
+ *    client 2 (no IPv6) or an IPv4-only one lets nothing IPv6 in.
  */
 #include <arpa/inet.h>
 #include <stdarg.h>
@@ -82,7 +89,8 @@ static const uint8_t LL[16] = { 0xfe, 0x80, [15] = 9 };
 static const uint8_t MC[16] = { 0xff, 0x02, [15] = 1 };
 static const uint8_t C2FAKE[16] = { 0xfd, 0x09, [15] = 0x11 };
 static const uint8_t *DSTS[8];
-static const uint16_t PORTS[6] = { 53, 80, 443, 1024, 5000, 40000 };
+/* 8081 and 8083 are forwarded ports (the forwards' section below). */
+static const uint16_t PORTS[8] = { 53, 80, 443, 1024, 5000, 40000, 8081, 8083 };
 static const uint8_t MAC_GW[6] = { 2, 0, 0, 0, 0, 0xfe };
 static const uint8_t MAC_UP[6] = { 2, 0, 0, 0, 0, 1 };
 static const uint8_t MAC_C[3][6] = { { 0 }, { 2, 0, 0, 0, 0, 2 },
@@ -223,6 +231,104 @@ sent_flow(uint8_t proto, const uint8_t dst[16], uint16_t cport, uint16_t dport)
 			return 1;
 	}
 	return 0;
+}
+
+/* ---- inbound port forwards (the model's) ----
+ *
+ * A fixed table, given to natd at the start (docs/rules.md): TCP 8081 to
+ * client 1's port 80 from anywhere (both families); UDP 8081 to client
+ * 1's 5000, IPv6 only, from 2001:db8:1::/48 (R2, not R0 or R1); TCP 8083
+ * to client 2, which has no IPv6; UDP 8083 to client 1's 53, IPv4 only.
+ */
+struct mfwd6 {
+	uint8_t		proto, family, to, plen;
+	uint16_t	port, toport;
+	uint8_t		from[16];
+};
+static const struct mfwd6 MF6[4] = {
+	{ IPPROTO_TCP_, 0, 1, 0, 8081, 80, { 0 } },
+	{ IPPROTO_UDP_, 6, 1, 48, 8081, 5000, { 0x20, 0x01, 0x0d, 0xb8, 0, 1 } },
+	{ IPPROTO_TCP_, 0, 2, 0, 8083, 22, { 0 } },
+	{ IPPROTO_UDP_, 4, 1, 0, 8083, 53, { 0 } },
+};
+
+/* The IPv6 forward to client 1 that takes (proto, port) from src, or NULL. */
+static const struct mfwd6 *
+mfwd_find(uint8_t proto, uint16_t port, const uint8_t src[16])
+{
+	unsigned i;
+
+	for (i = 0; i < 4; i++) {
+		const struct mfwd6 *w = &MF6[i];
+
+		if (w->proto == proto && w->port == port && w->family != 4 &&
+		    w->to == 1 && in_prefix(src, w->from, w->plen))
+			return w;
+	}
+	return NULL;
+}
+
+/* Did src:sport open a forwarded flow to /qubes-ip6:fport (a UDP datagram
+ * or a TCP SYN that natd could take)? */
+static int
+mfwd_opened(uint8_t proto, const uint8_t src[16], uint16_t sport,
+    uint16_t fport)
+{
+	unsigned i;
+
+	if (mfwd_find(proto, fport, src) == NULL)
+		return 0;
+	for (i = 0; i < S.nrec; i++) {
+		const struct rec *r = &S.rec[i];
+
+		if (r->port == 0 && r->proto == proto && r->sport == sport &&
+		    r->dport == fport && memcmp(r->src, src, 16) == 0 &&
+		    memcmp(r->dst, nh_ip6_us, 16) == 0 &&
+		    r->variant != V_HOP1 && r->variant != V_RH &&
+		    r->variant != V_FRAG2 &&
+		    (proto == IPPROTO_UDP_ || (r->kind == K_TCP && (fport & 1))))
+			return 1;
+	}
+	return 0;
+}
+
+/* Is client 1's (proto, its port, remote, remote port) the reverse of an
+ * opened forwarded flow? Its forwarded port if so, else 0. */
+static uint16_t
+mfwd_reverse(uint8_t proto, uint16_t cport, const uint8_t dst[16],
+    uint16_t dport)
+{
+	unsigned i;
+
+	for (i = 0; i < 4; i++) {
+		const struct mfwd6 *w = &MF6[i];
+
+		if (w->proto == proto && w->to == 1 && w->family != 4 &&
+		    w->toport == cport && mfwd_opened(proto, dst, dport, w->port))
+			return w->port;
+	}
+	return 0;
+}
+
+static void
+mfwd_setup(void)
+{
+	static struct msg_forwards m;
+	unsigned i;
+
+	memset(&m, 0, sizeof m);
+	m.count = 4;
+	for (i = 0; i < 4; i++) {
+		m.f[i].proto = MF6[i].proto;
+		m.f[i].family = MF6[i].family;
+		m.f[i].lo = m.f[i].hi = MF6[i].port;
+		m.f[i].toport = MF6[i].toport;
+		m.f[i].to4 = MF6[i].to == 1 ? NH_IP_C1 : NH_IP_C2;
+		m.f[i].from6_plen = MF6[i].plen;
+		memcpy(m.f[i].from6, MF6[i].from, 16);
+		m.f[i].rule = (uint16_t)i;
+	}
+	nat_forwards(S.ne, &m, S.now);
 }
 
 /* ---- frames ---- */
@@ -419,8 +525,8 @@ ev_client(void)
 	if (r->proto == IPPROTO_ICMPV6_ && (var == V_FRAG1 || var == V_FRAG2))
 		r->variant = var = V_PLAIN;
 	r->sport = kind == K_ECHO || kind == K_ECHOREP ? (uint16_t)(0x100 + sp % 4) :
-	    PORTS[sp % 6];
-	r->dport = r->proto == IPPROTO_ICMPV6_ ? 0 : PORTS[dp % 6];
+	    PORTS[sp % 8];
+	r->dport = r->proto == IPPROTO_ICMPV6_ ? 0 : PORTS[dp % 8];
 	r->fid = 0x1000u + dp % 4;
 	memcpy(r->src, src, 16);
 	memcpy(r->dst, dst, 16);
@@ -484,8 +590,8 @@ ev_uplink_made_up(void)
 	r->proto = kind == K_TCP ? IPPROTO_TCP_ : kind == K_UDP ? IPPROTO_UDP_ :
 	    IPPROTO_ICMPV6_;
 	r->sport = kind == K_ECHO || kind == K_ECHOREP ? (uint16_t)(0x100 + sp % 4) :
-	    PORTS[sp % 6];
-	r->dport = r->proto == IPPROTO_ICMPV6_ ? 0 : PORTS[dp % 6];
+	    PORTS[sp % 8];
+	r->dport = r->proto == IPPROTO_ICMPV6_ ? 0 : PORTS[dp % 8];
 	memcpy(r->src, s == 7 ? nh_ip6_c1 : s == 6 ? nh_ip6_gw : DSTS[s], 16);
 	memcpy(r->dst, d == 0 ? nh_ip6_c1 : nh_ip6_us, 16);
 	n = build(f, 0, r->src, r->dst, r, S.nrec, pad);
@@ -705,7 +811,8 @@ check_uplink(const struct pkt_view *v, const struct rec *r)
 		    memcmp(pkt_ip6(&q)->daddr, nh_ip6_us, 16) != 0)
 			fail("client 1's error left quoting untranslated addresses");
 		if (!maccept(q.proto, ip->daddr, q.proto == IPPROTO_ICMPV6_ ? 0 :
-		    q.sport))
+		    q.sport) && !(q.proto != IPPROTO_ICMPV6_ &&
+		    mfwd_opened(q.proto, ip->daddr, q.sport, q.dport)))
 			fail("client 1's error left about a flow the rules refuse");
 		return;
 	}
@@ -723,10 +830,20 @@ check_uplink(const struct pkt_view *v, const struct rec *r)
 			if (h->port == 1 && h->variant == V_FRAG1 &&
 			    h->fid == r->fid && h->proto == r->proto &&
 			    memcmp(h->dst, r->dst, 16) == 0 &&
-			    maccept(h->proto, h->dst, h->dport))
+			    (maccept(h->proto, h->dst, h->dport) ||
+			    mfwd_reverse(h->proto, h->sport, h->dst, h->dport)))
 				return;
 		}
 		fail("a later fragment left without an accepted first one");
+	}
+	if (r->proto != IPPROTO_ICMPV6_ && v->has_l4 &&
+	    v->sport >= FWD_PORT_MIN && v->sport <= FWD_PORT_MAX) {
+		/* only a forwarded flow's answer leaves from such a port */
+		if (v->sport != mfwd_reverse(r->proto, r->sport, r->dst,
+		    r->dport))
+			fail("client 1's frame left from forwarded port %u not "
+			    "as the reverse of a forwarded flow", v->sport);
+		return;
 	}
 	if (!maccept(r->proto, r->dst, r->dport))
 		fail("a frame of a flow the rules refuse left (proto %u port %u)",
@@ -765,6 +882,9 @@ check_client1(const struct pkt_view *v, const struct rec *r)
 		if (memcmp(pkt_ip6(&q)->saddr, nh_ip6_c1, 16) != 0)
 			fail("an error reached client 1 quoting another source");
 		dp = q.proto == IPPROTO_ICMPV6_ ? 0 : q.dport;
+		if (q.proto != IPPROTO_ICMPV6_ && mfwd_reverse(q.proto, q.sport,
+		    pkt_ip6(&q)->daddr, dp) != 0)
+			return;		/* about a forwarded flow's answer */
 		if (!maccept(q.proto, pkt_ip6(&q)->daddr, dp) ||
 		    !sent_flow(q.proto, pkt_ip6(&q)->daddr, q.proto ==
 		    IPPROTO_ICMPV6_ ? q.icmp_id : q.sport, dp))
@@ -774,6 +894,21 @@ check_client1(const struct pkt_view *v, const struct rec *r)
 	if (r->kind > K_ECHOREP || v->proto != r->proto)
 		fail("uplink frame of kind %u reached client 1 as proto %u",
 		    r->kind, v->proto);
+	if (memcmp(r->dst, nh_ip6_us, 16) == 0 && r->proto != IPPROTO_ICMPV6_ &&
+	    r->dport >= FWD_PORT_MIN && r->dport <= FWD_PORT_MAX) {
+		const struct mfwd6 *w = mfwd_find(r->proto, r->dport, r->src);
+
+		if (w == NULL)
+			fail("a frame to port %u of /qubes-ip6 reached client 1 "
+			    "with no IPv6 forward to it from there", r->dport);
+		if (!mfwd_opened(r->proto, r->src, r->sport, r->dport))
+			fail("a forwarded frame reached client 1 before its "
+			    "connection's first packet");
+		if (memcmp(ip->saddr, r->src, 16) != 0 || v->sport != r->sport ||
+		    v->dport != w->toport)
+			fail("a forwarded frame reached client 1 mistranslated");
+		return;
+	}
 	if (!maccept(r->proto, r->src, r->sport) && r->proto != IPPROTO_ICMPV6_)
 		fail("a reply of a refused flow reached client 1");
 	if (r->proto == IPPROTO_ICMPV6_) {
@@ -914,6 +1049,7 @@ setup(void)
 		nat_link(S.ne, &l, S.now);
 		engine_link(&S.pe, &l);
 	}
+	mfwd_setup();
 	if (nat_start(S.ne, 0, S.now) != 0)
 		abort();
 	nh_gift(S.ne, S.now);

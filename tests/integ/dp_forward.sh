@@ -21,32 +21,8 @@ for i in $(seq 50); do [[ -e $RUN/c1-echo.ready && -e $RUN/c2-echo.ready ]] && b
 # still reach nothing (the forward is to moat's address only).
 ip -n "$NS_UP" route add 10.137.0.0/24 via "$FW_IP" dev eth0
 
-# fbanner NS PORT: what answers a TCP connection to moat's address:PORT, or "fail".
-fbanner() {
-	ip netns exec "$1" "$PY" - "$FW_IP" "$2" <<'PYEOF' 2>/dev/null || echo fail
-import socket, sys
-s = socket.create_connection((sys.argv[1], int(sys.argv[2])), 2)
-s.settimeout(2)
-print(s.recv(100).decode().strip())
-PYEOF
-}
 # setrules FILE: moat.SetRules; prints its stdout and stderr, returns its status.
 setrules() { fw_setrules "$1" 2>&1; }
-alive() {	# alive FILE: the tcphold counter is moving
-	local a b
-	a=$(cat "$1"); sleep 1; b=$(cat "$1")
-	echo "$a -> $b"
-	[[ $a == alive* && $b == alive* && $a != "$b" ]]
-}
-dead_within() {	# dead_within FILE SECONDS
-	local i
-	for i in $(seq $(($2 * 5))); do
-		[[ $(cat "$1") == dead* ]] && { cat "$1"; return 0; }
-		sleep 0.2
-	done
-	cat "$1"; return 1
-}
-daemon_pid() { moatctl status 2>/dev/null | awk -v d="$1" '$1 == d && $3 == "ready" { print $2 }'; }
 
 # ---- without a forward, nothing comes in
 is "$(fbanner "$NS_UP" 8022)" fail "no forward: uplink -> moat:8022 (TCP) gets no connection"

@@ -4,20 +4,6 @@ KERNEL_RECHECK=1
 . "$(dirname "$0")/lib.sh"
 topo_up
 
-alive() {	# alive FILE: the tcphold counter is moving
-	local a b
-	a=$(cat "$1"); sleep 1; b=$(cat "$1")
-	echo "$a -> $b"
-	[[ $a == alive* && $b == alive* && $a != "$b" ]]
-}
-dead_within() {	# dead_within FILE SECONDS
-	local i
-	for i in $(seq $(($2 * 5))); do
-		[[ $(cat "$1") == dead* ]] && { cat "$1"; return 0; }
-		sleep 0.2
-	done
-	cat "$1"; return 1
-}
 ip netns exec "$NS_C1" "$PY" "$INTEG_DIR/pkt.py" tcphold "$WWW_IP" 7 "$RUN/hold1" & disown
 ip netns exec "$NS_C2" "$PY" "$INTEG_DIR/pkt.py" tcphold "$WWW_IP" 7 "$RUN/hold2" & disown
 sleep 1

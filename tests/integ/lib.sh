@@ -576,6 +576,34 @@ s.settimeout(float(sys.argv[2]))
 print(s.recv(100).decode().strip())
 PYEOF
 }
+# fbanner NS PORT [ADDR]: what answers a TCP connection to moat's address
+# (FW_IP, or ADDR) and PORT (a forwarded port), or "fail".
+fbanner() {
+	ip netns exec "$1" "$PY" - "${3:-$FW_IP}" "$2" <<'PYEOF' 2>/dev/null || echo fail
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), 2)
+s.settimeout(2)
+print(s.recv(100).decode().strip())
+PYEOF
+}
+# alive FILE: pkt.py tcphold's counter in FILE is moving.
+alive() {
+	local a b
+	a=$(cat "$1"); sleep 1; b=$(cat "$1")
+	echo "$a -> $b"
+	[[ $a == alive* && $b == alive* && $a != "$b" ]]
+}
+# dead_within FILE SECONDS: tcphold's connection in FILE dies within SECONDS.
+dead_within() {
+	local i
+	for i in $(seq $(($2 * 5))); do
+		[[ $(cat "$1") == dead* ]] && { cat "$1"; return 0; }
+		sleep 0.2
+	done
+	cat "$1"; return 1
+}
+# daemon_pid NAME: the pid of moat's daemon NAME while it is ready.
+daemon_pid() { moatctl status 2>/dev/null | awk -v d="$1" '$1 == d && $3 == "ready" { print $2 }'; }
 # json_rules FILE <<< JSON: write a rule set (for fw_setrules).
 json_rules() { cat >"$1"; }
 # http_code NS URL [max-seconds]: the HTTP status, or 000 on failure.

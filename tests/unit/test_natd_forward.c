@@ -22,7 +22,8 @@ set_forwards(struct tl *t, const struct msg_forward *f, uint32_t n)
 
 	memset(&m, 0, sizeof m);
 	m.count = n;
-	memcpy(m.f, f, n * sizeof *f);
+	if (n > 0)	/* f may be NULL for "no forwards": memcpy's arguments must not */
+		memcpy(m.f, f, n * sizeof *f);
 	nat_forwards(t->e, &m, t->now);
 }
 
@@ -555,7 +556,7 @@ test_fwd_rebuild_checks(void)
 
 	T_ASSERT(mem != NULL);
 	T_ASSERT(ft_attach(&t, mem, len, 64, 1, 42) == 0);
-	for (v = 0; v < 7; v++) {
+	for (v = 0; v < 6; v++) {
 		struct ft_entry *f;
 
 		i = ft_alloc(&t);
@@ -576,22 +577,12 @@ test_fwd_rebuild_checks(void)
 		case 3: f->proto = IPPROTO_ICMP_; f->dport = 0; break;
 		case 4: f->nsport = 0; break;
 		case 5: f->rdst = IP_R2; f->flags = FT_F_REDIRECT; break;
-		case 6:
-			/* IPv6 is never forwarded inward: such an entry,
-			 * tags and all, would be a client-to-client flow
-			 * to nat_forward_out6, which no policy decided. */
-			memset(t.a6[i].src, 0xfd, 16);
-			memset(t.a6[i].dst, 0x20, 16);
-			f->flags = FT_F_V6;
-			f->csrc = ft_tag6(&t, t.a6[i].src);
-			f->odst = f->rdst = ft_tag6(&t, t.a6[i].dst);
-			break;
 		}
 		ft_link(&t, i);
 	}
 	kept = ft_rebuild(&t, NULL, NULL, &dropped);
 	T_EQ_INT(kept, 1);
-	T_EQ_INT(dropped, 6);
+	T_EQ_INT(dropped, 5);
 	T_EQ_INT(t.client[1].nfwd, 1);
 	T_EQ_INT(ft_check(&t), 0);
 	T_ASSERT(ft_find_in(&t, IP_R, IP_US, IPPROTO_UDP_, 5000, 8080) != FT_NIL);
@@ -645,6 +636,398 @@ test_fwd_not_from_moat_addrs(void)
 	tl_free(t);
 }
 
+/* ---- IPv6 forwards, on /qubes-ip6 (client 1 has IPv6, client 2 not) ---- */
+
+static const uint8_t R6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 0x80 };
+static const uint8_t R6B[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 1, [15] = 5 };
+
+/* tcp 8080 -> client 1 port 80 (both families); udp 8100-8109 -> client 1
+ * 7000.. from 2001:db8:1::/48 (IPv6 only); tcp 8200 -> client 2 (IPv4 has
+ * no IPv6); tcp 8300 -> client 1, IPv4 only. */
+static const struct msg_forwards *
+fwds6(void)
+{
+	static struct msg_forwards m;
+	struct msg_forward *f = m.f;
+
+	memset(&m, 0, sizeof m);
+	m.count = 4;
+	f[0].proto = IPPROTO_TCP_;
+	f[0].lo = f[0].hi = 8080;
+	f[0].toport = 80;
+	f[0].to4 = IP_C1;
+	f[1].proto = IPPROTO_UDP_;
+	f[1].family = 6;
+	f[1].lo = 8100;
+	f[1].hi = 8109;
+	f[1].toport = 7000;
+	f[1].to4 = IP_C1;
+	memcpy(f[1].from6, R6B, 6);
+	f[1].from6_plen = 48;
+	f[1].rule = 1;
+	f[2].proto = IPPROTO_TCP_;
+	f[2].lo = f[2].hi = 8200;
+	f[2].toport = 22;
+	f[2].to4 = IP_C2;
+	f[2].rule = 2;
+	f[3].proto = IPPROTO_TCP_;
+	f[3].family = 4;
+	f[3].lo = f[3].hi = 8300;
+	f[3].toport = 80;
+	f[3].to4 = IP_C1;
+	f[3].rule = 3;
+	return &m;
+}
+
+static struct tl *
+tl6_fwd(void)
+{
+	struct tl *t = tl6();
+
+	nat_forwards(t->e, fwds6(), t->now);
+	return t;
+}
+
+/* A TCP connection through an IPv6 forward, both ways, with its states. */
+static void
+test_fwd6_tcp(void)
+{
+	struct tl *t = tl6();
+	struct pkt_view v;
+	uint8_t f[256];
+	uint32_t idx;
+	size_t n;
+
+	/* Without a forward, a SYN to moat's IPv6 address is dropped. */
+	n = mk6(f, MAC_GW, MAC_UP, R6, nh_ip6_us, IPPROTO_TCP_, 64, 5555, 8080,
+	    TCP_SYN, 0);
+	tl_in(t, 0, f, n);
+	T_EQ_INT(tl_nsent(t), 0);
+	T_EQ_INT(tl_drops(t, 0, NAT_R_NO_FLOW), 1);
+
+	nat_forwards(t->e, fwds6(), t->now);
+	tl_in(t, 0, f, n);
+	T_EQ_INT(tl_nsent(t), 1);
+	T_EQ_INT(last6(t, 1, &v), 0);
+	T_EQ_MEM(pkt_ip6(&v)->saddr, R6, 16);
+	T_EQ_MEM(pkt_ip6(&v)->daddr, nh_ip6_c1, 16);
+	T_EQ_INT(v.sport, 5555);
+	T_EQ_INT(v.dport, 80);
+	T_EQ_INT(pkt_ip6(&v)->hop_limit, 63);
+	T_EQ_MEM(pkt_eth(&v)->dst, MAC_V1, 6);
+	T_ASSERT(pkt_l4_csum_ok(&v));
+	T_EQ_INT(t->nfr, 0);		/* policyd is not asked */
+	idx = ft_find_in6(&t->e->ft, R6, nh_ip6_us, IPPROTO_TCP_, 5555, 8080);
+	T_ASSERT(idx != FT_NIL);
+	T_EQ_INT(t->e->ft.ent[idx].kind, FT_K_FWD);
+	T_ASSERT(t->e->ft.ent[idx].flags & FT_F_V6);
+	T_EQ_INT(t->e->ft.ent[idx].tcp, FT_TCP_SYN_SENT);
+	T_EQ_INT(t->e->ft.client[1].nfwd, 1);
+
+	/* The client's SYN+ACK leaves from moat's address and port 8080. */
+	t->ntx = 0;
+	n = mk6(f, MAC_V1, MAC_C1, nh_ip6_c1, R6, IPPROTO_TCP_, 64, 80, 5555,
+	    TCP_SYN | TCP_ACK, 0);
+	tl_in(t, 1, f, n);
+	T_EQ_INT(tl_nsent(t), 1);
+	T_EQ_INT(last6(t, 0, &v), 0);
+	T_EQ_MEM(pkt_ip6(&v)->saddr, nh_ip6_us, 16);
+	T_EQ_MEM(pkt_ip6(&v)->daddr, R6, 16);
+	T_EQ_INT(v.sport, 8080);
+	T_EQ_INT(v.dport, 5555);
+	T_EQ_MEM(pkt_eth(&v)->dst, MAC_GW, 6);
+	T_ASSERT(pkt_l4_csum_ok(&v));
+	T_EQ_INT(t->e->ft.ent[idx].tcp, FT_TCP_SYN_RECV);
+	T_ASSERT(t->e->ft.ent[idx].flags & FT_F_REPLIED);
+	t->ntx = 0;
+	n = mk6(f, MAC_GW, MAC_UP, R6, nh_ip6_us, IPPROTO_TCP_, 64, 5555, 8080,
+	    TCP_ACK, 10);
+	tl_in(t, 0, f, n);
+	T_EQ_INT(tl_nsent(t), 1);
+	T_EQ_INT(t->e->ft.ent[idx].tcp, FT_TCP_ESTABLISHED);
+	t->now += (uint64_t)(t->e->cfg.to_tcp_syn + 5) * 1000;
+	nat_tick(t->e, t->now);
+	T_ASSERT(ft_find_in6(&t->e->ft, R6, nh_ip6_us, IPPROTO_TCP_, 5555,
+	    8080) == idx);
+
+	/* Not a SYN and no flow: dropped. */
+	t->ntx = 0;
+	n = mk6(f, MAC_GW, MAC_UP, R6, nh_ip6_us, IPPROTO_TCP_, 64, 5556, 8080,
+	    TCP_ACK, 0);
+	tl_in(t, 0, f, n);
+	/* An IPv4-only forward's port opens nothing over IPv6. */
+	n = mk6(f, MAC_GW, MAC_UP, R6, nh_ip6_us, IPPROTO_TCP_, 64, 5556, 8300,
+	    TCP_SYN, 0);
+	tl_in(t, 0, f, n);
+	T_EQ_INT(tl_nsent(t), 0);
+	T_EQ_INT(ft_check(&t->e->ft), 0);
+	tl_free(t);
+}
+
+/* An IPv6-only forward opens nothing over IPv4, and from6 restricts. */
+static void
+test_fwd6_udp_from6(void)
+{
+	struct tl *t = tl6_fwd();
+	struct pkt_view v;
+	uint8_t f[256];
+	size_t n;
+
+	/* IPv4 to the IPv6-only forward: dropped */
+	n = mk_udp(f, MAC_GW, MAC_UP, IP_R2, IP_US, 4000, 8103, 20);
+	tl_in(t, 0, f, n);
+	T_EQ_INT(tl_nsent(t), 0);
+	T_EQ_INT(tl_drops(t, 0, NAT_R_NO_FLOW), 1);
+	/* a source outside from6: dropped */
+	n = mk6(f, MAC_GW, MAC_UP, R6, nh_ip6_us, IPPROTO_UDP_, 64, 4000, 8103,
+	    0, 20);
+	tl_in(t, 0, f, n);
+	T_EQ_INT(tl_nsent(t), 0);
+	T_EQ_INT(tl_drops(t, 0, NAT_R_NO_FLOW), 2);
+	/* inside: port 8103 of the range goes to 7003 */
+	n = mk6(f, MAC_GW, MAC_UP, R6B, nh_ip6_us, IPPROTO_UDP_, 64, 4000, 8103,
+	    0, 20);
+	tl_in(t, 0, f, n);
+	T_EQ_INT(tl_nsent(t), 1);
+	T_EQ_INT(last6(t, 1, &v), 0);
+	T_EQ_MEM(pkt_ip6(&v)->daddr, nh_ip6_c1, 16);
+	T_EQ_INT(v.dport, 7003);
+	T_ASSERT(pkt_l4_csum_ok(&v));
+	/* the answer goes back from 8103 */
+	t->ntx = 0;
+	n = mk6(f, MAC_V1, MAC_C1, nh_ip6_c1, R6B, IPPROTO_UDP_, 64, 7003, 4000,
+	    0, 30);
+	tl_in(t, 1, f, n);
+	T_EQ_INT(tl_nsent(t), 1);
+	T_EQ_INT(last6(t, 0, &v), 0);
+	T_EQ_MEM(pkt_ip6(&v)->saddr, nh_ip6_us, 16);
+	T_EQ_INT(v.sport, 8103);
+	T_EQ_INT(v.dport, 4000);
+	T_ASSERT(pkt_l4_csum_ok(&v));
+	/* A forward to a client without IPv6: dropped and counted. */
+	t->ntx = 0;
+	n = mk6(f, MAC_GW, MAC_UP, R6, nh_ip6_us, IPPROTO_TCP_, 64, 5555, 8200,
+	    TCP_SYN, 0);
+	tl_in(t, 0, f, n);
+	T_EQ_INT(tl_nsent(t), 0);
+	T_EQ_INT(tl_drops(t, 0, NAT_R_IPV6), 1);
+	T_EQ_INT(ft_check(&t->e->ft), 0);
+	tl_free(t);
+}
+
+/* A changed or removed IPv6 forward cuts its connections, RSTs each way. */
+static void
+test_fwd6_removed_cuts(void)
+{
+	struct tl *t = tl6_fwd();
+	struct msg_forwards m;
+	struct pkt_view v;
+	uint8_t f[256];
+	unsigned i, rst_up = 0, rst_c1 = 0;
+	size_t n;
+
+	n = mk6(f, MAC_GW, MAC_UP, R6, nh_ip6_us, IPPROTO_TCP_, 64, 5555, 8080,
+	    TCP_SYN, 0);
+	tl_in(t, 0, f, n);
+	n = mk6(f, MAC_V1, MAC_C1, nh_ip6_c1, R6, IPPROTO_TCP_, 64, 80, 5555,
+	    TCP_SYN | TCP_ACK, 0);
+	tl_in(t, 1, f, n);
+	n = mk6(f, MAC_GW, MAC_UP, R6B, nh_ip6_us, IPPROTO_UDP_, 64, 4000, 8100,
+	    0, 20);
+	tl_in(t, 0, f, n);
+	T_EQ_INT(t->e->ft.nused, 2);
+	/* the same table again, or other rules: nothing cut */
+	nat_forwards(t->e, fwds6(), t->now);
+	nat_rules_changed(t->e, 7, t->now);
+	T_EQ_INT(t->e->ft.nused, 2);
+	/* the TCP forward now IPv4 only: its IPv6 flow is cut */
+	m = *fwds6();
+	m.f[0].family = 4;
+	t->ntx = 0;
+	nat_forwards(t->e, &m, t->now);
+	T_EQ_INT(t->e->ft.nused, 1);
+	for (i = 0; i < t->ntx; i++) {
+		if (tl_parse(t, i, &v) != PKT_OK || v.l3 != PKT_L3_IPV6 ||
+		    v.proto != IPPROTO_TCP_ || !(v.tcp_flags & TCP_RST))
+			continue;
+		if (t->tx[i].port == 0 &&
+		    ip6_eq(pkt_ip6(&v)->saddr, nh_ip6_us) && v.sport == 8080 &&
+		    ip6_eq(pkt_ip6(&v)->daddr, R6) && v.dport == 5555)
+			rst_up++;
+		if (t->tx[i].port == 1 && ip6_eq(pkt_ip6(&v)->saddr, R6) &&
+		    v.sport == 5555 && ip6_eq(pkt_ip6(&v)->daddr, nh_ip6_c1) &&
+		    v.dport == 80)
+			rst_c1++;
+	}
+	T_EQ_INT(rst_up, 1);
+	T_EQ_INT(rst_c1, 1);
+	/* its from6 narrowed to another prefix: the UDP one goes too */
+	m.f[1].from6[5] = 2;
+	nat_forwards(t->e, &m, t->now);
+	T_EQ_INT(t->e->ft.nused, 0);
+	t->ntx = 0;
+	n = mk6(f, MAC_V1, MAC_C1, nh_ip6_c1, R6B, IPPROTO_UDP_, 64, 7000, 4000,
+	    0, 30);
+	tl_in(t, 1, f, n);
+	T_EQ_INT(t->nfr, 1);		/* a new flow of the client's own */
+	T_EQ_INT(tl_nsent(t), 0);
+	T_EQ_INT(ft_check(&t->e->ft), 0);
+	tl_free(t);
+}
+
+/* NAT66 never takes a port kept for forwards either. */
+static void
+test_fwd6_nat_avoids_range(void)
+{
+	struct tl *t = tl6();
+	struct pkt_view v;
+	uint8_t f[256];
+	size_t n;
+	int i;
+
+	for (i = 0; i < 200; i++) {
+		t->ntx = 0;
+		t->nfr = 0;
+		n = mk6(f, MAC_V1, MAC_C1, nh_ip6_c1, R6, IPPROTO_UDP_, 64,
+		    (uint16_t)(FWD_PORT_MIN + i * 5), (uint16_t)(1000 + i), 0,
+		    20);
+		tl_in(t, 1, f, n);
+		T_ASSERT(t->nfr == 1);
+		tl_verdict(t, t->fr[0].seq, VERDICT_ACCEPT);
+		T_ASSERT(last6(t, 0, &v) == 0);
+		T_ASSERT(v.sport < FWD_PORT_MIN || v.sport > FWD_PORT_MAX);
+		T_ASSERT(v.sport >= 1024);
+	}
+	tl_free(t);
+}
+
+/* ICMPv6 errors about a forwarded flow are translated both ways: the
+ * client's port unreachable reaches the remote, quoting what the remote
+ * sent (to moat's address and port), and a router's packet-too-big about
+ * the client's answer reaches the client. */
+static void
+test_fwd6_icmp_error(void)
+{
+	struct tl *t = tl6_fwd();
+	struct pkt_view v, in;
+	uint8_t f[512], q[256];
+	size_t n, ql;
+
+	n = mk6(f, MAC_GW, MAC_UP, R6B, nh_ip6_us, IPPROTO_UDP_, 64, 4000, 8100,
+	    0, 20);
+	tl_in(t, 0, f, n);
+	T_EQ_INT(last6(t, 1, &v), 0);
+	ql = v.ip_end - 14;
+	memcpy(q, v.frame + 14, ql);
+	t->ntx = 0;
+	n = mk_err6(f, nh_ip6_c1, R6B, ICMP6_DST_UNREACH, 0, q, ql);
+	memcpy(f, MAC_C1, 6);
+	memcpy(f + 6, MAC_V1, 6);
+	f[55] = ICMP6_DST_PORT;
+	pkt_parse(&v, f, n);
+	pkt_l4_csum_set(&v);
+	tl_in(t, 1, f, n);
+	T_EQ_INT(tl_nsent(t), 1);
+	T_EQ_INT(last6(t, 0, &v), 0);
+	T_EQ_MEM(pkt_ip6(&v)->saddr, nh_ip6_us, 16);
+	T_EQ_MEM(pkt_ip6(&v)->daddr, R6B, 16);
+	T_ASSERT(pkt_l4_csum_ok(&v));
+	T_EQ_INT(pkt_parse_icmp6_quote(&in, v.frame + v.l4_off + 8,
+	    v.ip_end - v.l4_off - 8), PKT_OK);
+	T_EQ_MEM(((struct ipv6_hdr *)in.frame)->daddr, nh_ip6_us, 16);
+	T_EQ_INT(in.dport, 8100);
+	T_EQ_INT(in.sport, 4000);
+
+	/* The client's answer leaves from 8100; a router's packet-too-big
+	 * about it reaches the client, quoting what the client sent. */
+	t->ntx = 0;
+	n = mk6(f, MAC_V1, MAC_C1, nh_ip6_c1, R6B, IPPROTO_UDP_, 64, 7000, 4000,
+	    0, 30);
+	tl_in(t, 1, f, n);
+	T_EQ_INT(last6(t, 0, &v), 0);
+	ql = v.ip_end - 14;
+	memcpy(q, v.frame + 14, ql);
+	t->ntx = 0;
+	n = mk_err6(f, R6, nh_ip6_us, ICMP6_PACKET_TOO_BIG, 1280, q, ql);
+	tl_in(t, 0, f, n);
+	T_EQ_INT(tl_nsent(t), 1);
+	T_EQ_INT(last6(t, 1, &v), 0);
+	T_EQ_MEM(pkt_ip6(&v)->daddr, nh_ip6_c1, 16);
+	T_ASSERT(pkt_l4_csum_ok(&v));
+	T_EQ_INT(pkt_parse_icmp6_quote(&in, v.frame + v.l4_off + 8,
+	    v.ip_end - v.l4_off - 8), PKT_OK);
+	T_EQ_MEM(((struct ipv6_hdr *)in.frame)->saddr, nh_ip6_c1, 16);
+	T_EQ_INT(in.sport, 7000);
+	T_EQ_INT(in.dport, 4000);
+	tl_free(t);
+}
+
+/* A restarted natd keeps an IPv6 forwarded flow a forward still opens,
+ * and only then. */
+static void
+test_fwd6_restart(void)
+{
+	size_t len = natd_flowtab_bytes(1024);
+	void *mem = calloc(1, len);
+	struct msg_forwards m;
+	struct pkt_view v;
+	struct tl *t;
+	uint8_t f[256];
+	size_t n;
+
+	t = tl6_cfg(mem, len, 0, 1, fwds6());
+	n = mk6(f, MAC_GW, MAC_UP, R6B, nh_ip6_us, IPPROTO_UDP_, 64, 4000, 8100,
+	    0, 20);
+	tl_in(t, 0, f, n);
+	n = mk6(f, MAC_GW, MAC_UP, R6, nh_ip6_us, IPPROTO_TCP_, 64, 5555, 8080,
+	    TCP_SYN, 0);
+	tl_in(t, 0, f, n);
+	T_EQ_INT(t->e->ft.nused, 2);
+	tl_free(t);
+	/* The TCP forward became IPv4-only meanwhile: its flow goes. */
+	m = *fwds6();
+	m.f[0].family = 4;
+	t = tl6_cfg(mem, len, 1, 1, &m);
+	T_EQ_INT(t->e->restored, 1);
+	T_EQ_INT(t->e->discarded, 1);
+	T_EQ_INT(t->e->ft.client[1].nfwd, 1);
+	T_EQ_INT(ft_check(&t->e->ft), 0);
+	t->ntx = 0;
+	n = mk6(f, MAC_V1, MAC_C1, nh_ip6_c1, R6B, IPPROTO_UDP_, 64, 7000, 4000,
+	    0, 30);
+	tl_in(t, 1, f, n);
+	T_EQ_INT(t->nfr, 0);
+	T_EQ_INT(last6(t, 0, &v), 0);
+	T_EQ_INT(v.sport, 8100);
+	tl_free(t);
+	/* Without forwards, nothing forwarded is kept. */
+	t = tl6_cfg(mem, len, 1, 1, NULL);
+	T_EQ_INT(t->e->restored, 0);
+	T_EQ_INT(t->e->discarded, 1);
+	tl_free(t);
+	free(mem);
+}
+
+/* The remote side holds at most half of the client's quota over IPv6 as
+ * over IPv4. */
+static void
+test_fwd6_quota(void)
+{
+	struct tl *t = tl6_fwd();
+	uint8_t f[256];
+	uint16_t p;
+	size_t n;
+
+	for (p = 0; p < 400; p++) {
+		n = mk6(f, MAC_GW, MAC_UP, R6, nh_ip6_us, IPPROTO_TCP_, 64,
+		    (uint16_t)(10000 + p), 8080, TCP_SYN, 0);
+		tl_in(t, 0, f, n);
+	}
+	T_EQ_INT(t->e->ft.client[1].nfwd, t->e->cfg.client_quota / 2);
+	T_EQ_INT(ft_check(&t->e->ft), 0);
+	tl_free(t);
+}
+
 int
 main(void)
 {
@@ -660,5 +1043,12 @@ main(void)
 	T_RUN(test_fwd_fragment_after_move);
 	T_RUN(test_fwd_rebuild_checks);
 	T_RUN(test_fwd_not_from_moat_addrs);
+	T_RUN(test_fwd6_tcp);
+	T_RUN(test_fwd6_udp_from6);
+	T_RUN(test_fwd6_removed_cuts);
+	T_RUN(test_fwd6_nat_avoids_range);
+	T_RUN(test_fwd6_icmp_error);
+	T_RUN(test_fwd6_restart);
+	T_RUN(test_fwd6_quota);
 	return t_done();
 }

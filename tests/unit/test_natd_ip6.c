@@ -14,113 +14,6 @@
 static const uint8_t ip6_remote[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 0x80 };
 static const uint8_t ip6_router[16] = { 0x20, 0x01, 0x0d, 0xb8, [14] = 1, 1 };
 
-/* An engine with IPv6 on the uplink and client 1 (client 2 IPv4 only),
- * and the IPv6 gateway learned when learn is set. */
-static struct tl *
-tl6_cfg(void *ftmem, size_t ftlen, int restart, int learn)
-{
-	struct tl *t = calloc(1, sizeof(*t));
-	struct nat_config c;
-	struct nat_io io = { t, tl_tx, tl_fr, tl_dns };
-
-	/* As tl_new_cfg, with IPv6 configured before the start: a restart
-	 * judges the flows it finds against it. */
-	nh_config(&c, 1024, 256, 16, 12345);
-	c.secret = 0x5eed5eed5eed5eedull;
-	t->mem = nh_pool_new(&t->pool, 512, 4096);
-	t->next_buf = c.own_first + c.own_count;
-	t->now = 1000000;
-	if ((t->e = nat_new(&c, &t->pool, &io)) == NULL)
-		abort();
-	if (ftmem != NULL && nat_set_flowtab(t->e, ftmem, ftlen) != 0)
-		abort();
-	nh_netconf6(t->e, t->now);
-	nh_link6(t->e, 0, 1, 0, NULL, MAC_UP, NULL, t->now);
-	nh_link6(t->e, 1, 1, IP_C1, nh_ip6_c1, MAC_C1, MAC_V1, t->now);
-	nh_link6(t->e, 2, 1, IP_C2, NULL, MAC_C2, MAC_V2, t->now);
-	if (nat_start(t->e, restart, t->now) != 0)
-		abort();
-	tl_gift(t);
-	nh_learn_gw(t->e, t->next_buf++, t->now);
-	if (learn) {
-		uint8_t f[128];
-		size_t n = pkt_build_nd_na(f, sizeof(f), MAC_GW, MAC_UP,
-		    nh_ip6_us, nh_ip6_gw, 1);
-
-		tl_in(t, 0, f, n);
-		T_EXPECT(t->e->gw6_known);
-	}
-	t->ntx = 0;
-	return t;
-}
-
-static struct tl *
-tl6(void)
-{
-	return tl6_cfg(NULL, 0, 0, 1);
-}
-
-/* Ethernet + IPv6 + an L4 header of proto with paylen bytes after it;
- * checksum computed. */
-static size_t
-mk6(uint8_t *f, const uint8_t *smac, const uint8_t *dmac, const uint8_t *src,
-    const uint8_t *dst, uint8_t proto, uint8_t hlim, uint16_t sport,
-    uint16_t dport, uint8_t flags_or_type, size_t paylen)
-{
-	struct pkt_view v;
-	size_t l4 = proto == IPPROTO_TCP_ ? 20 : 8, n = 54 + l4 + paylen, i;
-
-	memset(f, 0, n);
-	memcpy(f, dmac, 6);
-	memcpy(f + 6, smac, 6);
-	f[12] = 0x86;
-	f[13] = 0xdd;
-	f[14] = 0x60;
-	f[18] = (uint8_t)((l4 + paylen) >> 8);
-	f[19] = (uint8_t)(l4 + paylen);
-	f[20] = proto;
-	f[21] = hlim;
-	memcpy(f + 22, src, 16);
-	memcpy(f + 38, dst, 16);
-	if (proto == IPPROTO_ICMPV6_) {
-		f[54] = flags_or_type;
-		f[58] = (uint8_t)(sport >> 8);
-		f[59] = (uint8_t)sport;
-		f[61] = 1;
-	} else {
-		f[54] = (uint8_t)(sport >> 8);
-		f[55] = (uint8_t)sport;
-		f[56] = (uint8_t)(dport >> 8);
-		f[57] = (uint8_t)dport;
-		if (proto == IPPROTO_UDP_) {
-			f[58] = (uint8_t)((8 + paylen) >> 8);
-			f[59] = (uint8_t)(8 + paylen);
-		} else {
-			f[58 + 4] = 0;
-			f[66] = 5 << 4;
-			f[67] = flags_or_type;
-			f[68] = 0xff;
-		}
-	}
-	for (i = 0; i < paylen; i++)
-		f[54 + l4 + i] = (uint8_t)(i * 5 + 1);
-	if (pkt_parse(&v, f, n) != PKT_OK)
-		abort();
-	pkt_l4_csum_set(&v);
-	return n;
-}
-
-/* The last frame sent, parsed, on port; NULL-safe checks follow. */
-static int
-last6(struct tl *t, uint16_t port, struct pkt_view *v)
-{
-	int i = tl_last_sent(t);
-
-	if (i < 0 || t->tx[i].port != port || tl_parse(t, (unsigned)i, v) != PKT_OK)
-		return -1;
-	return v->l3 == PKT_L3_IPV6 ? 0 : -1;
-}
-
 /* A client-1 UDP flow to ip6_remote, accepted; returns its seq. */
 static uint32_t
 open_udp(struct tl *t, uint16_t sport)
@@ -226,7 +119,7 @@ test_client_nd(void)
 static void
 test_uplink_nd(void)
 {
-	struct tl *t = tl6_cfg(NULL, 0, 0, 0);
+	struct tl *t = tl6_cfg(NULL, 0, 0, 0, NULL);
 	uint8_t f[256], sn[16], snmac[6];
 	struct pkt_view v;
 	struct pkt_nd nd;
@@ -463,39 +356,6 @@ test_reject_and_hoplimit(void)
 	tl_free(t);
 }
 
-/* An ICMPv6 error from the router quoting the first n bytes of the IP
- * packet in q (as it left moat). */
-static size_t
-mk_err6(uint8_t *f, const uint8_t *src, const uint8_t *dst, uint8_t type,
-    uint32_t mtu, const uint8_t *q, size_t qlen)
-{
-	struct pkt_view v;
-	size_t n = 54 + 8 + qlen;
-
-	memset(f, 0, 62);
-	memcpy(f, MAC_UP, 6);
-	memcpy(f + 6, MAC_GW, 6);
-	f[12] = 0x86;
-	f[13] = 0xdd;
-	f[14] = 0x60;
-	f[18] = (uint8_t)((8 + qlen) >> 8);
-	f[19] = (uint8_t)(8 + qlen);
-	f[20] = IPPROTO_ICMPV6_;
-	f[21] = 64;
-	memcpy(f + 22, src, 16);
-	memcpy(f + 38, dst, 16);
-	f[54] = type;
-	f[58] = (uint8_t)(mtu >> 24);
-	f[59] = (uint8_t)(mtu >> 16);
-	f[60] = (uint8_t)(mtu >> 8);
-	f[61] = (uint8_t)mtu;
-	memcpy(f + 62, q, qlen);
-	if (pkt_parse(&v, f, n) != PKT_OK)
-		abort();
-	pkt_l4_csum_set(&v);
-	return n;
-}
-
 static void
 test_icmp6_errors(void)
 {
@@ -727,7 +587,7 @@ test_restart6(void)
 	size_t n;
 	uint16_t np;
 
-	t = tl6_cfg(mem, len, 0, 1);
+	t = tl6_cfg(mem, len, 0, 1, NULL);
 	T_ASSERT(open_udp(t, 44000) != 0);
 	T_EQ_INT(last6(t, 0, &v), 0);
 	np = v.sport;
@@ -739,7 +599,7 @@ test_restart6(void)
 	free(t->mem);
 	free(t);
 	/* A new natd over the same table: the flow still answers. */
-	t = tl6_cfg(mem, len, 1, 1);
+	t = tl6_cfg(mem, len, 1, 1, NULL);
 	T_EQ_INT(t->e->restored, 1);
 	T_EQ_INT(ft_check(&t->e->ft), 0);
 	t->ntx = 0;
@@ -760,7 +620,7 @@ test_restart6(void)
 			if (ft.ent[i].state != FT_FREE)
 				ft.a6[i].dst[15] ^= 1;
 	}
-	t = tl6_cfg(mem, len, 1, 1);
+	t = tl6_cfg(mem, len, 1, 1, NULL);
 	T_EQ_INT(t->e->restored, 0);
 	T_EQ_INT(t->e->discarded, 1);
 	tl_free(t);
