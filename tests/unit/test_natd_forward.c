@@ -1028,6 +1028,23 @@ test_fwd6_quota(void)
 	tl_free(t);
 }
 
+/* An IPv6 forward never opens from the gateway the clients see. */
+static void
+test_fwd6_not_from_gateway(void)
+{
+	struct tl *t = tl6();
+	uint8_t f[256];
+	size_t n;
+
+	nat_forwards(t->e, fwds6(), t->now);
+	n = mk6(f, MAC_GW, MAC_UP, nh_ip6_vgw, nh_ip6_us, IPPROTO_TCP_, 64,
+	    5555, 8080, TCP_SYN, 0);
+	tl_in(t, 0, f, n);
+	T_EQ_INT(tl_nsent(t), 0);
+	T_EQ_INT(tl_drops(t, 0, NAT_R_MARTIAN), 1);
+	tl_free(t);
+}
+
 int
 main(void)
 {
@@ -1044,6 +1061,7 @@ main(void)
 	T_RUN(test_fwd_rebuild_checks);
 	T_RUN(test_fwd_not_from_moat_addrs);
 	T_RUN(test_fwd6_tcp);
+	T_RUN(test_fwd6_not_from_gateway);
 	T_RUN(test_fwd6_udp_from6);
 	T_RUN(test_fwd6_removed_cuts);
 	T_RUN(test_fwd6_nat_avoids_range);
