@@ -501,7 +501,9 @@ csum_pseudo6(const uint8_t saddr[16], const uint8_t daddr[16], uint8_t proto,
 	sum = csum_add(0, saddr, 16);
 	sum = csum_add(sum, daddr, 16);
 	sum = csum_add(sum, &len_be, 4);
-	return csum_fold_nocomp(sum + htons(proto));
+	/* Folded before the protocol is added: a 32-bit sum near 2^32 would
+	 * lose that carry (the remote picks its address, and so the sum). */
+	return csum_fold_nocomp((uint32_t)csum_fold_nocomp(sum) + htons(proto));
 }
 
 /*

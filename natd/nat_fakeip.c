@@ -114,6 +114,19 @@ swap_arp(struct pkt_view *v, uint32_t s_old, uint32_t s_new, uint32_t t_old,
 		a->tpa_be = t_new2;
 }
 
+/* Is a one of the addresses port's client is shown (its visible address or
+ * gateway)? Nothing from the uplink may come from those. */
+int
+nat_fakeip_shown(struct nat_engine *e, uint16_t port, uint32_t a)
+{
+	uint32_t vis, vgw;
+
+	if (e->fake.n == 0 || port == MQ_PORT_UPLINK || port >= MQ_PORT_MAX ||
+	    (vis = port_vis(e, port, &vgw)) == 0 || a == 0)
+		return 0;
+	return a == vis || a == vgw;
+}
+
 /* A frame from a mapped client, before anything else looks at it: 0 to
  * go on with it (translated), -1 when it was dropped. */
 int

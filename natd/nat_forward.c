@@ -285,8 +285,12 @@ nat_fwd_inbound(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 	{
 		uint32_t h = ntohl(src);
 
+		/* Nor from moat's own addresses on the clients' side: the
+		 * client would take it for its gateway's or its DNS
+		 * server's. */
 		if (h == 0xffffffffu || (h >> 28) >= 0xe || (h >> 24) == 0 ||
-		    (h >> 24) == 127) {
+		    (h >> 24) == 127 || src == e->nc.netvm_gateway ||
+		    src == e->nc.netvm_dns[0] || src == e->nc.netvm_dns[1]) {
 			nat_drop(e, d, v, NAT_R_MARTIAN);
 			return 1;
 		}
@@ -295,6 +299,12 @@ nat_fwd_inbound(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 	l = &e->link[port];
 	if (port == 0 || !l->up || l->ip != fw->to4)
 		down = NAT_R_LINK_DOWN;
+	/* net.fake-ip: the gateway (and address) this client is shown are
+	 * moat's own to it, as above. */
+	else if (nat_fakeip_shown(e, port, src)) {
+		nat_drop(e, d, v, NAT_R_MARTIAN);
+		return 1;
+	}
 	memset(&a, 0, sizeof(a));
 	a.c = fw->to4;
 	a.r = src;
@@ -331,6 +341,11 @@ nat_fwd_inbound6(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 	if (!fwd_port(v) || (fw = fwd_find(e, v->proto, v->dport, 6,
 	    ip->saddr)) == NULL)
 		return 0;
+	/* Nor from the gateway the clients see (moat's own, as for IPv4). */
+	if (ip6_eq(ip->saddr, e->nc.netvm_gateway6)) {
+		nat_drop(e, d, v, NAT_R_MARTIAN);
+		return 1;
+	}
 	port = nat_port_of_ip(e, fw->to4);
 	l = &e->link[port];
 	if (port == 0 || !l->up || l->ip != fw->to4)

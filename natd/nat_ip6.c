@@ -742,6 +742,13 @@ nat_uplink_ip6(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 		return;
 	}
 	if (v->is_frag && !v->frag_first) {
+		/* Its hop limit is checked here, not with the first's below:
+		 * forwarded, 0 would wrap to 255. No error about it (natd
+		 * sends errors about first fragments only). */
+		if (v->ttl <= 1) {
+			nat_drop(e, d, v, NAT_R_TTL);
+			return;
+		}
 		nat_uplink_frag(e, d, v);
 		return;
 	}

@@ -23,6 +23,7 @@ uint8_t	*nat_frame(const struct nat_engine *e, const struct mq_desc *d);
 /* nat_fakeip.c: net.fake-ip at the edge of a client's port. */
 int	nat_fakeip_in(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v);
 void	nat_fakeip_out(struct nat_engine *e, struct mq_desc *d);
+int	nat_fakeip_shown(struct nat_engine *e, uint16_t port, uint32_t a);
 int	nat_buf_get(struct nat_engine *e, struct mq_desc *d, uint8_t **buf,
 	    size_t *cap);
 void	nat_buf_put(struct nat_engine *e, uint32_t buf);

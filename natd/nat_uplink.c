@@ -113,6 +113,12 @@ uplink_ip4(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 	    nat_dns_input(e, d, v))
 		return;
 	if (v->is_frag && !v->frag_first) {
+		/* TTL here, not with the first's below: forwarded, 0 would
+		 * wrap to 255. */
+		if (v->ttl <= 1) {
+			nat_drop(e, d, v, NAT_R_TTL);
+			return;
+		}
 		nat_uplink_frag(e, d, v);
 		return;
 	}

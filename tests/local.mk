@@ -37,6 +37,8 @@ MOAT_INTEG_TESTS += \
 MOAT_INTEG_TESTS += tests/integ/shipped_symbols.sh
 # IPv6 through moat (issue 14): needs lib.sh's topo_up --ipv6 (branch v6-conf).
 MOAT_INTEG_TESTS += tests/integ/dp_ipv6.sh
+# An outside review's IPv6 findings through real stacks.
+MOAT_INTEG_TESTS += tests/integ/dp_review_v6.sh
 # IPv6 port forwards (issue 14).
 MOAT_INTEG_TESTS += tests/integ/dp_forward6.sh
 EXTRA_DIST += tests/integ/pkt6.py

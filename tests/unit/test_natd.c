@@ -615,6 +615,16 @@ test_fragments(void)
 	}
 	s = csum_pseudo4(IP_REMOTE, IP_C1, IPPROTO_UDP_, sizeof(dg));
 	T_EQ_INT(csum_fold(csum_add(s, g, sizeof(dg))), 0);
+	/* A tail with TTL 0 is not forwarded (it would arrive with 255). */
+	t->ntx = 0;
+	n = mk_frag(g, MAC_GW, MAC_UP, IP_REMOTE, IP_US, 0x56, dg, 0, 1480, 1);
+	tl_in(t, 0, g, n);
+	n = mk_frag(g, MAC_GW, MAC_UP, IP_REMOTE, IP_US, 0x56, dg, 1480, 1480, 1);
+	g[22] = 0;
+	fix_csums(g, n);
+	tl_in(t, 0, g, n);
+	T_EQ_INT(tl_nsent(t), 1);
+	T_EQ_INT(tl_drops(t, 0, NAT_R_TTL), 1);
 	/* A lone tail fragment whose head never comes is dropped later. */
 	n = mk_frag(g, MAC_V1, MAC_C1, IP_C1, IP_REMOTE, 0x999, dg, 1480, 1480, 0);
 	tl_in(t, 1, g, n);

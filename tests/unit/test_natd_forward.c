@@ -589,6 +589,53 @@ test_fwd_rebuild_checks(void)
 	free(mem);
 }
 
+/*
+ * A forward open to any source still never opens from moat's own client-
+ * side addresses (the gateway and the virtual DNS servers the clients
+ * see): nothing beyond the NetVM has them, and the client would take the
+ * packet for its gateway's, or for an answer of its DNS server.
+ */
+static void
+test_fwd_not_from_moat_addrs(void)
+{
+	struct tl *t = tl_new();
+	const uint32_t ours[] = { IP_VGW, IP_VDNS1, IP_VDNS2 };
+	size_t n, i;
+
+	set_forwards(t, fwds(), 2);
+	for (i = 0; i < 3; i++) {
+		n = mk_tcp(F, MAC_GW, MAC_UP, ours[i], IP_US, 53, 8080,
+		    TCP_SYN, 1, 0, 0);
+		tl_in(t, 0, F, n);
+	}
+	T_EQ_INT(tl_nsent(t), 0);
+	T_EQ_INT(tl_drops(t, 0, NAT_R_MARTIAN), 3);
+	/* Nor from the addresses net.fake-ip shows the forward's client:
+	 * its visible gateway (and address), which it takes for moat's. */
+	{
+		static struct msg_clients mc;
+
+		mc.count = 1;
+		mc.c[0].ip = IP_C1;
+		mc.c[0].visible_ip = A("10.137.0.55");
+		mc.c[0].visible_gw = A("10.137.0.254");
+		nat_fakeip_set(t->e, &mc);
+		n = mk_tcp(F, MAC_GW, MAC_UP, A("10.137.0.254"), IP_US, 53,
+		    8080, TCP_SYN, 1, 0, 0);
+		tl_in(t, 0, F, n);
+		n = mk_tcp(F, MAC_GW, MAC_UP, A("10.137.0.55"), IP_US, 53,
+		    8080, TCP_SYN, 1, 0, 0);
+		tl_in(t, 0, F, n);
+		T_EQ_INT(tl_nsent(t), 0);
+		T_EQ_INT(tl_drops(t, 0, NAT_R_MARTIAN), 5);
+	}
+	/* The same from a host out there is forwarded. */
+	n = mk_tcp(F, MAC_GW, MAC_UP, IP_R, IP_US, 53, 8080, TCP_SYN, 1, 0, 0);
+	tl_in(t, 0, F, n);
+	T_EQ_INT(tl_nsent(t), 1);
+	tl_free(t);
+}
+
 /* ---- IPv6 forwards, on /qubes-ip6 (client 1 has IPv6, client 2 not) ---- */
 
 static const uint8_t R6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 0x80 };
@@ -981,6 +1028,23 @@ test_fwd6_quota(void)
 	tl_free(t);
 }
 
+/* An IPv6 forward never opens from the gateway the clients see. */
+static void
+test_fwd6_not_from_gateway(void)
+{
+	struct tl *t = tl6();
+	uint8_t f[256];
+	size_t n;
+
+	nat_forwards(t->e, fwds6(), t->now);
+	n = mk6(f, MAC_GW, MAC_UP, nh_ip6_vgw, nh_ip6_us, IPPROTO_TCP_, 64,
+	    5555, 8080, TCP_SYN, 0);
+	tl_in(t, 0, f, n);
+	T_EQ_INT(tl_nsent(t), 0);
+	T_EQ_INT(tl_drops(t, 0, NAT_R_MARTIAN), 1);
+	tl_free(t);
+}
+
 int
 main(void)
 {
@@ -995,7 +1059,9 @@ main(void)
 	T_RUN(test_fwd_client_mac_unknown);
 	T_RUN(test_fwd_fragment_after_move);
 	T_RUN(test_fwd_rebuild_checks);
+	T_RUN(test_fwd_not_from_moat_addrs);
 	T_RUN(test_fwd6_tcp);
+	T_RUN(test_fwd6_not_from_gateway);
 	T_RUN(test_fwd6_udp_from6);
 	T_RUN(test_fwd6_removed_cuts);
 	T_RUN(test_fwd6_nat_avoids_range);

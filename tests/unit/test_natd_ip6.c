@@ -9,6 +9,7 @@
 
 #include "natd_testlib.h"
 #include "t.h"
+#include "tests/testutil.h"
 
 static const uint8_t ip6_remote[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 0x80 };
 static const uint8_t ip6_router[16] = { 0x20, 0x01, 0x0d, 0xb8, [14] = 1, 1 };
@@ -410,6 +411,76 @@ test_icmp6_errors(void)
 	tl_free(t);
 }
 
+/*
+ * An ICMPv6 error from a router whose address makes the pseudo-header's
+ * 32-bit word sum end just under 2^32 (a sender picks its address, so it
+ * can): its right checksum must verify, and one off by one must not (it
+ * did, and left re-summed: a forged error laundered). Checksums here are
+ * tests/testutil.h's, not pkt.c's.
+ */
+static void
+test_icmp6_csum_carry(void)
+{
+	struct tl *t = tl6();
+	uint8_t f[2048], sent[256], r[16];
+	struct pkt_view v;
+	size_t n, sl, l4len;
+	uint64_t s;
+	uint32_t w, x;
+	uint16_t c, bad[4];
+	int i;
+
+	T_ASSERT(open_udp(t, 41500) != 0);
+	T_EQ_INT(last6(t, 0, &v), 0);
+	sl = t->tx[tl_last_sent(t)].len - 14;
+	memcpy(sent, tl_frame(t, (unsigned)tl_last_sent(t)) + 14, sl);
+	l4len = 8 + sl;
+	/* 2001:db8::x:x, its last word chosen so that the words of both
+	 * addresses and the length sum (end-around) to 0xffffff00. */
+	memcpy(r, ip6_router, 12);
+	s = 0;
+	for (i = 0; i < 12; i += 4) {
+		memcpy(&w, r + i, 4);
+		s += w;
+	}
+	for (i = 0; i < 16; i += 4) {
+		memcpy(&w, nh_ip6_us + i, 4);
+		s += w;
+	}
+	w = htonl((uint32_t)l4len);
+	s += w;
+	while (s >> 32)
+		s = (s & 0xffffffffu) + (s >> 32);
+	x = (uint32_t)((0xffffff00ull + 0xffffffffull - s) % 0xffffffffull);
+	memcpy(r + 12, &x, 4);
+	n = mk_err6(f, r, nh_ip6_us, ICMP6_DST_UNREACH, 0, sent, sl);
+	f[56] = f[57] = 0;
+	c = (uint16_t)~tu_fold(tu_sum16(tu_sum16(tu_sum16(0, r, 16),
+	    nh_ip6_us, 16) + (uint32_t)l4len + IPPROTO_ICMPV6_, f + 54, l4len));
+	/* Off by one in either byte: pkt.c sums little-endian words. */
+	bad[0] = (uint16_t)(c + 1);
+	bad[1] = (uint16_t)(c - 1);
+	bad[2] = (uint16_t)(c + 0x100);
+	bad[3] = (uint16_t)(c - 0x100);
+	for (i = 0; i < 4; i++) {
+		t->ntx = 0;
+		f[56] = (uint8_t)(bad[i] >> 8);
+		f[57] = (uint8_t)bad[i];
+		tl_in(t, 0, f, n);
+		T_EQ_INT(tl_nsent(t), 0);
+	}
+	T_EQ_INT(tl_drops(t, 0, NAT_R_BAD_CHECKSUM), 4);
+	t->ntx = 0;
+	f[56] = (uint8_t)(c >> 8);
+	f[57] = (uint8_t)c;
+	tl_in(t, 0, f, n);
+	T_EQ_INT(last6(t, 1, &v), 0);
+	T_EQ_INT(tu_fold(tu_sum16(tu_sum16(tu_sum16(0, r, 16), nh_ip6_c1,
+	    16) + (uint32_t)l4len + IPPROTO_ICMPV6_, v.frame + v.l4_off,
+	    l4len)), 0xffff);
+	tl_free(t);
+}
+
 static void
 test_client_error_peer_only(void)
 {
@@ -658,6 +729,44 @@ test_fragments6(void)
 	tl_free(t);
 }
 
+/*
+ * A later fragment from the uplink with hop limit 0 or 1 must not reach
+ * the client: forwarded, its hop limit would be decremented past zero
+ * (0 arrives as 255, as if it had never crossed a router).
+ */
+static void
+test_frag6_hoplimit(void)
+{
+	struct tl *t = tl6();
+	uint8_t f1[2048], f2[2048];
+	struct pkt_view v;
+	size_t n1, n2;
+	uint16_t np;
+	unsigned i;
+	int hl;
+
+	T_ASSERT(open_udp(t, 45100) != 0);
+	T_EQ_INT(last6(t, 0, &v), 0);
+	np = v.sport;
+	for (hl = 0; hl < 2; hl++) {
+		t->ntx = 0;
+		mk_frag6(f1, &n1, f2, &n2, MAC_GW, MAC_UP, ip6_remote,
+		    nh_ip6_us, 53, np, 1500, 1000, 0x900u + (uint32_t)hl);
+		f2[21] = (uint8_t)hl;
+		tl_in(t, 0, f1, n1);
+		tl_in(t, 0, f2, n2);
+		for (i = 0; i < t->ntx; i++) {
+			if (tl_parse(t, i, &v) != PKT_OK)
+				continue;
+			T_ASSERT(v.frag_first);
+			T_ASSERT(v.ttl > 0 && v.ttl < 64);
+		}
+		T_EQ_INT(tl_nsent(t), 1);
+	}
+	T_EQ_INT(tl_drops(t, 0, NAT_R_TTL), 2);
+	tl_free(t);
+}
+
 int
 main(void)
 {
@@ -669,10 +778,12 @@ main(void)
 	T_RUN(test_spoof_martian);
 	T_RUN(test_reject_and_hoplimit);
 	T_RUN(test_icmp6_errors);
+	T_RUN(test_icmp6_csum_carry);
 	T_RUN(test_client_error_peer_only);
 	T_RUN(test_mtu);
 	T_RUN(test_ext_headers);
 	T_RUN(test_restart6);
 	T_RUN(test_fragments6);
+	T_RUN(test_frag6_hoplimit);
 	return t_done();
 }

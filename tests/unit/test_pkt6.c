@@ -305,6 +305,44 @@ test_csum6(void)
 	}
 }
 
+/*
+ * Addresses whose 32-bit word sum comes within a protocol number of 2^32
+ * (a remote may pick its own): the pseudo-header sum must keep that carry,
+ * or pkt_l4_csum_ok passes a checksum that is off by one and
+ * pkt_l4_csum_set writes one (a forged ICMPv6 error would leave laundered).
+ */
+static void
+test_csum6_carry(void)
+{
+	const uint8_t protos[] = { IPPROTO_TCP_, IPPROTO_UDP_, IPPROTO_ICMPV6_ };
+	uint8_t b[2048];
+	struct pkt_view v;
+	size_t n, i, co;
+	unsigned k, bad = 0, passed = 0;
+
+	for (i = 0; i < sizeof(protos); i++)
+		for (k = 0; k < 0x10000; k++) {
+			n = mk(b, NULL, 0, protos[i], k % 9);
+			memset(b + 22, 0xff, 32);
+			b[22] = 0xfe;		/* not multicast */
+			b[36] = (uint8_t)(k >> 8);	/* steps the sum */
+			b[37] = (uint8_t)k;
+			T_EQ_INT(pkt_parse(&v, b, n), PKT_OK);
+			pkt_l4_csum_set(&v);
+			if (ref_sum(b + 22, b + 38, protos[i], b + v.l4_off,
+			    n - v.l4_off) != 0)
+				bad++;
+			/* One off is refused. */
+			co = v.l4_off + (protos[i] == IPPROTO_TCP_ ? 17 :
+			    protos[i] == IPPROTO_UDP_ ? 7 : 3);
+			b[co] ^= 1;
+			if (pkt_l4_csum_ok(&v))
+				passed++;
+		}
+	T_EQ_INT(bad, 0);
+	T_EQ_INT(passed, 0);
+}
+
 static void
 test_quote6(void)
 {
@@ -421,6 +459,7 @@ main(void)
 	T_RUN(test_ext_refused);
 	T_RUN(test_frag6);
 	T_RUN(test_csum6);
+	T_RUN(test_csum6_carry);
 	T_RUN(test_quote6);
 	T_RUN(test_build6);
 	return t_done();
