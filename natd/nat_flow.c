@@ -564,3 +564,20 @@ nat_new_flow(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 	}
 	nat_frag_first_done(e, v, src, dst, DIR_OUT, idx, d->port);
 }
+
+enum nat_reason
+nat_quote_ports(const struct pkt_view *in, uint8_t echo_proto,
+    uint8_t echo_type, uint16_t *rport, uint16_t *lport)
+{
+	if (in->proto == echo_proto) {
+		if (in->icmp_type != echo_type)
+			return NAT_R_NO_FLOW;
+		*rport = 0;
+		*lport = in->icmp_id;
+	} else if (in->proto == IPPROTO_TCP_ || in->proto == IPPROTO_UDP_) {
+		*rport = in->dport;
+		*lport = in->sport;
+	} else
+		return NAT_R_PROTO;
+	return NAT_R_MAX;
+}

@@ -550,18 +550,9 @@ uplink_icmp6_error(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 		nat_drop(e, d, v, NAT_R_NO_FLOW);
 		return;
 	}
-	if (in.proto == IPPROTO_ICMPV6_) {
-		if (in.icmp_type != ICMP6_ECHO_REQUEST) {
-			nat_drop(e, d, v, NAT_R_NO_FLOW);
-			return;
-		}
-		rport = 0;
-		lport = in.icmp_id;
-	} else if (in.proto == IPPROTO_TCP_ || in.proto == IPPROTO_UDP_) {
-		rport = in.dport;
-		lport = in.sport;
-	} else {
-		nat_drop(e, d, v, NAT_R_PROTO);
+	if ((r = nat_quote_ports(&in, IPPROTO_ICMPV6_, ICMP6_ECHO_REQUEST,
+	    &rport, &lport)) != NAT_R_MAX) {
+		nat_drop(e, d, v, r);
 		return;
 	}
 	idx = nat_flow_live(e, ft_find_in6(&e->ft, iip->daddr, iip->saddr,

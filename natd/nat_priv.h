@@ -94,6 +94,12 @@ void	nat_uplink_frag(struct nat_engine *e, struct mq_desc *d,
 int	nat_flow_expired(const struct nat_engine *e, const struct ft_entry *f);
 void	nat_flow_remove(struct nat_engine *e, uint32_t idx, enum nat_reason r);
 uint32_t nat_flow_live(struct nat_engine *e, uint32_t idx);
+/* The reply-side ports of the packet an uplink ICMP error quotes (natd sent
+ * it: its source port or echo id is ours), for IPv4 and IPv6 alike; only a
+ * quoted echo request (echo_proto/echo_type) or TCP/UDP can name a flow.
+ * NAT_R_MAX when it does, else the reason to drop the error. */
+enum nat_reason nat_quote_ports(const struct pkt_view *in, uint8_t echo_proto,
+	    uint8_t echo_type, uint16_t *rport, uint16_t *lport);
 int	nat_hold_push(struct nat_engine *e, uint32_t idx,
 	    const struct mq_desc *d);
 int	nat_send_flowreq(struct nat_engine *e, uint32_t idx,

@@ -41,18 +41,9 @@ uplink_icmp_error(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 		nat_drop(e, d, v, NAT_R_NO_FLOW);
 		return;
 	}
-	if (in.proto == IPPROTO_ICMP_) {
-		if (in.icmp_type != ICMP_ECHO) {
-			nat_drop(e, d, v, NAT_R_NO_FLOW);
-			return;
-		}
-		rport = 0;
-		lport = in.icmp_id;
-	} else if (in.proto == IPPROTO_TCP_ || in.proto == IPPROTO_UDP_) {
-		rport = in.dport;
-		lport = in.sport;
-	} else {
-		nat_drop(e, d, v, NAT_R_PROTO);
+	if ((r = nat_quote_ports(&in, IPPROTO_ICMP_, ICMP_ECHO, &rport,
+	    &lport)) != NAT_R_MAX) {
+		nat_drop(e, d, v, r);
 		return;
 	}
 	idx = nat_flow_live(e, ft_find_in(&e->ft, iip->daddr_be, iip->saddr_be,
