@@ -11,6 +11,7 @@ policyd_libpolicy_a_SOURCES = \
 	policyd/jrules.c policyd/jrules.h \
 	policyd/forward.c policyd/forward.h \
 	policyd/dnscache.c policyd/dnscache.h \
+	policyd/names.c policyd/names.h \
 	policyd/flows.c policyd/policyd.h
 policyd_libpolicy_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 POLICY_LIBS = policyd/libpolicy.a policyd/libqrule.a $(MOAT_COMMON_LIBS) $(JANSSON_LIBS)

@@ -2390,7 +2390,7 @@ static void
 setup(void)
 {
 	struct nat_config c;
-	struct nat_io io = { NULL, f_tx, f_fr, f_dns };
+	struct nat_io io = { NULL, f_tx, f_fr, f_dns, NULL };
 	struct msg_netconf nc;
 	uint8_t f[64], m[6];
 	unsigned i;

@@ -1022,7 +1022,7 @@ static void
 setup(void)
 {
 	struct nat_config c;
-	struct nat_io io = { NULL, f_tx, f_fr, f_dns };
+	struct nat_io io = { NULL, f_tx, f_fr, f_dns, NULL };
 	struct msg_netconf nc;
 	struct msg_link l;
 	uint8_t f[128];
