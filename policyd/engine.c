@@ -803,6 +803,15 @@ client_up(const void *arg, uint16_t port)
 }
 
 void
+engine_free_names(struct engine *e)
+{
+	if (e->names != NULL)
+		nt_free(e->names);
+	free(e->names);
+	e->names = NULL;
+}
+
+void
 engine_learn(struct engine *e, const struct flow_req *rec, uint64_t now_ms)
 {
 	struct flow_learn r;

@@ -248,6 +248,9 @@ int	engine_is_client(const struct engine *e, int family, const uint8_t *addr);
  */
 int	engine_decide(struct engine *e, const struct flow_req *req,
 	    uint64_t now_ms, int64_t now, int final, struct flow_verdict *v);
+/* Free what the clients learned (the engine's only allocation outside its
+ * rule sets); engine_init allocates it again. */
+void	engine_free_names(struct engine *e);
 /* One FREQ_LEARN record from natd (policyd/names.h). */
 void	engine_learn(struct engine *e, const struct flow_req *rec, uint64_t now_ms);
 /* The earliest future expire time of any JSON rule, 0 if none. */

@@ -2893,6 +2893,7 @@ teardown(void)
 			free(S.pe.qsets[i]);
 		}
 	rset_free(&S.pe.json);
+	engine_free_names(&S.pe);
 	jrules_doc_free(S.pe.jdoc);
 }
 

@@ -1112,5 +1112,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			free(S.pe.qsets[i]);
 		}
 	rset_free(&S.pe.json);
+	engine_free_names(&S.pe);
 	return 0;
 }
