@@ -49,6 +49,8 @@ is "$(http_code "$NS_C2" "$(url "$NAME_A")" 3)" 200 "c2: and $NAME_A is reachabl
 
 learned=$(moat_call moat.GetRules </dev/null | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["learned"]["learned"])')
 check "GetRules counts the learnings (\"learned\": $learned)" test "${learned:-0}" -ge 3
+taught=$(moat_stat 's["dns_learn"]["learned"]')
+check "Stats counts the answers that taught (\"dns_learn\": \"learned\": $taught)" test "${taught:-0}" -ge 5
 
 # Patterns moat refuses, naming the rule
 for bad in '*' 'a*.b' '*.*.x' '*example.org' '*.' "*.$(printf 'a%.0s' $(seq 64)).org"; do

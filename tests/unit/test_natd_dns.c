@@ -668,6 +668,10 @@ test_learn_engine(void)
 	T_EQ_INT(t->nfr, from);
 	T_EQ_INT(tl_drops(t, 0, NAT_R_POLICYD_BUSY), 1);
 	room_left = 1000;
+	/* what moat.Stats shows as "dns_learn" */
+	T_EQ_INT(t->e->dnslearn.learned, 3);
+	T_EQ_INT(t->e->dnslearn.unasked, 2);
+	T_EQ_INT(t->e->dnslearn.busy, 1);
 	tl_free(t);
 }
 
