@@ -265,6 +265,8 @@ struct nat_dnsq {
 #define NAT_DNSW_CLIENT		16	/* per client port */
 #define NAT_DNSW_MS		10000	/* an answer later than this teaches nothing */
 #define NAT_DNSLEARN_BYTES	4096	/* bigger answers teach nothing */
+#define NAT_DNSLEARN_BURST	64	/* learnings a client may queue at once, */
+#define NAT_DNSLEARN_RATE	64	/* and per second after that */
 struct nat_dnsw {
 	uint64_t	t_ms;		/* when asked; 0 free */
 	uint64_t	qhash;		/* keyed hash of the question */
@@ -346,8 +348,12 @@ struct nat_engine {
 	struct dns_learn	*dnslearn_scratch;
 	uint8_t			 dnsbuf[NAT_DNSLEARN_BYTES];
 	struct {
-		uint64_t queries, learned, unasked, refused, busy;
+		uint64_t queries, learned, unasked, refused, busy, limited;
 	}			 dnslearn;
+	struct {
+		uint64_t t_ms;
+		uint32_t tokens;
+	}			 dnsrate[MQ_PORT_MAX];	/* learnings per client */
 
 	struct nat_pcap_rec	*pcap;
 	uint32_t		 pcap_head, pcap_count;

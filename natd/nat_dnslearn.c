@@ -12,7 +12,10 @@
  * is in force before the client's first packet to the address is judged.
  * If the ring has no room for the whole learning, the answer is dropped
  * (policyd_busy): the client asks again, and no flow waits on a learning
- * that never came.
+ * that never came. Each client may queue NAT_DNSLEARN_BURST learnings at
+ * once and NAT_DNSLEARN_RATE a second: past that, its answers are dropped
+ * the same way (counted as "limited"), so that one client's lookups
+ * cannot keep the ring that carries every client's new flows full.
  *
  * What teaches nothing (the client's flows then fall to the other rules):
  * answers to queries natd did not see on that flow, a client's own
@@ -160,6 +163,30 @@ send_learning(struct nat_engine *e, uint16_t port, const struct dns_learn *l)
 	return 0;
 }
 
+/* A token of the port's bucket, if it has one left. */
+static int
+rate_ok(struct nat_engine *e, uint16_t port)
+{
+	uint64_t add;
+
+	if (e->dnsrate[port].t_ms == 0) {
+		e->dnsrate[port].t_ms = e->now_ms;
+		e->dnsrate[port].tokens = NAT_DNSLEARN_BURST;
+	}
+	add = (e->now_ms - e->dnsrate[port].t_ms) * NAT_DNSLEARN_RATE / 1000;
+	if (add > 0) {
+		e->dnsrate[port].tokens = add >= NAT_DNSLEARN_BURST ?
+		    NAT_DNSLEARN_BURST : (uint32_t)(e->dnsrate[port].tokens + add) >
+		    NAT_DNSLEARN_BURST ? NAT_DNSLEARN_BURST :
+		    (uint32_t)(e->dnsrate[port].tokens + add);
+		e->dnsrate[port].t_ms += add * 1000 / NAT_DNSLEARN_RATE;
+	}
+	if (e->dnsrate[port].tokens == 0)
+		return 0;
+	e->dnsrate[port].tokens--;
+	return 1;
+}
+
 /*
  * An answer on the redirected DNS flow idx, on its way to the client.
  * 0: forward it; -1: it was dropped (no room to queue its learning).
@@ -204,6 +231,11 @@ nat_dnslearn_in(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 	slot->t_ms = 0;
 	if (l->naddr == 0)
 		return 0;
+	if (!rate_ok(e, f->cport)) {
+		e->dnslearn.limited++;
+		nat_drop(e, d, v, NAT_R_POLICYD_BUSY);
+		return -1;
+	}
 	if (send_learning(e, f->cport, l) == -1) {
 		/* A group cut short is dropped by policyd at the next
 		 * LEARN_BEGIN or at its first record out of place. */
@@ -221,4 +253,6 @@ nat_dnslearn_forget(struct nat_engine *e, uint16_t port)
 {
 	if (e->dnsw != NULL && port < MQ_PORT_MAX)
 		memset(share(e, port), 0, NAT_DNSW_CLIENT * sizeof(struct nat_dnsw));
+	if (port < MQ_PORT_MAX)
+		memset(&e->dnsrate[port], 0, sizeof e->dnsrate[port]);
 }

@@ -675,6 +675,45 @@ test_learn_engine(void)
 	tl_free(t);
 }
 
+/* One client's many lookups: NAT_DNSLEARN_BURST at once, then
+ * NAT_DNSLEARN_RATE a second; another client is not held back. */
+static void
+test_learn_rate(void)
+{
+	struct tl *t = tl_new();
+	struct wb w;
+	uint32_t a1 = A("198.51.100.7");
+	unsigned i, ok = 0;
+	char name[32];
+
+	for (i = 0; i < NAT_DNSLEARN_BURST + 10; i++) {
+		snprintf(name, sizeof name, "n%u.example.org", i);
+		client_query(t, 1, 30000, (uint16_t)i, name);
+		wb_start(&w, (uint16_t)i, name, 1, 1);
+		wb_a(&w, name, a1, 60);
+		ok += resolver_answer(t, 30000, &w, 1);
+	}
+	T_EQ_INT(ok, NAT_DNSLEARN_BURST);
+	T_EQ_INT(t->e->dnslearn.learned, NAT_DNSLEARN_BURST);
+	T_EQ_INT(t->e->dnslearn.limited, 10);
+	/* client 2 still learns */
+	client_query(t, 2, 30001, 1, "two.example.org");
+	wb_start(&w, 1, "two.example.org", 1, 1);
+	wb_a(&w, "two.example.org", a1, 60);
+	T_EQ_INT(resolver_answer(t, 30001, &w, 2), 1);
+	/* half a second later, half the rate again for client 1 */
+	t->now += 500;
+	for (i = 0, ok = 0; i < NAT_DNSLEARN_RATE; i++) {
+		snprintf(name, sizeof name, "m%u.example.org", i);
+		client_query(t, 1, 30000, (uint16_t)(1000 + i), name);
+		wb_start(&w, (uint16_t)(1000 + i), name, 1, 1);
+		wb_a(&w, name, a1, 60);
+		ok += resolver_answer(t, 30000, &w, 1);
+	}
+	T_EQ_INT(ok, NAT_DNSLEARN_RATE / 2);
+	tl_free(t);
+}
+
 int
 main(void)
 {
@@ -685,5 +724,6 @@ main(void)
 	T_RUN(test_learn_parse_chain);
 	T_RUN(test_learn_parse_refusals);
 	T_RUN(test_learn_engine);
+	T_RUN(test_learn_rate);
 	return t_done();
 }
