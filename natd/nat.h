@@ -275,6 +275,12 @@ struct nat_dnsw {
 	uint16_t	csport;		/* the flow's client port: a reused entry is not it */
 };
 
+/* A client's bucket of learnings (nat_dnslearn.c). */
+struct nat_dnsrate {
+	uint64_t	t_ms;		/* last refill; 0 never used */
+	uint32_t	tokens;
+};
+
 struct nat_pcap_rec {
 	uint64_t	ms;		/* monotonic */
 	uint32_t	caplen, origlen;
@@ -350,10 +356,7 @@ struct nat_engine {
 	struct {
 		uint64_t queries, learned, unasked, refused, busy, limited;
 	}			 dnslearn;
-	struct {
-		uint64_t t_ms;
-		uint32_t tokens;
-	}			 dnsrate[MQ_PORT_MAX];	/* learnings per client */
+	struct nat_dnsrate	 dnsrate[MQ_PORT_MAX];	/* learnings per client */
 
 	struct nat_pcap_rec	*pcap;
 	uint32_t		 pcap_head, pcap_count;

@@ -167,23 +167,24 @@ send_learning(struct nat_engine *e, uint16_t port, const struct dns_learn *l)
 static int
 rate_ok(struct nat_engine *e, uint16_t port)
 {
+	struct nat_dnsrate *b = &e->dnsrate[port];
 	uint64_t add;
 
-	if (e->dnsrate[port].t_ms == 0) {
-		e->dnsrate[port].t_ms = e->now_ms;
-		e->dnsrate[port].tokens = NAT_DNSLEARN_BURST;
+	if (b->t_ms == 0) {
+		b->t_ms = e->now_ms;
+		b->tokens = NAT_DNSLEARN_BURST;
 	}
-	add = (e->now_ms - e->dnsrate[port].t_ms) * NAT_DNSLEARN_RATE / 1000;
+	add = (e->now_ms - b->t_ms) * NAT_DNSLEARN_RATE / 1000;
 	if (add > 0) {
-		e->dnsrate[port].tokens = add >= NAT_DNSLEARN_BURST ?
-		    NAT_DNSLEARN_BURST : (uint32_t)(e->dnsrate[port].tokens + add) >
-		    NAT_DNSLEARN_BURST ? NAT_DNSLEARN_BURST :
-		    (uint32_t)(e->dnsrate[port].tokens + add);
-		e->dnsrate[port].t_ms += add * 1000 / NAT_DNSLEARN_RATE;
+		/* the time of the whole tokens only: the rest still counts */
+		b->t_ms += add * 1000 / NAT_DNSLEARN_RATE;
+		add += b->tokens;
+		b->tokens = add > NAT_DNSLEARN_BURST ? NAT_DNSLEARN_BURST :
+		    (uint32_t)add;
 	}
-	if (e->dnsrate[port].tokens == 0)
+	if (b->tokens == 0)
 		return 0;
-	e->dnsrate[port].tokens--;
+	b->tokens--;
 	return 1;
 }
 
