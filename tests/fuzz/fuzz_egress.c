@@ -2607,8 +2607,8 @@ static size_t
 dns_msg(uint8_t *p, int answer, uint16_t id, unsigned name, unsigned var,
     uint32_t addr, uint32_t ttl)
 {
-	const char *owner = name == 4 ? CHAIN_END : var == V_OFFCHAIN ?
-	    "z.w.example" : NAMES[name];
+	const char *owner = var == V_OFFCHAIN ? "z.w.example" : name == 4 ?
+	    CHAIN_END : NAMES[name];
 	size_t n = 12, rd;
 
 	memset(p, 0, 12);
