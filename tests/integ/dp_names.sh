@@ -1,5 +1,5 @@
 #!/bin/bash
-# Wildcard name rules ("dsthost": "*.example.org"): a client reaches an address only after it resolved a matching name through moat's DNS (a CNAME chain into the wildcard too), only for the answer's TTL, and never on another client's lookup.
+# Wildcard name rules ("dsthost": "*.example.org"): a client reaches an address (IPv4, or IPv6 from an AAAA answer) only after it resolved a matching name through moat's DNS (a CNAME chain into the wildcard too), only for the answer's TTL, and never on another client's lookup.
 . "$(dirname "$0")/lib.sh"
 NAME_A=$WWW_IP NAME_B=$BLOCKED_IP NAME_C=$WWW2_IP
 DNSMASQ_EXTRA=(
@@ -7,9 +7,10 @@ DNSMASQ_EXTRA=(
 	"--host-record=b.example.org,$NAME_B"
 	"--host-record=c.example.org,$NAME_C"
 	"--cname=alias.other.test,c.example.org"
+	"--host-record=six.example.org,$WWW_IP6"
 	"--local-ttl=1"
 )
-topo_up
+topo_up --ipv6
 if kernel_mode; then skip "wildcard name rules" "the kernel baseline has no name rules learned from DNS"; exit 0; fi
 
 # c2 (Qubes policy accept) reaches the web only on names under example.org:
@@ -41,6 +42,11 @@ is "$(http_code "$NS_C2" "$(url "$NAME_B")" 3)" 200 "c2: $NAME_B reachable after
 is "$(http_code "$NS_C2" "$(url "$NAME_C")" 3)" 000 "c2: $NAME_C refused before the CNAME lookup"
 is "$(resolve 2 alias.other.test)" "$NAME_C" "c2: alias.other.test -> CNAME c.example.org -> $NAME_C"
 is "$(http_code "$NS_C2" "$(url "$NAME_C")" 3)" 200 "c2: $NAME_C reachable through the CNAME chain into *.example.org"
+
+# AAAA answers (asked over IPv4) open IPv6 connections
+is "$(http_code "$NS_C2" "http://[$WWW_IP6]/" 3)" 000 "c2: [$WWW_IP6] refused before the AAAA lookup"
+is "$(ip netns exec "$NS_C2" dig +short +time=2 +tries=1 "@$DNS1_VIRT" AAAA six.example.org | tail -1)" "$WWW_IP6" "c2: six.example.org AAAA resolves"
+is "$(http_code "$NS_C2" "http://[$WWW_IP6]/" 3)" 200 "c2: [$WWW_IP6] reachable after the AAAA lookup"
 
 sleep 3.5
 is "$(http_code "$NS_C2" "$(url "$NAME_A")" 3)" 000 "c2: $NAME_A refused again once the learning's 3 s are over"
