@@ -270,9 +270,9 @@ struct nat_dnsq {
 struct nat_dnsw {
 	uint64_t	t_ms;		/* when asked; 0 free */
 	uint64_t	qhash;		/* keyed hash of the question */
-	uint32_t	flow;
+	uint32_t	rdst;		/* the resolver it went to */
 	uint16_t	id;
-	uint16_t	csport;		/* the flow's client port: a reused entry is not it */
+	uint16_t	csport;		/* the client's source port */
 };
 
 /* A client's bucket of learnings (nat_dnslearn.c). */

@@ -3,9 +3,10 @@
  * for policyd's wildcard "dsthost" rules (docs/rules.md, *Wildcard names*).
  *
  * A client's UDP queries to the virtual DNS addresses go out on a
- * redirected flow (FT_F_REDIRECT). natd notes each query's id, question
- * and flow in the client's own few slots; an answer that comes back on
- * that flow, with that id and that question, within NAT_DNSW_MS, is parsed
+ * redirected flow (FT_F_REDIRECT). natd notes each query's id, question,
+ * source port and resolver in the client's own few slots; an answer that
+ * comes back on a flow of that client from that port and resolver, with
+ * that id and that question, within NAT_DNSW_MS, is parsed
  * (nat_dns.c: CNAME chain from the question, addresses of its end, least
  * TTL) and its learning queued on the FLOWREQ ring before the answer is
  * handed to the client. policyd reads that ring in order, so the learning
@@ -88,7 +89,8 @@ nat_dnslearn_out(struct nat_engine *e, const struct pkt_view *v, uint32_t idx)
 	/* The same query again (a retry) keeps its slot; else a free or
 	 * stale slot; else the client's own oldest goes. */
 	for (i = 0; i < NAT_DNSW_CLIENT; i++) {
-		if (w[i].t_ms != 0 && w[i].flow == idx && w[i].id == id &&
+		if (w[i].t_ms != 0 && w[i].rdst == f->rdst &&
+		    w[i].csport == f->csport && w[i].id == id &&
 		    w[i].qhash == h) {
 			slot = &w[i];
 			break;
@@ -102,7 +104,7 @@ nat_dnslearn_out(struct nat_engine *e, const struct pkt_view *v, uint32_t idx)
 	}
 	slot->t_ms = e->now_ms ? e->now_ms : 1;
 	slot->qhash = h;
-	slot->flow = idx;
+	slot->rdst = f->rdst;
 	slot->id = id;
 	slot->csport = f->csport;
 	e->dnslearn.queries++;
@@ -207,7 +209,7 @@ nat_dnslearn_in(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 		return 0;
 	w = share(e, f->cport);
 	for (i = 0; i < NAT_DNSW_CLIENT; i++)
-		if (w[i].t_ms != 0 && w[i].flow == idx &&
+		if (w[i].t_ms != 0 && w[i].rdst == f->rdst &&
 		    w[i].csport == f->csport &&
 		    e->now_ms - w[i].t_ms <= NAT_DNSW_MS)
 			break;
@@ -218,8 +220,8 @@ nat_dnslearn_in(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 		return 0;
 	}
 	for (i = 0; i < NAT_DNSW_CLIENT && slot == NULL; i++)
-		if (w[i].t_ms != 0 && w[i].flow == idx && w[i].id == l->id &&
-		    w[i].csport == f->csport &&
+		if (w[i].t_ms != 0 && w[i].rdst == f->rdst &&
+		    w[i].id == l->id && w[i].csport == f->csport &&
 		    w[i].qhash == qhash(e, l->names[0], l->qtype) &&
 		    e->now_ms - w[i].t_ms <= NAT_DNSW_MS)
 			slot = &w[i];
@@ -227,24 +229,23 @@ nat_dnslearn_in(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 		e->dnslearn.unasked++;
 		return 0;
 	}
-	/* One answer per query: a second one (forged or repeated) teaches
-	 * nothing more. */
-	slot->t_ms = 0;
-	if (l->naddr == 0)
-		return 0;
-	if (!rate_ok(e, f->cport)) {
+	if (l->naddr > 0 && !rate_ok(e, f->cport)) {
 		e->dnslearn.limited++;
 		nat_drop(e, d, v, NAT_R_POLICYD_BUSY);
 		return -1;
 	}
-	if (send_learning(e, f->cport, l) == -1) {
-		/* A group cut short is dropped by policyd at the next
-		 * LEARN_BEGIN or at its first record out of place. */
+	if (l->naddr > 0 && send_learning(e, f->cport, l) == -1) {
+		/* Nothing of it was queued (send_learning checks the room
+		 * first): the query stays noted for the client's retry. */
 		e->dnslearn.busy++;
 		nat_drop(e, d, v, NAT_R_POLICYD_BUSY);
 		return -1;
 	}
-	e->dnslearn.learned++;
+	/* One answer per query: a second one (forged or repeated) teaches
+	 * nothing more. An answer dropped above did not count. */
+	slot->t_ms = 0;
+	if (l->naddr > 0)
+		e->dnslearn.learned++;
 	return 0;
 }
 

@@ -2393,9 +2393,9 @@ static struct {
 	uint8_t		kind[MAXREC];
 	uint8_t		name[MAXREC], var[MAXREC], addr[MAXREC], ttl[MAXREC];
 	uint16_t	id[MAXREC], sport[MAXREC];
-	/* the latest query each port sent out, per (client port, sport) */
-	struct { uint8_t port, name, used; uint16_t sport, id; uint64_t t; } ask[64];
-	unsigned	nask;
+	/* the queries natd noted, as natd keeps them: 16 slots per client
+	 * (t 0: free), all to the one resolver ev_dns uses */
+	struct nask { uint8_t name; uint16_t sport, id; uint64_t t; } ask[NCLI + 1][16];
 	/* learnings natd queued: where its latest group begins in the ring */
 	int		began;		/* in the current input, the BEGIN's position, -1 none */
 	uint8_t		began_port;
@@ -2512,45 +2512,57 @@ names_apply(const struct qent *e, unsigned pos)
 	N.exp[pos % QMAX].valid = 0;
 }
 
+#define FRESH(a)	((a).t != 0 && S.now - (a).t <= 10000)
+
 /* A frame natd hands out (check_out): a query leaving, an answer arriving. */
 static void
 names_out(unsigned port, const struct rec *r)
 {
-	int n = r != NULL ? (int)(r - S.rec) : -1;
-	unsigned i;
+	int n = r != NULL ? (int)(r - S.rec) : -1, i, slot = -1;
 
 	if (n < 0 || N.kind[n] == 0)
 		return;
 	if (N.kind[n] == 1 && port == MQ_PORT_UPLINK) {
-		for (i = 0; i < N.nask; i++)
-			if (N.ask[i].port == r->port && N.ask[i].sport == r->sport)
+		/* natd's choice of slot: the same query again; else a free or
+		 * stale one; else the client's oldest */
+		struct nask *w = N.ask[r->port];
+
+		for (i = 0; i < 16; i++) {
+			if (w[i].t != 0 && w[i].sport == r->sport &&
+			    w[i].id == N.id[n] && w[i].name == N.name[n]) {
+				slot = i;
 				break;
-		if (i == N.nask) {
-			if (N.nask == 64)
-				return;
-			N.nask++;
+			}
+			if (!FRESH(w[i])) {
+				if (slot < 0 || FRESH(w[slot]))
+					slot = i;
+			} else if (slot < 0 || (FRESH(w[slot]) && w[i].t < w[slot].t))
+				slot = i;
 		}
-		N.ask[i].port = r->port;
-		N.ask[i].sport = r->sport;
-		N.ask[i].id = N.id[n];
-		N.ask[i].name = N.name[n];
-		N.ask[i].used = 1;
-		N.ask[i].t = S.now;
+		w[slot].t = S.now;
+		w[slot].sport = r->sport;
+		w[slot].id = N.id[n];
+		w[slot].name = N.name[n];
 		return;
 	}
 	if (N.kind[n] == 2 && port != MQ_PORT_UPLINK) {
-		int teach = 0, b = N.began;
+		struct nask *w = N.ask[port];
+		int teach = 0, b = N.began, asked = 0;
 
-		for (i = 0; i < N.nask; i++)
-			if (N.ask[i].port == port && N.ask[i].sport == N.sport[n])
-				break;
-		if (i < N.nask && N.ask[i].used && N.ask[i].id == N.id[n] &&
-		    N.ask[i].name == N.name[n] && S.now - N.ask[i].t <= 10000 &&
-		    N.var[n] != V_BADID && N.var[n] != V_BADQ &&
-		    N.var[n] != V_TC) {
-			N.ask[i].used = 0;	/* one answer per query */
-			teach = N.var[n] == V_GOOD;
-		}
+		for (i = 0; i < 16; i++)
+			asked |= FRESH(w[i]) && w[i].sport == N.sport[n];
+		/* natd reads it only if it noted a query from that port;
+		 * truncated and error answers it refuses. The answer's id and
+		 * question (N.id, N.name) are the ones it carries: a wrong
+		 * one may still answer an earlier query. */
+		if (asked && N.var[n] != V_TC && N.var[n] != V_NX)
+			for (i = 0; i < 16; i++)
+				if (FRESH(w[i]) && w[i].sport == N.sport[n] &&
+				    w[i].id == N.id[n] && w[i].name == N.name[n]) {
+					w[i].t = 0;	/* one answer per query */
+					teach = N.var[n] != V_OFFCHAIN;
+					break;
+				}
 		N.began = -1;
 		if (teach != (b >= 0) || (b >= 0 && N.began_port != port))
 			fail("answer to port %u: natd %s, the model says it %s",
@@ -2713,11 +2725,11 @@ ev_dns(void)
 	    (uint16_t)S.fl[k].nsport, dns, dl)) < 0)
 		return;
 	N.kind[n] = 2;
-	N.name[n] = (uint8_t)name;
+	N.name[n] = var == V_BADQ ? 0xff : (uint8_t)name;	/* no query asks it */
 	N.var[n] = (uint8_t)var;
 	N.addr[n] = (uint8_t)a;
 	N.ttl[n] = (uint8_t)t;
-	N.id[n] = id;
+	N.id[n] = var == V_BADID ? (uint16_t)(id + 1) : id;
 	N.sport[n] = sport;
 	TRACE("  dns answer variant %u %s -> %s ttl %u\n", var, NAMES[name],
 	    A(ad[A_R0 + a]), TTLS[t]);
