@@ -19,7 +19,7 @@
  * cannot keep the ring that carries every client's new flows full.
  *
  * What teaches nothing (the client's flows then fall to the other rules):
- * answers to queries natd did not see on that flow, a client's own
+ * answers to queries natd did not see from that port to that resolver, a client's own
  * packets, answers over TCP, truncated, fragmented or over
  * NAT_DNSLEARN_BYTES, and anything the parser refuses. The answer itself
  * is forwarded as before in every case but the full ring.
