@@ -12,8 +12,10 @@
 
 #include <stdint.h>
 #include <assert.h>
+#include <stddef.h>
 
 #define FREQ_RECHECK	0x01	/* an established flow re-evaluated after a rule change */
+#define FREQ_LEARN	0x02	/* not a flow: a struct flow_learn record */
 
 struct flow_req {
 	uint32_t	seq;		/* natd's id for the pending decision */
@@ -30,6 +32,33 @@ struct flow_req {
 	uint8_t		pad;
 };
 static_assert(sizeof(struct flow_req) == 48, "flow_req is 48 bytes");
+
+/*
+ * What a client learned from an answer moat relayed (natd/nat_dnslearn.c),
+ * for the wildcard "dsthost" rules (policyd/names.c). Sent on the FLOWREQ
+ * ring, where flow requests go, so that policyd has it before it sees the
+ * client's first packet to the address (natd enqueues it before it hands
+ * the answer to the client; one producer, first in first out). A group:
+ * LEARN_BEGIN (client port, TTL), the names of the CNAME chain in chunks
+ * (LEARN_NAME, the last chunk of each LEARN_NAME_END), then one LEARN_ADDR
+ * per address; each LEARN_ADDR teaches every name of its group. policyd
+ * treats every field as hostile: a record out of place drops its group.
+ * No verdict answers these.
+ */
+enum { LEARN_BEGIN = 1, LEARN_NAME, LEARN_NAME_END, LEARN_ADDR };
+#define LEARN_CHUNK	38
+struct flow_learn {
+	uint32_t	ttl;		/* LEARN_BEGIN: seconds, as the answer said */
+	uint16_t	port;		/* the client whose query this answered */
+	uint8_t		family;		/* LEARN_ADDR: 4 or 6 */
+	uint8_t		kind;		/* LEARN_* */
+	uint8_t		data[LEARN_CHUNK];	/* name bytes, or the address */
+	uint8_t		flags;		/* FREQ_LEARN, where flow_req has flags */
+	uint8_t		len;		/* LEARN_NAME*: bytes of data used */
+};
+static_assert(sizeof(struct flow_learn) == 48, "flow_learn is a flow_req's size");
+static_assert(offsetof(struct flow_learn, flags) == offsetof(struct flow_req, flags),
+    "flags at the same place in both records");
 
 enum verdict_action {
 	VERDICT_ACCEPT = 1,

@@ -6,7 +6,7 @@ natd_libnatd_a_SOURCES = \
 	natd/nat.h natd/nat_priv.h natd/nat_engine.c natd/nat_client.c \
 	natd/nat_uplink.c natd/nat_ip6.c natd/nat_nd.c natd/nat_flow.c natd/nat_verdict.c natd/nat_frag.c \
 	natd/nat_rewrite.c natd/nat_answer.c natd/nat_setup.c \
-	natd/nat_dns.c natd/nat_stats.c natd/nat_forward.c natd/flowtab.c natd/flowtab.h
+	natd/nat_dns.c natd/nat_dnslearn.c natd/nat_stats.c natd/nat_forward.c natd/flowtab.c natd/flowtab.h
 NATD_LIBS = natd/libnatd.a $(MOAT_COMMON_LIBS)
 # The set-up shared by every program that drives the engine without natd.
 NATD_HARNESS = tests/natd_harness.c tests/natd_harness.h

@@ -129,6 +129,9 @@ struct nat_io {
 	int	(*flowreq)(void *arg, const struct flow_req *r);
 	/* The answer to a MSG_DNS_QUERY. */
 	void	(*dns_answer)(void *arg, const struct msg_dns_answer *a);
+	/* Free slots in the flow request ring (NULL: always room), so that
+	 * a name learning goes whole or not at all (nat_dnslearn.c). */
+	unsigned (*flowreq_room)(void *arg);
 };
 
 struct nat_config {
@@ -258,6 +261,26 @@ struct nat_dnsq {
 	char		name[DNS_NAME_MAX];
 };
 
+/* A client's query on a redirected DNS flow, awaiting its answer. */
+#define NAT_DNSW_CLIENT		16	/* per client port */
+#define NAT_DNSW_MS		10000	/* an answer later than this teaches nothing */
+#define NAT_DNSLEARN_BYTES	4096	/* bigger answers teach nothing */
+#define NAT_DNSLEARN_BURST	64	/* learnings a client may queue at once, */
+#define NAT_DNSLEARN_RATE	64	/* and per second after that */
+struct nat_dnsw {
+	uint64_t	t_ms;		/* when asked; 0 free */
+	uint64_t	qhash;		/* keyed hash of the question */
+	uint32_t	rdst;		/* the resolver it went to */
+	uint16_t	id;
+	uint16_t	csport;		/* the client's source port */
+};
+
+/* A client's bucket of learnings (nat_dnslearn.c). */
+struct nat_dnsrate {
+	uint64_t	t_ms;		/* last refill; 0 never used */
+	uint32_t	tokens;
+};
+
 struct nat_pcap_rec {
 	uint64_t	ms;		/* monotonic */
 	uint32_t	caplen, origlen;
@@ -326,6 +349,14 @@ struct nat_engine {
 	uint64_t		 frag_key;	/* from cfg.secret */
 
 	struct nat_dnsq		 dnsq[NAT_DNSQ_MAX];
+	/* names clients learn (nat_dnslearn.c) */
+	struct nat_dnsw		*dnsw;		/* NAT_DNSW_CLIENT per port */
+	struct dns_learn	*dnslearn_scratch;
+	uint8_t			 dnsbuf[NAT_DNSLEARN_BYTES];
+	struct {
+		uint64_t queries, learned, unasked, refused, busy, limited;
+	}			 dnslearn;
+	struct nat_dnsrate	 dnsrate[MQ_PORT_MAX];	/* learnings per client */
 
 	struct nat_pcap_rec	*pcap;
 	uint32_t		 pcap_head, pcap_count;
@@ -384,5 +415,43 @@ size_t	dns_build_query(uint8_t *buf, size_t cap, uint16_t id, const char *name,
  * is the answer to that query (status 0, maybe no address), -1 otherwise. */
 int	dns_parse_answer(const uint8_t *p, size_t len, uint16_t id,
 	    const char *name, uint16_t qtype, struct msg_dns_answer *a);
+/*
+ * What a client may learn from an answer it asked for (nat_dnslearn.c):
+ * the question's name and the CNAME chain from it (names[0] the question),
+ * the addresses of the chain's end of the question's type, and the least
+ * TTL on the way. The parser walks at most DNS_RR_MAX answer records.
+ */
+#define DNS_CHAIN_MAX	8	/* names in a chain, the question's included */
+#define DNS_RR_MAX	64	/* answer records an answer may have to teach */
+struct dns_learn {
+	uint16_t	id, qtype;
+	uint32_t	ttl;
+	uint8_t		nnames, naddr;
+	char		names[DNS_CHAIN_MAX][DNS_NAME_MAX];	/* lowercase, dotted */
+	uint8_t		addr[DNS_ANSWER_MAX][16];
+	/* scratch: the answer records, read once */
+	uint16_t	nrr;
+	struct {
+		uint16_t type, rdoff, rdlen;
+		uint32_t ttl;
+		char	 owner[DNS_NAME_MAX];
+	}		rr[DNS_RR_MAX];
+};
+/*
+ * Read a name at *off (compression pointers followed, each strictly
+ * backwards, at most 16) as lowercase dotted text; labels only of letters,
+ * digits, '-' and '_'. 0 with *off past the name where it sits, or -1.
+ */
+int	dns_read_name(const uint8_t *p, size_t len, size_t *off,
+	    char out[DNS_NAME_MAX]);
+/* A client's query: one question for class IN. 0 (id, name, type), or -1. */
+int	dns_parse_query(const uint8_t *p, size_t len, uint16_t *id,
+	    uint16_t *qtype, char name[DNS_NAME_MAX]);
+/*
+ * An answer for learning: a response, not truncated, no error, one
+ * question of class IN. 0 (l filled; naddr may be 0) or -1 (teaches
+ * nothing: malformed, truncated, a chain too long).
+ */
+int	dns_parse_learn(const uint8_t *p, size_t len, struct dns_learn *l);
 
 #endif

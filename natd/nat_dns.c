@@ -205,6 +205,204 @@ dns_parse_answer(const uint8_t *p, size_t len, uint16_t id, const char *name,
 	return 0;
 }
 
+/* ---- answers clients asked for, for the wildcard name rules ---- */
+
+#define DNS_T_CNAME	5
+#define DNS_PTR_MAX	16
+
+static int
+label_char(uint8_t c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+int
+dns_read_name(const uint8_t *p, size_t len, size_t *off,
+    char out[DNS_NAME_MAX])
+{
+	size_t o = *off, n = 0, end = 0, lim = len;
+	int jumps = 0;
+
+	for (;;) {
+		uint8_t l;
+		size_t i;
+
+		if (o >= len)
+			return -1;
+		l = p[o];
+		if (l == 0) {
+			if (end == 0)
+				end = o + 1;
+			break;
+		}
+		if ((l & 0xc0) == 0xc0) {
+			size_t to;
+
+			if (o + 2 > len || ++jumps > DNS_PTR_MAX)
+				return -1;
+			to = (size_t)(l & 0x3f) << 8 | p[o + 1];
+			/* Backwards from the pointer and below every earlier
+			 * target: the targets only go down, so no chain of
+			 * pointers loops (the count bounds it twice). */
+			if (to >= o || to >= lim || to < DNS_HDR)
+				return -1;
+			lim = to;
+			if (end == 0)
+				end = o + 2;
+			o = to;
+			continue;
+		}
+		if ((l & 0xc0) != 0 || o + 1 + l > len)
+			return -1;
+		/* 253 characters at most, the dots included */
+		if (n + (n ? 1 : 0) + l > DNS_NAME_MAX - 3)
+			return -1;
+		if (n)
+			out[n++] = '.';
+		for (i = 0; i < l; i++) {
+			uint8_t c = p[o + 1 + i];
+
+			if (!label_char(c))
+				return -1;
+			out[n++] = (char)(c >= 'A' && c <= 'Z' ? c + 'a' - 'A' : c);
+		}
+		o += 1 + (size_t)l;
+	}
+	out[n] = '\0';
+	*off = end;
+	return 0;
+}
+
+int
+dns_parse_query(const uint8_t *p, size_t len, uint16_t *id, uint16_t *qtype,
+    char name[DNS_NAME_MAX])
+{
+	size_t off = DNS_HDR;
+	uint16_t flags;
+
+	if (len < DNS_HDR)
+		return -1;
+	flags = get16(p + 2);
+	/* A query, standard opcode, one question. */
+	if ((flags & 0x8000) || (flags & 0x7800) != 0 || get16(p + 4) != 1)
+		return -1;
+	if (dns_read_name(p, len, &off, name) == -1 || name[0] == '\0' ||
+	    off + 4 > len || get16(p + off + 2) != DNS_C_IN)
+		return -1;
+	*id = get16(p);
+	*qtype = get16(p + off);
+	return 0;
+}
+
+static int
+chain_has(const struct dns_learn *l, const char *name)
+{
+	int i;
+
+	for (i = 0; i < l->nnames; i++)
+		if (strcmp(l->names[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+int
+dns_parse_learn(const uint8_t *p, size_t len, struct dns_learn *l)
+{
+	size_t off = DNS_HDR;
+	uint16_t flags, an, i;
+	uint32_t ttl = 0x7fffffffu;
+	const char *cur;
+
+	l->nnames = l->naddr = 0;
+	l->nrr = 0;
+	l->ttl = 0;
+	if (len < DNS_HDR)
+		return -1;
+	flags = get16(p + 2);
+	an = get16(p + 6);
+	/* A response, standard opcode, not truncated (its records may be
+	 * cut: the client asks again over TCP, which teaches nothing), no
+	 * error, one question. */
+	if (!(flags & 0x8000) || (flags & 0x7800) != 0 || (flags & 0x0200) ||
+	    (flags & 0x000f) != 0 || get16(p + 4) != 1 || an > DNS_RR_MAX)
+		return -1;
+	l->id = get16(p);
+	if (dns_read_name(p, len, &off, l->names[0]) == -1 ||
+	    l->names[0][0] == '\0' || off + 4 > len ||
+	    get16(p + off + 2) != DNS_C_IN)
+		return -1;
+	l->qtype = get16(p + off);
+	l->nnames = 1;
+	off += 4;
+	/* Every answer record once, each whole inside the datagram. */
+	for (i = 0; i < an; i++) {
+		uint16_t type, class, rdlen;
+		uint32_t rttl;
+
+		if (dns_read_name(p, len, &off, l->rr[i].owner) == -1 ||
+		    off + 10 > len)
+			return -1;
+		type = get16(p + off);
+		class = get16(p + off + 2);
+		rttl = get32(p + off + 4);
+		rdlen = get16(p + off + 8);
+		off += 10;
+		if (off + rdlen > len)
+			return -1;
+		/* RFC 2181: a TTL with the top bit set is zero. */
+		l->rr[i].ttl = rttl > 0x7fffffffu ? 0 : rttl;
+		l->rr[i].type = class == DNS_C_IN ? type : 0;
+		l->rr[i].rdoff = (uint16_t)off;
+		l->rr[i].rdlen = rdlen;
+		off += rdlen;
+	}
+	l->nrr = an;
+	/* Follow the CNAME chain from the question: each step one record
+	 * whose owner is the name reached so far. */
+	cur = l->names[0];
+	for (;;) {
+		char target[DNS_NAME_MAX];
+		size_t o;
+
+		for (i = 0; i < l->nrr; i++)
+			if (l->rr[i].type == DNS_T_CNAME &&
+			    strcmp(l->rr[i].owner, cur) == 0)
+				break;
+		if (i == l->nrr)
+			break;
+		o = l->rr[i].rdoff;
+		if (dns_read_name(p, len, &o, target) == -1 ||
+		    o != (size_t)l->rr[i].rdoff + l->rr[i].rdlen ||
+		    target[0] == '\0')
+			return -1;
+		if (chain_has(l, target))
+			return -1;	/* a loop: no address at its end */
+		if (l->nnames == DNS_CHAIN_MAX)
+			return -1;
+		memcpy(l->names[l->nnames], target, sizeof target);
+		cur = l->names[l->nnames++];
+		if (l->rr[i].ttl < ttl)
+			ttl = l->rr[i].ttl;
+	}
+	/* The addresses of the chain's end, of the type asked for. */
+	for (i = 0; i < l->nrr; i++) {
+		size_t alen = l->qtype == DNS_T_A ? 4 : 16;
+
+		if ((l->qtype != DNS_T_A && l->qtype != DNS_T_AAAA) ||
+		    l->rr[i].type != l->qtype || l->rr[i].rdlen != alen ||
+		    strcmp(l->rr[i].owner, cur) != 0 ||
+		    l->naddr == DNS_ANSWER_MAX)
+			continue;
+		memset(l->addr[l->naddr], 0, 16);
+		memcpy(l->addr[l->naddr++], p + l->rr[i].rdoff, alen);
+		if (l->rr[i].ttl < ttl)
+			ttl = l->rr[i].ttl;
+	}
+	l->ttl = l->naddr ? ttl : 0;
+	return 0;
+}
+
 /* ---- the resolver's traffic ---- */
 
 static void

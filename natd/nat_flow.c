@@ -397,6 +397,8 @@ nat_flow_forward_out(struct nat_engine *e, struct mq_desc *d,
 		tcp_track(f, v, DIR_OUT);
 	if (f->kind == FT_K_FWD)
 		f->flags |= FT_F_REPLIED;	/* the client answered */
+	if ((f->flags & FT_F_REDIRECT) && f->proto == IPPROTO_UDP_)
+		nat_dnslearn_out(e, v, idx);
 	if (f->kind != FT_K_C2C) {
 		nat_set_addr(v, d, 0, f->nsrc);
 		nat_set_addr(v, d, 1, f->rdst);
@@ -424,6 +426,10 @@ nat_flow_forward_in(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 		return;
 	}
 	if (!mtu_ok(e, d, v, f->cport))
+		return;
+	/* What the answer teaches goes to policyd before the client has it. */
+	if ((f->flags & FT_F_REDIRECT) && f->proto == IPPROTO_UDP_ &&
+	    nat_dnslearn_in(e, d, v, idx) == -1)
 		return;
 	/* This frame goes out broadcast; the next ones to its MAC. */
 	if (!l->peer_mac_known)

@@ -33,6 +33,12 @@ int	nat_dns_input(struct nat_engine *e, const struct mq_desc *d,
 int	nat_dns_port_busy(const struct nat_engine *e, uint32_t server,
 	    uint16_t port);
 void	nat_dns_tick(struct nat_engine *e);
+/* nat_dnslearn.c: what clients learn from the answers moat relays. */
+void	nat_dnslearn_out(struct nat_engine *e, const struct pkt_view *v,
+	    uint32_t idx);
+int	nat_dnslearn_in(struct nat_engine *e, struct mq_desc *d,
+	    struct pkt_view *v, uint32_t idx);
+void	nat_dnslearn_forget(struct nat_engine *e, uint16_t port);
 
 /* The engine's clock in seconds, as flows keep it. */
 static inline uint32_t

@@ -103,6 +103,13 @@ nat_new(const struct nat_config *cfg, const struct mq_pool *pool,
 	e->pcap = calloc(NAT_PCAP_SLOTS, sizeof(*e->pcap));
 	e->frag = calloc(NAT_FRAG_TOTAL, sizeof(*e->frag));
 	e->fraghold = calloc(NAT_FRAGHOLD_TOTAL, sizeof(*e->fraghold));
+	/* Pages of ports that never ask are never touched. */
+	e->dnsw = calloc((size_t)MQ_PORT_MAX * NAT_DNSW_CLIENT, sizeof(*e->dnsw));
+	e->dnslearn_scratch = calloc(1, sizeof(*e->dnslearn_scratch));
+	if (e->dnsw == NULL || e->dnslearn_scratch == NULL) {
+		nat_free(e);
+		return NULL;
+	}
 	if (e->reserve == NULL || e->hold == NULL || e->hold_head == NULL ||
 	    e->hold_tail == NULL || e->hold_n == NULL || e->pcap == NULL ||
 	    e->frag == NULL || e->fraghold == NULL) {
@@ -133,6 +140,8 @@ nat_free(struct nat_engine *e)
 	free(e->pcap);
 	free(e->frag);
 	free(e->fraghold);
+	free(e->dnsw);
+	free(e->dnslearn_scratch);
 	free(e->ft_private);
 	free(e);
 }
@@ -203,8 +212,10 @@ nat_link(struct nat_engine *e, const struct msg_link *m, uint64_t now)
 	}
 	l = &e->link[m->port];
 	if (m->port != MQ_PORT_UPLINK && (!m->up || (l->known &&
-	    (l->ip != m->ip4 || memcmp(l->ip6, m->ip6, 16) != 0))))
+	    (l->ip != m->ip4 || memcmp(l->ip6, m->ip6, 16) != 0)))) {
 		flush_flows(e, m->port);
+		nat_dnslearn_forget(e, m->port);
+	}
 	l->known = 1;
 	l->up = m->up != 0;
 	l->kind = m->kind;

@@ -181,6 +181,15 @@ nat_stats_json(struct nat_engine *e, char *buf, size_t cap)
 		jdrops(&j, &l->c);
 		jprintf(&j, "}");
 	}
-	jprintf(&j, "]}\n");
+	/* names clients learned from relayed answers (nat_dnslearn.c) */
+	jprintf(&j, "], \"dns_learn\": {\"queries\": %llu, \"learned\": %llu, "
+	    "\"unasked\": %llu, \"refused\": %llu, \"busy\": %llu, \"limited\": %llu",
+	    (unsigned long long)e->dnslearn.queries,
+	    (unsigned long long)e->dnslearn.learned,
+	    (unsigned long long)e->dnslearn.unasked,
+	    (unsigned long long)e->dnslearn.refused,
+	    (unsigned long long)e->dnslearn.busy,
+	    (unsigned long long)e->dnslearn.limited);
+	jprintf(&j, "}}\n");
 	return j.overflow ? 0 : j.len;
 }

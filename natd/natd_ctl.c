@@ -138,6 +138,14 @@ io_flowreq(void *arg, const struct flow_req *r)
 	return 0;
 }
 
+static unsigned
+io_flowreq_room(void *arg)
+{
+	struct natd *n = arg;
+
+	return mq_free(&n->shm.ring[RING_FLOWREQ]);
+}
+
 static void
 io_dns_answer(void *arg, const struct msg_dns_answer *a)
 {
@@ -151,7 +159,8 @@ io_dns_answer(void *arg, const struct msg_dns_answer *a)
 static void
 on_queues(struct natd *n, const struct msg *m)
 {
-	struct nat_io io = { n, io_tx, io_flowreq, io_dns_answer };
+	struct nat_io io = { n, io_tx, io_flowreq, io_dns_answer,
+	    io_flowreq_room };
 	uint64_t seed;
 
 	/* natd is at an end of every ring: it maps both regions, once each. */

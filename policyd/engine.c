@@ -11,6 +11,7 @@
 #include "dnscache.h"
 #include "engine.h"
 #include "log.h"
+#include "names.h"
 #include "qrule.h"
 
 #define ICMP6_PROTO	58
@@ -106,6 +107,11 @@ prule_match(const struct prule *r, const struct fkey *f, const struct evctx *cx)
 		default:
 			return cx->final ? unresolved(r) : R_UNRESOLVED;
 		}
+	} else if (r->dst == PD_NAME) {
+		/* What this client resolved through moat, nobody else */
+		if (!nt_match(cx->names, f->port, f->family, f->dst, r->host,
+		    r->hostlen, cx->now_ms, f->recheck))
+			return R_NO;
 	}
 	return R_YES;
 }
@@ -595,6 +601,9 @@ engine_init(struct engine *e, struct dnsc *dns)
 	memset(e, 0, sizeof *e);
 	e->dns = dns;
 	e->generation = 1;
+	/* Without it no wildcard name ever matches: fail closed. */
+	if ((e->names = malloc(sizeof *e->names)) != NULL)
+		nt_init(e->names);
 }
 
 void
@@ -619,6 +628,10 @@ engine_link(struct engine *e, const struct msg_link *l)
 	    l->port >= MQ_PORT_MAX)
 		return;
 	c = &e->clients[l->port];
+	/* Another client (or none) on the port: what it learned goes. */
+	if (e->names != NULL && (!l->up || !c->up || c->ip4 != l->ip4 ||
+	    memcmp(c->ip6, l->ip6, 16) != 0))
+		nt_forget(e->names, l->port);
 	c->up = l->up;
 	c->ip4 = l->up ? l->ip4 : 0;
 	memset(c->ip6, 0, 16);
@@ -781,6 +794,36 @@ engine_next_expire(const struct engine *e, int64_t now)
 	return next;
 }
 
+static int
+client_up(const void *arg, uint16_t port)
+{
+	const struct engine *e = arg;
+
+	return port < MQ_PORT_MAX && e->clients[port].up;
+}
+
+void
+engine_free_names(struct engine *e)
+{
+	if (e->names != NULL)
+		nt_free(e->names);
+	free(e->names);
+	e->names = NULL;
+}
+
+void
+engine_learn(struct engine *e, const struct flow_req *rec, uint64_t now_ms)
+{
+	struct flow_learn r;
+
+	if (e->names == NULL)
+		return;
+	memcpy(&r, rec, sizeof r);
+	nt_record(e->names, &r, now_ms,
+	    e->json.ttl_min ? e->json.ttl_min : NT_TTL_MIN,
+	    e->json.ttl_max ? e->json.ttl_max : NT_TTL_MAX, client_up, e);
+}
+
 static void
 verdict_from(struct flow_verdict *v, const struct prule *r)
 {
@@ -795,7 +838,7 @@ engine_decide(struct engine *e, const struct flow_req *req, uint64_t now_ms,
 {
 	struct evctx cx = { .dns = e->dns, .now_ms = now_ms, .now = now,
 	    .final = final, .dnsaddr = (const uint8_t (*)[4])e->dnsaddr,
-	    .ndnsaddr = e->ndnsaddr };
+	    .ndnsaddr = e->ndnsaddr, .names = e->names };
 	struct fkey f = { 0 };
 	const struct qset *q;
 	const struct prule *jr = NULL;
@@ -821,6 +864,8 @@ engine_decide(struct engine *e, const struct flow_req *req, uint64_t now_ms,
 		f.from = e->clients[req->port].ip4;
 	else if (f.family == 4)
 		memcpy(&f.from, req->src, 4);
+	f.port = req->port;
+	f.recheck = (req->flags & FREQ_RECHECK) != 0;
 	f.interclient = (uint8_t)engine_is_client(e, f.family, f.dst);
 	if (f.family == 6 && f.interclient) {
 		unsigned p;

@@ -29,13 +29,14 @@
 #include "ring.h"
 
 struct dnsc;
+struct nametab;
 
 /* verdict.rule: which rule decided. */
 #define RULE_ID_QUBES		0x8000	/* | the Qubes rule's 4-digit key */
 #define RULE_ID_QPOLICY		0xfffe	/* the Qubes policy key */
 #define RULE_ID_DEFAULT		0xffff	/* no rule: fail closed, inter-VM default */
 
-enum { PD_ANY = 0, PD_NET, PD_HOST };
+enum { PD_ANY = 0, PD_NET, PD_HOST, PD_NAME };
 
 /* One compiled rule of either source. */
 struct prule {
@@ -57,7 +58,9 @@ struct prule {
 	uint32_t	from;		/* JSON: the source client's IPv4, network order; 0 = any */
 	int64_t		expire;		/* Unix time after which it no longer applies; 0 never */
 	uint8_t		addr[16];	/* PD_NET: prefix, host bits clear */
-	const char	*host;		/* PD_HOST: owned by the set */
+	const char	*host;		/* PD_HOST: owned by the set; PD_NAME: the
+					 * suffix after "*.", lowercase */
+	uint16_t	hostlen;	/* PD_NAME: strlen(host) */
 };
 
 /* The index over one ordered rule array. */
@@ -118,6 +121,7 @@ struct rset {
 	char		*strings;	/* host names the rules point into */
 	int64_t		 next_expire;	/* earliest expire in the future, 0 none */
 	struct msg_forwards *fwd;	/* JSON: the "forward" rules, for natd; NULL in a Qubes set */
+	uint32_t	 ttl_min, ttl_max;	/* JSON "learn": clamp of learned names' TTL (0: defaults) */
 };
 
 int	rset_build(struct rset *s);	/* (re)build the index; 0 or -1 (ENOMEM) */
@@ -133,6 +137,8 @@ struct fkey {
 	uint32_t	peer4;		/* IPv6 inter-VM: the IPv4 of the client owning dst (0 unknown) */
 	uint16_t	dport;
 	uint8_t		dst[16];
+	uint16_t	port;		/* the client's link, for its learned names */
+	uint8_t		recheck;	/* FREQ_RECHECK: expired learnings still count */
 };
 
 /* Result of evaluating one set. */
@@ -147,6 +153,7 @@ struct evctx {
 	int		 final;		/* treat unresolved names as not matching */
 	const uint8_t	(*dnsaddr)[4];	/* DNS server addresses (specialtarget=dns) */
 	int		 ndnsaddr;
+	const struct nametab *names;	/* learned names (PD_NAME), or NULL */
 };
 
 /* Match one rule (for the index and for the naive reference evaluator). */
@@ -202,6 +209,7 @@ struct engine {
 	int		 ndnsaddr;
 	uint32_t	 generation;
 	struct dnsc	*dns;
+	struct nametab	*names;		/* what clients learned (names.h); NULL: nothing */
 	/* counters for logs */
 	uint64_t	 nflows, naccept, ndrop, nreject;
 };
@@ -240,6 +248,11 @@ int	engine_is_client(const struct engine *e, int family, const uint8_t *addr);
  */
 int	engine_decide(struct engine *e, const struct flow_req *req,
 	    uint64_t now_ms, int64_t now, int final, struct flow_verdict *v);
+/* Free what the clients learned (the engine's only allocation outside its
+ * rule sets); engine_init allocates it again. */
+void	engine_free_names(struct engine *e);
+/* One FREQ_LEARN record from natd (policyd/names.h). */
+void	engine_learn(struct engine *e, const struct flow_req *rec, uint64_t now_ms);
 /* The earliest future expire time of any JSON rule, 0 if none. */
 int64_t	engine_next_expire(const struct engine *e, int64_t now);
 

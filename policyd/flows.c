@@ -75,6 +75,11 @@ pd_flows_step(struct pd_flows *pf, uint64_t now_ms, int64_t now)
 	room = mq_free(pf->ver);
 	n = mq_dequeue_burst(pf->req, reqs, room < PD_BURST ? room : PD_BURST);
 	for (i = 0; i < n; i++) {
+		/* A learning natd queued ahead of the flows it may open */
+		if (reqs[i].flags & FREQ_LEARN) {
+			engine_learn(pf->eng, &reqs[i], now_ms);
+			continue;
+		}
 		pf->nflows++;
 		if (engine_decide(pf->eng, &reqs[i], now_ms, now, 0, &v)) {
 			out(pf, &reqs[i], &v);

@@ -11,6 +11,7 @@
 
 #include "forward.h"
 #include "jrules.h"
+#include "names.h"
 #include "qrule.h"
 
 static int
@@ -59,6 +60,45 @@ jr_client_addr(const json_t *names, const char *s, uint32_t *ip)
 		return -1;
 	memcpy(ip, a, 4);
 	return 0;
+}
+
+/*
+ * A wildcard "dsthost": "*." and a name of at least one label, each label
+ * 1..63 letters, digits, '-' or '_' (any case: names match without it).
+ * NULL, or what is wrong with it.
+ */
+static const char *
+wildcard_problem(const char *s, size_t sl)
+{
+	size_t i, l = 0;
+
+	if (sl == 1)
+		return "\"*\" alone would match every name: give a domain, "
+		    "e.g. \"*.example.org\"";
+	if (sl < 3 || s[1] != '.')
+		return "a wildcard is \"*.\" then a name, e.g. \"*.example.org\"";
+	if (sl - 2 > NT_NAME_MAX - 2)
+		return "longer than a name can be";
+	for (i = 2; i < sl; i++) {
+		char c = s[i];
+
+		if (c == '*')
+			return "only one \"*\", as the first label";
+		if (c == '.') {
+			if (l == 0)
+				return "an empty label";
+			l = 0;
+			continue;
+		}
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '_'))
+			return "labels are letters, digits, '-' and '_'";
+		if (++l > 63)
+			return "a label longer than 63 bytes";
+	}
+	if (l == 0)
+		return "an empty label";
+	return NULL;
 }
 
 static const char *const fields[] = {
@@ -173,6 +213,21 @@ check_rule(size_t ri, json_t *o, const json_t *names, struct prule *p,
 		if (qr_parse_ip4(s, sl, a) == 0 || qr_parse_ip6(s, sl, a) == 0)
 			return fail(err, errlen, "rule %zu: \"dsthost\": is an "
 			    "address: use \"dst4\" or \"dst6\"", ri);
+		if (memchr(s, '*', sl) != NULL) {
+			const char *why;
+
+			if (strlen(s) != sl || s[0] != '*')
+				why = "only one \"*\", as the first label";
+			else
+				why = wildcard_problem(s, sl);
+			if (why != NULL)
+				return fail(err, errlen, "rule %zu: \"dsthost\": "
+				    "\"%.80s\": %s", ri, s, why);
+			p->dst = PD_NAME;
+			p->hostlen = (uint16_t)(sl - 2);
+			*hostbytes += sl - 1;
+			goto host_done;
+		}
 		if (qr_valid_host(s, sl) == -1 || strlen(s) != sl)
 			return fail(err, errlen, "rule %zu: \"dsthost\": not a "
 			    "host name (lowercase letters, digits, '-', '.', '_'; "
@@ -180,6 +235,7 @@ check_rule(size_t ri, json_t *o, const json_t *names, struct prule *p,
 		p->dst = PD_HOST;
 		*hostbytes += sl + 1;
 	}
+host_done:
 	if ((v = json_object_get(o, "to")) != NULL) {
 		uint32_t ip;
 
@@ -257,6 +313,43 @@ check_rule(size_t ri, json_t *o, const json_t *names, struct prule *p,
 	return 0;
 }
 
+/*
+ * "learn": {"ttl_min": S, "ttl_max": S}: how long a name a client resolved
+ * keeps opening flows for the wildcard rules (docs/rules.md).
+ */
+static int
+learn_config(const json_t *o, struct rset *ns, char *err, size_t errlen)
+{
+	const char *key;
+	json_t *v;
+	json_int_t lo = NT_TTL_MIN, hi = NT_TTL_MAX;
+
+	if (o == NULL)
+		return 0;
+	if (!json_is_object(o))
+		return fail(err, errlen, "\"learn\": must be an object "
+		    "{\"ttl_min\": seconds, \"ttl_max\": seconds}");
+	json_object_foreach((json_t *)o, key, v) {
+		if (strcmp(key, "ttl_min") != 0 && strcmp(key, "ttl_max") != 0)
+			return fail(err, errlen, "\"learn\": \"%.64s\": unknown "
+			    "field (expected \"ttl_min\", \"ttl_max\")", key);
+		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		    json_integer_value(v) > NT_TTL_LIMIT)
+			return fail(err, errlen, "\"learn\": \"%s\": must be "
+			    "1..%d seconds", key, NT_TTL_LIMIT);
+		if (strcmp(key, "ttl_min") == 0)
+			lo = json_integer_value(v);
+		else
+			hi = json_integer_value(v);
+	}
+	if (lo > hi)
+		return fail(err, errlen, "\"learn\": \"ttl_min\" %lld is more "
+		    "than \"ttl_max\" %lld", (long long)lo, (long long)hi);
+	ns->ttl_min = (uint32_t)lo;
+	ns->ttl_max = (uint32_t)hi;
+	return 0;
+}
+
 int
 jrules_load(const char *buf, size_t len, struct rset *out, void **docp,
     char *err, size_t errlen)
@@ -284,10 +377,13 @@ jrules_load(const char *buf, size_t len, struct rset *out, void **docp,
 		 * into SetRules with the rest and is ignored */
 		if (strcmp(key, "note") == 0 && json_is_string(v))
 			continue;
+		/* "learned" too: GetRules' counters of learned names */
+		if (strcmp(key, "learned") == 0 && json_is_object(v))
+			continue;
 		if (strcmp(key, "version") != 0 && strcmp(key, "names") != 0 &&
-		    strcmp(key, "rules") != 0) {
+		    strcmp(key, "rules") != 0 && strcmp(key, "learn") != 0) {
 			fail(err, errlen, "\"%.64s\": unknown field (expected "
-			    "\"version\", \"names\", \"rules\")", key);
+			    "\"version\", \"names\", \"rules\", \"learn\")", key);
 			goto bad;
 		}
 	}
@@ -326,6 +422,8 @@ jrules_load(const char *buf, size_t len, struct rset *out, void **docp,
 			}
 		}
 	}
+	if (learn_config(json_object_get(doc, "learn"), &ns, err, errlen) == -1)
+		goto bad;
 	rules = json_object_get(doc, "rules");
 	if (rules == NULL || !json_is_array(rules)) {
 		fail(err, errlen, "\"rules\": must be an array");
@@ -369,6 +467,20 @@ jrules_load(const char *buf, size_t len, struct rset *out, void **docp,
 		goto bad;
 	}
 	for (i = 0; i < n; i++) {
+		if (ns.rules[i].dst == PD_NAME) {
+			const char *w;
+			size_t k;
+
+			/* the suffix after "*.", lowercase */
+			v = json_object_get(json_array_get(rules, i), "dsthost");
+			w = json_string_value(v) + 2;
+			for (k = 0; k < ns.rules[i].hostlen; k++)
+				ns.strings[off + k] = (char)(w[k] >= 'A' &&
+				    w[k] <= 'Z' ? w[k] + 'a' - 'A' : w[k]);
+			ns.strings[off + k] = '\0';
+			ns.rules[i].host = ns.strings + off;
+			off += ns.rules[i].hostlen + 1;
+		}
 		if (ns.rules[i].dst == PD_HOST) {
 			v = json_object_get(json_array_get(rules, i), "dsthost");
 			memcpy(ns.strings + off, json_string_value(v),

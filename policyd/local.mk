@@ -11,6 +11,7 @@ policyd_libpolicy_a_SOURCES = \
 	policyd/jrules.c policyd/jrules.h \
 	policyd/forward.c policyd/forward.h \
 	policyd/dnscache.c policyd/dnscache.h \
+	policyd/names.c policyd/names.h \
 	policyd/flows.c policyd/policyd.h
 policyd_libpolicy_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 POLICY_LIBS = policyd/libpolicy.a policyd/libqrule.a $(MOAT_COMMON_LIBS) $(JANSSON_LIBS)
@@ -22,7 +23,10 @@ policyd_policyd_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 
 MOAT_UNIT_TESTS += tests/unit/test_policy_qrule tests/unit/test_policy_json \
 	tests/unit/test_policy_eval tests/unit/test_policy_index \
-	tests/unit/test_policy_daemon tests/unit/test_policy_forward
+	tests/unit/test_policy_daemon tests/unit/test_policy_forward \
+	tests/unit/test_policy_names
+tests_unit_test_policy_names_SOURCES = tests/unit/test_policy_names.c
+tests_unit_test_policy_names_LDADD = $(POLICY_LIBS)
 tests_unit_test_policy_forward_SOURCES = tests/unit/test_policy_forward.c
 tests_unit_test_policy_forward_LDADD = $(POLICY_LIBS)
 tests_unit_test_policy_qrule_SOURCES = tests/unit/test_policy_qrule.c

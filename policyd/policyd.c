@@ -18,6 +18,7 @@
 #include "log.h"
 #include "daemon.h"
 #include "msg.h"
+#include "names.h"
 #include "policyd.h"
 #include "qrule.h"
 #include "sandbox.h"
@@ -130,6 +131,47 @@ qrules_end(const struct msg *m)
 	rules_changed();
 }
 
+/*
+ * GetRules' "learned": what the clients' name tables hold and how often a
+ * full one pushed out a live learning (names.h). SetRules ignores it.
+ */
+static char *
+with_learned(char *text, size_t *len)
+{
+	const struct nametab *t = eng.names;
+	json_t *o, *l;
+	char *s;
+	size_t n;
+
+	o = json_loadb(text, *len, 0, NULL);
+	free(text);
+	if (o == NULL)
+		return NULL;
+	l = json_pack("{s:I,s:I,s:I,s:I,s:i}",
+	    "entries", (json_int_t)(t ? nt_count(t) : 0),
+	    "learned", (json_int_t)(t ? t->learned : 0),
+	    "evicted", (json_int_t)(t ? t->evicted : 0),
+	    "refused", (json_int_t)(t ? t->refused : 0),
+	    "per_client", NT_QUOTA);
+	if (l == NULL || json_object_set_new(o, "learned", l) == -1) {
+		json_decref(o);
+		return NULL;
+	}
+	s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	if (s == NULL)
+		return NULL;
+	n = strlen(s);
+	if ((text = realloc(s, n + 2)) == NULL) {
+		free(s);
+		return NULL;
+	}
+	text[n] = '\n';
+	text[n + 1] = '\0';
+	*len = n + 1;
+	return text;
+}
+
 /* moat.SetRules / moat.GetRules: output memfd holds stdout then stderr. */
 static void
 call(const struct msg *m)
@@ -167,7 +209,8 @@ call(const struct msg *m)
 			d.status = 1;
 		}
 	} else if (strcmp(c.service, "moat.GetRules") == 0) {
-		if ((outb = jrules_dump(eng.jdoc, &olen)) == NULL) {
+		if ((outb = jrules_dump(eng.jdoc, &olen)) == NULL ||
+		    (outb = with_learned(outb, &olen)) == NULL) {
 			snprintf(err, sizeof err, "out of memory");
 			d.status = 1;
 		}

@@ -16,6 +16,7 @@ MOAT_INTEG_TESTS += \
 	tests/integ/dp_forward.sh \
 	tests/integ/dp_arp.sh \
 	tests/integ/dp_dns.sh \
+	tests/integ/dp_names.sh \
 	tests/integ/dp_icmp_errors.sh \
 	tests/integ/dp_fragments.sh \
 	tests/integ/dp_egress_holes.sh \

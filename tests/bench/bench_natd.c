@@ -119,7 +119,7 @@ static struct nat_engine *
 engine(uint32_t nflows)
 {
 	struct nat_config c;
-	struct nat_io io = { NULL, b_tx, b_fr, b_dns };
+	struct nat_io io = { NULL, b_tx, b_fr, b_dns, NULL };
 	struct nat_engine *e;
 
 	nh_config(&c, nflows, nflows, 8, 42);

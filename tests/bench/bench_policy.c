@@ -10,6 +10,10 @@
  * networks), ports and port ranges, rules per client and a few wildcard
  * rules; most flows match no JSON rule, which is the most expensive case
  * (every candidate is looked at, then the Qubes rules decide).
+ *
+ * Then (bench_names; alone with the argument "names") the cost of a
+ * wildcard "dsthost" rule per new flow: flows/s with and without one, and
+ * with clients that learned more and more names.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -28,6 +32,7 @@
 #include "ring.h"
 #include "policyd/dnscache.h"
 #include "policyd/jrules.h"
+#include "policyd/names.h"
 #include "policyd/policyd.h"
 #include "policyd/qrule.h"
 #include "tests/testutil.h"
@@ -289,8 +294,102 @@ run(unsigned nrules, double *accepted, double *evalrate)
 	return got / (t1 - t0);
 }
 
+/* ---- wildcard name rules: the cost of a learned-name lookup ---- */
+
+/*
+ * Rules where a wildcard comes first (so that every TCP flow looks the
+ * client's learned names up), or the same rules without it; clients that
+ * learned nlearn (name, address) pairs each, all under example.org; flows
+ * of which 30% go to an address their client learned. with_rule 1: the
+ * wildcard is a drop for another domain, so that it never matches and
+ * every verdict takes the same path as without it (the lookup's cost
+ * alone); 2: it accepts *.example.org (30% of the flows accepted by it).
+ * The evaluation alone, as eval_only.
+ */
+static double
+names_eval(int with_rule, unsigned nlearn)
+{
+	static struct flow_req q[4096];
+	char doc[512], err[256];
+	struct flow_verdict v;
+	struct rset rs;
+	void *d;
+	unsigned i, k;
+	double t0;
+
+	snprintf(doc, sizeof doc, "{\"version\":1,\"rules\":[%s"
+	    "{\"from\":\"*\",\"action\":\"reject\",\"proto\":\"tcp\",\"dstports\":\"25\"},"
+	    "{\"from\":\"*\",\"action\":\"drop\",\"dst4\":\"192.0.2.0/24\"},"
+	    "{\"from\":\"*\",\"action\":\"drop\",\"proto\":\"udp\",\"dstports\":\"137-139\"}]}",
+	    with_rule == 1 ? "{\"from\":\"*\",\"action\":\"drop\",\"proto\":\"tcp\","
+	    "\"dsthost\":\"*.ads.example.net\"}," : with_rule == 2 ?
+	    "{\"from\":\"*\",\"action\":\"accept\",\"proto\":\"tcp\","
+	    "\"dsthost\":\"*.example.org\"}," : "");
+	if (jrules_load(doc, strlen(doc), &rs, &d, err, sizeof err) == -1) {
+		fprintf(stderr, "bench_policy: %s\n", err);
+		exit(1);
+	}
+	engine_set_json(&eng, &rs, d);
+	for (i = 0; i < NCLIENTS; i++) {
+		nt_forget(eng.names, (uint16_t)(1 + i));
+		for (k = 0; k < nlearn; k++) {
+			char name[64];
+			uint32_t a = htonl(0x64400000u | i << 12 | k);
+
+			snprintf(name, sizeof name, "h%u.cdn%u.example.org", k, k % 7);
+			nt_add(eng.names, (uint16_t)(1 + i), name, 4,
+			    (const uint8_t *)&a, 3600, 1000);
+		}
+	}
+	for (i = 0; i < 4096; i++) {
+		make_flow(&q[i], i);
+		q[i].proto = IPPROTO_TCP;
+		if (nlearn > 0 && rnd(10) < 3) {
+			uint32_t a = htonl(0x64400000u | (uint32_t)(q[i].port - 1) << 12 |
+			    rnd(nlearn));
+
+			memcpy(q[i].dst, &a, 4);
+		}
+	}
+	t0 = tu_now_s();
+	for (k = 0; k < 250; k++)
+		for (i = 0; i < 4096; i++)
+			engine_decide(&eng, &q[i], 1000, 1800000000, 0, &v);
+	return 4096.0 * 250 / (tu_now_s() - t0);
+}
+
+static void
+bench_names(void)
+{
+#define NNROWS	7
+#define NREPEAT	9
+	static const struct { int rule; unsigned nlearn; } rows[NNROWS] = {
+		{ 0, 0 }, { 0, NT_QUOTA }, { 1, 0 }, { 1, 16 }, { 1, 128 },
+		{ 1, NT_QUOTA }, { 2, NT_QUOTA },
+	};
+	static const char *const what[] = { "3 rules (no wildcard)",
+	    "wildcard drop + 3", "wildcard accept + 3" };
+	double best[NNROWS] = { 0 }, r;
+	unsigned i, k;
+
+	for (k = 0; k < NREPEAT; k++)
+		for (i = 0; i < NNROWS; i++)
+			if ((r = names_eval(rows[i].rule, rows[i].nlearn)) > best[i])
+				best[i] = r;
+	printf("\nwildcard name rule first (drop \"*.ads.example.net\": never "
+	    "matches, every TCP\nflow looks its client's learned names up; "
+	    "accept \"*.example.org\": matches\nthe learned names), TCP flows, "
+	    "30%% to an address the client learned,\n%d clients; evaluation alone, "
+	    "best of %d interleaved rounds:\n", NCLIENTS, NREPEAT);
+	printf("%-22s %14s %14s %9s\n", "rules", "learned/client",
+	    "eval flows/s", "slower");
+	for (i = 0; i < NNROWS; i++)
+		printf("%-22s %14u %14.0f %8.2fx\n", what[rows[i].rule],
+		    rows[i].nlearn, best[i], best[0] / best[i]);
+}
+
 int
-main(void)
+main(int argc, char **argv)
 {
 #define NROWS	4	/* 10, 1,000, 10,000 rules, then 10,000 port rules */
 	static const unsigned sizes[NROWS] = { 10, 1000, 10000, 10000 };
@@ -301,6 +400,11 @@ main(void)
 	dnsc_init(&dns);
 	engine_init(&eng, &dns);
 	setup_clients();
+	/* "bench_policy names": the name rule rows only */
+	if (argc > 1 && strcmp(argv[1], "names") == 0) {
+		bench_names();
+		return 0;
+	}
 	printf("round trip natd -> policyd -> natd over rings, two processes;\n"
 	    "\"eval\" is the rule evaluation alone in one process. Best of %d\n"
 	    "interleaved rounds, so that load from other processes on the\n"
@@ -324,5 +428,6 @@ main(void)
 		    accp[i]);
 	printf("(10000p: 10,000 rules that are all single ports to any "
 	    "destination)\n");
+	bench_names();
 	return 0;
 }

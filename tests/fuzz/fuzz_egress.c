@@ -37,7 +37,9 @@
  *        expire as policyd's timer would notice
  *   14-15 control: verdicts immediate or delayed ("auto"), policyd decides
  *        the waiting requests, natd reads one or all verdicts, natd is told
- *        the rules changed, the flow-request ring full or not
+ *        the rules changed, the flow-request ring full or not; with a
+ *        byte >= 0xf0 a DNS lookup instead: a client asks the virtual
+ *        resolver, the NetVM's answers (the wildcard name rules' section)
  * In auto mode (the start) every request is decided and delivered and
  * every rule change notified right after the event that caused it.
  *
@@ -314,6 +316,22 @@ static int trace;	/* FUZZ_EGRESS_TRACE: print the script as it runs */
 
 #define TRACE(...) do { if (trace) fprintf(stderr, __VA_ARGS__); } while (0)
 
+/* wildcard name rules: their section below */
+struct mrule;
+struct qent;
+struct rec;
+struct pkt_view;
+static int	names_mmatch(const struct mrule *, unsigned, uint32_t);
+static size_t	names_tag_off(const struct pkt_view *);
+static void	names_out(unsigned, const struct rec *);
+static int	names_fr(const struct flow_req *);
+static void	names_apply(const struct qent *, unsigned);
+static void	names_reset(void);
+static unsigned	f_room(void *);
+static void	ev_dns(void);
+static int	names_wild(uint8_t, uint8_t, struct mrule *, const char **);
+static int	names_recheck;	/* judging an established flow */
+
 /*
  * FUZZ_EGRESS_KNOWN: holes already reported and being fixed, by name
  * (exfil: an ICMP error not sent to the quoted sender; csum: an ICMP
@@ -399,6 +417,8 @@ mmatch(const struct mrule *r, unsigned port, uint8_t proto, uint32_t dst,
 		return 0;
 	if (r->dk == 1 && (dst & mask) != r->addr)
 		return 0;
+	if (r->dk == 4)
+		return names_mmatch(r, port, dst);
 	if (r->dk == 3) {
 		uint32_t a;
 		unsigned i;
@@ -545,8 +565,13 @@ allowed_now(int k)
 	f = &S.fl[k];
 	if (!f->allowed)
 		return 0;
-	if (meval_flow(f) == VERDICT_ACCEPT)
+	/* established: an expired name learning still counts */
+	names_recheck = 1;
+	if (meval_flow(f) == VERDICT_ACCEPT) {
+		names_recheck = 0;
 		return 1;
+	}
+	names_recheck = 0;
 	return S.unnotified || S.ring_refused || f->outstanding > 0;
 }
 
@@ -588,7 +613,9 @@ get_tag(const struct pkt_view *v)
 	size_t o = tag_off(v);
 	uint32_t n;
 
-	if (o == 0 || memcmp(v->frame + o, TAGMAGIC, 4) != 0)
+	if ((o == 0 || memcmp(v->frame + o, TAGMAGIC, 4) != 0) &&
+	    ((o = names_tag_off(v)) == 0 ||
+	    memcmp(v->frame + o, TAGMAGIC, 4) != 0))
 		return -1;
 	memcpy(&n, v->frame + o + 4, 4);
 	if (n >= S.nrec)
@@ -1266,6 +1293,7 @@ check_out(const struct mq_desc *d)
 		fail("source-routed packet (LSRR/SSRR) sent to port %u", d->port);
 	t = get_tag(&v);
 	r = t >= 0 ? &S.rec[t] : NULL;
+	names_out(d->port, r);
 	S.nout[d->port]++;
 	TRACE("  out port %u proto %u %s > %s tag %d\n", d->port, v.proto,
 	    A(pkt_ip4(&v)->saddr_be), A(pkt_ip4(&v)->daddr_be), t);
@@ -1310,6 +1338,8 @@ f_fr(void *arg, const struct flow_req *r)
 	int k;
 
 	(void)arg;
+	if (r->flags & FREQ_LEARN)
+		return names_fr(r);
 	if (S.ring_full || S.rqt - S.rqh >= QCAP ||
 	    S.rqt - S.rqh + S.nwl + S.vqt - S.vqh >= QMAX - 1) {
 		if (r->flags & FREQ_RECHECK)
@@ -1390,7 +1420,9 @@ decide(struct qent *e, int final)
 	memcpy(&s, e->r.src, 4);
 	memcpy(&t, e->r.dst, 4);
 	judging = final;
+	names_recheck = (e->r.flags & FREQ_RECHECK) != 0;
 	m = meval(e->r.port, s, e->r.proto, t, e->r.dport, e->r.icmp_type);
+	names_recheck = 0;
 	judging = -1;
 	if (e->v.action != m)
 		fail("policyd says %u, the reference %u, for port %u proto "
@@ -1455,6 +1487,10 @@ decide_all(void)
 	while (S.rqh != S.rqt) {
 		struct qent *e = &S.rq[S.rqh++ % QMAX];
 
+		if (e->r.flags & FREQ_LEARN) {
+			names_apply(e, S.rqh - 1);
+			continue;
+		}
 		if (!decide(e, 0)) {
 			e->deadline = S.now + PD_DNS_WAIT_MS;
 			S.wl[S.nwl++] = *e;
@@ -2245,7 +2281,9 @@ ev_json(void)
 	off += (size_t)snprintf(doc + off, sizeof doc - off, "{\"version\": 1, "
 	    "\"names\": {\"work\": \"10.137.0.11\"}, \"rules\": [");
 	for (i = 0; i < n; i++) {
-		uint8_t fs = get() % 5, asb = get(), as = asb % 3, ds = get() % 13;
+		uint8_t fsb = get(), fs = fsb % 5, asb = get(), as = asb % 3;
+		uint8_t ds = get() % 13;
+		const char *dstr = JDST[ds];
 		uint8_t ps = get() % 4, xs = get(), es = get() % 4;
 		struct mrule *m = &mj[i];
 		uint8_t proto = ps == 1 ? IPPROTO_TCP_ : ps == 2 ? IPPROTO_UDP_ :
@@ -2277,6 +2315,7 @@ ev_json(void)
 		case 0: break;
 		default: m->dk = 3; m->host = (uint8_t)(ds - 8); break;
 		}
+		names_wild(fsb, ds, m, &dstr);
 		if ((proto == IPPROTO_TCP_ || proto == IPPROTO_UDP_) &&
 		    JPORTS[xs % 8] && (ds != 6 || xs % 8 == 1 || xs % 8 == 6)) {
 			const char *p = JPORTS[xs % 8];
@@ -2300,7 +2339,7 @@ ev_json(void)
 		    "%s{\"from\": \"%s\", \"action\": \"%s\"%s%s%s}", i ? ", " : "",
 		    JFROM[fs], JACT[as], proto ? (proto == IPPROTO_TCP_ ?
 		    ", \"proto\": \"tcp\"" : proto == IPPROTO_UDP_ ?
-		    ", \"proto\": \"udp\"" : ", \"proto\": \"icmp\"") : "", JDST[ds],
+		    ", \"proto\": \"udp\"" : ", \"proto\": \"icmp\"") : "", dstr,
 		    extra);
 	}
 	snprintf(doc + off, sizeof doc - off, "]}");
@@ -2320,6 +2359,398 @@ ev_json(void)
 	S.nmj = n;
 	fwd_set_table(fw, nfw);
 	rules_changed();
+}
+
+/* ---- wildcard name rules (the model's) ----
+ *
+ * A client learns names from the DNS answers moat relays to it
+ * (docs/rules.md, *Wildcard names*). ev_dns (ev_control with a byte >=
+ * 0xf0) has a client ask the virtual resolver for a name of NMENU and the
+ * uplink's resolver answer, right or wrong in one of NVAR ways; JSON rule
+ * templates with "dsthost" may be wildcards instead (a "from" byte >=
+ * 0x80). The model decides from what it built, never from natd's records:
+ * an answer teaches the client that asked, when it answers the query the
+ * client sent out on that flow (same id, same question), once, is not
+ * truncated, and has addresses at the end of its CNAME chain; every name
+ * of the chain counts, for min(TTL) clamped to [5, 3600] s from when
+ * policyd reads the learning off the ring (in order, before the flows
+ * after it). A learning that expired no longer opens a new flow, but an
+ * established flow keeps it (frames, re-checks). The DNS frames carry
+ * their tag in the last 8 bytes (the first are the DNS header).
+ */
+#define NMENU	5
+#define NPAT	2
+#define NML	128
+static const char *const NAMES[NMENU] = { "a.w.example", "b.w.example",
+	"w.example", "x.other.example", "alias.other.example" };
+static const char *const CHAIN_END = "c.w.example";	/* alias's CNAME */
+static const char *const PATS[NPAT] = { "w.example", "other.example" };
+static const uint32_t TTLS[4] = { 0, 3, 30, 7200 };
+enum { V_GOOD, V_BADID, V_BADQ, V_TC, V_NX, V_OFFCHAIN, NVAR };
+
+static struct {
+	/* what the script sent: per record, 1 query, 2 answer */
+	uint8_t		kind[MAXREC];
+	uint8_t		name[MAXREC], var[MAXREC], addr[MAXREC], ttl[MAXREC];
+	uint16_t	id[MAXREC], sport[MAXREC];
+	/* the queries natd noted, as natd keeps them: 16 slots per client
+	 * (t 0: free), all to the one resolver ev_dns uses */
+	struct nask { uint8_t name; uint16_t sport, id; uint64_t t; } ask[NCLI + 1][16];
+	/* learnings natd queued: where its latest group begins in the ring */
+	int		began;		/* in the current input, the BEGIN's position, -1 none */
+	uint8_t		began_port;
+	/* the model's expectation for the group at each ring position */
+	struct { uint8_t valid, port, nnames, addr; uint32_t ttl;
+		const char *names[2]; } exp[QMAX];
+	/* the model's learned names */
+	struct { uint8_t port; const char *name; uint32_t addr; uint64_t expire; } ml[NML];
+	unsigned	nml;
+} N;
+
+static void
+names_reset(void)
+{
+	memset(&N, 0, sizeof N);
+	N.began = -1;
+}
+
+static unsigned
+f_room(void *arg)
+{
+	unsigned used = S.rqt - S.rqh, all = used + S.nwl + S.vqt - S.vqh;
+
+	(void)arg;
+	if (S.ring_full || used >= QCAP || all >= QMAX - 1)
+		return 0;
+	return QCAP - used < QMAX - 1 - all ? QCAP - used : QMAX - 1 - all;
+}
+
+/* A learning record natd queues (f_fr). */
+static int
+names_fr(const struct flow_req *r)
+{
+	struct flow_learn l;
+	struct qent *e;
+
+	if (f_room(NULL) == 0)
+		fail("natd queued a learning record the ring has no room for");
+	memcpy(&l, r, sizeof l);
+	if (l.kind == LEARN_BEGIN) {
+		if (S.cur < 0 || N.kind[S.cur] != 2)
+			fail("natd taught a name outside an answer's input");
+		N.began = (int)(S.rqt % QMAX);
+		N.began_port = (uint8_t)l.port;
+		N.exp[S.rqt % QMAX].valid = 0;
+	}
+	TRACE("  learning record kind %u port %u\n", l.kind, l.port);
+	e = &S.rq[S.rqt++ % QMAX];
+	e->r = *r;
+	e->k = -1;
+	return 0;
+}
+
+static int
+name_matches(const char *name, const char *pat)
+{
+	size_t n = strlen(name), p = strlen(pat);
+
+	return n > p + 1 && name[n - p - 1] == '.' && strcmp(name + n - p, pat) == 0;
+}
+
+/* mmatch for a wildcard (mrule.host: the pattern) */
+static int
+names_mmatch(const struct mrule *r, unsigned port, uint32_t dst)
+{
+	unsigned i;
+
+	for (i = 0; i < N.nml; i++)
+		if (N.ml[i].port == port && N.ml[i].addr == dst &&
+		    (names_recheck || N.ml[i].expire > S.now) &&
+		    name_matches(N.ml[i].name, PATS[r->host]))
+			return 1;
+	return 0;
+}
+
+static void
+names_learn(uint8_t port, const char *name, uint32_t addr, uint64_t expire)
+{
+	unsigned i;
+
+	for (i = 0; i < N.nml; i++)
+		if (N.ml[i].port == port && N.ml[i].name == name &&
+		    N.ml[i].addr == addr)
+			break;
+	if (i == N.nml) {
+		if (N.nml == NML)
+			fail("model name table full (script too long)");
+		N.nml++;
+	}
+	N.ml[i].port = port;
+	N.ml[i].name = name;
+	N.ml[i].addr = addr;
+	N.ml[i].expire = expire;
+}
+
+/* policyd reads a learning record off the ring (decide_all). */
+static void
+names_apply(const struct qent *e, unsigned pos)
+{
+	struct flow_learn l;
+	unsigned i;
+
+	engine_learn(&S.pe, &e->r, S.now);
+	memcpy(&l, &e->r, sizeof l);
+	if (l.kind != LEARN_BEGIN || !N.exp[pos % QMAX].valid)
+		return;
+	for (i = 0; i < N.exp[pos % QMAX].nnames; i++) {
+		uint32_t t = N.exp[pos % QMAX].ttl;
+
+		t = t < 5 ? 5 : t > 3600 ? 3600 : t;
+		names_learn(N.exp[pos % QMAX].port, N.exp[pos % QMAX].names[i],
+		    ad[A_R0 + N.exp[pos % QMAX].addr], S.now + (uint64_t)t * 1000);
+	}
+	N.exp[pos % QMAX].valid = 0;
+}
+
+#define FRESH(a)	((a).t != 0 && S.now - (a).t <= 10000)
+
+/* A frame natd hands out (check_out): a query leaving, an answer arriving. */
+static void
+names_out(unsigned port, const struct rec *r)
+{
+	int n = r != NULL ? (int)(r - S.rec) : -1, i, slot = -1;
+
+	if (n < 0 || N.kind[n] == 0)
+		return;
+	if (N.kind[n] == 1 && port == MQ_PORT_UPLINK) {
+		/* natd's choice of slot: the same query again; else a free or
+		 * stale one; else the client's oldest */
+		struct nask *w = N.ask[r->port];
+
+		for (i = 0; i < 16; i++) {
+			if (w[i].t != 0 && w[i].sport == r->sport &&
+			    w[i].id == N.id[n] && w[i].name == N.name[n]) {
+				slot = i;
+				break;
+			}
+			if (!FRESH(w[i])) {
+				if (slot < 0 || FRESH(w[slot]))
+					slot = i;
+			} else if (slot < 0 || (FRESH(w[slot]) && w[i].t < w[slot].t))
+				slot = i;
+		}
+		w[slot].t = S.now;
+		w[slot].sport = r->sport;
+		w[slot].id = N.id[n];
+		w[slot].name = N.name[n];
+		return;
+	}
+	if (N.kind[n] == 2 && port != MQ_PORT_UPLINK) {
+		struct nask *w = N.ask[port];
+		int teach = 0, b = N.began, asked = 0;
+
+		for (i = 0; i < 16; i++)
+			asked |= FRESH(w[i]) && w[i].sport == N.sport[n];
+		/* natd reads it only if it noted a query from that port;
+		 * truncated and error answers it refuses. The answer's id and
+		 * question (N.id, N.name) are the ones it carries: a wrong
+		 * one may still answer an earlier query. */
+		if (asked && N.var[n] != V_TC && N.var[n] != V_NX)
+			for (i = 0; i < 16; i++)
+				if (FRESH(w[i]) && w[i].sport == N.sport[n] &&
+				    w[i].id == N.id[n] && w[i].name == N.name[n]) {
+					w[i].t = 0;	/* one answer per query */
+					teach = N.var[n] != V_OFFCHAIN;
+					break;
+				}
+		N.began = -1;
+		if (teach != (b >= 0) || (b >= 0 && N.began_port != port))
+			fail("answer to port %u: natd %s, the model says it %s",
+			    port, b >= 0 ? "taught" : "taught nothing",
+			    teach ? "teaches" : "teaches nothing");
+		if (!teach)
+			return;
+		N.exp[b].valid = 1;
+		N.exp[b].port = (uint8_t)port;
+		N.exp[b].addr = N.addr[n];
+		N.exp[b].ttl = TTLS[N.ttl[n]];
+		N.exp[b].names[0] = NAMES[N.name[n]];
+		N.exp[b].nnames = 1;
+		if (N.name[n] == 4)
+			N.exp[b].names[N.exp[b].nnames++] = CHAIN_END;
+	}
+}
+
+/* The tag of a DNS frame of ev_dns: the last 8 bytes. */
+static size_t
+names_tag_off(const struct pkt_view *v)
+{
+	if (v->l3 != PKT_L3_IPV4 || !v->has_l4 || v->proto != IPPROTO_UDP_ ||
+	    v->is_frag || pkt_l4_payload_len(v) < 12 + 8)
+		return 0;
+	return v->ip_end - 8;
+}
+
+static void
+put_name(uint8_t *p, size_t *n, const char *s)
+{
+	while (*s != '\0') {
+		const char *dot = strchr(s, '.');
+		size_t l = dot ? (size_t)(dot - s) : strlen(s);
+
+		p[(*n)++] = (uint8_t)l;
+		memcpy(p + *n, s, l);
+		*n += l;
+		s += l + (dot ? 1 : 0);
+	}
+	p[(*n)++] = 0;
+}
+
+static void
+put_rr(uint8_t *p, size_t *n, uint16_t type, uint32_t ttl)
+{
+	p[(*n)++] = 0; p[(*n)++] = (uint8_t)type; p[(*n)++] = 0; p[(*n)++] = 1;
+	p[(*n)++] = (uint8_t)(ttl >> 24); p[(*n)++] = (uint8_t)(ttl >> 16);
+	p[(*n)++] = (uint8_t)(ttl >> 8); p[(*n)++] = (uint8_t)ttl;
+}
+
+/* DNS bytes into p: the question, then per the variant the answer. */
+static size_t
+dns_msg(uint8_t *p, int answer, uint16_t id, unsigned name, unsigned var,
+    uint32_t addr, uint32_t ttl)
+{
+	const char *owner = var == V_OFFCHAIN ? "z.w.example" : name == 4 ?
+	    CHAIN_END : NAMES[name];
+	size_t n = 12, rd;
+
+	memset(p, 0, 12);
+	p[0] = (uint8_t)(id >> 8);
+	p[1] = (uint8_t)id;
+	p[2] = 0x01;
+	p[5] = 1;
+	put_name(p, &n, var == V_BADQ && answer ? "y.w.example" : NAMES[name]);
+	p[n++] = 0; p[n++] = 1; p[n++] = 0; p[n++] = 1;
+	if (!answer)
+		return n;
+	p[2] = (uint8_t)(0x81 | (var == V_TC ? 0x02 : 0));
+	p[3] = (uint8_t)(0x80 | (var == V_NX ? 3 : 0));
+	if (var == V_NX)
+		return n;
+	p[7] = name == 4 ? 2 : 1;
+	if (name == 4) {
+		/* alias CNAME c.w.example, its owner the question (compressed) */
+		p[n++] = 0xc0;
+		p[n++] = 12;
+		put_rr(p, &n, 5, ttl);
+		rd = n;
+		n += 2;
+		put_name(p, &n, CHAIN_END);
+		p[rd] = 0;
+		p[rd + 1] = (uint8_t)(n - rd - 2);
+	}
+	put_name(p, &n, owner);
+	put_rr(p, &n, 1, ttl);
+	p[n++] = 0;
+	p[n++] = 4;
+	memcpy(p + n, &addr, 4);
+	return n + 4;
+}
+
+/* One frame of ev_dns into dnsf (DNS bytes, then the tag): its record,
+ * or -1. */
+static uint8_t dnsf[BUFSZ];
+static size_t dnsflen;
+
+static int
+dns_frame(unsigned port, uint32_t src, uint32_t dst, uint16_t sport,
+    uint16_t dport, const uint8_t *dns, size_t dlen)
+{
+	uint8_t *f = dnsf;
+	struct udp_hdr *uh;
+	struct rec r;
+	size_t l4off = 34;
+	int n;
+
+	memset(&r, 0, sizeof r);
+	r.port = (uint8_t)port;
+	r.proto = IPPROTO_UDP_;
+	r.src = src;
+	r.dst = dst;
+	r.sport = sport;
+	r.dport = dport;
+	if ((n = new_rec(&r)) < 0)
+		return -1;
+	uh = (struct udp_hdr *)(f + l4off);
+	uh->sport_be = htons(sport);
+	uh->dport_be = htons(dport);
+	uh->len_be = htons((uint16_t)(8 + dlen + 8));
+	uh->csum = 0;
+	memcpy(f + l4off + 8, dns, dlen);
+	put_tag(f + l4off + 8 + dlen, n);
+	mk_ip(f, port, src, dst, IPPROTO_UDP_, 64, (uint16_t)(n * 13), 0, NULL,
+	    0, 8 + dlen + 8);
+	finish(f, l4off + 8 + dlen + 8, 0, 0);
+	dnsflen = l4off + 8 + dlen + 8;
+	return n;
+}
+
+/* A client asks, the uplink's resolver answers (ev_control, byte >= 0xf0). */
+static void
+ev_dns(void)
+{
+	unsigned p = 1 + get() % NCLI, name = get() % NMENU, var = get() % NVAR;
+	unsigned a = get() % 3, t = get() % 4, sp = get() % 4;
+	uint16_t id = (uint16_t)(0x100 + get()), sport = (uint16_t)(5300 + sp);
+	uint8_t dns[512];
+	size_t dl;
+	int n, k;
+
+	/* the query, from the client to the virtual resolver */
+	dl = dns_msg(dns, 0, id, name, var, 0, 0);
+	if ((n = dns_frame(p, cip(p), ad[A_VDNS1], sport, 53, dns, dl)) < 0)
+		return;
+	N.kind[n] = 1;
+	N.name[n] = (uint8_t)name;
+	N.id[n] = id;
+	inject(p, dnsf, dnsflen, n);
+	TRACE("  dns query port %u %s id %#x\n", p, NAMES[name], id);
+	settle();
+	k = find_flow(p, IPPROTO_UDP_, cip(p), ad[A_VDNS1], sport, 53);
+	if (k < 0 || S.fl[k].nsport < 0)
+		return;
+	/* the answer, from the real resolver to the flow's translated port */
+	dl = dns_msg(dns, 1, var == V_BADID ? (uint16_t)(id + 1) : id, name, var,
+	    ad[A_R0 + a], TTLS[t]);
+	if ((n = dns_frame(MQ_PORT_UPLINK, ad[A_DNS1], ad[A_US], 53,
+	    (uint16_t)S.fl[k].nsport, dns, dl)) < 0)
+		return;
+	N.kind[n] = 2;
+	N.name[n] = var == V_BADQ ? 0xff : (uint8_t)name;	/* no query asks it */
+	N.var[n] = (uint8_t)var;
+	N.addr[n] = (uint8_t)a;
+	N.ttl[n] = (uint8_t)t;
+	N.id[n] = var == V_BADID ? (uint16_t)(id + 1) : id;
+	N.sport[n] = sport;
+	TRACE("  dns answer variant %u %s -> %s ttl %u\n", var, NAMES[name],
+	    A(ad[A_R0 + a]), TTLS[t]);
+	inject(MQ_PORT_UPLINK, dnsf, dnsflen, n);
+	settle();
+}
+
+/* A JSON "dsthost" template (ds 8..12) becomes a wildcard when its "from"
+ * byte is >= 0x80. */
+static int
+names_wild(uint8_t fsb, uint8_t ds, struct mrule *m, const char **dstr)
+{
+	static const char *const J[NPAT] = { ", \"dsthost\": \"*.w.example\"",
+		", \"dsthost\": \"*.Other.example\"" };
+
+	if (ds < 8 || fsb < 0x80)
+		return 0;
+	m->dk = 4;
+	m->host = (uint8_t)((ds - 8) % NPAT);
+	*dstr = J[m->host];
+	return 1;
 }
 
 static void
@@ -2348,7 +2779,13 @@ ev_time(void)
 static void
 ev_control(void)
 {
-	switch (get() % 6) {
+	unsigned b = get();
+
+	if (b >= 0xf0) {
+		ev_dns();
+		return;
+	}
+	switch (b % 6) {
 	case 0:
 		S.autom = !S.autom;
 		break;
@@ -2390,7 +2827,7 @@ static void
 setup(void)
 {
 	struct nat_config c;
-	struct nat_io io = { NULL, f_tx, f_fr, f_dns };
+	struct nat_io io = { NULL, f_tx, f_fr, f_dns, NULL };
 	struct msg_netconf nc;
 	uint8_t f[64], m[6];
 	unsigned i;
@@ -2408,6 +2845,8 @@ setup(void)
 	c.hold_max = HOLD_MAX;
 	if ((S.ne = nat_new(&c, &pool, &io)) == NULL)
 		abort();
+	names_reset();
+	S.ne->io.flowreq_room = f_room;
 	dnsc_init(&S.dns);
 	engine_init(&S.pe, &S.dns);
 	memset(&nc, 0, sizeof nc);
@@ -2466,6 +2905,7 @@ teardown(void)
 			free(S.pe.qsets[i]);
 		}
 	rset_free(&S.pe.json);
+	engine_free_names(&S.pe);
 	jrules_doc_free(S.pe.jdoc);
 }
 

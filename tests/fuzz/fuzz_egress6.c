@@ -1022,7 +1022,7 @@ static void
 setup(void)
 {
 	struct nat_config c;
-	struct nat_io io = { NULL, f_tx, f_fr, f_dns };
+	struct nat_io io = { NULL, f_tx, f_fr, f_dns, NULL };
 	struct msg_netconf nc;
 	struct msg_link l;
 	uint8_t f[128];
@@ -1112,5 +1112,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			free(S.pe.qsets[i]);
 		}
 	rset_free(&S.pe.json);
+	engine_free_names(&S.pe);
 	return 0;
 }

@@ -82,7 +82,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct msg_clients mc;
 	struct nat_config c;
-	struct nat_io io = { NULL, f_tx, f_fr, f_dns };
+	struct nat_io io = { NULL, f_tx, f_fr, f_dns, NULL };
 	struct nat_engine *e;
 	uint64_t now = 1000000;
 	uint32_t next = 8;

@@ -97,7 +97,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct nat_config c;
-	struct nat_io io = { NULL, f_tx, f_fr, f_dns };
+	struct nat_io io = { NULL, f_tx, f_fr, f_dns, NULL };
 	struct nat_engine *e;
 	uint64_t now = 1000000;
 	uint32_t next = 8;

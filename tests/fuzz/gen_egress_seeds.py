@@ -127,6 +127,21 @@ def ring_full():
 
 ACCEPT_ALL = lambda c: qubes(c, True)
 
+# wildcard name rules (fuzz_egress.c, its "wildcard name rules" section)
+A_W, B_W, W_BARE, X_OTHER, ALIAS = range(5)        # NAMES[]
+GOOD, BADID, BADQ, TC, NX, OFFCHAIN = range(6)      # the answer's variant
+WILD_W = (0x82, 0, 8, 1, 0, 0)      # from "*", accept tcp "*.w.example"
+WILD_OTHER = (0x82, 0, 9, 1, 0, 0)  # from "*", accept tcp "*.Other.example"
+REJECT_TCP = (0, 2, 0, 1, 0, 0)
+
+
+def dns(c, name, var=GOOD, addr=0, ttl=2, sport=0, qid=5):
+    """Client c asks NAMES[name] through 10.139.1.1 from port 5300 + sport,
+    the resolver answers (variant var) with R0 + addr; ttl: 0, 3, 30, 7200 s."""
+    return bytes([14, 0xf0, c - 1, name, var, addr, ttl, sport, qid])
+
+
+
 SEEDS = {
     "dns": qubes(1, False, [(1, 7, 0, 0)]) +
     client(1, UDP, VDNS1, P1024, P53) + reply(fl=0) +
@@ -277,6 +292,36 @@ SEEDS = {
     json([forward(0, TCP, P80), forward(2, UDP, P5000)]) +
     to_fwd(R2, UDP, P80, 1) + client(3, UDP, R2, P5000, P80) +
     client(2, UDP, R2, P5000, P80) + time(2),
+    # a wildcard opens an address only after the client's own lookup of a
+    # name under it (a CNAME chain into it too), for the answer's TTL; an
+    # open connection outlives it
+    "names_wildcard": ACCEPT_ALL(1) + ACCEPT_ALL(2) + json([WILD_W, REJECT_TCP]) +
+    client(1, TCP, R0, P40000, P80) + dns(1, A_W, addr=0) +
+    client(1, TCP, R0, P5000, P80) + reply() +
+    dns(2, B_W, addr=2) + client(1, TCP, R2, P5000, P80) +
+    dns(2, B_W, addr=2) + client(2, TCP, R2, P5000, P80) +
+    dns(1, ALIAS, addr=1, ttl=0, qid=9) + client(1, TCP, R1, P5000, P80) + reply() +
+    time(4) + client(1, TCP, R1, P1024, P80) +
+    client(1, TCP, R1, P5000, P80, fl=ACK) + reply(fl=ACK) +
+    json([WILD_OTHER, WILD_W, REJECT_TCP]) + client(1, TCP, R1, P5000, P80, fl=ACK) +
+    client(1, TCP, R0, P443, P80) + dns(1, W_BARE, addr=2, sport=1) +
+    client(1, TCP, R2, P443, P80) + time(6),
+    # answers that teach nothing: wrong id, another question, truncated,
+    # no such name, addresses off the chain, a second answer
+    "names_wrong": ACCEPT_ALL(1) + json([WILD_W, WILD_OTHER, REJECT_TCP]) +
+    dns(1, A_W, BADID, addr=1) + dns(1, A_W, BADQ, addr=1, qid=6) +
+    dns(1, A_W, TC, addr=1, qid=7) + dns(1, A_W, NX, addr=1, qid=8) +
+    dns(1, A_W, OFFCHAIN, addr=1, qid=10) + client(1, TCP, R1, P5000, P80) +
+    dns(1, X_OTHER, addr=1, ttl=3, sport=2) + client(1, TCP, R1, P1024, P80) +
+    time(2) + time(2) + time(2) + time(2) + client(1, TCP, R1, P443, P80),
+    # verdicts by hand: a query held while its flow waits, its answer
+    # dropped; asked again, the learning is in the ring before the flow
+    "names_manual": ACCEPT_ALL(1) + json([WILD_W, REJECT_TCP]) + auto() +
+    dns(1, A_W, addr=0) + decide() + deliver_all() + dns(1, A_W, addr=0) +
+    client(1, TCP, R0, P5000, P80) + decide() + deliver_all() + reply() +
+    ring_full() + dns(1, B_W, addr=2, qid=11) + ring_full() +
+    client(1, TCP, R2, P5000, P80) + decide() + deliver_all() + auto() +
+    dns(1, B_W, addr=2, qid=11) + client(1, TCP, R2, P1024, P80),
 }
 
 

@@ -211,6 +211,8 @@ topo_create() {
 		IFS=, read -ra h <<<"$HOSTS6"
 		for x in "${h[@]}"; do dm+=("--address=/${x%%=*}/${x#*=}"); done
 	fi
+	# a script's own records (DNSMASQ_EXTRA: dnsmasq options, an array)
+	[[ -n ${DNSMASQ_EXTRA+x} ]] && dm+=("${DNSMASQ_EXTRA[@]}")
 	ip netns exec "$NS_UP" dnsmasq --keep-in-foreground --no-resolv --no-hosts --bind-interfaces \
 		--listen-address="$DNS1_REAL" --listen-address="$DNS2_REAL" \
 		--except-interface=lo --user=root --pid-file="$RUN/dnsmasq.pid" \

@@ -117,7 +117,7 @@ tl_new_cfg(const struct nat_config *cfg, uint32_t nbufs, uint32_t bufsz,
 {
 	struct tl *t = calloc(1, sizeof(*t));
 	struct nat_config c;
-	struct nat_io io = { t, tl_tx, tl_fr, tl_dns };
+	struct nat_io io = { t, tl_tx, tl_fr, tl_dns, NULL };
 
 	if (cfg == NULL) {
 		nh_config(&c, 1024, 256, 16, 12345);
@@ -358,7 +358,7 @@ tl6_cfg(void *ftmem, size_t ftlen, int restart, int learn,
 {
 	struct tl *t = calloc(1, sizeof(*t));
 	struct nat_config c;
-	struct nat_io io = { t, tl_tx, tl_fr, tl_dns };
+	struct nat_io io = { t, tl_tx, tl_fr, tl_dns, NULL };
 
 	/* As tl_new_cfg, with IPv6 configured before the start: a restart
 	 * judges the flows it finds against it. */

@@ -1204,7 +1204,7 @@ test_restart_keeps_flows(void)
 	t->e = NULL;
 	{
 		struct nat_config c;
-		struct nat_io io = { t, tl_tx, tl_fr, tl_dns };
+		struct nat_io io = { t, tl_tx, tl_fr, tl_dns, NULL };
 
 		nh_config(&c, 1024, 256, 16, 999);
 		t->e = nat_new(&c, &t->pool, &io);

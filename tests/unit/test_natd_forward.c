@@ -356,7 +356,7 @@ test_fwd_restart(void)
 	uint8_t *mem = calloc(1, len);
 	struct tl *t = tl_new_cfg(NULL, 512, 4096, mem, len, 0, 1);
 	struct nat_config c;
-	struct nat_io io = { t, tl_tx, tl_fr, tl_dns };
+	struct nat_io io = { t, tl_tx, tl_fr, tl_dns, NULL };
 	size_t n;
 	int round;
 

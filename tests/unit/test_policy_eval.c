@@ -38,6 +38,7 @@ setup(void)
 			rset_free(&eng.qsets[i]->set);
 			free(eng.qsets[i]);
 		}
+	engine_free_names(&eng);
 	dnsc_init(&dns);
 	engine_init(&eng, &dns);
 	inet_pton(AF_INET, "10.139.1.1", &nc.netvm_dns[0]);

@@ -76,10 +76,10 @@ test_document_refusals(void)
 	T_EXPECT(refused("{\"version\":1}", "\"rules\": must be an array"));
 	T_EXPECT(refused("{\"version\":1,\"rules\":{}}", "\"rules\": must be an array"));
 	T_EXPECT(refused("{\"version\":1,\"rules\":[],\"extra\":1}",
-	    "\"extra\": unknown field (expected \"version\", \"names\", \"rules\")"));
+	    "\"extra\": unknown field (expected \"version\", \"names\", \"rules\", \"learn\")"));
 	/* GetRules' "note" is taken back only as a string */
 	T_EXPECT(refused("{\"version\":1,\"rules\":[],\"note\":1}",
-	    "\"note\": unknown field (expected \"version\", \"names\", \"rules\")"));
+	    "\"note\": unknown field (expected \"version\", \"names\", \"rules\", \"learn\")"));
 	T_EXPECT(refused("{\"version\":1,\"version\":1,\"rules\":[]}",
 	    "not valid JSON: line 1 column 22: duplicate object key near '\"version\"'"));
 	T_EXPECT(refused("{\"version\":1,\"names\":[],\"rules\":[]}",
