@@ -393,6 +393,8 @@ nat_flow_forward_out(struct nat_engine *e, struct mq_desc *d,
 	smac = e->link[out].mac;
 	if (!mtu_ok(e, d, v, out))
 		return;
+	if (!nat_rate_pass(e, f, d, v, d->port, out))
+		return;
 	if (f->proto == IPPROTO_TCP_)
 		tcp_track(f, v, DIR_OUT);
 	if (f->kind == FT_K_FWD)
@@ -424,6 +426,8 @@ nat_flow_forward_in(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 		return;
 	}
 	if (!mtu_ok(e, d, v, f->cport))
+		return;
+	if (!nat_rate_pass(e, f, d, v, d->port, f->cport))
 		return;
 	/* This frame goes out broadcast; the next ones to its MAC. */
 	if (!l->peer_mac_known)

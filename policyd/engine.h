@@ -118,6 +118,7 @@ struct rset {
 	char		*strings;	/* host names the rules point into */
 	int64_t		 next_expire;	/* earliest expire in the future, 0 none */
 	struct msg_forwards *fwd;	/* JSON: the "forward" rules, for natd; NULL in a Qubes set */
+	struct msg_limits *lim;		/* JSON: the rate limits, for natd; NULL in a Qubes set */
 };
 
 int	rset_build(struct rset *s);	/* (re)build the index; 0 or -1 (ENOMEM) */

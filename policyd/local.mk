@@ -10,6 +10,7 @@ policyd_libpolicy_a_SOURCES = \
 	policyd/engine.c policyd/engine.h \
 	policyd/jrules.c policyd/jrules.h \
 	policyd/forward.c policyd/forward.h \
+	policyd/limit.c policyd/limit.h \
 	policyd/dnscache.c policyd/dnscache.h \
 	policyd/flows.c policyd/policyd.h
 policyd_libpolicy_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
