@@ -89,7 +89,8 @@ lim_parse_size(const char *s, size_t len, uint64_t *bytes)
 uint64_t
 lim_default_burst(uint64_t bps)
 {
-	uint64_t b = bps / (1000 / LIM_BURST_MS);
+	/* bps <= LIM_RATE_MAX: the product stays far below 2^64 */
+	uint64_t b = bps * LIM_BURST_MS / 1000;
 
 	if (b < LIM_BURST_DEF_MIN)
 		b = LIM_BURST_DEF_MIN;

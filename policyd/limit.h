@@ -20,10 +20,15 @@
 #define LIM_RATE_MAX	(100000000000ull / 8)		/* 100gbit */
 #define LIM_BURST_MIN	(2ull * 1024)			/* 2kb: a frame */
 #define LIM_BURST_MAX	(64ull * 1024 * 1024)		/* 64mb */
-/* Without "burst": what the rate brings in LIM_BURST_MS, and at least
- * LIM_BURST_DEF_MIN (two GSO super-frames), so that a TCP sender's
- * window of segments passes whole rather than losing its tail. */
-#define LIM_BURST_MS	20
+/*
+ * Without "burst": what the rate brings in LIM_BURST_MS, and at least
+ * LIM_BURST_DEF_MIN (two GSO super-frames). A drop policer needs a deep
+ * bucket for TCP: each drop takes a whole super-frame (up to 44
+ * segments), and measured through moat (tests/integ/dp_rate.sh, docs/
+ * rules.md) a 50 Mbit/s limit gave TCP 8-20 Mbit/s with a 20 ms bucket,
+ * 40-43 with 160 ms, 47-49 with 300 ms.
+ */
+#define LIM_BURST_MS	300
 #define LIM_BURST_DEF_MIN	(128ull * 1024)
 
 /* Is this rule object a rate limit (it has "rate", "up", "down" or "burst")? */
