@@ -81,3 +81,7 @@ MOAT_UNIT_TESTS += tests/fuzz/replay_fakeip
 tests_fuzz_replay_fakeip_SOURCES = tests/fuzz/fuzz_fakeip.c tests/fuzz/replay.c $(NATD_HARNESS)
 tests_fuzz_replay_fakeip_LDADD = $(NATD_LIBS)
 EXTRA_DIST += tests/fuzz/corpus/fakeip
+MOAT_UNIT_TESTS += tests/unit/test_natd_rate
+tests_unit_test_natd_rate_SOURCES = tests/unit/test_natd_rate.c tests/unit/natd_testlib.h tests/unit/t.h \
+	$(NATD_HARNESS)
+tests_unit_test_natd_rate_LDADD = $(NATD_LIBS)
