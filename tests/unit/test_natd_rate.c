@@ -282,6 +282,44 @@ test_every_client_and_between(void)
 }
 
 static void
+test_ipv6(void)
+{
+	static const uint8_t remote[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 0x80 };
+	struct tl *t = tl6();
+	struct msg_limit l;
+	struct pkt_view v;
+	size_t n;
+	uint16_t np;
+	unsigned i;
+
+	n = mk6(F, MAC_V1, MAC_C1, nh_ip6_c1, remote, IPPROTO_UDP_, 64, 40000,
+	    5001, 0, 10);
+	tl_in(t, 1, F, n);
+	T_ASSERT(t->nfr == 1);
+	tl_verdict(t, t->fr[0].seq, VERDICT_ACCEPT);
+	T_ASSERT(tl_parse(t, (unsigned)tl_last_sent(t), &v) == PKT_OK);
+	np = v.sport;
+	/* the client's limit (named by its IPv4 address) covers its IPv6:
+	 * 1000-byte packets (40 + 8 + 952) through a 4 KiB burst */
+	l = lim(IP_C1, 125000, 4096, 125000, 4096);
+	set_limits(t, &l, 1);
+	n = mk6(F, MAC_V1, MAC_C1, nh_ip6_c1, remote, IPPROTO_UDP_, 64, 40000,
+	    5001, 0, 952);
+	t->ntx = 0;
+	for (i = 0; i < 20; i++)
+		tl_in(t, 1, F, n);
+	T_EQ_INT(tl_nsent(t), 5);
+	n = mk6(F, MAC_GW, MAC_UP, remote, nh_ip6_us, IPPROTO_UDP_, 60, 5001,
+	    np, 0, 952);
+	t->ntx = 0;
+	for (i = 0; i < 20; i++)
+		tl_in(t, 0, F, n);
+	T_EQ_INT(tl_nsent(t), 5);
+	T_EQ_INT(tl_drops(t, 1, NAT_R_RATE), 30);
+	tl_free(t);
+}
+
+static void
 test_bad_entries(void)
 {
 	struct tl *t = tl_new();
@@ -305,6 +343,7 @@ main(void)
 	t_run("engine: up and down limited apart, others untouched, lifted", test_directions);
 	t_run("engine: a GSO super-frame counts as its packets", test_gso_bytes);
 	t_run("engine: \"*\" gives each client a bucket; limits follow addresses", test_every_client_and_between);
+	t_run("engine: IPv6 limited as the client's IPv4", test_ipv6);
 	t_run("engine: malformed entries are ignored", test_bad_entries);
 	return t_done();
 }
