@@ -243,17 +243,28 @@ rate_rows(struct nat_engine *e)
 	    "no limit ns", "limit ns", "extra ns");
 	for (s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++)
 		for (dir = 1; dir >= 0; dir--) {
-			uint32_t iters = sizes[s] > 8000 ? 200000 : 2000000;
+			uint32_t iters = sizes[s] > 8000 ? 50000 : 500000;
+			struct result x;
+			int k;
 
-			memset(&m, 0, sizeof m);
-			nat_limits(e, &m, clock_ms);
-			a = run_batched(e, sizes[s], dir, iters, 16);
-			m.count = 1;
-			m.l[0].client4 = NH_IP_C1;
-			m.l[0].up_rate = m.l[0].down_rate = 12500000000ull;
-			m.l[0].up_burst = m.l[0].down_burst = 64ull << 20;
-			nat_limits(e, &m, clock_ms);
-			b = run_batched(e, sizes[s], dir, iters, 16);
+			/* alternated, best of each: on a shared machine the
+			 * load drifts more than a limit costs */
+			a.natd_ns = b.natd_ns = 1e18;
+			for (k = 0; k < 4; k++) {
+				memset(&m, 0, sizeof m);
+				nat_limits(e, &m, clock_ms);
+				x = run_batched(e, sizes[s], dir, iters, 16);
+				if (x.natd_ns < a.natd_ns)
+					a = x;
+				m.count = 1;
+				m.l[0].client4 = NH_IP_C1;
+				m.l[0].up_rate = m.l[0].down_rate = 12500000000ull;
+				m.l[0].up_burst = m.l[0].down_burst = 64ull << 20;
+				nat_limits(e, &m, clock_ms);
+				x = run_batched(e, sizes[s], dir, iters, 16);
+				if (x.natd_ns < b.natd_ns)
+					b = x;
+			}
 			printf("%-10zu %-9s %12.1f %12.1f %8.1f\n", 54 + sizes[s],
 			    dir ? "out" : "in", a.natd_ns, b.natd_ns,
 			    b.natd_ns - a.natd_ns);
