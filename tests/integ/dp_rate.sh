@@ -15,9 +15,10 @@ C1_RULES=()
 . "$(dirname "$0")/lib.sh"
 if kernel_mode; then
 	skip "rate limits" "the kernel baseline has no per-client limits"
+	done_testing
 	exit 0
 fi
-command -v iperf3 >/dev/null || { skip "rate limits" "iperf3 missing (bash scripts/deps)"; exit 0; }
+command -v iperf3 >/dev/null || { skip "rate limits" "iperf3 missing (bash scripts/deps)"; done_testing; exit 0; }
 topo_up
 
 in_up iperf3 -s -B "$WWW_IP" -p 5201 >"$RUN/iperf3-s1.log" 2>&1 &
