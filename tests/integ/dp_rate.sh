@@ -1,5 +1,5 @@
 #!/bin/bash
-# A JSON rate limit holds a client's TCP near its rate, each way, while an unlimited client keeps its speed; lifting it restores speed; it survives a natd restart.
+# A JSON rate limit holds a client's TCP near its rate, each way, while an unlimited client keeps its speed; lifting it restores speed; it survives natd and policyd restarts.
 #
 # iperf3 through moat: c1 ("work") limited to 50 Mbit/s, c2 ("vault") not,
 # both in the same run, each direction. The window for the limited client
@@ -90,6 +90,17 @@ check "natd is back after a kill" back
 M1=$(mbit "$NS_C1" 5201)
 echo "# c1 $M1 Mbit/s after natd's restart"
 check "after natd's restart the limit still holds ($M1, 30-52 Mbit/s)" within 30 52 "$M1"
+
+# A restarted policyd gets the JSON rules back and sends the same limits.
+old=$(daemon_pid policyd)
+kill -9 "$old"
+back() { p=$(daemon_pid policyd); [[ -n $p && $p != "$old" ]]; }
+wait_for 5 back
+check "policyd is back after a kill" back
+# policyd answers only once started, and it sends its limits as it starts
+moat_call moat.GetRules </dev/null >"$RUN/get2.json"
+check "policyd has its JSON rules back" grep -q '"rate": "50mbit"' "$RUN/get2.json"
+is "$(stat_c1 '["rate"]["down_bits_per_s"]')" 50000000 "after policyd's restart work is still limited (moat.Stats)"
 
 json_rules "$RUN/none.json" <<EOF
 {"version": 1, "rules": []}
