@@ -26,7 +26,7 @@
  * bucket for TCP: each drop takes a whole super-frame (up to 44
  * segments), and measured through moat (tests/integ/dp_rate.sh, docs/
  * rules.md) a 50 Mbit/s limit gave TCP 8-20 Mbit/s with a 20 ms bucket,
- * 40-43 with 160 ms, 47-49 with 300 ms.
+ * 40-43 with 160 ms, 46-49 with 300 ms.
  */
 #define LIM_BURST_MS	300
 #define LIM_BURST_DEF_MIN	(128ull * 1024)
