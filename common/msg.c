@@ -56,6 +56,7 @@ const struct msg_spec msg_table[MSG_TYPE_COUNT] = {
 	[MSG_DOM0_CALL] =	{ "DOM0_CALL", FIX(msg_dom0_call), 0, S, 0 },
 	[MSG_DOM0_RESULT] =	{ "DOM0_RESULT", FIX(msg_dom0_result), 2, AG, 0 },
 	[MSG_FORWARDS] =	{ "FORWARDS", FIX(msg_forwards), 0, PO | S, NA },
+	[MSG_LIMITS] =		{ "LIMITS", FIX(msg_limits), 0, PO | S, NA },
 };
 
 const char *

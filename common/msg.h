@@ -82,6 +82,7 @@ enum msg_type {
 	MSG_DOM0_CALL,		/* s->agentd  call a dom0 service (VM -> dom0 qrexec) */
 	MSG_DOM0_RESULT,	/* agentd->s  its answer, stdout in the memfd */
 	MSG_FORWARDS,		/* policyd->s->natd  the inbound port forwards in force */
+	MSG_LIMITS,		/* policyd->s->natd  the per-client rate limits in force */
 	MSG_TYPE_COUNT
 };
 
@@ -406,6 +407,30 @@ struct msg_forwards {
 };
 static_assert(sizeof(struct msg_forward) == 36, "msg_forward size");
 static_assert(sizeof(struct msg_forwards) == 8 + 36 * FWD_MAX, "msg_forwards size");
+
+/*
+ * MSG_LIMITS: the per-client rate limits of the JSON rules (docs/rules.md,
+ * "Rate limits"), in rule order; the whole table each time (count 0: no
+ * limits). natd gives each client port the first entry whose client is
+ * the port's (or is 0, every client). Rates are bytes of IP packets per
+ * second, 0 for no limit in that direction; bursts are bytes. "up" is
+ * what the client sends, "down" what it receives. The bounds are
+ * policyd's (policyd/limit.h); natd checks them again.
+ */
+#define LIMITS_MAX	256
+struct msg_limits {
+	uint32_t	count;
+	uint32_t	generation;	/* policyd's rule generation, for logs */
+	struct msg_limit {
+		uint32_t	client4;	/* network order; 0: every client */
+		uint16_t	rule;		/* the JSON rule's index */
+		uint16_t	pad;
+		uint64_t	up_rate, up_burst;
+		uint64_t	down_rate, down_burst;
+	} l[LIMITS_MAX];
+};
+static_assert(sizeof(struct msg_limit) == 40, "msg_limit size");
+static_assert(sizeof(struct msg_limits) == 8 + 40 * LIMITS_MAX, "msg_limits size");
 
 /* Message table entry: the exact payload size (or maximum, for MSG_SZ_VAR
  * types), whether an fd may come with it, who may send it, who receives it

@@ -379,6 +379,9 @@ send_config(struct daemon *d)
 	 * table still allows */
 	if ((msg_table[MSG_FORWARDS].route & PB(d->id)) && M.have_forwards)
 		daemon_send(d->id, MSG_FORWARDS, 0, &M.forwards, sizeof M.forwards, -1);
+	/* and the rate limits: a restart must not lift them */
+	if ((msg_table[MSG_LIMITS].route & PB(d->id)) && M.have_limits)
+		daemon_send(d->id, MSG_LIMITS, 0, &M.limits, sizeof M.limits, -1);
 	if (msg_table[MSG_LINK].route & PB(d->id))
 		for (i = 0; i < M.nlinks; i++)
 			daemon_send(d->id, MSG_LINK, 0, &M.links[i], sizeof M.links[i], -1);
@@ -752,6 +755,11 @@ handle_message(struct daemon *d, struct msg *m)
 		if (msg_get(m, MSG_FORWARDS, &M.forwards, sizeof M.forwards) < 0)
 			goto malformed;
 		M.have_forwards = 1;
+		break;
+	case MSG_LIMITS:
+		if (msg_get(m, MSG_LIMITS, &M.limits, sizeof M.limits) < 0)
+			goto malformed;
+		M.have_limits = 1;
 		break;
 	case MSG_LINK: {
 		struct msg_link l;

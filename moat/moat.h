@@ -113,6 +113,8 @@ struct moat {
 	int		 user_rules;	/* a SetRules call came since the start */
 	struct msg_forwards forwards;	/* policyd's last forward table, for natd */
 	int		 have_forwards;
+	struct msg_limits limits;	/* policyd's last rate limits, for natd */
+	int		 have_limits;
 };
 enum { STORED_NONE = 0, STORED_PENDING, STORED_DONE };
 /* How long new flows wait for the stored rules at start (docs/rules.md). */

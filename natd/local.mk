@@ -7,6 +7,8 @@ natd_libnatd_a_SOURCES = \
 	natd/nat_uplink.c natd/nat_ip6.c natd/nat_nd.c natd/nat_flow.c natd/nat_verdict.c natd/nat_frag.c \
 	natd/nat_rewrite.c natd/nat_answer.c natd/nat_setup.c \
 	natd/nat_dns.c natd/nat_dnslearn.c natd/nat_stats.c natd/nat_forward.c natd/flowtab.c natd/flowtab.h
+# Per-client rate limits (issue 17).
+natd_libnatd_a_SOURCES += natd/nat_rate.c
 NATD_LIBS = natd/libnatd.a $(MOAT_COMMON_LIBS)
 # The set-up shared by every program that drives the engine without natd.
 NATD_HARNESS = tests/natd_harness.c tests/natd_harness.h
@@ -79,3 +81,7 @@ MOAT_UNIT_TESTS += tests/fuzz/replay_fakeip
 tests_fuzz_replay_fakeip_SOURCES = tests/fuzz/fuzz_fakeip.c tests/fuzz/replay.c $(NATD_HARNESS)
 tests_fuzz_replay_fakeip_LDADD = $(NATD_LIBS)
 EXTRA_DIST += tests/fuzz/corpus/fakeip
+MOAT_UNIT_TESTS += tests/unit/test_natd_rate
+tests_unit_test_natd_rate_SOURCES = tests/unit/test_natd_rate.c tests/unit/natd_testlib.h tests/unit/t.h \
+	$(NATD_HARNESS)
+tests_unit_test_natd_rate_LDADD = $(NATD_LIBS)

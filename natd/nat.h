@@ -79,6 +79,9 @@
  *   ip6_ext        IPv6 extension headers natd will not walk: truncated,
  *                  more than five, hop-by-hop not first, two
  *                  fragment headers
+ *   rate           over the client's rate limit (MSG_LIMITS, nat_rate.c);
+ *                  counted on the limited client's port, whichever way
+ *                  the frame went
  */
 enum nat_reason {
 	NAT_R_MALFORMED = 0,
@@ -115,6 +118,7 @@ enum nat_reason {
 	NAT_R_SRCROUTE,
 	NAT_R_ND,
 	NAT_R_IP6_EXT,
+	NAT_R_RATE,
 	NAT_R_MAX
 };
 extern const char *const nat_reason_name[NAT_R_MAX];
@@ -202,6 +206,26 @@ struct nat_link {
 	uint8_t		ip6[16];	/* the client's IPv6 address, or zero */
 	uint64_t	arp_probe_ms;	/* when natd last asked for peer_mac (0 never) */
 };
+
+/*
+ * A token bucket (nat_rate.c). Tokens are thousandths of a byte, so that
+ * a refill of rate (bytes/s) times the milliseconds elapsed is exact in
+ * integers: at 100 Gbit/s and the refill capped at a minute, 7.5e14,
+ * far from int64's limit. A frame passes while tokens >= 0 and may take
+ * them below zero (a 64 KiB super-frame through a 2 KiB burst), the
+ * debt paid back before the next one passes: the rate holds on average.
+ */
+struct nat_bucket {
+	uint64_t	rate;		/* bytes/s; 0: no limit */
+	int64_t		burst;		/* in thousandths of a byte */
+	int64_t		tokens;
+	uint64_t	last_ms;
+	uint64_t	drops, drop_bytes;
+	uint16_t	rule;		/* the JSON rule of the limit */
+};
+#define NAT_RATE_UP	0	/* what the client sends */
+#define NAT_RATE_DOWN	1	/* what it receives */
+#define NAT_RATE_REFILL_MAX_MS	60000
 
 struct nat_hold {
 	struct mq_desc	d;
@@ -372,6 +396,12 @@ struct nat_engine {
 	/* inbound port forwards in force (MSG_FORWARDS, nat_forward.c) */
 	struct msg_forward	 fwd[FWD_MAX];
 	uint32_t		 nfwd;
+	/* rate limits in force (MSG_LIMITS) and each port's buckets
+	 * (nat_rate.c); nlimited ports have one, none: no work per frame */
+	struct msg_limit	 lim[LIMITS_MAX];
+	uint32_t		 nlim;
+	uint32_t		 nlimited;
+	struct nat_bucket	 bucket[MQ_PORT_MAX][2];
 };
 
 /* Setup and configuration (control path; may allocate). */
@@ -401,6 +431,17 @@ void	nat_dns_query(struct nat_engine *e, const struct msg_dns_query *q, uint64_t
 /* MSG_FORWARDS: the forwards now in force; forwarded flows none of them
  * allows any more are cut. */
 void	nat_forwards(struct nat_engine *e, const struct msg_forwards *m, uint64_t now_ms);
+
+/* MSG_LIMITS: the rate limits now in force, each client's buckets set
+ * (full) when its limit changed; a client that has none goes at full
+ * speed. */
+void	nat_limits(struct nat_engine *e, const struct msg_limits *m, uint64_t now_ms);
+/* nat_rate.c, exposed for tests and the fuzzer's model: refill b to now
+ * and take bytes (IP bytes, thousandths counted inside); 1 when the frame
+ * passes. */
+int	nat_bucket_take(struct nat_bucket *b, uint64_t now_ms, uint64_t bytes);
+void	nat_bucket_set(struct nat_bucket *b, uint64_t rate, uint64_t burst,
+	    uint64_t now_ms);
 
 /* Services. Return bytes written (truncated output is an error: 0). */
 size_t	nat_stats_json(struct nat_engine *e, char *buf, size_t cap);

@@ -59,6 +59,7 @@ const char *const nat_reason_name[NAT_R_MAX] = {
 	[NAT_R_SRCROUTE] = "srcroute",
 	[NAT_R_ND] = "nd",
 	[NAT_R_IP6_EXT] = "ip6_ext",
+	[NAT_R_RATE] = "rate",
 };
 
 /* ---- small helpers ---- */

@@ -393,6 +393,8 @@ nat_flow_forward_out(struct nat_engine *e, struct mq_desc *d,
 	smac = e->link[out].mac;
 	if (!mtu_ok(e, d, v, out))
 		return;
+	if (!nat_rate_pass(e, f, d, v, d->port, out))
+		return;
 	if (f->proto == IPPROTO_TCP_)
 		tcp_track(f, v, DIR_OUT);
 	if (f->kind == FT_K_FWD)
@@ -426,6 +428,8 @@ nat_flow_forward_in(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 		return;
 	}
 	if (!mtu_ok(e, d, v, f->cport))
+		return;
+	if (!nat_rate_pass(e, f, d, v, d->port, f->cport))
 		return;
 	/* What the answer teaches goes to policyd before the client has it. */
 	if ((f->flags & FT_F_REDIRECT) && f->proto == IPPROTO_UDP_ &&

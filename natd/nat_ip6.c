@@ -383,6 +383,8 @@ nat_forward_out6(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 	}
 	if (!mtu_ok6(e, d, v, out))
 		return;
+	if (!nat_rate_pass(e, f, d, v, d->port, out))
+		return;
 	nat_flow_track(e, idx, v, DIR_OUT);
 	if (f->kind == FT_K_FWD)
 		f->flags |= FT_F_REPLIED;	/* the client answered */
@@ -408,6 +410,8 @@ nat_forward_in6(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 		return;
 	}
 	if (!mtu_ok6(e, d, v, f->cport))
+		return;
+	if (!nat_rate_pass(e, f, d, v, d->port, f->cport))
 		return;
 	/* A forward's first frame may find no MAC yet (nat_flow.c). */
 	if (!l->peer_mac_known)

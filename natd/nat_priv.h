@@ -47,6 +47,22 @@ now_s(const struct nat_engine *e)
 	return (uint32_t)(e->now_ms / 1000);
 }
 
+/* nat_rate.c: a port's limits after its link or the limits changed; the
+ * frame d along flow f (from port from to port to) within both ports'
+ * limits (1), or counted and dropped (0). Relayed DNS (to the virtual
+ * resolvers) is never limited. */
+void	nat_rate_assign(struct nat_engine *e, uint16_t port);
+int	nat_rate_check(struct nat_engine *e, const struct mq_desc *d,
+	    const struct pkt_view *v, uint16_t from, uint16_t to);
+static inline int
+nat_rate_pass(struct nat_engine *e, const struct ft_entry *f,
+    const struct mq_desc *d, const struct pkt_view *v, uint16_t from,
+    uint16_t to)
+{
+	return e->nlimited == 0 || (f->flags & FT_F_REDIRECT) ||
+	    nat_rate_check(e, d, v, from, to);
+}
+
 /* nat_engine.c */
 uint16_t nat_port_of_ip(const struct nat_engine *e, uint32_t ip);
 int	nat_connected(const struct nat_engine *e, uint32_t a);

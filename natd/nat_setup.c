@@ -233,6 +233,8 @@ nat_link(struct nat_engine *e, const struct msg_link *m, uint64_t now)
 	memcpy(l->name, m->name, sizeof(l->name));
 	l->name[sizeof(l->name) - 1] = '\0';
 	ipmap_rebuild(e);
+	/* its limit follows its address (MSG_LIMITS names clients) */
+	nat_rate_assign(e, m->port);
 	if (m->port == MQ_PORT_UPLINK && l->up) {
 		e->gw_next_arp_ms = now;
 		e->gw6_next_ns_ms = now;

@@ -145,6 +145,22 @@ jdrops(struct jbuf *j, const struct nat_counters *c)
 	jprintf(j, "}");
 }
 
+/* A client's limits (bits/s, 0 none) and what each dropped. */
+static void
+jrate(struct jbuf *j, const struct nat_bucket *b)
+{
+	const struct nat_bucket *u = &b[NAT_RATE_UP], *d = &b[NAT_RATE_DOWN];
+
+	jprintf(j, ", \"rate\": {\"rule\": %d, \"up_bits_per_s\": %llu, "
+	    "\"down_bits_per_s\": %llu, \"up_drops\": %llu, "
+	    "\"up_drop_bytes\": %llu, \"down_drops\": %llu, "
+	    "\"down_drop_bytes\": %llu}",
+	    u->rate || d->rate ? (int)u->rule : -1,
+	    (unsigned long long)u->rate * 8, (unsigned long long)d->rate * 8,
+	    (unsigned long long)u->drops, (unsigned long long)u->drop_bytes,
+	    (unsigned long long)d->drops, (unsigned long long)d->drop_bytes);
+}
+
 size_t
 nat_stats_json(struct nat_engine *e, char *buf, size_t cap)
 {
@@ -179,6 +195,7 @@ nat_stats_json(struct nat_engine *e, char *buf, size_t cap)
 		jprintf(&j, ", \"flows\": %u, \"pending\": %u, ",
 		    e->started ? e->ft.client[p].nflows : 0, l->npending);
 		jdrops(&j, &l->c);
+		jrate(&j, e->bucket[p]);
 		jprintf(&j, "}");
 	}
 	/* names clients learned from relayed answers (nat_dnslearn.c) */

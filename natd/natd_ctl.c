@@ -312,7 +312,7 @@ on_call(struct natd *n, const struct msg *m)
 		return;
 	}
 	if (strcmp(c.service, "moat.Stats") == 0) {
-		cap = 4096 + (size_t)MQ_PORT_MAX * 1500;
+		cap = 4096 + (size_t)MQ_PORT_MAX * 2048;
 		if ((buf = malloc(cap)) == NULL)
 			fatal("stats buffer");
 		len = nat_stats_json(n->e, buf, cap);
@@ -400,6 +400,16 @@ natd_control(struct natd *n)
 				fatalx("bad MSG_FORWARDS");
 			nat_forwards(n->e, &fw, now_ms());
 			natd_flush(n);
+			break;
+		}
+		case MSG_LIMITS: {
+			static struct msg_limits lm;
+
+			if (n->e == NULL)
+				fatalx("MSG_LIMITS before MSG_QUEUES");
+			if (msg_get(&m, MSG_LIMITS, &lm, sizeof(lm)) < 0)
+				fatalx("bad MSG_LIMITS");
+			nat_limits(n->e, &lm, now_ms());
 			break;
 		}
 		case MSG_DNS_QUERY: {

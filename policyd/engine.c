@@ -424,6 +424,7 @@ rset_free(struct rset *s)
 	free(s->rules);
 	free(s->strings);
 	free(s->fwd);
+	free(s->lim);
 	memset(s, 0, sizeof *s);
 }
 

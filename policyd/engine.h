@@ -122,6 +122,7 @@ struct rset {
 	int64_t		 next_expire;	/* earliest expire in the future, 0 none */
 	struct msg_forwards *fwd;	/* JSON: the "forward" rules, for natd; NULL in a Qubes set */
 	uint32_t	 ttl_min, ttl_max;	/* JSON "learn": clamp of learned names' TTL (0: defaults) */
+	struct msg_limits *lim;		/* JSON: the rate limits, for natd; NULL in a Qubes set */
 };
 
 int	rset_build(struct rset *s);	/* (re)build the index; 0 or -1 (ENOMEM) */

@@ -12,6 +12,7 @@
 #include "forward.h"
 #include "jrules.h"
 #include "names.h"
+#include "limit.h"
 #include "qrule.h"
 
 static int
@@ -443,6 +444,10 @@ jrules_load(const char *buf, size_t len, struct rset *out, void **docp,
 		fail(err, errlen, "out of memory");
 		goto bad;
 	}
+	if ((ns.lim = calloc(1, sizeof *ns.lim)) == NULL) {
+		fail(err, errlen, "out of memory");
+		goto bad;
+	}
 	for (i = 0; i < n; i++) {
 		json_t *r = json_array_get(rules, i);
 
@@ -450,6 +455,16 @@ jrules_load(const char *buf, size_t len, struct rset *out, void **docp,
 		 * goes to natd's table instead. */
 		if (fwd_is_forward(r)) {
 			if (fwd_check_rule(i, r, names, ns.fwd, err, errlen) == -1)
+				goto bad;
+			memset(&ns.rules[i], 0, sizeof ns.rules[i]);
+			ns.rules[i].id = (uint16_t)i;
+			ns.rules[i].action = VERDICT_DROP;
+			ns.rules[i].never = 1;
+			continue;
+		}
+		/* A rate limit too: natd's buckets enforce it (limit.c). */
+		if (lim_is_limit(r)) {
+			if (lim_check_rule(i, r, names, ns.lim, err, errlen) == -1)
 				goto bad;
 			memset(&ns.rules[i], 0, sizeof ns.rules[i]);
 			ns.rules[i].id = (uint16_t)i;

@@ -10,6 +10,7 @@ policyd_libpolicy_a_SOURCES = \
 	policyd/engine.c policyd/engine.h \
 	policyd/jrules.c policyd/jrules.h \
 	policyd/forward.c policyd/forward.h \
+	policyd/limit.c policyd/limit.h \
 	policyd/dnscache.c policyd/dnscache.h \
 	policyd/names.c policyd/names.h \
 	policyd/flows.c policyd/policyd.h
@@ -60,3 +61,8 @@ MOAT_BENCHES += tests/bench/bench_policy
 EXTRA_PROGRAMS += tests/bench/bench_policy
 tests_bench_bench_policy_SOURCES = tests/bench/bench_policy.c
 tests_bench_bench_policy_LDADD = $(POLICY_LIBS)
+
+# Per-client rate limits (issue 17): the JSON limit rules.
+MOAT_UNIT_TESTS += tests/unit/test_policy_limit
+tests_unit_test_policy_limit_SOURCES = tests/unit/test_policy_limit.c
+tests_unit_test_policy_limit_LDADD = $(POLICY_LIBS)

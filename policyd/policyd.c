@@ -79,6 +79,20 @@ send_forwards(void)
 		send_msg(MSG_FORWARDS, 0, &t, sizeof t, -1);
 }
 
+/* Hand natd the rate limits in force (an empty table lifts them all). */
+static void
+send_limits(void)
+{
+	static struct msg_limits t;
+
+	memset(&t, 0, sizeof t);
+	if (eng.json.lim != NULL)
+		t = *eng.json.lim;
+	t.generation = eng.generation;
+	if (started)
+		send_msg(MSG_LIMITS, 0, &t, sizeof t, -1);
+}
+
 static void
 qrules_begin(const struct msg *m)
 {
@@ -237,6 +251,7 @@ call(const struct msg *m)
 	close(fd);
 	if (changed) {
 		send_forwards();
+		send_limits();
 		rules_changed();
 	}
 }
@@ -272,6 +287,7 @@ start(void)
 	started = 1;
 	send_msg(MSG_READY, 0, &r, sizeof r, -1);
 	send_forwards();
+	send_limits();
 	rules_changed();
 }
 

@@ -31,8 +31,8 @@
  *        unparsable rule); DNS names in rules resolve through a stub that
  *        always answers the same (see HOSTS), fails, or never answers
  *   11   the JSON rule set replaced (up to 4 rules from templates, among
- *        them inbound port forwards, or a document that is refused and
- *        changes nothing)
+ *        them inbound port forwards and rate limits, or a document that
+ *        is refused and changes nothing)
  *   12-13 time moves forward (50 ms .. 130 s) and natd ticks; JSON rules
  *        expire as policyd's timer would notice
  *   14-15 control: verdicts immediate or delayed ("auto"), policyd decides
@@ -73,6 +73,9 @@
  *    a source it allows, to its client and port; from the client only as
  *    the exact reverse of such a flow the remote opened; never a
  *    forwarded port for a client's own flow;
+ *  - rate limits (their own section below): a limited client's frames
+ *    never pass while the model's bucket for them is empty, and only a
+ *    client that had a limit has "rate" drops;
  *  - nothing is source-routed (LSRR/SSRR) and no bad checksum of a
  *    forwarded frame comes out good;
  *  - "allowed now": the last verdict natd was given for the flow accepted
@@ -1017,6 +1020,210 @@ fwd_set_table(const struct mfwd *w, unsigned n)
 	MF.no = k;
 }
 
+/* ---- rate limits (the model's) ----
+ *
+ * The JSON limit rules in force (docs/rules.md, "Rate limits"). A limit
+ * only ever drops: nothing above changes for it, and a frame natd drops as
+ * "rate" is simply one that never comes out. What the model adds: the
+ * table policyd compiles is the templates'; "rate" drops happen only on a
+ * client that was limited; and natd never lets a limited client's frame
+ * through while the model's own bucket for that client and direction is
+ * empty. The model charges its bucket only for frames natd surely charged
+ * too (TCP and UDP along a flow between a client and the uplink, no
+ * fragment, no DNS), and fills it at every rule change (natd keeps the
+ * bucket of an unchanged limit), so it never holds fewer tokens than
+ * natd's: when it is empty, natd's is.
+ */
+struct mlim {
+	uint32_t	client;			/* 0: every client */
+	uint64_t	up, upb, down, downb;	/* bytes/s, bytes; 0 none */
+};
+
+static struct {
+	struct mlim	l[MAXR];
+	unsigned	n;
+	uint64_t	rate[NCLI + 1][2];	/* [port][0 up, 1 down] */
+	int64_t		burst[NCLI + 1][2];	/* thousandths of a byte */
+	int64_t		tokens[NCLI + 1][2];
+	uint64_t	last[NCLI + 1][2];
+	uint8_t		ever[NCLI + 1];		/* limited at some time */
+} ML;
+
+static void
+lim_reset(void)
+{
+	memset(&ML, 0, sizeof ML);
+}
+
+static const char *const LRATE[4] = { "64kbit", "200kbit", "1mbit", "8mbit" };
+static const uint64_t LRATE_B[4] = { 8000, 25000, 125000, 1000000 };
+static const char *const LBURST[4] = { NULL, "2kb", "3kb", "8kb" };
+static const uint64_t LBURST_B[4] = { 0, 2048, 3072, 8192 };
+
+/* Without "burst", docs/rules.md: 300 ms of the rate, at least 128 kb. */
+static uint64_t
+lim_default_burst_model(uint64_t rate)
+{
+	uint64_t b = rate * 3 / 10;
+
+	return b < 128 * 1024 ? 128 * 1024 : b;
+}
+
+/*
+ * Rule i, a limit: for the client fs selects (as JSON rules' "from"),
+ * rate LRATE[ps % 4], burst LBURST[xs % 4] (none: the default), as
+ * "rate", "up", "down" or both (ds % 4; "down" then one rate faster).
+ * *refused when an earlier limit already has that client or all of them
+ * (moat.SetRules refuses such a document).
+ */
+static const char *const LFROM[5] = { "*", "10.137.0.10", "work",
+	"10.137.0.12", "198.51.100.7" };
+
+static size_t
+lim_template(unsigned i, uint8_t fs, uint8_t ds, uint8_t ps, uint8_t xs,
+    struct mlim *set, unsigned *n, char *doc, size_t cap, int *refused)
+{
+	static const uint32_t *const from[5] = { NULL, &ad[A_C1], &ad[A_C2],
+		&ad[A_C3], &ad[A_R1] };
+	struct mlim l;
+	uint64_t r = LRATE_B[ps % 4], r2 = LRATE_B[(ps + 1) % 4];
+	uint64_t b = LBURST_B[xs % 4];
+	char what[96], burst[32] = "";
+	unsigned k;
+
+	memset(&l, 0, sizeof l);
+	l.client = from[fs] ? *from[fs] : 0;
+	switch (ds % 4) {
+	case 0:
+		l.up = l.down = r;
+		snprintf(what, sizeof what, "\"rate\": \"%s\"", LRATE[ps % 4]);
+		break;
+	case 1:
+		l.up = r;
+		snprintf(what, sizeof what, "\"up\": \"%s\"", LRATE[ps % 4]);
+		break;
+	case 2:
+		l.down = r;
+		snprintf(what, sizeof what, "\"down\": \"%s\"", LRATE[ps % 4]);
+		break;
+	default:
+		l.up = r;
+		l.down = r2;
+		snprintf(what, sizeof what, "\"up\": \"%s\", \"down\": \"%s\"",
+		    LRATE[ps % 4], LRATE[(ps + 1) % 4]);
+	}
+	if (LBURST[xs % 4] != NULL)
+		snprintf(burst, sizeof burst, ", \"burst\": \"%s\"",
+		    LBURST[xs % 4]);
+	if (l.up)
+		l.upb = b ? b : lim_default_burst_model(l.up);
+	if (l.down)
+		l.downb = b ? b : lim_default_burst_model(l.down);
+	for (k = 0; k < *n; k++)
+		if (set[k].client == 0 || set[k].client == l.client)
+			*refused = 1;
+	if (*n < MAXR)
+		set[(*n)++] = l;
+	return (size_t)snprintf(doc, cap, "%s{\"from\": \"%s\", %s%s}",
+	    i ? ", " : "", LFROM[fs], what, burst);
+}
+
+/* A new JSON rule set with limits set[0..n): policyd's table must be
+ * the model's; natd gets it (as MSG_LIMITS); every limited client's
+ * bucket starts full. */
+static void
+lim_set_table(const struct mlim *set, unsigned n)
+{
+	static struct msg_limits t;
+	const struct msg_limits *pt = S.pe.json.lim;
+	unsigned i, p, d;
+
+	memcpy(ML.l, set, n * sizeof *set);
+	ML.n = n;
+	memset(&t, 0, sizeof t);
+	if (pt != NULL)
+		t = *pt;
+	if (t.count != ML.n)
+		fail("policyd has %u rate limits, the model %u", t.count, ML.n);
+	for (i = 0; i < ML.n; i++)
+		if (t.l[i].client4 != ML.l[i].client ||
+		    t.l[i].up_rate != ML.l[i].up ||
+		    t.l[i].up_burst != ML.l[i].upb ||
+		    t.l[i].down_rate != ML.l[i].down ||
+		    t.l[i].down_burst != ML.l[i].downb)
+			fail("policyd's rate limit %u is not the model's", i);
+	t.generation = S.pe.generation;
+	nat_limits(S.ne, &t, S.now);
+	for (p = 1; p <= NCLI; p++) {
+		const struct mlim *m = NULL;
+
+		for (i = 0; i < ML.n && m == NULL; i++)
+			if (ML.l[i].client == 0 || ML.l[i].client == cip(p))
+				m = &ML.l[i];
+		for (d = 0; d < 2; d++) {
+			ML.rate[p][d] = m == NULL ? 0 : d ? m->down : m->up;
+			ML.burst[p][d] = m == NULL ? 0 :
+			    (int64_t)(d ? m->downb : m->upb) * 1000;
+			ML.tokens[p][d] = ML.burst[p][d];
+			ML.last[p][d] = S.now;
+		}
+		if (m != NULL)
+			ML.ever[p] = 1;
+	}
+}
+
+/* A frame natd handed out to port (v; r what the script sent): within
+ * the model's bucket, which it is then charged to. */
+static void
+lim_check_frame(unsigned port, const struct pkt_view *v, const struct rec *r)
+{
+	unsigned c, d;
+	uint64_t dt;
+
+	if (r == NULL || r->icmperr || r->frag || v->is_frag ||
+	    (v->proto != IPPROTO_TCP_ && v->proto != IPPROTO_UDP_) ||
+	    v->proto != r->proto || is_dns_server(r->src) ||
+	    is_dns_server(r->dst) || r->sport == 53 || r->dport == 53)
+		return;
+	if (port == MQ_PORT_UPLINK && r->port != MQ_PORT_UPLINK) {
+		c = r->port;
+		d = 0;
+	} else if (port != MQ_PORT_UPLINK && r->port == MQ_PORT_UPLINK) {
+		c = port;
+		d = 1;
+	} else
+		return;
+	if (c > NCLI || ML.rate[c][d] == 0)
+		return;
+	if (S.now > ML.last[c][d]) {
+		dt = S.now - ML.last[c][d];
+		if (dt > 60000)
+			dt = 60000;
+		ML.tokens[c][d] += (int64_t)(ML.rate[c][d] * dt);
+		if (ML.tokens[c][d] > ML.burst[c][d])
+			ML.tokens[c][d] = ML.burst[c][d];
+		ML.last[c][d] = S.now;
+	}
+	if (ML.tokens[c][d] < 0)
+		fail("client %u's frame went %s over its rate limit of %llu "
+		    "bytes/s (%lld bytes in debt)", c, d ? "down" : "up",
+		    (unsigned long long)ML.rate[c][d],
+		    (long long)(-ML.tokens[c][d] / 1000));
+	ML.tokens[c][d] -= (int64_t)(v->ip_end - v->l3_off) * 1000;
+}
+
+/* "rate" drops only where a limit was. */
+static void
+lim_check_drops(void)
+{
+	unsigned p;
+
+	for (p = 0; p <= NCLI; p++)
+		if (!ML.ever[p] && S.ne->link[p].c.drops[NAT_R_RATE] != 0)
+			fail("port %u has %llu rate drops and never had a limit",
+			    p, (unsigned long long)S.ne->link[p].c.drops[NAT_R_RATE]);
+}
+
 static void
 check_arp(unsigned port, const struct pkt_view *v)
 {
@@ -1297,6 +1504,7 @@ check_out(const struct mq_desc *d)
 	S.nout[d->port]++;
 	TRACE("  out port %u proto %u %s > %s tag %d\n", d->port, v.proto,
 	    A(pkt_ip4(&v)->saddr_be), A(pkt_ip4(&v)->daddr_be), t);
+	lim_check_frame(d->port, &v, r);
 	if (d->port == MQ_PORT_UPLINK)
 		check_uplink(&v, r);
 	else
@@ -2274,6 +2482,9 @@ ev_json(void)
 	struct mrule mj[MAXR];
 	struct mfwd fw[MAXR];
 	unsigned nfw = 0;
+	struct mlim ml[MAXR];
+	unsigned nml = 0;
+	int lim_refused = 0;
 	struct rset s;
 	void *jd;
 
@@ -2292,6 +2503,13 @@ ev_json(void)
 		static const uint32_t *const from[5] = { NULL, &ad[A_C1], &ad[A_C2],
 			&ad[A_C3], &ad[A_R1] };
 
+		if (asb >= 0xb8 && asb < 0xc0) {
+			/* a rate limit: numbered, never matching a flow */
+			m->never = 1;
+			off += lim_template(i, fs, ds, ps, xs, ml, &nml,
+			    doc + off, sizeof doc - off, &lim_refused);
+			continue;
+		}
 		if (asb >= 0xc0) {
 			/* a forward: numbered, never matching a flow */
 			m->never = 1;
@@ -2352,12 +2570,20 @@ ev_json(void)
 		return;
 	}
 	TRACE("  JSON rules: %s\n", doc);
+	if (lim_refused) {
+		/* two limits for one client: refused, the rules in force stay */
+		if (jrules_load(doc, strlen(doc), &s, &jd, err, sizeof err) == 0)
+			fail("a JSON document limiting a client twice loads: %s",
+			    doc);
+		return;
+	}
 	if (jrules_load(doc, strlen(doc), &s, &jd, err, sizeof err) != 0)
 		fail("template JSON rules do not load: %s: %s", err, doc);
 	engine_set_json(&S.pe, &s, jd);
 	memcpy(S.mj, mj, sizeof mj);
 	S.nmj = n;
 	fwd_set_table(fw, nfw);
+	lim_set_table(ml, nml);
 	rules_changed();
 }
 
@@ -2835,6 +3061,7 @@ setup(void)
 
 	memset(&S, 0, sizeof S);
 	fwd_reset();
+	lim_reset();
 	for (i = 0; i < 1024; i++)
 		S.kmap[i] = -1;
 	S.cur = -1;
@@ -2894,6 +3121,7 @@ teardown(void)
 	tick();
 	S.now += 2000;
 	tick();
+	lim_check_drops();
 	if (S.nowned != S.ne->nreserve)
 		fail("natd holds %u buffers, %u of them in its reserve: %s",
 		    S.nowned, S.ne->nreserve, S.nowned > S.ne->nreserve ?

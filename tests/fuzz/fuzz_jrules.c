@@ -39,6 +39,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((s.fwd == NULL) != (s2.fwd == NULL) ||
 	    (s.fwd != NULL && memcmp(s.fwd, s2.fwd, sizeof *s.fwd) != 0))
 		abort();
+	/* and the rate limits: the same table for natd */
+	if ((s.lim == NULL) != (s2.lim == NULL) ||
+	    (s.lim != NULL && memcmp(s.lim, s2.lim, sizeof *s.lim) != 0))
+		abort();
 	for (i = 0; i < s.n; i++) {
 		struct prule a = s.rules[i], b = s2.rules[i];
 

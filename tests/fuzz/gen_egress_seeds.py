@@ -90,6 +90,13 @@ def forward(to, proto, toport, rng=False, from_net=False, v6=False):
     return (to, 0xc0, ds, 1 if proto == UDP else 0, toport, 0)
 
 
+def limit(frm, rate=0, burst=1, how=0):
+    """A JSON rate limit (for json()): from as for rules; rate 0 64kbit,
+    1 200kbit, 2 1mbit, 3 8mbit; burst 0 the default, 1 2kb, 2 3kb, 3 8kb;
+    how 0 "rate", 1 "up", 2 "down", 3 "up" and a faster "down"."""
+    return (frm, 0xb8, how, rate, burst, 0)
+
+
 def to_fwd(src, proto, sport, rule, off=0, fl=SYN, variant=PLAIN):
     """A made-up uplink frame from src:PORTS[sport] to moat's forwarded
     port 8000 + 100 rule + off."""
@@ -322,6 +329,29 @@ SEEDS = {
     ring_full() + dns(1, B_W, addr=2, qid=11) + ring_full() +
     client(1, TCP, R2, P5000, P80) + decide() + deliver_all() + auto() +
     dns(1, B_W, addr=2, qid=11) + client(1, TCP, R2, P1024, P80),
+    # rate limits: c1 at 64 kbit/s with a 2 kb burst, c2 not; c1's UDP
+    # both ways goes over it, c2's does not; time refills it; a limit
+    # per direction for every client; two limits for c1 refused; lifted
+    "rate": ACCEPT_ALL(1) + ACCEPT_ALL(2) + json([limit(1)]) +
+    client(1, UDP, R0, P5000, P80, length=200) + reply(length=200, fl=0) +
+    client(1, UDP, R0, P5000, P80, length=200) + reply(length=200, fl=0) +
+    client(1, UDP, R0, P5000, P80, length=200) + reply(length=200, fl=0) +
+    client(1, UDP, R0, P5000, P80, length=200) + reply(length=200, fl=0) +
+    client(1, UDP, R0, P5000, P80, length=200) + reply(length=200, fl=0) +
+    client(1, UDP, R0, P5000, P80, length=200) + reply(length=200, fl=0) +
+    client(2, UDP, R0, P5000, P80, length=200) + reply(length=200, fl=0) +
+    client(2, UDP, R0, P5000, P80, length=200) + reply(length=200, fl=0) +
+    client(1, TCP, R1, P1024, P80) + reply() + time(0) +
+    client(1, UDP, R0, P5000, P80, length=200) + reply(length=200, fl=0) +
+    time(2) + client(1, UDP, R0, P5000, P80, length=200) +
+    json([limit(0, 1, 2, 3)]) +
+    client(2, UDP, R0, P5000, P80, length=200) + reply(length=200, fl=0) +
+    client(2, UDP, R0, P5000, P80, length=200) + reply(length=200, fl=0) +
+    client(2, UDP, R0, P5000, P80, length=200) + reply(length=200, fl=0) +
+    json([limit(1), limit(1, 2)]) +
+    client(3, UDP, R0, P5000, P80, length=200) + reply(length=200, fl=0) +
+    json() + client(1, UDP, R0, P5000, P80, length=200) +
+    reply(length=200, fl=0) + time(1),
 }
 
 
