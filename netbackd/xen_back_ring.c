@@ -275,6 +275,80 @@ xb_tx_work(struct xvif *v, int *did)
 
 /* Guest RX: natd's frames, into the client */
 
+static int
+rxq_put(struct xvif *v, const struct mq_desc *d)
+{
+	unsigned i;
+
+	if (v->rxq_len == XB_RXQ) {
+		xb_g.st.rx_drops++;
+		nb_buf_free(xb_g.nb, d->buf);
+		return -1;
+	}
+	i = (v->rxq_head + v->rxq_len) % XB_RXQ;
+	v->rxq[i].d = *d;
+	v->rxq[i].t_ms = now_ms();
+	v->rxq_len++;
+	return 0;
+}
+
+/*
+ * A super-frame for a client that takes none (no feature-gso-tcpv4/6 for
+ * its family, or no feature-sg): cut here into segments, each in a
+ * buffer of its own, queued in order in place of the super-frame, which
+ * would otherwise be lost and stall the sender's TCP. Segments carry
+ * complete checksums, so rx_shape sends them as plain frames. Returns
+ * the number queued; a segment without a buffer or queue slot is dropped
+ * and counted, the rest still go (TCP recovers a hole, not a lost
+ * window).
+ */
+static unsigned
+rx_cut(struct xvif *v, const struct mq_desc *d)
+{
+	struct nb *nb = xb_g.nb;
+	const uint8_t *src = nb_buf(nb, d->buf) + d->off;
+	struct pkt_gso_cut c;
+	const char *why;
+	unsigned i, n = 0;
+
+	if (pkt_gso_cut_init(&c, src, d->len, d->gso_type == MQ_GSO_TCPV6,
+	    d->gso_size, XB_MTU, &why) != 0) {
+		log_rl(LOG_LVL_INFO, "%s: super-frame from natd dropped: %s", v->name, why);
+		xb_g.st.rx_drops++;
+		nb_buf_free(nb, d->buf);
+		return 0;
+	}
+	for (i = 0; i < c.g.segs; i++) {
+		struct mq_desc s;
+
+		memset(&s, 0, sizeof(s));
+		s.port = d->port;
+		if (v->rxq_len == XB_RXQ || nb_buf_alloc(nb, &s.buf) != 0) {
+			xb_g.st.rx_drops++;
+			continue;
+		}
+		s.len = (uint32_t)pkt_gso_cut(&c, i, src, nb_buf(nb, s.buf), nb_buf_size(nb));
+		if (rxq_put(v, &s) == 0)
+			n++;
+	}
+	xb_g.st.rx_gso_cut++;
+	nb_buf_free(nb, d->buf);
+	return n;
+}
+
+void
+xb_rx_queue(struct xvif *v, const struct mq_desc *d)
+{
+	int v6 = d->gso_type == MQ_GSO_TCPV6;
+
+	if ((d->gso_type == MQ_GSO_TCPV4 || v6) &&
+	    (!v->fe_sg || !(v->fe_gso & (v6 ? XB_GSO_V6 : XB_GSO_V4)))) {
+		rx_cut(v, d);
+		return;
+	}
+	rxq_put(v, d);
+}
+
 /*
  * How a queued frame can go to this client: 0 as it is, 1 as a
  * super-frame (a GSO extra after its first slot), -1 not at all (dropped
@@ -301,8 +375,8 @@ rx_shape(struct xvif *v, struct mq_desc *d, uint8_t *src)
 			return -1;
 		}
 		if (g.segs > 1) {
-			/* No software segmentation here: a client that
-			 * takes no TSO loses the frame, counted. */
+			/* xb_rx_queue cut what this client cannot take;
+			 * this is left for the vif having changed since. */
 			if (!v->fe_sg || !(v->fe_gso & (v6 ? XB_GSO_V6 : XB_GSO_V4))) {
 				xb_g.st.rx_gso_drops++;
 				return -1;

@@ -49,10 +49,14 @@ struct xen_stats {
 	char		last_violation[96];
 	uint64_t	tx_gso;		/* super-frames from clients handed to natd */
 	uint64_t	rx_gso;		/* super-frames copied into clients */
-	uint64_t	rx_gso_drops;	/* ...not, the client takes no GSO (in rx_drops too) */
+	uint64_t	rx_gso_drops;	/* ...not: the client stopped taking GSO while it waited (in rx_drops too) */
 	uint64_t	up_renegs;	/* uplink: fresh connections after a close or restart */
 	uint64_t	connects;	/* client rings mapped and channel bound (tried) */
 	uint64_t	connects_deferred;	/* ...held back: that client reconnected too often */
+	uint64_t	rx_gso_cut;	/* super-frames cut into segments for a client without GSO */
+	uint64_t	up_gso_cut;	/* ...for a NetVM without GSO */
+	uint64_t	up_tx_gso;	/* super-frames sent whole to the NetVM */
+	uint64_t	up_rx_gso;	/* super-frames received whole from the NetVM */
 };
 
 struct xvif {
@@ -112,6 +116,9 @@ const struct xen_stats *xen_backend_stats(void);
  * from its queue. *did is set when there was work. */
 int	xb_tx_work(struct xvif *v, int *did);
 void	xb_rx_push(struct xvif *v, int *did);
+/* Queue natd's frame d for the client's RX; a super-frame the client
+ * cannot take is cut into segments here (pkt_gso.c). Takes d's buffer. */
+void	xb_rx_queue(struct xvif *v, const struct mq_desc *d);
 
 /* Client vifs' XenStore state machine (xen_back_xs.c) */
 void	xb_on_xs(struct nb *nb, void *arg);	/* watch events */

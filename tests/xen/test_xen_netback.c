@@ -1338,21 +1338,89 @@ gso_both_ways(void)
 	fx_domain_destroy(W, dom);
 }
 
-/* A client that sends TSO but does not take it: its echo is dropped and
- * counted; plain frames still come back. */
+/*
+ * The segments of a super-frame f (len bytes, v6 or not, built by
+ * frame_tcp) at mss, as a receiver that takes no TSO must get them: each
+ * a frame of its own within the MTU, checksums complete, the headers of
+ * f with the IP length and (IPv4) the id counting up, the sequence
+ * number advanced by what came before, PSH on the last only, and the
+ * payloads f's. recv(arg, buf, cap) gets the next frame. 0 when all is
+ * right, else which segment was wrong (1-based, plus 1000 * what).
+ */
+static int
+check_segments(const uint8_t *f, size_t len, int v6, uint16_t mss,
+    int (*recv)(void *, uint8_t *, size_t), void *arg)
+{
+	static uint8_t back[65536];
+	size_t hl = v6 ? 74 : 54, at = hl;
+	unsigned i, n = (unsigned)((len - hl + mss - 1) / mss);
+
+	for (i = 0; i < n; i++) {
+		size_t pl = len - at < mss ? len - at : mss;
+		uint32_t seq = (uint32_t)f[hl - 16] << 24, got;
+		int r = recv(arg, back, sizeof(back));
+
+		seq += (uint32_t)(at - hl);
+		if (r != (int)(hl + pl))
+			return 1000 + (int)i + 1;
+		if (!tcp_csum_ok(back, (size_t)r, v6))
+			return 2000 + (int)i + 1;
+		if (!v6 && (tu_fold(tu_sum16(0, back + 14, 20)) != 0xffff ||
+		    (back[16] << 8 | back[17]) != r - 14 ||
+		    (back[18] << 8 | back[19]) != (int)((f[18] << 8 | f[19]) + i)))
+			return 3000 + (int)i + 1;
+		if (v6 && (back[18] << 8 | back[19]) != r - 54)
+			return 3000 + (int)i + 1;
+		got = (uint32_t)back[hl - 16] << 24 | (uint32_t)back[hl - 15] << 16 |
+		    (uint32_t)back[hl - 14] << 8 | back[hl - 13];
+		if (got != seq)
+			return 4000 + (int)i + 1;
+		if ((back[hl - 7] & 0x08) != (i + 1 == n ? 0x08 : 0) ||
+		    (back[hl - 7] & 0x10) == 0)
+			return 5000 + (int)i + 1;
+		if (memcmp(back, f, 14) != 0 || memcmp(back + hl, f + at, pl) != 0)
+			return 6000 + (int)i + 1;
+		at += pl;
+	}
+	return 0;
+}
+
+static int
+recv_client(void *arg, uint8_t *buf, size_t cap)
+{
+	struct netif_extra_info ex;
+	uint16_t fl;
+	int n = grecv(arg, buf, cap, TMO, &ex, &fl);
+
+	/* Plain frames: no extra, no partial checksum. */
+	return n > 0 && (ex.type != 0 || (fl & (NETRXF_extra_info | NETRXF_csum_blank))) ? -5 : n;
+}
+
+/*
+ * A client that sends TSO but does not take it: the echo of each of its
+ * super-frames (IPv4, IPv6) comes back cut into MSS-sized segments,
+ * checked as its stack would; then plain frames still come back.
+ */
 static int
 c_gso_sender_only(struct tfront *t, struct ctl *c)
 {
-	static uint8_t f[60000], back[65536];
-	struct netif_extra_info e = gso_extra(MSS, XEN_NETIF_GSO_TYPE_TCPV4), ex;
-	uint16_t fl;
+	static uint8_t f[60000];
+	struct netif_extra_info e;
+	int v6, r;
 
-	frame_tcp(f, sizeof(f), 0, 4);
-	if (tf_queue(t, f, sizeof(f), 16, NETTXF_csum_blank, &e) < 0)
-		return 1;
-	tf_publish(t);
-	if (grecv(t, back, sizeof(back), 300, &ex, &fl) != -1)
-		return 2;
+	for (v6 = 0; v6 < 2; v6++) {
+		frame_tcp(f, sizeof(f), v6, 4);
+		e = gso_extra(v6 ? MSS6 : MSS, v6 ? XEN_NETIF_GSO_TYPE_TCPV6 : XEN_NETIF_GSO_TYPE_TCPV4);
+		if (tf_queue(t, f, sizeof(f), 16, NETTXF_csum_blank, &e) < 0)
+			return 1;
+		tf_publish(t);
+		if ((r = check_segments(f, sizeof(f), v6, v6 ? MSS6 : MSS, recv_client, t)) != 0) {
+			c->bad = (uint64_t)(v6 * 10000 + r);
+			break;
+		}
+		tf_reap(t);
+		c->ok++;
+	}
 	frame_arp(f, (const uint8_t *)"\x00\x16\x3e\x5e\x6c\x08", 1, 2);
 	if (tf_ping(t, f, 42, 1, 0, TMO) != 0)
 		return 3;
@@ -1367,14 +1435,18 @@ gso_to_plain_client(void)
 {
 	unsigned dom = next_dom++;
 	uint64_t g0 = SH2->st.tx_gso, rd0 = SH2->st.rx_gso_drops, d0 = SH2->st.rx_drops;
+	uint64_t c0 = SH2->st.rx_gso_cut;
 	pid_t pid;
 
 	pid = gspawn(FW2, dom, 0, C, c_gso_sender_only);
 	T_EQ_INT(wait_connected(C), 0);
 	T_ASSERT(wait_done(C, 1, pid));
-	T_EQ_INT(SH2->st.tx_gso, g0 + 1);
-	T_EQ_INT(SH2->st.rx_gso_drops, rd0 + 1);
-	T_EQ_INT(SH2->st.rx_drops, d0 + 1);
+	T_EQ_INT(C->bad, 0);
+	T_EQ_INT(C->ok, 2);
+	T_EQ_INT(SH2->st.tx_gso, g0 + 2);
+	T_EQ_INT(SH2->st.rx_gso_cut, c0 + 2);
+	T_EQ_INT(SH2->st.rx_gso_drops, rd0);
+	T_EQ_INT(SH2->st.rx_drops, d0);
 	C->stop = 1;
 	T_EQ_INT(finish(pid), 0);
 	T_EQ_INT(dom0_remove_vif(X0, FW2, dom, 0, TMO), 0);
