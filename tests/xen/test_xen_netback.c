@@ -1146,6 +1146,19 @@ bkey(unsigned bdom, unsigned dom, const char *key)
 	return v;
 }
 
+static const char *
+bkey_at(const char *dir, const char *key)
+{
+	static char v[32];
+	char p[160], *s;
+	unsigned len;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, key);
+	snprintf(v, sizeof(v), "%s", (s = X0->xs_read(X0, 0, p, &len)) ? s : "(none)");
+	free(s);
+	return v;
+}
+
 /* A client that sends one 3000-byte super-frame where TSO is not offered. */
 static int
 c_gso_unoffered(struct tfront *t, struct ctl *c)
@@ -1815,6 +1828,8 @@ churn(void)
 static unsigned next_netvm = 500;
 typedef int (*nvfn)(struct tnetvm *, struct ctl *);
 
+static unsigned netvm_fw = FW;	/* whose uplink the next NetVM serves */
+
 static pid_t
 spawn_netvm(unsigned nv, struct ctl *c, nvfn fn)
 {
@@ -1822,7 +1837,7 @@ spawn_netvm(unsigned nv, struct ctl *c, nvfn fn)
 
 	fx_domain_create(W, nv);
 	memset((void *)c, 0, sizeof(*c));
-	if (dom0_add_uplink(X0, FW, nv, "00:16:3e:5e:6c:fa") < 0)
+	if (dom0_add_uplink(X0, netvm_fw, nv, "00:16:3e:5e:6c:fa") < 0)
 		return -1;
 	if ((pid = fork()) == 0) {
 		/* never outlive the test */
@@ -1830,7 +1845,7 @@ spawn_netvm(unsigned nv, struct ctl *c, nvfn fn)
 		struct xen_if *x = fx_open(W, nv);
 		struct tnetvm n;
 
-		if (x == NULL || tn_connect(&n, x, FW, TMO) < 0) {
+		if (x == NULL || tn_connect(&n, x, netvm_fw, TMO) < 0) {
 			c->failed = 1;
 			_exit(10);
 		}
@@ -1900,6 +1915,103 @@ uplink_traffic(void)
 	T_EQ_INT(fx_grants_active(W, FW), 0);
 	T_ASSERT(good_alive());
 }
+
+/*
+ * The uplink on the TSO firewall. A NetVM offering TSO (nv_gso): each of
+ * its super-frames (IPv4, IPv6) reaches natd whole and natd's echo goes
+ * back whole, with its GSO extra and csum_blank. One that does not: the
+ * echo comes back cut into segments (check_segments). Either way a GSO
+ * extra on a UDP frame is dropped, counted, and traffic goes on.
+ */
+static int
+recv_netvm(void *arg, uint8_t *buf, size_t cap)
+{
+	struct tnetvm *n = arg;
+	int r = tn_recv(n, buf, cap, TMO);
+
+	return r > 0 && (n->last_gso_size != 0 ||
+	    (n->last_flags & (NETTXF_extra_info | NETTXF_csum_blank))) ? -5 : r;
+}
+
+static int
+nv_gso(struct tnetvm *n, struct ctl *c)
+{
+	static uint8_t f[65536], back[65536];
+	int v6, r;
+
+	for (v6 = 0; v6 < 2; v6++) {
+		uint16_t mss = v6 ? MSS6 : MSS;
+		uint8_t type = v6 ? XEN_NETIF_GSO_TYPE_TCPV6 : XEN_NETIF_GSO_TYPE_TCPV4;
+
+		frame_tcp(f, 60000, v6, 5);
+		if (tn_send_gso(n, f, 60000, mss, type) != 0)
+			return 1;
+		if (tn_gso) {
+			r = tn_recv(n, back, sizeof(back), TMO);
+			if (r != 60000 || memcmp(back, f, 60000) != 0 ||
+			    n->last_gso_size != mss || n->last_gso_type != type ||
+			    (n->last_flags & (NETTXF_extra_info | NETTXF_csum_blank)) !=
+			    (NETTXF_extra_info | NETTXF_csum_blank))
+				c->bad = (uint64_t)(v6 * 10 + 1);
+		} else if ((r = check_segments(f, 60000, v6, mss, recv_netvm, n)) != 0)
+			c->bad = (uint64_t)(v6 * 10000 + r);
+		if (c->bad)
+			break;
+		c->ok++;
+	}
+	/* GSO on a frame that is not TCP: dropped, not fatal. */
+	frame_udp(f, 3000, inet_addr("1.1.1.1"), inet_addr("10.137.0.10"), 1);
+	if (tn_send_gso(n, f, 3000, MSS, XEN_NETIF_GSO_TYPE_TCPV4) != 0)
+		return 2;
+	if (nv_echo(n, 300) != 0)
+		return 3;
+	c->done = 1;
+	while (!c->stop)
+		usleep(1000);
+	return 0;
+}
+
+static void
+uplink_gso_with(int offered)
+{
+	unsigned nv = next_netvm++;
+	uint64_t rx0 = SH2->st.up_rx_gso, tx0 = SH2->st.up_tx_gso, cut0 = SH2->st.up_gso_cut;
+	uint64_t d0 = SH2->st.up_drops, v0 = SH2->st.violations, t0;
+	char p[96];
+	pid_t pid;
+
+	netvm_fw = FW2;
+	tn_gso = offered;
+	pid = spawn_netvm(nv, C, nv_gso);
+	netvm_fw = FW;
+	T_EQ_INT(wait_connected(C), 0);
+	/* Our netfront asks for super-frames (and so partial checksums). */
+	snprintf(p, sizeof(p), "/local/domain/%u/device/vif/0", FW2);
+	T_EQ_STR(bkey_at(p, "feature-gso-tcpv4"), "1");
+	T_EQ_STR(bkey_at(p, "feature-gso-tcpv6"), "1");
+	T_EQ_STR(bkey_at(p, "feature-sg"), "1");
+	t0 = tu_now_ms();
+	while (!C->done && kill(pid, 0) == 0 && tu_now_ms() - t0 < 10000)
+		usleep(1000);
+	T_EQ_INT(C->bad, 0);
+	T_EQ_INT(C->ok, 2);
+	T_EQ_INT(C->done, 1);
+	T_EQ_INT(SH2->st.up_rx_gso, rx0 + 2);
+	T_EQ_INT(SH2->st.up_tx_gso, tx0 + (offered ? 2 : 0));
+	T_EQ_INT(SH2->st.up_gso_cut, cut0 + (offered ? 0 : 2));
+	T_EQ_INT(SH2->st.up_drops, d0 + 1);	/* the UDP one */
+	T_EQ_INT(SH2->st.violations, v0);
+	C->stop = 1;
+	T_EQ_INT(finish(pid), 0);
+	tn_gso = 0;
+	fx_domain_destroy(W, nv);
+	dom0_remove_uplink(X0, FW2, nv);
+	usleep(50000);
+	T_ASSERT(good2_alive());
+}
+
+static void uplink_gso_whole(void) { uplink_gso_with(1); }
+static void uplink_gso_cut(void) { uplink_gso_with(0); }
 
 static void (*the_nvbad)(struct tnetvm *);
 
@@ -2584,6 +2696,8 @@ main(void)
 	T_RUN(gso_hostile_type);
 	T_RUN(gso_hostile_over_64k);
 	T_RUN(gso_hostile_drops);
+	T_RUN(uplink_gso_whole);
+	T_RUN(uplink_gso_cut);
 	T_RUN(gso_teardown);
 	T_RUN(uplink_traffic);
 	T_RUN(uplink_tx_unknown_id);
