@@ -247,9 +247,7 @@ xen_tick(struct nb *nb, uint64_t now)
 			if (now - v->rxq[v->rxq_head].t_ms < XB_RXQ_MS)
 				break;
 			xb_g.st.rx_drops++;
-			nb_buf_free(nb, v->rxq[v->rxq_head].d.buf);
-			v->rxq_head = (v->rxq_head + 1) % XB_RXQ;
-			v->rxq_len--;
+			xb_rxq_pop(v, 1);
 		}
 	}
 	for (i = 0; i < XB_MAXVIF; i++)

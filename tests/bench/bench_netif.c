@@ -132,7 +132,7 @@ post_rx(struct tfront *tf, unsigned n)
 
 /* natd -> client, in this process (see the top). Frames per second.
  * gso 2: super-frames to a client without TSO, cut in netbackd; counted
- * as super-frames, each taking one RX slot and buffer per segment. */
+ * as super-frames, each taking one RX slot per segment. */
 static double
 to_client(struct tfront *tf, uint16_t port, unsigned size, int gso)
 {
@@ -165,8 +165,8 @@ to_client(struct tfront *tf, uint16_t port, unsigned size, int gso)
 		post_rx(tf, XNR_RX_RING_SIZE);
 		/* The backend has answered all it took: the ring is ours. */
 		room = XNR_RX_RING_SIZE / slots;
-		if (room > XB_RXQ / (gso == 2 ? segs : 1))
-			room = XB_RXQ / (gso == 2 ? segs : 1);
+		if (room > XB_RXQ)
+			room = XB_RXQ;
 		nbh_inject(&d, hdr, size < 54 ? size : 54, room);
 		t = tu_now_s();
 	} while (t - t0 < SECS);
