@@ -1549,7 +1549,7 @@ b_gso_over_64k(struct tfront *t)
 /* Answered, dropped, not fatal (as Linux): a GSO extra on a tiny frame
  * without a TCP header, the wrong family, segments over the MTU, an MSS
  * of 1, a frame with trailing bytes past its IP length, an IPv6 header
- * behind an IPv4 ethertype, TCP options past the end of a tiny frame. */
+ * behind an IPv4 ethertype, UDP, TCP options past the end of a tiny frame. */
 static void
 b_gso_drops(struct tfront *t)
 {
@@ -1571,6 +1571,9 @@ b_gso_drops(struct tfront *t)
 	e = gso_extra(MSS6, XEN_NETIF_GSO_TYPE_TCPV6);
 	tf_queue(t, f, 30000, 8, NETTXF_csum_blank, &e);
 	tf_publish(t);
+	frame_udp(f, 3000, inet_addr("10.137.0.9"), inet_addr("8.8.8.8"), 1);
+	tf_queue(t, f, 3000, 1, NETTXF_csum_blank, &e);	/* not TCP */
+	tf_publish(t);
 	frame_tcp(f, 74, 0, 3);
 	f[34 + 12] = 0xf0;	/* 60 bytes of TCP header in 40 */
 	e = gso_extra(1000, XEN_NETIF_GSO_TYPE_TCPV4);	/* within the MTU */
@@ -1583,7 +1586,7 @@ b_gso_drops(struct tfront *t)
 static void gso_hostile_size0(void) { ghostile(b_gso_size0, 1, "GSO size zero", 0); }
 static void gso_hostile_type(void) { ghostile(b_gso_type, 1, "bad GSO type", 0); }
 static void gso_hostile_over_64k(void) { ghostile(b_gso_over_64k, 1, "larger than the packet", 0); }
-static void gso_hostile_drops(void) { ghostile(b_gso_drops, 0, NULL, 7); }
+static void gso_hostile_drops(void) { ghostile(b_gso_drops, 0, NULL, 8); }
 
 static void
 gso_teardown(void)
@@ -1921,7 +1924,8 @@ uplink_traffic(void)
  * its super-frames (IPv4, IPv6) reaches natd whole and natd's echo goes
  * back whole, with its GSO extra and csum_blank. One that does not: the
  * echo comes back cut into segments (check_segments). Either way a GSO
- * extra on a UDP frame is dropped, counted, and traffic goes on.
+ * extra on a UDP frame, or with segments over the MTU, is dropped and
+ * counted, and traffic goes on.
  */
 static int
 recv_netvm(void *arg, uint8_t *buf, size_t cap)
@@ -1959,9 +1963,13 @@ nv_gso(struct tnetvm *n, struct ctl *c)
 			break;
 		c->ok++;
 	}
-	/* GSO on a frame that is not TCP: dropped, not fatal. */
+	/* GSO on a frame that is not TCP, segments over the MTU: dropped,
+	 * not fatal. */
 	frame_udp(f, 3000, inet_addr("1.1.1.1"), inet_addr("10.137.0.10"), 1);
 	if (tn_send_gso(n, f, 3000, MSS, XEN_NETIF_GSO_TYPE_TCPV4) != 0)
+		return 2;
+	frame_tcp(f, 30000, 0, 6);
+	if (tn_send_gso(n, f, 30000, 9000, XEN_NETIF_GSO_TYPE_TCPV4) != 0)
 		return 2;
 	if (nv_echo(n, 300) != 0)
 		return 3;
@@ -1999,7 +2007,7 @@ uplink_gso_with(int offered)
 	T_EQ_INT(SH2->st.up_rx_gso, rx0 + 2);
 	T_EQ_INT(SH2->st.up_tx_gso, tx0 + (offered ? 2 : 0));
 	T_EQ_INT(SH2->st.up_gso_cut, cut0 + (offered ? 0 : 2));
-	T_EQ_INT(SH2->st.up_drops, d0 + 1);	/* the UDP one */
+	T_EQ_INT(SH2->st.up_drops, d0 + 2);	/* UDP, MSS 9000 */
 	T_EQ_INT(SH2->st.violations, v0);
 	C->stop = 1;
 	T_EQ_INT(finish(pid), 0);
@@ -2184,6 +2192,16 @@ nvb_rx_bad_extra(struct tnetvm *n)
 	tn_rx_push(n, n->rx_cons);
 }
 
+/* A super-frame whose GSO extra says MSS 0. */
+static void
+nvb_rx_gso_zero(struct tnetvm *n)
+{
+	static uint8_t f[8192];
+
+	frame_udp(f, 8000, inet_addr("1.1.1.1"), inet_addr("10.137.0.10"), 0);
+	tn_send_gso(n, f, 8000, 0, XEN_NETIF_GSO_TYPE_TCPV4);
+}
+
 static void
 nvb_rx_prod_ahead(struct tnetvm *n)
 {
@@ -2224,6 +2242,7 @@ static void uplink_rx_past_page(void) { uplink_hostile(nvb_rx_past_page, 1, "pas
 static void uplink_rx_too_many(void) { uplink_hostile(nvb_rx_too_many, 1, "too many RX slots"); }
 static void uplink_rx_bad_extra(void) { uplink_hostile(nvb_rx_bad_extra, 1, "extra info type"); }
 static void uplink_rx_prod_ahead(void) { uplink_hostile(nvb_rx_prod_ahead, 1, "never posted"); }
+static void uplink_rx_gso_zero(void) { uplink_hostile(nvb_rx_gso_zero, 1, "bad RX GSO extra"); }
 static void uplink_rx_error_status(void) { uplink_hostile(nvb_rx_error_status, 0, NULL); }
 static void uplink_storm(void) { uplink_hostile(nvb_storm, 1, "event storm"); }
 
@@ -2709,6 +2728,7 @@ main(void)
 	T_RUN(uplink_rx_too_many);
 	T_RUN(uplink_rx_bad_extra);
 	T_RUN(uplink_rx_prod_ahead);
+	T_RUN(uplink_rx_gso_zero);
 	T_RUN(uplink_rx_error_status);
 	T_RUN(uplink_storm);
 	T_RUN(uplink_traffic);
