@@ -50,7 +50,6 @@ struct xen_stats {
 	char		last_violation[96];
 	uint64_t	tx_gso;		/* super-frames from clients handed to natd */
 	uint64_t	rx_gso;		/* super-frames copied into clients */
-	uint64_t	rx_gso_drops;	/* unused since super-frames are cut, kept for the layout */
 	uint64_t	up_renegs;	/* uplink: fresh connections after a close or restart */
 	uint64_t	connects;	/* client rings mapped and channel bound (tried) */
 	uint64_t	connects_deferred;	/* ...held back: that client reconnected too often */

@@ -1447,8 +1447,7 @@ static void
 gso_to_plain_client(void)
 {
 	unsigned dom = next_dom++;
-	uint64_t g0 = SH2->st.tx_gso, rd0 = SH2->st.rx_gso_drops, d0 = SH2->st.rx_drops;
-	uint64_t c0 = SH2->st.rx_gso_cut;
+	uint64_t g0 = SH2->st.tx_gso, d0 = SH2->st.rx_drops, c0 = SH2->st.rx_gso_cut;
 	pid_t pid;
 
 	pid = gspawn(FW2, dom, 0, C, c_gso_sender_only);
@@ -1458,7 +1457,6 @@ gso_to_plain_client(void)
 	T_EQ_INT(C->ok, 2);
 	T_EQ_INT(SH2->st.tx_gso, g0 + 2);
 	T_EQ_INT(SH2->st.rx_gso_cut, c0 + 2);
-	T_EQ_INT(SH2->st.rx_gso_drops, rd0);
 	T_EQ_INT(SH2->st.rx_drops, d0);
 	C->stop = 1;
 	T_EQ_INT(finish(pid), 0);
