@@ -351,6 +351,29 @@ struct pkt_gso {
 int	pkt_gso_check(const uint8_t *f, size_t len, int v6, uint16_t gso_size,
 	    unsigned mtu, struct pkt_gso *g, const char **why);
 /*
+ * Software segmentation (pkt_gso.c), for an egress that takes no
+ * super-frames. pkt_gso_cut_init copies the super-frame's headers once
+ * and checks them as pkt_gso_check does (0, or -1 with *why); then
+ * pkt_gso_cut writes segment i (0 <= i < c->g.segs) of f into out, with
+ * its own IP length, IPv4 id, TCP sequence number and flags, and both
+ * checksums complete, and returns its length, or 0 when i is out of
+ * range or out is smaller than pkt_gso_cut_len(c, i). f must be the
+ * frame c was made from (the same len); its headers are not read again.
+ */
+#define PKT_GSO_HDR_MAX	(14 + 60 + 60)
+struct pkt_gso_cut {
+	uint8_t		hdr[PKT_GSO_HDR_MAX];
+	struct pkt_gso	g;
+	uint32_t	len;
+	uint16_t	mss;
+	int		v6;
+};
+int	pkt_gso_cut_init(struct pkt_gso_cut *c, const uint8_t *f, size_t len, int v6,
+	    uint16_t gso_size, unsigned mtu, const char **why);
+size_t	pkt_gso_cut_len(const struct pkt_gso_cut *c, unsigned i);
+size_t	pkt_gso_cut(const struct pkt_gso_cut *c, unsigned i, const uint8_t *f,
+	    uint8_t *out, size_t cap);
+/*
  * Finish the L4 checksum of a frame whose checksum field holds only the
  * pseudo-header sum (CHECKSUM_PARTIAL, netif's csum_blank): IPv4 or IPv6
  * without extension headers, TCP or UDP, not fragmented. Returns 0, or

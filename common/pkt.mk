@@ -1,5 +1,5 @@
 # common/pkt.mk: packet parsing, checksums, builders; their tests and fuzz target.
-libmoatcommon_a_SOURCES += common/pkt.c common/pkt_offload.c common/pkt6.c common/pkt.h
+libmoatcommon_a_SOURCES += common/pkt.c common/pkt_offload.c common/pkt_gso.c common/pkt6.c common/pkt.h
 
 MOAT_UNIT_TESTS += tests/unit/test_pkt
 tests_unit_test_pkt_SOURCES = tests/unit/test_pkt.c tests/unit/t.h
@@ -20,3 +20,7 @@ EXTRA_DIST += tests/fuzz/corpus/pkt
 MOAT_UNIT_TESTS += tests/unit/test_pkt6
 tests_unit_test_pkt6_SOURCES = tests/unit/test_pkt6.c tests/unit/t.h
 tests_unit_test_pkt6_LDADD = $(MOAT_COMMON_LIBS)
+
+MOAT_UNIT_TESTS += tests/unit/test_pkt_gso
+tests_unit_test_pkt_gso_SOURCES = tests/unit/test_pkt_gso.c tests/unit/t.h
+tests_unit_test_pkt_gso_LDADD = $(MOAT_COMMON_LIBS)

@@ -66,9 +66,9 @@ usage(FILE *f)
 "  --timeout-icmp S            (default 30)\n"
 "Packet buffers:\n"
 "  --buffers N                 buffers in the shared pool (default 4096;\n"
-"                              devnet: 1024)\n"
-"  --buffer-size BYTES         bytes per buffer (default 2048; devnet: 66048,\n"
-"                              room for a 64 KiB TCP super-frame)\n"
+"                              devnet: 1024; xen: 512)\n"
+"  --buffer-size BYTES         bytes per buffer (default 2048; devnet and\n"
+"                              xen: 66048, room for a 64 KiB TCP super-frame)\n"
 "  -h, --help                  this text\n",
 	    MAX_CLIENT_LINKS, CTL_DEFAULT_SOCKET);
 }
@@ -261,6 +261,14 @@ parse_args(int argc, char **argv, uint32_t *nbufs, uint32_t *bufsz)
 	 * must hold one. Pages of the pool are touched only when used. */
 	if (M.backend == BACKEND_DEVNET && !bufs_given) {
 		*nbufs = 1024;
+		*bufsz = 66048;
+	}
+	/* On Xen too, so that netbackd offers TSO to clients and the
+	 * NetVM; but half as many, as the VM has 64 MB: the buffers ever
+	 * touched are at most 32 MB, and a busy VM touches far fewer (the
+	 * free list is a stack: the same few buffers come back). */
+	if (M.backend == BACKEND_XEN && !bufs_given) {
+		*nbufs = 512;
 		*bufsz = 66048;
 	}
 }

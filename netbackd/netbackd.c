@@ -189,8 +189,9 @@ nb_unwatch(struct nb *nb, int fd)
 static void
 gift_reserve(struct nb *nb)
 {
-	/* a pool too small to spare a reserve (tests) gives none */
-	uint32_t want = nb->shm.reg[QREGION_PACKETS].q.own_count < NATD_RESERVE_BUFS * 4 ?
+	/* A pool too small to spare a reserve (tests) gives none. Xen's
+	 * 512 (64 KiB each, in a 64 MB VM) spares one and keeps half. */
+	uint32_t want = nb->shm.reg[QREGION_PACKETS].q.own_count < NATD_RESERVE_BUFS * 2 ?
 	    0 : NATD_RESERVE_BUFS;
 
 	for (uint32_t i = 0; i < want; i++) {

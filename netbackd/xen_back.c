@@ -163,13 +163,10 @@ xen_open(struct nb *nb)
 	memset(&xb_g, 0, sizeof(xb_g));
 	xb_g.nb = nb;
 	/*
-	 * TSO to clients only when a super-frame fits one buffer. The
-	 * supervisor gives the Xen backend 2048-byte buffers today; giving
-	 * it devnet's 66048 turns TSO on, and then every egress must carry
-	 * super-frames: client vifs that take GSO do, others count drops,
-	 * and the uplink netfront (xfront_tx) drops them all until it
-	 * learns GSO towards the NetVM, which would stall clients' TCP to
-	 * the outside.
+	 * TSO to clients only when a super-frame fits one buffer (the
+	 * supervisor's default for Xen). Every egress then carries
+	 * super-frames: whole to a client or NetVM that negotiated GSO,
+	 * cut into segments (pkt_gso.c) for one that did not.
 	 */
 	xb_g.gso = nb_buf_size(nb) >= XEN_NETIF_MAX_TX_SIZE;
 	if ((x = xen_choose()) == NULL)
@@ -215,15 +212,12 @@ xen_send(struct nb *nb, const struct mq_desc *d)
 			v = &xb_g.vif[i];
 			break;
 		}
-	if (v == NULL || v->rxq_len == XB_RXQ) {
+	if (v == NULL) {
 		xb_g.st.rx_drops++;
 		nb_buf_free(nb, d->buf);
 		return;
 	}
-	i = (int)((v->rxq_head + v->rxq_len) % XB_RXQ);
-	v->rxq[i].d = *d;
-	v->rxq[i].t_ms = now_ms();
-	v->rxq_len++;
+	xb_rx_queue(v, d);
 }
 
 /* The end of the core's batch: fill the clients' RX rings, push the uplink's TX. */
@@ -253,9 +247,7 @@ xen_tick(struct nb *nb, uint64_t now)
 			if (now - v->rxq[v->rxq_head].t_ms < XB_RXQ_MS)
 				break;
 			xb_g.st.rx_drops++;
-			nb_buf_free(nb, v->rxq[v->rxq_head].d.buf);
-			v->rxq_head = (v->rxq_head + 1) % XB_RXQ;
-			v->rxq_len--;
+			xb_rxq_pop(v, 1);
 		}
 	}
 	for (i = 0; i < XB_MAXVIF; i++)

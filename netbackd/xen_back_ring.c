@@ -43,9 +43,14 @@ static struct {
 	uint32_t	 start;		/* first RX ring index */
 	unsigned	 need, seg0;
 	int		 gso;		/* slot 1 is a GSO extra */
+	int		 cut;		/* a segment in cutbuf: no pool buffer */
 	uint16_t	 id[XEN_NETIF_NR_SLOTS_MIN];
 	struct mq_desc	 d;
 } rb[XB_BATCH];
+/* Segments cut for clients without TSO, one per batch entry: private
+ * memory, so cutting takes no pool buffer (natd's reserve is half the
+ * pool, and one super-frame makes up to 46 segments). */
+static uint8_t cutbuf[XB_BATCH][XB_MTU + 14 + 2];
 
 /* Guest TX: the client's frames, to natd */
 
@@ -275,6 +280,54 @@ xb_tx_work(struct xvif *v, int *did)
 
 /* Guest RX: natd's frames, into the client */
 
+static int
+rxq_put(struct xvif *v, const struct mq_desc *d)
+{
+	unsigned i;
+
+	if (v->rxq_len == XB_RXQ) {
+		xb_g.st.rx_drops++;
+		nb_buf_free(xb_g.nb, d->buf);
+		return -1;
+	}
+	i = (v->rxq_head + v->rxq_len) % XB_RXQ;
+	v->rxq[i].d = *d;
+	v->rxq[i].t_ms = now_ms();
+	v->rxq_len++;
+	return 0;
+}
+
+/* Whether natd's frame d must be cut for v: a super-frame of a family
+ * the client did not ask for (feature-gso-tcpv4/6), or no feature-sg. */
+static int
+rx_needs_cut(const struct xvif *v, const struct mq_desc *d)
+{
+	int v6 = d->gso_type == MQ_GSO_TCPV6;
+
+	return (d->gso_type == MQ_GSO_TCPV4 || v6) &&
+	    (!v->fe_sg || !(v->fe_gso & (v6 ? XB_GSO_V6 : XB_GSO_V4)));
+}
+
+void
+xb_rx_queue(struct xvif *v, const struct mq_desc *d)
+{
+	rxq_put(v, d);
+}
+
+void
+xb_rxq_pop(struct xvif *v, int free_buf)
+{
+	if (v->rxq_len == 0)
+		return;
+	if (free_buf)
+		nb_buf_free(xb_g.nb, v->rxq[v->rxq_head].d.buf);
+	v->rxq_head = (v->rxq_head + 1) % XB_RXQ;
+	v->rxq_len--;
+	/* Whatever was being cut went with it. */
+	v->cut_on = 0;
+	v->cut_next = 0;
+}
+
 /*
  * How a queued frame can go to this client: 0 as it is, 1 as a
  * super-frame (a GSO extra after its first slot), -1 not at all (dropped
@@ -300,15 +353,8 @@ rx_shape(struct xvif *v, struct mq_desc *d, uint8_t *src)
 			    (d->flags & MQ_F_NEEDS_CSUM) ? why : "no partial checksum");
 			return -1;
 		}
-		if (g.segs > 1) {
-			/* No software segmentation here: a client that
-			 * takes no TSO loses the frame, counted. */
-			if (!v->fe_sg || !(v->fe_gso & (v6 ? XB_GSO_V6 : XB_GSO_V4))) {
-				xb_g.st.rx_gso_drops++;
-				return -1;
-			}
-			return 1;
-		}
+		if (g.segs > 1)
+			return 1;	/* xb_rx_push cut it if the client takes none */
 		d->gso_type = MQ_GSO_NONE;
 		d->gso_size = 0;
 	}
@@ -344,13 +390,42 @@ again:
 		struct mq_desc *d = &v->rxq[v->rxq_head].d;
 		unsigned need = (d->len + XEN_PAGE_SIZE - 1) / XEN_PAGE_SIZE, c;
 		uint8_t *src = nb_buf(nb, d->buf) + d->off;
-		int gso;
+		int gso, cut = 0;
 
-		if ((gso = rx_shape(v, d, src)) < 0) {
+		if (v->cut_on || rx_needs_cut(v, d)) {
+			/*
+			 * A super-frame this client takes no TSO for: cut
+			 * here, a segment per RX slot as slots come, into
+			 * private memory. The cutter keeps the headers it
+			 * checked until the last segment is out.
+			 */
+			const char *why;
+
+			if (!v->cut_on) {
+				if (pkt_gso_cut_init(&v->cut, src, d->len,
+				    d->gso_type == MQ_GSO_TCPV6, d->gso_size, XB_MTU, &why) != 0) {
+					log_rl(LOG_LVL_INFO, "%s: super-frame from natd "
+					    "dropped: %s", v->name, why);
+					xb_g.st.rx_drops++;
+					xb_rxq_pop(v, 1);
+					continue;
+				}
+				v->cut_on = 1;
+				v->cut_next = 0;
+				xb_g.st.rx_gso_cut++;
+			}
+			if (prod == v->rx_cons)
+				break;
+			rb[npk].d = *d;
+			rb[npk].d.len = (uint32_t)pkt_gso_cut(&v->cut, v->cut_next, src,
+			    cutbuf[npk], sizeof(cutbuf[npk]));
+			src = cutbuf[npk];
+			need = 1;
+			gso = 0;
+			cut = 1;
+		} else if ((gso = rx_shape(v, d, src)) < 0) {
 			xb_g.st.rx_drops++;
-			nb_buf_free(nb, d->buf);
-			v->rxq_head = (v->rxq_head + 1) % XB_RXQ;
-			v->rxq_len--;
+			xb_rxq_pop(v, 1);
 			continue;
 		}
 		/* The extra slot takes a posted buffer too (netif.h). */
@@ -361,7 +436,10 @@ again:
 		rb[npk].need = need;
 		rb[npk].seg0 = nseg;
 		rb[npk].gso = gso;
-		rb[npk].d = *d;
+		rb[npk].cut = cut;
+		if (!cut)
+			rb[npk].d = *d;
+		d = &rb[npk].d;
 		for (k = 0; k < need; k++) {
 			struct netif_rx_request r;
 			struct xen_gcopy *g;
@@ -385,8 +463,11 @@ again:
 			g->status = GNTST_general_error;
 		}
 		v->rx_cons += need;
-		v->rxq_head = (v->rxq_head + 1) % XB_RXQ;
-		v->rxq_len--;
+		if (!cut) {
+			/* The buffer travels in rb[] until the copy is done. */
+			xb_rxq_pop(v, 0);
+		} else if (++v->cut_next == v->cut.g.segs)
+			xb_rxq_pop(v, 1);	/* all its segments are in cutbuf */
 		npk++;
 	}
 	if (npk == 0) {
@@ -409,7 +490,8 @@ again:
 	if (copy_failed) {
 		/* The client posted buffers it did not grant us. */
 		for (i = 0; i < npk; i++)
-			nb_buf_free(nb, rb[i].d.buf);
+			if (!rb[i].cut)
+				nb_buf_free(nb, rb[i].d.buf);
 		xb_vif_fail(v, "RX grant copy failed");
 		return;
 	}
@@ -450,7 +532,8 @@ again:
 		}
 		xb_g.st.rx_pkts++;
 		xb_g.st.rx_gso += (uint64_t)gso;
-		nb_buf_free(nb, rb[i].d.buf);
+		if (!rb[i].cut)
+			nb_buf_free(nb, rb[i].d.buf);
 	}
 	v->rx_rsp = v->rx_cons;
 	/* Responses before the producer; pairs with the frontend's acquire. */

@@ -61,11 +61,8 @@ vif_disconnect(struct xvif *v)
 	x->gunmap(x, v->rx);
 	v->tx = v->rx = NULL;
 	v->evport = -1;
-	while (v->rxq_len > 0) {
-		nb_buf_free(xb_g.nb, v->rxq[v->rxq_head].d.buf);
-		v->rxq_head = (v->rxq_head + 1) % XB_RXQ;
-		v->rxq_len--;
-	}
+	while (v->rxq_len > 0)
+		xb_rxq_pop(v, 1);
 	xb_g.st.vifs_connected--;
 }
 

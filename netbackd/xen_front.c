@@ -77,6 +77,8 @@ struct xfront {
 	uint16_t	 tx_free[XF_TXPAGES];
 	unsigned	 ntx_free;
 	int		 watching_b;
+	int		 be_gso;	/* XB_GSO_*: super-frames the backend takes on our TX */
+	int		 we_gso;	/* XB_GSO_*: what we asked for on our RX */
 	uint64_t	 storm_t0, storm_n;
 	union netif_rx_slot rxwin[XNR_RX_RING_SIZE];
 	uint16_t	 expect[XNR_RX_RING_SIZE];
@@ -208,8 +210,18 @@ xf_setup(struct xenb *b, struct xfront *f)
 		W("request-rx-copy", "1");
 		W("feature-rx-notify", "1");
 		W("feature-sg", "1");
-		/* The NetVM's Linux netback then finishes checksums itself. */
-		W("feature-no-csum-offload", "1");
+		if (f->we_gso) {
+			/* Super-frames on our RX. Linux keeps TSO only with
+			 * checksum offload, so we take partial checksums
+			 * too and finish them (xf_rx_offload). */
+			W("feature-gso-tcpv4", "1");
+			W("feature-gso-tcpv6", "1");
+			W("feature-ipv6-csum-offload", "1");
+		} else {
+			/* The NetVM's Linux netback then finishes
+			 * checksums itself. */
+			W("feature-no-csum-offload", "1");
+		}
 		W("state", "%u", (unsigned)XB_CONNECTED);
 #undef W
 		if (x->xs_tx_end(x, t, 0) == 0)
@@ -307,6 +319,32 @@ xf_reneg_step(struct xenb *b, struct xfront *f, enum xenbus_state bs)
 		f->reneg = XF_RN_NONE;
 		xf_set_state(b, f, XB_INITIALISING);
 	}
+}
+
+/*
+ * What the backend takes (its feature keys: absent, or anything but 0 or
+ * 1, is no) and what we ask for: super-frames both ways only when our
+ * buffers hold one. Without them our TX cuts super-frames (xfront_tx).
+ */
+static void
+xf_read_gso(struct xenb *b, struct xfront *f)
+{
+	char p[160];
+	uint64_t sg = 0, v4 = 0, v6 = 0;
+
+	snprintf(p, sizeof(p), "%s/feature-sg", f->bpath);
+	if (xen_xs_read_uint(b->x, 0, p, 1, &sg) != 0)
+		sg = 0;
+	snprintf(p, sizeof(p), "%s/feature-gso-tcpv4", f->bpath);
+	if (xen_xs_read_uint(b->x, 0, p, 1, &v4) != 0)
+		v4 = 0;
+	snprintf(p, sizeof(p), "%s/feature-gso-tcpv6", f->bpath);
+	if (xen_xs_read_uint(b->x, 0, p, 1, &v6) != 0)
+		v6 = 0;
+	f->be_gso = 0;
+	if (b->gso && sg == 1)
+		f->be_gso = (v4 == 1 ? XB_GSO_V4 : 0) | (v6 == 1 ? XB_GSO_V6 : 0);
+	f->we_gso = b->gso ? XB_GSO_V4 | XB_GSO_V6 : 0;
 }
 
 /* Read our device dir (dom0's keys) and the backend's state; act. */
@@ -430,6 +468,7 @@ xf_update(struct xenb *b, struct xfront *f)
 			xf_fail(b, f, "backend without feature-rx-copy");
 			break;
 		}
+		xf_read_gso(b, f);
 		if (xf_setup(b, f) != 0) {
 			xf_disconnect(b, f);
 			xf_set_state(b, f, XB_CLOSING);
@@ -532,6 +571,46 @@ again:
 	return did;
 }
 
+/*
+ * A received frame's offloads, on our private copy f: a GSO extra makes
+ * it a super-frame for natd, checked as a client's are (the egress
+ * segments by its headers), and only if we asked for them; a partial
+ * checksum (csum_blank, which we accept when we ask for GSO) is finished
+ * here, or left to the egress for a super-frame. NETRXF_data_validated
+ * is the NetVM's word, and not taken. 0, or -1 to drop.
+ */
+static int
+xf_rx_offload(struct xenb *b, struct xfront *f, const struct xnv_rx_pkt *p,
+    uint8_t *fr, struct mq_desc *d)
+{
+	struct pkt_gso g;
+	const char *why;
+	int v6 = p->gso_type == XEN_NETIF_GSO_TYPE_TCPV6;
+
+	if (p->gso_size != 0) {
+		if (!(f->we_gso & (v6 ? XB_GSO_V6 : XB_GSO_V4)) ||
+		    pkt_gso_check(fr, d->len, v6, p->gso_size, XB_MTU, &g, &why) != 0) {
+			log_rl(LOG_LVL_INFO, "uplink: super-frame dropped: %s",
+			    f->we_gso ? why : "GSO was not asked for");
+			return -1;
+		}
+		if (g.segs > 1) {
+			d->flags = MQ_F_NEEDS_CSUM;
+			d->csum_start = g.csum_start;
+			d->csum_offset = g.csum_off;
+			d->gso_size = p->gso_size;
+			d->gso_type = v6 ? MQ_GSO_TCPV6 : MQ_GSO_TCPV4;
+			b->st.up_rx_gso++;
+			return 0;
+		}
+		/* One segment's worth: a plain frame, partial checksum. */
+		return pkt_csum_complete(fr, d->len);
+	}
+	if (p->flags & NETRXF_csum_blank)
+		return pkt_csum_complete(fr, d->len);
+	return 0;
+}
+
 /* Our RX: the NetVM's frames, copied out and handed to natd. */
 static int
 xf_rx(struct xenb *b, struct xfront *f)
@@ -598,8 +677,13 @@ again:
 				d.buf = buf;
 				d.len = p.total;
 				d.port = MQ_PORT_UPLINK;
-				b->st.up_rx_pkts++;
-				nb_rx(nb, &d);
+				if (xf_rx_offload(b, f, &p, dst, &d) != 0) {
+					b->st.up_drops++;
+					nb_buf_free(nb, buf);
+				} else {
+					b->st.up_rx_pkts++;
+					nb_rx(nb, &d);
+				}
 			}
 		} else
 			b->st.up_drops++;
@@ -652,6 +736,40 @@ xfront_on_event(struct xenb *b, int port)
 	return 0;
 }
 
+/*
+ * A super-frame for a NetVM that takes none: each segment is cut straight
+ * into a granted page of its own, one slot each, complete checksums.
+ * All or nothing: 0, or -1 when there is no room for every segment.
+ */
+static int
+xf_tx_cut(struct xenb *b, struct xfront *f, const struct pkt_gso_cut *c,
+    const uint8_t *src)
+{
+	union netif_tx_slot *ring = (union netif_tx_slot *)f->txs->ring;
+	unsigned i;
+
+	if (c->g.segs > f->ntx_free ||
+	    (uint32_t)(f->tx_prod - f->tx_cons) + c->g.segs > XNR_TX_RING_SIZE)
+		return -1;
+	for (i = 0; i < c->g.segs; i++) {
+		uint16_t id = f->tx_free[--f->ntx_free];
+		struct netif_tx_request r;
+
+		r.size = (uint16_t)pkt_gso_cut(c, i, src,
+		    f->txpg + (size_t)id * XEN_PAGE_SIZE, XEN_PAGE_SIZE);
+		r.gref = f->txrefs[id];
+		r.offset = 0;
+		r.flags = 0;
+		r.id = id;
+		f->tx_pending[id] = 1;
+		memcpy(&ring[f->tx_prod & (XNR_TX_RING_SIZE - 1)].req, &r, sizeof(r));
+		f->tx_prod++;
+		b->st.up_tx_pkts++;
+	}
+	b->st.up_gso_cut++;
+	return 0;
+}
+
 /* Our TX: a frame of natd's, to the NetVM. */
 void
 xfront_tx(struct xenb *b, const struct mq_desc *d)
@@ -659,22 +777,47 @@ xfront_tx(struct xenb *b, const struct mq_desc *d)
 	struct xfront *f = b->up;
 	union netif_tx_slot *ring;
 	const uint8_t *src;
-	unsigned need, k;
+	unsigned need, k, gso = 0;
+	int v6 = d->gso_type == MQ_GSO_TCPV6;
 
-	if (!f->connected || d->gso_type != MQ_GSO_NONE) {
-		b->st.up_drops++;
-		nb_buf_free(b->nb, d->buf);
-		return;
-	}
-	need = (d->len + XEN_PAGE_SIZE - 1) / XEN_PAGE_SIZE;
-	if (need == 0 || need > XEN_NETIF_NR_SLOTS_MIN || need > f->ntx_free ||
-	    (uint32_t)(f->tx_prod - f->tx_cons) + need > XNR_TX_RING_SIZE) {
+	if (!f->connected) {
 		b->st.up_drops++;
 		nb_buf_free(b->nb, d->buf);
 		return;
 	}
 	src = nb_buf(b->nb, d->buf) + d->off;
-	if ((d->flags & MQ_F_NEEDS_CSUM) &&
+	if (d->gso_type != MQ_GSO_NONE) {
+		struct pkt_gso_cut c;
+		const char *why;
+
+		/* natd's word is checked as a client's would be: the
+		 * NetVM, or our cutter, segments by these headers. */
+		if ((d->gso_type != MQ_GSO_TCPV4 && !v6) || !(d->flags & MQ_F_NEEDS_CSUM) ||
+		    pkt_gso_cut_init(&c, src, d->len, v6, d->gso_size, XB_MTU, &why) != 0 ||
+		    d->csum_start != c.g.csum_start || d->csum_offset != c.g.csum_off) {
+			log_rl(LOG_LVL_INFO, "uplink: super-frame from natd dropped");
+			b->st.up_drops++;
+			nb_buf_free(b->nb, d->buf);
+			return;
+		}
+		if (!(f->be_gso & (v6 ? XB_GSO_V6 : XB_GSO_V4))) {
+			if (xf_tx_cut(b, f, &c, src) != 0)
+				b->st.up_drops++;
+			nb_buf_free(b->nb, d->buf);
+			return;
+		}
+		gso = c.g.segs > 1;
+	}
+	need = (d->len + XEN_PAGE_SIZE - 1) / XEN_PAGE_SIZE;
+	if (need == 0 || need > XEN_NETIF_NR_SLOTS_MIN || need > f->ntx_free ||
+	    (uint32_t)(f->tx_prod - f->tx_cons) + need + gso > XNR_TX_RING_SIZE) {
+		b->st.up_drops++;
+		nb_buf_free(b->nb, d->buf);
+		return;
+	}
+	/* A super-frame keeps its partial checksum: the NetVM's stack
+	 * finishes each segment's (csum_blank). */
+	if (!gso && (d->flags & MQ_F_NEEDS_CSUM) &&
 	    pkt_csum_complete((uint8_t *)src, d->len) != 0) {
 		b->st.up_drops++;
 		nb_buf_free(b->nb, d->buf);
@@ -694,11 +837,28 @@ xfront_tx(struct xenb *b, const struct mq_desc *d)
 		r.flags = (uint16_t)(k + 1 < need ? NETTXF_more_data : 0);
 		r.id = id;
 		r.size = (uint16_t)(k == 0 ? d->len : chunk);
+		if (k == 0 && gso)
+			r.flags |= NETTXF_extra_info | NETTXF_csum_blank |
+			    NETTXF_data_validated;
 		f->tx_pending[id] = 1;
 		memcpy(&ring[f->tx_prod & (XNR_TX_RING_SIZE - 1)].req, &r, sizeof(r));
 		f->tx_prod++;
+		if (k == 0 && gso) {
+			/* The GSO extra follows the first slot; the
+			 * backend answers it NETIF_RSP_NULL. */
+			union netif_tx_slot e;
+
+			memset(&e, 0, sizeof(e));
+			e.extra.type = XEN_NETIF_EXTRA_TYPE_GSO;
+			e.extra.u.gso.size = d->gso_size;
+			e.extra.u.gso.type = v6 ? XEN_NETIF_GSO_TYPE_TCPV6 :
+			    XEN_NETIF_GSO_TYPE_TCPV4;
+			memcpy(&ring[f->tx_prod & (XNR_TX_RING_SIZE - 1)], &e, sizeof(e));
+			f->tx_prod++;
+		}
 	}
 	b->st.up_tx_pkts++;
+	b->st.up_tx_gso += gso;
 	nb_buf_free(b->nb, d->buf);
 }
 

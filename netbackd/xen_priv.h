@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 #include "nb.h"
+#include "pkt.h"
 #include "ring.h"
 #include "xen_if.h"
 #include "xen_proto.h"
@@ -49,10 +50,13 @@ struct xen_stats {
 	char		last_violation[96];
 	uint64_t	tx_gso;		/* super-frames from clients handed to natd */
 	uint64_t	rx_gso;		/* super-frames copied into clients */
-	uint64_t	rx_gso_drops;	/* ...not, the client takes no GSO (in rx_drops too) */
 	uint64_t	up_renegs;	/* uplink: fresh connections after a close or restart */
 	uint64_t	connects;	/* client rings mapped and channel bound (tried) */
 	uint64_t	connects_deferred;	/* ...held back: that client reconnected too often */
+	uint64_t	rx_gso_cut;	/* super-frames cut into segments for a client without GSO */
+	uint64_t	up_gso_cut;	/* ...for a NetVM without GSO */
+	uint64_t	up_tx_gso;	/* super-frames sent whole to the NetVM */
+	uint64_t	up_rx_gso;	/* super-frames received whole from the NetVM */
 };
 
 struct xvif {
@@ -84,6 +88,11 @@ struct xvif {
 	} rxq[XB_RXQ];
 	unsigned	 rxq_head, rxq_len;
 	uint64_t	 storm_t0, storm_n;
+	/* The head of rxq being cut into segments for a client that takes
+	 * no TSO (xb_rx_push): the headers checked, the next segment. */
+	uint8_t		 cut_on;
+	unsigned	 cut_next;
+	struct pkt_gso_cut cut;
 };
 
 struct xfront;
@@ -112,6 +121,12 @@ const struct xen_stats *xen_backend_stats(void);
  * from its queue. *did is set when there was work. */
 int	xb_tx_work(struct xvif *v, int *did);
 void	xb_rx_push(struct xvif *v, int *did);
+/* Queue natd's frame d for the client's RX (a super-frame the client
+ * takes no TSO for is cut into segments as xb_rx_push sends it); takes
+ * d's buffer. xb_rxq_pop drops the head of the queue, its buffer freed
+ * if free_buf. */
+void	xb_rx_queue(struct xvif *v, const struct mq_desc *d);
+void	xb_rxq_pop(struct xvif *v, int free_buf);
 
 /* Client vifs' XenStore state machine (xen_back_xs.c) */
 void	xb_on_xs(struct nb *nb, void *arg);	/* watch events */

@@ -14,7 +14,9 @@
  * without reading them (a guest gives the pages to its stack). One loop
  * only: injecting needs the core in this process. The 64 KiB row is a
  * TCP super-frame to a client that wrote feature-gso-tcpv4: 16 data slots
- * and a GSO extra per frame.
+ * and a GSO extra per frame; the "cut" row the same super-frames to a
+ * client that did not, cut into 46 MSS-sized segments by netbackd
+ * (pkt_gso.c), in frames per second of super-frames.
  *
  * The pool has the supervisor's devnet buffer size (66048), the size at
  * which the backend offers TSO.
@@ -77,9 +79,9 @@ row(const char *mode, const char *dir, unsigned size, int gso, double fn)
 {
 	double fm = floor_memcpy(size);
 
-	printf("%-14s %-3s %6u%-4s %10.3f %8.2f %10.3f %8.2f %7.1fx\n", mode, dir, size,
-	    gso ? " GSO" : "", fn / 1e6, fn * size * 8 / 1e9, fm / 1e6,
-	    fm * size * 8 / 1e9, fm / fn);
+	printf("%-14s %-3s %6u%-4s %10.3f %8.2f %9.0f %10.3f %8.2f %8.0f %7.1fx\n", mode,
+	    dir, size, gso == 2 ? " cut" : gso ? " GSO" : "", fn / 1e6, fn * size * 8 / 1e9,
+	    fn > 0 ? 1e9 / fn : 0, fm / 1e6, fm * size * 8 / 1e9, 1e9 / fm, fm / fn);
 	fflush(stdout);
 }
 
@@ -128,14 +130,18 @@ post_rx(struct tfront *tf, unsigned n)
 	tf->x->ev_notify(tf->x, (uint32_t)tf->port);
 }
 
-/* natd -> client, in this process (see the top). Frames per second. */
+/* natd -> client, in this process (see the top). Frames per second.
+ * gso 2: super-frames to a client without TSO, cut in netbackd; counted
+ * as super-frames, each taking one RX slot per segment. */
 static double
 to_client(struct tfront *tf, uint16_t port, unsigned size, int gso)
 {
 	static uint8_t hdr[64];
-	unsigned slots = (size + XEN_PAGE_SIZE - 1) / XEN_PAGE_SIZE + (gso ? 1 : 0);
+	unsigned segs = (size - 54 + MSS - 1) / MSS;
+	unsigned slots = gso == 2 ? segs : (size + XEN_PAGE_SIZE - 1) / XEN_PAGE_SIZE + (gso ? 1 : 0);
 	const struct xen_stats *st = xen_backend_stats();
 	uint64_t start = st->rx_pkts, gso0 = st->rx_gso, drops0 = st->rx_drops;
+	uint64_t cut0 = st->rx_gso_cut;
 	struct mq_desc d;
 	double t0 = tu_now_s(), t;
 
@@ -164,12 +170,16 @@ to_client(struct tfront *tf, uint16_t port, unsigned size, int gso)
 		nbh_inject(&d, hdr, size < 54 ? size : 54, room);
 		t = tu_now_s();
 	} while (t - t0 < SECS);
-	if ((gso && st->rx_gso == gso0) || st->rx_drops != drops0) {
-		fprintf(stderr, "bench_netif: RX dropped %llu frames, %llu super-frames sent\n",
-		    (unsigned long long)(st->rx_drops - drops0),
-		    (unsigned long long)(st->rx_gso - gso0));
+	if ((gso == 1 && st->rx_gso == gso0) || (gso == 2 && st->rx_gso_cut == cut0) ||
+	    st->rx_drops != drops0) {
+		fprintf(stderr, "bench_netif: RX dropped %llu frames, %llu super-frames sent, "
+		    "%llu cut\n", (unsigned long long)(st->rx_drops - drops0),
+		    (unsigned long long)(st->rx_gso - gso0),
+		    (unsigned long long)(st->rx_gso_cut - cut0));
 		return 0;
 	}
+	if (gso == 2)
+		return (double)(st->rx_pkts - start) / segs / (t - t0);
 	return (double)(st->rx_pkts - start) / (t - t0);
 }
 
@@ -363,6 +373,11 @@ run(int one_process)
 		for (i = 0; i < 2; i++)
 			row("one core", "RX", sizes[i], 0, to_client(&tf, (uint16_t)port, sizes[i], 0));
 		row("one core", "RX", GSO, 1, to_client(&tf, (uint16_t)port, GSO, 1));
+		/* The same client, now as one that took no TSO. */
+		for (i = 0; i < XB_MAXVIF; i++)
+			if (xb_g.vif[i].used && xb_g.vif[i].port == port)
+				xb_g.vif[i].fe_gso = 0;
+		row("one core", "RX", GSO, 2, to_client(&tf, (uint16_t)port, GSO, 2));
 	}
 	if (!one_process)
 		nbh_stop(sh, nbh);
@@ -377,8 +392,8 @@ main(void)
 
 	printf("bench_netif: netback on the fake Xen (grant copy = memcpy), %d s a row;"
 	    " floor = memcpy of the same bytes in page pieces, same run\n", SECS);
-	printf("%-14s %-3s %10s %10s %8s %10s %8s %8s\n", "mode", "dir", "frame",
-	    "Mframes/s", "Gbit/s", "floor Mf/s", "floor Gb", "ratio");
+	printf("%-14s %-3s %10s %10s %8s %9s %10s %8s %8s %8s\n", "mode", "dir", "frame",
+	    "Mframes/s", "Gbit/s", "ns/frame", "floor Mf/s", "floor Gb", "floor ns", "ratio");
 	fflush(stdout);
 	/* The one-process run in a child: the backend's state is global. */
 	if ((pid = fork()) == 0)

@@ -5,7 +5,9 @@
  * Byte 0 picks the ring: even = TX requests from a client (12-byte slots),
  * odd = RX responses from the NetVM (8-byte slots, expected id = slot).
  * Whatever the input, an accepted packet must describe only bytes inside
- * the published slots and inside each 4 KiB page, with sizes adding up.
+ * the published slots and inside each 4 KiB page, with sizes adding up,
+ * and a GSO extra only of a known type with a non-zero MSS (seeds: 64 KiB
+ * super-frames over 16 data slots plus the extra, both rings).
  * The super-frame and checksum checks on the frames themselves are
  * common/pkt_offload.c's, fuzzed by fuzz_pkt.
  */
@@ -88,6 +90,10 @@ rx(const uint8_t *d, size_t n)
 		CHECK(sum == p.total);
 		if (p.verdict == XNV_OK)
 			CHECK(p.total >= XNV_ETH_HLEN);
+		/* A GSO extra the uplink acts on is a known type, MSS set. */
+		if (p.gso_size || p.gso_type)
+			CHECK(p.gso_size != 0 && (p.gso_type == XEN_NETIF_GSO_TYPE_TCPV4 ||
+			    p.gso_type == XEN_NETIF_GSO_TYPE_TCPV6));
 		off += p.nslots;
 	}
 }

@@ -12,6 +12,8 @@
  * and as a partial checksum to finish: what pkt_gso_check accepts must
  * describe the frame exactly, and where pkt_parse and pkt_csum_locate both
  * accept a frame they must agree, and the completed checksum must verify.
+ * Accepted super-frames are also cut into segments (pkt_gso.c), each of
+ * which must be a valid frame carrying its share of the payload.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -129,6 +131,42 @@ check_v6(const struct pkt_view *v)
 		abort();
 }
 
+/*
+ * What the checker accepts, software segmentation cuts (pkt_gso.c): every
+ * segment must parse, verify both checksums, stay within the MTU, and
+ * the payloads must put the super-frame's back together.
+ */
+static void
+check_cut(const uint8_t *f, size_t n, int v6, uint16_t gso_size,
+    const struct pkt_gso *g)
+{
+	static uint8_t seg[1600];
+	struct pkt_gso_cut c;
+	struct pkt_view v;
+	const char *why = NULL;
+	size_t at = g->hdr_len, k;
+	unsigned i;
+
+	if (pkt_gso_cut_init(&c, f, n, v6, gso_size, 1500, &why) != 0) {
+		CHECK(g->segs == 0 && why != NULL);
+		return;
+	}
+	CHECK(c.g.segs == g->segs && c.g.hdr_len == g->hdr_len);
+	for (i = 0; i < c.g.segs; i++) {
+		k = pkt_gso_cut(&c, i, f, seg, sizeof(seg));
+		CHECK(k > g->hdr_len && k == pkt_gso_cut_len(&c, i));
+		CHECK(k - ETH_HLEN_ <= 1500);
+		CHECK(pkt_parse(&v, seg, k) == PKT_OK && v.ip_end == k);
+		CHECK(v.has_l4 && v.proto == IPPROTO_TCP_ && !v.is_frag);
+		CHECK(pkt_l4_csum_ok(&v));
+		CHECK(v6 || pkt_ip4_csum_ok(&v));
+		CHECK(memcmp(seg + g->hdr_len, f + at, k - g->hdr_len) == 0);
+		at += k - g->hdr_len;
+	}
+	CHECK(at == n);
+	CHECK(pkt_gso_cut(&c, i, f, seg, sizeof(seg)) == 0);
+}
+
 static void
 check_gso(uint8_t *f, size_t n, int v6, uint16_t gso_size)
 {
@@ -153,6 +191,7 @@ check_gso(uint8_t *f, size_t n, int v6, uint16_t gso_size)
 	CHECK(pkt_csum_locate(f, n, &cs, &co) == 0);
 	CHECK(cs == g.csum_start && co == g.csum_off);
 	CHECK(pkt_csum_complete(f, n) == 0);
+	check_cut(f, n, v6, gso_size, &g);
 }
 
 static void

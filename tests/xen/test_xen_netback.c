@@ -1146,6 +1146,19 @@ bkey(unsigned bdom, unsigned dom, const char *key)
 	return v;
 }
 
+static const char *
+bkey_at(const char *dir, const char *key)
+{
+	static char v[32];
+	char p[160], *s;
+	unsigned len;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, key);
+	snprintf(v, sizeof(v), "%s", (s = X0->xs_read(X0, 0, p, &len)) ? s : "(none)");
+	free(s);
+	return v;
+}
+
 /* A client that sends one 3000-byte super-frame where TSO is not offered. */
 static int
 c_gso_unoffered(struct tfront *t, struct ctl *c)
@@ -1338,23 +1351,96 @@ gso_both_ways(void)
 	fx_domain_destroy(W, dom);
 }
 
-/* A client that sends TSO but does not take it: its echo is dropped and
- * counted; plain frames still come back. */
+/*
+ * The segments of a super-frame f (len bytes, v6 or not, built by
+ * frame_tcp) at mss, as a receiver that takes no TSO must get them: each
+ * a frame of its own within the MTU, checksums complete, the headers of
+ * f with the IP length and (IPv4) the id counting up, the sequence
+ * number advanced by what came before, PSH on the last only, and the
+ * payloads f's. recv(arg, buf, cap) gets the next frame. 0 when all is
+ * right, else which segment was wrong (1-based, plus 1000 * what).
+ */
+static int
+check_segments(const uint8_t *f, size_t len, int v6, uint16_t mss,
+    int (*recv)(void *, uint8_t *, size_t), void *arg)
+{
+	static uint8_t back[65536];
+	size_t hl = v6 ? 74 : 54, at = hl;
+	unsigned i, n = (unsigned)((len - hl + mss - 1) / mss);
+
+	for (i = 0; i < n; i++) {
+		size_t pl = len - at < mss ? len - at : mss;
+		uint32_t seq = (uint32_t)f[hl - 16] << 24, got;
+		int r = recv(arg, back, sizeof(back));
+
+		seq += (uint32_t)(at - hl);
+		if (r != (int)(hl + pl))
+			return 1000 + (int)i + 1;
+		if (!tcp_csum_ok(back, (size_t)r, v6))
+			return 2000 + (int)i + 1;
+		if (!v6 && (tu_fold(tu_sum16(0, back + 14, 20)) != 0xffff ||
+		    (back[16] << 8 | back[17]) != r - 14 ||
+		    (back[18] << 8 | back[19]) != (int)((f[18] << 8 | f[19]) + i)))
+			return 3000 + (int)i + 1;
+		if (v6 && (back[18] << 8 | back[19]) != r - 54)
+			return 3000 + (int)i + 1;
+		got = (uint32_t)back[hl - 16] << 24 | (uint32_t)back[hl - 15] << 16 |
+		    (uint32_t)back[hl - 14] << 8 | back[hl - 13];
+		if (got != seq)
+			return 4000 + (int)i + 1;
+		if ((back[hl - 7] & 0x08) != (i + 1 == n ? 0x08 : 0) ||
+		    (back[hl - 7] & 0x10) == 0)
+			return 5000 + (int)i + 1;
+		if (memcmp(back, f, 14) != 0 || memcmp(back + hl, f + at, pl) != 0)
+			return 6000 + (int)i + 1;
+		at += pl;
+	}
+	return 0;
+}
+
+static int
+recv_client(void *arg, uint8_t *buf, size_t cap)
+{
+	struct netif_extra_info ex;
+	uint16_t fl;
+	int n = grecv(arg, buf, cap, TMO, &ex, &fl);
+
+	/* Plain frames: no extra, no partial checksum. */
+	return n > 0 && (ex.type != 0 || (fl & (NETRXF_extra_info | NETRXF_csum_blank))) ? -5 : n;
+}
+
+/*
+ * A client that sends TSO but does not take it: the echo of each of its
+ * super-frames (IPv4, IPv6) comes back cut into MSS-sized segments,
+ * checked as its stack would; then plain frames still come back.
+ */
 static int
 c_gso_sender_only(struct tfront *t, struct ctl *c)
 {
-	static uint8_t f[60000], back[65536];
-	struct netif_extra_info e = gso_extra(MSS, XEN_NETIF_GSO_TYPE_TCPV4), ex;
-	uint16_t fl;
+	static uint8_t f[2][60000];
+	struct netif_extra_info e;
+	int v6, r;
 
-	frame_tcp(f, sizeof(f), 0, 4);
-	if (tf_queue(t, f, sizeof(f), 16, NETTXF_csum_blank, &e) < 0)
-		return 1;
+	/* Both at once: 84 segments for the 64 RX buffers posted, so the
+	 * second is cut partly now, the rest as buffers come back. */
+	for (v6 = 0; v6 < 2; v6++) {
+		frame_tcp(f[v6], sizeof(f[v6]), v6, 4);
+		e = gso_extra(v6 ? MSS6 : MSS, v6 ? XEN_NETIF_GSO_TYPE_TCPV6 : XEN_NETIF_GSO_TYPE_TCPV4);
+		if (tf_queue(t, f[v6], sizeof(f[v6]), 16, NETTXF_csum_blank, &e) < 0)
+			return 1;
+	}
 	tf_publish(t);
-	if (grecv(t, back, sizeof(back), 300, &ex, &fl) != -1)
-		return 2;
-	frame_arp(f, (const uint8_t *)"\x00\x16\x3e\x5e\x6c\x08", 1, 2);
-	if (tf_ping(t, f, 42, 1, 0, TMO) != 0)
+	for (v6 = 0; v6 < 2; v6++) {
+		r = check_segments(f[v6], sizeof(f[v6]), v6, v6 ? MSS6 : MSS, recv_client, t);
+		if (r != 0) {
+			c->bad = (uint64_t)(v6 * 10000 + r);
+			break;
+		}
+		c->ok++;
+	}
+	tf_reap(t);
+	frame_arp(f[0], (const uint8_t *)"\x00\x16\x3e\x5e\x6c\x08", 1, 2);
+	if (tf_ping(t, f[0], 42, 1, 0, TMO) != 0)
 		return 3;
 	c->done = 1;
 	while (!c->stop)
@@ -1366,15 +1452,17 @@ static void
 gso_to_plain_client(void)
 {
 	unsigned dom = next_dom++;
-	uint64_t g0 = SH2->st.tx_gso, rd0 = SH2->st.rx_gso_drops, d0 = SH2->st.rx_drops;
+	uint64_t g0 = SH2->st.tx_gso, d0 = SH2->st.rx_drops, c0 = SH2->st.rx_gso_cut;
 	pid_t pid;
 
 	pid = gspawn(FW2, dom, 0, C, c_gso_sender_only);
 	T_EQ_INT(wait_connected(C), 0);
 	T_ASSERT(wait_done(C, 1, pid));
-	T_EQ_INT(SH2->st.tx_gso, g0 + 1);
-	T_EQ_INT(SH2->st.rx_gso_drops, rd0 + 1);
-	T_EQ_INT(SH2->st.rx_drops, d0 + 1);
+	T_EQ_INT(C->bad, 0);
+	T_EQ_INT(C->ok, 2);
+	T_EQ_INT(SH2->st.tx_gso, g0 + 2);
+	T_EQ_INT(SH2->st.rx_gso_cut, c0 + 2);
+	T_EQ_INT(SH2->st.rx_drops, d0);
 	C->stop = 1;
 	T_EQ_INT(finish(pid), 0);
 	T_EQ_INT(dom0_remove_vif(X0, FW2, dom, 0, TMO), 0);
@@ -1464,7 +1552,7 @@ b_gso_over_64k(struct tfront *t)
 /* Answered, dropped, not fatal (as Linux): a GSO extra on a tiny frame
  * without a TCP header, the wrong family, segments over the MTU, an MSS
  * of 1, a frame with trailing bytes past its IP length, an IPv6 header
- * behind an IPv4 ethertype, TCP options past the end of a tiny frame. */
+ * behind an IPv4 ethertype, UDP, TCP options past the end of a tiny frame. */
 static void
 b_gso_drops(struct tfront *t)
 {
@@ -1486,6 +1574,9 @@ b_gso_drops(struct tfront *t)
 	e = gso_extra(MSS6, XEN_NETIF_GSO_TYPE_TCPV6);
 	tf_queue(t, f, 30000, 8, NETTXF_csum_blank, &e);
 	tf_publish(t);
+	frame_udp(f, 3000, inet_addr("10.137.0.9"), inet_addr("8.8.8.8"), 1);
+	tf_queue(t, f, 3000, 1, NETTXF_csum_blank, &e);	/* not TCP */
+	tf_publish(t);
 	frame_tcp(f, 74, 0, 3);
 	f[34 + 12] = 0xf0;	/* 60 bytes of TCP header in 40 */
 	e = gso_extra(1000, XEN_NETIF_GSO_TYPE_TCPV4);	/* within the MTU */
@@ -1498,7 +1589,7 @@ b_gso_drops(struct tfront *t)
 static void gso_hostile_size0(void) { ghostile(b_gso_size0, 1, "GSO size zero", 0); }
 static void gso_hostile_type(void) { ghostile(b_gso_type, 1, "bad GSO type", 0); }
 static void gso_hostile_over_64k(void) { ghostile(b_gso_over_64k, 1, "larger than the packet", 0); }
-static void gso_hostile_drops(void) { ghostile(b_gso_drops, 0, NULL, 7); }
+static void gso_hostile_drops(void) { ghostile(b_gso_drops, 0, NULL, 8); }
 
 static void
 gso_teardown(void)
@@ -1743,6 +1834,8 @@ churn(void)
 static unsigned next_netvm = 500;
 typedef int (*nvfn)(struct tnetvm *, struct ctl *);
 
+static unsigned netvm_fw = FW;	/* whose uplink the next NetVM serves */
+
 static pid_t
 spawn_netvm(unsigned nv, struct ctl *c, nvfn fn)
 {
@@ -1750,7 +1843,7 @@ spawn_netvm(unsigned nv, struct ctl *c, nvfn fn)
 
 	fx_domain_create(W, nv);
 	memset((void *)c, 0, sizeof(*c));
-	if (dom0_add_uplink(X0, FW, nv, "00:16:3e:5e:6c:fa") < 0)
+	if (dom0_add_uplink(X0, netvm_fw, nv, "00:16:3e:5e:6c:fa") < 0)
 		return -1;
 	if ((pid = fork()) == 0) {
 		/* never outlive the test */
@@ -1758,7 +1851,7 @@ spawn_netvm(unsigned nv, struct ctl *c, nvfn fn)
 		struct xen_if *x = fx_open(W, nv);
 		struct tnetvm n;
 
-		if (x == NULL || tn_connect(&n, x, FW, TMO) < 0) {
+		if (x == NULL || tn_connect(&n, x, netvm_fw, TMO) < 0) {
 			c->failed = 1;
 			_exit(10);
 		}
@@ -1828,6 +1921,108 @@ uplink_traffic(void)
 	T_EQ_INT(fx_grants_active(W, FW), 0);
 	T_ASSERT(good_alive());
 }
+
+/*
+ * The uplink on the TSO firewall. A NetVM offering TSO (nv_gso): each of
+ * its super-frames (IPv4, IPv6) reaches natd whole and natd's echo goes
+ * back whole, with its GSO extra and csum_blank. One that does not: the
+ * echo comes back cut into segments (check_segments). Either way a GSO
+ * extra on a UDP frame, or with segments over the MTU, is dropped and
+ * counted, and traffic goes on.
+ */
+static int
+recv_netvm(void *arg, uint8_t *buf, size_t cap)
+{
+	struct tnetvm *n = arg;
+	int r = tn_recv(n, buf, cap, TMO);
+
+	return r > 0 && (n->last_gso_size != 0 ||
+	    (n->last_flags & (NETTXF_extra_info | NETTXF_csum_blank))) ? -5 : r;
+}
+
+static int
+nv_gso(struct tnetvm *n, struct ctl *c)
+{
+	static uint8_t f[65536], back[65536];
+	int v6, r;
+
+	for (v6 = 0; v6 < 2; v6++) {
+		uint16_t mss = v6 ? MSS6 : MSS;
+		uint8_t type = v6 ? XEN_NETIF_GSO_TYPE_TCPV6 : XEN_NETIF_GSO_TYPE_TCPV4;
+
+		frame_tcp(f, 60000, v6, 5);
+		if (tn_send_gso(n, f, 60000, mss, type) != 0)
+			return 1;
+		if (tn_gso) {
+			r = tn_recv(n, back, sizeof(back), TMO);
+			if (r != 60000 || memcmp(back, f, 60000) != 0 ||
+			    n->last_gso_size != mss || n->last_gso_type != type ||
+			    (n->last_flags & (NETTXF_extra_info | NETTXF_csum_blank)) !=
+			    (NETTXF_extra_info | NETTXF_csum_blank))
+				c->bad = (uint64_t)(v6 * 10 + 1);
+		} else if ((r = check_segments(f, 60000, v6, mss, recv_netvm, n)) != 0)
+			c->bad = (uint64_t)(v6 * 10000 + r);
+		if (c->bad)
+			break;
+		c->ok++;
+	}
+	/* GSO on a frame that is not TCP, segments over the MTU: dropped,
+	 * not fatal. */
+	frame_udp(f, 3000, inet_addr("1.1.1.1"), inet_addr("10.137.0.10"), 1);
+	if (tn_send_gso(n, f, 3000, MSS, XEN_NETIF_GSO_TYPE_TCPV4) != 0)
+		return 2;
+	frame_tcp(f, 30000, 0, 6);
+	if (tn_send_gso(n, f, 30000, 9000, XEN_NETIF_GSO_TYPE_TCPV4) != 0)
+		return 2;
+	if (nv_echo(n, 300) != 0)
+		return 3;
+	c->done = 1;
+	while (!c->stop)
+		usleep(1000);
+	return 0;
+}
+
+static void
+uplink_gso_with(int offered)
+{
+	unsigned nv = next_netvm++;
+	uint64_t rx0 = SH2->st.up_rx_gso, tx0 = SH2->st.up_tx_gso, cut0 = SH2->st.up_gso_cut;
+	uint64_t d0 = SH2->st.up_drops, v0 = SH2->st.violations, t0;
+	char p[96];
+	pid_t pid;
+
+	netvm_fw = FW2;
+	tn_gso = offered;
+	pid = spawn_netvm(nv, C, nv_gso);
+	netvm_fw = FW;
+	T_EQ_INT(wait_connected(C), 0);
+	/* Our netfront asks for super-frames (and so partial checksums). */
+	snprintf(p, sizeof(p), "/local/domain/%u/device/vif/0", FW2);
+	T_EQ_STR(bkey_at(p, "feature-gso-tcpv4"), "1");
+	T_EQ_STR(bkey_at(p, "feature-gso-tcpv6"), "1");
+	T_EQ_STR(bkey_at(p, "feature-sg"), "1");
+	t0 = tu_now_ms();
+	while (!C->done && kill(pid, 0) == 0 && tu_now_ms() - t0 < 10000)
+		usleep(1000);
+	T_EQ_INT(C->bad, 0);
+	T_EQ_INT(C->ok, 2);
+	T_EQ_INT(C->done, 1);
+	T_EQ_INT(SH2->st.up_rx_gso, rx0 + 2);
+	T_EQ_INT(SH2->st.up_tx_gso, tx0 + (offered ? 2 : 0));
+	T_EQ_INT(SH2->st.up_gso_cut, cut0 + (offered ? 0 : 2));
+	T_EQ_INT(SH2->st.up_drops, d0 + 2);	/* UDP, MSS 9000 */
+	T_EQ_INT(SH2->st.violations, v0);
+	C->stop = 1;
+	T_EQ_INT(finish(pid), 0);
+	tn_gso = 0;
+	fx_domain_destroy(W, nv);
+	dom0_remove_uplink(X0, FW2, nv);
+	usleep(50000);
+	T_ASSERT(good2_alive());
+}
+
+static void uplink_gso_whole(void) { uplink_gso_with(1); }
+static void uplink_gso_cut(void) { uplink_gso_with(0); }
 
 static void (*the_nvbad)(struct tnetvm *);
 
@@ -2000,6 +2195,16 @@ nvb_rx_bad_extra(struct tnetvm *n)
 	tn_rx_push(n, n->rx_cons);
 }
 
+/* A super-frame whose GSO extra says MSS 0. */
+static void
+nvb_rx_gso_zero(struct tnetvm *n)
+{
+	static uint8_t f[8192];
+
+	frame_udp(f, 8000, inet_addr("1.1.1.1"), inet_addr("10.137.0.10"), 0);
+	tn_send_gso(n, f, 8000, 0, XEN_NETIF_GSO_TYPE_TCPV4);
+}
+
 static void
 nvb_rx_prod_ahead(struct tnetvm *n)
 {
@@ -2040,6 +2245,7 @@ static void uplink_rx_past_page(void) { uplink_hostile(nvb_rx_past_page, 1, "pas
 static void uplink_rx_too_many(void) { uplink_hostile(nvb_rx_too_many, 1, "too many RX slots"); }
 static void uplink_rx_bad_extra(void) { uplink_hostile(nvb_rx_bad_extra, 1, "extra info type"); }
 static void uplink_rx_prod_ahead(void) { uplink_hostile(nvb_rx_prod_ahead, 1, "never posted"); }
+static void uplink_rx_gso_zero(void) { uplink_hostile(nvb_rx_gso_zero, 1, "bad RX GSO extra"); }
 static void uplink_rx_error_status(void) { uplink_hostile(nvb_rx_error_status, 0, NULL); }
 static void uplink_storm(void) { uplink_hostile(nvb_storm, 1, "event storm"); }
 
@@ -2512,6 +2718,8 @@ main(void)
 	T_RUN(gso_hostile_type);
 	T_RUN(gso_hostile_over_64k);
 	T_RUN(gso_hostile_drops);
+	T_RUN(uplink_gso_whole);
+	T_RUN(uplink_gso_cut);
 	T_RUN(gso_teardown);
 	T_RUN(uplink_traffic);
 	T_RUN(uplink_tx_unknown_id);
@@ -2523,6 +2731,7 @@ main(void)
 	T_RUN(uplink_rx_too_many);
 	T_RUN(uplink_rx_bad_extra);
 	T_RUN(uplink_rx_prod_ahead);
+	T_RUN(uplink_rx_gso_zero);
 	T_RUN(uplink_rx_error_status);
 	T_RUN(uplink_storm);
 	T_RUN(uplink_traffic);

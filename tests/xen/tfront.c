@@ -725,6 +725,8 @@ tn_wait(struct tnetvm *n, int want, int timeout_ms)
 	return (int)(tu_now_ms() - t0);
 }
 
+int tn_gso;
+
 int
 tn_connect(struct tnetvm *n, struct xen_if *x, unsigned fdom, int timeout_ms)
 {
@@ -738,6 +740,11 @@ tn_connect(struct tnetvm *n, struct xen_if *x, unsigned fdom, int timeout_ms)
 	snprintf(n->fpath, sizeof(n->fpath), "/local/domain/%u/device/vif/0", fdom);
 	wr(x, n->bpath, "feature-rx-copy", "1");
 	wr(x, n->bpath, "feature-sg", "1");
+	if (tn_gso) {
+		/* As Linux netback does: TSO offered to the frontend. */
+		wr(x, n->bpath, "feature-gso-tcpv4", "1");
+		wr(x, n->bpath, "feature-gso-tcpv6", "1");
+	}
 	tn_switch(n, XB_INITWAIT);
 	snprintf(p, sizeof(p), "%s/state", n->fpath);
 	if (xs_wait_state(x, p, XB_CONNECTED, timeout_ms) < 0)
@@ -793,6 +800,64 @@ tn_send(struct tnetvm *n, const uint8_t *frame, uint16_t len)
 	return 0;
 }
 
+int
+tn_send_gso(struct tnetvm *n, const uint8_t *frame, uint16_t len, uint16_t gso_size,
+    uint8_t gso_type)
+{
+	union netif_rx_slot *ring = (union netif_rx_slot *)n->rxs->ring;
+	unsigned ndata = (len + XEN_PAGE_SIZE - 1) / XEN_PAGE_SIZE, k, c = 0;
+	uint64_t t0 = tu_now_ms();
+
+	while ((uint32_t)(__atomic_load_n(&n->rxs->req_prod, __ATOMIC_ACQUIRE) -
+	    n->rx_cons) < ndata + 1) {
+		if (tu_now_ms() - t0 > 2000)
+			return -1;
+		usleep(1000);
+	}
+	/* Data slot, the GSO extra, then the other data slots (rx.c). */
+	for (k = 0; k < ndata + 1; k++) {
+		union netif_rx_slot *sl = &ring[(n->rx_cons + k) & (XNR_RX_RING_SIZE - 1)];
+		struct netif_rx_request q;
+		struct netif_rx_response r;
+		struct xen_gcopy g;
+		size_t chunk;
+
+		memcpy(&q, &sl->req, sizeof(q));
+		if (k == 1) {
+			struct netif_extra_info e;
+
+			memset(&e, 0, sizeof(e));
+			e.type = XEN_NETIF_EXTRA_TYPE_GSO;
+			e.u.gso.size = gso_size;
+			e.u.gso.type = gso_type;
+			memcpy(&sl->extra, &e, sizeof(e));
+			continue;
+		}
+		chunk = len - c * XEN_PAGE_SIZE;
+		if (chunk > XEN_PAGE_SIZE)
+			chunk = XEN_PAGE_SIZE;
+		memset(&g, 0, sizeof(g));
+		g.local = (void *)(frame + c * XEN_PAGE_SIZE);
+		g.ref = q.gref;
+		g.domid = (uint16_t)n->fdom;
+		g.len = (uint16_t)chunk;
+		g.to_foreign = 1;
+		if (n->x->gcopy(n->x, &g, 1) < 0 || g.status != 0)
+			return -1;
+		r.id = q.id;
+		r.offset = 0;
+		r.flags = (uint16_t)(c + 1 < ndata ? NETRXF_more_data : 0);
+		if (k == 0)
+			r.flags |= NETRXF_extra_info | NETRXF_csum_blank | NETRXF_data_validated;
+		r.status = (int16_t)chunk;
+		memcpy(&sl->rsp, &r, sizeof(r));
+		c++;
+	}
+	n->rx_cons += ndata + 1;
+	tn_rx_push(n, n->rx_cons);
+	return 0;
+}
+
 void
 tn_rx_raw(struct tnetvm *n, const struct netif_rx_response *r, int use_req_id)
 {
@@ -811,7 +876,7 @@ tn_recv(struct tnetvm *n, uint8_t *buf, size_t cap, int timeout_ms)
 	union netif_tx_slot *ring = (union netif_tx_slot *)n->txs->ring;
 	uint64_t t0 = tu_now_ms();
 	size_t got = 0, total = 0;
-	int first = 1;
+	int first = 1, extras = 0, more = 0;
 
 	for (;;) {
 		uint32_t prod = __atomic_load_n(&n->txs->req_prod, __ATOMIC_ACQUIRE);
@@ -823,8 +888,32 @@ tn_recv(struct tnetvm *n, uint8_t *buf, size_t cap, int timeout_ms)
 			size_t own;
 
 			memcpy(&q, &ring[n->tx_cons & (XNR_TX_RING_SIZE - 1)].req, sizeof(q));
-			if (first)
+			if (extras) {
+				/* An extra after the first slot: NULL answer. */
+				struct netif_extra_info e;
+
+				memcpy(&e, &q, sizeof(e));
+				if (e.type == XEN_NETIF_EXTRA_TYPE_GSO) {
+					n->last_gso_size = e.u.gso.size;
+					n->last_gso_type = e.u.gso.type;
+				}
+				extras = (e.flags & XEN_NETIF_EXTRA_FLAG_MORE) != 0;
+				r.id = 0;
+				r.status = NETIF_RSP_NULL;
+				memcpy(&ring[n->tx_cons & (XNR_TX_RING_SIZE - 1)].rsp, &r, sizeof(r));
+				n->tx_cons++;
+				__atomic_store_n(&n->txs->rsp_prod, n->tx_cons, __ATOMIC_RELEASE);
+				if (!more)
+					return (int)got;
+				continue;
+			}
+			if (first) {
 				total = q.size;
+				n->last_gso_size = 0;
+				n->last_gso_type = 0;
+				n->last_flags = q.flags;
+				extras = (q.flags & NETTXF_extra_info) != 0;
+			}
 			own = (q.flags & NETTXF_more_data) ? (first ? XEN_PAGE_SIZE : q.size) :
 			    total - got;
 			if (!first)
@@ -850,7 +939,8 @@ tn_recv(struct tnetvm *n, uint8_t *buf, size_t cap, int timeout_ms)
 			__atomic_store_n(&n->txs->rsp_prod, n->tx_cons, __ATOMIC_RELEASE);
 			n->x->ev_notify(n->x, (uint32_t)n->port);
 			first = 0;
-			if (!(q.flags & NETTXF_more_data))
+			more = (q.flags & NETTXF_more_data) != 0;
+			if (!more && !extras)
 				return (int)got;
 		}
 		if (tu_now_ms() - t0 > (uint64_t)timeout_ms)

@@ -103,12 +103,21 @@ struct tnetvm {
 	uint32_t		 txref, rxref, evch;	/* of the current connection */
 	unsigned		 nconn;		/* connections made */
 	uint32_t		 attach_tx, attach_rx;	/* rsp_prod found at connect */
+	/* tn_recv: the last frame's first flags and GSO extra (0: none) */
+	uint16_t		 last_flags, last_gso_size;
+	uint8_t			 last_gso_type;
 };
+/* Nonzero: the next tn_connect offers feature-gso-tcpv4/6, as Linux. */
+extern int tn_gso;
 int	dom0_add_uplink(struct xen_if *x0, unsigned fdom, unsigned netvm, const char *mac);
 void	dom0_remove_uplink(struct xen_if *x0, unsigned fdom, unsigned netvm);
 int	tn_connect(struct tnetvm *n, struct xen_if *x, unsigned fdom, int timeout_ms);
 /* Deliver a frame into the firewall's posted RX buffers (one slot). */
 int	tn_send(struct tnetvm *n, const uint8_t *frame, uint16_t len);
+/* Deliver a super-frame as Linux netback does: data slots of a page,
+ * the GSO extra after the first, csum_blank. */
+int	tn_send_gso(struct tnetvm *n, const uint8_t *frame, uint16_t len,
+	    uint16_t gso_size, uint8_t gso_type);
 /* Raw RX response in the next slot (consumes one posted request). */
 void	tn_rx_raw(struct tnetvm *n, const struct netif_rx_response *r, int use_req_id);
 void	tn_rx_push(struct tnetvm *n, uint32_t prod);
