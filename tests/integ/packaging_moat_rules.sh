@@ -171,6 +171,15 @@ eq "flows: a cut list says so" "$(tail -1 <<<"$out")" "2 of 9000 flows shown (th
 printf 'not json' >"$tmp/bad.out"
 FAKE_OUT=$tmp/bad.out run sys-moat flows >/dev/null 2>"$tmp/err"; rc=$?
 if [[ $rc -ne 0 ]] && grep -q 'no flow list' "$tmp/err"; then ok "flows: an answer that is not a flow list is an error"; else nok "flows: an answer that is not a flow list is an error (rc $rc)"; fi
+# The qube is not trusted: its strings reach dom0's terminal printable only,
+# and fields of the wrong type do not stop the table.
+printf '{"flows": [{"client": "\\u001b]0;pwned\\u0007x", "proto": 6, "remote": ["a"], "rport": "80", "age": "x", "bytes_in": -5, "bytes_out": 1.5, "state": "\\u009b2J", "rule": null}], "total": "many"}\n' >"$tmp/hostile.json"
+out=$(FAKE_OUT=$tmp/hostile.json run sys-moat flows); rc=$?
+if [[ $rc -eq 0 ]] && ! LC_ALL=C grep -q '[^[:print:]]' <<<"$out" && grep -q '?]0;pwned?x' <<<"$out"; then
+	ok "flows: a hostile answer prints, control characters replaced"
+else
+	nok "flows: a hostile answer prints, control characters replaced (rc $rc)"; diag "$(cat -v <<<"$out")"
+fi
 FAKE_RC=75 run sys-moat flows >/dev/null 2>&1; rc=$?
 eq "flows: the service's failure is moat-rules' exit status" "$rc" 75
 # top: three samples a second apart; 192.0.2.81 moves 300000 bytes a
