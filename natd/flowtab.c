@@ -425,12 +425,12 @@ entry_sane(const struct flowtab *t, uint32_t i)
 		return 0;
 	if (((e->flags & FT_F_REDIRECT) != 0) != (e->rdst != e->odst))
 		return 0;
-	/* A forward is never pending or blocked (natd's own table decides
-	 * it), never redirected, and always TCP or UDP to a real port. */
 	/* Counters are whatever natd counted, but a flow cannot have
 	 * started after its last packet. */
 	if (t->cnt[i].start > e->last)
 		return 0;
+	/* A forward is never pending or blocked (natd's own table decides
+	 * it), never redirected, and always TCP or UDP to a real port. */
 	if (e->kind == FT_K_FWD && (e->state != FT_ACTIVE ||
 	    (e->flags & FT_F_REDIRECT) || e->proto == 1 || e->csport == 0 ||
 	    e->nsport == 0))

@@ -371,6 +371,51 @@ test_restart(void)
 	free(mem);
 }
 
+/* IPv6 flows count the same way, and show their own addresses with the
+ * client's IPv4 one (the filter matches either). */
+static void
+test_ipv6(void)
+{
+	static const uint8_t remote[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 0x80 };
+	struct tl *t = tl6();
+	struct pkt_view v;
+	size_t out, in;
+	json_t *root, *f;
+
+	out = mk6(F, MAC_V1, MAC_C1, nh_ip6_c1, remote, IPPROTO_UDP_, 64,
+	    40000, 53, 0, 10);
+	tl_in(t, 1, F, out);
+	T_EQ_INT(t->nfr, 1);
+	verdict_rule(t, t->fr[0].seq, VERDICT_ACCEPT, RULE_ID_QUBES | 7);
+	T_EQ_INT(last6(t, 0, &v), 0);
+	in = mk6(F, MAC_GW, MAC_UP, remote, nh_ip6_us, IPPROTO_UDP_, 60, 53,
+	    v.sport, 0, 300);
+	tl_in(t, 0, F, in);
+	tl_in(t, 0, F, mk6(F, MAC_GW, MAC_UP, remote, nh_ip6_us, IPPROTO_UDP_,
+	    60, 53, v.sport, 0, 300));
+	root = flows(t, "fd09::11", 100);
+	T_EQ_INT(ival(root, "total"), 0);	/* not that client's */
+	json_decref(root);
+	root = flows(t, "fd09::10", 100);	/* the flow's source */
+	T_EQ_INT(ival(root, "total"), 1);
+	T_EQ_STR(sval(json_array_get(json_object_get(root, "flows"), 0), "src"),
+	    "fd09::10");
+	json_decref(root);
+	root = flows(t, "10.137.0.10", 100);
+	T_EQ_INT(ival(root, "total"), 1);
+	f = json_array_get(json_object_get(root, "flows"), 0);
+	T_EQ_INT(ival(f, "family"), 6);
+	T_EQ_STR(sval(f, "client"), "10.137.0.10");
+	T_EQ_STR(sval(f, "remote"), "2001:db8::80");
+	T_EQ_STR(sval(f, "rule"), "qubes:7");
+	T_EQ_INT(ival(f, "packets_out"), 1);
+	T_EQ_INT(ival(f, "bytes_out"), (json_int_t)out);
+	T_EQ_INT(ival(f, "packets_in"), 2);
+	T_EQ_INT(ival(f, "bytes_in"), 2 * (json_int_t)in);
+	json_decref(root);
+	tl_free(t);
+}
+
 int
 main(void)
 {
@@ -381,5 +426,6 @@ main(void)
 	T_RUN(test_bounds);
 	T_RUN(test_escaping);
 	T_RUN(test_restart);
+	T_RUN(test_ipv6);
 	return t_done();
 }
