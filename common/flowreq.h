@@ -66,6 +66,12 @@ enum verdict_action {
 	VERDICT_REJECT = 3,	/* TCP RST, or ICMP admin-prohibited */
 };
 
+/* flow_verdict.rule: which rule decided. Below RULE_ID_QUBES, the index
+ * of a JSON rule (policyd/jrules.c); natd shows it in moat.Flows. */
+#define RULE_ID_QUBES		0x8000	/* | the Qubes rule's 4-digit key */
+#define RULE_ID_QPOLICY		0xfffe	/* the Qubes policy key */
+#define RULE_ID_DEFAULT		0xffff	/* no rule: fail closed, inter-VM default */
+
 struct flow_verdict {
 	uint32_t	seq;		/* echoes flow_req.seq */
 	uint8_t		action;		/* enum verdict_action */

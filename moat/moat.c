@@ -64,6 +64,7 @@ usage(FILE *f)
 "  --timeout-udp S             (default 30)\n"
 "  --timeout-udp-stream S      (default 120)\n"
 "  --timeout-icmp S            (default 30)\n"
+"  --flows-view-max N          flows one moat.Flows answer lists (default 10000)\n"
 "Packet buffers:\n"
 "  --buffers N                 buffers in the shared pool (default 4096;\n"
 "                              devnet: 1024; xen: 512)\n"
@@ -99,6 +100,7 @@ static const struct option longopts[] = {
 	{ "timeout-udp", required_argument, NULL, O_NATD },
 	{ "timeout-udp-stream", required_argument, NULL, O_NATD },
 	{ "timeout-icmp", required_argument, NULL, O_NATD },
+	{ "flows-view-max", required_argument, NULL, O_NATD },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };

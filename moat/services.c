@@ -311,7 +311,7 @@ svc_test_break_ring(const char *arg, struct result *r, char **buf)
 
 static const struct service {
 	const char	*name;
-	int		 arg;		/* 0: none, 1: required */
+	int		 arg;		/* 0: none, 1: required, 2: optional */
 	enum proc_id	 target;	/* PROC_MOAT: handled here */
 	enum call_kind	 kind;
 	void		(*local)(const char *, struct result *, char **);
@@ -322,6 +322,7 @@ static const struct service {
 	{ "moat.DumpRejects", 0, PROC_NATD, CK_PLAIN, NULL },
 	{ "moat.Logs", 1, PROC_MOAT, CK_PLAIN, svc_logs },
 	{ "moat.Debug", 1, PROC_MOAT, CK_PLAIN, svc_debug },
+	{ "moat.Flows", 2, PROC_NATD, CK_PLAIN, NULL },	/* +CLIENT: only its flows */
 #ifdef MOAT_TEST_HOOKS
 	{ "moat.TestSyscall", 1, PROC_MOAT, CK_PLAIN, svc_test_syscall },
 	{ "moat.TestBreakRing", 1, PROC_MOAT, CK_PLAIN, svc_test_break_ring },
@@ -348,7 +349,7 @@ dispatch(const char *service, const char *arg, const char *source, int in_fd,
 		fail(conn, from_agent, agent_callid, 127, "moat: unknown service '%s'", service);
 		goto out;
 	}
-	if (s->arg && arg[0] == '\0') {
+	if (s->arg == 1 && arg[0] == '\0') {
 		fail(conn, from_agent, agent_callid, 2, "%s needs an argument (%s+ARG)", service, service);
 		goto out;
 	}

@@ -24,7 +24,8 @@ natd_flowtab_bytes(uint32_t nflows)
 		return 0;
 	return sizeof(struct ft_hdr) + (size_t)nflows * sizeof(struct ft_entry) +
 	    2 * (size_t)ft_nbuckets(nflows) * sizeof(uint32_t) +
-	    (size_t)nflows * sizeof(struct ft_addr6);
+	    (size_t)nflows * sizeof(struct ft_addr6) +
+	    (size_t)nflows * sizeof(struct ft_count);
 }
 
 /*
@@ -83,6 +84,7 @@ ft_attach(struct flowtab *t, void *mem, size_t len, uint32_t nflows,
 	    (size_t)nflows * sizeof(struct ft_entry));
 	t->bucket_in = t->bucket_out + nb;
 	t->a6 = (struct ft_addr6 *)(t->bucket_in + nb);
+	t->cnt = (struct ft_count *)(t->a6 + nflows);
 	t->nflows = nflows;
 	t->mask = nb - 1;
 	t->free_head = FT_NIL;
@@ -260,6 +262,8 @@ ft_alloc(struct flowtab *t)
 	t->free_head = t->ent[i].lru_next;
 	memset(&t->ent[i], 0, sizeof(t->ent[i]));
 	memset(&t->a6[i], 0, sizeof(t->a6[i]));
+	memset(&t->cnt[i], 0, sizeof(t->cnt[i]));
+	t->cnt[i].rule = FT_RULE_NONE;
 	t->ent[i].next_out = t->ent[i].next_in = FT_NIL;
 	t->ent[i].lru_prev = t->ent[i].lru_next = FT_NIL;
 	return i;
@@ -357,6 +361,7 @@ ft_remove(struct flowtab *t, uint32_t idx)
 	 * a stale flow here. */
 	memset(e, 0, sizeof(*e));
 	memset(&t->a6[idx], 0, sizeof(t->a6[idx]));
+	memset(&t->cnt[idx], 0, sizeof(t->cnt[idx]));
 	e->next_out = e->next_in = e->lru_prev = FT_NIL;
 	e->lru_next = t->free_head;
 	t->free_head = idx;
@@ -420,6 +425,10 @@ entry_sane(const struct flowtab *t, uint32_t i)
 		return 0;
 	if (((e->flags & FT_F_REDIRECT) != 0) != (e->rdst != e->odst))
 		return 0;
+	/* Counters are whatever natd counted, but a flow cannot have
+	 * started after its last packet. */
+	if (t->cnt[i].start > e->last)
+		return 0;
 	/* A forward is never pending or blocked (natd's own table decides
 	 * it), never redirected, and always TCP or UDP to a real port. */
 	if (e->kind == FT_K_FWD && (e->state != FT_ACTIVE ||
@@ -456,6 +465,7 @@ ft_rebuild(struct flowtab *t, int (*keep)(void *, const struct ft_entry *),
 		    (keep != NULL && !keep(arg, e))) {
 			memset(e, 0, sizeof(*e));
 			memset(&t->a6[i], 0, sizeof(t->a6[i]));
+			memset(&t->cnt[i], 0, sizeof(t->cnt[i]));
 			drop++;
 			continue;
 		}
@@ -471,6 +481,7 @@ ft_rebuild(struct flowtab *t, int (*keep)(void *, const struct ft_entry *),
 			continue;
 		memset(e, 0, sizeof(*e));
 		memset(&t->a6[i], 0, sizeof(t->a6[i]));
+		memset(&t->cnt[i], 0, sizeof(t->cnt[i]));
 		e->next_out = e->next_in = e->lru_prev = FT_NIL;
 		e->lru_next = t->free_head;
 		t->free_head = i;

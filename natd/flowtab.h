@@ -25,6 +25,11 @@
  * (struct ft_addr6). Lookups compare tags and then the whole addresses,
  * so two addresses sharing a tag are still two flows; an IPv4 lookup
  * never matches an IPv6 entry nor the reverse.
+ *
+ * What moat.Flows shows and the fast path does not need to find a flow
+ * (counters, start time, the rule that decided it) is in a third array
+ * indexed like the entries (struct ft_count), so the entry stays one cache
+ * line and a lookup never touches it.
  */
 #ifndef MOAT_NATD_FLOWTAB_H
 #define MOAT_NATD_FLOWTAB_H
@@ -34,7 +39,7 @@
 #include <assert.h>
 
 #define FT_MAGIC	0x6e617466u	/* "natf" */
-#define FT_VERSION	2	/* 2: the IPv6 address array */
+#define FT_VERSION	3	/* 2: the IPv6 address array; 3: the counters */
 #define FT_NIL		0xffffffffu
 /* Flow indices fit in 20 bits so that a flow_req seq can carry one (nat.h). */
 #define FT_MAX_FLOWS	(1u << 20)
@@ -117,6 +122,23 @@ struct ft_addr6 {
 };
 static_assert(sizeof(struct ft_addr6) == 32, "two IPv6 addresses");
 
+/*
+ * A flow's counters and history. Only natd writes them, one packet at a
+ * time, so plain adds are enough. Directions are the client's: out is
+ * what the client sent, in what it received. Packets count 32 bits (they
+ * wrap after 4 Gi frames of one flow; bytes do not).
+ */
+#define FT_RULE_NONE	0xfffd	/* not decided yet (pending) */
+struct ft_count {
+	uint64_t	bytes[2];	/* [0] out, [1] in: frame bytes */
+	uint32_t	pkts[2];
+	uint32_t	start;		/* created, CLOCK_MONOTONIC seconds (<= last) */
+	uint16_t	rule;		/* flow_verdict.rule that decided it; for a
+					 * forward, the forward rule's index */
+	uint16_t	pad;
+};
+static_assert(sizeof(struct ft_count) == 32, "flow counters: half a cache line");
+
 struct ft_hdr {
 	uint32_t	magic;
 	uint32_t	version;
@@ -150,6 +172,7 @@ struct flowtab {
 	uint32_t	 nused;
 	struct ft_client client[FT_NPORTS];
 	struct ft_addr6	*a6;		/* nflows of them, after the buckets */
+	struct ft_count	*cnt;		/* nflows of them, after a6 */
 };
 
 /* Bytes the memfd must hold for nflows entries, 0 when nflows is out of

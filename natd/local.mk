@@ -21,7 +21,11 @@ natd_natd_LDADD = $(NATD_LIBS)
 moat_moat_SOURCES += natd/flowtab.c natd/flowtab.h
 
 MOAT_UNIT_TESTS += tests/unit/test_natd tests/unit/test_natd_flowtab tests/unit/test_natd_dns \
-	tests/unit/test_natd_options tests/unit/test_natd_forward
+	tests/unit/test_natd_options tests/unit/test_natd_forward tests/unit/test_natd_flows
+tests_unit_test_natd_flows_SOURCES = tests/unit/test_natd_flows.c tests/unit/natd_testlib.h tests/unit/t.h \
+	$(NATD_HARNESS)
+tests_unit_test_natd_flows_LDADD = $(NATD_LIBS) $(JANSSON_LIBS)
+tests_unit_test_natd_flows_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_natd_forward_SOURCES = tests/unit/test_natd_forward.c tests/unit/natd_testlib.h tests/unit/t.h \
 	$(NATD_HARNESS)
 tests_unit_test_natd_forward_LDADD = $(NATD_LIBS) $(JANSSON_LIBS)

@@ -148,6 +148,7 @@ struct nat_config {
 	uint32_t	own_count;	/* size of natd's reserve, which netbackd
 					 * fills with empty RX descriptors */
 	uint32_t	hold_max;	/* frames held for verdicts, all clients */
+	uint32_t	flows_view_max;	/* flows one moat.Flows answer lists */
 	uint64_t	seed;		/* random: port choice, DNS ids */
 	/* Hash key of the flow table and the fragment tables, from
 	 * getrandom and never from seed: ports and DNS ids that clients see
@@ -156,6 +157,11 @@ struct nat_config {
 	uint64_t	secret;
 };
 void	nat_config_defaults(struct nat_config *c);
+
+/* moat.Flows: flows one answer lists by default (--flows-view-max), and
+ * the bytes it may take whatever the count: about 400 bytes a flow. */
+#define NAT_FLOWS_VIEW_MAX	10000
+#define NAT_FLOWS_VIEW_BYTES	(4 * 1024 * 1024)
 
 /* Timeouts not exposed as options. */
 #define NAT_TO_TCP_CLOSED	10	/* s after a RST, as Linux */
@@ -445,6 +451,18 @@ void	nat_bucket_set(struct nat_bucket *b, uint64_t rate, uint64_t burst,
 
 /* Services. Return bytes written (truncated output is an error: 0). */
 size_t	nat_stats_json(struct nat_engine *e, char *buf, size_t cap);
+/*
+ * moat.Flows: the flows of the client filter names (its link's name or
+ * IPv4 address, or a flow's source address; NULL or "" for all) as one
+ * JSON object, at most max_flows of them and what fits in cap; the rest
+ * are counted ("total") and the object says "truncated". Ages are as of
+ * now_ms. 0 only when cap cannot hold even an empty answer.
+ */
+size_t	nat_flows_json(struct nat_engine *e, char *buf, size_t cap,
+	    const char *filter, uint32_t max_flows, uint64_t now_ms);
+/* The rule that decided flow f as moat.Flows names it ("json:3"). */
+void	nat_flow_rule_str(const struct ft_entry *f, uint16_t rule, char *buf,
+	    size_t len);
 size_t	nat_pcap_bytes(const struct nat_engine *e);
 size_t	nat_pcap_dump(const struct nat_engine *e, uint8_t *buf, size_t cap,
 	    int64_t wall_minus_mono_ms);

@@ -104,11 +104,18 @@ nat_flow_live(struct nat_engine *e, uint32_t idx)
 	return idx;
 }
 
+/* A frame of len bytes went along flow idx in direction dir (DIR_*). */
 static void
-flow_seen(struct nat_engine *e, uint32_t idx)
+flow_seen(struct nat_engine *e, uint32_t idx, int dir, uint32_t len)
 {
 	struct ft_entry *f = &e->ft.ent[idx];
+	struct ft_count *c = &e->ft.cnt[idx];
 	uint32_t t = now_s(e);
+
+	/* Plain adds: natd is the only writer, and moat.Flows reads them
+	 * from natd's own loop, between packets. */
+	c->bytes[dir == DIR_IN] += len;
+	c->pkts[dir == DIR_IN]++;
 
 	/* Re-linking once a second is enough to keep the LRU order useful. */
 	if (f->last != t) {
@@ -408,7 +415,7 @@ nat_flow_forward_out(struct nat_engine *e, struct mq_desc *d,
 	}
 	nat_dec_ttl(v);
 	nat_set_macs(v, smac, dmac);
-	flow_seen(e, idx);
+	flow_seen(e, idx, DIR_OUT, d->len);
 	nat_send(e, d, out);
 }
 
@@ -449,7 +456,7 @@ nat_flow_forward_in(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 	}
 	nat_dec_ttl(v);
 	nat_set_macs(v, l->mac, nat_client_mac(e, f->cport));
-	flow_seen(e, idx);
+	flow_seen(e, idx, DIR_IN, d->len);
 	nat_send(e, d, f->cport);
 }
 
@@ -489,14 +496,15 @@ nat_flow_take(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 	return idx;
 }
 
-/* A packet went along flow idx in direction dir: TCP state and LRU. */
+/* A packet of len bytes went along flow idx in direction dir: TCP state,
+ * counters and LRU. */
 void
 nat_flow_track(struct nat_engine *e, uint32_t idx, const struct pkt_view *v,
-    int dir)
+    int dir, uint32_t len)
 {
 	if (e->ft.ent[idx].proto == IPPROTO_TCP_)
 		tcp_track(&e->ft.ent[idx], v, dir);
-	flow_seen(e, idx);
+	flow_seen(e, idx, dir, len);
 }
 
 void
@@ -552,6 +560,7 @@ nat_new_flow(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 		f->tcp = (v->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN ?
 		    FT_TCP_SYN_SENT : FT_TCP_ESTABLISHED;
 	f->last = now_s(e);
+	e->ft.cnt[idx].start = f->last;
 	ft_link(&e->ft, idx);
 	e->hold_head[idx] = e->hold_tail[idx] = FT_NIL;
 	e->hold_n[idx] = 0;

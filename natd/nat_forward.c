@@ -247,6 +247,8 @@ fwd_open(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 	}
 	f->tcp = v->proto == IPPROTO_TCP_ ? FT_TCP_SYN_SENT : FT_TCP_NONE;
 	f->last = now_s(e);
+	e->ft.cnt[idx].start = f->last;
+	e->ft.cnt[idx].rule = fw->rule;
 	ft_link(&e->ft, idx);
 	e->hold_head[idx] = e->hold_tail[idx] = FT_NIL;
 	e->hold_n[idx] = 0;

@@ -312,6 +312,7 @@ new_flow6(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 		f->tcp = (v->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN ?
 		    FT_TCP_SYN_SENT : FT_TCP_ESTABLISHED;
 	f->last = now_s(e);
+	e->ft.cnt[idx].start = f->last;
 	ft_link(&e->ft, idx);
 	e->hold_head[idx] = e->hold_tail[idx] = FT_NIL;
 	e->hold_n[idx] = 0;
@@ -385,7 +386,7 @@ nat_forward_out6(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 		return;
 	if (!nat_rate_pass(e, f, d, v, d->port, out))
 		return;
-	nat_flow_track(e, idx, v, DIR_OUT);
+	nat_flow_track(e, idx, v, DIR_OUT, d->len);
 	if (f->kind == FT_K_FWD)
 		f->flags |= FT_F_REPLIED;	/* the client answered */
 	if (f->kind != FT_K_C2C) {
@@ -418,7 +419,7 @@ nat_forward_in6(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 		nat_client_arp_probe(e, f->cport);
 	if (f->kind != FT_K_FWD)
 		f->flags |= FT_F_REPLIED;
-	nat_flow_track(e, idx, v, DIR_IN);
+	nat_flow_track(e, idx, v, DIR_IN, d->len);
 	if (f->kind != FT_K_C2C) {
 		pkt_nat_addr6(v, 1, e->ft.a6[idx].src, partial);
 		pkt_nat_port(v, 1, f->csport, partial);

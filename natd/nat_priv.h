@@ -186,7 +186,7 @@ void	nat_ip6_tick(struct nat_engine *e);
 uint32_t nat_flow_take(struct nat_engine *e, struct mq_desc *d,
 	    struct pkt_view *v);
 void	nat_flow_track(struct nat_engine *e, uint32_t idx,
-	    const struct pkt_view *v, int dir);
+	    const struct pkt_view *v, int dir, uint32_t len);
 int	nat_alloc_nsport(struct nat_engine *e, uint8_t proto, uint32_t rdst,
 	    const uint8_t *dst6, uint16_t dport, uint16_t want, uint16_t *out);
 

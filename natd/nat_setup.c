@@ -75,6 +75,7 @@ nat_config_defaults(struct nat_config *c)
 	c->to_udp_stream = 120;
 	c->to_icmp = 30;
 	c->hold_max = 4096;
+	c->flows_view_max = NAT_FLOWS_VIEW_MAX;
 }
 
 struct nat_engine *

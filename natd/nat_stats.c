@@ -210,3 +210,169 @@ nat_stats_json(struct nat_engine *e, char *buf, size_t cap)
 	jprintf(&j, "}}\n");
 	return j.overflow ? 0 : j.len;
 }
+
+/* ---- moat.Flows ---- */
+
+static const char *
+flow_state(const struct ft_entry *f)
+{
+	static const char *const tcp[FT_TCP_MAX] = {
+		[FT_TCP_NONE] = "active", [FT_TCP_SYN_SENT] = "syn_sent",
+		[FT_TCP_SYN_RECV] = "syn_recv",
+		[FT_TCP_ESTABLISHED] = "established",
+		[FT_TCP_CLOSING] = "closing", [FT_TCP_CLOSED] = "closed",
+	};
+
+	if (f->state == FT_PENDING)
+		return "pending";
+	if (f->state == FT_BLOCKED)
+		return f->flags & FT_F_REJECT ? "rejected" : "dropped";
+	return f->tcp < FT_TCP_MAX ? tcp[f->tcp] : "active";
+}
+
+static const char *
+flow_proto(uint8_t proto)
+{
+	switch (proto) {
+	case IPPROTO_TCP_:
+		return "tcp";
+	case IPPROTO_UDP_:
+		return "udp";
+	case IPPROTO_ICMP_:
+		return "icmp";
+	default:
+		return "icmp6";
+	}
+}
+
+/* The deciding rule in the words of docs/rules.md: "json:N" (the JSON
+ * rule's index), "qubes:N" (the Qubes rule's key), "qubes:policy",
+ * "default", "forward:N" (the JSON forward rule), "pending". */
+void
+nat_flow_rule_str(const struct ft_entry *f, uint16_t rule, char *buf,
+    size_t len)
+{
+	if (f->kind == FT_K_FWD)
+		snprintf(buf, len, "forward:%u", rule);
+	else if (f->state == FT_PENDING || rule == FT_RULE_NONE)
+		snprintf(buf, len, "pending");
+	else if (rule == RULE_ID_DEFAULT)
+		snprintf(buf, len, "default");
+	else if (rule == RULE_ID_QPOLICY)
+		snprintf(buf, len, "qubes:policy");
+	else if (rule & RULE_ID_QUBES)
+		snprintf(buf, len, "qubes:%u", rule & ~RULE_ID_QUBES);
+	else
+		snprintf(buf, len, "json:%u", rule);
+}
+
+/* Does flow i belong to the client named by filter: its link's name, its
+ * IPv4 address, or the flow's own source address? NULL or "": all. */
+static int
+flow_matches(const struct nat_engine *e, uint32_t i, const char *filter,
+    const char *client, const char *src)
+{
+	const struct nat_link *l = &e->link[e->ft.ent[i].cport];
+	char name[sizeof l->name + 1];
+
+	if (filter == NULL || filter[0] == '\0')
+		return 1;
+	memcpy(name, l->name, sizeof l->name);
+	name[sizeof l->name] = '\0';
+	return strcmp(filter, client) == 0 || strcmp(filter, src) == 0 ||
+	    (name[0] != '\0' && strcmp(filter, name) == 0);
+}
+
+static void
+flow_json(struct nat_engine *e, struct jbuf *j, uint32_t i, const char *client,
+    const char *src, uint32_t now)
+{
+	const struct ft_entry *f = &e->ft.ent[i];
+	const struct ft_count *c = &e->ft.cnt[i];
+	const struct nat_link *l = &e->link[f->cport];
+	char name[sizeof l->name + 1], rule[24], a[46];
+	int v6 = (f->flags & FT_F_V6) != 0;
+
+	memcpy(name, l->name, sizeof l->name);
+	name[sizeof l->name] = '\0';
+	jprintf(j, "{\"client\": ");
+	jstr(j, client);
+	jprintf(j, ", \"link\": ");
+	jstr(j, name);
+	jprintf(j, ", \"family\": %d, \"proto\": \"%s\", \"kind\": \"%s\", "
+	    "\"src\": ", v6 ? 6 : 4, flow_proto(f->proto),
+	    f->kind == FT_K_C2C ? "c2c" : f->kind == FT_K_FWD ? "forward" : "nat");
+	jstr(j, src);
+	jprintf(j, ", \"sport\": %u, \"remote\": ", f->csport);
+	jstr(j, v6 ? ip6_str(e->ft.a6[i].dst, a) : ip4_str(f->rdst, a));
+	jprintf(j, ", \"rport\": %u", f->dport);
+	if (f->flags & FT_F_REDIRECT) {
+		/* DNS to the virtual address, relayed to the NetVM's */
+		jprintf(j, ", \"dst\": ");
+		jstr(j, ip4_str(f->odst, a));
+	}
+	nat_flow_rule_str(f, c->rule, rule, sizeof rule);
+	jprintf(j, ", \"nat_port\": %u, \"state\": \"%s\", \"age\": %u, "
+	    "\"idle\": %u, \"bytes_out\": %llu, \"bytes_in\": %llu, "
+	    "\"packets_out\": %u, \"packets_in\": %u, \"rule\": \"%s\"}",
+	    f->nsport, flow_state(f), now >= c->start ? now - c->start : 0,
+	    now >= f->last ? now - f->last : 0,
+	    (unsigned long long)c->bytes[0], (unsigned long long)c->bytes[1],
+	    c->pkts[0], c->pkts[1], rule);
+}
+
+size_t
+nat_flows_json(struct nat_engine *e, char *buf, size_t cap,
+    const char *filter, uint32_t max_flows, uint64_t now_ms)
+{
+	/* room kept for the closing fields whatever the flows took */
+	const size_t tail = 96;
+	struct jbuf j = { buf, cap, 0, 0 };
+	uint32_t i, now = (uint32_t)(now_ms / 1000), shown = 0, total = 0;
+	int cut = 0;
+
+	jprintf(&j, "{\"flows\": [");
+	if (j.overflow || cap - j.len <= tail)
+		return 0;
+	j.cap = cap - tail;
+	for (i = 0; e->started && i < e->ft.nflows; i++) {
+		const struct ft_entry *f = &e->ft.ent[i];
+		char client[16], src[46];
+		size_t before = j.len;
+
+		if (f->state == FT_FREE)
+			continue;
+		/* The client by its IPv4 address, whichever family the flow
+		 * is: that is the address rules and dom0 know it by. */
+		if (f->flags & FT_F_V6) {
+			ip4_str(e->link[f->cport].ip, client);
+			ip6_str(e->ft.a6[i].src, src);
+		} else {
+			ip4_str(f->csrc, client);
+			memcpy(src, client, sizeof client);
+		}
+		if (!flow_matches(e, i, filter, client, src))
+			continue;
+		total++;
+		if (cut)
+			continue;
+		if (shown == max_flows) {
+			cut = 1;
+			continue;
+		}
+		jprintf(&j, "%s\n ", shown ? "," : "");
+		flow_json(e, &j, i, client, src, now);
+		if (j.overflow) {
+			/* drop the flow that did not fit whole */
+			j.len = before;
+			j.overflow = 0;
+			cut = 1;
+			continue;
+		}
+		shown++;
+	}
+	j.cap = cap;
+	jprintf(&j, "\n], \"shown\": %u, \"total\": %u, \"truncated\": %s}\n",
+	    shown, total, cut ? "true" : "false");
+	return j.overflow ? 0 : j.len;
+}

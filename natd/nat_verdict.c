@@ -85,6 +85,9 @@ nat_verdict(struct nat_engine *e, const struct flow_verdict *vd, uint64_t now)
 	l->npending--;
 	f->last = now_s(e);
 	f->state = act == VERDICT_ACCEPT ? FT_ACTIVE : FT_BLOCKED;
+	/* what moat.Flows names as the deciding rule (policyd's numbering) */
+	e->ft.cnt[idx].rule = vd->rule == FT_RULE_NONE ? RULE_ID_DEFAULT :
+	    vd->rule;
 	if (f->flags & FT_F_RECHECK) {
 		f->flags &= ~FT_F_RECHECK;
 		if (f->state == FT_ACTIVE) {

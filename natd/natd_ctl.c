@@ -29,7 +29,7 @@ usage(const char *why, const char *arg)
 	fatalx("%s%s%s\nusage: natd [--flows N] [--client-quota N] "
 	    "[--timeout-tcp-syn S] [--timeout-tcp-established S] "
 	    "[--timeout-tcp-closing S] [--timeout-udp S] [--timeout-udp-stream S] "
-	    "[--timeout-icmp S] [--pending-max N]  (started by moat)",
+	    "[--timeout-icmp S] [--pending-max N] [--flows-view-max N]  (started by moat)",
 	    why, arg ? ": " : "", arg ? arg : "");
 }
 
@@ -50,6 +50,7 @@ natd_options(struct nat_config *c, int argc, char **argv)
 		{ "--timeout-udp-stream", 1, 100000000, offsetof(struct nat_config, to_udp_stream) },
 		{ "--timeout-icmp", 1, 100000000, offsetof(struct nat_config, to_icmp) },
 		{ "--pending-max", 1, 65536, offsetof(struct nat_config, pending_max) },
+		{ "--flows-view-max", 1, FT_MAX_FLOWS, offsetof(struct nat_config, flows_view_max) },
 	};
 	int i, quota_set = 0;
 	size_t k;
@@ -305,7 +306,7 @@ on_call(struct natd *n, const struct msg *m)
 	if (msg_get(m, MSG_CALL, &c, sizeof(c)) < 0)
 		fatalx("bad MSG_CALL");
 	if (m->fd >= 0)
-		close(m->fd);	/* neither service takes input */
+		close(m->fd);	/* no service here takes input */
 	c.service[sizeof(c.service) - 1] = '\0';
 	if (n->e == NULL) {
 		call_done(&c, m->hdr.id, 75, NULL, 0, "natd: not configured yet\n");
@@ -320,6 +321,14 @@ on_call(struct natd *n, const struct msg *m)
 			call_done(&c, m->hdr.id, 1, NULL, 0, "natd: stats too large\n");
 		else
 			call_done(&c, m->hdr.id, 0, buf, len, NULL);
+		free(buf);
+	} else if (strcmp(c.service, "moat.Flows") == 0) {
+		c.arg[sizeof(c.arg) - 1] = '\0';
+		if ((buf = malloc(NAT_FLOWS_VIEW_BYTES)) == NULL)
+			fatal("flows buffer");
+		len = nat_flows_json(n->e, buf, NAT_FLOWS_VIEW_BYTES, c.arg,
+		    n->e->cfg.flows_view_max, now_ms());
+		call_done(&c, m->hdr.id, 0, buf, len, NULL);
 		free(buf);
 	} else if (strcmp(c.service, "moat.DumpRejects") == 0) {
 		cap = nat_pcap_bytes(n->e);

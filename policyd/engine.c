@@ -357,6 +357,11 @@ rset_build(struct rset *s)
 		size *= 2;
 	while (fbits < 16 * s->n && fbits < (1u << 21))
 		fbits *= 2;
+	if (s->hits == NULL &&
+	    (s->hits = calloc(s->n ? s->n : 1, sizeof *s->hits)) == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
 	x->tab = calloc(size, sizeof *x->tab);
 	x->ids = calloc(s->n ? s->n : 1, sizeof *x->ids);
 	x->filter = calloc(fbits / 64, sizeof *x->filter);
@@ -425,6 +430,7 @@ rset_free(struct rset *s)
 	free(s->strings);
 	free(s->fwd);
 	free(s->lim);
+	free(s->hits);
 	memset(s, 0, sizeof *s);
 }
 
@@ -825,17 +831,22 @@ engine_learn(struct engine *e, const struct flow_req *rec, uint64_t now_ms)
 	    e->json.ttl_max ? e->json.ttl_max : NT_TTL_MAX, client_up, e);
 }
 
+/* The verdict of rule i of set s; *hit: its counter. */
 static void
-verdict_from(struct flow_verdict *v, const struct prule *r)
+verdict_from(struct flow_verdict *v, const struct rset *s, uint32_t i,
+    uint64_t **hit)
 {
+	const struct prule *r = &s->rules[i];
+
 	v->action = r->action;
 	v->log = r->log;
 	v->rule = r->id;
+	*hit = s->hits != NULL ? &s->hits[i] : NULL;
 }
 
-int
-engine_decide(struct engine *e, const struct flow_req *req, uint64_t now_ms,
-    int64_t now, int final, struct flow_verdict *v)
+static int
+decide(struct engine *e, const struct flow_req *req, uint64_t now_ms,
+    int64_t now, int final, struct flow_verdict *v, uint64_t **hit)
 {
 	struct evctx cx = { .dns = e->dns, .now_ms = now_ms, .now = now,
 	    .final = final, .dnsaddr = (const uint8_t (*)[4])e->dnsaddr,
@@ -843,7 +854,7 @@ engine_decide(struct engine *e, const struct flow_req *req, uint64_t now_ms,
 	struct fkey f = { 0 };
 	const struct qset *q;
 	const struct prule *jr = NULL;
-	uint32_t which;
+	uint32_t which, jwhich = 0;
 	int r;
 
 	memset(v, 0, sizeof *v);
@@ -889,8 +900,9 @@ engine_decide(struct engine *e, const struct flow_req *req, uint64_t now_ms,
 		return 0;
 	if (r == EV_MATCH) {
 		jr = &e->json.rules[which];
+		jwhich = which;
 		if (jr->action != VERDICT_ACCEPT) {
-			verdict_from(v, jr);
+			verdict_from(v, &e->json, which, hit);
 			return 1;
 		}
 	}
@@ -917,19 +929,33 @@ engine_decide(struct engine *e, const struct flow_req *req, uint64_t now_ms,
 		/* Only a JSON accept naming the other client opens it
 		 * (prule_match); without one, the default drop. */
 		if (jr != NULL)
-			verdict_from(v, jr);
+			verdict_from(v, &e->json, jwhich, hit);
 		return 1;
 	}
 	r = rset_eval(&q->set, &f, &cx, &which);
 	if (r == EV_PENDING)
 		return 0;
 	if (r == EV_MATCH) {
-		verdict_from(v, &q->set.rules[which]);
+		verdict_from(v, &q->set, which, hit);
 		/* Both accept: the JSON rule is the one the user may have
 		 * asked to log. */
 		if (jr != NULL && v->action == VERDICT_ACCEPT)
-			verdict_from(v, jr);
+			verdict_from(v, &e->json, jwhich, hit);
 	}
+	return 1;
+}
+
+int
+engine_decide(struct engine *e, const struct flow_req *req, uint64_t now_ms,
+    int64_t now, int final, struct flow_verdict *v)
+{
+	uint64_t *hit = NULL;
+
+	if (decide(e, req, now_ms, now, final, v, &hit) == 0)
+		return 0;
+	/* A re-check after a rule change is the same flow again. */
+	if (!(req->flags & FREQ_RECHECK))
+		(*(hit != NULL ? hit : &e->default_hits))++;
 	return 1;
 }
 

@@ -31,11 +31,6 @@
 struct dnsc;
 struct nametab;
 
-/* verdict.rule: which rule decided. */
-#define RULE_ID_QUBES		0x8000	/* | the Qubes rule's 4-digit key */
-#define RULE_ID_QPOLICY		0xfffe	/* the Qubes policy key */
-#define RULE_ID_DEFAULT		0xffff	/* no rule: fail closed, inter-VM default */
-
 enum { PD_ANY = 0, PD_NET, PD_HOST, PD_NAME };
 
 /* One compiled rule of either source. */
@@ -123,6 +118,7 @@ struct rset {
 	struct msg_forwards *fwd;	/* JSON: the "forward" rules, for natd; NULL in a Qubes set */
 	uint32_t	 ttl_min, ttl_max;	/* JSON "learn": clamp of learned names' TTL (0: defaults) */
 	struct msg_limits *lim;		/* JSON: the rate limits, for natd; NULL in a Qubes set */
+	uint64_t	*hits;		/* n: new flows each rule decided (rset_build) */
 };
 
 int	rset_build(struct rset *s);	/* (re)build the index; 0 or -1 (ENOMEM) */
@@ -213,6 +209,7 @@ struct engine {
 	struct nametab	*names;		/* what clients learned (names.h); NULL: nothing */
 	/* counters for logs */
 	uint64_t	 nflows, naccept, ndrop, nreject;
+	uint64_t	 default_hits;	/* new flows no rule decided (GetRules) */
 };
 
 void	engine_init(struct engine *e, struct dnsc *dns);
@@ -246,6 +243,8 @@ int	engine_is_client(const struct engine *e, int family, const uint8_t *addr);
 /*
  * Decide one flow. Returns 1 with *v filled, or 0 when the flow must wait
  * for DNS (queries have been queued in the cache) unless final is set.
+ * A decided new flow (not a FREQ_RECHECK) counts one hit for the rule
+ * that decided it, or for default_hits.
  */
 int	engine_decide(struct engine *e, const struct flow_req *req,
 	    uint64_t now_ms, int64_t now, int final, struct flow_verdict *v);

@@ -2,6 +2,7 @@
  * jrules.c: loading, checking and printing the JSON rules (see jrules.h
  * and docs/rules.md).
  */
+#include <arpa/inet.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -104,7 +105,7 @@ wildcard_problem(const char *s, size_t sl)
 
 static const char *const fields[] = {
 	"from", "action", "proto", "dst4", "dst6", "dsthost", "to", "dstports",
-	"icmptype", "specialtarget", "log", "comment", "expire", NULL
+	"icmptype", "specialtarget", "log", "comment", "expire", "hits", NULL
 };
 
 static int
@@ -130,7 +131,8 @@ check_rule(size_t ri, json_t *o, const json_t *names, struct prule *p,
 				return fail(err, errlen, "rule %zu: \"log\": must "
 				    "be true or false", ri);
 		} else if (strcmp(key, "icmptype") == 0 ||
-		    strcmp(key, "expire") == 0) {
+		    strcmp(key, "expire") == 0 || strcmp(key, "hits") == 0) {
+			/* "hits": what GetRules counted; read back, ignored */
 			if (!json_is_integer(v))
 				return fail(err, errlen, "rule %zu: \"%s\": must "
 				    "be an integer", ri, key);
@@ -381,6 +383,9 @@ jrules_load(const char *buf, size_t len, struct rset *out, void **docp,
 		/* "learned" too: GetRules' counters of learned names */
 		if (strcmp(key, "learned") == 0 && json_is_object(v))
 			continue;
+		/* and so are its counters */
+		if (strcmp(key, "hits") == 0 && json_is_object(v))
+			continue;
 		if (strcmp(key, "version") != 0 && strcmp(key, "names") != 0 &&
 		    strcmp(key, "rules") != 0 && strcmp(key, "learn") != 0) {
 			fail(err, errlen, "\"%.64s\": unknown field (expected "
@@ -508,6 +513,11 @@ jrules_load(const char *buf, size_t len, struct rset *out, void **docp,
 		fail(err, errlen, "out of memory");
 		goto bad;
 	}
+	/* Counts read back from GetRules are not part of the rules: the
+	 * document kept (and printed again) has none. */
+	json_object_del(doc, "hits");
+	for (i = 0; i < n; i++)
+		json_object_del(json_array_get(rules, i), "hits");
 	*out = ns;
 	*docp = doc;
 	return 0;
@@ -517,8 +527,77 @@ bad:
 	return -1;
 }
 
+/* The JSON rules with their hits (forwards decide no flow: none). */
+static json_t *
+rules_hits(const json_t *rules, const struct engine *e)
+{
+	json_t *a = json_deep_copy(rules), *r;
+	size_t i;
+
+	if (a == NULL || json_array_size(a) != e->json.n || e->json.hits == NULL)
+		return a;
+	json_array_foreach(a, i, r)
+		if (json_is_object(r) && !fwd_is_forward(r))
+			json_object_set_new(r, "hits",
+			    json_integer((json_int_t)e->json.hits[i]));
+	return a;
+}
+
+/* "hits" at the top: the default's, and per client address the Qubes
+ * rules (by key) that decided a flow, as qvm-firewall numbers them. */
+static json_t *
+other_hits(const struct engine *e)
+{
+	json_t *h = json_object(), *qubes = json_object();
+	uint32_t i, k;
+
+	if (h == NULL || qubes == NULL) {
+		json_decref(h);
+		json_decref(qubes);
+		return NULL;
+	}
+	json_object_set_new(h, "default",
+	    json_integer((json_int_t)e->default_hits));
+	for (i = 0; i < ENG_MAX_QSETS; i++) {
+		const struct qset *q = e->qsets[i];
+		char addr[INET6_ADDRSTRLEN], key[16];
+		json_t *c = NULL;
+
+		if (q == NULL || q->set.hits == NULL)
+			continue;
+		for (k = 0; k < q->set.n; k++) {
+			uint16_t id = q->set.rules[k].id;
+
+			if (q->set.hits[k] == 0)
+				continue;
+			if (c == NULL && (c = json_object()) == NULL)
+				break;
+			if (id == RULE_ID_QPOLICY)
+				snprintf(key, sizeof key, "policy");
+			else
+				snprintf(key, sizeof key, "%04u",
+				    (unsigned)(id & ~RULE_ID_QUBES));
+			json_object_set_new(c, key,
+			    json_integer((json_int_t)q->set.hits[k]));
+		}
+		if (c == NULL)
+			continue;
+		inet_ntop(q->family == 4 ? AF_INET : AF_INET6, q->addr, addr,
+		    sizeof addr);
+		json_object_set_new(qubes, addr, c);
+	}
+	json_object_set_new(h, "qubes", qubes);
+	return h;
+}
+
 char *
 jrules_dump(const void *doc, size_t *len)
+{
+	return jrules_dump_hits(doc, NULL, len);
+}
+
+char *
+jrules_dump_hits(const void *doc, const struct engine *e, size_t *len)
 {
 	json_t *out, *v;
 	const char *key;
@@ -536,12 +615,20 @@ jrules_dump(const void *doc, size_t *len)
 			return NULL;
 		}
 	} else
-		json_object_foreach((json_t *)doc, key, v)
-			if (strcmp(key, "note") != 0 &&
+		json_object_foreach((json_t *)doc, key, v) {
+			if (strcmp(key, "note") == 0 || strcmp(key, "hits") == 0)
+				continue;
+			if (e != NULL && strcmp(key, "rules") == 0 ?
+			    json_object_set_new(out, key, rules_hits(v, e)) == -1 :
 			    json_object_set(out, key, v) == -1) {
 				json_decref(out);
 				return NULL;
 			}
+		}
+	if (e != NULL && json_object_set_new(out, "hits", other_hits(e)) == -1) {
+		json_decref(out);
+		return NULL;
+	}
 	s = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(out);
 	if (s != NULL) {

@@ -36,10 +36,14 @@ int	jrules_load(const char *buf, size_t len, struct rset *out, void **doc,
 	"traffic to the outside through only where the client's own Qubes " \
 	"rules (qvm-firewall) accept it too; traffic between clients is " \
 	"decided by these rules alone (default: dropped). This field is " \
-	"ignored by moat.SetRules."
+	"ignored by moat.SetRules, as are the hits fields: the new flows " \
+	"each rule decided since it was set."
 /* The document in force as JSON text (malloc'd, NUL-terminated), with
  * the note first; an empty rule set when doc is NULL. */
 char	*jrules_dump(const void *doc, size_t *len);
+/* The same with the rules' hit counters of e (JSON rules: a "hits" field
+ * in each; the default and the Qubes rules: a "hits" object at the end). */
+char	*jrules_dump_hits(const void *doc, const struct engine *e, size_t *len);
 void	jrules_doc_free(void *doc);
 /* Swap a loaded set into the engine (freeing the old one); bumps the
  * generation. */

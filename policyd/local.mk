@@ -36,6 +36,7 @@ tests_unit_test_policy_json_SOURCES = tests/unit/test_policy_json.c
 tests_unit_test_policy_json_LDADD = $(POLICY_LIBS)
 tests_unit_test_policy_eval_SOURCES = tests/unit/test_policy_eval.c
 tests_unit_test_policy_eval_LDADD = $(POLICY_LIBS)
+tests_unit_test_policy_eval_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_policy_index_SOURCES = tests/unit/test_policy_index.c
 tests_unit_test_policy_index_LDADD = $(POLICY_LIBS)
 # Runs the built daemon (policyd/policyd) as the supervisor would.

@@ -223,7 +223,7 @@ call(const struct msg *m)
 			d.status = 1;
 		}
 	} else if (strcmp(c.service, "moat.GetRules") == 0) {
-		if ((outb = jrules_dump(eng.jdoc, &olen)) == NULL ||
+		if ((outb = jrules_dump_hits(eng.jdoc, &eng, &olen)) == NULL ||
 		    (outb = with_learned(outb, &olen)) == NULL) {
 			snprintf(err, sizeof err, "out of memory");
 			d.status = 1;

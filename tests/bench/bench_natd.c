@@ -311,8 +311,11 @@ main(void)
 		open_flow(e, i, f);
 	rss1 = rss_kib();
 	printf("\nmemory: engine + 10000 flows in a 16384-entry table: RSS +%ld KiB "
-	    "(flow table memfd %zu KiB, %zu bytes per entry)\n", rss1 - rss0,
-	    natd_flowtab_bytes(16384) / 1024, sizeof(struct ft_entry));
+	    "(flow table memfd %zu KiB: a %zu-byte entry, %zu bytes of IPv6 "
+	    "addresses and %zu of counters per flow, and the buckets)\n",
+	    rss1 - rss0, natd_flowtab_bytes(16384) / 1024,
+	    sizeof(struct ft_entry), sizeof(struct ft_addr6),
+	    sizeof(struct ft_count));
 	printf("flows in table: %u\n", e->ft.nused);
 	nat_free(e);
 	free(mem);

@@ -19,7 +19,7 @@ check "shipped 60-moat.policy parses" $PY "$chk" "$pol"
 # without a line here would be open to any qube a broad user rule allows.
 svcs=$(sed -n '/^} services\[\] = {/,/^};/p' "$src/moat/services.c" |
 	sed '/#ifdef MOAT_TEST_HOOKS/,/#endif/d' | sed -n 's/^\t{ "\(moat\.[A-Za-z]*\)".*/\1/p')
-eq "the supervisor's service table is found" "$(wc -w <<<"$svcs")" 6
+eq "the supervisor's service table is found" "$(wc -w <<<"$svcs")" 7
 for s in $svcs; do
 	eq "$s from a qube to the moat qube: deny" \
 		"$($PY "$chk" "$pol" --eval "$s+x" work sys-moat --tag sys-moat:moat)" deny

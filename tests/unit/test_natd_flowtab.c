@@ -57,9 +57,10 @@ test_sizes(void)
 {
 	T_EQ_INT(natd_flowtab_bytes(0), 0);
 	T_EQ_INT(natd_flowtab_bytes(FT_MAX_FLOWS + 1), 0);
-	/* Header, entries, two bucket arrays, the IPv6 address array. */
+	/* Header, entries, two bucket arrays, the IPv6 address array, the
+	 * counters. */
 	T_EQ_INT(natd_flowtab_bytes(16384), 64 + 16384 * 64 + 2 * 16384 * 4 +
-	    16384 * 32);
+	    16384 * 32 + 16384 * 32);
 	T_ASSERT(natd_flowtab_bytes(10000) >= 64 + 10000 * 64 + 2 * 10000 * 4);
 }
 

@@ -5,6 +5,7 @@
  * TTL expiry, timeouts), fail-closed Qubes rule sets, inter-VM traffic.
  */
 #include <arpa/inet.h>
+#include <jansson.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -954,6 +955,84 @@ test_generation(void)
 	T_EQ_INT(ACT(F4("1.1.1.1", IPPROTO_TCP, 1)), VERDICT_ACCEPT);
 }
 
+/*
+ * GetRules' hit counters: each new flow counts for the rule that decided
+ * it (the verdict's rule), a re-check counts nothing, and the output with
+ * the counts loads back into SetRules as the same rules.
+ */
+static void
+test_rule_hits(void)
+{
+	struct flow_req q = { .seq = 9, .port = 1, .family = 4,
+	    .proto = IPPROTO_TCP, .dport = 443, .flags = FREQ_RECHECK };
+	struct flow_verdict v;
+	struct rset s;
+	json_t *root, *rules, *h;
+	char *text, err[256];
+	size_t len;
+	void *d;
+	int i;
+
+	setup();
+	qubes(4, WORK, "drop", 2,
+	    "0001=action=accept proto=tcp dstports=443-443",
+	    "0003=action=accept proto=udp");
+	T_ASSERT(json("{\"version\": 1, \"rules\": ["
+	    "{\"from\": \"*\", \"action\": \"reject\", \"proto\": \"tcp\", \"dstports\": \"25\"},"
+	    "{\"action\": \"forward\", \"proto\": \"tcp\", \"dstports\": \"8080\", \"to\": \"" WORK "\", \"toport\": 80},"
+	    "{\"from\": \"" WORK "\", \"action\": \"accept\", \"to\": \"" VAULT "\"}]}") == 0);
+	for (i = 0; i < 3; i++)
+		T_EQ_INT(ACT(F4("198.51.100.1", IPPROTO_TCP, 25)), VERDICT_REJECT);
+	T_EQ_INT(ACT(F4(VAULT, IPPROTO_TCP, 22)), VERDICT_ACCEPT);
+	for (i = 0; i < 2; i++)
+		T_EQ_INT(ACT(F4("198.51.100.1", IPPROTO_TCP, 443)), VERDICT_ACCEPT);
+	T_EQ_INT(ACT(F4("198.51.100.1", IPPROTO_ICMP, 8)), VERDICT_REJECT);
+	T_EQ_INT(ACT(flow(4, 3, "10.137.0.77", "198.51.100.1", IPPROTO_TCP, 1)),
+	    VERDICT_DROP);
+	/* a re-check of a flow already counted */
+	inet_pton(AF_INET, WORK, q.src);
+	inet_pton(AF_INET, "198.51.100.1", q.dst);
+	T_EQ_INT(engine_decide(&eng, &q, tms, tnow, 0, &v), 1);
+	T_EQ_INT(v.rule, RULE_ID_QUBES | 1);
+	T_EQ_INT(eng.json.hits[0], 3);
+	T_EQ_INT(eng.json.hits[1], 0);
+	T_EQ_INT(eng.json.hits[2], 1);
+	T_EQ_INT(eng.default_hits, 1);
+
+	T_ASSERT((text = jrules_dump_hits(eng.jdoc, &eng, &len)) != NULL);
+	root = json_loadb(text, len, 0, NULL);
+	T_ASSERT(root != NULL);
+	rules = json_object_get(root, "rules");
+	T_EQ_INT(json_integer_value(json_object_get(json_array_get(rules, 0), "hits")), 3);
+	T_ASSERT(json_object_get(json_array_get(rules, 1), "hits") == NULL);
+	T_EQ_INT(json_integer_value(json_object_get(json_array_get(rules, 2), "hits")), 1);
+	h = json_object_get(root, "hits");
+	T_EQ_INT(json_integer_value(json_object_get(h, "default")), 1);
+	h = json_object_get(json_object_get(h, "qubes"), WORK);
+	T_EQ_INT(json_integer_value(json_object_get(h, "0001")), 2);
+	T_EQ_INT(json_integer_value(json_object_get(h, "policy")), 1);
+	T_ASSERT(json_object_get(h, "0003") == NULL);	/* never hit: not shown */
+	/* the counters in the rules in force are not touched by printing */
+	T_ASSERT(json_object_get(json_array_get(json_object_get(eng.jdoc,
+	    "rules"), 0), "hits") == NULL);
+	json_decref(root);
+	/* fed back: the same rules, counters ignored (and restarted) */
+	T_ASSERT(jrules_load(text, len, &s, &d, err, sizeof err) == 0);
+	T_EQ_INT(s.n, 3);
+	T_EQ_INT(s.rules[0].action, VERDICT_REJECT);
+	T_EQ_INT(s.rules[2].action, VERDICT_ACCEPT);
+	engine_set_json(&eng, &s, d);
+	T_EQ_INT(eng.json.hits[0], 0);
+	free(text);
+	/* without the engine (fuzzing, old callers): no counts */
+	T_ASSERT((text = jrules_dump(eng.jdoc, &len)) != NULL);
+	T_ASSERT(strstr(text, "\"hits\"") == NULL);
+	free(text);
+	/* a count that is not a number is refused like any bad field */
+	T_ASSERT(json("{\"version\": 1, \"rules\": [{\"from\": \"*\", "
+	    "\"action\": \"drop\", \"hits\": \"many\"}]}") == -1);
+}
+
 int
 main(void)
 {
@@ -982,5 +1061,6 @@ main(void)
 	T_RUN(test_ipv6_json);
 	T_RUN(test_ipv6);
 	T_RUN(test_generation);
+	T_RUN(test_rule_hits);
 	return t_done();
 }
