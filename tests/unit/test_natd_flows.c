@@ -334,7 +334,7 @@ test_restart(void)
 	uint8_t *mem = calloc(1, len);
 	struct tl *t = tl_new_cfg(NULL, 512, 4096, mem, len, 0, 1);
 	struct nat_config c;
-	struct nat_io io = { t, tl_tx, tl_fr, tl_dns };
+	struct nat_io io = { t, tl_tx, tl_fr, tl_dns, NULL };
 	json_t *root, *f;
 	uint32_t i, bad = FT_NIL;
 
