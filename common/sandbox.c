@@ -221,6 +221,9 @@ sandbox_enter(const struct sandbox_policy *p)
 	for (cap = 0; cap <= CAP_LAST_CAP; cap++)
 		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
 			fatal("sandbox: dropping capability %d", cap);
+	/* Still root (uid 0 is not held to RLIMIT_NPROC): threads may start. */
+	if (p->threads)
+		p->threads(p->threads_arg);
 	if (setgroups(0, NULL) < 0)
 		fatal("sandbox: setgroups");
 	if (setresgid(p->gid, p->gid, p->gid) < 0)
@@ -262,7 +265,8 @@ sandbox_enter(const struct sandbox_policy *p)
 	log_debug("sandbox: uid %u, seccomp on", (unsigned)p->uid);
 	return 1;
 #else
-	(void)p;
+	if (p->threads)
+		p->threads(p->threads_arg);
 	log_warnx("SANDBOX DISABLED: built with --with-sandbox=none (sanitizer/valgrind builds only)");
 	return 0;
 #endif

@@ -68,6 +68,14 @@ struct sandbox_policy {
 	/* A second table (e.g. netbackd's backend's extra calls); may be NULL. */
 	const struct sc_rule	*extra_rules;
 	size_t			 nextra_rules;
+	/* Called once inside the sandbox's root and mount namespace, with the
+	 * capability bounding set already empty, before the uid changes and
+	 * the filter: where a daemon starts its threads, so that they share
+	 * every restriction (setresuid and the filter, TSYNC, reach all
+	 * threads; the root and the bounding set only those started after).
+	 * May be NULL. */
+	void			(*threads)(void *arg);
+	void			*threads_arg;
 };
 
 /* Base uid/gid: daemon N runs as MOAT_UID_BASE + N. */

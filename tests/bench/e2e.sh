@@ -8,6 +8,14 @@
 #   E2E_REPS=N      runs per figure, the median is shown (default 3): the
 #                   machine is shared, single runs vary by 30 % or more
 #   E2E_FLOWS=N     flows for the memory figure (default 10000)
+#   E2E_PINGS=N     pings and TCP round trips per latency figure (default 500)
+#   E2E_BASE=DIR    also run the moat built in DIR (say, main's build) in the
+#                   same rounds, and print its figures and ratios beside
+#                   this tree's: a before/after under the same load
+# Latency, same rounds: the median round-trip time of a ping c2 -> uplink
+# host, of a 64-byte TCP request/response on one open connection (the echo
+# service, TCP_NODELAY), and of a whole short connection (connect, 64-byte
+# request, reply, close: a new flow through the firewall every time).
 # veth offloads are left at their defaults (TSO/GSO on), as the kernel path
 # and a vnet_hdr-aware moat both see 64 KB super-frames (packet(7), PACKET_VNET_HDR).
 set -u
@@ -16,6 +24,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 secs=${E2E_SECONDS:-4}
 reps=${E2E_REPS:-3}
 nflows=${E2E_FLOWS:-10000}
+npings=${E2E_PINGS:-500}
 [[ $(id -u) -eq 0 ]] || { echo "e2e: needs root"; exit 1; }
 command -v iperf3 >/dev/null || { echo "e2e: iperf3 missing (bash scripts/deps)"; exit 1; }
 trap topo_down EXIT
@@ -44,8 +53,56 @@ median() { printf '%s\n' "$@" | "$PY" -c '
 import sys, statistics
 v = [float(x) for x in sys.stdin.read().split() if x != "fail"]
 print("%.2f" % statistics.median(v) if v else "fail")'; }
+# run_ping: median ping RTT in microseconds, c2 -> uplink host
+run_ping() {
+	ip netns exec "$NS_C2" ping -n -c "$npings" -i 0.002 "$WWW_IP" 2>&1 | "$PY" -c '
+import re, statistics, sys
+v = [float(m.group(1)) * 1000 for m in re.finditer(r"time=([0-9.]+) ms", sys.stdin.read())]
+print("%.0f" % statistics.median(v) if len(v) > 10 else "fail")'
+}
+# run_rr rr|conn: median microseconds of a 64-byte TCP request/response to
+# the echo service (rr: on one connection; conn: a new connection each time)
+run_rr() {
+	ip netns exec "$NS_C2" "$PY" - "$1" "$WWW_IP" "$npings" <<'PYEOF' 2>&1 | tail -1
+import socket, statistics, sys, time
+mode, host, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if mode == "conn":
+    n = max(n // 5, 20)		# each one is a new flow in the table
+msg, v = b"x" * 64, []
+def conn():
+    c = socket.create_connection((host, 7), 2)
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return c
+def rr(c):
+    c.sendall(msg)
+    got = 0
+    while got < len(msg):
+        b = c.recv(4096)
+        if not b:
+            raise OSError("closed")
+        got += len(b)
+try:
+    c = conn() if mode == "rr" else None
+    if c:
+        rr(c)		# warm
+    for _ in range(n):
+        t = time.perf_counter()
+        if mode == "conn":
+            with conn() as k:
+                rr(k)
+        else:
+            rr(c)
+        v.append((time.perf_counter() - t) * 1e6)
+    print("%.0f" % statistics.median(v))
+except OSError:
+    print("fail")
+PYEOF
+}
 declare -A ALL
 one_round() {	# one_round MODE: one run of each figure
+	ALL[$1,ping]+=" $(run_ping)"
+	ALL[$1,rr]+=" $(run_rr rr)"
+	ALL[$1,conn]+=" $(run_rr conn)"
 	ALL[$1,1]+=" $(run_iperf -P 1)"
 	ALL[$1,4]+=" $(run_iperf -P 4)"
 	ALL[$1,R1]+=" $(run_iperf -P 1 -R)"
@@ -78,6 +135,10 @@ if [[ ! -x $MOAT_BIN || ! -x $MOATCTL_BIN ]]; then
 	echo "e2e: MOAT MISSING: no $MOAT_BIN / $MOATCTL_BIN (build first)"
 	moat_ok=
 fi
+base=${E2E_BASE:-}
+if [[ -n $base && ! -x $base/moat/moat ]]; then
+	echo "e2e: E2E_BASE=$base has no moat/moat (build it first)"; exit 1
+fi
 for round in $(seq "$reps"); do
 	echo "  round $round: load average $(cut -d' ' -f1-3 /proc/loadavg)"
 	FW_MODE=kernel
@@ -86,6 +147,12 @@ for round in $(seq "$reps"); do
 	one_round kernel
 	fw_stop
 	[[ -n $moat_ok ]] || continue
+	if [[ -n $base ]]; then
+		this_bin=$MOAT_BIN MOAT_BIN=$base/moat/moat
+		moat_up && one_round base
+		_moat_stop
+		MOAT_BIN=$this_bin
+	fi
 	moat_up || { moat_ok=; continue; }
 	if [[ $round == 1 ]]; then
 		sleep 1
@@ -94,8 +161,8 @@ for round in $(seq "$reps"); do
 	one_round moat
 	[[ $round == "$reps" ]] || _moat_stop
 done
-for m in kernel moat; do
-	for k in 1 4 R1 R4; do
+for m in kernel ${base:+base} moat; do
+	for k in 1 4 R1 R4 ping rr conn; do
 		[[ -n ${ALL[$m,$k]:-} ]] || continue
 		R[$m,$k]=$(median ${ALL[$m,$k]})
 		echo "  $m ${k/R/-R }: runs${ALL[$m,$k]} -> median ${R[$m,$k]}"
@@ -117,19 +184,30 @@ if [[ -n $moat_ok ]]; then
 fi
 
 echo
-printf '%-34s %12s %12s %8s\n' "TCP c2 -> uplink (iperf3)" "kernel Gb/s" "moat Gb/s" "ratio"
 ratio() { "$PY" -c 'import sys
 try: print("%.2f" % (float(sys.argv[2]) / float(sys.argv[1])))
 except Exception: print("-")' "$1" "$2"; }
+# with E2E_BASE: the base's figure and its ratio to the kernel as well
+bhead() { [[ -z $base ]] || printf ' %12s %8s' "base $1" "ratio"; }
+bcol() { [[ -z $base ]] || printf ' %12s %8s' "${R[base,$1]:-missing}" "$(ratio "${R[kernel,$1]:-}" "${R[base,$1]:-}")"; }
+printf '%-34s %12s %12s %8s%s\n' "TCP c2 -> uplink (iperf3)" "kernel Gb/s" "moat Gb/s" "ratio" "$(bhead Gb/s)"
 worst=
 for k in 1 4 R1 R4; do
 	case $k in 1) l="1 stream, upload" ;; 4) l="4 streams, upload" ;; R1) l="1 stream, download (-R)" ;; R4) l="4 streams, download (-R)" ;; esac
 	m=${R[moat,$k]:-missing}
 	r=$(ratio "${R[kernel,$k]}" "$m")
-	printf '%-34s %12s %12s %8s\n' "$l" "${R[kernel,$k]}" "$m" "$r"
+	printf '%-34s %12s %12s %8s%s\n' "$l" "${R[kernel,$k]}" "$m" "$r" "$(bcol $k)"
 	[[ $k == 1 || $k == 4 ]] && worst=$("$PY" -c 'import sys
 a = [x for x in sys.argv[1:] if x not in ("", "-")]
 print(min(map(float, a)) if a else "-")' $worst "$r")
+done
+echo
+# latency: moat/kernel, so here above 1 is worse
+printf '%-34s %12s %12s %8s%s\n' "round trip c2 -> uplink (median)" "kernel us" "moat us" "ratio" "$(bhead us)"
+for k in ping rr conn; do
+	case $k in ping) l="ping" ;; rr) l="TCP 64 B request/response" ;; conn) l="TCP connect+request+close" ;; esac
+	m=${R[moat,$k]:-missing}
+	printf '%-34s %12s %12s %8s%s\n' "$l" "${R[kernel,$k]:-missing}" "$m" "$(ratio "${R[kernel,$k]:-}" "$m")" "$(bcol $k)"
 done
 echo
 if [[ -n $moat_ok ]]; then
