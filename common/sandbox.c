@@ -210,7 +210,6 @@ sandbox_enter(const struct sandbox_policy *p)
 	enter_root(p->root);
 
 	set_limit(RLIMIT_CORE, 0, "core");	/* no memory contents on disk */
-	set_limit(RLIMIT_NPROC, 0, "nproc");	/* no new processes for this uid */
 	if (p->nofile)
 		set_limit(RLIMIT_NOFILE, p->nofile, "nofile");
 	if (p->as_bytes)
@@ -221,9 +220,6 @@ sandbox_enter(const struct sandbox_policy *p)
 	for (cap = 0; cap <= CAP_LAST_CAP; cap++)
 		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
 			fatal("sandbox: dropping capability %d", cap);
-	/* Still root (uid 0 is not held to RLIMIT_NPROC): threads may start. */
-	if (p->threads)
-		p->threads(p->threads_arg);
 	if (setgroups(0, NULL) < 0)
 		fatal("sandbox: setgroups");
 	if (setresgid(p->gid, p->gid, p->gid) < 0)
@@ -234,6 +230,13 @@ sandbox_enter(const struct sandbox_policy *p)
 		fatal("sandbox: setresuid %u", (unsigned)p->uid);
 	if (geteuid() == 0 || getegid() == 0)
 		fatalx("sandbox: still root after dropping privileges");
+	/* Threads start here, with our ids and no capability, rather than
+	 * before setresuid: libc changes every thread's ids by signalling
+	 * it, and a thread still returning from that handler when the
+	 * filter goes on would die of rt_sigreturn. */
+	if (p->threads)
+		p->threads(p->threads_arg);
+	set_limit(RLIMIT_NPROC, 0, "nproc");	/* no new processes (nor threads) for this uid */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		fatal("sandbox: PR_SET_NO_NEW_PRIVS");
 

@@ -349,6 +349,9 @@ tx_main(void *arg)
 	uint64_t x;
 
 	on_tx_thread = 1;
+	/* libc's start of a thread (set_robust_list, rseq) is behind us:
+	 * the filter may come (tx_thread_start waits for this). */
+	efd_write(nb->ack_efd);
 	efd_wait(nb->resume_efd);	/* MSG_START: the sandbox is on */
 	/* Pairs with the release store of pause_req in tx_resume (the
 	 * rings, the pool and the backend's links are all set up). */
@@ -407,6 +410,10 @@ tx_thread_start(void *arg)
 		errno = rc;
 		fatal("tx thread");
 	}
+	/* Not before it runs: the system calls libc makes to start a
+	 * thread are in no table, and a thread first scheduled after the
+	 * filter is on would die of them (SIGSYS, all of netbackd). */
+	efd_wait(nb->ack_efd);
 	nb->tx_threaded = 1;
 }
 
