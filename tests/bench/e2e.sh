@@ -222,6 +222,22 @@ if [[ -z $moat_ok ]]; then
 	echo "e2e: FAIL: moat missing or not running"; exit 1
 fi
 [[ $secs != 0 ]] || exit 0	# latency only: no throughput goal
+# Issue 15's goals, said but not enforced: on a shared 2-core machine a
+# single run is too noisy to fail a build on.
+g15=$("$PY" - "${R[kernel,1]}" "${R[moat,1]:-}" "${R[kernel,R1]}" "${R[moat,R1]:-}" \
+	"${R[kernel,4]}" "${R[moat,4]:-}" "${R[kernel,R4]}" "${R[moat,R4]:-}" <<'PYEOF'
+import sys
+a = sys.argv[1:]
+try:
+    r = [float(a[i + 1]) / float(a[i]) for i in range(0, 8, 2)]
+except (ValueError, ZeroDivisionError):
+    print("no ratio"); sys.exit()
+miss = [n for n, x, g in zip(("1 stream up", "1 stream down", "4 streams up", "4 streams down"), r,
+                             (0.9, 0.9, 0.8, 0.8)) if x < g]
+print("met" if not miss else "NOT met (" + ", ".join(miss) + ")")
+PYEOF
+)
+echo "e2e: issue 15's goals (1 stream >= 0.9, 4 streams >= 0.8 of the kernel, both ways): $g15"
 if [[ $worst == - ]]; then echo "e2e: FAIL: no ratio"; exit 1; fi
 if "$PY" -c 'import sys; sys.exit(0 if float(sys.argv[1]) >= 0.5 else 1)' "$worst"; then
 	echo "e2e: upload ratio moat/kernel >= 0.5 (worst $worst): goal met"
