@@ -169,8 +169,39 @@ for m in kernel ${base:+base} moat; do
 		echo "  $m ${k/R/-R }: runs${ALL[$m,$k]} -> median ${R[$m,$k]}"
 	done
 done
+# cpu_per_gb DIR: CPU seconds per GB that moat's netbackd (all threads,
+# and its busiest thread) and natd spend on 1 GB sent by 4 streams (DIR:
+# "" upload, -R download). Unlike Gbit/s on a shared machine, this does
+# not depend on how much of the machine moat was given; the busiest
+# thread's figure bounds what one core can carry.
+cpu_per_gb() {
+	local nb nd a z an zn out
+	nb=$(moatctl status 2>/dev/null | awk '$1 == "netbackd" { print $2 }')
+	nd=$(moatctl status 2>/dev/null | awk '$1 == "natd" { print $2 }')
+	[[ -n $nb && -n $nd ]] || { echo "no daemons"; return; }
+	ticks() { local t; for t in /proc/$1/task/*; do echo -n "$(awk '{ print $14 + $15 }' "$t/stat") "; done; }
+	a=$(ticks "$nb") an=$(ticks "$nd")
+	out=$(ip netns exec "$NS_C2" iperf3 -c "$WWW_IP" -p 5201 -n 1G -P 4 $1 -J 2>&1)
+	z=$(ticks "$nb") zn=$(ticks "$nd")
+	"$PY" - "$(getconf CLK_TCK)" "$a" "$z" "$an" "$zn" "$out" <<'PYEOF'
+import json, sys
+hz, a, z, an, zn, out = sys.argv[1:]
+try:
+    gb = json.loads(out)["end"]["sum_received"]["bytes"] / 1e9
+    a, z = [int(x) for x in a.split()], [int(x) for x in z.split()]
+    if len(a) != len(z):
+        raise ValueError("threads changed")
+    th = [(y - x) / int(hz) / gb for x, y in zip(a, z)]
+    nd = (sum(map(int, zn.split())) - sum(map(int, an.split()))) / int(hz) / gb
+    print("netbackd %.2f (%d threads, busiest %.2f: one core carries %.0f Gbit/s), natd %.2f" % (
+        sum(th), len(th), max(th), 8 / max(th) if max(th) else 0, nd))
+except (ValueError, KeyError, ZeroDivisionError) as e:
+    print("fail (%s)" % e)
+PYEOF
+}
 if [[ -n $moat_ok ]]; then
 	sleep 1
+	cpu_up=$(cpu_per_gb "") cpu_down=$(cpu_per_gb -R)
 	# Two passes over the same ports: a flow whose first datagram was
 	# dropped under the burst (see drops below) gets made by the second.
 	for pass in 1 2; do
@@ -216,6 +247,10 @@ if [[ -n $moat_ok ]]; then
 	printf '%-34s %9d kB %9d kB\n' "idle" "$rss_idle" "$pss_idle"
 	printf '%-34s %9d kB %9d kB\n' "holding $flows flows" "$rss_full" "$pss_full"
 	echo "(flows after the first pass of $nflows datagrams at 10k/s: $flows1; c2 drops: ${drops:-none})"
+	echo
+	echo "moat CPU seconds per GB, 4 streams (utime+stime, /proc/PID/task/*/stat):"
+	echo "  upload:   $cpu_up"
+	echo "  download: $cpu_down"
 	echo
 fi
 if [[ -z $moat_ok ]]; then
