@@ -210,7 +210,6 @@ sandbox_enter(const struct sandbox_policy *p)
 	enter_root(p->root);
 
 	set_limit(RLIMIT_CORE, 0, "core");	/* no memory contents on disk */
-	set_limit(RLIMIT_NPROC, 0, "nproc");	/* no new processes for this uid */
 	if (p->nofile)
 		set_limit(RLIMIT_NOFILE, p->nofile, "nofile");
 	if (p->as_bytes)
@@ -231,6 +230,13 @@ sandbox_enter(const struct sandbox_policy *p)
 		fatal("sandbox: setresuid %u", (unsigned)p->uid);
 	if (geteuid() == 0 || getegid() == 0)
 		fatalx("sandbox: still root after dropping privileges");
+	/* Threads start here, with our ids and no capability, rather than
+	 * before setresuid: libc changes every thread's ids by signalling
+	 * it, and a thread still returning from that handler when the
+	 * filter goes on would die of rt_sigreturn. */
+	if (p->threads)
+		p->threads(p->threads_arg);
+	set_limit(RLIMIT_NPROC, 0, "nproc");	/* no new processes (nor threads) for this uid */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		fatal("sandbox: PR_SET_NO_NEW_PRIVS");
 
@@ -262,7 +268,8 @@ sandbox_enter(const struct sandbox_policy *p)
 	log_debug("sandbox: uid %u, seccomp on", (unsigned)p->uid);
 	return 1;
 #else
-	(void)p;
+	if (p->threads)
+		p->threads(p->threads_arg);
 	log_warnx("SANDBOX DISABLED: built with --with-sandbox=none (sanitizer/valgrind builds only)");
 	return 0;
 #endif

@@ -68,6 +68,14 @@ struct sandbox_policy {
 	/* A second table (e.g. netbackd's backend's extra calls); may be NULL. */
 	const struct sc_rule	*extra_rules;
 	size_t			 nextra_rules;
+	/* Called once inside the sandbox's root and mount namespace, with
+	 * the daemon's own ids and no capability left, before the filter
+	 * (TSYNC: it covers every thread) and RLIMIT_NPROC: where a daemon
+	 * starts its threads, so that they share every restriction. A thread
+	 * must have run (libc's start of a thread makes calls no table has)
+	 * before this returns. May be NULL. */
+	void			(*threads)(void *arg);
+	void			*threads_arg;
 };
 
 /* Base uid/gid: daemon N runs as MOAT_UID_BASE + N. */

@@ -137,22 +137,27 @@ refuse:
 }
 
 void
+shm_check_ring(struct shm *s, int r, enum proc_id self)
+{
+	if (!s->attached[r] || !s->ring[r].broken)
+		return;
+	/*
+	 * Nothing the peer says on this ring can be trusted again,
+	 * and our own state of it (our index) can no longer be
+	 * squared with the shared one: only a fresh ring with fresh
+	 * ends on both sides brings traffic back.
+	 */
+	log_warnx("ring %s broken by %s (its index is more than a ring "
+	    "away from ours): exiting, the supervisor restarts us both",
+	    ring_table[r].name, proc_table[ring_peer((enum ring_id)r, self)].name);
+	exit(EXIT_RING_BROKEN + r);
+}
+
+void
 shm_check_rings(struct shm *s, enum proc_id self)
 {
-	for (int r = 0; r < RING_COUNT; r++) {
-		if (!s->attached[r] || !s->ring[r].broken)
-			continue;
-		/*
-		 * Nothing the peer says on this ring can be trusted again,
-		 * and our own state of it (our index) can no longer be
-		 * squared with the shared one: only a fresh ring with fresh
-		 * ends on both sides brings traffic back.
-		 */
-		log_warnx("ring %s broken by %s (its index is more than a ring "
-		    "away from ours): exiting, the supervisor restarts us both",
-		    ring_table[r].name, proc_table[ring_peer((enum ring_id)r, self)].name);
-		exit(EXIT_RING_BROKEN + r);
-	}
+	for (int r = 0; r < RING_COUNT; r++)
+		shm_check_ring(s, r, self);
 }
 
 #ifdef MOAT_TEST_HOOKS

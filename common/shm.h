@@ -63,6 +63,8 @@ int	shm_attach_end(struct shm *s, const struct msg *m, enum proc_id self);
  * before sleeping on a ring: a broken ring never wakes anyone.
  */
 void	shm_check_rings(struct shm *s, enum proc_id self);
+/* The same for ring r alone: for a daemon whose ring ends are on two threads. */
+void	shm_check_ring(struct shm *s, int r, enum proc_id self);
 
 /*
  * MSG_TEST_RING (test builds): behave as a broken producer of the named

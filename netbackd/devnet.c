@@ -264,6 +264,9 @@ const struct nb_backend nb_backend_devnet = {
 	.open = devnet_open,
 	.add_link = devnet_add_link,
 	.tx = devnet_tx,
+	/* devnet_tx reads by_port and the link's fd, both fixed before
+	 * MSG_START, and writes only tx_err */
+	.tx_thread = 1,
 	.sc = &devnet_sc,
 };
 

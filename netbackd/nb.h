@@ -37,6 +37,10 @@ struct nb_backend {
 	void	(*tx_flush)(struct nb *nb);
 	/* Periodic work (timeouts, re-open of lost links); may be NULL. */
 	void	(*tick)(struct nb *nb, uint64_t now_ms);
+	/* 1: tx() and tx_flush() run on a thread of their own (netbackd.c),
+	 * so they touch nothing the rest of the backend does, except the
+	 * buffers, which they give back with nb_buf_free() as always. */
+	int	tx_thread;
 	/* The extra system calls this backend needs (netbackd_sandbox.c);
 	 * NULL: none. */
 	const struct sc_table *sc;

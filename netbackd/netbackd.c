@@ -7,14 +7,31 @@
  * buffer must be inside the pool and one that netbackd handed to natd,
  * so a compromised natd can neither point us outside the pool nor make
  * us use one buffer twice.
+ *
+ * Threads. With a backend that allows it (devnet), the transmit side runs
+ * on a thread of its own, so that the copies into and out of the kernel
+ * use both cores:
+ *   - the main thread: control channel, timer, the backend's receive
+ *     callbacks, the producer end of RING_RX, the free stack (free[],
+ *     nfree) and every nb_buf_alloc();
+ *   - the tx thread: the consumer end of RING_TX and the backend's tx();
+ *     the buffers it is done with go back to the main thread through
+ *     the return ring (ret[], one producer: the tx thread, one consumer:
+ *     the main thread), never straight onto the free stack.
+ * state[] is written by both, always with atomics: a buffer passes from
+ * BUF_AT_NATD back to BUF_OURS by one compare-and-swap, so of the tx
+ * thread (natd sent it back) and the main thread (natd died, or RING_RX
+ * was full) exactly one takes it, and it is freed once.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <arpa/inet.h>
 
@@ -42,6 +59,20 @@ struct watch {
 
 struct nb {
 	struct shm	 shm;
+	/* The return ring: buffers the tx thread is done with. Holds nbufs
+	 * (rounded up to a power of two) so it can never be full: each
+	 * buffer is in it at most once. */
+	uint32_t	*ret;
+	uint32_t	 ret_mask;
+	uint32_t	 ret_prod __attribute__((aligned(64)));	/* tx thread only */
+	uint32_t	 ret_cons __attribute__((aligned(64)));	/* main thread only */
+	/* The tx thread: woken by natd's kick (the TX eventfd) or ctl_efd;
+	 * parks on resume_efd when pause_req is set, saying so on ack_efd. */
+	int		 tx_threaded;	/* the backend's tx() runs on the tx thread */
+	int		 tx_running;	/* main thread: it was let go (MSG_START) */
+	int		 tx_ep, ctl_efd, ack_efd, resume_efd;
+	int		 pause_req, tx_parked;	/* atomics, see tx_pause() */
+	pthread_t	 tx_thread;
 	const struct nb_backend *be;
 	uint32_t	*free;		/* stack of buffer indices we own */
 	uint32_t	 nfree;
@@ -57,14 +88,54 @@ struct nb {
 };
 
 static struct nb NB;
+/* Set on the tx thread: its nb_buf_free() goes to the return ring. */
+static __thread int on_tx_thread;
 /* Weak: a build without the Xen backend refuses --backend xen cleanly. */
 extern const struct nb_backend nb_backend_xen __attribute__((weak));
 
 /* ---- buffers ---- */
 
+/* Main thread: the buffers the tx thread gave back, onto the free stack. */
+static void
+ret_drain(struct nb *nb)
+{
+	uint32_t cons = nb->ret_cons, prod;
+
+	if (nb->ret == NULL)
+		return;
+	/* Pairs with the release store of ret_prod in ret_push(): the
+	 * slots up to prod are written. */
+	prod = __atomic_load_n(&nb->ret_prod, __ATOMIC_ACQUIRE);
+	while (cons != prod && nb->nfree < nb->shm.pool.nbufs)
+		nb->free[nb->nfree++] = nb->ret[cons++ & nb->ret_mask];
+	/* Pairs with the acquire load of ret_cons in ret_push(): we are
+	 * done reading those slots. */
+	__atomic_store_n(&nb->ret_cons, cons, __ATOMIC_RELEASE);
+}
+
+/* tx thread: give a buffer back to the main thread. */
+static void
+ret_push(struct nb *nb, uint32_t idx)
+{
+	uint32_t prod = nb->ret_prod;
+
+	/* Pairs with the release store of ret_cons in ret_drain(). Never
+	 * full (see struct nb); were it so, losing a buffer beats
+	 * overwriting one. */
+	if (prod - __atomic_load_n(&nb->ret_cons, __ATOMIC_ACQUIRE) > nb->ret_mask) {
+		log_rl(LOG_LVL_ERROR, "buffer return ring full: buffer %u lost", idx);
+		return;
+	}
+	nb->ret[prod & nb->ret_mask] = idx;
+	/* Pairs with the acquire load in ret_drain(). */
+	__atomic_store_n(&nb->ret_prod, prod + 1, __ATOMIC_RELEASE);
+}
+
 int
 nb_buf_alloc(struct nb *nb, uint32_t *idx)
 {
+	if (nb->nfree == 0)
+		ret_drain(nb);
 	if (nb->nfree == 0)
 		return -1;
 	*idx = nb->free[--nb->nfree];
@@ -74,10 +145,32 @@ nb_buf_alloc(struct nb *nb, uint32_t *idx)
 void
 nb_buf_free(struct nb *nb, uint32_t idx)
 {
-	if (idx >= nb->shm.pool.nbufs || nb->nfree >= nb->shm.pool.nbufs)
+	if (idx >= nb->shm.pool.nbufs)
 		return;
-	nb->state[idx] = BUF_OURS;
+	/* Relaxed: who holds a buffer is told by the rings and the return
+	 * ring, whose barriers order this store too. */
+	__atomic_store_n(&nb->state[idx], BUF_OURS, __ATOMIC_RELAXED);
+	if (on_tx_thread) {
+		ret_push(nb, idx);
+		return;
+	}
+	if (nb->nfree >= nb->shm.pool.nbufs)
+		return;
 	nb->free[nb->nfree++] = idx;
+}
+
+/*
+ * Take back a buffer that is BUF_AT_NATD, or report that another thread
+ * already did: the one compare-and-swap both threads make (acq_rel, so
+ * the winner sees what was written into the buffer before it went out).
+ */
+static int
+take_from_natd(struct nb *nb, uint32_t idx)
+{
+	uint8_t want = BUF_AT_NATD;
+
+	return __atomic_compare_exchange_n(&nb->state[idx], &want, BUF_OURS, 0,
+	    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 }
 
 uint8_t *
@@ -105,7 +198,11 @@ rx_flush(struct nb *nb)
 	/* natd is behind: drop the rest here rather than queue without bound */
 	for (unsigned i = n; i < nb->nrxq; i++) {
 		nb->rx_full_drops++;
-		nb_buf_free(nb, nb->rxq[i].buf);
+		/* natd never got it, but a natd that guessed its index may
+		 * have sent it back to the tx thread already: then that
+		 * thread frees it */
+		if (take_from_natd(nb, nb->rxq[i].buf))
+			nb_buf_free(nb, nb->rxq[i].buf);
 	}
 	if (n < nb->nrxq)
 		log_rl(LOG_LVL_WARN, "natd is not keeping up: %llu frames dropped so far",
@@ -116,7 +213,11 @@ rx_flush(struct nb *nb)
 int
 nb_rx(struct nb *nb, const struct mq_desc *d)
 {
-	nb->state[d->buf] = BUF_AT_NATD;
+	/* Before natd can see it (the release in mq_enqueue_burst orders
+	 * this store), so that the tx thread accepts it when natd sends it
+	 * back. A natd that guesses the index and sends it back sooner
+	 * only confuses itself: the compare-and-swap still frees it once. */
+	__atomic_store_n(&nb->state[d->buf], BUF_AT_NATD, __ATOMIC_RELAXED);
 	nb->rxq[nb->nrxq++] = *d;
 	if (nb->nrxq == BURST)
 		rx_flush(nb);
@@ -182,6 +283,140 @@ nb_unwatch(struct nb *nb, int fd)
 		}
 }
 
+/* ---- the tx thread ---- */
+
+static int tx_burst(struct nb *nb);
+
+static void
+efd_write(int fd)
+{
+	uint64_t one = 1;
+
+	while (write(fd, &one, sizeof one) < 0 && errno == EINTR)
+		;
+}
+
+/* Blocking read of a blocking eventfd: sleep until efd_write(). */
+static void
+efd_wait(int fd)
+{
+	uint64_t x;
+
+	while (read(fd, &x, sizeof x) < 0)
+		if (errno != EINTR)
+			fatal("tx thread: eventfd");
+}
+
+/*
+ * Main thread: stop the tx thread between two bursts, so that the
+ * consumer end of RING_TX can be read here (reclaim_from_natd). Returns
+ * once it is parked.
+ */
+static void
+tx_pause(struct nb *nb)
+{
+	if (!nb->tx_running)
+		return;
+	/* Pairs with the acquire load at the top of tx_main's loop. */
+	__atomic_store_n(&nb->pause_req, 1, __ATOMIC_RELEASE);
+	efd_write(nb->ctl_efd);
+	efd_wait(nb->ack_efd);
+	/* Pairs with the release store of tx_parked in tx_main: everything
+	 * the tx thread did to its ring end is visible from here. */
+	if (!__atomic_load_n(&nb->tx_parked, __ATOMIC_ACQUIRE))
+		fatalx("tx thread acknowledged a pause without parking");
+}
+
+/* Main thread: let the tx thread go (the first time: at MSG_START). */
+static void
+tx_resume(struct nb *nb)
+{
+	if (!nb->tx_threaded)
+		return;
+	/* Pairs with the acquire loads in tx_main: what the main thread
+	 * did while the tx thread was parked is visible to it. */
+	__atomic_store_n(&nb->pause_req, 0, __ATOMIC_RELEASE);
+	nb->tx_running = 1;
+	efd_write(nb->resume_efd);
+}
+
+static void *
+tx_main(void *arg)
+{
+	struct nb *nb = arg;
+	struct mq_end *tx = &nb->shm.ring[RING_TX];
+	struct epoll_event evs[2];
+	uint64_t x;
+
+	on_tx_thread = 1;
+	/* libc's start of a thread (set_robust_list, rseq) is behind us:
+	 * the filter may come (tx_thread_start waits for this). */
+	efd_write(nb->ack_efd);
+	efd_wait(nb->resume_efd);	/* MSG_START: the sandbox is on */
+	/* Pairs with the release store of pause_req in tx_resume (the
+	 * rings, the pool and the backend's links are all set up). */
+	(void)__atomic_load_n(&nb->pause_req, __ATOMIC_ACQUIRE);
+	for (;;) {
+		if (__atomic_load_n(&nb->pause_req, __ATOMIC_ACQUIRE)) {
+			/* Pairs with the acquire load in tx_pause. */
+			__atomic_store_n(&nb->tx_parked, 1, __ATOMIC_RELEASE);
+			efd_write(nb->ack_efd);
+			efd_wait(nb->resume_efd);
+			__atomic_store_n(&nb->tx_parked, 0, __ATOMIC_RELAXED);
+			continue;
+		}
+		if (tx_burst(nb) == BURST)
+			continue;
+		/* A broken ring never wakes us: go, naming natd (ring.h). */
+		shm_check_ring(&nb->shm, RING_TX, PROC_NETBACKD);
+		if (!mq_prepare_sleep(tx))
+			continue;
+		if (epoll_wait(nb->tx_ep, evs, 2, -1) < 0 && errno != EINTR)
+			fatal("tx thread: epoll_wait");
+		mq_wake_done(tx);
+		(void)!read(nb->ctl_efd, &x, sizeof x);	/* non-blocking */
+	}
+	return NULL;
+}
+
+/*
+ * Called by sandbox_enter (struct sandbox_policy.threads) inside the
+ * sandbox's root, before the uid change and the filter, which then cover
+ * this thread too. Its system calls after that: epoll_wait, read and
+ * write on its eventfds, and the backend's tx() (devnet: sendmsg).
+ */
+static void
+tx_thread_start(void *arg)
+{
+	struct nb *nb = arg;
+	struct epoll_event ev = { .events = EPOLLIN };
+	uint32_t n = 1;
+	int rc;
+
+	while (n < nb->shm.pool.nbufs)
+		n <<= 1;
+	if ((nb->ret = calloc(n, sizeof *nb->ret)) == NULL)
+		fatal("return ring");
+	nb->ret_mask = n - 1;
+	if ((nb->tx_ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+	    (nb->ctl_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0 ||
+	    (nb->ack_efd = eventfd(0, EFD_CLOEXEC)) < 0 ||
+	    (nb->resume_efd = eventfd(0, EFD_CLOEXEC)) < 0)
+		fatal("tx thread: eventfds");
+	if (epoll_ctl(nb->tx_ep, EPOLL_CTL_ADD, nb->shm.ring[RING_TX].efd, &ev) < 0 ||
+	    epoll_ctl(nb->tx_ep, EPOLL_CTL_ADD, nb->ctl_efd, &ev) < 0)
+		fatal("tx thread: epoll_ctl");
+	if ((rc = pthread_create(&nb->tx_thread, NULL, tx_main, nb)) != 0) {
+		errno = rc;
+		fatal("tx thread");
+	}
+	/* Not before it runs: the system calls libc makes to start a
+	 * thread are in no table, and a thread first scheduled after the
+	 * filter is on would die of them (SIGSYS, all of netbackd). */
+	efd_wait(nb->ack_efd);
+	nb->tx_threaded = 1;
+}
+
 /*
  * natd's reserve: empty buffers sent on the RX ring with port
  * MQ_PORT_DROP, from which it builds the frames it originates.
@@ -220,6 +455,7 @@ reclaim_from_natd(struct nb *nb)
 
 	if (inring == NULL || q == NULL)
 		fatal("reclaim");
+	tx_pause(nb);	/* the TX ring's consumer end is the tx thread's */
 	rx_flush(nb);	/* frames still in our hands count as queued */
 	nq = mq_peek(&nb->shm.ring[RING_RX], q, nb->shm.ring[RING_RX].nslots);
 	nq += mq_peek(&nb->shm.ring[RING_TX], q + nq, nb->shm.ring[RING_TX].nslots);
@@ -227,10 +463,11 @@ reclaim_from_natd(struct nb *nb)
 		if (q[i].buf < nb->shm.pool.nbufs)
 			inring[q[i].buf] = 1;
 	for (i = 0; i < nb->shm.pool.nbufs; i++)
-		if (nb->state[i] == BUF_AT_NATD && !inring[i]) {
+		if (!inring[i] && take_from_natd(nb, i)) {
 			nb_buf_free(nb, i);
 			n++;
 		}
+	tx_resume(nb);
 	free(q);
 	free(inring);
 	log_info("natd restarted: %u buffers it held are back", n);
@@ -254,7 +491,7 @@ tx_burst(struct nb *nb)
 			    (unsigned long long)nb->tx_bad_desc);
 			continue;
 		}
-		if (nb->state[d[i].buf] != BUF_AT_NATD) {
+		if (!take_from_natd(nb, d[i].buf)) {
 			nb->tx_not_ours++;
 			log_rl(LOG_LVL_WARN, "natd sent buffer %u which it does not hold (%llu so far)",
 			    d[i].buf, (unsigned long long)nb->tx_not_ours);
@@ -262,10 +499,8 @@ tx_burst(struct nb *nb)
 		}
 		if (d[i].port == MQ_PORT_DROP || nb->be->tx == NULL)
 			nb_buf_free(nb, d[i].buf);
-		else {
-			nb->state[d[i].buf] = BUF_OURS;	/* the backend frees it */
-			nb->be->tx(nb, &d[i]);
-		}
+		else
+			nb->be->tx(nb, &d[i]);	/* the backend frees it */
 	}
 	if (n && nb->be->tx_flush)
 		nb->be->tx_flush(nb);
@@ -300,6 +535,8 @@ enter_sandbox(struct nb *nb)
 		.rules = netbackd_sc.rules, .nrules = netbackd_sc.n,
 		.extra_rules = nb->be->sc ? nb->be->sc->rules : NULL,
 		.nextra_rules = nb->be->sc ? nb->be->sc->n : 0,
+		.threads = nb->be->tx_thread ? tx_thread_start : NULL,
+		.threads_arg = nb,
 	};
 	struct msg_ready r = { .pid = (uint32_t)getpid() };
 
@@ -348,6 +585,7 @@ handle_control(struct nb *nb)
 			enter_sandbox(nb);
 			nb->started = 1;
 			gift_reserve(nb);
+			tx_resume(nb);
 			break;
 		case MSG_PEER_DIED:
 			reclaim_from_natd(nb);
@@ -415,7 +653,9 @@ main(int argc, char **argv)
 		struct epoll_event evs[32];
 		int n, i, timeout = -1, slept = 0;
 
-		if (nb->started && !nb->tx_efd_watched) {
+		if (nb->started)
+			ret_drain(nb);
+		if (nb->started && !nb->tx_efd_watched && !nb->tx_threaded) {
 			ev.data.u32 = 2;
 			if (epoll_ctl(nb->epfd, EPOLL_CTL_ADD, nb->shm.ring[RING_TX].efd, &ev) < 0)
 				fatal("epoll_ctl tx eventfd");
@@ -423,7 +663,9 @@ main(int argc, char **argv)
 		}
 		/* Sleep only when natd has nothing queued for us: the re-check
 		 * inside mq_prepare_sleep closes the race with natd's kick. */
-		if (nb->started) {
+		if (nb->started && nb->tx_threaded)
+			shm_check_ring(&nb->shm, RING_RX, PROC_NETBACKD);
+		else if (nb->started) {
 			if (tx_burst(nb) == BURST || !mq_prepare_sleep(&nb->shm.ring[RING_TX]))
 				timeout = 0;
 			else

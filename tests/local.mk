@@ -44,6 +44,8 @@ MOAT_INTEG_TESTS += tests/integ/dp_review_v6.sh
 MOAT_INTEG_TESTS += tests/integ/dp_forward6.sh
 # Per-client rate limits (issue 17), measured with iperf3.
 MOAT_INTEG_TESTS += tests/integ/dp_rate.sh
+# netbackd's transmit thread (issue 15): sandboxed like the rest, parked over natd restarts.
+MOAT_INTEG_TESTS += tests/integ/dp_threads.sh
 EXTRA_DIST += tests/integ/pkt6.py
 EXTRA_DIST += $(MOAT_INTEG_TESTS) tests/integ/lib.sh tests/integ/tap.sh tests/integ/kfw.py \
 	tests/integ/pkt.py tests/integ/services.py tests/bench/e2e.sh scripts/demo
