@@ -513,9 +513,10 @@ jrules_load(const char *buf, size_t len, struct rset *out, void **docp,
 		fail(err, errlen, "out of memory");
 		goto bad;
 	}
-	/* Counts read back from GetRules are not part of the rules: the
-	 * document kept (and printed again) has none. */
+	/* Counts read back from GetRules (hits, learned names) are not part
+	 * of the rules: the document kept (and printed again) has none. */
 	json_object_del(doc, "hits");
+	json_object_del(doc, "learned");
 	for (i = 0; i < n; i++)
 		json_object_del(json_array_get(rules, i), "hits");
 	*out = ns;
@@ -618,7 +619,8 @@ jrules_dump_hits(const void *doc, const struct engine *e, size_t *len)
 		}
 	} else
 		json_object_foreach((json_t *)doc, key, v) {
-			if (strcmp(key, "note") == 0 || strcmp(key, "hits") == 0)
+			if (strcmp(key, "note") == 0 || strcmp(key, "hits") == 0 ||
+			    strcmp(key, "learned") == 0)
 				continue;
 			if (e != NULL && strcmp(key, "rules") == 0 ?
 			    json_object_set_new(out, key, rules_hits(v, e)) == -1 :
