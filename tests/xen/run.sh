@@ -17,7 +17,8 @@
 #                                moat.TestSyscall); default
 #                                $MOAT_BUILDDIR/packaging/vm/moat-hooks
 #                                ("make vm-image-hooks"); absent: that step SKIPs
-#   MOAT_XEN_TIMEOUT=S           QEMU's wall-clock limit (default 900)
+#   MOAT_XEN_TIMEOUT=S           QEMU's wall-clock limit (default 900; 2400
+#                                with MOAT_XEN_BENCH)
 #   MOAT_XEN_SELFTEST=1          also run the client steps against dom0's
 #                                kernel netback in moat's place (tests the
 #                                harness itself)
@@ -31,6 +32,7 @@
 #                                VM, with and without TSO; prints the table
 #                                (log: $MOAT_BUILDDIR/tests/xen/bench.log)
 #   MOAT_XEN_BENCH_MB=N          MiB per transfer (default 64)
+#   MOAT_XEN_BENCH_ROUNDS=N      rounds of the 4 transfers per path (default 2)
 #   MOAT_XEN_BENCH_TOOL=PATH     the static xbench (tests/xen/xbench.c)
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -43,13 +45,15 @@ if [[ -n $bench ]]; then
 	log=${MOAT_XEN_LOG:-$builddir/tests/xen/bench.log}
 	benchmb=${MOAT_XEN_BENCH_MB:-64}
 	[[ $benchmb =~ ^[1-9][0-9]{0,3}$ ]] || { echo "MOAT_XEN_BENCH_MB: 1 to 9999" >&2; exit 2; }
+	benchrounds=${MOAT_XEN_BENCH_ROUNDS:-2}
+	[[ $benchrounds =~ ^[1-4]$ ]] || { echo "MOAT_XEN_BENCH_ROUNDS: 1 to 4" >&2; exit 2; }
 	[[ -x ${MOAT_XEN_BENCH_TOOL:-} ]] || { echo "MOAT_XEN_BENCH_TOOL: no xbench" >&2; exit 2; }
 	hooksvm=	# no step of the bench needs the test hooks
 else
 	log=${MOAT_XEN_LOG:-$builddir/tests/xen/console.log}
 	unset MOAT_XEN_BENCH_TOOL
 fi
-limit=${MOAT_XEN_TIMEOUT:-900}
+limit=${MOAT_XEN_TIMEOUT:-$([[ -n ${MOAT_XEN_BENCH:-} ]] && echo 2400 || echo 900)}
 mkdir -p "$(dirname "$log")"
 
 n=0 pass=0 fail=0 skip=0
@@ -95,7 +99,7 @@ qemu=(qemu-system-x86_64 -accel tcg -machine pc
 	-display none -serial stdio -monitor none -no-reboot -nodefaults
 	-kernel "$out/xen"
 	-append "console=com1 com1=115200,8n1 console_timestamps=boot loglvl=all guest_loglvl=all dom0_mem=768M,max:768M dom0_max_vcpus=1 noreboot"
-	-initrd "$out/vmlinuz console=hvc0 earlyprintk=xen${MOAT_XEN_SELFTEST:+ xe2e.selftest=1}${bench:+ xe2e.bench=1 xe2e.benchmb=$benchmb},$out/dom0.cpio.gz")
+	-initrd "$out/vmlinuz console=hvc0 earlyprintk=xen${MOAT_XEN_SELFTEST:+ xe2e.selftest=1}${bench:+ xe2e.bench=1 xe2e.benchmb=$benchmb xe2e.benchrounds=$benchrounds},$out/dom0.cpio.gz")
 
 # Each console line gets the seconds since QEMU started (host clock).
 us() { local t=${EPOCHREALTIME/./}; echo $((10#$t)); }
@@ -141,6 +145,10 @@ bench_table() {
 	{
 		n++
 		p[n] = f("path"); t[n] = f("tso"); d[n] = f("dir")
+		# the round: how many times this path, setting and direction came
+		key = p[n] "," t[n] "," d[n]
+		rd[n] = ++seen[key]
+		if (rd[n] > rounds) rounds = rd[n]
 		mib[n] = f("bytes") / 1048576; s[n] = f("ns") / 1e9
 		r[n] = s[n] > 0 ? mib[n] / s[n] : 0
 		cm[n] = f("moat_cpu"); cd[n] = f("dom0_cpu"); cc[n] = f("client_cpu")
@@ -148,23 +156,32 @@ bench_table() {
 		fc[n] = f("client_frames") > 0 ? int(f("client_bytes") / f("client_frames")) : "-"
 		fv[n] = f("vif_frames") > 0 ? int(f("vif_bytes") / f("vif_frames")) : "-"
 		rt[n] = f("retrans")
-		if (p[n] == "kernel") k[t[n] "," d[n]] = r[n]
+		if (p[n] == "kernel") k[rd[n] "," t[n] "," d[n]] = r[n]
 	}
 	END {
-		printf "# %-4s %-5s %-7s %5s %7s %7s %7s  %-19s %-14s %5s  %s\n", "TSO", "dir", "path", "MiB",
-		    "s", "MiB/s", "moat/", "CPU s moat/dom0/cl", "frame B cl/vif", "rtx", "TSO in effect cl/dom0"
-		printf "# %-4s %-5s %-7s %5s %7s %7s %7s\n", "", "", "", "", "", "", "kernel"
-		# kernel and moat side by side, per TSO setting and direction
+		printf "# %2s %-4s %-5s %-7s %4s %7s %7s %7s  %-19s %-14s %5s  %s\n", "rd", "TSO", "dir", "path",
+		    "MiB", "s", "MiB/s", "moat/", "CPU s moat/dom0/cl", "frame B cl/vif", "rtx", "TSO in effect cl/dom0"
+		printf "# %2s %-4s %-5s %-7s %4s %7s %7s %7s\n", "", "", "", "", "", "", "", "kernel"
+		# kernel and moat side by side, per round, TSO setting and direction
 		split("on off", ts, " "); split("up down", ds, " "); split("kernel moat", ps, " ")
+		for (o = 1; o <= rounds; o++)
 		for (a = 1; a <= 2; a++) for (b = 1; b <= 2; b++) for (c = 1; c <= 2; c++)
 		for (i = 1; i <= n; i++) {
-			if (t[i] != ts[a] || d[i] != ds[b] || p[i] != ps[c])
+			if (rd[i] != o || t[i] != ts[a] || d[i] != ds[b] || p[i] != ps[c])
 				continue
-			ratio = (p[i] == "moat" && k[t[i] "," d[i]] > 0) ? sprintf("%.2f", r[i] / k[t[i] "," d[i]]) : "-"
-			printf "# %-4s %-5s %-7s %5d %7.2f %7.2f %7s  %-19s %-14s %5s  %s\n", t[i], d[i], p[i], mib[i],
-			    s[i], r[i], ratio, cm[i] "/" cd[i] "/" cc[i], fc[i] "/" fv[i], rt[i], eff[i]
+			kk = k[o "," t[i] "," d[i]]
+			ratio = "-"
+			if (p[i] == "moat" && kk > 0) {
+				ratio = sprintf("%.2f", r[i] / kk)
+				all[t[i] "," d[i]] = all[t[i] "," d[i]] " " ratio
+			}
+			printf "# %2d %-4s %-5s %-7s %4d %7.2f %7.2f %7s  %-19s %-14s %5s  %s\n", o, t[i], d[i], p[i],
+			    mib[i], s[i], r[i], ratio, cm[i] "/" cd[i] "/" cc[i], fc[i] "/" fv[i], rt[i], eff[i]
 		}
 		if (n == 0) print "# no transfer was measured"
+		for (a = 1; a <= 2; a++) for (b = 1; b <= 2; b++)
+			if ((ts[a] "," ds[b]) in all)
+				printf "# moat/kernel, TSO %s, %s:%s\n", ts[a], ds[b], all[ts[a] "," ds[b]]
 	}'
 	grep -E '^ *[0-9.]+ XE2E-BENCH-IDLE ' "$log" | sed 's/^ *[0-9.]* XE2E-BENCH-IDLE //' |
 		awk '{ for (i = 1; i <= NF; i++) { split($i, a, "="); v[a[1]] = a[2] }

@@ -3,13 +3,15 @@
  * one static binary for dom0 and the client domU, whose images are busybox
  * with neither ethtool nor iperf.
  *
- *   xbench serve PORT HOOK             dom0: serve steps, one at a time
+ *   xbench serve PORT HOOK [COUNT]     dom0: serve steps, one at a time
+ *                                      (COUNT of them, then exit)
  *   xbench run IFACE HOST PORT STEP... client: STEP is tso=on|off,
  *                                      up=BYTES or down=BYTES, in order
  *   xbench tso IFACE [on|off]          IFACE's TSO (after setting it)
  *
  * The client always connects (through moat's NAT nothing else can), one
- * connection per step.  A transfer is timed by its receiver, first byte
+ * connection per step, and retries for half an hour: dom0 listens when
+ * the step's turn comes.  A transfer is timed by its receiver, first byte
  * to last.  The server runs HOOK (sh -c) around every step, so dom0 can
  * read CPU times and switch its own side's TSO exactly around it:
  *   HOOK tso on|off CLIENT_TSO                          before "OK"
@@ -322,14 +324,15 @@ serve_one(int fd, const char *h)
 }
 
 static int
-serve(const char *port, const char *h)
+serve(const char *port, const char *h, const char *count)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET };
-	uint64_t p;
+	uint64_t p, n = 0;
 	int s, one = 1;
 
-	if (parse_u64(port, 65535, &p) < 0 || p == 0) {
-		warnf("bad port %s", port);
+	if (parse_u64(port, 65535, &p) < 0 || p == 0 ||
+	    (count != NULL && parse_u64(count, 1000000, &n) < 0)) {
+		warnf("bad port %s or count", port);
 		return 2;
 	}
 	sin.sin_port = htons((uint16_t)p);
@@ -348,9 +351,15 @@ serve(const char *port, const char *h)
 			warnf("accept: %s", strerror(errno));
 			return 1;
 		}
+		/* The last one: stop listening first, or the client's next
+		 * step could be queued on this socket and reset at exit. */
+		if (n == 1)
+			close(s);
 		timeouts(fd);
 		serve_one(fd, h);
 		close(fd);
+		if (n > 0 && --n == 0)
+			return 0;
 	}
 }
 
@@ -411,7 +420,8 @@ counters(const char *ifname, uint64_t c[5])
 	return retrans(&c[4]);
 }
 
-/* Connect, retrying for a minute: the server may not listen yet. */
+/* Connect, retrying for half an hour: dom0 serves the other client's
+ * step first, or is not listening yet. */
 static int
 dial(const char *host, uint16_t port)
 {
@@ -421,7 +431,7 @@ dial(const char *host, uint16_t port)
 		warnf("bad address %s", host);
 		return -1;
 	}
-	for (int i = 0; i < 120; i++) {
+	for (int i = 0; i < 3600; i++) {
 		int s = socket(AF_INET, SOCK_STREAM, 0);
 
 		if (s < 0)
@@ -533,7 +543,7 @@ run(int argc, char **argv)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: xbench serve PORT HOOK\n"
+	fprintf(stderr, "usage: xbench serve PORT HOOK [COUNT]\n"
 	    "       xbench run IFACE HOST PORT tso=on|off|up=BYTES|down=BYTES...\n"
 	    "       xbench tso IFACE [on|off]\n");
 	exit(2);
@@ -546,8 +556,8 @@ main(int argc, char **argv)
 
 	/* a client gone mid-transfer is a failed step, not a dead server */
 	signal(SIGPIPE, SIG_IGN);
-	if (argc >= 4 && strcmp(argv[1], "serve") == 0 && argc == 4)
-		return serve(argv[2], argv[3]);
+	if ((argc == 4 || argc == 5) && strcmp(argv[1], "serve") == 0)
+		return serve(argv[2], argv[3], argc == 5 ? argv[4] : NULL);
 	if (argc >= 6 && strcmp(argv[1], "run") == 0)
 		return run(argc - 2, argv + 2);
 	if ((argc == 3 || argc == 4) && strcmp(argv[1], "tso") == 0) {
