@@ -21,7 +21,7 @@
  * transfer, which show whether super-frames crossed it; RTX: the TCP
  * segments the client retransmitted meanwhile.)
  *
- * Control lines, at most 127 bytes, the data in between:
+ * Control lines, at most 255 bytes, the data in between:
  *   C "TSO on 1"          S "OK"
  *   C "UP n"              S "GO"   C n bytes   S "RECV ns"
  *   C "DOWN n"            S "GO" n bytes       C "RECV ns"
@@ -47,7 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LINE_MAX_	128
+#define LINE_MAX_	256	/* the longest, END: 6 numbers of 20 digits */
 #define CHUNK		(256 * 1024)
 #define MAX_BYTES	(UINT64_C(1) << 36)	/* 64 GiB: a typo, not a test */
 #define IO_TIMEOUT_S	120
@@ -264,18 +264,18 @@ on_off(const char *s)
 static void
 hook(const char *h, const char *fmt, ...)
 {
-	char cmd[512], args[LINE_MAX_];
+	char cmd[1024], args[LINE_MAX_];
 	va_list ap;
 	int n;
 
 	va_start(ap, fmt);
 	n = vsnprintf(args, sizeof args, fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof args)
+	if (n < 0 || (size_t)n >= sizeof args ||
+	    (n = snprintf(cmd, sizeof cmd, "%s %s", h, args)) < 0 || (size_t)n >= sizeof cmd) {
+		warnf("hook command too long");
 		return;
-	n = snprintf(cmd, sizeof cmd, "%s %s", h, args);
-	if (n < 0 || (size_t)n >= sizeof cmd)
-		return;
+	}
 	if (system(cmd) != 0)
 		warnf("hook failed: %s", cmd);
 }
