@@ -187,7 +187,9 @@ bench_table() {
 		awk '{ for (i = 1; i <= NF; i++) { split($i, a, "="); v[a[1]] = a[2] }
 			printf "# idle, %s s, %s path: CPU s moat/dom0/client %s/%s/%s\n", v["secs"], v["path"],
 			    v["path"] == "moat" ? v["moat_cpu"] : "-", v["dom0_cpu"], v["client_cpu"] }'
-	grep -E '^ *[0-9.]+ XE2E-BENCH-DROPS ' "$log" | sed 's/^ *[0-9.]* XE2E-BENCH-DROPS /# drops, whole bench: /'
+	# natd's counters (the uplink's, then each client's), the zeros left out
+	grep -E '^ *[0-9.]+ XE2E-BENCH-DROPS ' "$log" | sed -E 's/^ *[0-9.]* XE2E-BENCH-DROPS /# drops, whole bench: /;
+		s/[a-z_0-9]+:0(,|\})/\1/g; s/,+/,/g; s/\{,/{/g; s/,\}/}/g'
 }
 
 # Host time of a milestone line.
