@@ -4,6 +4,9 @@
 #
 #   build-images.sh OUTDIR [MOAT_VM_DIR [MOAT_DOM0 [MOAT_HOOKS_VM_DIR]]]
 #
+# With MOAT_XEN_BENCH_TOOL=PATH (make bench-xen: the build's static
+# tests/xen/xbench), both images also get it, and dom0 its bench scenario.
+#
 # MOAT_DOM0 is the build's tools/moat-dom0/moat-dom0, which plays Qubes' dom0 daemons
 # (QubesDB, qrexec) for moat's VM over Xen vchans; it is required with a
 # moat VM.  MOAT_VM_DIR is the release image ("make vm-image"), which every
@@ -182,6 +185,14 @@ install -m 0755 "$here/vif-direct" "$here/vif-uplink" "$here/vif-selftest" \
 	"$ov/etc/xen/scripts/"
 # The client initramfs = its cached base + a one-file cpio with /init.
 install -m 0755 "$here/client-init" "$ov/root-client/init"
+# make bench-xen: its transfer tool (static) on both ends, dom0's scenario
+# and hook; check-xen's images go without them.
+if [[ -n ${MOAT_XEN_BENCH_TOOL:-} ]]; then
+	install -D -s -m 0755 "$MOAT_XEN_BENCH_TOOL" "$ov/root-client/usr/bin/xbench"
+	install -D -s -m 0755 "$MOAT_XEN_BENCH_TOOL" "$ov/usr/bin/xbench"
+	install -m 0644 "$here/dom0-bench" "$ov/etc/xen/dom0-bench"
+	install -m 0755 "$here/bench-hook" "$ov/etc/xen/scripts/bench-hook"
+fi
 mkcpio "$ov/root-client" "$ov/client-init.cpio.gz"
 cat "$base/client-base.cpio.gz" "$ov/client-init.cpio.gz" >"$ov/guest/client.cpio.gz"
 rm -rf "$ov/root-client" "$ov/client-init.cpio.gz"

@@ -9,7 +9,8 @@
 EXTRA_DIST += tests/xen/run.sh tests/xen/build-images.sh tests/xen/dom0-init \
 	tests/xen/client-init tests/xen/vif-direct tests/xen/vif-uplink \
 	tests/xen/vif-selftest \
-	tests/xen/qubesdb.json docs/xen-e2e.md
+	tests/xen/qubesdb.json docs/xen-e2e.md \
+	tests/xen/dom0-bench tests/xen/bench-hook
 
 # Every step boots the release image (make vm-image, as check-vm does); the
 # one step that needs a test hook (netbackd killed through moat.TestSyscall)
@@ -27,3 +28,22 @@ check-xen: vm-image
 	  $(SHELL) $(srcdir)/tests/xen/run.sh
 
 .PHONY: check-xen
+
+# make bench-xen: on the same images, bulk TCP (64 MiB, MOAT_XEN_BENCH_MB)
+# each way between a client domU and dom0, on dom0's kernel netback and
+# through moat's VM (the release image), with TSO and without; prints the
+# table (docs/xen-e2e.md, "make bench-xen").  Minutes of both cores; not
+# part of any check.  xbench is the transfer tool in both images, static
+# because the client's image has no C library.
+EXTRA_PROGRAMS += tests/xen/xbench
+tests_xen_xbench_SOURCES = tests/xen/xbench.c
+tests_xen_xbench_LDFLAGS = -static
+CLEANFILES += tests/xen/xbench
+
+bench-xen: vm-image tests/xen/xbench
+	$(AM_V_at)MOAT_BUILDDIR=$(abs_builddir) MOAT_SRCDIR=$(abs_srcdir) \
+	  MOAT_XEN_VM=$${MOAT_XEN_VM:-$(VM_OUT)/moat} MOAT_XEN_BENCH=1 \
+	  MOAT_XEN_BENCH_TOOL=$(abs_builddir)/tests/xen/xbench \
+	  $(SHELL) $(srcdir)/tests/xen/run.sh
+
+.PHONY: bench-xen
