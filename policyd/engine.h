@@ -243,4 +243,8 @@ int	engine_decide(struct engine *e, const struct flow_req *req,
 /* The earliest future expire time of any JSON rule, 0 if none. */
 int64_t	engine_next_expire(const struct engine *e, int64_t now);
 
+/* The index's key hash (rset.c), also used for the client sets. */
+uint32_t key_hash(uint32_t from, uint8_t family, uint8_t plen,
+	    const uint8_t *addr);
+
 #endif
