@@ -21,7 +21,6 @@ struct natd {
 	struct nat_config	 cfg;
 	struct nat_engine	*e;
 	int			 started;
-	int			 epfd;
 	void			*ft_mem;	/* MSG_FLOWTAB mapping */
 	size_t			 ft_len;
 	/* frames for netbackd, enqueued at the end of each burst */

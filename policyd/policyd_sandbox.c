@@ -12,9 +12,8 @@
 #include "sandbox.h"
 
 const struct sc_rule policyd_sc_rules[] = {
-	SC_ALLOW(poll, "main loop: control channel and the flow-request eventfd"),
-	SC_ALLOW(ppoll, "main loop, where libc implements poll() with ppoll"),
-	SC_ALLOW(restart_syscall, "poll() with a timeout resumes so after a stop (SIGSTOP, a debugger)"),
+	/* both sources are added before the sandbox: no epoll_ctl */
+	SC_ALLOW(epoll_wait, "main loop (evloop): control channel and the flow-request eventfd"),
 	SC_ALLOW(newfstatat, "memfd_read: the size of moat.SetRules input (glibc's fstat)"),
 	SC_ALLOW(pread64, "memfd_read: moat.SetRules input"),
 	SC_ALLOW(memfd_create, "moat.SetRules/GetRules output handed back sealed (memfd_from)"),
