@@ -25,9 +25,10 @@
 #include "sandbox.h"
 
 static const struct sc_rule agentd_rules[] = {
-	SC_ALLOW(poll, "the main loop"),
-	SC_ALLOW(ppoll, "the main loop (libc may implement poll with ppoll)"),
-	SC_ALLOW(restart_syscall, "poll() with a timeout, or usleep (xen), resumes so after a stop"),
+	SC_ALLOW(epoll_wait, "the main loop (evloop)"),
+	/* its parts want other descriptors every round (pollset_wait) */
+	SC_ALLOW(epoll_ctl, "the main loop: a round's vchan and control descriptors in and out"),
+	SC_ALLOW(restart_syscall, "usleep (xen) resumes so after a stop"),
 	SC_ALLOW_ARG(fcntl, 1, F_GETFL, "set_nonblock: the control channel, new vchan sockets"),
 	SC_ALLOW_ARG(fcntl, 1, F_SETFL, "set_nonblock: O_NONBLOCK on them"),
 	SC_ALLOW_ARG(fcntl, 1, F_ADD_SEALS, "memfd_from: sealing a service's input"),
