@@ -254,16 +254,11 @@ main(int argc, char **argv)
 	evloop_init(&loop);
 	memset(&rdy, 0, sizeof(rdy));
 	pol = agentd_sandbox_policy;
-	if (ad.mode == AGENTD_SOCKET) {
+	pol.mode = 1u << ad.mode;
+	if (ad.mode == AGENTD_SOCKET)
 		pol.root = ad.vchan_dir;
-		pol.extra_rules = agentd_socket_rules;
-		pol.nextra_rules = agentd_socket_nrules;
-	}
-	if (ad.mode == AGENTD_XEN) {
+	if (ad.mode == AGENTD_XEN)
 		pol.root = xenctl_root();
-		pol.extra_rules = agentd_xen_rules;
-		pol.nextra_rules = agentd_xen_nrules;
-	}
 	rdy.sandbox = (uint32_t)sandbox_enter(&pol);
 	rdy.pid = (uint32_t)getpid();
 	if (ad.mode != AGENTD_FILE)

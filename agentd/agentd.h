@@ -254,13 +254,11 @@ int	xenctl_setup(struct agentd *ad, struct vchan_env *env);
 void	xenctl_poll(struct agentd *ad, struct pollset *ps);
 void	xenctl_tick(struct agentd *ad);
 const char *xenctl_root(void);
-extern const struct sc_rule agentd_xen_rules[];
-extern const size_t agentd_xen_nrules;
 
-/* agentd_sandbox.c: every mode's table in the policy; the socket
- * transport's calls, added in that mode only. */
+/* agentd_sandbox.c: the policy and its one table; main() sets the mode
+ * (1u << ad.mode): the lines of the socket or the Xen transport. */
+#define AGENTD_SC_SOCKET	(1u << AGENTD_SOCKET)
+#define AGENTD_SC_XEN		(1u << AGENTD_XEN)
 extern const struct sandbox_policy agentd_sandbox_policy;
-extern const struct sc_rule agentd_socket_rules[];
-extern const size_t agentd_socket_nrules;
 
 #endif

@@ -37,6 +37,7 @@ int	natd_txq_room(const struct natd *n, unsigned need);
 void	natd_flush(struct natd *n);
 
 /* natd_sandbox.c */
-int	natd_sandbox(void);
+struct sandbox_policy;
+extern const struct sandbox_policy natd_sandbox_policy;
 
 #endif

@@ -264,7 +264,7 @@ const struct nb_backend nb_backend_devnet = {
 	.open = devnet_open,
 	.add_link = devnet_add_link,
 	.tx = devnet_tx,
-	.sc = &devnet_sc,
+	.sc_mode = NB_SC_DEVNET,
 };
 
 /* No devices at all: the daemons run, nothing moves (tests, the VM boot test). */

@@ -301,16 +301,11 @@ init_buffers(struct nb *nb)
 static void
 enter_sandbox(struct nb *nb)
 {
-	/* netbackd_sandbox.c: the core's table, and the backend's */
-	struct sandbox_policy p = {
-		.name = "netbackd", .uid = MOAT_UID_BASE + PROC_NETBACKD,
-		.gid = MOAT_UID_BASE + PROC_NETBACKD, .nofile = 4096,
-		.rules = netbackd_sc.rules, .nrules = netbackd_sc.n,
-		.extra_rules = nb->be->sc ? nb->be->sc->rules : NULL,
-		.nextra_rules = nb->be->sc ? nb->be->sc->n : 0,
-	};
+	/* netbackd_sandbox.c: the core's lines, and the backend's */
+	struct sandbox_policy p = netbackd_sandbox_policy;
 	struct msg_ready r = { .pid = (uint32_t)getpid() };
 
+	p.mode = nb->be->sc_mode;
 	r.sandbox = (uint32_t)sandbox_enter(&p);
 	if (msg_send(MSG_PARENT_FD, MSG_READY, 0, &r, sizeof r, -1) < 0)
 		fatal("sending READY");

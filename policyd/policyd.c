@@ -23,8 +23,7 @@
 #include "shm.h"
 #include "util.h"
 
-extern const struct sc_rule policyd_sc_rules[];
-extern const size_t policyd_sc_nrules;
+extern const struct sandbox_policy policyd_sandbox_policy;	/* policyd_sandbox.c */
 
 static struct engine	eng;
 static struct dnsc	dns;
@@ -222,11 +221,6 @@ static struct evsrc reqsrc = { -1, req_kicked, NULL };
 static void
 start(void)
 {
-	struct sandbox_policy p = {
-		.name = "policyd", .uid = MOAT_UID_BASE + PROC_POLICYD,
-		.gid = MOAT_UID_BASE + PROC_POLICYD, .nofile = 64,
-		.rules = policyd_sc_rules, .nrules = policyd_sc_nrules,
-	};
 	struct msg_ready r = { .pid = (uint32_t)getpid() };
 
 	if (!shm.attached[RING_FLOWREQ] || !shm.attached[RING_VERDICT])
@@ -241,7 +235,7 @@ start(void)
 	reqsrc.fd = pf.req->efd;
 	if (evloop_add(&loop, &reqsrc, EPOLLIN) < 0)
 		fatal("epoll_ctl");
-	r.sandbox = (uint32_t)sandbox_enter(&p);
+	r.sandbox = (uint32_t)sandbox_enter(&policyd_sandbox_policy);
 	started = 1;
 	send_msg(MSG_READY, 0, &r, sizeof r, -1);
 	send_forwards();
