@@ -413,6 +413,8 @@ size_t	pkt_build_icmp4_error(uint8_t *buf, size_t cap,
 size_t	pkt_build_tcp_rst4(uint8_t *buf, size_t cap,
 	    const uint8_t src_mac[6], const uint8_t dst_mac[6],
 	    const struct pkt_view *orig);
+/* Its TCP header, checksum 0, for either family (pkt_build_tcp_rst6). */
+void	pkt_tcp_rst_hdr(const struct pkt_view *orig, struct tcp_hdr *t);
 
 /*
  * IPv6 (pkt6.c). pkt_build_icmp6_error: an ICMPv6 error about the IPv6

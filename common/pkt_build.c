@@ -142,17 +142,40 @@ pkt_build_icmp4_error(uint8_t *buf, size_t cap,
 	return ETH_HLEN_ + hdrs + q;
 }
 
+/*
+ * The reset answering TCP segment orig (RFC 793), checksum 0: the caller
+ * has it filled before writing any header, as buf may hold orig's frame.
+ */
+void
+pkt_tcp_rst_hdr(const struct pkt_view *orig, struct tcp_hdr *t)
+{
+	const struct tcp_hdr *o = pkt_tcp(orig);
+	uint8_t oflags = orig->tcp_flags;
+	/* SYN and FIN each take a sequence number. */
+	uint32_t seglen = (uint32_t)pkt_l4_payload_len(orig) +
+	    ((oflags & TCP_SYN) != 0) + ((oflags & TCP_FIN) != 0);
+
+	memset(t, 0, sizeof(*t));
+	t->sport_be = o->dport_be;
+	t->dport_be = o->sport_be;
+	t->doff_rsv = (sizeof(*t) / 4) << 4;
+	if (oflags & TCP_ACK) {
+		t->seq_be = o->ack_be;
+		t->flags = TCP_RST;
+	} else {
+		t->ack_be = htonl(ntohl(o->seq_be) + seglen);
+		t->flags = TCP_RST | TCP_ACK;
+	}
+}
+
 size_t
 pkt_build_tcp_rst4(uint8_t *buf, size_t cap,
     const uint8_t src_mac[6], const uint8_t dst_mac[6],
     const struct pkt_view *orig)
 {
 	const size_t tlen = sizeof(struct ipv4_hdr) + sizeof(struct tcp_hdr);
-	uint32_t osrc_be, odst_be, oseq, oack_be;
-	uint16_t osport_be, odport_be;
-	uint32_t seglen;
-	uint8_t oflags;
-	struct tcp_hdr *t;
+	uint32_t osrc_be, odst_be;
+	struct tcp_hdr rst, *t;
 	uint8_t *ip;
 
 	if (orig->l3 != PKT_L3_IPV4 || orig->proto != IPPROTO_TCP_ ||
@@ -167,29 +190,12 @@ pkt_build_tcp_rst4(uint8_t *buf, size_t cap,
 	odst_be = pkt_ip4(orig)->daddr_be;
 	if (bad_err_dst(osrc_be))
 		return 0;
-	osport_be = pkt_tcp(orig)->sport_be;
-	odport_be = pkt_tcp(orig)->dport_be;
-	oseq = ntohl(pkt_tcp(orig)->seq_be);
-	oack_be = pkt_tcp(orig)->ack_be;
-	oflags = orig->tcp_flags;
-	/* SYN and FIN each take a sequence number. */
-	seglen = (uint32_t)pkt_l4_payload_len(orig) +
-	    ((oflags & TCP_SYN) != 0) + ((oflags & TCP_FIN) != 0);
+	pkt_tcp_rst_hdr(orig, &rst);
 
 	ip = put_eth(buf, dst_mac, src_mac, ETHERTYPE_IPV4);
 	put_ip4(ip, 0, tlen, IPPROTO_TCP_, odst_be, osrc_be);
 	t = (struct tcp_hdr *)(ip + sizeof(struct ipv4_hdr));
-	memset(t, 0, sizeof(*t));
-	t->sport_be = odport_be;
-	t->dport_be = osport_be;
-	t->doff_rsv = (sizeof(*t) / 4) << 4;
-	if (oflags & TCP_ACK) {
-		t->seq_be = oack_be;
-		t->flags = TCP_RST;
-	} else {
-		t->ack_be = htonl(oseq + seglen);
-		t->flags = TCP_RST | TCP_ACK;
-	}
+	memcpy(t, &rst, sizeof(*t));
 	t->csum = csum_fold(csum_add(csum_pseudo4(odst_be, osrc_be,
 	    IPPROTO_TCP_, sizeof(*t)), t, sizeof(*t)));
 	return ETH_HLEN_ + tlen;
