@@ -120,14 +120,7 @@ static const struct sc_rule agentd_rules[] = {
 };
 
 
-const struct sandbox_policy agentd_sandbox_policy = {
-	.name = "agentd",
-	.uid = MOAT_UID_BASE + PROC_AGENTD,
-	.gid = MOAT_UID_BASE + PROC_AGENTD,
-	/* control channel, log, QubesDB, qrexec listener + control, the Xen
-	 * handles, and per call a data vchan and a memfd */
-	.nofile = 256,
-	.as_bytes = 0,
-	.rules = agentd_rules,
-	.nrules = sizeof(agentd_rules) / sizeof(agentd_rules[0]),
-};
+/* 256 descriptors: control channel, log, QubesDB, qrexec listener +
+ * control, the Xen handles, and per call a data vchan and a memfd. */
+const struct sandbox_policy agentd_sandbox_policy =
+    SANDBOX_POLICY("agentd", PROC_AGENTD, 256, agentd_rules);

@@ -63,6 +63,13 @@ evloop_wait(struct evloop *l, int timeout_ms)
 	return n;
 }
 
+void
+evloop_nop(struct evsrc *s, uint32_t events)
+{
+	(void)s;
+	(void)events;
+}
+
 int
 evloop_tick_open(unsigned ms)
 {

@@ -47,6 +47,10 @@ void	evloop_del(struct evloop *l, struct evsrc *s);
  */
 int	evloop_wait(struct evloop *l, int timeout_ms);
 
+/* A callback for a source that only ends the wait (a ring's eventfd, whose
+ * ring the loop reads anyway). */
+void	evloop_nop(struct evsrc *s, uint32_t events);
+
 /* A periodic tick as a source: a timerfd firing every ms milliseconds,
  * or die. Its callback calls evloop_tick_read() to re-arm it. */
 int	evloop_tick_open(unsigned ms);

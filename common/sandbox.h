@@ -74,6 +74,14 @@ struct sandbox_policy {
 /* Base uid/gid: daemon N runs as MOAT_UID_BASE + N. */
 #define MOAT_UID_BASE	64500
 
+/* A daemon's policy (<d>_sandbox.c): its name, its own uid and gid (from
+ * its proc id), its descriptor budget and its one table. */
+#define SANDBOX_POLICY(nm, id, files, table) {				\
+	.name = (nm), .uid = MOAT_UID_BASE + (id), .gid = MOAT_UID_BASE + (id), \
+	.nofile = (files), .rules = (table),				\
+	.nrules = sizeof(table) / sizeof((table)[0]),			\
+}
+
 /* Enter the sandbox or die. Returns 1 when seccomp is on, 0 when built without. */
 int	sandbox_enter(const struct sandbox_policy *p);
 /* What every daemon needs (logging, its control channel, malloc, time,

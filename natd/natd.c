@@ -60,15 +60,6 @@ tick(struct evsrc *s, uint32_t events)
 	}
 }
 
-/* A ring's eventfd only ends the wait: natd_burst reads the rings, and
- * mq_wake_done re-arms the eventfd. */
-static void
-ring_kicked(struct evsrc *s, uint32_t events)
-{
-	(void)s;
-	(void)events;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -76,7 +67,9 @@ main(int argc, char **argv)
 	struct evloop loop;
 	struct evsrc ctl = { MSG_PARENT_FD, control_ready, n };
 	struct evsrc tck = { -1, tick, n };
-	struct evsrc rx = { -1, ring_kicked, n }, ver = { -1, ring_kicked, n };
+	/* A ring's eventfd only ends the wait: natd_burst reads the rings,
+	 * and mq_wake_done re-arms the eventfd. */
+	struct evsrc rx = { -1, evloop_nop, n }, ver = { -1, evloop_nop, n };
 
 	log_init("natd", LOG_LVL_INFO);
 	natd_options(&n->cfg, argc, argv);

@@ -24,11 +24,5 @@ static const struct sc_rule natd_rules[] = {
 	SC_ALLOW_ARG(fcntl, 1, F_ADD_SEALS, "sealing that output memfd"),
 };
 
-const struct sandbox_policy natd_sandbox_policy = {
-	.name = "natd",
-	.uid = MOAT_UID_BASE + PROC_NATD,
-	.gid = MOAT_UID_BASE + PROC_NATD,
-	.nofile = 32,
-	.rules = natd_rules,
-	.nrules = nitems(natd_rules),
-};
+const struct sandbox_policy natd_sandbox_policy =
+    SANDBOX_POLICY("natd", PROC_NATD, 32, natd_rules);

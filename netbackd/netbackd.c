@@ -407,21 +407,15 @@ tick(struct evsrc *s, uint32_t events)
 		nb->be->tick(nb, now_ms());
 }
 
-/* natd's kick only ends the wait: tx_burst reads the ring, and
- * mq_wake_done re-arms the eventfd. */
-static void
-ring_kicked(struct evsrc *s, uint32_t events)
-{
-	(void)s;
-	(void)events;
-}
-
 int
 main(int argc, char **argv)
 {
 	struct nb *nb = &NB;
 	struct evsrc ctl = { MSG_PARENT_FD, control_ready, nb };
-	struct evsrc tck = { -1, tick, nb }, txk = { -1, ring_kicked, nb };
+	struct evsrc tck = { -1, tick, nb };
+	/* natd's kick only ends the wait: tx_burst reads the ring, and
+	 * mq_wake_done re-arms the eventfd. */
+	struct evsrc txk = { -1, evloop_nop, nb };
 
 	log_init("netbackd", LOG_LVL_INFO);
 	proc_parent_channel();

@@ -77,11 +77,5 @@ static const struct sc_rule netbackd_rules[] = {
 	    "the answer the empty root would give, and no open"),
 };
 
-const struct sandbox_policy netbackd_sandbox_policy = {
-	.name = "netbackd",
-	.uid = MOAT_UID_BASE + PROC_NETBACKD,
-	.gid = MOAT_UID_BASE + PROC_NETBACKD,
-	.nofile = 4096,
-	.rules = netbackd_rules,
-	.nrules = sizeof netbackd_rules / sizeof netbackd_rules[0],
-};
+const struct sandbox_policy netbackd_sandbox_policy =
+    SANDBOX_POLICY("netbackd", PROC_NETBACKD, 4096, netbackd_rules);

@@ -24,11 +24,5 @@ static const struct sc_rule policyd_rules[] = {
 	SC_ALLOW_BITS(mremap, 3, MREMAP_MAYMOVE, "realloc of moat.GetRules output (jrules.c) once it is a large block"),
 };
 
-const struct sandbox_policy policyd_sandbox_policy = {
-	.name = "policyd",
-	.uid = MOAT_UID_BASE + PROC_POLICYD,
-	.gid = MOAT_UID_BASE + PROC_POLICYD,
-	.nofile = 64,
-	.rules = policyd_rules,
-	.nrules = sizeof policyd_rules / sizeof policyd_rules[0],
-};
+const struct sandbox_policy policyd_sandbox_policy =
+    SANDBOX_POLICY("policyd", PROC_POLICYD, 64, policyd_rules);
