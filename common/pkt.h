@@ -413,6 +413,9 @@ size_t	pkt_build_icmp4_error(uint8_t *buf, size_t cap,
 size_t	pkt_build_tcp_rst4(uint8_t *buf, size_t cap,
 	    const uint8_t src_mac[6], const uint8_t dst_mac[6],
 	    const struct pkt_view *orig);
+/* The quote of an ICMP/ICMPv6 error: want bytes, at most room, at most
+ * orig's IP packet. */
+size_t	pkt_err_quote_len(const struct pkt_view *orig, size_t want, size_t room);
 /* Its TCP header, checksum 0, for either family (pkt_build_tcp_rst6). */
 void	pkt_tcp_rst_hdr(const struct pkt_view *orig, struct tcp_hdr *t);
 

@@ -146,7 +146,7 @@ pkt_build_icmp6_error(uint8_t *buf, size_t cap, const uint8_t src_mac[6],
 	uint8_t osrc[16];
 	struct ipv6_hdr *ip;
 	struct icmp_hdr *icmp;
-	size_t olen, q;
+	size_t q;
 
 	if (orig->l3 != PKT_L3_IPV6 || orig->ip_end <= orig->l3_off ||
 	    orig->ip_end > orig->len)
@@ -162,12 +162,7 @@ pkt_build_icmp6_error(uint8_t *buf, size_t cap, const uint8_t src_mac[6],
 	if (type != ICMP6_PACKET_TOO_BIG &&
 	    ip6_is_multicast(pkt_ip6(orig)->daddr))
 		return 0;
-	olen = orig->ip_end - orig->l3_off;
-	q = quote_max;
-	if (q > ICMP6_ERR_MAX_IP - hdrs)
-		q = ICMP6_ERR_MAX_IP - hdrs;
-	if (q > olen)
-		q = olen;
+	q = pkt_err_quote_len(orig, quote_max, ICMP6_ERR_MAX_IP - hdrs);
 	if (cap < ETH_HLEN_ + hdrs + q)
 		return 0;
 	/* The quote first: buf may be orig's own frame. */

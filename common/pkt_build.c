@@ -103,7 +103,7 @@ pkt_build_icmp4_error(uint8_t *buf, size_t cap,
 	const size_t hdrs = sizeof(struct ipv4_hdr) + sizeof(struct icmp_hdr);
 	struct icmp_hdr *icmp;
 	uint32_t osrc_be;
-	size_t olen, q, min;
+	size_t q, min;
 	uint8_t *ip;
 
 	if (orig->l3 != PKT_L3_IPV4 || orig->ip_end <= orig->l3_off ||
@@ -115,15 +115,11 @@ pkt_build_icmp4_error(uint8_t *buf, size_t cap,
 	if (bad_err_dst(osrc_be))
 		return 0;
 
-	olen = orig->ip_end - orig->l3_off;
 	/* The header and 8 transport bytes at least, whatever quote_max
 	 * says; never more than fits in 576 bytes of IP. */
 	min = orig->l3_hlen + 8;
-	q = quote_max < min ? min : quote_max;
-	if (q > ICMP_ERR_MAX_IP - hdrs)
-		q = ICMP_ERR_MAX_IP - hdrs;
-	if (q > olen)
-		q = olen;
+	q = pkt_err_quote_len(orig, quote_max < min ? min : quote_max,
+	    ICMP_ERR_MAX_IP - hdrs);
 	if (cap < ETH_HLEN_ + hdrs + q)
 		return 0;
 
@@ -140,6 +136,20 @@ pkt_build_icmp4_error(uint8_t *buf, size_t cap,
 	icmp->u.rest_be = rest_be;
 	icmp->csum = ip_checksum(icmp, sizeof(*icmp) + q);
 	return ETH_HLEN_ + hdrs + q;
+}
+
+/* How much of orig an ICMP or ICMPv6 error quotes: want bytes of its IP
+ * packet, at most room, at most the packet. */
+size_t
+pkt_err_quote_len(const struct pkt_view *orig, size_t want, size_t room)
+{
+	size_t olen = orig->ip_end - orig->l3_off, q = want;
+
+	if (q > room)
+		q = room;
+	if (q > olen)
+		q = olen;
+	return q;
 }
 
 /*
