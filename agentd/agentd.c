@@ -228,8 +228,8 @@ main(int argc, char **argv)
 	struct sandbox_policy pol;
 	struct msg_ready rdy;
 	struct pollset ps;
+	struct evloop loop;
 	char err[512];
-	int i, n;
 
 	log_init("agentd", LOG_LVL_INFO);
 	parse_args(argc, argv);
@@ -251,18 +251,14 @@ main(int argc, char **argv)
 		    ad.mode == AGENTD_XEN ? "xen" : "socket");
 
 	wait_start();
+	evloop_init(&loop);
 	memset(&rdy, 0, sizeof(rdy));
 	pol = agentd_sandbox_policy;
-	if (ad.mode == AGENTD_SOCKET) {
+	pol.mode = 1u << ad.mode;
+	if (ad.mode == AGENTD_SOCKET)
 		pol.root = ad.vchan_dir;
-		pol.extra_rules = agentd_socket_rules;
-		pol.nextra_rules = agentd_socket_nrules;
-	}
-	if (ad.mode == AGENTD_XEN) {
+	if (ad.mode == AGENTD_XEN)
 		pol.root = xenctl_root();
-		pol.extra_rules = agentd_xen_rules;
-		pol.nextra_rules = agentd_xen_nrules;
-	}
 	rdy.sandbox = (uint32_t)sandbox_enter(&pol);
 	rdy.pid = (uint32_t)getpid();
 	if (ad.mode != AGENTD_FILE)
@@ -286,15 +282,8 @@ main(int argc, char **argv)
 		pollset_add(&ps, MSG_PARENT_FD, POLLIN, ctl_event, NULL);
 		if (ad.mode != AGENTD_FILE)
 			agentd_vchan_poll(&ad, &ps);
-		n = poll(ps.pfd, (nfds_t)ps.n, ps.timeout_ms);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			fatal("poll");
-		}
-		for (i = 0; i < ps.n && !ad.quit; i++)
-			if (ps.pfd[i].revents)
-				ps.cb[i](ps.arg[i], ps.pfd[i].revents);
+		ps.stop = &ad.quit;
+		pollset_wait(&ps, &loop);
 		if (ad.mode != AGENTD_FILE && !ad.quit)
 			agentd_vchan_tick(&ad);
 	}

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "evloop.h"
 #include "msg.h"
 #include "qdb.h"
 #include "sandbox.h"
@@ -191,12 +192,20 @@ int	qx_reply_check(const struct qx_hdr *h, const char **why);
 /* agentd.c: the process and its poll loop. */
 enum agentd_mode { AGENTD_FILE = 1, AGENTD_SOCKET, AGENTD_XEN };
 #define POLLSET_MAX	160
+/*
+ * What agentd waits on in one round: its parts (QubesDB client, qrexec
+ * calls, Xen control) say anew every round which descriptors and events
+ * they want (a vchan's interest changes with its buffers), and
+ * pollset_wait() waits for them as evloop sources of that round.
+ */
 struct pollset {
 	struct pollfd	 pfd[POLLSET_MAX];
 	void		(*cb[POLLSET_MAX])(void *, short);
 	void		*arg[POLLSET_MAX];
 	int		 n;
 	int		 timeout_ms;	/* -1, or the nearest timer */
+	struct evsrc	 src[POLLSET_MAX];
+	const int	*stop;		/* set: the round's other callbacks are skipped */
 };
 struct vchan_env;
 struct vchan;
@@ -226,6 +235,7 @@ void	pollset_init(struct pollset *ps);
 void	pollset_add(struct pollset *ps, int fd, short events,
 	    void (*cb)(void *, short), void *arg);
 void	pollset_timer(struct pollset *ps, uint64_t at_ms);
+void	pollset_wait(struct pollset *ps, struct evloop *l);
 
 /* agentd_link.c: the vchan side of the loop (QubesDB client, qrexec). */
 int	agentd_vchan_setup(struct agentd *ad);
@@ -244,13 +254,11 @@ int	xenctl_setup(struct agentd *ad, struct vchan_env *env);
 void	xenctl_poll(struct agentd *ad, struct pollset *ps);
 void	xenctl_tick(struct agentd *ad);
 const char *xenctl_root(void);
-extern const struct sc_rule agentd_xen_rules[];
-extern const size_t agentd_xen_nrules;
 
-/* agentd_sandbox.c: every mode's table in the policy; the socket
- * transport's calls, added in that mode only. */
+/* agentd_sandbox.c: the policy and its one table; main() sets the mode
+ * (1u << ad.mode): the lines of the socket or the Xen transport. */
+#define AGENTD_SC_SOCKET	(1u << AGENTD_SOCKET)
+#define AGENTD_SC_XEN		(1u << AGENTD_XEN)
 extern const struct sandbox_policy agentd_sandbox_policy;
-extern const struct sc_rule agentd_socket_rules[];
-extern const size_t agentd_socket_nrules;
 
 #endif

@@ -129,6 +129,20 @@ conf_netconf(const struct qdb *db, struct msg_netconf *nc)
 		nc->debug = v[0] == '1';
 }
 
+/* The address of a /mapped-ip/<addr>/<key> path, copied into buf; returns
+ * "/<key>", or NULL when there is none or it does not fit. */
+static const char *
+mapped_addr(const char *path, char *buf, size_t size)
+{
+	const char *p = path + strlen("/mapped-ip/"), *rest = strchr(p, '/');
+
+	if (rest == NULL || (size_t)(rest - p) >= size)
+		return NULL;
+	memcpy(buf, p, rest - p);
+	buf[rest - p] = '\0';
+	return rest;
+}
+
 static struct msg_client *
 client_slot(struct msg_clients *mc, uint32_t ip)
 {
@@ -151,7 +165,7 @@ conf_clients(const struct qdb *db, struct msg_clients *mc)
 {
 	char buf[QDB_VALUE_MAX + 1], ipbuf[QDB_PATH_MAX], *tok, *save = NULL;
 	struct msg_client *cl;
-	const char *v, *p, *rest;
+	const char *v, *rest;
 	size_t first, n, i;
 	uint32_t ip, a;
 
@@ -167,12 +181,8 @@ conf_clients(const struct qdb *db, struct msg_clients *mc)
 	}
 	n = qdb_prefix(db, "/mapped-ip/", &first);
 	for (i = first; i < first + n; i++) {
-		p = db->e[i].path + strlen("/mapped-ip/");
-		rest = strchr(p, '/');
-		if (rest == NULL || (size_t)(rest - p) >= sizeof(ipbuf))
+		if ((rest = mapped_addr(db->e[i].path, ipbuf, sizeof(ipbuf))) == NULL)
 			continue;
-		memcpy(ipbuf, p, rest - p);
-		ipbuf[rest - p] = '\0';
 		/* IPv6 mappings go in MSG_CLIENTS6 (conf_clients6) */
 		if (qdb_parse_ip4(ipbuf, &ip) == -1)
 			continue;
@@ -212,7 +222,7 @@ conf_clients6(const struct qdb *db, struct msg_clients6 *mc)
 {
 	char buf[QDB_VALUE_MAX + 1], ipbuf[QDB_PATH_MAX], *tok, *save = NULL;
 	struct msg_client6 *cl;
-	const char *v, *p, *rest;
+	const char *v, *rest;
 	uint8_t ip[16], a[16];
 	size_t first, n, i;
 
@@ -228,12 +238,8 @@ conf_clients6(const struct qdb *db, struct msg_clients6 *mc)
 	}
 	n = qdb_prefix(db, "/mapped-ip/", &first);
 	for (i = first; i < first + n; i++) {
-		p = db->e[i].path + strlen("/mapped-ip/");
-		rest = strchr(p, '/');
-		if (rest == NULL || (size_t)(rest - p) >= sizeof(ipbuf))
+		if ((rest = mapped_addr(db->e[i].path, ipbuf, sizeof(ipbuf))) == NULL)
 			continue;
-		memcpy(ipbuf, p, rest - p);
-		ipbuf[rest - p] = '\0';
 		if (qdb_parse_ip6(ipbuf, ip) == -1)
 			continue;
 		if ((v = checked_value(db, db->e[i].path)) == NULL ||

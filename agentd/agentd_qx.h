@@ -111,5 +111,20 @@ int		 qx_out_feed(struct qx *qx, const uint8_t *buf, size_t len);
 /* One EXEC_CMDLINE / JUST_EXEC from dom0. */
 void		 qx_exec(struct qx *qx, uint32_t domain, uint32_t port,
 		    const char *cmdline, int just_exec);
+/* A message to dom0 on the control channel (dropped if dom0 reads none). */
+void		 qx_ctl_queue(struct qx *qx, uint32_t type, const void *body,
+		    uint32_t len);
+
+/* agentd_qrexec_out.c: our call to dom0, driven by agentd_qrexec.c's
+ * control channel, poll set and tick. */
+void		 qx_out_trigger(struct qx *qx);
+void		 qx_out_answer(struct qx *qx, uint32_t status, int32_t code,
+		    const char *how);
+void		 qx_out_connect(struct qx *qx, const struct qx_hdr *h,
+		    const uint8_t *body);
+void		 qx_out_refused(struct qx *qx, const struct qx_hdr *h,
+		    const uint8_t *body);
+void		 qx_out_service(struct qx *qx);
+void		 qx_out_event(void *arg, short revents);
 
 #endif

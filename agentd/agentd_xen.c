@@ -69,63 +69,6 @@ static const char *const xen_devs[] = {
 	"evtchn", "gntdev", "gntalloc", "xenbus",
 };
 
-/* One ioctl line below serves both devices. */
-_Static_assert(IOCTL_GNTALLOC_SET_UNMAP_NOTIFY == IOCTL_GNTDEV_SET_UNMAP_NOTIFY,
-    "gntalloc's and gntdev's SET_UNMAP_NOTIFY differ");
-
-/* The calls libxenvchan, libxengnttab/gntshr, libxenevtchn and libxenstore
- * make once agentd is sandboxed (added to its table in xen mode only), read
- * off Debian's Xen 4.17 libraries: what they import from libc and, where it
- * matters, the arguments at each call site. */
-const struct sc_rule agentd_xen_rules[] = {
-	SC_ALLOW(access, "xs_open (libxenvchan, per new vchan): access(\"/dev/xen/xenbus\")"),
-	SC_ALLOW(faccessat, "the same, through libc paths without access(2)"),
-	SC_ALLOW(openat, "libxenvchan: /dev/xen/* in agentd's private root, per new vchan"),
-	SC_ALLOW_ARG(rt_sigaction, 0, SIGPIPE,
-	    "libxenstore: every request ignores SIGPIPE around its write, then restores it"),
-	SC_ALLOW(clock_nanosleep, "libxengnttab: a grant mmap failing with EAGAIN is retried after usleep(1000)"),
-	SC_ALLOW(nanosleep, "the same usleep, with a libc that does not use clock_nanosleep"),
-	/*
-	 * ioctl only for the requests Debian's Xen 4.17 libraries issue on
-	 * the paths agentd reaches once sandboxed (read off their
-	 * disassembly; the numbers match Linux 6.1's uapi headers). The
-	 * devices are opened per vchan by libxenvchan; xengnttab_open,
-	 * xengntshr_open and xenevtchn_open issue no device request, but
-	 * each asks libxentoollog for a logger, which calls isatty();
-	 * libxenstore issues none.
-	 */
-	SC_ALLOW_ARG(ioctl, 1, IOCTL_EVTCHN_BIND_UNBOUND_PORT,
-	    "libxenvchan_server_init: a channel for the client to bind"),
-	SC_ALLOW_ARG(ioctl, 1, IOCTL_EVTCHN_BIND_INTERDOMAIN,
-	    "libxenvchan_client_init: bind the server's channel"),
-	SC_ALLOW_ARG(ioctl, 1, IOCTL_EVTCHN_NOTIFY,
-	    "libxenvchan read/write/close: kick the peer"),
-	SC_ALLOW_ARG(ioctl, 1, IOCTL_EVTCHN_UNBIND,
-	    "libxenvchan_{server,client}_init failing half-way (close() unbinds otherwise)"),
-	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTALLOC_ALLOC_GREF,
-	    "server: xengntshr_share_page{s,_notify} grants the ring and buffers"),
-	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTALLOC_DEALLOC_GREF,
-	    "server: xengntshr_share_* drops the fd's hold right after mmap (unshare is munmap)"),
-	/* the same number for gntalloc and gntdev (asserted above) */
-	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTALLOC_SET_UNMAP_NOTIFY,
-	    "server share_page_notify / client map_grant_ref_notify: clear the live byte and kick if we die"),
-	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTDEV_MAP_GRANT_REF,
-	    "client: xengnttab_map_{grant_ref_notify,domain_grant_refs}, the server's ring and buffers"),
-	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTDEV_GET_OFFSET_FOR_VADDR,
-	    "client: xengnttab_unmap finds the mapping's offset (libxenvchan_close, failed init)"),
-	SC_ALLOW_ARG(ioctl, 1, IOCTL_GNTDEV_UNMAP_GRANT_REF,
-	    "client: xengnttab_unmap after munmap, and map_*_notify failing half-way"),
-	SC_ALLOW_ARG(ioctl, 1, TCGETS,
-	    "isatty(stderr): xen{gnttab,gntshr,evtchn}_open given no logger (libxenvchan passes ours, NULL) make a stdio one"),
-	/*
-	 * Also used here, from the tables agentd always loads: mmap (read/
-	 * write only) and munmap for the rings' pages, read and write on the
-	 * event channel and xenbus, newfstatat for xs_open's stat() of
-	 * xenstored's socket, close. No privcmd request: see the top.
-	 */
-};
-const size_t agentd_xen_nrules = sizeof(agentd_xen_rules) / sizeof(agentd_xen_rules[0]);
-
 /* A root with only the /dev/xen devices, usable by agentd's uid after it drops root. */
 static int
 xen_root(void)

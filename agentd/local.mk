@@ -34,7 +34,8 @@ agentd_libagentd_a_SOURCES = \
 	agentd/agentd_conf.c \
 	agentd/agentd_poll.c \
 	agentd/agentd_qdb.c \
-	agentd/agentd_qrexec.c
+	agentd/agentd_qrexec.c \
+	agentd/agentd_qrexec_out.c
 agentd_libagentd_a_CFLAGS = $(AM_CFLAGS) $(XENVCHAN_CFLAGS) $(XENSTORE_CFLAGS) -D__XEN_TOOLS__
 AGENTD_LIBS = agentd/libagentd.a $(QUBESWIRE_LIBS)
 

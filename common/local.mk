@@ -8,6 +8,7 @@ libmoatcommon_a_SOURCES = \
 	common/util.c common/util.h \
 	common/shm.c common/shm.h \
 	common/daemon.c common/daemon.h \
+	common/evloop.c common/evloop.h \
 	common/flowreq.h
 MOAT_COMMON_LIBS = libmoatcommon.a $(SECCOMP_LIBS)
 

@@ -4,7 +4,7 @@
  * Every frame comes from a VM we do not trust. pkt_parse() checks every
  * length against every other (Ethernet frame vs IP total length vs header
  * lengths) before anything is read, and fills a pkt_view of offsets into
- * the frame. Code outside pkt.c and pkt_offload.c reads headers only
+ * the frame. Code outside common/pkt*.c reads headers only
  * through the offsets a successful parse produced; no other file does
  * pointer arithmetic on raw frame bytes it has not had validated here.
  * The offload family (pkt_gso_check, pkt_csum_*; pkt_offload.c) is for
@@ -49,6 +49,8 @@
 #define ICMP_PORT_UNREACH	3
 #define ICMP_FRAG_NEEDED	4
 #define ICMP_ADMIN_PROHIBITED	13
+/* RFC 1812 4.3.2.3: an ICMP error is at most 576 bytes of IP. */
+#define ICMP_ERR_MAX_IP		576
 
 #define ARPOP_REQUEST_	1
 #define ARPOP_REPLY_	2
@@ -62,6 +64,7 @@ struct eth_hdr {
 static_assert(sizeof(struct eth_hdr) == 14, "Ethernet header is 14 bytes");
 
 /* ARP for IPv4 over Ethernet: the only kind moat answers. */
+#define ARP_HTYPE_ETHER	1
 struct arp_ipv4 {
 	uint16_t	htype_be;	/* 1 = Ethernet */
 	uint16_t	ptype_be;	/* 0x0800 */
@@ -433,6 +436,11 @@ size_t	pkt_build_icmp4_error(uint8_t *buf, size_t cap,
 size_t	pkt_build_tcp_rst4(uint8_t *buf, size_t cap,
 	    const uint8_t src_mac[6], const uint8_t dst_mac[6],
 	    const struct pkt_view *orig);
+/* The quote of an ICMP/ICMPv6 error: want bytes, at most room, at most
+ * orig's IP packet. */
+size_t	pkt_err_quote_len(const struct pkt_view *orig, size_t want, size_t room);
+/* Its TCP header, checksum 0, for either family (pkt_build_tcp_rst6). */
+void	pkt_tcp_rst_hdr(const struct pkt_view *orig, struct tcp_hdr *t);
 
 /*
  * IPv6 (pkt6.c). pkt_build_icmp6_error: an ICMPv6 error about the IPv6

@@ -1,5 +1,6 @@
 # common/pkt.mk: packet parsing, checksums, builders; their tests and fuzz target.
-libmoatcommon_a_SOURCES += common/pkt.c common/pkt_offload.c common/pkt_gso.c common/pkt6.c common/pkt.h
+libmoatcommon_a_SOURCES += common/pkt.c common/pkt_csum.c common/pkt_build.c \
+	common/pkt_offload.c common/pkt_gso.c common/pkt6.c common/pkt.h
 
 MOAT_UNIT_TESTS += tests/unit/test_pkt
 tests_unit_test_pkt_SOURCES = tests/unit/test_pkt.c tests/unit/t.h

@@ -146,7 +146,7 @@ pkt_build_icmp6_error(uint8_t *buf, size_t cap, const uint8_t src_mac[6],
 	uint8_t osrc[16];
 	struct ipv6_hdr *ip;
 	struct icmp_hdr *icmp;
-	size_t olen, q;
+	size_t q;
 
 	if (orig->l3 != PKT_L3_IPV6 || orig->ip_end <= orig->l3_off ||
 	    orig->ip_end > orig->len)
@@ -162,12 +162,7 @@ pkt_build_icmp6_error(uint8_t *buf, size_t cap, const uint8_t src_mac[6],
 	if (type != ICMP6_PACKET_TOO_BIG &&
 	    ip6_is_multicast(pkt_ip6(orig)->daddr))
 		return 0;
-	olen = orig->ip_end - orig->l3_off;
-	q = quote_max;
-	if (q > ICMP6_ERR_MAX_IP - hdrs)
-		q = ICMP6_ERR_MAX_IP - hdrs;
-	if (q > olen)
-		q = olen;
+	q = pkt_err_quote_len(orig, quote_max, ICMP6_ERR_MAX_IP - hdrs);
 	if (cap < ETH_HLEN_ + hdrs + q)
 		return 0;
 	/* The quote first: buf may be orig's own frame. */
@@ -189,11 +184,8 @@ pkt_build_tcp_rst6(uint8_t *buf, size_t cap, const uint8_t src_mac[6],
 {
 	const size_t tlen = sizeof(struct ipv6_hdr) + sizeof(struct tcp_hdr);
 	uint8_t osrc[16], odst[16];
-	uint32_t oseq, oack_be, seglen;
-	uint16_t osport_be, odport_be;
-	uint8_t oflags;
 	struct ipv6_hdr *ip;
-	struct tcp_hdr *t;
+	struct tcp_hdr rst, *t;
 
 	if (orig->l3 != PKT_L3_IPV6 || orig->proto != IPPROTO_TCP_ ||
 	    !orig->has_l4 || orig->is_frag || (orig->tcp_flags & TCP_RST))
@@ -204,27 +196,11 @@ pkt_build_tcp_rst6(uint8_t *buf, size_t cap, const uint8_t src_mac[6],
 	memcpy(odst, pkt_ip6(orig)->daddr, 16);
 	if (ip6_is_zero(osrc) || ip6_is_multicast(osrc))
 		return 0;
-	osport_be = pkt_tcp(orig)->sport_be;
-	odport_be = pkt_tcp(orig)->dport_be;
-	oseq = ntohl(pkt_tcp(orig)->seq_be);
-	oack_be = pkt_tcp(orig)->ack_be;
-	oflags = orig->tcp_flags;
-	seglen = (uint32_t)pkt_l4_payload_len(orig) +
-	    ((oflags & TCP_SYN) != 0) + ((oflags & TCP_FIN) != 0);
+	pkt_tcp_rst_hdr(orig, &rst);
 	ip = put_ip6(put_eth6(buf, dst_mac, src_mac), sizeof(*t),
 	    IPPROTO_TCP_, 64, odst, osrc);
 	t = (struct tcp_hdr *)(ip + 1);
-	memset(t, 0, sizeof(*t));
-	t->sport_be = odport_be;
-	t->dport_be = osport_be;
-	t->doff_rsv = (sizeof(*t) / 4) << 4;
-	if (oflags & TCP_ACK) {
-		t->seq_be = oack_be;
-		t->flags = TCP_RST;
-	} else {
-		t->ack_be = htonl(oseq + seglen);
-		t->flags = TCP_RST | TCP_ACK;
-	}
+	memcpy(t, &rst, sizeof(*t));
 	t->csum = csum_fold(csum_add(csum_pseudo6(odst, osrc, IPPROTO_TCP_,
 	    sizeof(*t)), t, sizeof(*t)));
 	return ETH_HLEN_ + tlen;

@@ -71,24 +71,31 @@ rules_clash(const struct sc_rule *a, const struct sc_rule *b)
 }
 
 int
+sandbox_rule_loaded(const struct sandbox_policy *p, const struct sc_rule *r)
+{
+	return r->modes == 0 || (r->modes & p->mode) != 0;
+}
+
+int
 sandbox_check(const struct sandbox_policy *p, char *why, size_t whylen)
 {
 	const struct {
 		const char		*name;
 		const struct sc_rule	*r;
 		size_t			 n;
-	} t[3] = {
+	} t[2] = {
 		{ "common", sandbox_common_rules, sandbox_common_nrules },
 		{ p->name, p->rules, p->rules ? p->nrules : 0 },
-		{ p->name, p->extra_rules, p->extra_rules ? p->nextra_rules : 0 },
 	};
 	size_t i, j, k, l;
 
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < 2; i++)
 		for (j = 0; j < t[i].n; j++)
-			for (k = i; k < 3; k++)
+			for (k = i; k < 2; k++)
 				for (l = k == i ? j + 1 : 0; l < t[k].n; l++)
-					if (rules_clash(&t[i].r[j], &t[k].r[l])) {
+					if (sandbox_rule_loaded(p, &t[i].r[j]) &&
+					    sandbox_rule_loaded(p, &t[k].r[l]) &&
+					    rules_clash(&t[i].r[j], &t[k].r[l])) {
 						snprintf(why, whylen, "system call %d allowed "
 						    "twice: %s line %zu (%s) and %s line %zu (%s)",
 						    t[i].r[j].nr, t[i].name, j, t[i].r[j].why,
@@ -130,7 +137,8 @@ sigsys_report(int sig, siginfo_t *si, void *ctx)
 #endif
 
 static void
-add_rules(scmp_filter_ctx ctx, const struct sc_rule *r, size_t n, const char *who)
+add_rules(scmp_filter_ctx ctx, const struct sandbox_policy *p,
+    const struct sc_rule *r, size_t n, const char *who)
 {
 	size_t i;
 	int rc;
@@ -138,7 +146,7 @@ add_rules(scmp_filter_ctx ctx, const struct sc_rule *r, size_t n, const char *wh
 	for (i = 0; i < n; i++) {
 		uint32_t act = r[i].errno_val ? SCMP_ACT_ERRNO(r[i].errno_val) : SCMP_ACT_ALLOW;
 
-		if (r[i].nr < 0)
+		if (r[i].nr < 0 || !sandbox_rule_loaded(p, &r[i]))
 			continue;
 		if (r[i].argidx >= 0 && r[i].argmask != 0) {
 			struct scmp_arg_cmp cmp = {
@@ -258,10 +266,8 @@ sandbox_enter(const struct sandbox_policy *p)
 	 * one, runs a reader thread started before we get here. */
 	if (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1) < 0)
 		fatalx("sandbox: cannot apply the filter to every thread");
-	add_rules(ctx, sandbox_common_rules, sandbox_common_nrules, "common");
-	add_rules(ctx, p->rules, p->nrules, p->name);
-	if (p->extra_rules)
-		add_rules(ctx, p->extra_rules, p->nextra_rules, p->name);
+	add_rules(ctx, p, sandbox_common_rules, sandbox_common_nrules, "common");
+	add_rules(ctx, p, p->rules, p->nrules, p->name);
 	if ((rc = seccomp_load(ctx)) < 0)
 		fatalx("sandbox: seccomp_load: %s", strerror(-rc));
 	seccomp_release(ctx);

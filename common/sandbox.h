@@ -28,7 +28,9 @@
  * may have several lines only when each names another value of the same
  * argument; anything else is a duplicate, which sandbox_enter() refuses (it
  * would widen the other line: an unconditional mmap next to the masked one
- * allows PROT_EXEC again).
+ * allows PROT_EXEC again). A daemon that runs in several modes (agentd's
+ * transports, netbackd's backends) has still one table: a line needed in
+ * some modes only names them (modes), and is loaded only in those.
  */
 struct sc_rule {
 	int		 nr;		/* __NR_x, or -1 to skip (not on this arch) */
@@ -37,21 +39,20 @@ struct sc_rule {
 	uint64_t	 argmask;	/* else (arg & argmask) == argval */
 	int		 errno_val;	/* 0: allow; else fail with this errno (libc probes) */
 	const char	*why;		/* the code path that needs it */
+	uint32_t	 modes;		/* 0: every mode; else the policy's mode bits it serves */
 };
-#define SC_ALLOW(name, why)		{ __NR_##name, -1, 0, 0, 0, why }
-#define SC_ALLOW_ARG(name, i, v, why)	{ __NR_##name, i, (uint64_t)(v), 0, 0, why }
+/* The _IN forms serve only the modes m (bits of the daemon's own). */
+#define SC_ALLOW_IN(m, name, why)	{ __NR_##name, -1, 0, 0, 0, why, m }
+#define SC_ALLOW_ARG_IN(m, name, i, v, why) \
+	{ __NR_##name, i, (uint64_t)(v), 0, 0, why, m }
 /* Argument i may carry only the bits in `bits` (e.g. PROT_READ|PROT_WRITE). */
-#define SC_ALLOW_BITS(name, i, bits, why) \
-	{ __NR_##name, i, 0, ~(uint64_t)(bits), 0, why }
-#define SC_DENY(name, err, why)		{ __NR_##name, -1, 0, 0, err, why }
-
-/* A table as one object, for tables chosen at run time (netbackd's
- * backends): SC_TABLE(rules) where the array is defined. */
-struct sc_table {
-	const struct sc_rule	*rules;
-	size_t			 n;
-};
-#define SC_TABLE(a)	{ (a), sizeof(a) / sizeof((a)[0]) }
+#define SC_ALLOW_BITS_IN(m, name, i, bits, why) \
+	{ __NR_##name, i, 0, ~(uint64_t)(bits), 0, why, m }
+#define SC_DENY_IN(m, name, err, why)	{ __NR_##name, -1, 0, 0, err, why, m }
+#define SC_ALLOW(name, why)		SC_ALLOW_IN(0, name, why)
+#define SC_ALLOW_ARG(name, i, v, why)	SC_ALLOW_ARG_IN(0, name, i, v, why)
+#define SC_ALLOW_BITS(name, i, bits, why) SC_ALLOW_BITS_IN(0, name, i, bits, why)
+#define SC_DENY(name, err, why)		SC_DENY_IN(0, name, err, why)
 
 struct sandbox_policy {
 	const char		*name;		/* daemon */
@@ -65,9 +66,6 @@ struct sandbox_policy {
 	 * daemon that must reach one directory, e.g. agentd's socket vchans);
 	 * NULL for the empty root. */
 	const char		*root;
-	/* A second table (e.g. netbackd's backend's extra calls); may be NULL. */
-	const struct sc_rule	*extra_rules;
-	size_t			 nextra_rules;
 	/* Called once inside the sandbox's root and mount namespace, with
 	 * the daemon's own ids and no capability left, before the filter
 	 * (TSYNC: it covers every thread) and RLIMIT_NPROC: where a daemon
@@ -76,10 +74,21 @@ struct sandbox_policy {
 	 * before this returns. May be NULL. */
 	void			(*threads)(void *arg);
 	void			*threads_arg;
+	/* The mode bit the daemon runs in (its transport, its backend): the
+	 * lines of rules naming other modes are not loaded. 0: none of them. */
+	uint32_t		 mode;
 };
 
 /* Base uid/gid: daemon N runs as MOAT_UID_BASE + N. */
 #define MOAT_UID_BASE	64500
+
+/* A daemon's policy (<d>_sandbox.c): its name, its own uid and gid (from
+ * its proc id), its descriptor budget and its one table. */
+#define SANDBOX_POLICY(nm, id, files, table) {				\
+	.name = (nm), .uid = MOAT_UID_BASE + (id), .gid = MOAT_UID_BASE + (id), \
+	.nofile = (files), .rules = (table),				\
+	.nrules = sizeof(table) / sizeof((table)[0]),			\
+}
 
 /* Enter the sandbox or die. Returns 1 when seccomp is on, 0 when built without. */
 int	sandbox_enter(const struct sandbox_policy *p);
@@ -90,6 +99,8 @@ extern const size_t sandbox_common_nrules;
 /* The common table and the policy's tables, as sandbox_enter() loads them:
  * 0, or -1 with the first duplicate (see struct sc_rule) described in why. */
 int	sandbox_check(const struct sandbox_policy *p, char *why, size_t whylen);
+/* Is line r of p's table loaded in p's mode? */
+int	sandbox_rule_loaded(const struct sandbox_policy *p, const struct sc_rule *r);
 int	sandbox_mode(void);	/* 1 seccomp, 0 none */
 /* Test builds (MSG_TEST_SYSCALL): attempt a call no daemon's table allows
  * (0: open a file with open(2), 1: an INET socket), so a test can watch the

@@ -29,7 +29,23 @@
 #define RESTART_MAX_MS		10000
 #define STABLE_MS		5000	/* ran this long: not a crash loop */
 
-static struct ev chan_ev[PROC_COUNT], log_ev[PROC_COUNT];
+static void	daemon_handle(struct daemon *d, uint32_t events);
+
+static void
+chan_ready(struct evsrc *s, uint32_t events)
+{
+	daemon_handle(s->arg, events);
+}
+
+static void
+log_ready(struct evsrc *s, uint32_t events)
+{
+	(void)events;
+	daemon_log_readable(s->arg);
+}
+
+/* Each daemon's control channel and log pipe, as loop sources. */
+static struct evsrc chan_ev[PROC_COUNT], log_ev[PROC_COUNT];
 
 void
 daemons_init(void)
@@ -39,8 +55,8 @@ daemons_init(void)
 		M.d[i].name = proc_table[i].name;
 		M.d[i].chan = M.d[i].logfd = -1;
 		logring_init(&M.d[i].log);
-		chan_ev[i] = (struct ev){ EV_CHAN, &M.d[i] };
-		log_ev[i] = (struct ev){ EV_LOG, &M.d[i] };
+		chan_ev[i] = (struct evsrc){ -1, chan_ready, &M.d[i] };
+		log_ev[i] = (struct evsrc){ -1, log_ready, &M.d[i] };
 	}
 	M.setrules_fd = -1;
 	M.flowtab_fd = -1;
@@ -69,10 +85,7 @@ flowtab_create(void)
 static void
 outq_watch(struct daemon *d, int out)
 {
-	struct epoll_event e = { .events = EPOLLIN | (out ? EPOLLOUT : 0),
-	    .data.ptr = &chan_ev[d->id] };
-
-	epoll_ctl(M.epfd, EPOLL_CTL_MOD, d->chan, &e);
+	evloop_mod(&M.loop, &chan_ev[d->id], EPOLLIN | (out ? EPOLLOUT : 0));
 }
 
 static void
@@ -447,8 +460,11 @@ daemon_start(struct daemon *d, int restart)
 	d->restart_at_ms = 0;
 	set_nonblock(d->chan);
 	set_nonblock(d->logfd);
-	ev_add(d->chan, &chan_ev[d->id], EPOLLIN);
-	ev_add(d->logfd, &log_ev[d->id], EPOLLIN);
+	chan_ev[d->id].fd = d->chan;
+	log_ev[d->id].fd = d->logfd;
+	if (evloop_add(&M.loop, &chan_ev[d->id], EPOLLIN) < 0 ||
+	    evloop_add(&M.loop, &log_ev[d->id], EPOLLIN) < 0)
+		fatal("epoll_ctl add");
 	log_debug("started %s (pid %d)", d->name, (int)d->pid);
 
 	send_queues(d);
@@ -461,14 +477,14 @@ close_daemon_fds(struct daemon *d)
 {
 	outq_clear(d);
 	if (d->chan >= 0) {
-		ev_del(d->chan);
+		evloop_del(&M.loop, &chan_ev[d->id]);
 		close(d->chan);
 		d->chan = -1;
 	}
 	if (d->logfd >= 0) {
 		/* keep what it said last: it is often why it died */
 		daemon_log_readable(d);
-		ev_del(d->logfd);
+		evloop_del(&M.loop, &log_ev[d->id]);
 		close(d->logfd);
 		d->logfd = -1;
 	}
@@ -798,7 +814,7 @@ malformed:
 		close(m->fd);
 }
 
-void
+static void
 daemon_handle(struct daemon *d, uint32_t events)
 {
 	static struct msg m;
@@ -816,7 +832,7 @@ daemon_handle(struct daemon *d, uint32_t events)
 			return;
 		if (rc == MSG_EOF || rc == MSG_EIO) {
 			/* it is dying; SIGCHLD will tell us how */
-			ev_del(d->chan);
+			evloop_del(&M.loop, &chan_ev[d->id]);
 			close(d->chan);
 			d->chan = -1;
 			return;
@@ -828,7 +844,7 @@ daemon_handle(struct daemon *d, uint32_t events)
 			    d->name, why, m.hdr.type);
 			if (d->pid > 0)
 				kill(d->pid, SIGKILL);
-			ev_del(d->chan);
+			evloop_del(&M.loop, &chan_ev[d->id]);
 			close(d->chan);
 			d->chan = -1;
 			return;

@@ -275,28 +275,15 @@ parse_args(int argc, char **argv, uint32_t *nbufs, uint32_t *bufsz)
 	}
 }
 
-void
-ev_add(int fd, struct ev *ev, uint32_t events)
-{
-	struct epoll_event e = { .events = events, .data.ptr = ev };
-
-	if (epoll_ctl(M.epfd, EPOLL_CTL_ADD, fd, &e) < 0)
-		fatal("epoll_ctl add");
-}
-
-void
-ev_del(int fd)
-{
-	epoll_ctl(M.epfd, EPOLL_CTL_DEL, fd, NULL);
-}
-
 static void
-handle_signals(void)
+handle_signals(struct evsrc *s, uint32_t events)
 {
 	struct signalfd_siginfo si;
 	int status;
 	pid_t pid;
 
+	(void)s;
+	(void)events;
 	while (read(M.sigfd, &si, sizeof si) == sizeof si) {
 		switch (si.ssi_signo) {
 		case SIGTERM:
@@ -323,7 +310,7 @@ console_line(const char *line, size_t len)
 int
 main(int argc, char **argv)
 {
-	struct ev sigev = { EV_SIGNAL, NULL };
+	struct evsrc sigev = { -1, handle_signals, NULL };
 	uint32_t nbufs = 4096, bufsz = 2048;
 	sigset_t mask;
 
@@ -349,9 +336,10 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if ((M.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0)
 		fatal("signalfd");
-	if ((M.epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
-		fatal("epoll_create1");
-	ev_add(M.sigfd, &sigev, EPOLLIN);
+	evloop_init(&M.loop);
+	sigev.fd = M.sigfd;
+	if (evloop_add(&M.loop, &sigev, EPOLLIN) < 0)
+		fatal("epoll_ctl add");
 
 	queues_create(nbufs, bufsz);
 	flowtab_create();
@@ -361,33 +349,7 @@ main(int argc, char **argv)
 		daemon_start(&M.d[i], 0);
 
 	while (!M.quit) {
-		struct epoll_event evs[32];
-		int n, i;
-
-		n = epoll_wait(M.epfd, evs, 32, 50);
-		if (n < 0 && errno != EINTR)
-			fatal("epoll_wait");
-		for (i = 0; i < n; i++) {
-			struct ev *e = evs[i].data.ptr;
-
-			switch (e->kind) {
-			case EV_SIGNAL:
-				handle_signals();
-				break;
-			case EV_CTL_LISTEN:
-				ctl_accept();
-				break;
-			case EV_CTL_CONN:
-				ctl_conn_event(e->ptr, evs[i].events);
-				break;
-			case EV_CHAN:
-				daemon_handle(e->ptr, evs[i].events);
-				break;
-			case EV_LOG:
-				daemon_log_readable(e->ptr);
-				break;
-			}
-		}
+		evloop_wait(&M.loop, 50);
 		daemons_tick(now_ms());
 		services_tick(now_ms());
 	}

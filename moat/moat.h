@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "evloop.h"
 #include "log.h"
 #include "msg.h"
 #include "ring.h"
@@ -82,7 +83,7 @@ struct moat {
 	uint32_t	 nflows;
 
 	struct daemon	 d[PROC_COUNT];
-	int		 epfd;
+	struct evloop	 loop;
 	int		 sigfd;
 	int		 ctl_fd;
 	uint64_t	 start_ms;
@@ -128,7 +129,6 @@ void	daemons_init(void);
 void	daemon_start(struct daemon *d, int restart);
 void	daemon_died(pid_t pid, int status);
 void	daemons_tick(uint64_t now);
-void	daemon_handle(struct daemon *d, uint32_t events);
 void	daemon_log_readable(struct daemon *d);
 void	daemons_stop(void);
 int	daemon_send(enum proc_id id, uint32_t type, uint32_t msgid,
@@ -142,8 +142,6 @@ void	queues_create(uint32_t nbufs, uint32_t bufsz);
 /* services.c */
 void	services_check_config(void);
 void	services_init(void);
-void	ctl_accept(void);
-void	ctl_conn_event(void *conn, uint32_t events);
 void	services_tick(uint64_t now);
 void	service_call_done(struct daemon *d, const struct msg *m);
 void	service_agent_request(const struct msg *m);
@@ -154,13 +152,5 @@ void	stored_init(void);
 void	stored_result(const struct msg *m);
 void	stored_ready(enum proc_id id);
 
-/* epoll tags */
-enum ev_kind { EV_SIGNAL = 1, EV_CTL_LISTEN, EV_CTL_CONN, EV_CHAN, EV_LOG };
-struct ev {
-	enum ev_kind	 kind;
-	void		*ptr;
-};
-void	ev_add(int fd, struct ev *ev, uint32_t events);
-void	ev_del(int fd);
 
 #endif

@@ -32,7 +32,7 @@
 
 struct ctlconn {
 	int		 fd;
-	struct ev	 ev;
+	struct evsrc	 ev;
 	struct ctl_req	 req;
 	size_t		 hgot;
 	char		*in;
@@ -68,7 +68,8 @@ static int stored_apply;	/* dispatch: this SetRules is the stored document */
 static void	stored_release(const char *how);
 static struct ctlconn *conns[MAX_CONNS];
 static uint32_t next_callid = 1;
-static struct ev listen_ev = { EV_CTL_LISTEN, NULL };
+static void	ctl_accept(struct evsrc *, uint32_t);
+static struct evsrc listen_ev = { -1, ctl_accept, NULL };
 
 /* ---- configuration check at start ---- */
 
@@ -125,7 +126,7 @@ conn_close(struct ctlconn *c)
 	for (int i = 0; i < MAX_CALLS; i++)
 		if (calls[i].used && calls[i].conn == c)
 			calls[i].conn = NULL;
-	ev_del(c->fd);
+	evloop_del(&M.loop, &c->ev);
 	close(c->fd);
 	free(c->in);
 	free(c);
@@ -627,14 +628,14 @@ conn_request_complete(struct ctlconn *c)
 		fail(c, 0, 0, 1, "moat: out of memory");
 		return;
 	}
-	ev_del(c->fd);
+	evloop_del(&M.loop, &c->ev);
 	dispatch(c->req.service, c->req.arg, "moatctl", fd, c->req.in_len, c, 0, 0);
 }
 
-void
-ctl_conn_event(void *p, uint32_t events)
+static void
+ctl_conn_event(struct evsrc *s, uint32_t events)
 {
-	struct ctlconn *c = p;
+	struct ctlconn *c = s->arg;
 	ssize_t n;
 
 	if (c->waiting)
@@ -676,12 +677,14 @@ ctl_conn_event(void *p, uint32_t events)
 	conn_request_complete(c);
 }
 
-void
-ctl_accept(void)
+static void
+ctl_accept(struct evsrc *s, uint32_t events)
 {
 	struct ctlconn *c;
 	int fd, i;
 
+	(void)s;
+	(void)events;
 	while ((fd = accept4(M.ctl_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
 		for (i = 0; i < MAX_CONNS && conns[i]; i++)
 			;
@@ -690,10 +693,11 @@ ctl_accept(void)
 			continue;
 		}
 		c->fd = fd;
-		c->ev = (struct ev){ EV_CTL_CONN, c };
+		c->ev = (struct evsrc){ fd, ctl_conn_event, c };
 		c->deadline = now_ms() + 5000;
 		conns[i] = c;
-		ev_add(fd, &c->ev, EPOLLIN);
+		if (evloop_add(&M.loop, &c->ev, EPOLLIN) < 0)
+			fatal("epoll_ctl add");
 	}
 }
 
@@ -724,7 +728,9 @@ services_init(void)
 	umask(old);
 	if (listen(M.ctl_fd, 16) < 0)
 		fatal("listen on %s", M.control_path);
-	ev_add(M.ctl_fd, &listen_ev, EPOLLIN);
+	listen_ev.fd = M.ctl_fd;
+	if (evloop_add(&M.loop, &listen_ev, EPOLLIN) < 0)
+		fatal("epoll_ctl add");
 }
 
 void

@@ -93,6 +93,32 @@ send_reject(struct nat_engine *e, const struct mq_desc *d, const struct pkt_view
 	nat_send(e, &o, d->port);
 }
 
+/*
+ * The end of a bare RST of either family: th's fields, the checksums, and
+ * off to port; buf (len bytes, zeroed, the IP header written) is o's.
+ */
+void
+nat_rst_send(struct nat_engine *e, struct mq_desc *o, uint8_t *buf,
+    size_t len, uint16_t port, struct tcp_hdr *th, uint16_t sport,
+    uint16_t dport, uint32_t seq)
+{
+	struct pkt_view v;
+
+	th->sport_be = htons(sport);
+	th->dport_be = htons(dport);
+	th->seq_be = htonl(seq);
+	th->doff_rsv = 5 << 4;
+	th->flags = TCP_RST;
+	if (pkt_parse(&v, buf, len) != PKT_OK) {
+		nat_buf_put(e, o->buf);
+		return;
+	}
+	pkt_ip4_csum_set(&v);	/* IPv4 only */
+	pkt_l4_csum_set(&v);
+	o->len = (uint32_t)len;
+	nat_send(e, o, port);
+}
+
 /* A bare RST (for cutting a flow), built field by field. */
 void
 nat_send_rst(struct nat_engine *e, uint16_t port, const uint8_t dmac[6],
@@ -100,10 +126,8 @@ nat_send_rst(struct nat_engine *e, uint16_t port, const uint8_t dmac[6],
     uint32_t seq)
 {
 	struct mq_desc o;
-	struct pkt_view v;
 	struct eth_hdr *eh;
 	struct ipv4_hdr *ip;
-	struct tcp_hdr *th;
 	uint8_t *buf;
 	size_t cap, len = 14 + 20 + 20;
 
@@ -122,23 +146,29 @@ nat_send_rst(struct nat_engine *e, uint16_t port, const uint8_t dmac[6],
 	ip->proto = IPPROTO_TCP_;
 	ip->saddr_be = saddr;
 	ip->daddr_be = daddr;
-	th = (struct tcp_hdr *)(buf + 34);
-	th->sport_be = htons(sport);
-	th->dport_be = htons(dport);
-	th->seq_be = htonl(seq);
-	th->doff_rsv = 5 << 4;
-	th->flags = TCP_RST;
-	if (pkt_parse(&v, buf, len) != PKT_OK) {
-		nat_buf_put(e, o.buf);
-		return;
-	}
-	pkt_ip4_csum_set(&v);
-	pkt_l4_csum_set(&v);
-	o.len = (uint32_t)len;
-	nat_send(e, &o, port);
+	nat_rst_send(e, &o, buf, len, port, (struct tcp_hdr *)(buf + 34),
+	    sport, dport, seq);
 }
 
 /* ---- clients ---- */
+
+/* An ARP reply of n bytes (0: it did not fit), built in d's own buffer,
+ * goes out port as a plain frame. */
+static void
+arp_reply_send(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
+    size_t n, uint16_t port)
+{
+	if (n == 0) {
+		nat_drop(e, d, v, NAT_R_MALFORMED);
+		return;
+	}
+	d->len = (uint32_t)n;
+	d->flags = 0;
+	d->gso_type = MQ_GSO_NONE;
+	d->gso_size = 0;
+	d->csum_start = d->csum_offset = 0;
+	nat_send(e, d, port);
+}
 
 void
 nat_client_arp(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
@@ -178,16 +208,7 @@ nat_client_arp(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 	memcpy(sha, a->sha, 6);
 	n = pkt_build_arp(f, e->pool->bufsz - d->off, ARPOP_REPLY_, l->mac, tpa,
 	    sha, sha, spa);
-	if (n == 0) {
-		nat_drop(e, d, v, NAT_R_MALFORMED);
-		return;
-	}
-	d->len = (uint32_t)n;
-	d->flags = 0;
-	d->gso_type = MQ_GSO_NONE;
-	d->gso_size = 0;
-	d->csum_start = d->csum_offset = 0;
-	nat_send(e, d, d->port);
+	arp_reply_send(e, d, v, n, d->port);
 }
 
 /* Echo request to natd's own address: answered in place. */
@@ -265,16 +286,7 @@ nat_uplink_arp(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 	}
 	n = pkt_build_arp(nat_frame(e, d), e->pool->bufsz - d->off, ARPOP_REPLY_,
 	    l->mac, tpa, sha, sha, spa);
-	if (n == 0) {
-		nat_drop(e, d, v, NAT_R_MALFORMED);
-		return;
-	}
-	d->len = (uint32_t)n;
-	d->flags = 0;
-	d->gso_type = MQ_GSO_NONE;
-	d->gso_size = 0;
-	d->csum_start = d->csum_offset = 0;
-	nat_send(e, d, MQ_PORT_UPLINK);
+	arp_reply_send(e, d, v, n, MQ_PORT_UPLINK);
 }
 
 /* ---- timers ---- */

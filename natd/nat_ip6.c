@@ -141,9 +141,7 @@ send_rst6(struct nat_engine *e, uint16_t port, const uint8_t dmac[6],
 	const size_t len = ETH_HLEN_ + sizeof(struct ipv6_hdr) +
 	    sizeof(struct tcp_hdr);
 	struct mq_desc o;
-	struct pkt_view v;
 	struct ipv6_hdr *ip;
-	struct tcp_hdr *th;
 	uint8_t *buf;
 	size_t cap;
 
@@ -165,19 +163,8 @@ send_rst6(struct nat_engine *e, uint16_t port, const uint8_t dmac[6],
 	ip->hop_limit = 64;
 	memcpy(ip->saddr, saddr, 16);
 	memcpy(ip->daddr, daddr, 16);
-	th = (struct tcp_hdr *)(ip + 1);
-	th->sport_be = htons(sport);
-	th->dport_be = htons(dport);
-	th->seq_be = htonl(seq);
-	th->doff_rsv = 5 << 4;
-	th->flags = TCP_RST;
-	if (pkt_parse(&v, buf, len) != PKT_OK) {
-		nat_buf_put(e, o.buf);
-		return;
-	}
-	pkt_l4_csum_set(&v);
-	o.len = (uint32_t)len;
-	nat_send(e, &o, port);
+	nat_rst_send(e, &o, buf, len, port, (struct tcp_hdr *)(ip + 1),
+	    sport, dport, seq);
 }
 
 /* A rule change cut flow idx: RSTs each way, as cut_flow does for IPv4. */

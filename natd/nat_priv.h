@@ -93,6 +93,9 @@ void	nat_send_icmp_error(struct nat_engine *e, const struct mq_desc *d,
 void	nat_send_rst(struct nat_engine *e, uint16_t port, const uint8_t dmac[6],
 	    uint32_t saddr, uint32_t daddr, uint16_t sport, uint16_t dport,
 	    uint32_t seq);
+void	nat_rst_send(struct nat_engine *e, struct mq_desc *o, uint8_t *buf,
+	    size_t len, uint16_t port, struct tcp_hdr *th, uint16_t sport,
+	    uint16_t dport, uint32_t seq);
 void	nat_client_arp(struct nat_engine *e, struct mq_desc *d,
 	    struct pkt_view *v);
 void	nat_echo_reply(struct nat_engine *e, struct mq_desc *d,

@@ -5,18 +5,14 @@
  * only main, setup and the event loop; control messages are in
  * natd_ctl.c, the decisions in the engine.
  */
-#include <errno.h>
 #include <signal.h>
 #include <unistd.h>
-#include <sys/epoll.h>
-#include <sys/timerfd.h>
 
+#include "evloop.h"
 #include "log.h"
 #include "natd.h"
 #include "proc.h"
 #include "util.h"
-
-enum { EV_CTL = 1, EV_TIMER, EV_RX, EV_VERDICT };
 
 static struct natd N;
 
@@ -45,43 +41,55 @@ natd_burst(struct natd *n)
 }
 
 static void
-epoll_add(int epfd, int fd, uint32_t tag)
+control_ready(struct evsrc *s, uint32_t events)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = tag };
+	(void)events;
+	natd_control(s->arg);
+}
 
-	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-		fatal("epoll_ctl");
+static void
+tick(struct evsrc *s, uint32_t events)
+{
+	struct natd *n = s->arg;
+
+	(void)events;
+	evloop_tick_read(s->fd);
+	if (n->started) {
+		nat_tick(n->e, now_ms());
+		natd_flush(n);
+	}
 }
 
 int
 main(int argc, char **argv)
 {
 	struct natd *n = &N;
-	struct itimerspec it = { { 0, NATD_TICK_MS * 1000000 },
-	    { 0, NATD_TICK_MS * 1000000 } };
-	int tfd, watching = 0;
+	struct evloop loop;
+	struct evsrc ctl = { MSG_PARENT_FD, control_ready, n };
+	struct evsrc tck = { -1, tick, n };
+	/* A ring's eventfd only ends the wait: natd_burst reads the rings,
+	 * and mq_wake_done re-arms the eventfd. */
+	struct evsrc rx = { -1, evloop_nop, n }, ver = { -1, evloop_nop, n };
 
 	log_init("natd", LOG_LVL_INFO);
 	natd_options(&n->cfg, argc, argv);
 	proc_parent_channel();
 	signal(SIGPIPE, SIG_IGN);
-	if ((n->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
-		fatal("epoll_create1");
 	set_nonblock(MSG_PARENT_FD);
-	epoll_add(n->epfd, MSG_PARENT_FD, EV_CTL);
-	if ((tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) < 0 ||
-	    timerfd_settime(tfd, 0, &it, NULL) < 0)
-		fatal("timerfd");
-	epoll_add(n->epfd, tfd, EV_TIMER);
+	evloop_init(&loop);
+	tck.fd = evloop_tick_open(NATD_TICK_MS);
+	if (evloop_add(&loop, &ctl, EPOLLIN) < 0 || evloop_add(&loop, &tck, EPOLLIN) < 0)
+		fatal("epoll_ctl");
 
 	for (;;) {
-		struct epoll_event evs[8];
-		int i, k, timeout = -1, slept_rx = 0, slept_v = 0;
+		int timeout = -1, slept_rx = 0, slept_v = 0;
 
-		if (n->started && !watching) {
-			epoll_add(n->epfd, n->shm.ring[RING_RX].efd, EV_RX);
-			epoll_add(n->epfd, n->shm.ring[RING_VERDICT].efd, EV_VERDICT);
-			watching = 1;
+		if (n->started && rx.fd == -1) {
+			rx.fd = n->shm.ring[RING_RX].efd;
+			ver.fd = n->shm.ring[RING_VERDICT].efd;
+			if (evloop_add(&loop, &rx, EPOLLIN) < 0 ||
+			    evloop_add(&loop, &ver, EPOLLIN) < 0)
+				fatal("epoll_ctl");
 		}
 		/* Block only when both input rings are empty; the re-check in
 		 * mq_prepare_sleep closes the race with the producers' kicks. */
@@ -97,28 +105,10 @@ main(int argc, char **argv)
 			 * before sleeping on it (ring.h). */
 			shm_check_rings(&n->shm, PROC_NATD);
 		}
-		k = epoll_wait(n->epfd, evs, 8, timeout);
+		evloop_wait(&loop, timeout);
 		if (slept_rx)
 			mq_wake_done(&n->shm.ring[RING_RX]);
 		if (slept_v)
 			mq_wake_done(&n->shm.ring[RING_VERDICT]);
-		if (k < 0 && errno != EINTR)
-			fatal("epoll_wait");
-		for (i = 0; i < k; i++) {
-			uint64_t x;
-
-			switch (evs[i].data.u32) {
-			case EV_CTL:
-				natd_control(n);
-				break;
-			case EV_TIMER:
-				(void)!read(tfd, &x, sizeof(x));
-				if (n->started) {
-					nat_tick(n->e, now_ms());
-					natd_flush(n);
-				}
-				break;
-			}
-		}
 	}
 }

@@ -21,7 +21,6 @@ struct natd {
 	struct nat_config	 cfg;
 	struct nat_engine	*e;
 	int			 started;
-	int			 epfd;
 	void			*ft_mem;	/* MSG_FLOWTAB mapping */
 	size_t			 ft_len;
 	/* frames for netbackd, enqueued at the end of each burst */
@@ -38,6 +37,7 @@ int	natd_txq_room(const struct natd *n, unsigned need);
 void	natd_flush(struct natd *n);
 
 /* natd_sandbox.c */
-int	natd_sandbox(void);
+struct sandbox_policy;
+extern const struct sandbox_policy natd_sandbox_policy;
 
 #endif

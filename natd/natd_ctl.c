@@ -242,7 +242,7 @@ on_start(struct natd *n, const struct msg *m)
 		log_warnx("no flow table memfd: flows will not survive a restart");
 	if (nat_start(n->e, (st.flags & START_F_RESTART) != 0, now_ms()) < 0)
 		fatalx("cannot start the engine");
-	ready.sandbox = (uint32_t)natd_sandbox();
+	ready.sandbox = (uint32_t)sandbox_enter(&natd_sandbox_policy);
 	n->started = 1;
 	if (msg_send(MSG_PARENT_FD, MSG_READY, 0, &ready, sizeof(ready), -1) < 0)
 		fatal("sending READY");

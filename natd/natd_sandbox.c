@@ -1,5 +1,5 @@
 /*
- * natd_sandbox.c: natd's sandbox policy.
+ * natd_sandbox.c: natd's sandbox policy and its one table.
  *
  * natd opens nothing after start: every descriptor (control channel,
  * rings' memfd and eventfds, the flow table's memfd) arrives before
@@ -17,26 +17,12 @@
 #include "sandbox.h"
 #include "util.h"
 
-const struct sc_rule natd_sc_rules[] = {
+static const struct sc_rule natd_rules[] = {
 	SC_ALLOW(epoll_wait, "main loop: control channel, ring eventfds, tick timer"),
 	SC_ALLOW(epoll_ctl, "adding the RX/VERDICT eventfds once the loop runs"),
 	SC_ALLOW(memfd_create, "moat.Stats / moat.DumpRejects output handed back sealed (memfd_from)"),
 	SC_ALLOW_ARG(fcntl, 1, F_ADD_SEALS, "sealing that output memfd"),
 };
-const size_t natd_sc_nrules = nitems(natd_sc_rules);
 
-/* Enter the sandbox: 1 with seccomp on, 0 without (built --with-sandbox=none). */
-int
-natd_sandbox(void)
-{
-	struct sandbox_policy p = {
-		.name = "natd",
-		.uid = MOAT_UID_BASE + PROC_NATD,
-		.gid = MOAT_UID_BASE + PROC_NATD,
-		.nofile = 32,
-		.rules = natd_sc_rules,
-		.nrules = natd_sc_nrules,
-	};
-
-	return sandbox_enter(&p);
-}
+const struct sandbox_policy natd_sandbox_policy =
+    SANDBOX_POLICY("natd", PROC_NATD, 32, natd_rules);

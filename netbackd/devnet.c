@@ -267,7 +267,7 @@ const struct nb_backend nb_backend_devnet = {
 	/* devnet_tx reads by_port and the link's fd, both fixed before
 	 * MSG_START, and writes only tx_err */
 	.tx_thread = 1,
-	.sc = &devnet_sc,
+	.sc_mode = NB_SC_DEVNET,
 };
 
 /* No devices at all: the daemons run, nothing moves (tests, the VM boot test). */

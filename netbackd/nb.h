@@ -41,9 +41,9 @@ struct nb_backend {
 	 * so they touch nothing the rest of the backend does, except the
 	 * buffers, which they give back with nb_buf_free() as always. */
 	int	tx_thread;
-	/* The extra system calls this backend needs (netbackd_sandbox.c);
-	 * NULL: none. */
-	const struct sc_table *sc;
+	/* Its mode in netbackd's sandbox table (netbackd_sandbox.c): the
+	 * lines of NB_SC_* it loads; 0: the core's only. */
+	uint32_t sc_mode;
 };
 
 /* Buffers */
@@ -61,8 +61,11 @@ void	 nb_link_down(struct nb *nb, uint16_t port);
 int	 nb_watch(struct nb *nb, int fd, void (*cb)(struct nb *, void *), void *arg);
 void	 nb_unwatch(struct nb *nb, int fd);
 
-/* netbackd_sandbox.c: the core's table and each backend's. */
-extern const struct sc_table netbackd_sc, devnet_sc, xen_sc;
+/* netbackd_sandbox.c: the policy, whose one table has lines for every
+ * backend and lines for one (its sc_mode). */
+#define NB_SC_DEVNET	(1u << 0)
+#define NB_SC_XEN	(1u << 1)
+extern const struct sandbox_policy netbackd_sandbox_policy;
 
 extern const struct nb_backend nb_backend_devnet;
 extern const struct nb_backend nb_backend_xen;

@@ -32,13 +32,13 @@
 #include <unistd.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/timerfd.h>
 #include <arpa/inet.h>
 
 #include "log.h"
 #include "daemon.h"
 #include "msg.h"
 #include "nb.h"
+#include "evloop.h"
 #include "pkt.h"
 #include "proc.h"
 #include "sandbox.h"
@@ -51,10 +51,11 @@
 
 enum buf_state { BUF_OURS = 0, BUF_AT_NATD = 1 };
 
+/* A backend's descriptor: a loop source calling the backend back. */
 struct watch {
-	int	 fd;
-	void	(*cb)(struct nb *, void *);
-	void	*arg;
+	struct evsrc	 src;
+	void		(*cb)(struct nb *, void *);
+	void		*arg;
 };
 
 struct nb {
@@ -79,11 +80,10 @@ struct nb {
 	uint8_t		*state;		/* enum buf_state per buffer of the pool */
 	struct mq_desc	 rxq[BURST];	/* frames waiting to be enqueued to natd */
 	unsigned	 nrxq;
-	int		 epfd;
+	struct evloop	 loop;
 	struct watch	 watch[MAX_WATCH];
 	uint64_t	 rx_full_drops, tx_bad_desc, tx_not_ours;
 	int		 started;
-	int		 tx_efd_watched;
 	struct msg_netconf netconf;
 };
 
@@ -254,20 +254,30 @@ nb_link_down(struct nb *nb, uint16_t port)
 		fatal("sending a link to the supervisor");
 }
 
+static void
+watch_ready(struct evsrc *s, uint32_t events)
+{
+	struct watch *w = s->arg;
+
+	(void)events;
+	if (w->cb)	/* not unwatched by an earlier callback of this wait */
+		w->cb(&NB, w->arg);
+}
+
 int
 nb_watch(struct nb *nb, int fd, void (*cb)(struct nb *, void *), void *arg)
 {
-	struct epoll_event ev = { .events = EPOLLIN };
+	struct watch *w;
 	int i;
 
 	for (i = 0; i < MAX_WATCH && nb->watch[i].cb; i++)
 		;
 	if (i == MAX_WATCH)
 		return -1;
-	nb->watch[i] = (struct watch){ fd, cb, arg };
-	ev.data.u32 = (uint32_t)i + 16;
-	if (epoll_ctl(nb->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-		nb->watch[i].cb = NULL;
+	w = &nb->watch[i];
+	*w = (struct watch){ { fd, watch_ready, w }, cb, arg };
+	if (evloop_add(&nb->loop, &w->src, EPOLLIN) < 0) {
+		w->cb = NULL;
 		return -1;
 	}
 	return 0;
@@ -277,8 +287,8 @@ void
 nb_unwatch(struct nb *nb, int fd)
 {
 	for (int i = 0; i < MAX_WATCH; i++)
-		if (nb->watch[i].cb && nb->watch[i].fd == fd) {
-			epoll_ctl(nb->epfd, EPOLL_CTL_DEL, fd, NULL);
+		if (nb->watch[i].cb && nb->watch[i].src.fd == fd) {
+			evloop_del(&nb->loop, &nb->watch[i].src);
 			nb->watch[i].cb = NULL;
 		}
 }
@@ -528,18 +538,15 @@ init_buffers(struct nb *nb)
 static void
 enter_sandbox(struct nb *nb)
 {
-	/* netbackd_sandbox.c: the core's table, and the backend's */
-	struct sandbox_policy p = {
-		.name = "netbackd", .uid = MOAT_UID_BASE + PROC_NETBACKD,
-		.gid = MOAT_UID_BASE + PROC_NETBACKD, .nofile = 4096,
-		.rules = netbackd_sc.rules, .nrules = netbackd_sc.n,
-		.extra_rules = nb->be->sc ? nb->be->sc->rules : NULL,
-		.nextra_rules = nb->be->sc ? nb->be->sc->n : 0,
-		.threads = nb->be->tx_thread ? tx_thread_start : NULL,
-		.threads_arg = nb,
-	};
+	/* netbackd_sandbox.c: the core's lines, and the backend's; the
+	 * transmit thread (devnet) is started inside the sandbox, before the
+	 * filter, which then covers it too */
+	struct sandbox_policy p = netbackd_sandbox_policy;
 	struct msg_ready r = { .pid = (uint32_t)getpid() };
 
+	p.mode = nb->be->sc_mode;
+	p.threads = nb->be->tx_thread ? tx_thread_start : NULL;
+	p.threads_arg = nb;
 	r.sandbox = (uint32_t)sandbox_enter(&p);
 	if (msg_send(MSG_PARENT_FD, MSG_READY, 0, &r, sizeof r, -1) < 0)
 		fatal("sending READY");
@@ -624,13 +631,33 @@ pick_backend(const char *name)
 	return NULL;
 }
 
+static void
+control_ready(struct evsrc *s, uint32_t events)
+{
+	(void)events;
+	handle_control(s->arg);
+}
+
+static void
+tick(struct evsrc *s, uint32_t events)
+{
+	struct nb *nb = s->arg;
+
+	(void)events;
+	evloop_tick_read(s->fd);
+	if (nb->started && nb->be->tick)
+		nb->be->tick(nb, now_ms());
+}
+
 int
 main(int argc, char **argv)
 {
 	struct nb *nb = &NB;
-	struct epoll_event ev = { .events = EPOLLIN };
-	struct itimerspec it = { { 0, TICK_MS * 1000000 }, { 0, TICK_MS * 1000000 } };
-	int tfd;
+	struct evsrc ctl = { MSG_PARENT_FD, control_ready, nb };
+	struct evsrc tck = { -1, tick, nb };
+	/* natd's kick only ends the wait: tx_burst reads the ring, and
+	 * mq_wake_done re-arms the eventfd. */
+	struct evsrc txk = { -1, evloop_nop, nb };
 
 	log_init("netbackd", LOG_LVL_INFO);
 	proc_parent_channel();
@@ -638,28 +665,22 @@ main(int argc, char **argv)
 	    (nb->be = pick_backend(argv[2])) == NULL)
 		fatalx("usage: netbackd --backend none|devnet|xen (started by moat)");
 	signal(SIGPIPE, SIG_IGN);
-	if ((nb->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
-		fatal("epoll_create1");
 	set_nonblock(MSG_PARENT_FD);
-	ev.data.u32 = 0;
-	epoll_ctl(nb->epfd, EPOLL_CTL_ADD, MSG_PARENT_FD, &ev);
-	if ((tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) < 0 ||
-	    timerfd_settime(tfd, 0, &it, NULL) < 0)
-		fatal("timerfd");
-	ev.data.u32 = 1;
-	epoll_ctl(nb->epfd, EPOLL_CTL_ADD, tfd, &ev);
+	evloop_init(&nb->loop);
+	tck.fd = evloop_tick_open(TICK_MS);
+	if (evloop_add(&nb->loop, &ctl, EPOLLIN) < 0 ||
+	    evloop_add(&nb->loop, &tck, EPOLLIN) < 0)
+		fatal("epoll_ctl");
 
 	for (;;) {
-		struct epoll_event evs[32];
-		int n, i, timeout = -1, slept = 0;
+		int timeout = -1, slept = 0;
 
 		if (nb->started)
 			ret_drain(nb);
-		if (nb->started && !nb->tx_efd_watched && !nb->tx_threaded) {
-			ev.data.u32 = 2;
-			if (epoll_ctl(nb->epfd, EPOLL_CTL_ADD, nb->shm.ring[RING_TX].efd, &ev) < 0)
+		if (nb->started && txk.fd == -1 && !nb->tx_threaded) {
+			txk.fd = nb->shm.ring[RING_TX].efd;
+			if (evloop_add(&nb->loop, &txk, EPOLLIN) < 0)
 				fatal("epoll_ctl tx eventfd");
-			nb->tx_efd_watched = 1;
 		}
 		/* Sleep only when natd has nothing queued for us: the re-check
 		 * inside mq_prepare_sleep closes the race with natd's kick. */
@@ -674,24 +695,9 @@ main(int argc, char **argv)
 			 * more (RX): go, naming natd, before sleeping (ring.h). */
 			shm_check_rings(&nb->shm, PROC_NETBACKD);
 		}
-		n = epoll_wait(nb->epfd, evs, 32, timeout);
+		evloop_wait(&nb->loop, timeout);
 		if (slept)
 			mq_wake_done(&nb->shm.ring[RING_TX]);
-		if (n < 0 && errno != EINTR)
-			fatal("epoll_wait");
-		for (i = 0; i < n; i++) {
-			uint32_t tag = evs[i].data.u32;
-
-			if (tag == 0)
-				handle_control(nb);
-			else if (tag == 1) {
-				uint64_t x;
-				(void)!read(tfd, &x, sizeof x);
-				if (nb->started && nb->be->tick)
-					nb->be->tick(nb, now_ms());
-			} else if (tag >= 16 && nb->watch[tag - 16].cb)
-				nb->watch[tag - 16].cb(nb, nb->watch[tag - 16].arg);
-		}
 		rx_flush(nb);
 	}
 }

@@ -275,5 +275,5 @@ const struct nb_backend nb_backend_xen = {
 	.tx = xen_send,
 	.tx_flush = xen_send_flush,
 	.tick = xen_tick,
-	.sc = &xen_sc,		/* netbackd_sandbox.c */
+	.sc_mode = NB_SC_XEN,		/* netbackd_sandbox.c */
 };

@@ -256,4 +256,8 @@ void	engine_learn(struct engine *e, const struct flow_req *rec, uint64_t now_ms)
 /* The earliest future expire time of any JSON rule, 0 if none. */
 int64_t	engine_next_expire(const struct engine *e, int64_t now);
 
+/* The index's key hash (rset.c), also used for the client sets. */
+uint32_t key_hash(uint32_t from, uint8_t family, uint8_t plen,
+	    const uint8_t *addr);
+
 #endif

@@ -7,7 +7,7 @@
 noinst_LIBRARIES += policyd/libqrule.a policyd/libpolicy.a
 policyd_libqrule_a_SOURCES = policyd/qrule.c policyd/qrule.h
 policyd_libpolicy_a_SOURCES = \
-	policyd/engine.c policyd/engine.h \
+	policyd/engine.c policyd/engine.h policyd/rset.c \
 	policyd/jrules.c policyd/jrules.h \
 	policyd/forward.c policyd/forward.h \
 	policyd/limit.c policyd/limit.h \

@@ -4,9 +4,7 @@
  * out. fd 3 is the control channel to the supervisor; after MSG_START the
  * process is sandboxed and reaches nothing but that channel and its rings.
  */
-#include <errno.h>
 #include <jansson.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +12,7 @@
 #include <unistd.h>
 
 #include "dnscache.h"
+#include "evloop.h"
 #include "jrules.h"
 #include "log.h"
 #include "daemon.h"
@@ -25,8 +24,7 @@
 #include "shm.h"
 #include "util.h"
 
-extern const struct sc_rule policyd_sc_rules[];
-extern const size_t policyd_sc_nrules;
+extern const struct sandbox_policy policyd_sandbox_policy;	/* policyd_sandbox.c */
 
 static struct engine	eng;
 static struct dnsc	dns;
@@ -35,6 +33,7 @@ static struct pd_flows	pf;
 static int		started;
 static int		held;		/* MSG_RULES_HOLD */
 static int64_t		next_expire;
+static struct evloop	loop;
 
 /* The Qubes rules of one client, between QRULES_BEGIN and QRULES_END. */
 static struct {
@@ -265,14 +264,21 @@ attach(const struct msg *m)
 		fatalx("bad MSG_EVENTFD");
 }
 
+/* natd's kick; also drains a late one that came while we were awake (or
+ * held), which would otherwise end every wait at once. */
+static void
+req_kicked(struct evsrc *s, uint32_t events)
+{
+	(void)s;
+	(void)events;
+	mq_wake_done(pf.req);
+}
+
+static struct evsrc reqsrc = { -1, req_kicked, NULL };
+
 static void
 start(void)
 {
-	struct sandbox_policy p = {
-		.name = "policyd", .uid = MOAT_UID_BASE + PROC_POLICYD,
-		.gid = MOAT_UID_BASE + PROC_POLICYD, .nofile = 64,
-		.rules = policyd_sc_rules, .nrules = policyd_sc_nrules,
-	};
 	struct msg_ready r = { .pid = (uint32_t)getpid() };
 
 	if (!shm.attached[RING_FLOWREQ] || !shm.attached[RING_VERDICT])
@@ -280,10 +286,14 @@ start(void)
 	/* jansson seeds its hash from /dev/urandom on first use: now, while
 	 * there is a /dev. */
 	json_object_seed(0);
-	r.sandbox = (uint32_t)sandbox_enter(&p);
 	pf.eng = &eng;
 	pf.req = &shm.ring[RING_FLOWREQ];
 	pf.ver = &shm.ring[RING_VERDICT];
+	/* Watched from now on, added before the sandbox (no epoll_ctl). */
+	reqsrc.fd = pf.req->efd;
+	if (evloop_add(&loop, &reqsrc, EPOLLIN) < 0)
+		fatal("epoll_ctl");
+	r.sandbox = (uint32_t)sandbox_enter(&policyd_sandbox_policy);
 	started = 1;
 	send_msg(MSG_READY, 0, &r, sizeof r, -1);
 	send_forwards();
@@ -467,10 +477,19 @@ timers(void)
 	}
 }
 
+static void
+control_ready(struct evsrc *s, uint32_t events)
+{
+	(void)s;
+	(void)events;
+	control();
+}
+
 int
 main(int argc, char **argv)
 {
-	unsigned busy = 0;
+	struct evsrc ctl = { MSG_PARENT_FD, control_ready, NULL };
+	unsigned nbusy = 0;
 
 	(void)argc;
 	(void)argv;
@@ -479,49 +498,43 @@ main(int argc, char **argv)
 	engine_init(&eng, &dns);
 	if (set_nonblock(MSG_PARENT_FD) < 0)
 		fatal("control channel");
+	evloop_init(&loop);
+	if (evloop_add(&loop, &ctl, EPOLLIN) < 0)
+		fatal("epoll_ctl");
 	for (;;) {
-		struct pollfd pfd[2] = {
-			{ .fd = MSG_PARENT_FD, .events = POLLIN },
-			{ .fd = -1, .events = POLLIN },
-		};
-		uint64_t now;
-		int n;
+		int timeout = -1, busy = 0, slept = 0;
 
 		/* Held (the supervisor is fetching the stored JSON rules):
 		 * leave new flows in the ring; natd keeps their packets. */
 		if (started && !held) {
-			now = now_ms();
-			if (pd_flows_step(&pf, now, time(NULL)) > 0) {
-				dns_send(now);
-				/* busy: look at the control channel now and then */
-				if (++busy % 64 != 0)
-					continue;
-				control();
-				timers();
-				continue;
-			}
+			uint64_t now = now_ms();
+
+			busy = pd_flows_step(&pf, now, time(NULL)) > 0;
 			dns_send(now);
-			/* A broken ring never wakes us, nor takes a verdict:
-			 * go, naming natd, before waiting on it (ring.h). */
-			shm_check_rings(&shm, PROC_POLICYD);
-			if (pf.nout > 0) {
-				/* natd's verdict ring is full: wait a little */
-				poll(pfd, 1, 1);
-				control();
-				continue;
+			if (busy) {
+				/* busy: look at the control channel now and then */
+				if (++nbusy % 64 != 0)
+					continue;
+				timeout = 0;
+			} else {
+				/* A broken ring never wakes us, nor takes a
+				 * verdict: go, naming natd, before waiting on
+				 * it (ring.h). */
+				shm_check_rings(&shm, PROC_POLICYD);
+				if (pf.nout > 0)
+					timeout = 1;	/* natd's verdict ring is full: wait a little */
+				else if (!mq_prepare_sleep(pf.req))
+					continue;
+				else {
+					slept = 1;
+					timeout = timeout_ms(now);
+				}
 			}
-			if (!mq_prepare_sleep(pf.req))
-				continue;
-			pfd[1].fd = pf.req->efd;
-			n = poll(pfd, 2, timeout_ms(now));
-		} else
-			n = poll(pfd, 1, -1);
-		if (n < 0 && errno != EINTR)
-			fatal("poll");
-		if (started && pfd[1].fd >= 0)
+		}
+		evloop_wait(&loop, timeout);
+		if (slept)
 			mq_wake_done(pf.req);
-		control();
-		if (started && !held)
+		if (busy || (slept && !held))
 			timers();
 	}
 }

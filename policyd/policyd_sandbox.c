@@ -1,5 +1,6 @@
 /*
- * policyd_sandbox.c: the system calls policyd makes after MSG_START
+ * policyd_sandbox.c: policyd's sandbox policy; its one table has the
+ * system calls policyd makes after MSG_START
  * beyond sandbox_common_rules (control channel, log, malloc, time, exit).
  * policyd opens nothing and has no socket: its only ways out are the
  * control channel and its two rings.
@@ -9,12 +10,12 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
+#include "proc.h"
 #include "sandbox.h"
 
-const struct sc_rule policyd_sc_rules[] = {
-	SC_ALLOW(poll, "main loop: control channel and the flow-request eventfd"),
-	SC_ALLOW(ppoll, "main loop, where libc implements poll() with ppoll"),
-	SC_ALLOW(restart_syscall, "poll() with a timeout resumes so after a stop (SIGSTOP, a debugger)"),
+static const struct sc_rule policyd_rules[] = {
+	/* both sources are added before the sandbox: no epoll_ctl */
+	SC_ALLOW(epoll_wait, "main loop (evloop): control channel and the flow-request eventfd"),
 	SC_ALLOW(newfstatat, "memfd_read: the size of moat.SetRules input (glibc's fstat)"),
 	SC_ALLOW(pread64, "memfd_read: moat.SetRules input"),
 	SC_ALLOW(memfd_create, "moat.SetRules/GetRules output handed back sealed (memfd_from)"),
@@ -22,4 +23,6 @@ const struct sc_rule policyd_sc_rules[] = {
 	/* MREMAP_MAYMOVE only: no mapping moved onto an address of our choosing */
 	SC_ALLOW_BITS(mremap, 3, MREMAP_MAYMOVE, "realloc of moat.GetRules output (jrules.c) once it is a large block"),
 };
-const size_t policyd_sc_nrules = sizeof policyd_sc_rules / sizeof policyd_sc_rules[0];
+
+const struct sandbox_policy policyd_sandbox_policy =
+    SANDBOX_POLICY("policyd", PROC_POLICYD, 64, policyd_rules);

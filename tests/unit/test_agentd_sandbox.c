@@ -1,6 +1,6 @@
 /* agentd's Xen table allows ioctl only for the requests Debian's libxenvchan,
  * libxengnttab, libxenevtchn and libxentoollog issue once agentd is
- * sandboxed (see agentd_xen.c): no unconditional ioctl in any table agentd
+ * sandboxed (see agentd_sandbox.c): no unconditional ioctl in any table agentd
  * loads, no privcmd request at all (a hypercall reaches past every sandbox
  * layer: issue 12), and a sandboxed process with agentd's tables survives
  * each named request but dies by SIGSYS on another gntdev or evtchn one and
@@ -77,31 +77,50 @@ ioctl_rules(const struct sc_rule *r, size_t n, int *unconditional)
 	return found;
 }
 
+/* The lines of agentd's one table loaded in a mode. */
+static size_t
+lines_in(uint32_t mode, struct sc_rule *out, size_t max)
+{
+	struct sandbox_policy p = agentd_sandbox_policy;
+	size_t i, n = 0;
+
+	p.mode = mode;
+	for (i = 0; i < p.nrules; i++)
+		if (sandbox_rule_loaded(&p, &p.rules[i]) && n < max)
+			out[n++] = p.rules[i];
+	return n;
+}
+
 static void
 test_table(void)
 {
+	static struct sc_rule xen[128], other[128];
 	int unc = 0, n, seen[sizeof(want) / sizeof(want[0])] = { 0 };
-	size_t i, k;
+	size_t i, k, nxen, nother;
 
 	T_EQ_INT(ioctl_rules(sandbox_common_rules, sandbox_common_nrules, &unc), 0);
-	T_EQ_INT(ioctl_rules(agentd_sandbox_policy.rules, agentd_sandbox_policy.nrules, &unc), 0);
-	n = ioctl_rules(agentd_xen_rules, agentd_xen_nrules, &unc);
+	nother = lines_in(AGENTD_SC_SOCKET, other, 128);
+	T_EQ_INT(ioctl_rules(other, nother, &unc), 0);
+	nother = lines_in(1u << AGENTD_FILE, other, 128);
+	T_EQ_INT(ioctl_rules(other, nother, &unc), 0);
+	nxen = lines_in(AGENTD_SC_XEN, xen, 128);
+	T_ASSERT(nxen < 128 && nother < 128);
+	n = ioctl_rules(xen, nxen, &unc);
 	T_EQ_INT(unc, 0);
 	T_EQ_INT(n, (int)(sizeof(want) / sizeof(want[0])));
-	for (i = 0; i < agentd_xen_nrules; i++) {
-		if (agentd_xen_rules[i].nr != __NR_ioctl)
+	for (i = 0; i < nxen; i++) {
+		if (xen[i].nr != __NR_ioctl)
 			continue;
-		T_ASSERT(wanted(agentd_xen_rules[i].argval));
+		T_ASSERT(wanted(xen[i].argval));
 		for (k = 0; k < sizeof(want) / sizeof(want[0]); k++)
-			if (want[k] == agentd_xen_rules[i].argval)
+			if (want[k] == xen[i].argval)
 				seen[k]++;
-		T_ASSERT(agentd_xen_rules[i].why != NULL && agentd_xen_rules[i].why[0] != '\0');
+		T_ASSERT(xen[i].why != NULL && xen[i].why[0] != '\0');
 	}
 	for (k = 0; k < sizeof(want) / sizeof(want[0]); k++)
 		T_EQ_INT(seen[k], 1);
 	T_EQ_INT(privcmd_rules(sandbox_common_rules, sandbox_common_nrules), 0);
 	T_EQ_INT(privcmd_rules(agentd_sandbox_policy.rules, agentd_sandbox_policy.nrules), 0);
-	T_EQ_INT(privcmd_rules(agentd_xen_rules, agentd_xen_nrules), 0);
 }
 
 /* A child under agentd's Xen-mode policy issues every allowed request on a
@@ -121,8 +140,7 @@ run_child(unsigned long bad, const char *what)
 		close(rep[0]);
 		log_init("test", LOG_LVL_ERROR);
 		pol.root = NULL;
-		pol.extra_rules = agentd_xen_rules;
-		pol.nextra_rules = agentd_xen_nrules;
+		pol.mode = AGENTD_SC_XEN;
 		sandbox_enter(&pol);
 		/* what libxentoollog does for each xen*_open(NULL, ...) */
 		(void)isatty(2);

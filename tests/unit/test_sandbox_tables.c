@@ -23,41 +23,34 @@
 #include "tests/unit/t.h"
 
 /* natd_sandbox.c, policyd_sandbox.c (their daemons declare them privately) */
-extern const struct sc_rule natd_sc_rules[];
-extern const size_t natd_sc_nrules;
-extern const struct sc_rule policyd_sc_rules[];
-extern const size_t policyd_sc_nrules;
+extern const struct sandbox_policy natd_sandbox_policy, policyd_sandbox_policy;
 
 #define N(a)	(sizeof(a) / sizeof((a)[0]))
 
-/* Each daemon in each mode, as its main() builds the policy. */
+/* Each daemon in each mode, as its main() sets the policy's mode. */
 static struct sandbox_policy pols[8];
 static size_t npols;
 
 static void
-add(const char *name, const struct sc_rule *r, size_t n, const struct sc_rule *x, size_t nx)
+add(const char *name, const struct sandbox_policy *p, uint32_t mode)
 {
+	pols[npols] = *p;
 	pols[npols].name = name;
-	pols[npols].rules = r;
-	pols[npols].nrules = n;
-	pols[npols].extra_rules = x;
-	pols[npols].nextra_rules = nx;
+	pols[npols].mode = mode;
 	npols++;
 }
 
 static void
 setup(void)
 {
-	const struct sandbox_policy *a = &agentd_sandbox_policy;
-
-	add("natd", natd_sc_rules, natd_sc_nrules, NULL, 0);
-	add("policyd", policyd_sc_rules, policyd_sc_nrules, NULL, 0);
-	add("agentd (file)", a->rules, a->nrules, NULL, 0);
-	add("agentd (socket)", a->rules, a->nrules, agentd_socket_rules, agentd_socket_nrules);
-	add("agentd (xen)", a->rules, a->nrules, agentd_xen_rules, agentd_xen_nrules);
-	add("netbackd (none)", netbackd_sc.rules, netbackd_sc.n, NULL, 0);
-	add("netbackd (devnet)", netbackd_sc.rules, netbackd_sc.n, devnet_sc.rules, devnet_sc.n);
-	add("netbackd (xen)", netbackd_sc.rules, netbackd_sc.n, xen_sc.rules, xen_sc.n);
+	add("natd", &natd_sandbox_policy, 0);
+	add("policyd", &policyd_sandbox_policy, 0);
+	add("agentd (file)", &agentd_sandbox_policy, 1u << AGENTD_FILE);
+	add("agentd (socket)", &agentd_sandbox_policy, AGENTD_SC_SOCKET);
+	add("agentd (xen)", &agentd_sandbox_policy, AGENTD_SC_XEN);
+	add("netbackd (none)", &netbackd_sandbox_policy, 0);
+	add("netbackd (devnet)", &netbackd_sandbox_policy, NB_SC_DEVNET);
+	add("netbackd (xen)", &netbackd_sandbox_policy, NB_SC_XEN);
 }
 
 /* The common table, line for line: what natd, netbackd, policyd and
@@ -126,8 +119,6 @@ test_no_getrandom(void)
 				printf("# %s allows getrandom\n", pols[i].name);
 				T_ASSERT(0);
 			}
-		for (k = 0; k < pols[i].nextra_rules; k++)
-			T_ASSERT(pols[i].extra_rules[k].nr != SYS_getrandom);
 	}
 }
 
@@ -149,8 +140,6 @@ test_reasons(void)
 	T_ASSERT(all_reasons(sandbox_common_rules, sandbox_common_nrules));
 	for (i = 0; i < npols; i++) {
 		T_ASSERT(all_reasons(pols[i].rules, pols[i].nrules));
-		if (pols[i].extra_rules)
-			T_ASSERT(all_reasons(pols[i].extra_rules, pols[i].nextra_rules));
 	}
 }
 
@@ -179,8 +168,6 @@ test_no_exec(void)
 	T_ASSERT(memory_masked(sandbox_common_rules, sandbox_common_nrules));
 	for (i = 0; i < npols; i++) {
 		T_ASSERT(memory_masked(pols[i].rules, pols[i].nrules));
-		if (pols[i].extra_rules)
-			T_ASSERT(memory_masked(pols[i].extra_rules, pols[i].nextra_rules));
 	}
 }
 
@@ -207,21 +194,86 @@ test_hook_lethal(void)
 	T_ASSERT(hook_lethal(sandbox_common_rules, sandbox_common_nrules));
 	for (i = 0; i < npols; i++) {
 		T_ASSERT(hook_lethal(pols[i].rules, pols[i].nrules));
-		if (pols[i].extra_rules)
-			T_ASSERT(hook_lethal(pols[i].extra_rules, pols[i].nextra_rules));
 	}
 }
 
+/* Does p, in its mode, load a line for system call nr? */
+static int
+loads(const struct sandbox_policy *p, int nr)
+{
+	for (size_t k = 0; k < p->nrules; k++)
+		if (p->rules[k].nr == nr && sandbox_rule_loaded(p, &p->rules[k]))
+			return 1;
+	return 0;
+}
+
+/* One table per daemon, and its modes still apart: agentd on Xen (and
+ * reading a file) has no socket call, a Xen netbackd no packet-socket
+ * read, devnet no Xen device request nor libxenstore's thread calls. */
+static void
+test_modes_apart(void)
+{
+	static const int sock[] = { __NR_socket, __NR_connect, __NR_accept4,
+	    __NR_bind, __NR_listen, __NR_sendto, __NR_recvfrom };
+	const struct sandbox_policy *file = &pols[2], *unix_ = &pols[3],
+	    *xen = &pols[4], *nbnone = &pols[5], *nbdev = &pols[6], *nbxen = &pols[7];
+
+	for (size_t i = 0; i < N(sock); i++) {
+		T_ASSERT(!loads(xen, sock[i]));
+		T_ASSERT(!loads(file, sock[i]));
+		T_ASSERT(loads(unix_, sock[i]));
+	}
+	T_ASSERT(loads(xen, __NR_ioctl) && !loads(unix_, __NR_ioctl) && !loads(file, __NR_ioctl));
+	T_ASSERT(!loads(nbxen, __NR_recvmmsg) && loads(nbdev, __NR_recvmmsg));
+	T_ASSERT(!loads(nbdev, __NR_ioctl) && !loads(nbdev, __NR_futex) && loads(nbxen, __NR_futex));
+	T_ASSERT(!loads(nbnone, __NR_recvmmsg) && !loads(nbnone, __NR_ioctl));
+}
+
 /* The checker: each kind of duplicate is caught; distinct values of one
- * argument are not duplicates. */
+ * argument are not duplicates. The lines r, then x, as one table. */
 static int
 check(const struct sc_rule *r, size_t n, const struct sc_rule *x, size_t nx)
 {
-	struct sandbox_policy p = { .name = "t", .rules = r, .nrules = n,
-	    .extra_rules = x, .nextra_rules = nx };
+	struct sc_rule t[8];
+	struct sandbox_policy p = { .name = "t", .rules = t, .nrules = n + nx };
 	char why[512];
 
+	if (n + nx > N(t))
+		return -2;	/* fails every check below */
+	for (size_t i = 0; i < n; i++)
+		t[i] = r[i];
+	for (size_t i = 0; i < nx; i++)
+		t[n + i] = x[i];
 	return sandbox_check(&p, why, sizeof(why));
+}
+
+/* Lines of other modes are not loaded, so they are no duplicates; lines
+ * of the mode loaded, and lines of every mode, are. */
+static void
+test_checker_modes(void)
+{
+	static const struct sc_rule t[] = {
+		SC_ALLOW_IN(1, poll, "mode 1"), SC_ALLOW_IN(2, poll, "mode 2"),
+		SC_ALLOW_IN(6, ppoll, "modes 2 and 4"), SC_ALLOW_IN(4, ppoll, "mode 4"),
+		SC_ALLOW(read, "every mode, and in the common table"),
+		SC_ALLOW_IN(8, epoll_wait, "mode 8"), SC_ALLOW(epoll_wait, "every mode"),
+	};
+	struct sandbox_policy p = { .name = "t", .rules = t, .nrules = 4 };
+	char why[512];
+
+	for (p.mode = 0; p.mode <= 16; p.mode++)
+		T_EQ_INT(sandbox_check(&p, why, sizeof(why)),
+		    ((p.mode & 3) == 3 || (p.mode & 4)) ? -1 : 0);
+	p.nrules = 5;
+	p.mode = 1;
+	T_EQ_INT(sandbox_check(&p, why, sizeof(why)), -1);
+	p.rules = t + 5;
+	p.nrules = 2;
+	T_EQ_INT(sandbox_check(&p, why, sizeof(why)), 0);
+	p.mode = 8;
+	T_EQ_INT(sandbox_check(&p, why, sizeof(why)), -1);
+	T_ASSERT(sandbox_rule_loaded(&p, &t[6]) && sandbox_rule_loaded(&p, &t[5]));
+	T_ASSERT(!sandbox_rule_loaded(&p, &t[0]));
 }
 
 static void
@@ -281,7 +333,9 @@ main(void)
 	T_RUN(test_no_getrandom);
 	T_RUN(test_no_exec);
 	T_RUN(test_hook_lethal);
+	T_RUN(test_modes_apart);
 	T_RUN(test_checker);
+	T_RUN(test_checker_modes);
 	T_RUN(test_enter_refuses);
 	return t_done();
 }
