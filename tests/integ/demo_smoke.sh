@@ -14,7 +14,9 @@ for want in "resolved" "page fetched" "fails at once" "rules accepted" "after: v
 	if grep -qF "$want" <<<"$out"; then ok "the tour shows: $want"; else not_ok "the tour shows: $want"; fi
 done
 if [[ ${MOAT_INTEG_FW:-moat} != kernel ]]; then
-	for want in "[ok] logs" "[ok] stats" "[ok] page fetched over IPv6"; do
+	for want in "[ok] logs" "[ok] stats" "[ok] page fetched over IPv6" \
+		"[ok] by address, without a lookup: refused" "[ok] by name: vault looked www.example.test up" \
+		"[ok] flows: vault's web flow, accepted by JSON rule 0"; do
 		if grep -qF "$want" <<<"$out"; then ok "the tour shows: $want"; else not_ok "the tour shows: $want"; fi
 	done
 fi
