@@ -4,49 +4,8 @@
  * compiles to for natd, every refusal naming the rule, a limit never
  * deciding a flow, and GetRules printing it back so that it loads again.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "t.h"
-#include "policyd/dnscache.h"
-#include "policyd/engine.h"
-#include "policyd/jrules.h"
+#include "policy_testlib.h"
 #include "policyd/limit.h"
-
-#define HDR	"{\"version\":1,\"names\":{\"work\":\"10.137.0.5\",\"vault\":\"10.137.0.9\"},\"rules\":["
-
-static int
-refused(const char *doc, const char *want)
-{
-	struct rset s;
-	void *d;
-	char err[512];
-
-	if (jrules_load(doc, strlen(doc), &s, &d, err, sizeof err) == 0) {
-		printf("# accepted: %s\n", doc);
-		rset_free(&s);
-		jrules_doc_free(d);
-		return 0;
-	}
-	if (strcmp(err, want) != 0) {
-		printf("# %s\n#   said: %s\n#   want: %s\n", doc, err, want);
-		return 0;
-	}
-	return 1;
-}
-#define REFUSED(rules, want)	T_EXPECT(refused(HDR rules "]}", want))
-
-static uint32_t
-ip(const char *s)
-{
-	struct in_addr a;
-
-	if (inet_pton(AF_INET, s, &a) != 1)
-		abort();
-	return a.s_addr;
-}
 
 static int
 rate(const char *s, uint64_t *v)
