@@ -133,6 +133,13 @@ nh_link(struct nat_engine *e, uint16_t port, int up, uint32_t ip4,
 }
 
 void
+nh_dns_none(void *arg, const struct msg_dns_answer *a)
+{
+	(void)arg;
+	(void)a;
+}
+
+void
 nh_gift(struct nat_engine *e, uint64_t now_ms)
 {
 	uint32_t i;

@@ -69,6 +69,9 @@ void	nh_link6(struct nat_engine *e, uint16_t port, int up, uint32_t ip4,
 	    const uint8_t *ip6, const uint8_t our_mac[6],
 	    const uint8_t *peer_mac, uint64_t now_ms);
 
+/* natd's DNS-answer callback for a program that does not look at them. */
+void	nh_dns_none(void *arg, const struct msg_dns_answer *a);
+
 /* netbackd gives natd its reserve, buffers 0 to own_count - 1, as empty
  * descriptors to port DROP. */
 void	nh_gift(struct nat_engine *e, uint64_t now_ms);

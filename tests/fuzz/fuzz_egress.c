@@ -1604,13 +1604,6 @@ f_fr(void *arg, const struct flow_req *r)
 	return 0;
 }
 
-static void
-f_dns(void *arg, const struct msg_dns_answer *a)
-{
-	(void)arg;
-	(void)a;
-}
-
 /* ---- policyd, as policyd/flows.c and policyd.c drive its engine ---- */
 
 /* 1 when policyd decided (and the reference agrees), 0 when it waits. */
@@ -3053,7 +3046,7 @@ static void
 setup(void)
 {
 	struct nat_config c;
-	struct nat_io io = { NULL, f_tx, f_fr, f_dns, NULL };
+	struct nat_io io = { NULL, f_tx, f_fr, nh_dns_none, NULL };
 	struct msg_netconf nc;
 	uint8_t f[64], m[6];
 	unsigned i;

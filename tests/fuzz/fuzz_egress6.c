@@ -976,13 +976,6 @@ f_fr(void *arg, const struct flow_req *r)
 	return 0;
 }
 
-static void
-f_dns(void *arg, const struct msg_dns_answer *a)
-{
-	(void)arg;
-	(void)a;
-}
-
 /* policyd decides every request now; the model must agree. */
 static void
 settle(void)
@@ -1022,7 +1015,7 @@ static void
 setup(void)
 {
 	struct nat_config c;
-	struct nat_io io = { NULL, f_tx, f_fr, f_dns, NULL };
+	struct nat_io io = { NULL, f_tx, f_fr, nh_dns_none, NULL };
 	struct msg_netconf nc;
 	struct msg_link l;
 	uint8_t f[128];

@@ -68,13 +68,6 @@ f_fr(void *arg, const struct flow_req *r)
 	return 0;
 }
 
-static void
-f_dns(void *arg, const struct msg_dns_answer *a)
-{
-	(void)arg;
-	(void)a;
-}
-
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
@@ -82,7 +75,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct msg_clients mc;
 	struct nat_config c;
-	struct nat_io io = { NULL, f_tx, f_fr, f_dns, NULL };
+	struct nat_io io = { NULL, f_tx, f_fr, nh_dns_none, NULL };
 	struct nat_engine *e;
 	uint64_t now = 1000000;
 	uint32_t next = 8;
