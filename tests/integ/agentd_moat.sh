@@ -22,21 +22,10 @@ A=(--vchan-dir "$T" --domid 5)
 call() { "$DOM0" call "${A[@]}" "$@"; }
 retry() { local i; for ((i = 0; i < 50; i++)); do "$@" && return 0; sleep 0.1; done; return 1; }
 
-cat >"$T/db.json" <<'EOF'
-{
- "/name": "sys-moat",
- "/qubes-ip": "10.137.0.5", "/qubes-netmask": "255.255.255.255",
- "/qubes-gateway": "10.137.0.8",
- "/qubes-primary-dns": "10.139.1.1", "/qubes-secondary-dns": "10.139.1.2",
- "/qubes-netvm-gateway": "10.137.0.5", "/qubes-netvm-netmask": "255.255.255.255",
- "/qubes-netvm-network": "10.137.0.5",
- "/qubes-netvm-primary-dns": "10.139.1.1", "/qubes-netvm-secondary-dns": "10.139.1.2",
- "/qubes-debug-mode": "0",
- "/connected-ips": "10.137.0.12",
+qdb_json >"$T/db.json" <<'EOF'
  "/qubes-firewall/10.137.0.12": "",
  "/qubes-firewall/10.137.0.12/policy": "drop",
  "/qubes-firewall/10.137.0.12/0000": "action=accept proto=tcp dstports=443-443"
-}
 EOF
 "$DOM0" serve "${A[@]}" --qubesdb "$T/db.json" 2>"$T/dom0.err" &
 D0PID=$!
