@@ -240,6 +240,13 @@ tl_drops(struct tl *t, uint16_t port, enum nat_reason r)
 	return t->e->link[port].c.drops[r];
 }
 
+/* Nothing went out, and port counted n drops for reason r in all: a macro,
+ * so that a failure stops the test as T_EQ_INT does. */
+#define TL_DROPPED(t, port, r, n) do { \
+	T_EQ_INT(tl_nsent(t), 0); \
+	T_EQ_INT(tl_drops(t, port, r), n); \
+} while (0)
+
 /* ---- frame builders (checksums computed) ---- */
 
 static inline size_t
