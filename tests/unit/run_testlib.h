@@ -62,14 +62,19 @@ run_capture(const char *prog, const char *const *args, int close3,
 	} \
 } while (0)
 
-/* path = $MOAT_BUILDDIR/rel; 0 if it is there to run. */
+/* path = $MOAT_BUILDDIR/rel; 1 if it is there to run, else the check
+ * name is skipped for why and 0. */
 static inline int
-built_prog(char *path, size_t sz, const char *rel)
+built_prog(char *path, size_t sz, const char *rel, const char *name,
+    const char *why)
 {
 	const char *b = getenv("MOAT_BUILDDIR");
 
 	snprintf(path, sz, "%s/%s", b ? b : ".", rel);
-	return access(path, X_OK);
+	if (access(path, X_OK) == 0)
+		return 1;
+	t_skip(name, why);
+	return 0;
 }
 
 #endif

@@ -76,10 +76,9 @@ int
 main(void)
 {
 	T_RUN(test_ip6_client_parse);
-	if (built_prog(moat, sizeof(moat), "moat/moat") != 0) {
-		t_skip("moat options", "moat binary not built");
+	if (!built_prog(moat, sizeof(moat), "moat/moat", "moat options",
+	    "moat binary not built"))
 		return t_done();
-	}
 	T_RUN(test_client_refused);
 	T_RUN(test_client_accepted);
 	return t_done();

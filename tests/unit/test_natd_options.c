@@ -42,10 +42,9 @@ test_good_options(void)
 int
 main(void)
 {
-	if (built_prog(natd, sizeof(natd), "natd/natd") != 0) {
-		t_skip("natd options", "natd binary not built");
+	if (!built_prog(natd, sizeof(natd), "natd/natd", "natd options",
+	    "natd binary not built"))
 		return t_done();
-	}
 	T_RUN(test_bad_options);
 	T_RUN(test_good_options);
 	return t_done();
