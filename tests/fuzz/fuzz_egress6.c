@@ -69,6 +69,7 @@
 #include "policyd/policyd.h"
 #include "policyd/qrule.h"
 #include "tests/natd_harness.h"
+#include "tests/testutil.h"
 
 #define NBUFS	128
 #define BUFSZ	2048
@@ -386,14 +387,10 @@ build(uint8_t *f, uint16_t port, const uint8_t src[16], const uint8_t dst[16],
 	uint8_t *nh = f + 20, proto = r->proto;
 	struct pkt_view v;
 
-	memset(f, 0, 1024);
-	memcpy(f, port ? MAC_C[port] : MAC_UP, 6);
-	memcpy(f + 6, port ? MAC_V[port] : MAC_GW, 6);
+	tu_eth_ip6(f, 1024, port ? MAC_C[port] : MAC_UP,
+	    port ? MAC_V[port] : MAC_GW);
 	if (r->variant == V_MCAST)
 		memcpy(f, "\x33\x33\x00\x00\x00\x01", 6);
-	f[12] = 0x86;
-	f[13] = 0xdd;
-	f[14] = 0x60;
 	f[21] = r->variant == V_HOP1 ? 1 : (r->kind == K_NS || r->kind == K_RA) ?
 	    255 : 64;
 	memcpy(f + 22, src, 16);
@@ -622,12 +619,7 @@ ev_uplink_error(void)
 	r->kind = 100;
 	memcpy(r->src, from & 1 ? R2 : DSTS[from % 3], 16);
 	memcpy(r->dst, nh_ip6_us, 16);
-	memset(f, 0, 62);
-	memcpy(f, MAC_UP, 6);
-	memcpy(f + 6, MAC_GW, 6);
-	f[12] = 0x86;
-	f[13] = 0xdd;
-	f[14] = 0x60;
+	tu_eth_ip6(f, 62, MAC_UP, MAC_GW);
 	f[20] = IPPROTO_ICMPV6_;
 	f[21] = 64;
 	memcpy(f + 22, r->src, 16);
@@ -673,12 +665,7 @@ ev_client_error(void)
 	/* the quoted packet's source (its sender), or someone else */
 	memcpy(r->dst, (to & 3) ? q + 8 : DSTS[to % 3], 16);
 	r->refuse = (var & 1) || memcmp(r->dst, q + 8, 16) != 0;
-	memset(f, 0, 62);
-	memcpy(f, MAC_C[1], 6);
-	memcpy(f + 6, MAC_V[1], 6);
-	f[12] = 0x86;
-	f[13] = 0xdd;
-	f[14] = 0x60;
+	tu_eth_ip6(f, 62, MAC_C[1], MAC_V[1]);
 	f[20] = IPPROTO_ICMPV6_;
 	f[21] = 64;
 	memcpy(f + 22, r->src, 16);

@@ -15,6 +15,7 @@
 #include "pkt.h"
 #include "ring.h"
 #include "tests/natd_harness.h"
+#include "tests/testutil.h"
 
 #define TL_MAXOUT	2048
 
@@ -417,12 +418,7 @@ mk6(uint8_t *f, const uint8_t *smac, const uint8_t *dmac, const uint8_t *src,
 	struct pkt_view v;
 	size_t l4 = proto == IPPROTO_TCP_ ? 20 : 8, n = 54 + l4 + paylen, i;
 
-	memset(f, 0, n);
-	memcpy(f, dmac, 6);
-	memcpy(f + 6, smac, 6);
-	f[12] = 0x86;
-	f[13] = 0xdd;
-	f[14] = 0x60;
+	tu_eth_ip6(f, n, dmac, smac);
 	f[18] = (uint8_t)((l4 + paylen) >> 8);
 	f[19] = (uint8_t)(l4 + paylen);
 	f[20] = proto;
@@ -477,12 +473,7 @@ mk_err6(uint8_t *f, const uint8_t *src, const uint8_t *dst, uint8_t type,
 	struct pkt_view v;
 	size_t n = 54 + 8 + qlen;
 
-	memset(f, 0, 62);
-	memcpy(f, MAC_UP, 6);
-	memcpy(f + 6, MAC_GW, 6);
-	f[12] = 0x86;
-	f[13] = 0xdd;
-	f[14] = 0x60;
+	tu_eth_ip6(f, 62, MAC_UP, MAC_GW);
 	f[18] = (uint8_t)((8 + qlen) >> 8);
 	f[19] = (uint8_t)(8 + qlen);
 	f[20] = IPPROTO_ICMPV6_;

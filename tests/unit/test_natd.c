@@ -138,12 +138,7 @@ test_spoof_and_ipv6(void)
 	tl_in(t, 0, F, n);
 	T_EQ_INT(tl_drops(t, 0, NAT_R_SPOOFED), 1);
 	/* IPv6 from a client. */
-	memset(F, 0, 100);
-	memcpy(F, MAC_C1, 6);
-	memcpy(F + 6, MAC_V1, 6);
-	F[12] = 0x86;
-	F[13] = 0xdd;
-	F[14] = 0x60;
+	tu_eth_ip6(F, 100, MAC_C1, MAC_V1);
 	F[19] = 8;	/* payload 8 */
 	F[20] = 17;
 	F[21] = 64;
