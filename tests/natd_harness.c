@@ -133,6 +133,23 @@ nh_link(struct nat_engine *e, uint16_t port, int up, uint32_t ip4,
 }
 
 void
+nh_ip4_hdr(uint8_t *p, uint32_t src, uint32_t dst, uint8_t proto, uint8_t ttl,
+    uint16_t id, uint16_t frag, size_t optlen, size_t l4len)
+{
+	struct ipv4_hdr *ip = (struct ipv4_hdr *)p;
+
+	memset(ip, 0, 20);
+	ip->ver_ihl = (uint8_t)(0x40 | (5 + optlen / 4));
+	ip->tot_len_be = htons((uint16_t)(20 + optlen + l4len));
+	ip->id_be = htons(id);
+	ip->frag_be = htons(frag);
+	ip->ttl = ttl;
+	ip->proto = proto;
+	ip->saddr_be = src;
+	ip->daddr_be = dst;
+}
+
+void
 nh_dns_none(void *arg, const struct msg_dns_answer *a)
 {
 	(void)arg;

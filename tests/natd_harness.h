@@ -69,6 +69,11 @@ void	nh_link6(struct nat_engine *e, uint16_t port, int up, uint32_t ip4,
 	    const uint8_t *ip6, const uint8_t our_mac[6],
 	    const uint8_t *peer_mac, uint64_t now_ms);
 
+/* An IPv4 header at ip, optlen bytes of options (left for the caller) and
+ * l4len of payload after it; the checksum left zero. */
+void	nh_ip4_hdr(uint8_t *ip, uint32_t src, uint32_t dst, uint8_t proto,
+	    uint8_t ttl, uint16_t id, uint16_t frag, size_t optlen, size_t l4len);
+
 /* natd's DNS-answer callback for a program that does not look at them. */
 void	nh_dns_none(void *arg, const struct msg_dns_answer *a);
 

@@ -1836,7 +1836,6 @@ mk_ip(uint8_t *f, unsigned port, uint32_t src, uint32_t dst, uint8_t proto,
     size_t l4len)
 {
 	struct eth_hdr *eh = (struct eth_hdr *)f;
-	struct ipv4_hdr *ip = (struct ipv4_hdr *)(f + 14);
 	uint8_t m[6];
 
 	if (port == MQ_PORT_UPLINK) {
@@ -1848,15 +1847,7 @@ mk_ip(uint8_t *f, unsigned port, uint32_t src, uint32_t dst, uint8_t proto,
 		memcpy(eh->dst, m, 6);
 	}
 	eh->type_be = htons(ETHERTYPE_IPV4);
-	memset(ip, 0, 20);
-	ip->ver_ihl = (uint8_t)(0x40 | (5 + optlen / 4));
-	ip->tot_len_be = htons((uint16_t)(20 + optlen + l4len));
-	ip->id_be = htons(id);
-	ip->frag_be = htons(frag);
-	ip->ttl = ttl;
-	ip->proto = proto;
-	ip->saddr_be = src;
-	ip->daddr_be = dst;
+	nh_ip4_hdr(f + 14, src, dst, proto, ttl, id, frag, optlen, l4len);
 	memcpy(f + 34, opt, optlen);
 	return 34 + optlen;
 }

@@ -256,20 +256,11 @@ mk_ip(uint8_t *f, const uint8_t *smac, const uint8_t *dmac, uint32_t src,
     size_t l4len)
 {
 	struct eth_hdr *eh = (struct eth_hdr *)f;
-	struct ipv4_hdr *ip = (struct ipv4_hdr *)(f + 14);
 
 	memcpy(eh->dst, dmac, 6);
 	memcpy(eh->src, smac, 6);
 	eh->type_be = htons(ETHERTYPE_IPV4);
-	memset(ip, 0, 20);
-	ip->ver_ihl = 0x45;
-	ip->tot_len_be = htons((uint16_t)(20 + l4len));
-	ip->id_be = htons(id);
-	ip->frag_be = htons(frag);
-	ip->ttl = ttl;
-	ip->proto = proto;
-	ip->saddr_be = src;
-	ip->daddr_be = dst;
+	nh_ip4_hdr(f + 14, src, dst, proto, ttl, id, frag, 0, l4len);
 	return 34 + l4len;
 }
 
