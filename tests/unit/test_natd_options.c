@@ -42,10 +42,10 @@ test_good_options(void)
 int
 main(void)
 {
-	if (!built_prog(natd, sizeof(natd), "natd/natd", "natd options",
-	    "natd binary not built"))
-		return t_done();
-	T_RUN(test_bad_options);
-	T_RUN(test_good_options);
+	if (built_prog(natd, sizeof(natd), "natd/natd", "natd options",
+	    "natd binary not built")) {
+		T_RUN(test_bad_options);
+		T_RUN(test_good_options);
+	}
 	return t_done();
 }
