@@ -7,17 +7,9 @@
 #include "policy_testlib.h"
 #include "policyd/limit.h"
 
-static int
-rate(const char *s, uint64_t *v)
-{
-	return lim_parse_rate(s, strlen(s), v);
-}
-
-static int
-size(const char *s, uint64_t *v)
-{
-	return lim_parse_size(s, strlen(s), v);
-}
+/* The parsers of a rate and a size, given a C string. */
+#define rate(s, v)	lim_parse_rate(s, strlen(s), v)
+#define size(s, v)	lim_parse_size(s, strlen(s), v)
 
 static void
 test_units(void)
