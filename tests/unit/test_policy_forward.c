@@ -166,24 +166,16 @@ test_forward_round_trip(void)
 	const char *doc = HDR
 	    "{\"action\":\"forward\",\"proto\":\"tcp\",\"dstports\":\"8080\",\"to\":\"work\",\"toport\":80,\"from4\":\"192.0.2.0/24\",\"comment\":\"web\"}"
 	    "]}";
-	struct rset s, s2;
-	void *d, *d2;
-	char err[256], *text;
-	size_t len;
+	struct round_trip rt;
 
-	T_ASSERT(jrules_load(doc, strlen(doc), &s, &d, err, sizeof err) == 0);
-	T_ASSERT((text = jrules_dump(d, &len)) != NULL);
-	T_ASSERT(strstr(text, "\"action\": \"forward\"") != NULL);
-	T_ASSERT(strstr(text, "\"toport\": 80") != NULL);
-	T_ASSERT(strstr(text, "\"from4\": \"192.0.2.0/24\"") != NULL);
-	T_ASSERT(jrules_load(text, len, &s2, &d2, err, sizeof err) == 0);
-	T_ASSERT(s2.fwd != NULL);
-	T_EQ_MEM(s.fwd, s2.fwd, sizeof *s.fwd);
-	free(text);
-	rset_free(&s);
-	rset_free(&s2);
-	jrules_doc_free(d);
-	jrules_doc_free(d2);
+	T_ASSERT(rt_dump(&rt, doc) == 0);
+	T_ASSERT(strstr(rt.text, "\"action\": \"forward\"") != NULL);
+	T_ASSERT(strstr(rt.text, "\"toport\": 80") != NULL);
+	T_ASSERT(strstr(rt.text, "\"from4\": \"192.0.2.0/24\"") != NULL);
+	T_ASSERT(rt_reload(&rt) == 0);
+	T_ASSERT(rt.s2.fwd != NULL);
+	T_EQ_MEM(rt.s.fwd, rt.s2.fwd, sizeof *rt.s.fwd);
+	rt_free(&rt);
 }
 
 int

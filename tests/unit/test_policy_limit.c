@@ -192,24 +192,16 @@ test_getrules_round_trip(void)
 	const char *doc = HDR
 	    "{\"from\":\"work\",\"rate\":\"50mbit\",\"burst\":\"256kb\"},"
 	    "{\"from\":\"vault\",\"up\":\"1mbit\",\"comment\":\"slow uploads\"}]}";
-	struct rset s, s2;
-	void *d, *d2;
-	char err[512], *text;
-	size_t len;
+	struct round_trip rt;
 
-	T_ASSERT(jrules_load(doc, strlen(doc), &s, &d, err, sizeof err) == 0);
-	T_ASSERT((text = jrules_dump(d, &len)) != NULL);
-	T_EXPECT(strstr(text, "\"rate\": \"50mbit\"") != NULL);
-	T_EXPECT(strstr(text, "\"burst\": \"256kb\"") != NULL);
-	T_EXPECT(strstr(text, "\"up\": \"1mbit\"") != NULL);
-	T_ASSERT(jrules_load(text, len, &s2, &d2, err, sizeof err) == 0);
-	T_ASSERT(s2.lim != NULL);
-	T_EXPECT(memcmp(s.lim, s2.lim, sizeof *s.lim) == 0);
-	free(text);
-	rset_free(&s);
-	rset_free(&s2);
-	jrules_doc_free(d);
-	jrules_doc_free(d2);
+	T_ASSERT(rt_dump(&rt, doc) == 0);
+	T_EXPECT(strstr(rt.text, "\"rate\": \"50mbit\"") != NULL);
+	T_EXPECT(strstr(rt.text, "\"burst\": \"256kb\"") != NULL);
+	T_EXPECT(strstr(rt.text, "\"up\": \"1mbit\"") != NULL);
+	T_ASSERT(rt_reload(&rt) == 0);
+	T_ASSERT(rt.s2.lim != NULL);
+	T_EXPECT(memcmp(rt.s.lim, rt.s2.lim, sizeof *rt.s.lim) == 0);
+	rt_free(&rt);
 }
 
 int
