@@ -55,3 +55,13 @@ EOF
 	cat
 	echo "}"
 }
+# On exit: stop the processes whose pids the variables named in KILL_VARS
+# hold (empty: not started), then remove $T.
+agentd_cleanup() {
+	local v
+	for v in ${KILL_VARS-}; do
+		[[ -n ${!v-} ]] && kill "${!v}" 2>/dev/null
+	done
+	wait 2>/dev/null
+	rm -rf "$T"
+}

@@ -7,14 +7,8 @@
 set -u
 T=$(mktemp -d /tmp/agm.XXXXXX)
 chmod 755 "$T"
-D0PID= MPID=
-cleanup() {
-	[[ -n $MPID ]] && kill "$MPID" 2>/dev/null
-	[[ -n $D0PID ]] && kill "$D0PID" 2>/dev/null
-	wait 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
+D0PID= MPID= KILL_VARS="MPID D0PID"
+trap agentd_cleanup EXIT	# agentd_lib.sh
 NOK_LOGS=(moat.out dom0.err out err2)
 . "$(dirname "$0")/agentd_lib.sh"
 MOAT=$B/moat/moat

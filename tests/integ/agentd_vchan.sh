@@ -7,14 +7,8 @@
 set -u
 T=$(mktemp -d /tmp/agv.XXXXXX)
 chmod 755 "$T"	# agentd's root once sandboxed: it searches it as its own uid
-D0PID= SUP=
-cleanup() {
-	[[ -n $SUP ]] && kill "$SUP" 2>/dev/null
-	[[ -n $D0PID ]] && kill "$D0PID" 2>/dev/null
-	wait 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
+D0PID= SUP= KILL_VARS="SUP D0PID"
+trap agentd_cleanup EXIT	# agentd_lib.sh
 NOK_LOGS=(ev err dom0.err out)
 . "$(dirname "$0")/agentd_lib.sh"
 A=(--vchan-dir "$T" --domid 5)
