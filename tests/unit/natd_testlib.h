@@ -317,6 +317,28 @@ mk_tcp(uint8_t *f, const uint8_t *smac, const uint8_t *dmac, uint32_t src,
 	return n;
 }
 
+/* The 60000-byte TSO super-frame client 1 sends on its flow 40000 ->
+ * IP_REMOTE:5201 (ACK, seq 2), with only the pseudo-header's checksum in
+ * it, and the descriptor netback gives it: a partial checksum, TCPv4
+ * segments of 1448. Returns its length. */
+static inline size_t
+mk_tso(uint8_t *f, struct mq_desc *d)
+{
+	struct tcp_hdr *th = (struct tcp_hdr *)(f + 34);
+	size_t n = mk_tcp(f, MAC_V1, MAC_C1, IP_C1, IP_REMOTE, 40000, 5201,
+	    TCP_ACK, 2, 1, 60000);
+
+	th->csum = (uint16_t)~csum_fold(csum_pseudo4(IP_C1, IP_REMOTE,
+	    IPPROTO_TCP_, (uint32_t)(n - 34)));
+	memset(d, 0, sizeof(*d));
+	d->flags = MQ_F_NEEDS_CSUM;
+	d->csum_start = 34;
+	d->csum_offset = 16;
+	d->gso_type = MQ_GSO_TCPV4;
+	d->gso_size = 1448;
+	return n;
+}
+
 static inline size_t
 mk_echo(uint8_t *f, const uint8_t *smac, const uint8_t *dmac, uint32_t src,
     uint32_t dst, uint8_t type, uint16_t id, uint16_t seq, size_t paylen)

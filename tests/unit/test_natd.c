@@ -999,7 +999,6 @@ test_gso_partial(void)
 	struct tl *t;
 	struct mq_desc d;
 	struct pkt_view v;
-	struct tcp_hdr *th;
 	static uint8_t g[65600];
 	size_t n, l4len;
 	uint16_t partial, c16;
@@ -1011,17 +1010,8 @@ test_gso_partial(void)
 	tl_in(t, 1, g, n);
 	tl_verdict(t, t->fr[0].seq, VERDICT_ACCEPT);
 	/* A 60000-byte TSO super-frame with a partial checksum. */
-	n = mk_tcp(g, MAC_V1, MAC_C1, IP_C1, IP_REMOTE, 40000, 5201, TCP_ACK, 2, 1, 60000);
+	n = mk_tso(g, &d);
 	l4len = n - 34;
-	th = (struct tcp_hdr *)(g + 34);
-	th->csum = (uint16_t)~csum_fold(csum_pseudo4(IP_C1, IP_REMOTE, IPPROTO_TCP_,
-	    (uint32_t)l4len));
-	memset(&d, 0, sizeof(d));
-	d.flags = MQ_F_NEEDS_CSUM;
-	d.csum_start = 34;
-	d.csum_offset = 16;
-	d.gso_type = MQ_GSO_TCPV4;
-	d.gso_size = 1448;
 	t->ntx = 0;
 	tl_in_desc(t, 1, g, n, &d);
 	T_EQ_INT(tl_nsent(t), 1);
