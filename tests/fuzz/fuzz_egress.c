@@ -108,6 +108,7 @@
 #include "policyd/policyd.h"
 #include "policyd/qrule.h"
 #include "tests/natd_harness.h"
+#include "fuzz_input.h"
 
 #define NCLI		3
 #define NBUFS		192
@@ -1772,19 +1773,7 @@ rules_changed(void)
 	S.next_expire = engine_next_expire(&S.pe, unix_now());
 }
 
-/* ---- input ---- */
-
-static const uint8_t *in_p;
-static size_t in_n;
-
-static uint8_t
-get(void)
-{
-	if (in_n == 0)
-		return 0;
-	in_n--;
-	return *in_p++;
-}
+/* ---- input (fuzz_input.h: get()) ---- */
 
 static int
 new_rec(const struct rec *r)

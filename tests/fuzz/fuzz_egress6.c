@@ -69,6 +69,7 @@
 #include "policyd/policyd.h"
 #include "policyd/qrule.h"
 #include "tests/natd_harness.h"
+#include "fuzz_input.h"
 #include "tests/testutil.h"
 
 #define NBUFS	128
@@ -145,17 +146,6 @@ static struct {
 
 static uint8_t *mem;
 static struct mq_pool pool;
-static const uint8_t *in_p;
-static size_t in_n;
-
-static uint8_t
-get(void)
-{
-	if (in_n == 0)
-		return 0;
-	in_n--;
-	return *in_p++;
-}
 
 static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void
