@@ -79,7 +79,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct nat_engine *e;
 	uint64_t now = 1000000;
 	uint32_t next = 8;
-	size_t off = 0;
+	size_t off = 0, len;
+	const uint8_t *frame;
+	uint8_t ctl;
 
 	if (mem == NULL)
 		mem = nh_pool_new(&pool, NBUFS, BUFSZ);
@@ -102,32 +104,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	mc.c[0].visible_gw = nh_ip4(10, 137, 0, 254);
 	nat_fakeip_set(e, &mc);
 	nfr = 0;
-	while (off + 3 <= size) {
-		uint8_t ctl = data[off];
-		size_t len = (size_t)data[off + 1] << 8 | data[off + 2];
+	while (nh_fuzz_next(data, size, &off, &ctl, &frame, &len)) {
 		uint16_t port = ctl & 3;
 		unsigned i;
 
-		off += 3;
-		if (len > size - off)
-			len = size - off;
 		if (port != 3 && len > 0) {
 			struct mq_desc d;
-			struct pkt_view v;
 
-			memset(&d, 0, sizeof(d));
-			d.buf = next;
-			next = next + 1 < NBUFS ? next + 1 : 8;
-			d.off = 64;
-			d.len = (uint32_t)len;
-			d.port = port;
-			memcpy(mem + (size_t)d.buf * BUFSZ + 64, data + off, len);
-			if (pkt_parse(&v, mem + (size_t)d.buf * BUFSZ + 64, len) ==
-			    PKT_OK && v.l3 == PKT_L3_IPV4)
-				pkt_ip4_csum_set(&v);
+			nh_fuzz_desc(&d, mem, NBUFS, BUFSZ, &next, port, frame, len);
 			nat_input(e, &d, now);
 		}
-		off += len;
 		for (i = 0; i < nfr; i++) {
 			struct flow_verdict v;
 

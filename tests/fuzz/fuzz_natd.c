@@ -94,7 +94,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct nat_engine *e;
 	uint64_t now = 1000000;
 	uint32_t next = 8;
-	size_t off = 0;
+	size_t off = 0, len;
+	const uint8_t *frame;
+	uint8_t ctl;
 	int fwd_on = 1;
 
 	if (mem == NULL)
@@ -113,25 +115,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	nat_start(e, 0, now);
 	nh_gift(e, now);
 	nfr = 0;
-	while (off + 3 <= size) {
-		uint8_t ctl = data[off];
-		size_t len = (size_t)data[off + 1] << 8 | data[off + 2];
+	while (nh_fuzz_next(data, size, &off, &ctl, &frame, &len)) {
 		uint16_t port = ctl & 3;
 		unsigned i;
 
-		off += 3;
-		if (len > size - off)
-			len = size - off;
 		if (port != 3 && len > 0) {
 			struct mq_desc d;
 			struct pkt_view v;
 
-			memset(&d, 0, sizeof(d));
-			d.buf = next;
-			next = next + 1 < NBUFS ? next + 1 : 8;
-			d.off = 64;
-			d.len = (uint32_t)len;
-			d.port = port;
+			nh_fuzz_desc(&d, mem, NBUFS, BUFSZ, &next, port, frame, len);
 			if (ctl & 4) {
 				d.flags = MQ_F_NEEDS_CSUM;
 				d.csum_start = 34;
@@ -141,19 +133,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				d.gso_type = MQ_GSO_TCPV4;
 				d.gso_size = 1448;
 			}
-			memcpy(mem + (size_t)d.buf * BUFSZ + 64, data + off, len);
-			/* Let mutated headers past the IPv4 checksum check
-			 * (a unit test covers that check itself). */
-			if (pkt_parse(&v, mem + (size_t)d.buf * BUFSZ + 64, len) ==
-			    PKT_OK && v.l3 == PKT_L3_IPV4)
-				pkt_ip4_csum_set(&v);
-			else if (pkt_parse(&v, mem + (size_t)d.buf * BUFSZ + 64,
+			/* and past the ICMPv6 checksum check */
+			if (pkt_parse(&v, mem + (size_t)d.buf * BUFSZ + 64,
 			    len) == PKT_OK && v.l3 == PKT_L3_IPV6 &&
 			    v.proto == IPPROTO_ICMPV6_ && !v.is_frag)
 				pkt_l4_csum_set(&v);
 			nat_input(e, &d, now);
 		}
-		off += len;
 		if (ctl & 0x30) {
 			for (i = 0; i < nfr; i++) {
 				struct flow_verdict v;
