@@ -16,14 +16,13 @@
 
 #include "natd/nat.h"
 #include "tests/natd_harness.h"
+#include "fuzz_verdicts.h"
 
 #define NBUFS	64
 #define BUFSZ	(65536 + 512)
 
 static uint8_t *mem;
 static struct mq_pool pool;
-static struct flow_req fr[4096];
-static unsigned nfr;
 
 static void
 f_tx(void *arg, const struct mq_desc *d)
@@ -56,16 +55,6 @@ f_tx(void *arg, const struct mq_desc *d)
 		if (q->saddr_be == NH_IP_C1)
 			abort();
 	}
-}
-
-static int
-f_fr(void *arg, const struct flow_req *r)
-{
-	(void)arg;
-	if (nfr == sizeof(fr) / sizeof(fr[0]))
-		return -1;
-	fr[nfr++] = *r;
-	return 0;
 }
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -106,7 +95,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	nfr = 0;
 	while (nh_fuzz_next(data, size, &off, &ctl, &frame, &len)) {
 		uint16_t port = ctl & 3;
-		unsigned i;
 
 		if (port != 3 && len > 0) {
 			struct mq_desc d;
@@ -114,15 +102,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			nh_fuzz_desc(&d, mem, NBUFS, BUFSZ, &next, port, frame, len);
 			nat_input(e, &d, now);
 		}
-		for (i = 0; i < nfr; i++) {
-			struct flow_verdict v;
-
-			memset(&v, 0, sizeof(v));
-			v.seq = fr[i].seq;
-			v.action = VERDICT_ACCEPT;
-			nat_verdict(e, &v, now);
-		}
-		nfr = 0;
+		answer_all(e, VERDICT_ACCEPT, now);
 		if (ctl & 0x80) {
 			now += 10000;
 			nat_tick(e, now);

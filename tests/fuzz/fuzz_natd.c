@@ -20,14 +20,13 @@
 
 #include "natd/nat.h"
 #include "tests/natd_harness.h"
+#include "fuzz_verdicts.h"
 
 #define NBUFS	64
 #define BUFSZ	(65536 + 512)
 
 static uint8_t *mem;
 static struct mq_pool pool;
-static struct flow_req fr[4096];
-static unsigned nfr;
 
 static void
 f_tx(void *arg, const struct mq_desc *d)
@@ -41,16 +40,6 @@ f_tx(void *arg, const struct mq_desc *d)
 	if (d->port != MQ_PORT_DROP &&
 	    pkt_parse(&v, mq_buf(&pool, d->buf) + d->off, d->len) != PKT_OK)
 		abort();
-}
-
-static int
-f_fr(void *arg, const struct flow_req *r)
-{
-	(void)arg;
-	if (nfr == sizeof(fr) / sizeof(fr[0]))
-		return -1;
-	fr[nfr++] = *r;
-	return 0;
 }
 
 /* The seeds' frames are addressed to these MACs, and no client's MAC is
@@ -117,7 +106,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	nfr = 0;
 	while (nh_fuzz_next(data, size, &off, &ctl, &frame, &len)) {
 		uint16_t port = ctl & 3;
-		unsigned i;
 
 		if (port != 3 && len > 0) {
 			struct mq_desc d;
@@ -140,17 +128,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				pkt_l4_csum_set(&v);
 			nat_input(e, &d, now);
 		}
-		if (ctl & 0x30) {
-			for (i = 0; i < nfr; i++) {
-				struct flow_verdict v;
-
-				memset(&v, 0, sizeof(v));
-				v.seq = fr[i].seq;
-				v.action = (ctl >> 4) & 3;
-				nat_verdict(e, &v, now);
-			}
-			nfr = 0;
-		}
+		if (ctl & 0x30)
+			answer_all(e, (ctl >> 4) & 3, now);
 		if (ctl & 0x40) {
 			fwd_on = !fwd_on;
 			fwd_table(e, fwd_on, now);
