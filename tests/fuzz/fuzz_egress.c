@@ -108,6 +108,7 @@
 #include "policyd/policyd.h"
 #include "policyd/qrule.h"
 #include "tests/natd_harness.h"
+#include "fuzz_engine.h"
 #include "fuzz_input.h"
 
 #define NCLI		3
@@ -3081,8 +3082,6 @@ setup(void)
 static void
 teardown(void)
 {
-	unsigned i;
-
 	if (getenv("FUZZ_EGRESS_VERBOSE") != NULL)
 		fprintf(stderr, "fuzz_egress: %u events, %u tagged frames, out: "
 		    "uplink %u, clients %u %u %u; %u requests, %u accepted, %u "
@@ -3100,13 +3099,7 @@ teardown(void)
 		    S.nowned, S.ne->nreserve, S.nowned > S.ne->nreserve ?
 		    "buffers lost" : "buffers counted twice");
 	nat_free(S.ne);
-	for (i = 0; i < ENG_MAX_QSETS; i++)
-		if (S.pe.qsets[i] != NULL) {
-			rset_free(&S.pe.qsets[i]->set);
-			free(S.pe.qsets[i]);
-		}
-	rset_free(&S.pe.json);
-	engine_free_names(&S.pe);
+	fuzz_engine_free(&S.pe);
 	jrules_doc_free(S.pe.jdoc);
 }
 

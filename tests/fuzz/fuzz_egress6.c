@@ -69,6 +69,7 @@
 #include "policyd/policyd.h"
 #include "policyd/qrule.h"
 #include "tests/natd_harness.h"
+#include "fuzz_engine.h"
 #include "fuzz_input.h"
 #include "tests/testutil.h"
 
@@ -1032,7 +1033,7 @@ setup(void)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	unsigned nev = 0, i;
+	unsigned nev = 0;
 
 	if (mem == NULL) {
 		log_init("fuzz_egress6", -1);
@@ -1075,13 +1076,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    "uplink %u, client 1 %u\n", nev, S.nreq, S.nacc, S.nout[0],
 		    S.nout[1]);
 	nat_free(S.ne);
-	/* policyd's engine has no free function; as fuzz_egress does */
-	for (i = 0; i < ENG_MAX_QSETS; i++)
-		if (S.pe.qsets[i] != NULL) {
-			rset_free(&S.pe.qsets[i]->set);
-			free(S.pe.qsets[i]);
-		}
-	rset_free(&S.pe.json);
-	engine_free_names(&S.pe);
+	fuzz_engine_free(&S.pe);
 	return 0;
 }
