@@ -16,13 +16,7 @@
 
 #include "natd/nat.h"
 #include "tests/natd_harness.h"
-#include "fuzz_verdicts.h"
-
-#define NBUFS	64
-#define BUFSZ	(65536 + 512)
-
-static uint8_t *mem;
-static struct mq_pool pool;
+#include "fuzz_natd_common.h"
 
 static void
 f_tx(void *arg, const struct mq_desc *d)
@@ -63,7 +57,6 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct msg_clients mc;
-	struct nat_config c;
 	struct nat_io io = { NULL, f_tx, f_fr, nh_dns_none, NULL };
 	struct nat_engine *e;
 	uint64_t now = 1000000;
@@ -72,14 +65,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const uint8_t *frame;
 	uint8_t ctl;
 
-	if (mem == NULL)
-		mem = nh_pool_new(&pool, NBUFS, BUFSZ);
-	nh_config(&c, 64, 16, 8, 1);
-	c.pending_max = 8;
-	c.hold_max = 16;
-	c.secret = 2;
-	if ((e = nat_new(&c, &pool, &io)) == NULL)
-		abort();
+	e = fuzz_nat_new(&io);
 	nh_netconf(e, now);
 	nh_link(e, 0, 1, 0, nh_mac_up, NULL, now);
 	nh_link(e, 1, 1, NH_IP_C1, nh_mac_c1, nh_mac_v1, now);

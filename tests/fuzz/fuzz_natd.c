@@ -20,13 +20,7 @@
 
 #include "natd/nat.h"
 #include "tests/natd_harness.h"
-#include "fuzz_verdicts.h"
-
-#define NBUFS	64
-#define BUFSZ	(65536 + 512)
-
-static uint8_t *mem;
-static struct mq_pool pool;
+#include "fuzz_natd_common.h"
 
 static void
 f_tx(void *arg, const struct mq_desc *d)
@@ -78,7 +72,6 @@ int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct nat_config c;
 	struct nat_io io = { NULL, f_tx, f_fr, nh_dns_none, NULL };
 	struct nat_engine *e;
 	uint64_t now = 1000000;
@@ -88,14 +81,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t ctl;
 	int fwd_on = 1;
 
-	if (mem == NULL)
-		mem = nh_pool_new(&pool, NBUFS, BUFSZ);
-	nh_config(&c, 64, 16, 8, 1);
-	c.pending_max = 8;
-	c.hold_max = 16;
-	c.secret = 2;
-	if ((e = nat_new(&c, &pool, &io)) == NULL)
-		abort();
+	e = fuzz_nat_new(&io);
 	nh_netconf6(e, now);
 	nh_link(e, 0, 1, 0, MAC_UP, NULL, 1000);
 	nh_link6(e, 1, 1, NH_IP_C1, nh_ip6_c1, MAC_C1, NULL, 1000);
