@@ -1864,7 +1864,8 @@ mk_ip(uint8_t *f, unsigned port, uint32_t src, uint32_t dst, uint8_t proto,
 	ip->proto = proto;
 	ip->saddr_be = src;
 	ip->daddr_be = dst;
-	memcpy(f + 34, opt, optlen);
+	if (optlen)	/* the DNS events pass no options (opt NULL) */
+		memcpy(f + 34, opt, optlen);
 	return 34 + optlen;
 }
 
