@@ -1838,7 +1838,8 @@ mk_ip(uint8_t *f, unsigned port, uint32_t src, uint32_t dst, uint8_t proto,
 	}
 	eh->type_be = htons(ETHERTYPE_IPV4);
 	nh_ip4_hdr(f + 14, src, dst, proto, ttl, id, frag, optlen, l4len);
-	memcpy(f + 34, opt, optlen);
+	if (optlen)	/* the DNS events pass no options (opt NULL) */
+		memcpy(f + 34, opt, optlen);
 	return 34 + optlen;
 }
 

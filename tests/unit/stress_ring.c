@@ -206,7 +206,7 @@ producer(uint64_t n, uint64_t seed, struct pstats *ps, char *why, size_t whylen)
 	struct elem el[MAXBATCH];
 	struct ret rt[RSLOTS];
 	uint32_t freel[NBUFS];
-	unsigned nfree = 0, i, k, want, sent;
+	unsigned nfree = 0, i, k, want, sent, room;
 	int drain = 0;
 	uint64_t seq = 0, s = seed, dice;
 
@@ -244,8 +244,12 @@ producer(uint64_t n, uint64_t seed, struct pstats *ps, char *why, size_t whylen)
 			want = nfree;
 		if (want > n - seq)
 			want = (unsigned)(n - seq);
-		if (want > mq_free(&d))
-			want = mq_free(&d);
+		/* One read of the consumer's index: a second one can see more
+		 * room than the first, and lift want above nfree (freel's
+		 * index then wraps: the SIGBUS seen under load). */
+		room = mq_free(&d);
+		if (want > room)
+			want = room;
 		if (want == 0) {
 			if (k > 0)
 				continue;
