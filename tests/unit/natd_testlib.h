@@ -160,6 +160,39 @@ tl_free(struct tl *t)
 	free(t);
 }
 
+/*
+ * natd restarting (its flow table outlives it, as the memfd does): a tl
+ * whose 1024 flows live in *mem (len bytes; free it after tl_free), and
+ * tl_restart: natd dies, its successor finds the table in mem and gets the
+ * configuration and the three links again; the caller sends MSG_START.
+ * 0, or -1 when the successor could not be made or refused the table.
+ */
+static inline struct tl *
+tl_new_restartable(uint8_t **mem, size_t *len)
+{
+	*len = natd_flowtab_bytes(1024);
+	*mem = calloc(1, *len);
+	return tl_new_cfg(NULL, 512, 4096, *mem, *len, 0, 1);
+}
+
+static inline int
+tl_restart(struct tl *t, uint8_t *mem, size_t len)
+{
+	struct nat_config c;
+	struct nat_io io = { t, tl_tx, tl_fr, tl_dns, NULL };
+
+	nat_free(t->e);
+	nh_config(&c, 1024, 256, 16, 999);
+	if ((t->e = nat_new(&c, &t->pool, &io)) == NULL ||
+	    nat_set_flowtab(t->e, mem, len) != 0)
+		return -1;
+	tl_netconf(t);
+	tl_link(t, 0, 1, 0, MAC_UP, NULL);
+	tl_link(t, 1, 1, IP_C1, MAC_C1, MAC_V1);
+	tl_link(t, 2, 1, IP_C2, MAC_C2, MAC_V2);
+	return 0;
+}
+
 /* Send a frame into the engine on port. Returns the buffer index used. */
 static inline uint32_t
 tl_in_desc(struct tl *t, uint16_t port, const uint8_t *f, size_t len,

@@ -1153,9 +1153,9 @@ test_buffer_reserve(void)
 static void
 test_restart_keeps_flows(void)
 {
-	size_t len = natd_flowtab_bytes(1024);
-	uint8_t *mem = calloc(1, len);
-	struct tl *t = tl_new_cfg(NULL, 512, 4096, mem, len, 0, 1);
+	size_t len;
+	uint8_t *mem;
+	struct tl *t = tl_new_restartable(&mem, &len);
 	struct pkt_view v;
 	uint16_t nsport;
 	size_t n;
@@ -1180,23 +1180,9 @@ test_restart_keeps_flows(void)
 	tl_in(t, 1, F, n);
 	T_EQ_INT(t->e->ft.nused, 3);
 	/* natd dies; its successor finds the memfd. */
-	nat_free(t->e);
-	t->e = NULL;
-	{
-		struct nat_config c;
-		struct nat_io io = { t, tl_tx, tl_fr, tl_dns, NULL };
-
-		nh_config(&c, 1024, 256, 16, 999);
-		t->e = nat_new(&c, &t->pool, &io);
-		T_ASSERT(t->e != NULL);
-		T_ASSERT(nat_set_flowtab(t->e, mem, len) == 0);
-		tl_netconf(t);
-		tl_link(t, 0, 1, 0, MAC_UP, NULL);
-		tl_link(t, 1, 1, IP_C1, MAC_C1, MAC_V1);
-		tl_link(t, 2, 1, IP_C2, MAC_C2, MAC_V2);
-		T_ASSERT(nat_start(t->e, 1, t->now + 2000) == 0);
-		tl_gift(t);
-	}
+	T_ASSERT(tl_restart(t, mem, len) == 0);
+	T_ASSERT(nat_start(t->e, 1, t->now + 2000) == 0);
+	tl_gift(t);
 	T_EQ_INT(t->e->restored, 2);
 	T_EQ_INT(t->e->discarded, 1);
 	T_EQ_INT(ft_check(&t->e->ft), 0);

@@ -347,11 +347,9 @@ test_fwd_icmp_errors(void)
 static void
 test_fwd_restart(void)
 {
-	size_t len = natd_flowtab_bytes(1024);
-	uint8_t *mem = calloc(1, len);
-	struct tl *t = tl_new_cfg(NULL, 512, 4096, mem, len, 0, 1);
-	struct nat_config c;
-	struct nat_io io = { t, tl_tx, tl_fr, tl_dns, NULL };
+	size_t len;
+	uint8_t *mem;
+	struct tl *t = tl_new_restartable(&mem, &len);
 	size_t n;
 	int round;
 
@@ -362,15 +360,7 @@ test_fwd_restart(void)
 	tl_in(t, 0, F, n);
 	T_EQ_INT(t->e->ft.nused, 2);
 	for (round = 0; round < 2; round++) {
-		nat_free(t->e);
-		nh_config(&c, 1024, 256, 16, 999);
-		t->e = nat_new(&c, &t->pool, &io);
-		T_ASSERT(t->e != NULL);
-		T_ASSERT(nat_set_flowtab(t->e, mem, len) == 0);
-		tl_netconf(t);
-		tl_link(t, 0, 1, 0, MAC_UP, NULL);
-		tl_link(t, 1, 1, IP_C1, MAC_C1, MAC_V1);
-		tl_link(t, 2, 1, IP_C2, MAC_C2, MAC_V2);
+		T_ASSERT(tl_restart(t, mem, len) == 0);
 		/* the supervisor replays the table before MSG_START; the
 		 * second time it has only the UDP forward left */
 		set_forwards(t, round == 0 ? fwds() : fwds() + 1,
