@@ -105,3 +105,6 @@ EXTRA_DIST += tests/fuzz/corpus/egress \
 EXTRA_DIST += tests/testutil.h
 # moat.Flows and GetRules' hit counts as dom0 calls them, moat-rules flows|top (issue 17).
 MOAT_INTEG_TESTS += tests/integ/dp_flows.sh
+# Helpers included by several unit tests and fuzz targets (issue 13: one copy, not one a file).
+EXTRA_DIST += tests/unit/policy_testlib.h tests/unit/run_testlib.h tests/fuzz/fuzz_input.h tests/fuzz/fuzz_natd_common.h \
+	tests/fuzz/fuzz_engine.h

@@ -133,6 +133,65 @@ nh_link(struct nat_engine *e, uint16_t port, int up, uint32_t ip4,
 }
 
 void
+nh_ip4_hdr(uint8_t *p, uint32_t src, uint32_t dst, uint8_t proto, uint8_t ttl,
+    uint16_t id, uint16_t frag, size_t optlen, size_t l4len)
+{
+	struct ipv4_hdr *ip = (struct ipv4_hdr *)p;
+
+	memset(ip, 0, 20);
+	ip->ver_ihl = (uint8_t)(0x40 | (5 + optlen / 4));
+	ip->tot_len_be = htons((uint16_t)(20 + optlen + l4len));
+	ip->id_be = htons(id);
+	ip->frag_be = htons(frag);
+	ip->ttl = ttl;
+	ip->proto = proto;
+	ip->saddr_be = src;
+	ip->daddr_be = dst;
+}
+
+int
+nh_fuzz_next(const uint8_t *data, size_t size, size_t *off, uint8_t *ctl,
+    const uint8_t **frame, size_t *len)
+{
+	if (*off + 3 > size)
+		return 0;
+	*ctl = data[*off];
+	*len = (size_t)data[*off + 1] << 8 | data[*off + 2];
+	*off += 3;
+	if (*len > size - *off)
+		*len = size - *off;
+	*frame = data + *off;
+	*off += *len;
+	return 1;
+}
+
+void
+nh_fuzz_desc(struct mq_desc *d, uint8_t *mem, uint32_t nbufs, size_t bufsz,
+    uint32_t *next, uint16_t port, const uint8_t *frame, size_t len)
+{
+	uint8_t *p;
+	struct pkt_view v;
+
+	memset(d, 0, sizeof(*d));
+	d->buf = *next;
+	*next = *next + 1 < nbufs ? *next + 1 : 8;
+	d->off = 64;
+	d->len = (uint32_t)len;
+	d->port = port;
+	p = mem + (size_t)d->buf * bufsz + 64;
+	memcpy(p, frame, len);
+	if (pkt_parse(&v, p, len) == PKT_OK && v.l3 == PKT_L3_IPV4)
+		pkt_ip4_csum_set(&v);
+}
+
+void
+nh_dns_none(void *arg, const struct msg_dns_answer *a)
+{
+	(void)arg;
+	(void)a;
+}
+
+void
 nh_gift(struct nat_engine *e, uint64_t now_ms)
 {
 	uint32_t i;

@@ -69,6 +69,34 @@ void	nh_link6(struct nat_engine *e, uint16_t port, int up, uint32_t ip4,
 	    const uint8_t *ip6, const uint8_t our_mac[6],
 	    const uint8_t *peer_mac, uint64_t now_ms);
 
+/* An IPv4 header at ip, optlen bytes of options (left for the caller) and
+ * l4len of payload after it; the checksum left zero. */
+void	nh_ip4_hdr(uint8_t *ip, uint32_t src, uint32_t dst, uint8_t proto,
+	    uint8_t ttl, uint16_t id, uint16_t frag, size_t optlen, size_t l4len);
+
+/*
+ * The natd fuzz targets' input: records of a control byte, a 16-bit
+ * big-endian length and that many bytes of frame (cut short at the end of
+ * the input). nh_fuzz_next reads the record at *off and moves past it; 0
+ * when no record is left.
+ */
+int	nh_fuzz_next(const uint8_t *data, size_t size, size_t *off,
+	    uint8_t *ctl, const uint8_t **frame, size_t *len);
+
+/*
+ * A descriptor for frame (len bytes) arriving on port, copied into buffer
+ * *next of mem (nbufs buffers of bufsz, 64 bytes of headroom); the buffers
+ * after the reserve (8) are used in turn. A parsable IPv4 header gets its
+ * checksum made right, so mutated headers reach past that check (a unit
+ * test covers the check itself).
+ */
+void	nh_fuzz_desc(struct mq_desc *d, uint8_t *mem, uint32_t nbufs,
+	    size_t bufsz, uint32_t *next, uint16_t port, const uint8_t *frame,
+	    size_t len);
+
+/* natd's DNS-answer callback for a program that does not look at them. */
+void	nh_dns_none(void *arg, const struct msg_dns_answer *a);
+
 /* netbackd gives natd its reserve, buffers 0 to own_count - 1, as empty
  * descriptors to port DROP. */
 void	nh_gift(struct nat_engine *e, uint64_t now_ms);

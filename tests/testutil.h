@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 
 /*
@@ -86,6 +87,21 @@ tu_xorshift64(uint64_t *s)
 	*s ^= *s >> 7;
 	*s ^= *s << 17;
 	return *s;
+}
+
+/*
+ * The start of an IPv6 frame: f[0..clear) zeroed, then an Ethernet header
+ * to dst from src for IPv6, and the IPv6 header's version nibble.
+ */
+static inline void
+tu_eth_ip6(uint8_t *f, size_t clear, const uint8_t *dst, const uint8_t *src)
+{
+	memset(f, 0, clear);
+	memcpy(f, dst, 6);
+	memcpy(f + 6, src, 6);
+	f[12] = 0x86;
+	f[13] = 0xdd;
+	f[14] = 0x60;
 }
 
 #endif

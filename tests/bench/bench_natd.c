@@ -48,13 +48,6 @@ b_fr(void *arg, const struct flow_req *r)
 	return 0;
 }
 
-static void
-b_dns(void *arg, const struct msg_dns_answer *a)
-{
-	(void)arg;
-	(void)a;
-}
-
 static long
 rss_kib(void)
 {
@@ -120,7 +113,7 @@ static struct nat_engine *
 engine(uint32_t nflows)
 {
 	struct nat_config c;
-	struct nat_io io = { NULL, b_tx, b_fr, b_dns, NULL };
+	struct nat_io io = { NULL, b_tx, b_fr, nh_dns_none, NULL };
 	struct nat_engine *e;
 
 	nh_config(&c, nflows, nflows, 8, 42);

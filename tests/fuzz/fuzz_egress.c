@@ -108,6 +108,8 @@
 #include "policyd/policyd.h"
 #include "policyd/qrule.h"
 #include "tests/natd_harness.h"
+#include "fuzz_engine.h"
+#include "fuzz_input.h"
 
 #define NCLI		3
 #define NBUFS		192
@@ -1604,13 +1606,6 @@ f_fr(void *arg, const struct flow_req *r)
 	return 0;
 }
 
-static void
-f_dns(void *arg, const struct msg_dns_answer *a)
-{
-	(void)arg;
-	(void)a;
-}
-
 /* ---- policyd, as policyd/flows.c and policyd.c drive its engine ---- */
 
 /* 1 when policyd decided (and the reference agrees), 0 when it waits. */
@@ -1779,19 +1774,7 @@ rules_changed(void)
 	S.next_expire = engine_next_expire(&S.pe, unix_now());
 }
 
-/* ---- input ---- */
-
-static const uint8_t *in_p;
-static size_t in_n;
-
-static uint8_t
-get(void)
-{
-	if (in_n == 0)
-		return 0;
-	in_n--;
-	return *in_p++;
-}
+/* ---- input (fuzz_input.h: get()) ---- */
 
 static int
 new_rec(const struct rec *r)
@@ -1843,7 +1826,6 @@ mk_ip(uint8_t *f, unsigned port, uint32_t src, uint32_t dst, uint8_t proto,
     size_t l4len)
 {
 	struct eth_hdr *eh = (struct eth_hdr *)f;
-	struct ipv4_hdr *ip = (struct ipv4_hdr *)(f + 14);
 	uint8_t m[6];
 
 	if (port == MQ_PORT_UPLINK) {
@@ -1855,15 +1837,7 @@ mk_ip(uint8_t *f, unsigned port, uint32_t src, uint32_t dst, uint8_t proto,
 		memcpy(eh->dst, m, 6);
 	}
 	eh->type_be = htons(ETHERTYPE_IPV4);
-	memset(ip, 0, 20);
-	ip->ver_ihl = (uint8_t)(0x40 | (5 + optlen / 4));
-	ip->tot_len_be = htons((uint16_t)(20 + optlen + l4len));
-	ip->id_be = htons(id);
-	ip->frag_be = htons(frag);
-	ip->ttl = ttl;
-	ip->proto = proto;
-	ip->saddr_be = src;
-	ip->daddr_be = dst;
+	nh_ip4_hdr(f + 14, src, dst, proto, ttl, id, frag, optlen, l4len);
 	if (optlen)	/* the DNS events pass no options (opt NULL) */
 		memcpy(f + 34, opt, optlen);
 	return 34 + optlen;
@@ -3054,7 +3028,7 @@ static void
 setup(void)
 {
 	struct nat_config c;
-	struct nat_io io = { NULL, f_tx, f_fr, f_dns, NULL };
+	struct nat_io io = { NULL, f_tx, f_fr, nh_dns_none, NULL };
 	struct msg_netconf nc;
 	uint8_t f[64], m[6];
 	unsigned i;
@@ -3109,8 +3083,6 @@ setup(void)
 static void
 teardown(void)
 {
-	unsigned i;
-
 	if (getenv("FUZZ_EGRESS_VERBOSE") != NULL)
 		fprintf(stderr, "fuzz_egress: %u events, %u tagged frames, out: "
 		    "uplink %u, clients %u %u %u; %u requests, %u accepted, %u "
@@ -3128,13 +3100,7 @@ teardown(void)
 		    S.nowned, S.ne->nreserve, S.nowned > S.ne->nreserve ?
 		    "buffers lost" : "buffers counted twice");
 	nat_free(S.ne);
-	for (i = 0; i < ENG_MAX_QSETS; i++)
-		if (S.pe.qsets[i] != NULL) {
-			rset_free(&S.pe.qsets[i]->set);
-			free(S.pe.qsets[i]);
-		}
-	rset_free(&S.pe.json);
-	engine_free_names(&S.pe);
+	fuzz_engine_free(&S.pe);
 	jrules_doc_free(S.pe.jdoc);
 }
 

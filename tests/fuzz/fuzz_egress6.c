@@ -69,6 +69,9 @@
 #include "policyd/policyd.h"
 #include "policyd/qrule.h"
 #include "tests/natd_harness.h"
+#include "fuzz_engine.h"
+#include "fuzz_input.h"
+#include "tests/testutil.h"
 
 #define NBUFS	128
 #define BUFSZ	2048
@@ -144,17 +147,6 @@ static struct {
 
 static uint8_t *mem;
 static struct mq_pool pool;
-static const uint8_t *in_p;
-static size_t in_n;
-
-static uint8_t
-get(void)
-{
-	if (in_n == 0)
-		return 0;
-	in_n--;
-	return *in_p++;
-}
 
 static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void
@@ -386,14 +378,10 @@ build(uint8_t *f, uint16_t port, const uint8_t src[16], const uint8_t dst[16],
 	uint8_t *nh = f + 20, proto = r->proto;
 	struct pkt_view v;
 
-	memset(f, 0, 1024);
-	memcpy(f, port ? MAC_C[port] : MAC_UP, 6);
-	memcpy(f + 6, port ? MAC_V[port] : MAC_GW, 6);
+	tu_eth_ip6(f, 1024, port ? MAC_C[port] : MAC_UP,
+	    port ? MAC_V[port] : MAC_GW);
 	if (r->variant == V_MCAST)
 		memcpy(f, "\x33\x33\x00\x00\x00\x01", 6);
-	f[12] = 0x86;
-	f[13] = 0xdd;
-	f[14] = 0x60;
 	f[21] = r->variant == V_HOP1 ? 1 : (r->kind == K_NS || r->kind == K_RA) ?
 	    255 : 64;
 	memcpy(f + 22, src, 16);
@@ -622,12 +610,7 @@ ev_uplink_error(void)
 	r->kind = 100;
 	memcpy(r->src, from & 1 ? R2 : DSTS[from % 3], 16);
 	memcpy(r->dst, nh_ip6_us, 16);
-	memset(f, 0, 62);
-	memcpy(f, MAC_UP, 6);
-	memcpy(f + 6, MAC_GW, 6);
-	f[12] = 0x86;
-	f[13] = 0xdd;
-	f[14] = 0x60;
+	tu_eth_ip6(f, 62, MAC_UP, MAC_GW);
 	f[20] = IPPROTO_ICMPV6_;
 	f[21] = 64;
 	memcpy(f + 22, r->src, 16);
@@ -673,12 +656,7 @@ ev_client_error(void)
 	/* the quoted packet's source (its sender), or someone else */
 	memcpy(r->dst, (to & 3) ? q + 8 : DSTS[to % 3], 16);
 	r->refuse = (var & 1) || memcmp(r->dst, q + 8, 16) != 0;
-	memset(f, 0, 62);
-	memcpy(f, MAC_C[1], 6);
-	memcpy(f + 6, MAC_V[1], 6);
-	f[12] = 0x86;
-	f[13] = 0xdd;
-	f[14] = 0x60;
+	tu_eth_ip6(f, 62, MAC_C[1], MAC_V[1]);
 	f[20] = IPPROTO_ICMPV6_;
 	f[21] = 64;
 	memcpy(f + 22, r->src, 16);
@@ -976,13 +954,6 @@ f_fr(void *arg, const struct flow_req *r)
 	return 0;
 }
 
-static void
-f_dns(void *arg, const struct msg_dns_answer *a)
-{
-	(void)arg;
-	(void)a;
-}
-
 /* policyd decides every request now; the model must agree. */
 static void
 settle(void)
@@ -1022,7 +993,7 @@ static void
 setup(void)
 {
 	struct nat_config c;
-	struct nat_io io = { NULL, f_tx, f_fr, f_dns, NULL };
+	struct nat_io io = { NULL, f_tx, f_fr, nh_dns_none, NULL };
 	struct msg_netconf nc;
 	struct msg_link l;
 	uint8_t f[128];
@@ -1062,7 +1033,7 @@ setup(void)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	unsigned nev = 0, i;
+	unsigned nev = 0;
 
 	if (mem == NULL) {
 		log_init("fuzz_egress6", -1);
@@ -1105,13 +1076,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    "uplink %u, client 1 %u\n", nev, S.nreq, S.nacc, S.nout[0],
 		    S.nout[1]);
 	nat_free(S.ne);
-	/* policyd's engine has no free function; as fuzz_egress does */
-	for (i = 0; i < ENG_MAX_QSETS; i++)
-		if (S.pe.qsets[i] != NULL) {
-			rset_free(&S.pe.qsets[i]->set);
-			free(S.pe.qsets[i]);
-		}
-	rset_free(&S.pe.json);
-	engine_free_names(&S.pe);
+	fuzz_engine_free(&S.pe);
 	return 0;
 }

@@ -16,14 +16,7 @@
 
 #include "natd/nat.h"
 #include "tests/natd_harness.h"
-
-#define NBUFS	64
-#define BUFSZ	(65536 + 512)
-
-static uint8_t *mem;
-static struct mq_pool pool;
-static struct flow_req fr[4096];
-static unsigned nfr;
+#include "fuzz_natd_common.h"
 
 static void
 f_tx(void *arg, const struct mq_desc *d)
@@ -58,44 +51,21 @@ f_tx(void *arg, const struct mq_desc *d)
 	}
 }
 
-static int
-f_fr(void *arg, const struct flow_req *r)
-{
-	(void)arg;
-	if (nfr == sizeof(fr) / sizeof(fr[0]))
-		return -1;
-	fr[nfr++] = *r;
-	return 0;
-}
-
-static void
-f_dns(void *arg, const struct msg_dns_answer *a)
-{
-	(void)arg;
-	(void)a;
-}
-
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct msg_clients mc;
-	struct nat_config c;
-	struct nat_io io = { NULL, f_tx, f_fr, f_dns, NULL };
+	struct nat_io io = { NULL, f_tx, f_fr, nh_dns_none, NULL };
 	struct nat_engine *e;
 	uint64_t now = 1000000;
 	uint32_t next = 8;
-	size_t off = 0;
+	size_t off = 0, len;
+	const uint8_t *frame;
+	uint8_t ctl;
 
-	if (mem == NULL)
-		mem = nh_pool_new(&pool, NBUFS, BUFSZ);
-	nh_config(&c, 64, 16, 8, 1);
-	c.pending_max = 8;
-	c.hold_max = 16;
-	c.secret = 2;
-	if ((e = nat_new(&c, &pool, &io)) == NULL)
-		abort();
+	e = fuzz_nat_new(&io);
 	nh_netconf(e, now);
 	nh_link(e, 0, 1, 0, nh_mac_up, NULL, now);
 	nh_link(e, 1, 1, NH_IP_C1, nh_mac_c1, nh_mac_v1, now);
@@ -109,41 +79,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	mc.c[0].visible_gw = nh_ip4(10, 137, 0, 254);
 	nat_fakeip_set(e, &mc);
 	nfr = 0;
-	while (off + 3 <= size) {
-		uint8_t ctl = data[off];
-		size_t len = (size_t)data[off + 1] << 8 | data[off + 2];
+	while (nh_fuzz_next(data, size, &off, &ctl, &frame, &len)) {
 		uint16_t port = ctl & 3;
-		unsigned i;
 
-		off += 3;
-		if (len > size - off)
-			len = size - off;
 		if (port != 3 && len > 0) {
 			struct mq_desc d;
-			struct pkt_view v;
 
-			memset(&d, 0, sizeof(d));
-			d.buf = next;
-			next = next + 1 < NBUFS ? next + 1 : 8;
-			d.off = 64;
-			d.len = (uint32_t)len;
-			d.port = port;
-			memcpy(mem + (size_t)d.buf * BUFSZ + 64, data + off, len);
-			if (pkt_parse(&v, mem + (size_t)d.buf * BUFSZ + 64, len) ==
-			    PKT_OK && v.l3 == PKT_L3_IPV4)
-				pkt_ip4_csum_set(&v);
+			nh_fuzz_desc(&d, mem, NBUFS, BUFSZ, &next, port, frame, len);
 			nat_input(e, &d, now);
 		}
-		off += len;
-		for (i = 0; i < nfr; i++) {
-			struct flow_verdict v;
-
-			memset(&v, 0, sizeof(v));
-			v.seq = fr[i].seq;
-			v.action = VERDICT_ACCEPT;
-			nat_verdict(e, &v, now);
-		}
-		nfr = 0;
+		answer_all(e, VERDICT_ACCEPT, now);
 		if (ctl & 0x80) {
 			now += 10000;
 			nat_tick(e, now);

@@ -20,14 +20,7 @@
 
 #include "natd/nat.h"
 #include "tests/natd_harness.h"
-
-#define NBUFS	64
-#define BUFSZ	(65536 + 512)
-
-static uint8_t *mem;
-static struct mq_pool pool;
-static struct flow_req fr[4096];
-static unsigned nfr;
+#include "fuzz_natd_common.h"
 
 static void
 f_tx(void *arg, const struct mq_desc *d)
@@ -41,23 +34,6 @@ f_tx(void *arg, const struct mq_desc *d)
 	if (d->port != MQ_PORT_DROP &&
 	    pkt_parse(&v, mq_buf(&pool, d->buf) + d->off, d->len) != PKT_OK)
 		abort();
-}
-
-static int
-f_fr(void *arg, const struct flow_req *r)
-{
-	(void)arg;
-	if (nfr == sizeof(fr) / sizeof(fr[0]))
-		return -1;
-	fr[nfr++] = *r;
-	return 0;
-}
-
-static void
-f_dns(void *arg, const struct msg_dns_answer *a)
-{
-	(void)arg;
-	(void)a;
 }
 
 /* The seeds' frames are addressed to these MACs, and no client's MAC is
@@ -96,22 +72,16 @@ int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct nat_config c;
-	struct nat_io io = { NULL, f_tx, f_fr, f_dns, NULL };
+	struct nat_io io = { NULL, f_tx, f_fr, nh_dns_none, NULL };
 	struct nat_engine *e;
 	uint64_t now = 1000000;
 	uint32_t next = 8;
-	size_t off = 0;
+	size_t off = 0, len;
+	const uint8_t *frame;
+	uint8_t ctl;
 	int fwd_on = 1;
 
-	if (mem == NULL)
-		mem = nh_pool_new(&pool, NBUFS, BUFSZ);
-	nh_config(&c, 64, 16, 8, 1);
-	c.pending_max = 8;
-	c.hold_max = 16;
-	c.secret = 2;
-	if ((e = nat_new(&c, &pool, &io)) == NULL)
-		abort();
+	e = fuzz_nat_new(&io);
 	nh_netconf6(e, now);
 	nh_link(e, 0, 1, 0, MAC_UP, NULL, 1000);
 	nh_link6(e, 1, 1, NH_IP_C1, nh_ip6_c1, MAC_C1, NULL, 1000);
@@ -120,25 +90,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	nat_start(e, 0, now);
 	nh_gift(e, now);
 	nfr = 0;
-	while (off + 3 <= size) {
-		uint8_t ctl = data[off];
-		size_t len = (size_t)data[off + 1] << 8 | data[off + 2];
+	while (nh_fuzz_next(data, size, &off, &ctl, &frame, &len)) {
 		uint16_t port = ctl & 3;
-		unsigned i;
 
-		off += 3;
-		if (len > size - off)
-			len = size - off;
 		if (port != 3 && len > 0) {
 			struct mq_desc d;
 			struct pkt_view v;
 
-			memset(&d, 0, sizeof(d));
-			d.buf = next;
-			next = next + 1 < NBUFS ? next + 1 : 8;
-			d.off = 64;
-			d.len = (uint32_t)len;
-			d.port = port;
+			nh_fuzz_desc(&d, mem, NBUFS, BUFSZ, &next, port, frame, len);
 			if (ctl & 4) {
 				d.flags = MQ_F_NEEDS_CSUM;
 				d.csum_start = 34;
@@ -148,30 +107,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				d.gso_type = MQ_GSO_TCPV4;
 				d.gso_size = 1448;
 			}
-			memcpy(mem + (size_t)d.buf * BUFSZ + 64, data + off, len);
-			/* Let mutated headers past the IPv4 checksum check
-			 * (a unit test covers that check itself). */
-			if (pkt_parse(&v, mem + (size_t)d.buf * BUFSZ + 64, len) ==
-			    PKT_OK && v.l3 == PKT_L3_IPV4)
-				pkt_ip4_csum_set(&v);
-			else if (pkt_parse(&v, mem + (size_t)d.buf * BUFSZ + 64,
+			/* and past the ICMPv6 checksum check */
+			if (pkt_parse(&v, mem + (size_t)d.buf * BUFSZ + 64,
 			    len) == PKT_OK && v.l3 == PKT_L3_IPV6 &&
 			    v.proto == IPPROTO_ICMPV6_ && !v.is_frag)
 				pkt_l4_csum_set(&v);
 			nat_input(e, &d, now);
 		}
-		off += len;
-		if (ctl & 0x30) {
-			for (i = 0; i < nfr; i++) {
-				struct flow_verdict v;
-
-				memset(&v, 0, sizeof(v));
-				v.seq = fr[i].seq;
-				v.action = (ctl >> 4) & 3;
-				nat_verdict(e, &v, now);
-			}
-			nfr = 0;
-		}
+		if (ctl & 0x30)
+			answer_all(e, (ctl >> 4) & 3, now);
 		if (ctl & 0x40) {
 			fwd_on = !fwd_on;
 			fwd_table(e, fwd_on, now);

@@ -14,17 +14,7 @@ run_sup() {
 	SUP=$!
 }
 
-cat >"$T/db.json" <<'EOF'
-{
- "/name": "sys-moat",
- "/qubes-ip": "10.137.0.5", "/qubes-netmask": "255.255.255.255",
- "/qubes-gateway": "10.137.0.8",
- "/qubes-primary-dns": "10.139.1.1", "/qubes-secondary-dns": "10.139.1.2",
- "/qubes-netvm-gateway": "10.137.0.5", "/qubes-netvm-netmask": "255.255.255.255",
- "/qubes-netvm-network": "10.137.0.5",
- "/qubes-netvm-primary-dns": "10.139.1.1", "/qubes-netvm-secondary-dns": "10.139.1.2",
- "/qubes-debug-mode": "0",
- "/connected-ips": "10.137.0.12",
+qdb_json >"$T/db.json" <<'EOF'
  "/mapped-ip/10.137.0.12/visible-ip": "10.137.0.12",
  "/mapped-ip/10.137.0.12/visible-gateway": "10.137.0.5",
  "/qubes-ip6": "fd09:24ef:4179::a89:5", "/qubes-gateway6": "fd09:24ef:4179::a89:8",
@@ -39,7 +29,6 @@ cat >"$T/db.json" <<'EOF'
  "/qubes-firewall/fd09:24ef:4179::a89:c": "",
  "/qubes-firewall/fd09:24ef:4179::a89:c/policy": "drop",
  "/qubes-firewall/fd09:24ef:4179::a89:c/0001": "action=accept dst6=2001:db8::/32"
-}
 EOF
 
 run_sup --qubesdb "$T/db.json"

@@ -36,3 +36,32 @@ waitn() { # pattern count seconds: wait until pattern occurs count times
 	done
 	return 1
 }
+# The QubesDB every agentd script starts from, as JSON: sys-moat at
+# 10.137.0.5 with one client, 10.137.0.12; then the keys on stdin (the
+# client's firewall and more; the last line without a comma).
+qdb_json() {
+	cat <<'EOF'
+{
+ "/name": "sys-moat",
+ "/qubes-ip": "10.137.0.5", "/qubes-netmask": "255.255.255.255",
+ "/qubes-gateway": "10.137.0.8",
+ "/qubes-primary-dns": "10.139.1.1", "/qubes-secondary-dns": "10.139.1.2",
+ "/qubes-netvm-gateway": "10.137.0.5", "/qubes-netvm-netmask": "255.255.255.255",
+ "/qubes-netvm-network": "10.137.0.5",
+ "/qubes-netvm-primary-dns": "10.139.1.1", "/qubes-netvm-secondary-dns": "10.139.1.2",
+ "/qubes-debug-mode": "0",
+ "/connected-ips": "10.137.0.12",
+EOF
+	cat
+	echo "}"
+}
+# On exit: stop the processes whose pids the variables named in KILL_VARS
+# hold (empty: not started), then remove $T.
+agentd_cleanup() {
+	local v
+	for v in ${KILL_VARS-}; do
+		[[ -n ${!v-} ]] && kill "${!v}" 2>/dev/null
+	done
+	wait 2>/dev/null
+	rm -rf "$T"
+}

@@ -7,14 +7,8 @@
 set -u
 T=$(mktemp -d /tmp/agm.XXXXXX)
 chmod 755 "$T"
-D0PID= MPID=
-cleanup() {
-	[[ -n $MPID ]] && kill "$MPID" 2>/dev/null
-	[[ -n $D0PID ]] && kill "$D0PID" 2>/dev/null
-	wait 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
+D0PID= MPID= KILL_VARS="MPID D0PID"
+trap agentd_cleanup EXIT	# agentd_lib.sh
 NOK_LOGS=(moat.out dom0.err out err2)
 . "$(dirname "$0")/agentd_lib.sh"
 MOAT=$B/moat/moat
@@ -22,21 +16,10 @@ A=(--vchan-dir "$T" --domid 5)
 call() { "$DOM0" call "${A[@]}" "$@"; }
 retry() { local i; for ((i = 0; i < 50; i++)); do "$@" && return 0; sleep 0.1; done; return 1; }
 
-cat >"$T/db.json" <<'EOF'
-{
- "/name": "sys-moat",
- "/qubes-ip": "10.137.0.5", "/qubes-netmask": "255.255.255.255",
- "/qubes-gateway": "10.137.0.8",
- "/qubes-primary-dns": "10.139.1.1", "/qubes-secondary-dns": "10.139.1.2",
- "/qubes-netvm-gateway": "10.137.0.5", "/qubes-netvm-netmask": "255.255.255.255",
- "/qubes-netvm-network": "10.137.0.5",
- "/qubes-netvm-primary-dns": "10.139.1.1", "/qubes-netvm-secondary-dns": "10.139.1.2",
- "/qubes-debug-mode": "0",
- "/connected-ips": "10.137.0.12",
+qdb_json >"$T/db.json" <<'EOF'
  "/qubes-firewall/10.137.0.12": "",
  "/qubes-firewall/10.137.0.12/policy": "drop",
  "/qubes-firewall/10.137.0.12/0000": "action=accept proto=tcp dstports=443-443"
-}
 EOF
 "$DOM0" serve "${A[@]}" --qubesdb "$T/db.json" 2>"$T/dom0.err" &
 D0PID=$!

@@ -7,14 +7,8 @@
 set -u
 T=$(mktemp -d /tmp/agv.XXXXXX)
 chmod 755 "$T"	# agentd's root once sandboxed: it searches it as its own uid
-D0PID= SUP=
-cleanup() {
-	[[ -n $SUP ]] && kill "$SUP" 2>/dev/null
-	[[ -n $D0PID ]] && kill "$D0PID" 2>/dev/null
-	wait 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
+D0PID= SUP= KILL_VARS="SUP D0PID"
+trap agentd_cleanup EXIT	# agentd_lib.sh
 NOK_LOGS=(ev err dom0.err out)
 . "$(dirname "$0")/agentd_lib.sh"
 A=(--vchan-dir "$T" --domid 5)
@@ -25,24 +19,14 @@ dom0_start() {
 	D0PID=$!
 }
 
-cat >"$T/db.json" <<'EOF'
-{
- "/name": "sys-moat", "/qubes-vm-type": "ProxyVM",
- "/qubes-ip": "10.137.0.5", "/qubes-netmask": "255.255.255.255",
- "/qubes-gateway": "10.137.0.8",
- "/qubes-primary-dns": "10.139.1.1", "/qubes-secondary-dns": "10.139.1.2",
- "/qubes-netvm-gateway": "10.137.0.5", "/qubes-netvm-netmask": "255.255.255.255",
- "/qubes-netvm-network": "10.137.0.5",
- "/qubes-netvm-primary-dns": "10.139.1.1", "/qubes-netvm-secondary-dns": "10.139.1.2",
- "/qubes-debug-mode": "0",
- "/connected-ips": "10.137.0.12",
+qdb_json >"$T/db.json" <<'EOF'
+ "/qubes-vm-type": "ProxyVM",
  "/mapped-ip/10.137.0.12/visible-ip": "10.137.0.12",
  "/mapped-ip/10.137.0.12/visible-gateway": "10.137.0.5",
  "/qubes-firewall/10.137.0.12": "",
  "/qubes-firewall/10.137.0.12/policy": "drop",
  "/qubes-firewall/10.137.0.12/0000": "action=accept proto=tcp dstports=443-443",
  "/qubes-firewall/10.137.0.12/0002": "action=accept specialtarget=dns"
-}
 EOF
 
 dom0_start "$T/db.json"

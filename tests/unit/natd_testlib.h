@@ -15,6 +15,7 @@
 #include "pkt.h"
 #include "ring.h"
 #include "tests/natd_harness.h"
+#include "tests/testutil.h"
 
 #define TL_MAXOUT	2048
 
@@ -159,6 +160,39 @@ tl_free(struct tl *t)
 	free(t);
 }
 
+/*
+ * natd restarting (its flow table outlives it, as the memfd does): a tl
+ * whose 1024 flows live in *mem (len bytes; free it after tl_free), and
+ * tl_restart: natd dies, its successor finds the table in mem and gets the
+ * configuration and the three links again; the caller sends MSG_START.
+ * 0, or -1 when the successor could not be made or refused the table.
+ */
+static inline struct tl *
+tl_new_restartable(uint8_t **mem, size_t *len)
+{
+	*len = natd_flowtab_bytes(1024);
+	*mem = calloc(1, *len);
+	return tl_new_cfg(NULL, 512, 4096, *mem, *len, 0, 1);
+}
+
+static inline int
+tl_restart(struct tl *t, uint8_t *mem, size_t len)
+{
+	struct nat_config c;
+	struct nat_io io = { t, tl_tx, tl_fr, tl_dns, NULL };
+
+	nat_free(t->e);
+	nh_config(&c, 1024, 256, 16, 999);
+	if ((t->e = nat_new(&c, &t->pool, &io)) == NULL ||
+	    nat_set_flowtab(t->e, mem, len) != 0)
+		return -1;
+	tl_netconf(t);
+	tl_link(t, 0, 1, 0, MAC_UP, NULL);
+	tl_link(t, 1, 1, IP_C1, MAC_C1, MAC_V1);
+	tl_link(t, 2, 1, IP_C2, MAC_C2, MAC_V2);
+	return 0;
+}
+
 /* Send a frame into the engine on port. Returns the buffer index used. */
 static inline uint32_t
 tl_in_desc(struct tl *t, uint16_t port, const uint8_t *f, size_t len,
@@ -240,6 +274,13 @@ tl_drops(struct tl *t, uint16_t port, enum nat_reason r)
 	return t->e->link[port].c.drops[r];
 }
 
+/* Nothing went out, and port counted n drops for reason r in all: a macro,
+ * so that a failure stops the test as T_EQ_INT does. */
+#define TL_DROPPED(t, port, r, n) do { \
+	T_EQ_INT(tl_nsent(t), 0); \
+	T_EQ_INT(tl_drops(t, port, r), n); \
+} while (0)
+
 /* ---- frame builders (checksums computed) ---- */
 
 static inline size_t
@@ -248,20 +289,11 @@ mk_ip(uint8_t *f, const uint8_t *smac, const uint8_t *dmac, uint32_t src,
     size_t l4len)
 {
 	struct eth_hdr *eh = (struct eth_hdr *)f;
-	struct ipv4_hdr *ip = (struct ipv4_hdr *)(f + 14);
 
 	memcpy(eh->dst, dmac, 6);
 	memcpy(eh->src, smac, 6);
 	eh->type_be = htons(ETHERTYPE_IPV4);
-	memset(ip, 0, 20);
-	ip->ver_ihl = 0x45;
-	ip->tot_len_be = htons((uint16_t)(20 + l4len));
-	ip->id_be = htons(id);
-	ip->frag_be = htons(frag);
-	ip->ttl = ttl;
-	ip->proto = proto;
-	ip->saddr_be = src;
-	ip->daddr_be = dst;
+	nh_ip4_hdr(f + 14, src, dst, proto, ttl, id, frag, 0, l4len);
 	return 34 + l4len;
 }
 
@@ -315,6 +347,28 @@ mk_tcp(uint8_t *f, const uint8_t *smac, const uint8_t *dmac, uint32_t src,
 	for (i = 0; i < paylen; i++)
 		f[54 + i] = (uint8_t)(i * 13 + 1);
 	fix_csums(f, n);
+	return n;
+}
+
+/* The 60000-byte TSO super-frame client 1 sends on its flow 40000 ->
+ * IP_REMOTE:5201 (ACK, seq 2), with only the pseudo-header's checksum in
+ * it, and the descriptor netback gives it: a partial checksum, TCPv4
+ * segments of 1448. Returns its length. */
+static inline size_t
+mk_tso(uint8_t *f, struct mq_desc *d)
+{
+	struct tcp_hdr *th = (struct tcp_hdr *)(f + 34);
+	size_t n = mk_tcp(f, MAC_V1, MAC_C1, IP_C1, IP_REMOTE, 40000, 5201,
+	    TCP_ACK, 2, 1, 60000);
+
+	th->csum = (uint16_t)~csum_fold(csum_pseudo4(IP_C1, IP_REMOTE,
+	    IPPROTO_TCP_, (uint32_t)(n - 34)));
+	memset(d, 0, sizeof(*d));
+	d->flags = MQ_F_NEEDS_CSUM;
+	d->csum_start = 34;
+	d->csum_offset = 16;
+	d->gso_type = MQ_GSO_TCPV4;
+	d->gso_size = 1448;
 	return n;
 }
 
@@ -410,12 +464,7 @@ mk6(uint8_t *f, const uint8_t *smac, const uint8_t *dmac, const uint8_t *src,
 	struct pkt_view v;
 	size_t l4 = proto == IPPROTO_TCP_ ? 20 : 8, n = 54 + l4 + paylen, i;
 
-	memset(f, 0, n);
-	memcpy(f, dmac, 6);
-	memcpy(f + 6, smac, 6);
-	f[12] = 0x86;
-	f[13] = 0xdd;
-	f[14] = 0x60;
+	tu_eth_ip6(f, n, dmac, smac);
 	f[18] = (uint8_t)((l4 + paylen) >> 8);
 	f[19] = (uint8_t)(l4 + paylen);
 	f[20] = proto;
@@ -470,12 +519,7 @@ mk_err6(uint8_t *f, const uint8_t *src, const uint8_t *dst, uint8_t type,
 	struct pkt_view v;
 	size_t n = 54 + 8 + qlen;
 
-	memset(f, 0, 62);
-	memcpy(f, MAC_UP, 6);
-	memcpy(f + 6, MAC_GW, 6);
-	f[12] = 0x86;
-	f[13] = 0xdd;
-	f[14] = 0x60;
+	tu_eth_ip6(f, 62, MAC_UP, MAC_GW);
 	f[18] = (uint8_t)((8 + qlen) >> 8);
 	f[19] = (uint8_t)(8 + qlen);
 	f[20] = IPPROTO_ICMPV6_;

@@ -3,81 +3,37 @@
  * strictly parsed; a bad one stops moat with a message naming it, before
  * any daemon starts.
  */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-#include <sys/wait.h>
-
-#include "t.h"
+#include "run_testlib.h"
 #include "util.h"
 
 static char moat[4096];
 static char out[4096];
 
-/* Run moat with args (NULL-terminated); exit status, stderr in out. */
-static int
-run(const char *const *args)
-{
-	const char *argv[16];
-	int p[2], st, i;
-	ssize_t n;
-	size_t len = 0;
-	pid_t pid;
-
-	argv[0] = moat;
-	for (i = 0; args[i] != NULL && i < 14; i++)
-		argv[i + 1] = args[i];
-	argv[i + 1] = NULL;
-	if (pipe(p) < 0)
-		return -1;
-	if ((pid = fork()) == 0) {
-		dup2(p[1], 2);
-		dup2(p[1], 1);
-		execv(moat, (char *const *)argv);
-		_exit(127);
-	}
-	close(p[1]);
-	while ((n = read(p[0], out + len, sizeof(out) - 1 - len)) > 0)
-		len += (size_t)n;
-	out[len] = '\0';
-	close(p[0]);
-	waitpid(pid, &st, 0);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-#define SAYS(status, what, ...) do { \
-	const char *const a[] = { __VA_ARGS__, NULL }; \
-	T_EQ_INT(run(a), status); \
-	if (strstr(out, what) == NULL) { \
-		printf("# output: %s\n", out); \
-		T_ASSERT(strstr(out, what) != NULL); \
-	} \
-} while (0)
+#define SAYS(status, what, ...)	RUN_SAYS(moat, 0, out, status, what, __VA_ARGS__)
+/* Refused with status 2: the devnet options around the --client ones. */
+#define DEVNET_SAYS(what, ...)	SAYS(2, what, "--backend", "devnet", "--uplink", "eth0", __VA_ARGS__)
 
 static void
 test_client_refused(void)
 {
-	SAYS(2, "--client eth1=10.137.0.5,fe80::1: the IPv6 address is not a global",
-	    "--backend", "devnet", "--uplink", "eth0", "--client", "eth1=10.137.0.5,fe80::1");
-	SAYS(2, "--client eth1=10.137.0.5,ff02::1: the IPv6",
-	    "--backend", "devnet", "--uplink", "eth0", "--client", "eth1=10.137.0.5,ff02::1");
-	SAYS(2, "--client eth1=10.137.0.5,10.137.0.6: the IPv6",
-	    "--backend", "devnet", "--uplink", "eth0", "--client", "eth1=10.137.0.5,10.137.0.6");
-	SAYS(2, "--client eth1=10.137.0.5,: the IPv6",
-	    "--backend", "devnet", "--uplink", "eth0", "--client", "eth1=10.137.0.5,");
-	SAYS(2, "--client eth1=10.137.0.5,fd09::5,fd09::6: the IPv6",
-	    "--backend", "devnet", "--uplink", "eth0", "--client", "eth1=10.137.0.5,fd09::5,fd09::6");
-	SAYS(2, "--client eth1=fd09::5: the IPv4 address is not a dotted quad",
-	    "--backend", "devnet", "--uplink", "eth0", "--client", "eth1=fd09::5");
-	SAYS(2, "--client eth1=,fd09::5: the IPv4 address",
-	    "--backend", "devnet", "--uplink", "eth0", "--client", "eth1=,fd09::5");
-	SAYS(2, "--client eth1=10.137.0.5.10.137.0.5.1,fd09::5: the IPv4 address",
-	    "--backend", "devnet", "--uplink", "eth0", "--client",
-	    "eth1=10.137.0.5.10.137.0.5.1,fd09::5");
+	DEVNET_SAYS("--client eth1=10.137.0.5,fe80::1: the IPv6 address is not a global",
+	    "--client", "eth1=10.137.0.5,fe80::1");
+	DEVNET_SAYS("--client eth1=10.137.0.5,ff02::1: the IPv6",
+	    "--client", "eth1=10.137.0.5,ff02::1");
+	DEVNET_SAYS("--client eth1=10.137.0.5,10.137.0.6: the IPv6",
+	    "--client", "eth1=10.137.0.5,10.137.0.6");
+	DEVNET_SAYS("--client eth1=10.137.0.5,: the IPv6",
+	    "--client", "eth1=10.137.0.5,");
+	DEVNET_SAYS("--client eth1=10.137.0.5,fd09::5,fd09::6: the IPv6",
+	    "--client", "eth1=10.137.0.5,fd09::5,fd09::6");
+	DEVNET_SAYS("--client eth1=fd09::5: the IPv4 address is not a dotted quad",
+	    "--client", "eth1=fd09::5");
+	DEVNET_SAYS("--client eth1=,fd09::5: the IPv4 address",
+	    "--client", "eth1=,fd09::5");
+	DEVNET_SAYS("--client eth1=10.137.0.5.10.137.0.5.1,fd09::5: the IPv4 address",
+	    "--client", "eth1=10.137.0.5.10.137.0.5.1,fd09::5");
 	/* two clients may not share an IPv6 address */
-	SAYS(2, "--client eth2=10.137.0.6,fd09:24ef:4179::a89:5: interface or address given twice",
-	    "--backend", "devnet", "--uplink", "eth0",
+	DEVNET_SAYS("--client eth2=10.137.0.6,fd09:24ef:4179::a89:5: interface or address given twice",
 	    "--client", "eth1=10.137.0.5,fd09:24ef:4179::a89:5",
 	    "--client", "eth2=10.137.0.6,fd09:24ef:4179::a89:5");
 }
@@ -119,14 +75,10 @@ test_ip6_client_parse(void)
 int
 main(void)
 {
-	const char *b = getenv("MOAT_BUILDDIR");
-
 	T_RUN(test_ip6_client_parse);
-	snprintf(moat, sizeof(moat), "%s/moat/moat", b ? b : ".");
-	if (access(moat, X_OK) != 0) {
-		t_skip("moat options", "moat binary not built");
+	if (!built_prog(moat, sizeof(moat), "moat/moat", "moat options",
+	    "moat binary not built"))
 		return t_done();
-	}
 	T_RUN(test_client_refused);
 	T_RUN(test_client_accepted);
 	return t_done();

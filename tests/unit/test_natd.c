@@ -59,20 +59,17 @@ test_arp_client(void)
 	n = pkt_build_arp(F, sizeof(F), ARPOP_REQUEST_, MAC_V1, 0,
 	    MAC_C1, (const uint8_t[6]){ 0 }, IP_C1);
 	tl_in(t, 1, F, n);
-	T_EQ_INT(tl_nsent(t), 0);
-	T_EQ_INT(tl_drops(t, 1, NAT_R_ARP), 1);
+	TL_DROPPED(t, 1, NAT_R_ARP, 1);
 	/* Gratuitous ARP claiming another address: never believed. */
 	n = pkt_build_arp(F, sizeof(F), ARPOP_REPLY_, MAC_V1, IP_GW,
 	    MAC_C1, MAC_C1, IP_GW);
 	tl_in(t, 1, F, n);
-	T_EQ_INT(tl_nsent(t), 0);
-	T_EQ_INT(tl_drops(t, 1, NAT_R_ARP_SPOOF), 1);
+	TL_DROPPED(t, 1, NAT_R_ARP_SPOOF, 1);
 	/* A request pretending to come from someone else. */
 	n = pkt_build_arp(F, sizeof(F), ARPOP_REQUEST_, MAC_V1, IP_C2,
 	    MAC_C1, (const uint8_t[6]){ 0 }, IP_VGW);
 	tl_in(t, 1, F, n);
-	T_EQ_INT(tl_nsent(t), 0);
-	T_EQ_INT(tl_drops(t, 1, NAT_R_ARP_SPOOF), 2);
+	TL_DROPPED(t, 1, NAT_R_ARP_SPOOF, 2);
 	tl_free(t);
 }
 
@@ -141,12 +138,7 @@ test_spoof_and_ipv6(void)
 	tl_in(t, 0, F, n);
 	T_EQ_INT(tl_drops(t, 0, NAT_R_SPOOFED), 1);
 	/* IPv6 from a client. */
-	memset(F, 0, 100);
-	memcpy(F, MAC_C1, 6);
-	memcpy(F + 6, MAC_V1, 6);
-	F[12] = 0x86;
-	F[13] = 0xdd;
-	F[14] = 0x60;
+	tu_eth_ip6(F, 100, MAC_C1, MAC_V1);
 	F[19] = 8;	/* payload 8 */
 	F[20] = 17;
 	F[21] = 64;
@@ -720,8 +712,7 @@ test_verdict_drop_reject(void)
 	n = mk_udp(F, MAC_V1, MAC_C1, IP_C1, IP_REMOTE, 1000, 1001, 4);
 	tl_in(t, 1, F, n);
 	tl_verdict(t, t->fr[0].seq, VERDICT_DROP);
-	T_EQ_INT(tl_nsent(t), 0);
-	T_EQ_INT(tl_drops(t, 1, NAT_R_POLICY_DROP), 1);
+	TL_DROPPED(t, 1, NAT_R_POLICY_DROP, 1);
 	tl_in(t, 1, F, n);
 	T_EQ_INT(t->nfr, 1);
 	T_EQ_INT(tl_drops(t, 1, NAT_R_POLICY_DROP), 2);
@@ -1008,7 +999,6 @@ test_gso_partial(void)
 	struct tl *t;
 	struct mq_desc d;
 	struct pkt_view v;
-	struct tcp_hdr *th;
 	static uint8_t g[65600];
 	size_t n, l4len;
 	uint16_t partial, c16;
@@ -1020,17 +1010,8 @@ test_gso_partial(void)
 	tl_in(t, 1, g, n);
 	tl_verdict(t, t->fr[0].seq, VERDICT_ACCEPT);
 	/* A 60000-byte TSO super-frame with a partial checksum. */
-	n = mk_tcp(g, MAC_V1, MAC_C1, IP_C1, IP_REMOTE, 40000, 5201, TCP_ACK, 2, 1, 60000);
+	n = mk_tso(g, &d);
 	l4len = n - 34;
-	th = (struct tcp_hdr *)(g + 34);
-	th->csum = (uint16_t)~csum_fold(csum_pseudo4(IP_C1, IP_REMOTE, IPPROTO_TCP_,
-	    (uint32_t)l4len));
-	memset(&d, 0, sizeof(d));
-	d.flags = MQ_F_NEEDS_CSUM;
-	d.csum_start = 34;
-	d.csum_offset = 16;
-	d.gso_type = MQ_GSO_TCPV4;
-	d.gso_size = 1448;
 	t->ntx = 0;
 	tl_in_desc(t, 1, g, n, &d);
 	T_EQ_INT(tl_nsent(t), 1);
@@ -1165,17 +1146,16 @@ test_buffer_reserve(void)
 	((struct ipv4_hdr *)(F + 14))->ttl = 1;
 	fix_csums(F, n);
 	tl_in(t, 1, F, n);
-	T_EQ_INT(tl_nsent(t), 0);
-	T_EQ_INT(tl_drops(t, 1, NAT_R_NO_BUFFER), 1);
+	TL_DROPPED(t, 1, NAT_R_NO_BUFFER, 1);
 	tl_free(t);
 }
 
 static void
 test_restart_keeps_flows(void)
 {
-	size_t len = natd_flowtab_bytes(1024);
-	uint8_t *mem = calloc(1, len);
-	struct tl *t = tl_new_cfg(NULL, 512, 4096, mem, len, 0, 1);
+	size_t len;
+	uint8_t *mem;
+	struct tl *t = tl_new_restartable(&mem, &len);
 	struct pkt_view v;
 	uint16_t nsport;
 	size_t n;
@@ -1200,23 +1180,9 @@ test_restart_keeps_flows(void)
 	tl_in(t, 1, F, n);
 	T_EQ_INT(t->e->ft.nused, 3);
 	/* natd dies; its successor finds the memfd. */
-	nat_free(t->e);
-	t->e = NULL;
-	{
-		struct nat_config c;
-		struct nat_io io = { t, tl_tx, tl_fr, tl_dns, NULL };
-
-		nh_config(&c, 1024, 256, 16, 999);
-		t->e = nat_new(&c, &t->pool, &io);
-		T_ASSERT(t->e != NULL);
-		T_ASSERT(nat_set_flowtab(t->e, mem, len) == 0);
-		tl_netconf(t);
-		tl_link(t, 0, 1, 0, MAC_UP, NULL);
-		tl_link(t, 1, 1, IP_C1, MAC_C1, MAC_V1);
-		tl_link(t, 2, 1, IP_C2, MAC_C2, MAC_V2);
-		T_ASSERT(nat_start(t->e, 1, t->now + 2000) == 0);
-		tl_gift(t);
-	}
+	T_ASSERT(tl_restart(t, mem, len) == 0);
+	T_ASSERT(nat_start(t->e, 1, t->now + 2000) == 0);
+	tl_gift(t);
 	T_EQ_INT(t->e->restored, 2);
 	T_EQ_INT(t->e->discarded, 1);
 	T_EQ_INT(ft_check(&t->e->ft), 0);
@@ -1320,8 +1286,7 @@ test_icmp_error_outer_dst(void)
 	n = mk_err_from(F, MAC_V1, MAC_C1, IP_C1, A("203.0.113.66"),
 	    ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, quote, qlen);
 	tl_in(t, 1, F, n);
-	T_EQ_INT(tl_nsent(t), 0);
-	T_EQ_INT(tl_drops(t, 1, NAT_R_ICMP_MISMATCH), 1);
+	TL_DROPPED(t, 1, NAT_R_ICMP_MISMATCH, 1);
 	T_EQ_INT(t->nfr, 1);
 	/* The same error to the host it quotes goes out, translated. */
 	n = mk_err_from(F, MAC_V1, MAC_C1, IP_C1, IP_REMOTE,
@@ -1344,8 +1309,7 @@ test_icmp_error_outer_dst(void)
 	n = mk_err_from(F, MAC_V1, MAC_C1, IP_C1, IP_GW,
 	    ICMP_TIME_EXCEEDED, 0, quote, 48);
 	tl_in(t, 1, F, n);
-	T_EQ_INT(tl_nsent(t), 0);
-	T_EQ_INT(tl_drops(t, 1, NAT_R_ICMP_MISMATCH), 2);
+	TL_DROPPED(t, 1, NAT_R_ICMP_MISMATCH, 2);
 	tl_free(t);
 }
 
@@ -1378,8 +1342,7 @@ test_icmp_error_outer_dst_dns(void)
 	n = mk_err_from(F, MAC_V1, MAC_C1, IP_C1, IP_REMOTE,
 	    ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, quote, 48);
 	tl_in(t, 1, F, n);
-	T_EQ_INT(tl_nsent(t), 0);
-	T_EQ_INT(tl_drops(t, 1, NAT_R_ICMP_MISMATCH), 2);
+	TL_DROPPED(t, 1, NAT_R_ICMP_MISMATCH, 2);
 	n = mk_err_from(F, MAC_V1, MAC_C1, IP_C1, IP_VDNS1,
 	    ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, quote, 48);
 	tl_in(t, 1, F, n);
@@ -1413,8 +1376,7 @@ test_icmp_error_uplink_checks(void)
 	t->ntx = 0;
 	n = mk_icmp_err(F, A("198.51.100.1"), ICMP_TIME_EXCEEDED, 0, 0, quote, 48);
 	tl_in(t, 0, F, n);
-	T_EQ_INT(tl_nsent(t), 0);
-	T_EQ_INT(tl_drops(t, 0, NAT_R_NO_FLOW), 1);
+	TL_DROPPED(t, 0, NAT_R_NO_FLOW, 1);
 	/* The real one, but with TTL 1: not forwarded (it used to leave
 	 * with TTL 0, and TTL 0 with 255). */
 	memcpy(quote, sent, 48);
@@ -1422,15 +1384,13 @@ test_icmp_error_uplink_checks(void)
 	((struct ipv4_hdr *)(F + 14))->ttl = 1;
 	fix_csums(F, n);
 	tl_in(t, 0, F, n);
-	T_EQ_INT(tl_nsent(t), 0);
-	T_EQ_INT(tl_drops(t, 0, NAT_R_TTL), 1);
+	TL_DROPPED(t, 0, NAT_R_TTL, 1);
 	/* A quoted non-first fragment names no ports, hence no flow. */
 	n = mk_icmp_err(F, A("198.51.100.1"), ICMP_TIME_EXCEEDED, 0, 0, quote, 48);
 	((struct ipv4_hdr *)(F + 42))->frag_be = htons(185);
 	fix_csums(F, n);
 	tl_in(t, 0, F, n);
-	T_EQ_INT(tl_nsent(t), 0);
-	T_EQ_INT(tl_drops(t, 0, NAT_R_NO_FLOW), 2);
+	TL_DROPPED(t, 0, NAT_R_NO_FLOW, 2);
 	/* And the well-formed one is delivered. */
 	n = mk_icmp_err(F, A("198.51.100.1"), ICMP_TIME_EXCEEDED, 0, 0, quote, 48);
 	tl_in(t, 0, F, n);
@@ -1462,15 +1422,13 @@ test_icmp_error_bad_checksum(void)
 	    quote, 48);
 	F[34 + 2] ^= 0x40;		/* ICMP checksum */
 	tl_in(t, 0, F, n);
-	T_EQ_INT(tl_nsent(t), 0);
-	T_EQ_INT(tl_drops(t, 0, NAT_R_BAD_CHECKSUM), 1);
+	TL_DROPPED(t, 0, NAT_R_BAD_CHECKSUM, 1);
 	/* A quoted byte changed after summing: same. */
 	n = mk_icmp_err(F, IP_REMOTE, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0,
 	    quote, 48);
 	F[n - 1] ^= 0x01;
 	tl_in(t, 0, F, n);
-	T_EQ_INT(tl_nsent(t), 0);
-	T_EQ_INT(tl_drops(t, 0, NAT_R_BAD_CHECKSUM), 2);
+	TL_DROPPED(t, 0, NAT_R_BAD_CHECKSUM, 2);
 	/* From the client, about the reply it got. */
 	n = mk_udp(F, MAC_GW, MAC_UP, IP_REMOTE, IP_US, 33434, 7000, 20);
 	tl_in(t, 0, F, n);
@@ -1481,8 +1439,7 @@ test_icmp_error_bad_checksum(void)
 	    ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, quote, 48);
 	F[34 + 3] ^= 0x10;
 	tl_in(t, 1, F, n);
-	T_EQ_INT(tl_nsent(t), 0);
-	T_EQ_INT(tl_drops(t, 1, NAT_R_BAD_CHECKSUM), 1);
+	TL_DROPPED(t, 1, NAT_R_BAD_CHECKSUM, 1);
 	/* Echo with a bad checksum: forwarded, still bad. */
 	n = mk_echo(F, MAC_V1, MAC_C1, IP_C1, IP_REMOTE, ICMP_ECHO, 77, 1, 32);
 	F[34 + 2] ^= 0x04;
@@ -1517,8 +1474,7 @@ test_source_route(void)
 	n = add_ip_opts(F, n, ssrr, sizeof(ssrr));
 	tl_in(t, 1, F, n);
 	T_EQ_INT(t->nfr, 0);
-	T_EQ_INT(tl_nsent(t), 0);
-	T_EQ_INT(tl_drops(t, 1, NAT_R_SRCROUTE), 2);
+	TL_DROPPED(t, 1, NAT_R_SRCROUTE, 2);
 	/* A malformed option list hides what follows: refused. */
 	n = mk_udp(F, MAC_V1, MAC_C1, IP_C1, IP_REMOTE, 5002, 9999, 20);
 	n = add_ip_opts(F, n, bad, sizeof(bad));
@@ -1542,8 +1498,7 @@ test_source_route(void)
 	n = mk_udp(F, MAC_GW, MAC_UP, IP_REMOTE, IP_US, 9999, 5003, 20);
 	n = add_ip_opts(F, n, ssrr, sizeof(ssrr));
 	tl_in(t, 0, F, n);
-	T_EQ_INT(tl_nsent(t), 0);
-	T_EQ_INT(tl_drops(t, 0, NAT_R_SRCROUTE), 1);
+	TL_DROPPED(t, 0, NAT_R_SRCROUTE, 1);
 	/* An error quoting a source-routed packet is about nothing natd
 	 * sent. */
 	memcpy(quote + 20, lsrr, 8);
@@ -1552,8 +1507,7 @@ test_source_route(void)
 	((struct ipv4_hdr *)quote)->csum = ip_checksum(quote, 28);
 	n = mk_icmp_err(F, A("198.51.100.1"), ICMP_TIME_EXCEEDED, 0, 0, quote, 56);
 	tl_in(t, 0, F, n);
-	T_EQ_INT(tl_nsent(t), 0);
-	T_EQ_INT(tl_drops(t, 0, NAT_R_SRCROUTE), 2);
+	TL_DROPPED(t, 0, NAT_R_SRCROUTE, 2);
 	/* The plain reply still arrives. */
 	n = mk_udp(F, MAC_GW, MAC_UP, IP_REMOTE, IP_US, 9999, 5003, 20);
 	tl_in(t, 0, F, n);
@@ -1641,8 +1595,7 @@ test_fragment_shares(void)
 	mk_dgram(dg, sizeof(dg), IP_C2, IP_REMOTE, 6666, 8888);
 	n = mk_frag(g, MAC_V2, MAC_C2, IP_C2, IP_REMOTE, 0x2223, dg, 1480, 1480, 0);
 	tl_in(t, 2, g, n);
-	T_EQ_INT(tl_nsent(t), 0);
-	T_EQ_INT(tl_drops(t, 2, NAT_R_FRAG), 0);
+	TL_DROPPED(t, 2, NAT_R_FRAG, 0);
 	n = mk_frag(g, MAC_V2, MAC_C2, IP_C2, IP_REMOTE, 0x2223, dg, 0, 1480, 1);
 	tl_in(t, 2, g, n);
 	T_EQ_INT(tl_nsent(t), 2);

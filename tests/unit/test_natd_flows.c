@@ -330,11 +330,9 @@ test_escaping(void)
 static void
 test_restart(void)
 {
-	size_t len = natd_flowtab_bytes(1024);
-	uint8_t *mem = calloc(1, len);
-	struct tl *t = tl_new_cfg(NULL, 512, 4096, mem, len, 0, 1);
-	struct nat_config c;
-	struct nat_io io = { t, tl_tx, tl_fr, tl_dns, NULL };
+	size_t len;
+	uint8_t *mem;
+	struct tl *t = tl_new_restartable(&mem, &len);
 	json_t *root, *f;
 	uint32_t i, bad = FT_NIL;
 
@@ -346,15 +344,7 @@ test_restart(void)
 			bad = i;
 	T_ASSERT(bad != FT_NIL);
 	t->e->ft.cnt[bad].start = t->e->ft.ent[bad].last + 1;
-	nat_free(t->e);
-	nh_config(&c, 1024, 256, 16, 999);
-	t->e = nat_new(&c, &t->pool, &io);
-	T_ASSERT(t->e != NULL);
-	T_ASSERT(nat_set_flowtab(t->e, mem, len) == 0);
-	tl_netconf(t);
-	tl_link(t, 0, 1, 0, MAC_UP, NULL);
-	tl_link(t, 1, 1, IP_C1, MAC_C1, MAC_V1);
-	tl_link(t, 2, 1, IP_C2, MAC_C2, MAC_V2);
+	T_ASSERT(tl_restart(t, mem, len) == 0);
 	t->now += 3000;
 	T_ASSERT(nat_start(t->e, 1, t->now) == 0);
 	T_EQ_INT(t->e->restored, 1);

@@ -14,18 +14,30 @@
 static uint8_t *mem;
 static size_t len;
 
-static uint32_t
-add(struct flowtab *t, uint16_t cport, uint32_t csrc, uint16_t sport)
+/* A new active UDP NAT entry, its index in *ip; NULL when the table is
+ * full (*ip is FT_NIL). */
+static struct ft_entry *
+new_udp(struct flowtab *t, uint32_t *ip)
 {
-	uint32_t i = ft_alloc(t);
 	struct ft_entry *e;
 
-	if (i == FT_NIL)
-		return i;
-	e = ft_ent(t, i);
+	if ((*ip = ft_alloc(t)) == FT_NIL)
+		return NULL;
+	e = ft_ent(t, *ip);
 	e->state = FT_ACTIVE;
 	e->proto = 17;
 	e->kind = FT_K_NAT;
+	return e;
+}
+
+static uint32_t
+add(struct flowtab *t, uint16_t cport, uint32_t csrc, uint16_t sport)
+{
+	uint32_t i;
+	struct ft_entry *e = new_udp(t, &i);
+
+	if (e == NULL)
+		return FT_NIL;
 	e->cport = cport;
 	e->csrc = csrc;
 	e->odst = e->rdst = 0x01020304;
@@ -206,15 +218,11 @@ static uint32_t
 add6(struct flowtab *t, const uint8_t src[16], const uint8_t dst[16],
     const uint8_t us[16], uint16_t sport)
 {
-	uint32_t i = ft_alloc(t);
-	struct ft_entry *e;
+	uint32_t i;
+	struct ft_entry *e = new_udp(t, &i);
 
-	if (i == FT_NIL)
-		return i;
-	e = ft_ent(t, i);
-	e->state = FT_ACTIVE;
-	e->proto = 17;
-	e->kind = FT_K_NAT;
+	if (e == NULL)
+		return FT_NIL;
 	e->flags = FT_F_V6;
 	e->cport = 1;
 	memcpy(t->a6[i].src, src, 16);

@@ -61,8 +61,7 @@ test_fwd_tcp(void)
 	/* Without a forward, a SYN to moat's address is dropped. */
 	n = mk_tcp(F, MAC_GW, MAC_UP, IP_R, IP_US, 5555, 8080, TCP_SYN, 100, 0, 0);
 	tl_in(t, 0, F, n);
-	T_EQ_INT(tl_nsent(t), 0);
-	T_EQ_INT(tl_drops(t, 0, NAT_R_NO_FLOW), 1);
+	TL_DROPPED(t, 0, NAT_R_NO_FLOW, 1);
 
 	set_forwards(t, fwds(), 2);
 	t->ntx = 0;
@@ -122,8 +121,7 @@ test_fwd_tcp(void)
 	tl_in(t, 0, F, n);
 	n = mk_tcp(F, MAC_GW, MAC_UP, A("127.0.0.1"), IP_US, 5556, 8080, TCP_SYN, 1, 0, 0);
 	tl_in(t, 0, F, n);
-	T_EQ_INT(tl_nsent(t), 0);
-	T_EQ_INT(tl_drops(t, 0, NAT_R_MARTIAN), 2);
+	TL_DROPPED(t, 0, NAT_R_MARTIAN, 2);
 	/* UDP to the TCP forward's port: dropped. */
 	n = mk_udp(F, MAC_GW, MAC_UP, IP_R, IP_US, 5556, 8080, 10);
 	tl_in(t, 0, F, n);
@@ -159,8 +157,7 @@ test_fwd_client_only_reverse(void)
 	/* the other client, spoofing client 1's reply: dropped */
 	n = mk_tcp(F, MAC_V2, MAC_C2, IP_C1, IP_R, 80, 5555, TCP_SYN | TCP_ACK, 900, 101, 0);
 	tl_in(t, 2, F, n);
-	T_EQ_INT(tl_nsent(t), 0);
-	T_EQ_INT(tl_drops(t, 2, NAT_R_SPOOFED), 1);
+	TL_DROPPED(t, 2, NAT_R_SPOOFED, 1);
 	tl_free(t);
 }
 
@@ -175,8 +172,7 @@ test_fwd_udp_from4_and_range(void)
 	/* a source outside from4: dropped */
 	n = mk_udp(F, MAC_GW, MAC_UP, IP_R, IP_US, 4000, 8103, 20);
 	tl_in(t, 0, F, n);
-	T_EQ_INT(tl_nsent(t), 0);
-	T_EQ_INT(tl_drops(t, 0, NAT_R_NO_FLOW), 1);
+	TL_DROPPED(t, 0, NAT_R_NO_FLOW, 1);
 	/* inside: port 8103 of the range goes to 7003 */
 	t->ntx = 0;
 	n = mk_udp(F, MAC_GW, MAC_UP, IP_R2, IP_US, 4000, 8103, 20);
@@ -203,8 +199,7 @@ test_fwd_udp_from4_and_range(void)
 	tl_link(t, 2, 0, IP_C2, MAC_C2, MAC_V2);
 	n = mk_udp(F, MAC_GW, MAC_UP, IP_R2, IP_US, 4001, 8100, 20);
 	tl_in(t, 0, F, n);
-	T_EQ_INT(tl_nsent(t), 0);
-	T_EQ_INT(tl_drops(t, 0, NAT_R_LINK_DOWN), 1);
+	TL_DROPPED(t, 0, NAT_R_LINK_DOWN, 1);
 	tl_free(t);
 }
 
@@ -352,11 +347,9 @@ test_fwd_icmp_errors(void)
 static void
 test_fwd_restart(void)
 {
-	size_t len = natd_flowtab_bytes(1024);
-	uint8_t *mem = calloc(1, len);
-	struct tl *t = tl_new_cfg(NULL, 512, 4096, mem, len, 0, 1);
-	struct nat_config c;
-	struct nat_io io = { t, tl_tx, tl_fr, tl_dns, NULL };
+	size_t len;
+	uint8_t *mem;
+	struct tl *t = tl_new_restartable(&mem, &len);
 	size_t n;
 	int round;
 
@@ -367,15 +360,7 @@ test_fwd_restart(void)
 	tl_in(t, 0, F, n);
 	T_EQ_INT(t->e->ft.nused, 2);
 	for (round = 0; round < 2; round++) {
-		nat_free(t->e);
-		nh_config(&c, 1024, 256, 16, 999);
-		t->e = nat_new(&c, &t->pool, &io);
-		T_ASSERT(t->e != NULL);
-		T_ASSERT(nat_set_flowtab(t->e, mem, len) == 0);
-		tl_netconf(t);
-		tl_link(t, 0, 1, 0, MAC_UP, NULL);
-		tl_link(t, 1, 1, IP_C1, MAC_C1, MAC_V1);
-		tl_link(t, 2, 1, IP_C2, MAC_C2, MAC_V2);
+		T_ASSERT(tl_restart(t, mem, len) == 0);
 		/* the supervisor replays the table before MSG_START; the
 		 * second time it has only the UDP forward left */
 		set_forwards(t, round == 0 ? fwds() : fwds() + 1,
@@ -608,8 +593,7 @@ test_fwd_not_from_moat_addrs(void)
 		    TCP_SYN, 1, 0, 0);
 		tl_in(t, 0, F, n);
 	}
-	T_EQ_INT(tl_nsent(t), 0);
-	T_EQ_INT(tl_drops(t, 0, NAT_R_MARTIAN), 3);
+	TL_DROPPED(t, 0, NAT_R_MARTIAN, 3);
 	/* Nor from the addresses net.fake-ip shows the forward's client:
 	 * its visible gateway (and address), which it takes for moat's. */
 	{
@@ -626,8 +610,7 @@ test_fwd_not_from_moat_addrs(void)
 		n = mk_tcp(F, MAC_GW, MAC_UP, A("10.137.0.55"), IP_US, 53,
 		    8080, TCP_SYN, 1, 0, 0);
 		tl_in(t, 0, F, n);
-		T_EQ_INT(tl_nsent(t), 0);
-		T_EQ_INT(tl_drops(t, 0, NAT_R_MARTIAN), 5);
+		TL_DROPPED(t, 0, NAT_R_MARTIAN, 5);
 	}
 	/* The same from a host out there is forwarded. */
 	n = mk_tcp(F, MAC_GW, MAC_UP, IP_R, IP_US, 53, 8080, TCP_SYN, 1, 0, 0);
@@ -702,8 +685,7 @@ test_fwd6_tcp(void)
 	n = mk6(f, MAC_GW, MAC_UP, R6, nh_ip6_us, IPPROTO_TCP_, 64, 5555, 8080,
 	    TCP_SYN, 0);
 	tl_in(t, 0, f, n);
-	T_EQ_INT(tl_nsent(t), 0);
-	T_EQ_INT(tl_drops(t, 0, NAT_R_NO_FLOW), 1);
+	TL_DROPPED(t, 0, NAT_R_NO_FLOW, 1);
 
 	nat_forwards(t->e, fwds6(), t->now);
 	tl_in(t, 0, f, n);
@@ -776,14 +758,12 @@ test_fwd6_udp_from6(void)
 	/* IPv4 to the IPv6-only forward: dropped */
 	n = mk_udp(f, MAC_GW, MAC_UP, IP_R2, IP_US, 4000, 8103, 20);
 	tl_in(t, 0, f, n);
-	T_EQ_INT(tl_nsent(t), 0);
-	T_EQ_INT(tl_drops(t, 0, NAT_R_NO_FLOW), 1);
+	TL_DROPPED(t, 0, NAT_R_NO_FLOW, 1);
 	/* a source outside from6: dropped */
 	n = mk6(f, MAC_GW, MAC_UP, R6, nh_ip6_us, IPPROTO_UDP_, 64, 4000, 8103,
 	    0, 20);
 	tl_in(t, 0, f, n);
-	T_EQ_INT(tl_nsent(t), 0);
-	T_EQ_INT(tl_drops(t, 0, NAT_R_NO_FLOW), 2);
+	TL_DROPPED(t, 0, NAT_R_NO_FLOW, 2);
 	/* inside: port 8103 of the range goes to 7003 */
 	n = mk6(f, MAC_GW, MAC_UP, R6B, nh_ip6_us, IPPROTO_UDP_, 64, 4000, 8103,
 	    0, 20);
@@ -809,8 +789,7 @@ test_fwd6_udp_from6(void)
 	n = mk6(f, MAC_GW, MAC_UP, R6, nh_ip6_us, IPPROTO_TCP_, 64, 5555, 8200,
 	    TCP_SYN, 0);
 	tl_in(t, 0, f, n);
-	T_EQ_INT(tl_nsent(t), 0);
-	T_EQ_INT(tl_drops(t, 0, NAT_R_IPV6), 1);
+	TL_DROPPED(t, 0, NAT_R_IPV6, 1);
 	T_EQ_INT(ft_check(&t->e->ft), 0);
 	tl_free(t);
 }
@@ -1040,8 +1019,7 @@ test_fwd6_not_from_gateway(void)
 	n = mk6(f, MAC_GW, MAC_UP, nh_ip6_vgw, nh_ip6_us, IPPROTO_TCP_, 64,
 	    5555, 8080, TCP_SYN, 0);
 	tl_in(t, 0, f, n);
-	T_EQ_INT(tl_nsent(t), 0);
-	T_EQ_INT(tl_drops(t, 0, NAT_R_MARTIAN), 1);
+	TL_DROPPED(t, 0, NAT_R_MARTIAN, 1);
 	tl_free(t);
 }
 

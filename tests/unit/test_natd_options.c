@@ -2,57 +2,13 @@
  * test_natd_options.c: natd's options are strictly parsed; a bad one
  * stops natd with a message naming it, before anything else happens.
  */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-#include <sys/wait.h>
-
-#include "t.h"
+#include "run_testlib.h"
 
 static char natd[4096];
 static char out[4096];
 
-/* Run natd with args (NULL-terminated, no fd 3); exit status, stderr in out. */
-static int
-run(const char *const *args)
-{
-	const char *argv[16];
-	int p[2], st, i;
-	ssize_t n;
-	size_t len = 0;
-	pid_t pid;
-
-	argv[0] = natd;
-	for (i = 0; args[i] != NULL && i < 14; i++)
-		argv[i + 1] = args[i];
-	argv[i + 1] = NULL;
-	if (pipe(p) < 0)
-		return -1;
-	if ((pid = fork()) == 0) {
-		dup2(p[1], 2);
-		dup2(p[1], 1);
-		close(3);
-		execv(natd, (char *const *)argv);
-		_exit(127);
-	}
-	close(p[1]);
-	while ((n = read(p[0], out + len, sizeof(out) - 1 - len)) > 0)
-		len += (size_t)n;
-	out[len] = '\0';
-	close(p[0]);
-	waitpid(pid, &st, 0);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-#define REFUSED(what, ...) do { \
-	const char *const a[] = { __VA_ARGS__, NULL }; \
-	T_EQ_INT(run(a), 1); \
-	if (strstr(out, what) == NULL) { \
-		printf("# output: %s\n", out); \
-		T_ASSERT(strstr(out, what) != NULL); \
-	} \
-} while (0)
+/* natd runs without its control channel (fd 3). */
+#define REFUSED(what, ...)	RUN_SAYS(natd, 1, out, 1, what, __VA_ARGS__)
 
 static void
 test_bad_options(void)
@@ -79,21 +35,17 @@ test_good_options(void)
 	    "--timeout-udp-stream", "120", "--timeout-icmp", "30",
 	    "--pending-max", "64", NULL };
 
-	T_EQ_INT(run(a), 1);
+	T_EQ_INT(run_capture(natd, a, 1, out, sizeof(out)), 1);
 	T_ASSERT(strstr(out, "not a control channel") != NULL);
 }
 
 int
 main(void)
 {
-	const char *b = getenv("MOAT_BUILDDIR");
-
-	snprintf(natd, sizeof(natd), "%s/natd/natd", b ? b : ".");
-	if (access(natd, X_OK) != 0) {
-		t_skip("natd options", "natd binary not built");
-		return t_done();
+	if (built_prog(natd, sizeof(natd), "natd/natd", "natd options",
+	    "natd binary not built")) {
+		T_RUN(test_bad_options);
+		T_RUN(test_good_options);
 	}
-	T_RUN(test_bad_options);
-	T_RUN(test_good_options);
 	return t_done();
 }

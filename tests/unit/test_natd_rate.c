@@ -212,8 +212,7 @@ test_gso_bytes(void)
 	struct tl *t;
 	struct mq_desc d;
 	struct msg_limit l;
-	struct tcp_hdr *th;
-	size_t n, l4len;
+	size_t n;
 	int64_t before;
 
 	nh_config(&c, 64, 16, 4, 0);
@@ -225,17 +224,7 @@ test_gso_bytes(void)
 	set_limits(t, &l, 1);
 	/* 60000 bytes of payload in 1448-byte segments: 42 packets, each
 	 * with its 20 + 20 bytes of headers */
-	n = mk_tcp(F, MAC_V1, MAC_C1, IP_C1, IP_REMOTE, 40000, 5201, TCP_ACK, 2, 1, 60000);
-	l4len = n - 34;
-	th = (struct tcp_hdr *)(F + 34);
-	th->csum = (uint16_t)~csum_fold(csum_pseudo4(IP_C1, IP_REMOTE, IPPROTO_TCP_,
-	    (uint32_t)l4len));
-	memset(&d, 0, sizeof(d));
-	d.flags = MQ_F_NEEDS_CSUM;
-	d.csum_start = 34;
-	d.csum_offset = 16;
-	d.gso_type = MQ_GSO_TCPV4;
-	d.gso_size = 1448;
+	n = mk_tso(F, &d);
 	before = t->e->bucket[1][NAT_RATE_UP].tokens;
 	t->ntx = 0;
 	tl_in_desc(t, 1, F, n, &d);

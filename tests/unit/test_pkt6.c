@@ -16,6 +16,7 @@
 
 #include "pkt.h"
 #include "t.h"
+#include "tests/testutil.h"
 
 static const uint8_t mac_a[6] = { 0x02, 0, 0, 0, 0, 0x01 };
 static const uint8_t mac_b[6] = { 0x02, 0, 0, 0, 0, 0x02 };
@@ -64,12 +65,7 @@ mk(uint8_t *buf, const struct ext *ext, int next, uint8_t proto, size_t plen)
 	uint8_t *nh = buf + 20;
 	int i;
 
-	memset(buf, 0, 2048);
-	memcpy(buf, mac_b, 6);
-	memcpy(buf + 6, mac_a, 6);
-	buf[12] = 0x86;
-	buf[13] = 0xdd;
-	buf[14] = 0x60;
+	tu_eth_ip6(buf, 2048, mac_b, mac_a);
 	buf[21] = 64;
 	memcpy(buf + 22, a_cli, 16);
 	memcpy(buf + 38, a_srv, 16);

@@ -4,49 +4,8 @@
  * every refusal naming the rule, a forward never deciding an outbound
  * flow, and GetRules printing it back in the same form.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "t.h"
+#include "policy_testlib.h"
 #include "log.h"
-#include "policyd/dnscache.h"
-#include "policyd/engine.h"
-#include "policyd/jrules.h"
-
-#define HDR	"{\"version\":1,\"names\":{\"work\":\"10.137.0.5\",\"vault\":\"10.137.0.9\"},\"rules\":["
-
-static int
-refused(const char *doc, const char *want)
-{
-	struct rset s;
-	void *d;
-	char err[512];
-
-	if (jrules_load(doc, strlen(doc), &s, &d, err, sizeof err) == 0) {
-		printf("# accepted: %s\n", doc);
-		rset_free(&s);
-		jrules_doc_free(d);
-		return 0;
-	}
-	if (strcmp(err, want) != 0) {
-		printf("# %s\n#   said: %s\n#   want: %s\n", doc, err, want);
-		return 0;
-	}
-	return 1;
-}
-#define REFUSED(rules, want)	T_EXPECT(refused(HDR rules "]}", want))
-
-static uint32_t
-ip(const char *s)
-{
-	struct in_addr a;
-
-	if (inet_pton(AF_INET, s, &a) != 1)
-		abort();
-	return a.s_addr;
-}
 
 static void
 test_forward_compiles(void)
@@ -207,24 +166,16 @@ test_forward_round_trip(void)
 	const char *doc = HDR
 	    "{\"action\":\"forward\",\"proto\":\"tcp\",\"dstports\":\"8080\",\"to\":\"work\",\"toport\":80,\"from4\":\"192.0.2.0/24\",\"comment\":\"web\"}"
 	    "]}";
-	struct rset s, s2;
-	void *d, *d2;
-	char err[256], *text;
-	size_t len;
+	struct round_trip rt;
 
-	T_ASSERT(jrules_load(doc, strlen(doc), &s, &d, err, sizeof err) == 0);
-	T_ASSERT((text = jrules_dump(d, &len)) != NULL);
-	T_ASSERT(strstr(text, "\"action\": \"forward\"") != NULL);
-	T_ASSERT(strstr(text, "\"toport\": 80") != NULL);
-	T_ASSERT(strstr(text, "\"from4\": \"192.0.2.0/24\"") != NULL);
-	T_ASSERT(jrules_load(text, len, &s2, &d2, err, sizeof err) == 0);
-	T_ASSERT(s2.fwd != NULL);
-	T_EQ_MEM(s.fwd, s2.fwd, sizeof *s.fwd);
-	free(text);
-	rset_free(&s);
-	rset_free(&s2);
-	jrules_doc_free(d);
-	jrules_doc_free(d2);
+	T_ASSERT(rt_dump(&rt, doc) == 0);
+	T_ASSERT(strstr(rt.text, "\"action\": \"forward\"") != NULL);
+	T_ASSERT(strstr(rt.text, "\"toport\": 80") != NULL);
+	T_ASSERT(strstr(rt.text, "\"from4\": \"192.0.2.0/24\"") != NULL);
+	T_ASSERT(rt_reload(&rt) == 0);
+	T_ASSERT(rt.s2.fwd != NULL);
+	T_EQ_MEM(rt.s.fwd, rt.s2.fwd, sizeof *rt.s.fwd);
+	rt_free(&rt);
 }
 
 int

@@ -3,39 +3,8 @@
  * rule and the field; a refused document leaves the rules in force exactly
  * as they were; what GetRules prints loads again to the same rules.
  */
-#include <netinet/in.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "t.h"
+#include "policy_testlib.h"
 #include "log.h"
-#include "policyd/dnscache.h"
-#include "policyd/engine.h"
-#include "policyd/jrules.h"
-
-#define HDR	"{\"version\":1,\"names\":{\"work\":\"10.137.0.5\",\"vault\":\"10.137.0.9\"},\"rules\":["
-
-/* Refused with exactly the message want. */
-static int
-refused(const char *doc, const char *want)
-{
-	struct rset s;
-	void *d;
-	char err[512];
-
-	if (jrules_load(doc, strlen(doc), &s, &d, err, sizeof err) == 0) {
-		printf("# accepted: %s\n", doc);
-		rset_free(&s);
-		jrules_doc_free(d);
-		return 0;
-	}
-	if (strcmp(err, want) != 0) {
-		printf("# %s\n#   said: %s\n#   want: %s\n", doc, err, want);
-		return 0;
-	}
-	return 1;
-}
-#define REFUSED(rules, want)	T_EXPECT(refused(HDR rules "]}", want))
 
 static void
 test_example_from_docs_loads(void)

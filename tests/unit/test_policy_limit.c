@@ -4,61 +4,12 @@
  * compiles to for natd, every refusal naming the rule, a limit never
  * deciding a flow, and GetRules printing it back so that it loads again.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "t.h"
-#include "policyd/dnscache.h"
-#include "policyd/engine.h"
-#include "policyd/jrules.h"
+#include "policy_testlib.h"
 #include "policyd/limit.h"
 
-#define HDR	"{\"version\":1,\"names\":{\"work\":\"10.137.0.5\",\"vault\":\"10.137.0.9\"},\"rules\":["
-
-static int
-refused(const char *doc, const char *want)
-{
-	struct rset s;
-	void *d;
-	char err[512];
-
-	if (jrules_load(doc, strlen(doc), &s, &d, err, sizeof err) == 0) {
-		printf("# accepted: %s\n", doc);
-		rset_free(&s);
-		jrules_doc_free(d);
-		return 0;
-	}
-	if (strcmp(err, want) != 0) {
-		printf("# %s\n#   said: %s\n#   want: %s\n", doc, err, want);
-		return 0;
-	}
-	return 1;
-}
-#define REFUSED(rules, want)	T_EXPECT(refused(HDR rules "]}", want))
-
-static uint32_t
-ip(const char *s)
-{
-	struct in_addr a;
-
-	if (inet_pton(AF_INET, s, &a) != 1)
-		abort();
-	return a.s_addr;
-}
-
-static int
-rate(const char *s, uint64_t *v)
-{
-	return lim_parse_rate(s, strlen(s), v);
-}
-
-static int
-size(const char *s, uint64_t *v)
-{
-	return lim_parse_size(s, strlen(s), v);
-}
+/* The parsers of a rate and a size, given a C string. */
+#define rate(s, v)	lim_parse_rate(s, strlen(s), v)
+#define size(s, v)	lim_parse_size(s, strlen(s), v)
 
 static void
 test_units(void)
@@ -241,24 +192,16 @@ test_getrules_round_trip(void)
 	const char *doc = HDR
 	    "{\"from\":\"work\",\"rate\":\"50mbit\",\"burst\":\"256kb\"},"
 	    "{\"from\":\"vault\",\"up\":\"1mbit\",\"comment\":\"slow uploads\"}]}";
-	struct rset s, s2;
-	void *d, *d2;
-	char err[512], *text;
-	size_t len;
+	struct round_trip rt;
 
-	T_ASSERT(jrules_load(doc, strlen(doc), &s, &d, err, sizeof err) == 0);
-	T_ASSERT((text = jrules_dump(d, &len)) != NULL);
-	T_EXPECT(strstr(text, "\"rate\": \"50mbit\"") != NULL);
-	T_EXPECT(strstr(text, "\"burst\": \"256kb\"") != NULL);
-	T_EXPECT(strstr(text, "\"up\": \"1mbit\"") != NULL);
-	T_ASSERT(jrules_load(text, len, &s2, &d2, err, sizeof err) == 0);
-	T_ASSERT(s2.lim != NULL);
-	T_EXPECT(memcmp(s.lim, s2.lim, sizeof *s.lim) == 0);
-	free(text);
-	rset_free(&s);
-	rset_free(&s2);
-	jrules_doc_free(d);
-	jrules_doc_free(d2);
+	T_ASSERT(rt_dump(&rt, doc) == 0);
+	T_EXPECT(strstr(rt.text, "\"rate\": \"50mbit\"") != NULL);
+	T_EXPECT(strstr(rt.text, "\"burst\": \"256kb\"") != NULL);
+	T_EXPECT(strstr(rt.text, "\"up\": \"1mbit\"") != NULL);
+	T_ASSERT(rt_reload(&rt) == 0);
+	T_ASSERT(rt.s2.lim != NULL);
+	T_EXPECT(memcmp(rt.s.lim, rt.s2.lim, sizeof *rt.s.lim) == 0);
+	rt_free(&rt);
 }
 
 int
