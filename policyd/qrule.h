@@ -117,5 +117,11 @@ int	qr_parse_aton(const char *s, size_t len, uint8_t out[4]);
  * ending in a label that starts with a digit. 0 or -1.
  */
 int	qr_valid_host(const char *s, size_t len);
+/*
+ * Formats a parse error into err (errlen bytes; none when 0) and returns
+ * -1, so that every rule parser can end with "return qr_errf(...)".
+ */
+int	qr_errf(char *err, size_t errlen, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
 
 #endif
