@@ -102,7 +102,7 @@ check_rule(size_t ri, json_t *o, const json_t *names, struct prule *p,
 {
 	const char *key, *s;
 	json_t *v;
-	int i, ndst = 0, hb;
+	int i, ndst = 0, hb, fam;
 	size_t sl;
 
 	if (!json_is_object(o))
@@ -169,31 +169,23 @@ check_rule(size_t ri, json_t *o, const json_t *names, struct prule *p,
 			    "\"tcp\", \"udp\" or \"icmp\"", ri);
 	}
 
-	if ((v = json_object_get(o, "dst4")) != NULL) {
+	/* dst4 then dst6: both given is refused below (ndst). */
+	for (fam = 4; fam <= 6; fam += 2) {
+		const char *k = fam == 4 ? "dst4" : "dst6";
+
+		if ((v = json_object_get(o, k)) == NULL)
+			continue;
 		ndst++;
 		s = json_string_value(v);
-		if (qr_parse_prefix(4, s, json_string_length(v), p->addr,
+		if (qr_parse_prefix(fam, s, json_string_length(v), p->addr,
 		    &p->plen, &hb) == -1)
-			return qr_errf(err, errlen, "rule %zu: \"dst4\": not an IPv4 "
-			    "address or CIDR prefix", ri);
+			return qr_errf(err, errlen, "rule %zu: \"%s\": not an "
+			    "IPv%d address or CIDR prefix", ri, k, fam);
 		if (hb)
-			return qr_errf(err, errlen, "rule %zu: \"dst4\": host bits "
-			    "set beyond the /%u prefix", ri, p->plen);
+			return qr_errf(err, errlen, "rule %zu: \"%s\": host bits "
+			    "set beyond the /%u prefix", ri, k, p->plen);
 		p->dst = PD_NET;
-		p->family = 4;
-	}
-	if ((v = json_object_get(o, "dst6")) != NULL) {
-		ndst++;
-		s = json_string_value(v);
-		if (qr_parse_prefix(6, s, json_string_length(v), p->addr,
-		    &p->plen, &hb) == -1)
-			return qr_errf(err, errlen, "rule %zu: \"dst6\": not an IPv6 "
-			    "address or CIDR prefix", ri);
-		if (hb)
-			return qr_errf(err, errlen, "rule %zu: \"dst6\": host bits "
-			    "set beyond the /%u prefix", ri, p->plen);
-		p->dst = PD_NET;
-		p->family = 6;
+		p->family = (uint8_t)fam;
 	}
 	if ((v = json_object_get(o, "dsthost")) != NULL) {
 		uint8_t a[16];
