@@ -184,11 +184,37 @@ peer_load(struct mq_end *e, uint32_t *peer)
 	return 0;
 }
 
+/*
+ * Copies n elements from our index on, in two pieces where the slots
+ * wrap, out of the ring into out or into it from in (the other is NULL),
+ * and moves our index past them; the caller publishes it.
+ */
+static void
+slots_copy(struct mq_end *e, void *out, const void *in, uint32_t n)
+{
+	size_t esz = e->elemsz;
+	uint32_t idx = e->mine & e->mask, first = e->nslots - idx;
+
+	if (first > n)
+		first = n;
+	if (in != NULL) {
+		memcpy(e->slots + idx * esz, in, first * esz);
+		if (n > first)
+			memcpy(e->slots, (const uint8_t *)in + first * esz,
+			    (n - first) * esz);
+	} else {
+		memcpy(out, e->slots + idx * esz, first * esz);
+		if (n > first)
+			memcpy((uint8_t *)out + first * esz, e->slots,
+			    (n - first) * esz);
+	}
+	e->mine += n;
+}
+
 unsigned
 mq_enqueue_burst(struct mq_end *e, const void *elems, unsigned n)
 {
-	uint32_t peer, room, idx, first;
-	size_t esz = e->elemsz;
+	uint32_t peer, room;
 
 	if (e->broken || e->role != MQ_PRODUCER || n == 0)
 		return 0;
@@ -207,15 +233,7 @@ mq_enqueue_burst(struct mq_end *e, const void *elems, unsigned n)
 		n = room;
 	if (n == 0)
 		return 0;
-	idx = e->mine & e->mask;
-	first = e->nslots - idx;
-	if (first > n)
-		first = n;
-	memcpy(e->slots + idx * esz, elems, first * esz);
-	if (n > first)
-		memcpy(e->slots, (const uint8_t *)elems + first * esz,
-		    (n - first) * esz);
-	e->mine += n;
+	slots_copy(e, NULL, elems, n);
 	/*
 	 * R1: release, pairs with A2 in mq_dequeue_burst (and with A4 in
 	 * mq_prepare_sleep): the slot contents are visible before the new
@@ -252,8 +270,7 @@ mq_kick(struct mq_end *e)
 unsigned
 mq_dequeue_burst(struct mq_end *e, void *elems, unsigned max)
 {
-	uint32_t peer, avail, idx, first, n;
-	size_t esz = e->elemsz;
+	uint32_t peer, avail, n;
 
 	if (e->broken || e->role != MQ_CONSUMER || max == 0)
 		return 0;
@@ -270,19 +287,11 @@ mq_dequeue_burst(struct mq_end *e, void *elems, unsigned max)
 	n = avail < max ? avail : max;
 	if (n == 0)
 		return 0;
-	idx = e->mine & e->mask;
-	first = e->nslots - idx;
-	if (first > n)
-		first = n;
 	/*
 	 * Copy out before anyone looks at the elements: the producer can
 	 * rewrite a slot at any time, so checks must run on our copy.
 	 */
-	memcpy(elems, e->slots + idx * esz, first * esz);
-	if (n > first)
-		memcpy((uint8_t *)elems + first * esz, e->slots,
-		    (n - first) * esz);
-	e->mine += n;
+	slots_copy(e, elems, NULL, n);
 	/*
 	 * R2: release, pairs with A1 in mq_enqueue_burst: our reads of the
 	 * slots complete before the producer may reuse them.
