@@ -312,6 +312,17 @@ pkt_parse(struct pkt_view *v, uint8_t *frame, size_t len)
 	}
 }
 
+/* A quoted packet is bare L3: no Ethernet header in front of it. */
+static void
+quote_init(struct pkt_view *inner, uint8_t *p, size_t len, uint16_t ethertype)
+{
+	memset(inner, 0, sizeof(*inner));
+	inner->frame = p;
+	inner->len = len;
+	inner->ethertype = ethertype;
+	inner->l3_off = 0;
+}
+
 /*
  * The transport header of a quoted TCP, UDP or ICMP (icmp: the family's
  * ICMP protocol) packet; any other protocol is quoted without one.
@@ -340,11 +351,7 @@ pkt_parse_icmp_quote(struct pkt_view *inner, uint8_t *p, size_t len)
 	size_t tot;
 	int rc;
 
-	memset(inner, 0, sizeof(*inner));
-	inner->frame = p;
-	inner->len = len;
-	inner->ethertype = ETHERTYPE_IPV4;
-	inner->l3_off = 0;
+	quote_init(inner, p, len, ETHERTYPE_IPV4);
 	if ((rc = parse_ip4_hdr(inner, len, &tot)) != PKT_OK)
 		return rc;
 	inner->l4_off = inner->l3_hlen;
@@ -362,11 +369,7 @@ pkt_parse_icmp6_quote(struct pkt_view *inner, uint8_t *p, size_t len)
 	size_t plen;
 	int rc;
 
-	memset(inner, 0, sizeof(*inner));
-	inner->frame = p;
-	inner->len = len;
-	inner->ethertype = ETHERTYPE_IPV6;
-	inner->l3_off = 0;
+	quote_init(inner, p, len, ETHERTYPE_IPV6);
 	if (len < sizeof(struct ipv6_hdr))
 		return PKT_E_SHORT_L3;
 	if ((p[0] >> 4) != 6)
