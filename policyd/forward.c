@@ -49,6 +49,14 @@ families_meet(uint8_t a, uint8_t b)
 	return a == 0 || b == 0 || a == b;
 }
 
+static const struct qr_word protos[] = {
+	{ "tcp", IPPROTO_TCP }, { "udp", IPPROTO_UDP }, { NULL, 0 }
+};
+/* "both" is 0, as in struct msg_forward. */
+static const struct qr_word families[] = {
+	{ "4", 4 }, { "6", 6 }, { "both", 0 }, { NULL, 0 }
+};
+
 int
 fwd_check_rule(size_t ri, const json_t *o, const json_t *names,
     struct msg_forwards *t, char *err, size_t errlen)
@@ -58,7 +66,7 @@ fwd_check_rule(size_t ri, const json_t *o, const json_t *names,
 	json_t *v;
 	uint16_t tlo, thi;
 	uint32_t i;
-	int k, hb;
+	int k, hb, w;
 
 	json_object_foreach((json_t *)o, key, v) {
 		for (k = 0; fwd_fields[k] != NULL; k++)
@@ -83,14 +91,10 @@ fwd_check_rule(size_t ri, const json_t *o, const json_t *names,
 	if ((v = json_object_get(o, "proto")) == NULL)
 		return qr_errf(err, errlen, "rule %zu: \"proto\": a forward needs "
 		    "\"tcp\" or \"udp\"", ri);
-	s = json_string_value(v);
-	if (strcmp(s, "tcp") == 0)
-		f.proto = IPPROTO_TCP;
-	else if (strcmp(s, "udp") == 0)
-		f.proto = IPPROTO_UDP;
-	else
+	if ((w = qr_word(protos, json_string_value(v))) == -1)
 		return qr_errf(err, errlen, "rule %zu: \"proto\": a forward is "
 		    "\"tcp\" or \"udp\"", ri);
+	f.proto = (uint8_t)w;
 
 	if ((v = json_object_get(o, "dstports")) == NULL)
 		return qr_errf(err, errlen, "rule %zu: \"dstports\": missing (the "
@@ -135,14 +139,10 @@ fwd_check_rule(size_t ri, const json_t *o, const json_t *names,
 	}
 
 	if ((v = json_object_get(o, "family")) != NULL) {
-		s = json_string_value(v);
-		if (strcmp(s, "4") == 0)
-			f.family = 4;
-		else if (strcmp(s, "6") == 0)
-			f.family = 6;
-		else if (strcmp(s, "both") != 0)
+		if ((w = qr_word(families, json_string_value(v))) == -1)
 			return qr_errf(err, errlen, "rule %zu: \"family\": must be "
 			    "\"4\", \"6\" or \"both\"", ri);
+		f.family = (uint8_t)w;
 	}
 	if ((v = json_object_get(o, "from4")) != NULL) {
 		uint8_t a[16];

@@ -96,13 +96,22 @@ static const char *const fields[] = {
 	"icmptype", "specialtarget", "log", "comment", "expire", "hits", NULL
 };
 
+static const struct qr_word actions[] = {
+	{ "accept", VERDICT_ACCEPT }, { "drop", VERDICT_DROP },
+	{ "reject", VERDICT_REJECT }, { NULL, 0 }
+};
+static const struct qr_word protos[] = {
+	{ "tcp", IPPROTO_TCP }, { "udp", IPPROTO_UDP },
+	{ "icmp", IPPROTO_ICMP }, { NULL, 0 }
+};
+
 static int
 check_rule(size_t ri, json_t *o, const json_t *names, struct prule *p,
     size_t *hostbytes, char *err, size_t errlen)
 {
 	const char *key, *s;
 	json_t *v;
-	int i, ndst = 0, hb, fam;
+	int i, ndst = 0, hb, fam, w;
 	size_t sl;
 
 	if (!json_is_object(o))
@@ -145,28 +154,16 @@ check_rule(size_t ri, json_t *o, const json_t *names, struct prule *p,
 
 	if ((v = json_object_get(o, "action")) == NULL)
 		return qr_errf(err, errlen, "rule %zu: \"action\": missing", ri);
-	s = json_string_value(v);
-	if (strcmp(s, "accept") == 0)
-		p->action = VERDICT_ACCEPT;
-	else if (strcmp(s, "drop") == 0)
-		p->action = VERDICT_DROP;
-	else if (strcmp(s, "reject") == 0)
-		p->action = VERDICT_REJECT;
-	else
+	if ((w = qr_word(actions, json_string_value(v))) == -1)
 		return qr_errf(err, errlen, "rule %zu: \"action\": must be "
 		    "\"accept\", \"drop\", \"reject\" or \"forward\"", ri);
+	p->action = (uint8_t)w;
 
 	if ((v = json_object_get(o, "proto")) != NULL) {
-		s = json_string_value(v);
-		if (strcmp(s, "tcp") == 0)
-			p->proto = IPPROTO_TCP;
-		else if (strcmp(s, "udp") == 0)
-			p->proto = IPPROTO_UDP;
-		else if (strcmp(s, "icmp") == 0)
-			p->proto = IPPROTO_ICMP;
-		else
+		if ((w = qr_word(protos, json_string_value(v))) == -1)
 			return qr_errf(err, errlen, "rule %zu: \"proto\": must be "
 			    "\"tcp\", \"udp\" or \"icmp\"", ri);
+		p->proto = (uint8_t)w;
 	}
 
 	/* dst4 then dst6: both given is refused below (ndst). */

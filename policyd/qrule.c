@@ -24,6 +24,15 @@ qr_errf(char *err, size_t errlen, const char *fmt, ...)
 }
 
 int
+qr_word(const struct qr_word *w, const char *s)
+{
+	for (; w->s != NULL; w++)
+		if (strcmp(w->s, s) == 0)
+			return w->v;
+	return -1;
+}
+
+int
 qr_parse_dec(const char *s, size_t len, uint32_t max, uint32_t *out)
 {
 	uint64_t v = 0;

@@ -121,6 +121,13 @@ int	qr_valid_host(const char *s, size_t len);
  * Formats a parse error into err (errlen bytes; none when 0) and returns
  * -1, so that every rule parser can end with "return qr_errf(...)".
  */
+/* A keyword and its value, in tables ended by a NULL keyword. */
+struct qr_word {
+	const char	*s;
+	int		 v;
+};
+/* The value of s in table w; -1 when s is none of its keywords. */
+int	qr_word(const struct qr_word *w, const char *s);
 int	qr_errf(char *err, size_t errlen, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 
