@@ -434,19 +434,12 @@ jrules_load(const char *buf, size_t len, struct rset *out, void **docp,
 		json_t *r = json_array_get(rules, i);
 
 		/* A forward keeps its number but never decides a flow: it
-		 * goes to natd's table instead. */
-		if (fwd_is_forward(r)) {
-			if (fwd_check_rule(i, r, names, ns.fwd, err, errlen) == -1)
-				goto bad;
-			memset(&ns.rules[i], 0, sizeof ns.rules[i]);
-			ns.rules[i].id = (uint16_t)i;
-			ns.rules[i].action = VERDICT_DROP;
-			ns.rules[i].never = 1;
-			continue;
-		}
-		/* A rate limit too: natd's buckets enforce it (limit.c). */
-		if (lim_is_limit(r)) {
-			if (lim_check_rule(i, r, names, ns.lim, err, errlen) == -1)
+		 * goes to natd's table instead. A rate limit too: natd's
+		 * buckets enforce it (limit.c). */
+		if (fwd_is_forward(r) || lim_is_limit(r)) {
+			if ((fwd_is_forward(r) ?
+			    fwd_check_rule(i, r, names, ns.fwd, err, errlen) :
+			    lim_check_rule(i, r, names, ns.lim, err, errlen)) == -1)
 				goto bad;
 			memset(&ns.rules[i], 0, sizeof ns.rules[i]);
 			ns.rules[i].id = (uint16_t)i;
