@@ -66,7 +66,7 @@ fwd_check_rule(size_t ri, const json_t *o, const json_t *names,
 	json_t *v;
 	uint16_t tlo, thi;
 	uint32_t i;
-	int k, hb, w;
+	int k, w;
 
 	json_object_foreach((json_t *)o, key, v) {
 		for (k = 0; fwd_fields[k] != NULL; k++)
@@ -147,13 +147,9 @@ fwd_check_rule(size_t ri, const json_t *o, const json_t *names,
 	if ((v = json_object_get(o, "from4")) != NULL) {
 		uint8_t a[16];
 
-		if (qr_parse_prefix(4, json_string_value(v),
-		    json_string_length(v), a, &f.from4_plen, &hb) == -1)
-			return qr_errf(err, errlen, "rule %zu: \"from4\": not an IPv4 "
-			    "address or CIDR prefix", ri);
-		if (hb)
-			return qr_errf(err, errlen, "rule %zu: \"from4\": host bits "
-			    "set beyond the /%u prefix", ri, f.from4_plen);
+		if (qr_rule_prefix(ri, "from4", 4, json_string_value(v),
+		    json_string_length(v), a, &f.from4_plen, err, errlen) == -1)
+			return -1;
 		memcpy(&f.from4, a, 4);
 		if (f.family == 6)
 			return qr_errf(err, errlen, "rule %zu: \"from4\": the forward "
@@ -165,13 +161,10 @@ fwd_check_rule(size_t ri, const json_t *o, const json_t *names,
 			f.family = 4;
 	}
 	if ((v = json_object_get(o, "from6")) != NULL) {
-		if (qr_parse_prefix(6, json_string_value(v),
-		    json_string_length(v), f.from6, &f.from6_plen, &hb) == -1)
-			return qr_errf(err, errlen, "rule %zu: \"from6\": not an IPv6 "
-			    "address or CIDR prefix", ri);
-		if (hb)
-			return qr_errf(err, errlen, "rule %zu: \"from6\": host bits "
-			    "set beyond the /%u prefix", ri, f.from6_plen);
+		if (qr_rule_prefix(ri, "from6", 6, json_string_value(v),
+		    json_string_length(v), f.from6, &f.from6_plen, err,
+		    errlen) == -1)
+			return -1;
 		if (f.family == 4)
 			return qr_errf(err, errlen, "rule %zu: \"from6\": the forward "
 			    "is \"family\": \"4\"", ri);

@@ -111,7 +111,7 @@ check_rule(size_t ri, json_t *o, const json_t *names, struct prule *p,
 {
 	const char *key, *s;
 	json_t *v;
-	int i, ndst = 0, hb, fam, w;
+	int i, ndst = 0, fam, w;
 	size_t sl;
 
 	if (!json_is_object(o))
@@ -173,14 +173,9 @@ check_rule(size_t ri, json_t *o, const json_t *names, struct prule *p,
 		if ((v = json_object_get(o, k)) == NULL)
 			continue;
 		ndst++;
-		s = json_string_value(v);
-		if (qr_parse_prefix(fam, s, json_string_length(v), p->addr,
-		    &p->plen, &hb) == -1)
-			return qr_errf(err, errlen, "rule %zu: \"%s\": not an "
-			    "IPv%d address or CIDR prefix", ri, k, fam);
-		if (hb)
-			return qr_errf(err, errlen, "rule %zu: \"%s\": host bits "
-			    "set beyond the /%u prefix", ri, k, p->plen);
+		if (qr_rule_prefix(ri, k, fam, json_string_value(v),
+		    json_string_length(v), p->addr, &p->plen, err, errlen) == -1)
+			return -1;
 		p->dst = PD_NET;
 		p->family = (uint8_t)fam;
 	}

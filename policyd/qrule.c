@@ -24,6 +24,21 @@ qr_errf(char *err, size_t errlen, const char *fmt, ...)
 }
 
 int
+qr_rule_prefix(size_t ri, const char *key, int family, const char *s,
+    size_t len, uint8_t out[16], uint8_t *plen, char *err, size_t errlen)
+{
+	int hb;
+
+	if (qr_parse_prefix(family, s, len, out, plen, &hb) == -1)
+		return qr_errf(err, errlen, "rule %zu: \"%s\": not an IPv%d "
+		    "address or CIDR prefix", ri, key, family);
+	if (hb)
+		return qr_errf(err, errlen, "rule %zu: \"%s\": host bits set "
+		    "beyond the /%u prefix", ri, key, *plen);
+	return 0;
+}
+
+int
 qr_word(const struct qr_word *w, const char *s)
 {
 	for (; w->s != NULL; w++)

@@ -128,6 +128,12 @@ struct qr_word {
 };
 /* The value of s in table w; -1 when s is none of its keywords. */
 int	qr_word(const struct qr_word *w, const char *s);
+/*
+ * qr_parse_prefix for the JSON field key of rule ri, refusing host bits;
+ * on error the message is in err and -1 returned.
+ */
+int	qr_rule_prefix(size_t ri, const char *key, int family, const char *s,
+	    size_t len, uint8_t out[16], uint8_t *plen, char *err, size_t errlen);
 int	qr_errf(char *err, size_t errlen, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 
