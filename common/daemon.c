@@ -43,3 +43,15 @@ daemon_recv_end(int rc, const char *why)
 		exit(0);	/* the supervisor is gone */
 	fatalx("control channel: %s", why ? why : "error");
 }
+
+int
+daemon_recv(struct msg *m)
+{
+	const char *why = NULL;
+	int rc;
+
+	if ((rc = msg_recv(MSG_PARENT_FD, m, PROC_MOAT, &why)) == 1)
+		return 1;
+	daemon_recv_end(rc, why);
+	return 0;
+}

@@ -18,5 +18,10 @@ int	daemon_common_msg(const struct msg *m);
  * broken channel and fatal.
  */
 void	daemon_recv_end(int rc, const char *why);
+/*
+ * The next message from the supervisor into m: 1, or 0 when none is
+ * waiting (ended as daemon_recv_end does). Loop: while (daemon_recv(&m)).
+ */
+int	daemon_recv(struct msg *m);
 
 #endif

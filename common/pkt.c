@@ -312,33 +312,27 @@ pkt_parse(struct pkt_view *v, uint8_t *frame, size_t len)
 	}
 }
 
-int
-pkt_parse_icmp_quote(struct pkt_view *inner, uint8_t *p, size_t len)
+/* A quoted packet is bare L3: no Ethernet header in front of it. */
+static void
+quote_init(struct pkt_view *inner, uint8_t *p, size_t len, uint16_t ethertype)
 {
-	size_t tot;
-	int rc;
-
 	memset(inner, 0, sizeof(*inner));
 	inner->frame = p;
 	inner->len = len;
-	inner->ethertype = ETHERTYPE_IPV4;
+	inner->ethertype = ethertype;
 	inner->l3_off = 0;
-	if ((rc = parse_ip4_hdr(inner, len, &tot)) != PKT_OK)
-		return rc;
-	inner->l4_off = inner->l3_hlen;
-	/* The quote may stop anywhere after the header; ip_end is what is
-	 * both claimed and present, so nobody reads past either. */
-	inner->ip_end = tot < len ? tot : len;
-	if (inner->is_frag && !inner->frag_first)
+}
+
+/*
+ * The transport header of a quoted TCP, UDP or ICMP (icmp: the family's
+ * ICMP protocol) packet; any other protocol is quoted without one.
+ */
+static int
+quote_l4(struct pkt_view *inner, const uint8_t *p, uint8_t icmp)
+{
+	if (inner->proto != IPPROTO_TCP_ && inner->proto != IPPROTO_UDP_ &&
+	    inner->proto != icmp)
 		return PKT_OK;
-	switch (inner->proto) {
-	case IPPROTO_TCP_:
-	case IPPROTO_UDP_:
-	case IPPROTO_ICMP_:
-		break;
-	default:
-		return PKT_OK;
-	}
 	/* RFC 792: at least 8 transport bytes, and the quoted packet must
 	 * itself have been long enough to contain them. */
 	if (inner->ip_end - inner->l4_off < 8)
@@ -352,16 +346,30 @@ pkt_parse_icmp_quote(struct pkt_view *inner, uint8_t *p, size_t len)
 }
 
 int
+pkt_parse_icmp_quote(struct pkt_view *inner, uint8_t *p, size_t len)
+{
+	size_t tot;
+	int rc;
+
+	quote_init(inner, p, len, ETHERTYPE_IPV4);
+	if ((rc = parse_ip4_hdr(inner, len, &tot)) != PKT_OK)
+		return rc;
+	inner->l4_off = inner->l3_hlen;
+	/* The quote may stop anywhere after the header; ip_end is what is
+	 * both claimed and present, so nobody reads past either. */
+	inner->ip_end = tot < len ? tot : len;
+	if (inner->is_frag && !inner->frag_first)
+		return PKT_OK;
+	return quote_l4(inner, p, IPPROTO_ICMP_);
+}
+
+int
 pkt_parse_icmp6_quote(struct pkt_view *inner, uint8_t *p, size_t len)
 {
 	size_t plen;
 	int rc;
 
-	memset(inner, 0, sizeof(*inner));
-	inner->frame = p;
-	inner->len = len;
-	inner->ethertype = ETHERTYPE_IPV6;
-	inner->l3_off = 0;
+	quote_init(inner, p, len, ETHERTYPE_IPV6);
 	if (len < sizeof(struct ipv6_hdr))
 		return PKT_E_SHORT_L3;
 	if ((p[0] >> 4) != 6)
@@ -375,22 +383,7 @@ pkt_parse_icmp6_quote(struct pkt_view *inner, uint8_t *p, size_t len)
 	rc = walk_ip6(inner, sizeof(struct ipv6_hdr), inner->ip_end, p[6]);
 	if (rc != 0)
 		return rc < 0 ? rc : PKT_OK;
-	switch (inner->proto) {
-	case IPPROTO_TCP_:
-	case IPPROTO_UDP_:
-	case IPPROTO_ICMPV6_:
-		break;
-	default:
-		return PKT_OK;
-	}
-	if (inner->ip_end - inner->l4_off < 8)
-		return PKT_E_SHORT_L4;
-	inner->has_l4 = 1;
-	inner->l4_hlen = 8;
-	l4_key(inner, p + inner->l4_off);
-	if (inner->proto == IPPROTO_TCP_ && inner->ip_end - inner->l4_off >= 14)
-		inner->tcp_flags = p[inner->l4_off + 13];
-	return PKT_OK;
+	return quote_l4(inner, p, IPPROTO_ICMPV6_);
 }
 
 int

@@ -184,38 +184,68 @@ peer_load(struct mq_end *e, uint32_t *peer)
 	return 0;
 }
 
+/* Free slots (producer) or waiting elements (consumer) as of peer. */
+static uint32_t
+have_at(const struct mq_end *e, uint32_t peer)
+{
+	return e->role == MQ_PRODUCER ? e->nslots - (e->mine - peer) :
+	    peer - e->mine;
+}
+
+/*
+ * How many of want can move now. Our cached copy of the peer's index
+ * can only be behind the real one, so what it shows is a lower bound;
+ * the shared index is re-read (once) only when that is not enough
+ * (AF_XDP does the same). 0 when the peer broke the ring.
+ */
+static uint32_t
+ready(struct mq_end *e, uint32_t want)
+{
+	uint32_t peer, have = have_at(e, e->peer);
+
+	if (have < want) {
+		if (peer_load(e, &peer) == -1)
+			return 0;
+		have = have_at(e, peer);
+	}
+	return have < want ? have : want;
+}
+
+/*
+ * Copies n elements from our index on, in two pieces where the slots
+ * wrap, out of the ring into out or into it from in (the other is NULL),
+ * and moves our index past them; the caller publishes it.
+ */
+static void
+slots_copy(struct mq_end *e, void *out, const void *in, uint32_t n)
+{
+	size_t esz = e->elemsz;
+	uint32_t idx = e->mine & e->mask, first = e->nslots - idx;
+
+	if (first > n)
+		first = n;
+	if (in != NULL) {
+		memcpy(e->slots + idx * esz, in, first * esz);
+		if (n > first)
+			memcpy(e->slots, (const uint8_t *)in + first * esz,
+			    (n - first) * esz);
+	} else {
+		memcpy(out, e->slots + idx * esz, first * esz);
+		if (n > first)
+			memcpy((uint8_t *)out + first * esz, e->slots,
+			    (n - first) * esz);
+	}
+	e->mine += n;
+}
+
 unsigned
 mq_enqueue_burst(struct mq_end *e, const void *elems, unsigned n)
 {
-	uint32_t peer, room, idx, first;
-	size_t esz = e->elemsz;
-
 	if (e->broken || e->role != MQ_PRODUCER || n == 0)
 		return 0;
-	/*
-	 * Our cached copy of cons can only be behind the real one, so the
-	 * room it shows is a lower bound; re-read the shared index only
-	 * when that is not enough (AF_XDP does the same).
-	 */
-	room = e->nslots - (e->mine - e->peer);
-	if (room < n) {
-		if (peer_load(e, &peer) == -1)
-			return 0;
-		room = e->nslots - (e->mine - peer);
-	}
-	if (n > room)
-		n = room;
-	if (n == 0)
+	if ((n = ready(e, n)) == 0)
 		return 0;
-	idx = e->mine & e->mask;
-	first = e->nslots - idx;
-	if (first > n)
-		first = n;
-	memcpy(e->slots + idx * esz, elems, first * esz);
-	if (n > first)
-		memcpy(e->slots, (const uint8_t *)elems + first * esz,
-		    (n - first) * esz);
-	e->mine += n;
+	slots_copy(e, NULL, elems, n);
 	/*
 	 * R1: release, pairs with A2 in mq_dequeue_burst (and with A4 in
 	 * mq_prepare_sleep): the slot contents are visible before the new
@@ -252,37 +282,17 @@ mq_kick(struct mq_end *e)
 unsigned
 mq_dequeue_burst(struct mq_end *e, void *elems, unsigned max)
 {
-	uint32_t peer, avail, idx, first, n;
-	size_t esz = e->elemsz;
+	uint32_t n;
 
 	if (e->broken || e->role != MQ_CONSUMER || max == 0)
 		return 0;
-	/*
-	 * The cached prod is a lower bound of what is waiting; read the
-	 * shared one (once) only when the cache does not cover max.
-	 */
-	avail = e->peer - e->mine;
-	if (avail < max) {
-		if (peer_load(e, &peer) == -1)
-			return 0;
-		avail = peer - e->mine;
-	}
-	n = avail < max ? avail : max;
-	if (n == 0)
+	if ((n = ready(e, max)) == 0)
 		return 0;
-	idx = e->mine & e->mask;
-	first = e->nslots - idx;
-	if (first > n)
-		first = n;
 	/*
 	 * Copy out before anyone looks at the elements: the producer can
 	 * rewrite a slot at any time, so checks must run on our copy.
 	 */
-	memcpy(elems, e->slots + idx * esz, first * esz);
-	if (n > first)
-		memcpy((uint8_t *)elems + first * esz, e->slots,
-		    (n - first) * esz);
-	e->mine += n;
+	slots_copy(e, elems, NULL, n);
 	/*
 	 * R2: release, pairs with A1 in mq_enqueue_burst: our reads of the
 	 * slots complete before the producer may reuse them.

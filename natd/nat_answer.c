@@ -152,10 +152,8 @@ nat_send_rst(struct nat_engine *e, uint16_t port, const uint8_t dmac[6],
 
 /* ---- clients ---- */
 
-/* An ARP reply of n bytes (0: it did not fit), built in d's own buffer,
- * goes out port as a plain frame. */
-static void
-arp_reply_send(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
+void
+nat_send_reply(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
     size_t n, uint16_t port)
 {
 	if (n == 0) {
@@ -208,7 +206,7 @@ nat_client_arp(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 	memcpy(sha, a->sha, 6);
 	n = pkt_build_arp(f, e->pool->bufsz - d->off, ARPOP_REPLY_, l->mac, tpa,
 	    sha, sha, spa);
-	arp_reply_send(e, d, v, n, d->port);
+	nat_send_reply(e, d, v, n, d->port);
 }
 
 /* Echo request to natd's own address: answered in place. */
@@ -286,7 +284,7 @@ nat_uplink_arp(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 	}
 	n = pkt_build_arp(nat_frame(e, d), e->pool->bufsz - d->off, ARPOP_REPLY_,
 	    l->mac, tpa, sha, sha, spa);
-	arp_reply_send(e, d, v, n, MQ_PORT_UPLINK);
+	nat_send_reply(e, d, v, n, MQ_PORT_UPLINK);
 }
 
 /* ---- timers ---- */

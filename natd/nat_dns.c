@@ -75,6 +75,29 @@ dns_build_query(uint8_t *buf, size_t cap, uint16_t id, const char *name,
 	return n;
 }
 
+/* A resource record's fixed part, after its owner name. */
+struct rr_fixed {
+	uint16_t	type, class, rdlen;
+	uint32_t	ttl;
+};
+
+/*
+ * Reads the fixed part at *off and moves *off to the RDATA; -1 unless
+ * both it and the RDATA it announces are inside the datagram.
+ */
+static int
+read_rr_fixed(const uint8_t *p, size_t len, size_t *off, struct rr_fixed *r)
+{
+	if (*off + 10 > len)
+		return -1;
+	r->type = get16(p + *off);
+	r->class = get16(p + *off + 2);
+	r->ttl = get32(p + *off + 4);
+	r->rdlen = get16(p + *off + 8);
+	*off += 10;
+	return *off + r->rdlen > len ? -1 : 0;
+}
+
 /* Skip a (possibly compressed) name at *off. 0 or -1. */
 static int
 skip_name(const uint8_t *p, size_t len, size_t *off)
@@ -178,27 +201,20 @@ dns_parse_answer(const uint8_t *p, size_t len, uint16_t id, const char *name,
 	}
 	a->status = 0;
 	for (i = 0; i < an; i++) {
-		uint16_t type, class, rdlen;
-		uint32_t rttl;
+		struct rr_fixed r;
 
-		if (skip_name(p, len, &off) == -1 || off + 10 > len)
-			return -1;
-		type = get16(p + off);
-		class = get16(p + off + 2);
-		rttl = get32(p + off + 4);
-		rdlen = get16(p + off + 8);
-		off += 10;
-		if (off + rdlen > len)
+		if (skip_name(p, len, &off) == -1 ||
+		    read_rr_fixed(p, len, &off, &r) == -1)
 			return -1;
 		/* Addresses of any owner name: CNAME chains end in them. */
-		if (class == DNS_C_IN && type == qtype &&
-		    rdlen == (qtype == DNS_T_A ? 4 : 16) &&
+		if (r.class == DNS_C_IN && r.type == qtype &&
+		    r.rdlen == (qtype == DNS_T_A ? 4 : 16) &&
 		    a->naddr < DNS_ANSWER_MAX) {
-			memcpy(a->addr[a->naddr++], p + off, rdlen);
-			if (rttl < ttl)
-				ttl = rttl;
+			memcpy(a->addr[a->naddr++], p + off, r.rdlen);
+			if (r.ttl < ttl)
+				ttl = r.ttl;
 		}
-		off += rdlen;
+		off += r.rdlen;
 	}
 	/* RFC 2181: a TTL with the top bit set is zero. */
 	a->ttl = a->naddr == 0 || ttl > 0x7fffffffu ? 0 : ttl;
@@ -337,25 +353,17 @@ dns_parse_learn(const uint8_t *p, size_t len, struct dns_learn *l)
 	off += 4;
 	/* Every answer record once, each whole inside the datagram. */
 	for (i = 0; i < an; i++) {
-		uint16_t type, class, rdlen;
-		uint32_t rttl;
+		struct rr_fixed r;
 
 		if (dns_read_name(p, len, &off, l->rr[i].owner) == -1 ||
-		    off + 10 > len)
-			return -1;
-		type = get16(p + off);
-		class = get16(p + off + 2);
-		rttl = get32(p + off + 4);
-		rdlen = get16(p + off + 8);
-		off += 10;
-		if (off + rdlen > len)
+		    read_rr_fixed(p, len, &off, &r) == -1)
 			return -1;
 		/* RFC 2181: a TTL with the top bit set is zero. */
-		l->rr[i].ttl = rttl > 0x7fffffffu ? 0 : rttl;
-		l->rr[i].type = class == DNS_C_IN ? type : 0;
+		l->rr[i].ttl = r.ttl > 0x7fffffffu ? 0 : r.ttl;
+		l->rr[i].type = r.class == DNS_C_IN ? r.type : 0;
 		l->rr[i].rdoff = (uint16_t)off;
-		l->rr[i].rdlen = rdlen;
-		off += rdlen;
+		l->rr[i].rdlen = r.rdlen;
+		off += r.rdlen;
 	}
 	l->nrr = an;
 	/* Follow the CNAME chain from the question: each step one record

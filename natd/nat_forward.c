@@ -264,6 +264,22 @@ fwd_port(const struct pkt_view *v)
 }
 
 /*
+ * The link of the forward's client and its port; *down (NAT_R_MAX
+ * before) says the client cannot take the packet now.
+ */
+static uint16_t
+fwd_client(struct nat_engine *e, const struct msg_forward *fw,
+    struct nat_link **l, enum nat_reason *down)
+{
+	uint16_t port = nat_port_of_ip(e, fw->to4);
+
+	*l = &e->link[port];
+	if (port == 0 || !(*l)->up || (*l)->ip != fw->to4)
+		*down = NAT_R_LINK_DOWN;
+	return port;
+}
+
+/*
  * A TCP or UDP packet from the uplink for our address that no flow took.
  * 1 when it was a forwarded port's (forwarded or dropped), 0 when no
  * forward wants it (the caller drops it as before).
@@ -297,13 +313,10 @@ nat_fwd_inbound(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 			return 1;
 		}
 	}
-	port = nat_port_of_ip(e, fw->to4);
-	l = &e->link[port];
-	if (port == 0 || !l->up || l->ip != fw->to4)
-		down = NAT_R_LINK_DOWN;
+	port = fwd_client(e, fw, &l, &down);
 	/* net.fake-ip: the gateway (and address) this client is shown are
 	 * moat's own to it, as above. */
-	else if (nat_fakeip_shown(e, port, src)) {
+	if (down == NAT_R_MAX && nat_fakeip_shown(e, port, src)) {
 		nat_drop(e, d, v, NAT_R_MARTIAN);
 		return 1;
 	}
@@ -336,7 +349,7 @@ nat_fwd_inbound6(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 	const struct msg_forward *fw;
 	struct fwd_addrs a;
 	enum nat_reason down = NAT_R_MAX;
-	const struct nat_link *l;
+	struct nat_link *l;
 	uint32_t idx;
 	uint16_t port;
 
@@ -348,11 +361,8 @@ nat_fwd_inbound6(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v)
 		nat_drop(e, d, v, NAT_R_MARTIAN);
 		return 1;
 	}
-	port = nat_port_of_ip(e, fw->to4);
-	l = &e->link[port];
-	if (port == 0 || !l->up || l->ip != fw->to4)
-		down = NAT_R_LINK_DOWN;
-	else if (!nat_ip6_on(e, port))
+	port = fwd_client(e, fw, &l, &down);
+	if (down == NAT_R_MAX && !nat_ip6_on(e, port))
 		down = NAT_R_IPV6;	/* the client has no IPv6 */
 	memset(&a, 0, sizeof(a));
 	a.c6 = l->ip6;

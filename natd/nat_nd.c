@@ -56,16 +56,7 @@ send_na(struct nat_engine *e, struct mq_desc *d, struct pkt_view *v,
 	memcpy(t, target, 16);
 	n = pkt_build_nd_na(nat_frame(e, d), e->pool->bufsz - d->off,
 	    e->link[d->port].mac, m, a, t, router);
-	if (n == 0) {
-		nat_drop(e, d, v, NAT_R_MALFORMED);
-		return;
-	}
-	d->len = (uint32_t)n;
-	d->flags = 0;
-	d->gso_type = MQ_GSO_NONE;
-	d->gso_size = 0;
-	d->csum_start = d->csum_offset = 0;
-	nat_send(e, d, d->port);
+	nat_send_reply(e, d, v, n, d->port);
 }
 
 void

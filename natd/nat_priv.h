@@ -18,6 +18,11 @@ void	nat_drop(struct nat_engine *e, const struct mq_desc *d,
 	    const struct pkt_view *v, enum nat_reason r);
 void	nat_consume(struct nat_engine *e, const struct mq_desc *d);
 void	nat_send(struct nat_engine *e, const struct mq_desc *d, uint16_t port);
+/* A reply of n bytes (0: it did not fit, dropped as malformed), built
+ * in d's own buffer (ARP, neighbour advertisement), goes out port as a
+ * plain frame. */
+void	nat_send_reply(struct nat_engine *e, struct mq_desc *d,
+	    struct pkt_view *v, size_t n, uint16_t port);
 uint64_t nat_rand(struct nat_engine *e);
 uint8_t	*nat_frame(const struct nat_engine *e, const struct mq_desc *d);
 /* nat_fakeip.c: net.fake-ip at the edge of a client's port. */

@@ -11,15 +11,18 @@
 
 /* ---- checksummed field rewrites ---- */
 
-void
-nat_set_addr(struct pkt_view *v, const struct mq_desc *d, int dst, uint32_t n)
+/*
+ * Sets an IPv4 header's destination (dst) or source address to n, with
+ * its header checksum; returns the address it had (n: nothing changed).
+ */
+static uint32_t
+ip4_set_addr(struct ipv4_hdr *ip, int dst, uint32_t n)
 {
-	struct ipv4_hdr *ip = pkt_ip4(v);
 	uint32_t o = dst ? ip->daddr_be : ip->saddr_be;
 	uint16_t c;
 
 	if (o == n)
-		return;
+		return o;
 	c = ip->csum;
 	csum_update32(&c, o, n);
 	ip->csum = c;
@@ -27,6 +30,17 @@ nat_set_addr(struct pkt_view *v, const struct mq_desc *d, int dst, uint32_t n)
 		ip->daddr_be = n;
 	else
 		ip->saddr_be = n;
+	return o;
+}
+
+void
+nat_set_addr(struct pkt_view *v, const struct mq_desc *d, int dst, uint32_t n)
+{
+	uint32_t o;
+	uint16_t c;
+
+	if ((o = ip4_set_addr(pkt_ip4(v), dst, n)) == n)
+		return;
 	if (!v->has_l4)
 		return;
 	/* The address is in TCP's and UDP's pseudo-header; ICMP has none. */
@@ -173,21 +187,13 @@ nat_offload_ok(const struct mq_desc *d, const struct pkt_view *v)
 void
 nat_quote_set_addr(struct pkt_view *in, size_t qlen, int dst, uint32_t n)
 {
-	struct ipv4_hdr *ip = (struct ipv4_hdr *)in->frame;
-	uint32_t o = dst ? ip->daddr_be : ip->saddr_be;
 	uint8_t *l4 = in->frame + in->l3_hlen;
 	size_t l4len = qlen - in->l3_hlen;
+	uint32_t o;
 	uint16_t c;
 
-	if (o == n)
+	if ((o = ip4_set_addr((struct ipv4_hdr *)in->frame, dst, n)) == n)
 		return;
-	c = ip->csum;
-	csum_update32(&c, o, n);
-	ip->csum = c;
-	if (dst)
-		ip->daddr_be = n;
-	else
-		ip->saddr_be = n;
 	if (in->proto == IPPROTO_TCP_ && l4len >= 18) {
 		struct tcp_hdr *th = (struct tcp_hdr *)l4;
 

@@ -350,10 +350,8 @@ void
 natd_control(struct natd *n)
 {
 	static struct msg m;
-	const char *why = NULL;
-	int rc;
 
-	while ((rc = msg_recv(MSG_PARENT_FD, &m, PROC_MOAT, &why)) == 1) {
+	while (daemon_recv(&m)) {
 		switch (m.hdr.type) {
 		case MSG_QUEUES:
 			on_queues(n, &m);
@@ -447,5 +445,4 @@ natd_control(struct natd *n)
 				fatalx("unexpected %s from the supervisor", msg_name(m.hdr.type));
 		}
 	}
-	daemon_recv_end(rc, why);
 }

@@ -556,10 +556,8 @@ static void
 handle_control(struct nb *nb)
 {
 	static struct msg m;
-	const char *why;
-	int rc;
 
-	while ((rc = msg_recv(MSG_PARENT_FD, &m, PROC_MOAT, &why)) == 1) {
+	while (daemon_recv(&m)) {
 		switch (m.hdr.type) {
 		case MSG_QUEUES:
 			/* The packet region only: netbackd has no flow ring. */
@@ -616,7 +614,6 @@ handle_control(struct nb *nb)
 				fatalx("unexpected %s from the supervisor", msg_name(m.hdr.type));
 		}
 	}
-	daemon_recv_end(rc, why);
 }
 
 static const struct nb_backend *

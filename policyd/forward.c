@@ -8,7 +8,6 @@
  * share a port, so an inbound packet has exactly one place to go.
  */
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,17 +18,6 @@ static const char *const fwd_fields[] = {
 	"action", "proto", "dstports", "to", "toport", "from4", "from6",
 	"family", "comment", NULL
 };
-
-static int
-ffail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 int
 fwd_is_forward(const json_t *o)
@@ -61,6 +49,14 @@ families_meet(uint8_t a, uint8_t b)
 	return a == 0 || b == 0 || a == b;
 }
 
+static const struct qr_word protos[] = {
+	{ "tcp", IPPROTO_TCP }, { "udp", IPPROTO_UDP }, { NULL, 0 }
+};
+/* "both" is 0, as in struct msg_forward. */
+static const struct qr_word families[] = {
+	{ "4", 4 }, { "6", 6 }, { "both", 0 }, { NULL, 0 }
+};
+
 int
 fwd_check_rule(size_t ri, const json_t *o, const json_t *names,
     struct msg_forwards *t, char *err, size_t errlen)
@@ -70,105 +66,93 @@ fwd_check_rule(size_t ri, const json_t *o, const json_t *names,
 	json_t *v;
 	uint16_t tlo, thi;
 	uint32_t i;
-	int k, hb;
+	int k, w;
 
 	json_object_foreach((json_t *)o, key, v) {
 		for (k = 0; fwd_fields[k] != NULL; k++)
 			if (strcmp(key, fwd_fields[k]) == 0)
 				break;
 		if (fwd_fields[k] == NULL)
-			return ffail(err, errlen, "rule %zu: \"%.64s\": not a field "
+			return qr_errf(err, errlen, "rule %zu: \"%.64s\": not a field "
 			    "of a forward (%s)", ri, key, strcmp(key, "from") == 0 ?
 			    "the remote source is \"from4\" or \"from6\"" :
 			    "see docs/rules.md");
 		if (strcmp(key, "toport") == 0 || strcmp(key, "dstports") == 0) {
 			if (!json_is_string(v) && !json_is_integer(v))
-				return ffail(err, errlen, "rule %zu: \"%s\": must be "
+				return qr_errf(err, errlen, "rule %zu: \"%s\": must be "
 				    "a port \"N\" or a range \"N-M\"", ri, key);
 		} else if (!json_is_string(v))
-			return ffail(err, errlen, "rule %zu: \"%s\": must be a "
+			return qr_errf(err, errlen, "rule %zu: \"%s\": must be a "
 			    "string", ri, key);
 	}
 	memset(&f, 0, sizeof f);
 	f.rule = (uint16_t)ri;
 
 	if ((v = json_object_get(o, "proto")) == NULL)
-		return ffail(err, errlen, "rule %zu: \"proto\": a forward needs "
+		return qr_errf(err, errlen, "rule %zu: \"proto\": a forward needs "
 		    "\"tcp\" or \"udp\"", ri);
-	s = json_string_value(v);
-	if (strcmp(s, "tcp") == 0)
-		f.proto = IPPROTO_TCP;
-	else if (strcmp(s, "udp") == 0)
-		f.proto = IPPROTO_UDP;
-	else
-		return ffail(err, errlen, "rule %zu: \"proto\": a forward is "
+	if ((w = qr_word(protos, json_string_value(v))) == -1)
+		return qr_errf(err, errlen, "rule %zu: \"proto\": a forward is "
 		    "\"tcp\" or \"udp\"", ri);
+	f.proto = (uint8_t)w;
 
 	if ((v = json_object_get(o, "dstports")) == NULL)
-		return ffail(err, errlen, "rule %zu: \"dstports\": missing (the "
+		return qr_errf(err, errlen, "rule %zu: \"dstports\": missing (the "
 		    "port or range on moat's address)", ri);
 	if (ports_of(v, &f.lo, &f.hi) == -1)
-		return ffail(err, errlen, "rule %zu: \"dstports\": must be \"N\" "
+		return qr_errf(err, errlen, "rule %zu: \"dstports\": must be \"N\" "
 		    "or \"N-M\" with 0 <= N <= M <= 65535", ri);
 	if (f.lo < FWD_PORT_MIN || f.hi > FWD_PORT_MAX)
-		return ffail(err, errlen, "rule %zu: \"dstports\": %u-%u is not "
+		return qr_errf(err, errlen, "rule %zu: \"dstports\": %u-%u is not "
 		    "in %u-%u, the ports moat keeps for forwards (its NAT uses "
 		    "the others for outbound connections)", ri, f.lo, f.hi,
 		    FWD_PORT_MIN, FWD_PORT_MAX);
 
 	if ((v = json_object_get(o, "toport")) == NULL)
-		return ffail(err, errlen, "rule %zu: \"toport\": missing (the "
+		return qr_errf(err, errlen, "rule %zu: \"toport\": missing (the "
 		    "client's port)", ri);
 	if (ports_of(v, &tlo, &thi) == -1 || tlo == 0)
-		return ffail(err, errlen, "rule %zu: \"toport\": must be \"N\" or "
+		return qr_errf(err, errlen, "rule %zu: \"toport\": must be \"N\" or "
 		    "\"N-M\" with 1 <= N <= M <= 65535", ri);
 	if (tlo != thi && thi - tlo != f.hi - f.lo)
-		return ffail(err, errlen, "rule %zu: \"toport\": the range %u-%u "
+		return qr_errf(err, errlen, "rule %zu: \"toport\": the range %u-%u "
 		    "is not as long as \"dstports\" %u-%u", ri, tlo, thi, f.lo,
 		    f.hi);
 	if ((uint32_t)tlo + (f.hi - f.lo) > 65535)
-		return ffail(err, errlen, "rule %zu: \"toport\": %u + %u ports "
+		return qr_errf(err, errlen, "rule %zu: \"toport\": %u + %u ports "
 		    "goes past 65535", ri, tlo, f.hi - f.lo);
 	f.toport = tlo;
 
 	if ((v = json_object_get(o, "to")) == NULL)
-		return ffail(err, errlen, "rule %zu: \"to\": missing (the client "
+		return qr_errf(err, errlen, "rule %zu: \"to\": missing (the client "
 		    "VM, by name or IPv4 address)", ri);
 	s = json_string_value(v);
 	if (jr_client_addr(names, s, &f.to4) == -1)
-		return ffail(err, errlen, "rule %zu: \"to\": \"%.64s\" is not a "
+		return qr_errf(err, errlen, "rule %zu: \"to\": \"%.64s\" is not a "
 		    "known client (not in \"names\" nor an IPv4 address)", ri, s);
 	{
 		uint32_t a = ntohl(f.to4);
 
 		if ((a >> 24) == 127 || (a >> 28) >= 0xe)
-			return ffail(err, errlen, "rule %zu: \"to\": %.64s cannot "
+			return qr_errf(err, errlen, "rule %zu: \"to\": %.64s cannot "
 			    "be a client", ri, s);
 	}
 
 	if ((v = json_object_get(o, "family")) != NULL) {
-		s = json_string_value(v);
-		if (strcmp(s, "4") == 0)
-			f.family = 4;
-		else if (strcmp(s, "6") == 0)
-			f.family = 6;
-		else if (strcmp(s, "both") != 0)
-			return ffail(err, errlen, "rule %zu: \"family\": must be "
+		if ((w = qr_word(families, json_string_value(v))) == -1)
+			return qr_errf(err, errlen, "rule %zu: \"family\": must be "
 			    "\"4\", \"6\" or \"both\"", ri);
+		f.family = (uint8_t)w;
 	}
 	if ((v = json_object_get(o, "from4")) != NULL) {
 		uint8_t a[16];
 
-		if (qr_parse_prefix(4, json_string_value(v),
-		    json_string_length(v), a, &f.from4_plen, &hb) == -1)
-			return ffail(err, errlen, "rule %zu: \"from4\": not an IPv4 "
-			    "address or CIDR prefix", ri);
-		if (hb)
-			return ffail(err, errlen, "rule %zu: \"from4\": host bits "
-			    "set beyond the /%u prefix", ri, f.from4_plen);
+		if (qr_rule_prefix(ri, "from4", 4, json_string_value(v),
+		    json_string_length(v), a, &f.from4_plen, err, errlen) == -1)
+			return -1;
 		memcpy(&f.from4, a, 4);
 		if (f.family == 6)
-			return ffail(err, errlen, "rule %zu: \"from4\": the forward "
+			return qr_errf(err, errlen, "rule %zu: \"from4\": the forward "
 			    "is \"family\": \"6\"", ri);
 		/* a forward that only says where IPv4 may come from is an
 		 * IPv4 forward, unless it says otherwise */
@@ -177,15 +161,12 @@ fwd_check_rule(size_t ri, const json_t *o, const json_t *names,
 			f.family = 4;
 	}
 	if ((v = json_object_get(o, "from6")) != NULL) {
-		if (qr_parse_prefix(6, json_string_value(v),
-		    json_string_length(v), f.from6, &f.from6_plen, &hb) == -1)
-			return ffail(err, errlen, "rule %zu: \"from6\": not an IPv6 "
-			    "address or CIDR prefix", ri);
-		if (hb)
-			return ffail(err, errlen, "rule %zu: \"from6\": host bits "
-			    "set beyond the /%u prefix", ri, f.from6_plen);
+		if (qr_rule_prefix(ri, "from6", 6, json_string_value(v),
+		    json_string_length(v), f.from6, &f.from6_plen, err,
+		    errlen) == -1)
+			return -1;
 		if (f.family == 4)
-			return ffail(err, errlen, "rule %zu: \"from6\": the forward "
+			return qr_errf(err, errlen, "rule %zu: \"from6\": the forward "
 			    "is \"family\": \"4\"", ri);
 		if (json_object_get(o, "from4") == NULL &&
 		    json_object_get(o, "family") == NULL)
@@ -193,7 +174,7 @@ fwd_check_rule(size_t ri, const json_t *o, const json_t *names,
 	}
 	if ((v = json_object_get(o, "comment")) != NULL &&
 	    json_string_length(v) > 1024)
-		return ffail(err, errlen, "rule %zu: \"comment\": longer than 1024 "
+		return qr_errf(err, errlen, "rule %zu: \"comment\": longer than 1024 "
 		    "bytes", ri);
 
 	for (i = 0; i < t->count; i++) {
@@ -201,13 +182,13 @@ fwd_check_rule(size_t ri, const json_t *o, const json_t *names,
 
 		if (g->proto == f.proto && families_meet(g->family, f.family) &&
 		    g->lo <= f.hi && f.lo <= g->hi)
-			return ffail(err, errlen, "rule %zu: \"dstports\": %s %u-%u "
+			return qr_errf(err, errlen, "rule %zu: \"dstports\": %s %u-%u "
 			    "overlaps the forward of rule %u (%u-%u)", ri,
 			    f.proto == IPPROTO_TCP ? "tcp" : "udp", f.lo, f.hi,
 			    g->rule, g->lo, g->hi);
 	}
 	if (t->count == FWD_MAX)
-		return ffail(err, errlen, "rule %zu: more than %d forwards", ri,
+		return qr_errf(err, errlen, "rule %zu: more than %d forwards", ri,
 		    FWD_MAX);
 	t->f[t->count++] = f;
 	return 0;

@@ -5,7 +5,6 @@
 #include <arpa/inet.h>
 #include <jansson.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,17 +14,6 @@
 #include "names.h"
 #include "limit.h"
 #include "qrule.h"
-
-static int
-fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 static int
 valid_name(const char *s)
@@ -108,104 +96,88 @@ static const char *const fields[] = {
 	"icmptype", "specialtarget", "log", "comment", "expire", "hits", NULL
 };
 
+static const struct qr_word actions[] = {
+	{ "accept", VERDICT_ACCEPT }, { "drop", VERDICT_DROP },
+	{ "reject", VERDICT_REJECT }, { NULL, 0 }
+};
+static const struct qr_word protos[] = {
+	{ "tcp", IPPROTO_TCP }, { "udp", IPPROTO_UDP },
+	{ "icmp", IPPROTO_ICMP }, { NULL, 0 }
+};
+
 static int
 check_rule(size_t ri, json_t *o, const json_t *names, struct prule *p,
     size_t *hostbytes, char *err, size_t errlen)
 {
 	const char *key, *s;
 	json_t *v;
-	int i, ndst = 0, hb;
+	int i, ndst = 0, fam, w;
 	size_t sl;
 
 	if (!json_is_object(o))
-		return fail(err, errlen, "rule %zu: must be an object", ri);
+		return qr_errf(err, errlen, "rule %zu: must be an object", ri);
 	json_object_foreach(o, key, v) {
 		for (i = 0; fields[i] != NULL; i++)
 			if (strcmp(key, fields[i]) == 0)
 				break;
 		if (fields[i] == NULL)
-			return fail(err, errlen, "rule %zu: \"%.64s\": unknown field",
+			return qr_errf(err, errlen, "rule %zu: \"%.64s\": unknown field",
 			    ri, key);
 		if (strcmp(key, "log") == 0) {
 			if (!json_is_boolean(v))
-				return fail(err, errlen, "rule %zu: \"log\": must "
+				return qr_errf(err, errlen, "rule %zu: \"log\": must "
 				    "be true or false", ri);
 		} else if (strcmp(key, "icmptype") == 0 ||
 		    strcmp(key, "expire") == 0 || strcmp(key, "hits") == 0) {
 			/* "hits": what GetRules counted; read back, ignored */
 			if (!json_is_integer(v))
-				return fail(err, errlen, "rule %zu: \"%s\": must "
+				return qr_errf(err, errlen, "rule %zu: \"%s\": must "
 				    "be an integer", ri, key);
 		} else if (strcmp(key, "dstports") == 0) {
 			if (!json_is_string(v) && !json_is_integer(v))
-				return fail(err, errlen, "rule %zu: \"dstports\": "
+				return qr_errf(err, errlen, "rule %zu: \"dstports\": "
 				    "must be a string \"N\" or \"N-M\"", ri);
 		} else if (!json_is_string(v))
-			return fail(err, errlen, "rule %zu: \"%s\": must be a "
+			return qr_errf(err, errlen, "rule %zu: \"%s\": must be a "
 			    "string", ri, key);
 	}
 	memset(p, 0, sizeof *p);
 	p->id = (uint16_t)ri;
 
 	if ((v = json_object_get(o, "from")) == NULL)
-		return fail(err, errlen, "rule %zu: \"from\": missing (a name, "
+		return qr_errf(err, errlen, "rule %zu: \"from\": missing (a name, "
 		    "an IPv4 address or \"*\")", ri);
 	s = json_string_value(v);
 	if (strcmp(s, "*") != 0 && jr_client_addr(names, s, &p->from) == -1)
-		return fail(err, errlen, "rule %zu: \"from\": \"%.64s\" is not "
+		return qr_errf(err, errlen, "rule %zu: \"from\": \"%.64s\" is not "
 		    "in \"names\", an IPv4 address or \"*\"", ri, s);
 
 	if ((v = json_object_get(o, "action")) == NULL)
-		return fail(err, errlen, "rule %zu: \"action\": missing", ri);
-	s = json_string_value(v);
-	if (strcmp(s, "accept") == 0)
-		p->action = VERDICT_ACCEPT;
-	else if (strcmp(s, "drop") == 0)
-		p->action = VERDICT_DROP;
-	else if (strcmp(s, "reject") == 0)
-		p->action = VERDICT_REJECT;
-	else
-		return fail(err, errlen, "rule %zu: \"action\": must be "
+		return qr_errf(err, errlen, "rule %zu: \"action\": missing", ri);
+	if ((w = qr_word(actions, json_string_value(v))) == -1)
+		return qr_errf(err, errlen, "rule %zu: \"action\": must be "
 		    "\"accept\", \"drop\", \"reject\" or \"forward\"", ri);
+	p->action = (uint8_t)w;
 
 	if ((v = json_object_get(o, "proto")) != NULL) {
-		s = json_string_value(v);
-		if (strcmp(s, "tcp") == 0)
-			p->proto = IPPROTO_TCP;
-		else if (strcmp(s, "udp") == 0)
-			p->proto = IPPROTO_UDP;
-		else if (strcmp(s, "icmp") == 0)
-			p->proto = IPPROTO_ICMP;
-		else
-			return fail(err, errlen, "rule %zu: \"proto\": must be "
+		if ((w = qr_word(protos, json_string_value(v))) == -1)
+			return qr_errf(err, errlen, "rule %zu: \"proto\": must be "
 			    "\"tcp\", \"udp\" or \"icmp\"", ri);
+		p->proto = (uint8_t)w;
 	}
 
-	if ((v = json_object_get(o, "dst4")) != NULL) {
+	/* dst4 then dst6: both given is refused below (ndst). */
+	for (fam = 4; fam <= 6; fam += 2) {
+		const char *k = fam == 4 ? "dst4" : "dst6";
+
+		if ((v = json_object_get(o, k)) == NULL)
+			continue;
 		ndst++;
-		s = json_string_value(v);
-		if (qr_parse_prefix(4, s, json_string_length(v), p->addr,
-		    &p->plen, &hb) == -1)
-			return fail(err, errlen, "rule %zu: \"dst4\": not an IPv4 "
-			    "address or CIDR prefix", ri);
-		if (hb)
-			return fail(err, errlen, "rule %zu: \"dst4\": host bits "
-			    "set beyond the /%u prefix", ri, p->plen);
+		if (qr_rule_prefix(ri, k, fam, json_string_value(v),
+		    json_string_length(v), p->addr, &p->plen, err, errlen) == -1)
+			return -1;
 		p->dst = PD_NET;
-		p->family = 4;
-	}
-	if ((v = json_object_get(o, "dst6")) != NULL) {
-		ndst++;
-		s = json_string_value(v);
-		if (qr_parse_prefix(6, s, json_string_length(v), p->addr,
-		    &p->plen, &hb) == -1)
-			return fail(err, errlen, "rule %zu: \"dst6\": not an IPv6 "
-			    "address or CIDR prefix", ri);
-		if (hb)
-			return fail(err, errlen, "rule %zu: \"dst6\": host bits "
-			    "set beyond the /%u prefix", ri, p->plen);
-		p->dst = PD_NET;
-		p->family = 6;
+		p->family = (uint8_t)fam;
 	}
 	if ((v = json_object_get(o, "dsthost")) != NULL) {
 		uint8_t a[16];
@@ -214,7 +186,7 @@ check_rule(size_t ri, json_t *o, const json_t *names, struct prule *p,
 		s = json_string_value(v);
 		sl = json_string_length(v);
 		if (qr_parse_ip4(s, sl, a) == 0 || qr_parse_ip6(s, sl, a) == 0)
-			return fail(err, errlen, "rule %zu: \"dsthost\": is an "
+			return qr_errf(err, errlen, "rule %zu: \"dsthost\": is an "
 			    "address: use \"dst4\" or \"dst6\"", ri);
 		if (memchr(s, '*', sl) != NULL) {
 			const char *why;
@@ -224,7 +196,7 @@ check_rule(size_t ri, json_t *o, const json_t *names, struct prule *p,
 			else
 				why = wildcard_problem(s, sl);
 			if (why != NULL)
-				return fail(err, errlen, "rule %zu: \"dsthost\": "
+				return qr_errf(err, errlen, "rule %zu: \"dsthost\": "
 				    "\"%.80s\": %s", ri, s, why);
 			p->dst = PD_NAME;
 			p->hostlen = (uint16_t)(sl - 2);
@@ -232,7 +204,7 @@ check_rule(size_t ri, json_t *o, const json_t *names, struct prule *p,
 			goto host_done;
 		}
 		if (qr_valid_host(s, sl) == -1 || strlen(s) != sl)
-			return fail(err, errlen, "rule %zu: \"dsthost\": not a "
+			return qr_errf(err, errlen, "rule %zu: \"dsthost\": not a "
 			    "host name (lowercase letters, digits, '-', '.', '_'; "
 			    "at most %d)", ri, QR_HOST_MAX);
 		p->dst = PD_HOST;
@@ -245,7 +217,7 @@ host_done:
 		ndst++;
 		s = json_string_value(v);
 		if (jr_client_addr(names, s, &ip) == -1)
-			return fail(err, errlen, "rule %zu: \"to\": \"%.64s\" is "
+			return qr_errf(err, errlen, "rule %zu: \"to\": \"%.64s\" is "
 			    "not in \"names\" or an IPv4 address", ri, s);
 		p->dst = PD_NET;
 		p->family = 4;
@@ -257,12 +229,12 @@ host_done:
 	if ((v = json_object_get(o, "specialtarget")) != NULL) {
 		ndst++;
 		if (strcmp(json_string_value(v), "dns") != 0)
-			return fail(err, errlen, "rule %zu: \"specialtarget\": "
+			return qr_errf(err, errlen, "rule %zu: \"specialtarget\": "
 			    "only \"dns\" exists", ri);
 		p->specialdns = 1;
 	}
 	if (ndst > 1)
-		return fail(err, errlen, "rule %zu: at most one of \"dst4\", "
+		return qr_errf(err, errlen, "rule %zu: at most one of \"dst4\", "
 		    "\"dst6\", \"dsthost\", \"to\", \"specialtarget\"", ri);
 
 	if ((v = json_object_get(o, "dstports")) != NULL) {
@@ -274,10 +246,10 @@ host_done:
 		else
 			snprintf(buf, sizeof buf, "%.31s", json_string_value(v));
 		if (qr_parse_ports(buf, strlen(buf), &p->plo, &p->phi) == -1)
-			return fail(err, errlen, "rule %zu: \"dstports\": must be "
+			return qr_errf(err, errlen, "rule %zu: \"dstports\": must be "
 			    "\"N\" or \"N-M\" with 0 <= N <= M <= 65535", ri);
 		if (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP)
-			return fail(err, errlen, "rule %zu: \"dstports\": needs "
+			return qr_errf(err, errlen, "rule %zu: \"dstports\": needs "
 			    "\"proto\": \"tcp\" or \"udp\"", ri);
 		p->has_ports = 1;
 	}
@@ -285,31 +257,31 @@ host_done:
 		json_int_t t = json_integer_value(v);
 
 		if (t < 0 || t > 255)
-			return fail(err, errlen, "rule %zu: \"icmptype\": must be "
+			return qr_errf(err, errlen, "rule %zu: \"icmptype\": must be "
 			    "0..255", ri);
 		if (p->proto != IPPROTO_ICMP)
-			return fail(err, errlen, "rule %zu: \"icmptype\": needs "
+			return qr_errf(err, errlen, "rule %zu: \"icmptype\": needs "
 			    "\"proto\": \"icmp\"", ri);
 		p->has_icmptype = 1;
 		p->icmptype = (uint8_t)t;
 	}
 	if (p->specialdns) {
 		if (p->proto == IPPROTO_ICMP)
-			return fail(err, errlen, "rule %zu: \"specialtarget\": DNS "
+			return qr_errf(err, errlen, "rule %zu: \"specialtarget\": DNS "
 			    "is \"tcp\" or \"udp\", not \"icmp\"", ri);
 		if (p->has_ports && (p->plo != 53 || p->phi != 53))
-			return fail(err, errlen, "rule %zu: \"specialtarget\": "
+			return qr_errf(err, errlen, "rule %zu: \"specialtarget\": "
 			    "DNS is port 53, \"dstports\" says otherwise", ri);
 	}
 	if ((v = json_object_get(o, "log")) != NULL)
 		p->log = json_is_true(v);
 	if ((v = json_object_get(o, "comment")) != NULL &&
 	    json_string_length(v) > JR_COMMENT_MAX)
-		return fail(err, errlen, "rule %zu: \"comment\": longer than %d "
+		return qr_errf(err, errlen, "rule %zu: \"comment\": longer than %d "
 		    "bytes", ri, JR_COMMENT_MAX);
 	if ((v = json_object_get(o, "expire")) != NULL) {
 		if (json_integer_value(v) <= 0)
-			return fail(err, errlen, "rule %zu: \"expire\": must be a "
+			return qr_errf(err, errlen, "rule %zu: \"expire\": must be a "
 			    "Unix time (seconds), > 0", ri);
 		p->expire = json_integer_value(v);
 	}
@@ -330,15 +302,15 @@ learn_config(const json_t *o, struct rset *ns, char *err, size_t errlen)
 	if (o == NULL)
 		return 0;
 	if (!json_is_object(o))
-		return fail(err, errlen, "\"learn\": must be an object "
+		return qr_errf(err, errlen, "\"learn\": must be an object "
 		    "{\"ttl_min\": seconds, \"ttl_max\": seconds}");
 	json_object_foreach((json_t *)o, key, v) {
 		if (strcmp(key, "ttl_min") != 0 && strcmp(key, "ttl_max") != 0)
-			return fail(err, errlen, "\"learn\": \"%.64s\": unknown "
+			return qr_errf(err, errlen, "\"learn\": \"%.64s\": unknown "
 			    "field (expected \"ttl_min\", \"ttl_max\")", key);
 		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
 		    json_integer_value(v) > NT_TTL_LIMIT)
-			return fail(err, errlen, "\"learn\": \"%s\": must be "
+			return qr_errf(err, errlen, "\"learn\": \"%s\": must be "
 			    "1..%d seconds", key, NT_TTL_LIMIT);
 		if (strcmp(key, "ttl_min") == 0)
 			lo = json_integer_value(v);
@@ -346,7 +318,7 @@ learn_config(const json_t *o, struct rset *ns, char *err, size_t errlen)
 			hi = json_integer_value(v);
 	}
 	if (lo > hi)
-		return fail(err, errlen, "\"learn\": \"ttl_min\" %lld is more "
+		return qr_errf(err, errlen, "\"learn\": \"ttl_min\" %lld is more "
 		    "than \"ttl_max\" %lld", (long long)lo, (long long)hi);
 	ns->ttl_min = (uint32_t)lo;
 	ns->ttl_max = (uint32_t)hi;
@@ -364,14 +336,14 @@ jrules_load(const char *buf, size_t len, struct rset *out, void **docp,
 	size_t i, n, hostbytes = 0, off = 0;
 
 	if (len > JR_MAX_INPUT)
-		return fail(err, errlen, "input is %zu bytes, more than the "
+		return qr_errf(err, errlen, "input is %zu bytes, more than the "
 		    "limit of %d", len, JR_MAX_INPUT);
 	doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
 	if (doc == NULL)
-		return fail(err, errlen, "not valid JSON: line %d column %d: %s",
+		return qr_errf(err, errlen, "not valid JSON: line %d column %d: %s",
 		    je.line, je.column, je.text);
 	if (!json_is_object(doc)) {
-		fail(err, errlen, "the document must be an object "
+		qr_errf(err, errlen, "the document must be an object "
 		    "{\"version\": 1, \"rules\": [...]}");
 		goto bad;
 	}
@@ -388,25 +360,25 @@ jrules_load(const char *buf, size_t len, struct rset *out, void **docp,
 			continue;
 		if (strcmp(key, "version") != 0 && strcmp(key, "names") != 0 &&
 		    strcmp(key, "rules") != 0 && strcmp(key, "learn") != 0) {
-			fail(err, errlen, "\"%.64s\": unknown field (expected "
+			qr_errf(err, errlen, "\"%.64s\": unknown field (expected "
 			    "\"version\", \"names\", \"rules\", \"learn\")", key);
 			goto bad;
 		}
 	}
 	v = json_object_get(doc, "version");
 	if (v == NULL || !json_is_integer(v) || json_integer_value(v) != 1) {
-		fail(err, errlen, "\"version\": must be 1");
+		qr_errf(err, errlen, "\"version\": must be 1");
 		goto bad;
 	}
 	names = json_object_get(doc, "names");
 	if (names != NULL) {
 		if (!json_is_object(names)) {
-			fail(err, errlen, "\"names\": must be an object of "
+			qr_errf(err, errlen, "\"names\": must be an object of "
 			    "name: IPv4 address");
 			goto bad;
 		}
 		if (json_object_size(names) > JR_MAX_NAMES) {
-			fail(err, errlen, "\"names\": more than %d names",
+			qr_errf(err, errlen, "\"names\": more than %d names",
 			    JR_MAX_NAMES);
 			goto bad;
 		}
@@ -414,7 +386,7 @@ jrules_load(const char *buf, size_t len, struct rset *out, void **docp,
 			uint8_t a[4];
 
 			if (!valid_name(key) || strcmp(key, "*") == 0) {
-				fail(err, errlen, "\"names\": \"%.64s\": a name is "
+				qr_errf(err, errlen, "\"names\": \"%.64s\": a name is "
 				    "1..%d letters, digits, '-', '_', '.' and not "
 				    "an address", key, JR_NAME_MAX);
 				goto bad;
@@ -422,7 +394,7 @@ jrules_load(const char *buf, size_t len, struct rset *out, void **docp,
 			if (!json_is_string(v) || qr_parse_ip4(json_string_value(v),
 			    json_string_length(v), a) == -1 ||
 			    (a[0] | a[1] | a[2] | a[3]) == 0) {
-				fail(err, errlen, "\"names\": \"%.64s\": must be an "
+				qr_errf(err, errlen, "\"names\": \"%.64s\": must be an "
 				    "IPv4 address", key);
 				goto bad;
 			}
@@ -432,44 +404,37 @@ jrules_load(const char *buf, size_t len, struct rset *out, void **docp,
 		goto bad;
 	rules = json_object_get(doc, "rules");
 	if (rules == NULL || !json_is_array(rules)) {
-		fail(err, errlen, "\"rules\": must be an array");
+		qr_errf(err, errlen, "\"rules\": must be an array");
 		goto bad;
 	}
 	n = json_array_size(rules);
 	if (n > JR_MAX_RULES) {
-		fail(err, errlen, "\"rules\": %zu rules, more than the limit of "
+		qr_errf(err, errlen, "\"rules\": %zu rules, more than the limit of "
 		    "%d", n, JR_MAX_RULES);
 		goto bad;
 	}
 	if ((ns.rules = calloc(n ? n : 1, sizeof *ns.rules)) == NULL) {
-		fail(err, errlen, "out of memory");
+		qr_errf(err, errlen, "out of memory");
 		goto bad;
 	}
 	if ((ns.fwd = calloc(1, sizeof *ns.fwd)) == NULL) {
-		fail(err, errlen, "out of memory");
+		qr_errf(err, errlen, "out of memory");
 		goto bad;
 	}
 	if ((ns.lim = calloc(1, sizeof *ns.lim)) == NULL) {
-		fail(err, errlen, "out of memory");
+		qr_errf(err, errlen, "out of memory");
 		goto bad;
 	}
 	for (i = 0; i < n; i++) {
 		json_t *r = json_array_get(rules, i);
 
 		/* A forward keeps its number but never decides a flow: it
-		 * goes to natd's table instead. */
-		if (fwd_is_forward(r)) {
-			if (fwd_check_rule(i, r, names, ns.fwd, err, errlen) == -1)
-				goto bad;
-			memset(&ns.rules[i], 0, sizeof ns.rules[i]);
-			ns.rules[i].id = (uint16_t)i;
-			ns.rules[i].action = VERDICT_DROP;
-			ns.rules[i].never = 1;
-			continue;
-		}
-		/* A rate limit too: natd's buckets enforce it (limit.c). */
-		if (lim_is_limit(r)) {
-			if (lim_check_rule(i, r, names, ns.lim, err, errlen) == -1)
+		 * goes to natd's table instead. A rate limit too: natd's
+		 * buckets enforce it (limit.c). */
+		if (fwd_is_forward(r) || lim_is_limit(r)) {
+			if ((fwd_is_forward(r) ?
+			    fwd_check_rule(i, r, names, ns.fwd, err, errlen) :
+			    lim_check_rule(i, r, names, ns.lim, err, errlen)) == -1)
 				goto bad;
 			memset(&ns.rules[i], 0, sizeof ns.rules[i]);
 			ns.rules[i].id = (uint16_t)i;
@@ -483,7 +448,7 @@ jrules_load(const char *buf, size_t len, struct rset *out, void **docp,
 	}
 	ns.n = (uint32_t)n;
 	if ((ns.strings = malloc(hostbytes ? hostbytes : 1)) == NULL) {
-		fail(err, errlen, "out of memory");
+		qr_errf(err, errlen, "out of memory");
 		goto bad;
 	}
 	for (i = 0; i < n; i++) {
@@ -510,7 +475,7 @@ jrules_load(const char *buf, size_t len, struct rset *out, void **docp,
 		}
 	}
 	if (rset_build(&ns) == -1) {
-		fail(err, errlen, "out of memory");
+		qr_errf(err, errlen, "out of memory");
 		goto bad;
 	}
 	/* Counts read back from GetRules (hits, learned names) are not part

@@ -7,12 +7,12 @@
  * every client) is refused rather than silently ignored.
  */
 #include <arpa/inet.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "forward.h"
 #include "limit.h"
+#include "qrule.h"
 
 static const char *const lim_fields[] = {
 	"from", "rate", "up", "down", "burst", "comment", NULL
@@ -30,17 +30,6 @@ static const struct unit rate_units[] = {
 static const struct unit size_units[] = {
 	{ "kb", 1024ull }, { "mb", 1024ull * 1024 }, { NULL, 0 }
 };
-
-static int
-lfail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 /* Digits then one of the units; the product saturates at UINT64_MAX so
  * that a huge number reads as "too large", not as "not a number". */
@@ -118,14 +107,14 @@ rate_of(size_t ri, const json_t *o, const char *key, uint64_t *bps,
 		return 0;
 	s = json_string_value(v);
 	if (lim_parse_rate(s, json_string_length(v), bps) == -1)
-		return lfail(err, errlen, "rule %zu: \"%s\": \"%.32s\" is not a "
+		return qr_errf(err, errlen, "rule %zu: \"%s\": \"%.32s\" is not a "
 		    "rate: a whole number and kbit, mbit or gbit, e.g. \"50mbit\"",
 		    ri, key, s);
 	if (*bps < LIM_RATE_MIN)
-		return lfail(err, errlen, "rule %zu: \"%s\": %.32s is below the "
+		return qr_errf(err, errlen, "rule %zu: \"%s\": %.32s is below the "
 		    "least rate, 64kbit", ri, key, s);
 	if (*bps > LIM_RATE_MAX)
-		return lfail(err, errlen, "rule %zu: \"%s\": %.32s is above the "
+		return qr_errf(err, errlen, "rule %zu: \"%s\": %.32s is above the "
 		    "greatest rate, 100gbit", ri, key, s);
 	return 0;
 }
@@ -146,27 +135,27 @@ lim_check_rule(size_t ri, const json_t *o, const json_t *names,
 			if (strcmp(key, lim_fields[k]) == 0)
 				break;
 		if (strcmp(key, "action") == 0)
-			return lfail(err, errlen, "rule %zu: \"action\": a rate "
+			return qr_errf(err, errlen, "rule %zu: \"action\": a rate "
 			    "limit has none (it limits all of the client's "
 			    "traffic; accept or drop in a rule of its own)", ri);
 		if (lim_fields[k] == NULL)
-			return lfail(err, errlen, "rule %zu: \"%.64s\": not a field "
+			return qr_errf(err, errlen, "rule %zu: \"%.64s\": not a field "
 			    "of a rate limit (it is for all of a client's traffic: "
 			    "\"from\", \"rate\", \"up\", \"down\", \"burst\", "
 			    "\"comment\")", ri, key);
 		if (!json_is_string(v))
-			return lfail(err, errlen, "rule %zu: \"%s\": must be a "
+			return qr_errf(err, errlen, "rule %zu: \"%s\": must be a "
 			    "string", ri, key);
 	}
 	memset(&l, 0, sizeof l);
 	l.rule = (uint16_t)ri;
 
 	if ((v = json_object_get(o, "from")) == NULL)
-		return lfail(err, errlen, "rule %zu: \"from\": missing (a name, "
+		return qr_errf(err, errlen, "rule %zu: \"from\": missing (a name, "
 		    "an IPv4 address or \"*\")", ri);
 	s = json_string_value(v);
 	if (strcmp(s, "*") != 0 && jr_client_addr(names, s, &l.client4) == -1)
-		return lfail(err, errlen, "rule %zu: \"from\": \"%.64s\" is not "
+		return qr_errf(err, errlen, "rule %zu: \"from\": \"%.64s\" is not "
 		    "in \"names\", an IPv4 address or \"*\"", ri, s);
 
 	if (rate_of(ri, o, "rate", &rate, err, errlen) == -1 ||
@@ -178,21 +167,21 @@ lim_check_rule(size_t ri, const json_t *o, const json_t *names,
 	if (l.down_rate == 0)
 		l.down_rate = rate;
 	if (l.up_rate == 0 && l.down_rate == 0)
-		return lfail(err, errlen, "rule %zu: \"burst\": without \"rate\", "
+		return qr_errf(err, errlen, "rule %zu: \"burst\": without \"rate\", "
 		    "\"up\" or \"down\" it limits nothing", ri);
 	if (rate != 0 && json_object_get(o, "up") != NULL &&
 	    json_object_get(o, "down") != NULL)
-		return lfail(err, errlen, "rule %zu: \"rate\": both \"up\" and "
+		return qr_errf(err, errlen, "rule %zu: \"rate\": both \"up\" and "
 		    "\"down\" are given, so it applies to neither", ri);
 
 	if ((v = json_object_get(o, "burst")) != NULL) {
 		s = json_string_value(v);
 		if (lim_parse_size(s, json_string_length(v), &burst) == -1)
-			return lfail(err, errlen, "rule %zu: \"burst\": \"%.32s\" "
+			return qr_errf(err, errlen, "rule %zu: \"burst\": \"%.32s\" "
 			    "is not a size: a whole number and kb or mb, e.g. "
 			    "\"256kb\"", ri, s);
 		if (burst < LIM_BURST_MIN || burst > LIM_BURST_MAX)
-			return lfail(err, errlen, "rule %zu: \"burst\": %.32s is "
+			return qr_errf(err, errlen, "rule %zu: \"burst\": %.32s is "
 			    "not in 2kb-64mb", ri, s);
 	}
 	if (l.up_rate != 0)
@@ -202,7 +191,7 @@ lim_check_rule(size_t ri, const json_t *o, const json_t *names,
 
 	if ((v = json_object_get(o, "comment")) != NULL &&
 	    json_string_length(v) > 1024)
-		return lfail(err, errlen, "rule %zu: \"comment\": longer than 1024 "
+		return qr_errf(err, errlen, "rule %zu: \"comment\": longer than 1024 "
 		    "bytes", ri);
 
 	for (i = 0; i < t->count; i++) {
@@ -210,16 +199,16 @@ lim_check_rule(size_t ri, const json_t *o, const json_t *names,
 		char a[INET_ADDRSTRLEN];
 
 		if (g->client4 == 0)
-			return lfail(err, errlen, "rule %zu: \"from\": never "
+			return qr_errf(err, errlen, "rule %zu: \"from\": never "
 			    "applies: rule %u (\"from\": \"*\") limits every "
 			    "client already", ri, g->rule);
 		if (g->client4 == l.client4)
-			return lfail(err, errlen, "rule %zu: \"from\": %s already "
+			return qr_errf(err, errlen, "rule %zu: \"from\": %s already "
 			    "has the limit of rule %u", ri,
 			    inet_ntop(AF_INET, &l.client4, a, sizeof a), g->rule);
 	}
 	if (t->count == LIMITS_MAX)
-		return lfail(err, errlen, "rule %zu: more than %d rate limits", ri,
+		return qr_errf(err, errlen, "rule %zu: more than %d rate limits", ri,
 		    LIMITS_MAX);
 	t->l[t->count++] = l;
 	return 0;

@@ -305,10 +305,8 @@ static void
 control(void)
 {
 	static struct msg m;
-	const char *why = NULL;
-	int rc;
 
-	while ((rc = msg_recv(MSG_PARENT_FD, &m, PROC_MOAT, &why)) == 1) {
+	while (daemon_recv(&m)) {
 		switch (m.hdr.type) {
 		case MSG_QUEUES:
 			/* The flow region only: policyd holds no packet memory,
@@ -420,7 +418,6 @@ control(void)
 				    msg_name(m.hdr.type));
 		}
 	}
-	daemon_recv_end(rc, why);
 }
 
 /* Queries for names the rules need go to natd through the supervisor. */

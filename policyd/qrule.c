@@ -10,8 +10,8 @@
 
 #include "qrule.h"
 
-static int
-bad(char *err, size_t errlen, const char *fmt, ...)
+int
+qr_errf(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -20,6 +20,30 @@ bad(char *err, size_t errlen, const char *fmt, ...)
 		vsnprintf(err, errlen, fmt, ap);
 		va_end(ap);
 	}
+	return -1;
+}
+
+int
+qr_rule_prefix(size_t ri, const char *key, int family, const char *s,
+    size_t len, uint8_t out[16], uint8_t *plen, char *err, size_t errlen)
+{
+	int hb;
+
+	if (qr_parse_prefix(family, s, len, out, plen, &hb) == -1)
+		return qr_errf(err, errlen, "rule %zu: \"%s\": not an IPv%d "
+		    "address or CIDR prefix", ri, key, family);
+	if (hb)
+		return qr_errf(err, errlen, "rule %zu: \"%s\": host bits set "
+		    "beyond the /%u prefix", ri, key, *plen);
+	return 0;
+}
+
+int
+qr_word(const struct qr_word *w, const char *s)
+{
+	for (; w->s != NULL; w++)
+		if (strcmp(w->s, s) == 0)
+			return w->v;
 	return -1;
 }
 
@@ -338,7 +362,7 @@ qrule_parse(const char *s, size_t len, struct qrule *r, char *err,
 	if (errlen > 0)
 		err[0] = '\0';
 	if (len == 0)
-		return bad(err, errlen, "empty rule");
+		return qr_errf(err, errlen, "empty rule");
 	while (pos <= len) {
 		const char *opt = s + pos, *eq, *val;
 		size_t olen, klen, vlen;
@@ -348,34 +372,34 @@ qrule_parse(const char *s, size_t len, struct qrule *r, char *err,
 		for (olen = 0; pos + olen < len && opt[olen] != ' '; olen++)
 			;
 		if (olen == 0)
-			return bad(err, errlen, "empty option at offset %zu "
+			return qr_errf(err, errlen, "empty option at offset %zu "
 			    "(options are separated by exactly one space)", pos);
 		eq = memchr(opt, '=', olen);
 		if (eq == NULL)
-			return bad(err, errlen, "option \"%s\" has no '='",
+			return qr_errf(err, errlen, "option \"%s\" has no '='",
 			    q(opt, olen, qb, sizeof qb));
 		klen = (size_t)(eq - opt);
 		val = eq + 1;
 		vlen = olen - klen - 1;
 		if (memchr(val, '=', vlen) != NULL)
-			return bad(err, errlen, "option \"%s\" has more than one '='",
+			return qr_errf(err, errlen, "option \"%s\" has more than one '='",
 			    q(opt, olen, qb, sizeof qb));
 		for (k = 0; k < K_COUNT; k++)
 			if (strlen(keys[k]) == klen && memcmp(keys[k], opt, klen) == 0)
 				break;
 		if (k == K_COUNT)
-			return bad(err, errlen, "unknown option \"%s\"",
+			return qr_errf(err, errlen, "unknown option \"%s\"",
 			    q(opt, klen, qb, sizeof qb));
 		if (seen & (1u << k))
-			return bad(err, errlen, "option \"%s\" given twice", keys[k]);
+			return qr_errf(err, errlen, "option \"%s\" given twice", keys[k]);
 		seen |= 1u << k;
 		if (vlen == 0)
-			return bad(err, errlen, "option \"%s\" has an empty value",
+			return qr_errf(err, errlen, "option \"%s\" has an empty value",
 			    keys[k]);
 		switch (k) {
 		case K_ACTION:
 			if (qrule_policy(val, vlen) == -1)
-				return bad(err, errlen, "action \"%s\": must be "
+				return qr_errf(err, errlen, "action \"%s\": must be "
 				    "accept or drop", q(val, vlen, qb, sizeof qb));
 			r->action = (uint8_t)qrule_policy(val, vlen);
 			break;
@@ -387,11 +411,11 @@ qrule_parse(const char *s, size_t len, struct qrule *r, char *err,
 
 				if (octal_prefix(k == K_DST4 ? 4 : 6, val, vlen,
 				    oct, sizeof oct))
-					return bad(err, errlen, "%s \"%s\": leading "
+					return qr_errf(err, errlen, "%s \"%s\": leading "
 					    "zero in the prefix length: sys-firewall's "
 					    "nftables reads it as octal%s", keys[k],
 					    q(val, vlen, qb, sizeof qb), oct);
-				return bad(err, errlen, "%s \"%s\": not an IPv%d "
+				return qr_errf(err, errlen, "%s \"%s\": not an IPv%d "
 				    "address or prefix", keys[k],
 				    q(val, vlen, qb, sizeof qb), k == K_DST4 ? 4 : 6);
 			}
@@ -406,7 +430,7 @@ qrule_parse(const char *s, size_t len, struct qrule *r, char *err,
 				r->numeric = 1;
 				r->plen = 32;
 			} else if ((why = host_problem(val, vlen)) != NULL)
-				return bad(err, errlen, "dsthost \"%s\": %s",
+				return qr_errf(err, errlen, "dsthost \"%s\": %s",
 				    q(val, vlen, qb, sizeof qb), why);
 			memcpy(r->host, val, vlen);
 			r->host[vlen] = '\0';
@@ -421,18 +445,18 @@ qrule_parse(const char *s, size_t len, struct qrule *r, char *err,
 			else if (vlen == 4 && memcmp(val, "icmp", 4) == 0)
 				r->proto = IPPROTO_ICMP;
 			else
-				return bad(err, errlen, "proto \"%s\": must be "
+				return qr_errf(err, errlen, "proto \"%s\": must be "
 				    "tcp, udp or icmp", q(val, vlen, qb, sizeof qb));
 			break;
 		case K_SPECIAL:
 			if (vlen != 3 || memcmp(val, "dns", 3) != 0)
-				return bad(err, errlen, "specialtarget \"%s\": "
+				return qr_errf(err, errlen, "specialtarget \"%s\": "
 				    "only dns exists", q(val, vlen, qb, sizeof qb));
 			r->specialdns = 1;
 			break;
 		case K_PORTS:
 			if (qr_parse_ports(val, vlen, &r->plo, &r->phi) == -1)
-				return bad(err, errlen, "dstports \"%s\": must be "
+				return qr_errf(err, errlen, "dstports \"%s\": must be "
 				    "LO-HI with 0 <= LO <= HI <= 65535",
 				    q(val, vlen, qb, sizeof qb));
 			r->has_ports = 1;
@@ -441,7 +465,7 @@ qrule_parse(const char *s, size_t len, struct qrule *r, char *err,
 			uint32_t t;
 
 			if (qr_parse_dec(val, vlen, 255, &t) == -1)
-				return bad(err, errlen, "icmptype \"%s\": must be "
+				return qr_errf(err, errlen, "icmptype \"%s\": must be "
 				    "0..255", q(val, vlen, qb, sizeof qb));
 			r->icmptype = (uint8_t)t;
 			r->has_icmptype = 1;
@@ -451,16 +475,16 @@ qrule_parse(const char *s, size_t len, struct qrule *r, char *err,
 		pos += olen + 1;
 	}
 	if (!(seen & (1u << K_ACTION)))
-		return bad(err, errlen, "no action");
+		return qr_errf(err, errlen, "no action");
 	if (__builtin_popcount(seen & ((1u << K_DST4) | (1u << K_DST6) |
 	    (1u << K_DSTHOST))) > 1)
-		return bad(err, errlen, "more than one of dst4, dst6, dsthost");
+		return qr_errf(err, errlen, "more than one of dst4, dst6, dsthost");
 	if (r->has_ports && r->proto != IPPROTO_TCP && r->proto != IPPROTO_UDP)
-		return bad(err, errlen, "dstports needs proto=tcp or proto=udp");
+		return qr_errf(err, errlen, "dstports needs proto=tcp or proto=udp");
 	if (r->has_icmptype && r->proto != IPPROTO_ICMP)
-		return bad(err, errlen, "icmptype needs proto=icmp");
+		return qr_errf(err, errlen, "icmptype needs proto=icmp");
 	if (r->specialdns && r->proto == IPPROTO_ICMP)
-		return bad(err, errlen, "specialtarget=dns cannot be proto=icmp");
+		return qr_errf(err, errlen, "specialtarget=dns cannot be proto=icmp");
 	if (r->specialdns && r->has_ports && (r->plo != 53 || r->phi != 53))
 		r->never = 1;
 	return 0;

@@ -117,5 +117,24 @@ int	qr_parse_aton(const char *s, size_t len, uint8_t out[4]);
  * ending in a label that starts with a digit. 0 or -1.
  */
 int	qr_valid_host(const char *s, size_t len);
+/*
+ * Formats a parse error into err (errlen bytes; none when 0) and returns
+ * -1, so that every rule parser can end with "return qr_errf(...)".
+ */
+/* A keyword and its value, in tables ended by a NULL keyword. */
+struct qr_word {
+	const char	*s;
+	int		 v;
+};
+/* The value of s in table w; -1 when s is none of its keywords. */
+int	qr_word(const struct qr_word *w, const char *s);
+/*
+ * qr_parse_prefix for the JSON field key of rule ri, refusing host bits;
+ * on error the message is in err and -1 returned.
+ */
+int	qr_rule_prefix(size_t ri, const char *key, int family, const char *s,
+	    size_t len, uint8_t out[16], uint8_t *plen, char *err, size_t errlen);
+int	qr_errf(char *err, size_t errlen, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
 
 #endif
