@@ -413,6 +413,8 @@ build_argv(struct daemon *d, char **argv)
 		static const char *const names[] = { "none", "devnet", "xen" };
 		argv[n++] = "--backend";
 		argv[n++] = (char *)names[M.backend];
+		if (M.tx_thread)
+			argv[n++] = "--tx-thread";
 	}
 	if (d->id == PROC_AGENTD) {
 		if (M.qubesdb) {

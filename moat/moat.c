@@ -65,6 +65,9 @@ usage(FILE *f)
 "  --timeout-udp-stream S      (default 120)\n"
 "  --timeout-icmp S            (default 30)\n"
 "  --flows-view-max N          flows one moat.Flows answer lists (default 10000)\n"
+"  --tx-thread                 devnet: netbackd transmits on a thread of its own\n"
+"                              (a second core for bulk transfers; costs latency\n"
+"                              where cores are few: off by default)\n"
 "Packet buffers:\n"
 "  --buffers N                 buffers in the shared pool (default 4096;\n"
 "                              devnet: 1024; xen: 512)\n"
@@ -77,6 +80,7 @@ usage(FILE *f)
 enum {
 	O_BACKEND = 256, O_UPLINK, O_CLIENT, O_QUBESDB, O_VCHAN, O_VCHAN_DIR,
 	O_DOMID, O_CONTROL, O_LOGDIR, O_DEBUG, O_BUFFERS, O_BUFSIZE, O_NATD,
+	O_TXTHREAD,
 };
 
 static const struct option longopts[] = {
@@ -101,6 +105,7 @@ static const struct option longopts[] = {
 	{ "timeout-udp-stream", required_argument, NULL, O_NATD },
 	{ "timeout-icmp", required_argument, NULL, O_NATD },
 	{ "flows-view-max", required_argument, NULL, O_NATD },
+	{ "tx-thread", no_argument, NULL, O_TXTHREAD },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -206,6 +211,9 @@ parse_args(int argc, char **argv, uint32_t *nbufs, uint32_t *bufsz)
 		case O_LOGDIR:
 			M.log_dir = optarg;
 			break;
+		case O_TXTHREAD:
+			M.tx_thread = 1;
+			break;
 		case O_DEBUG:
 			M.debug = 1;
 			break;
@@ -251,6 +259,8 @@ parse_args(int argc, char **argv, uint32_t *nbufs, uint32_t *bufsz)
 		die_usage("%s", "--backend devnet needs --uplink IFACE and at least one --client IFACE=IPV4");
 	if (M.backend != BACKEND_DEVNET && (M.uplink || M.nclients))
 		die_usage("%s", "--uplink and --client are for --backend devnet");
+	if (M.tx_thread && M.backend != BACKEND_DEVNET)
+		die_usage("%s", "--tx-thread is for --backend devnet (the Xen backend runs on one thread)");
 	if (M.vchan && M.qubesdb)
 		die_usage("%s", "--qubesdb and --vchan are alternatives: configuration comes from one place");
 	if (M.vchan && M.domid == NULL)

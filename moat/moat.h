@@ -73,6 +73,7 @@ struct moat {
 	const char	*control_path;
 	const char	*log_dir;
 	int		 debug;
+	int		 tx_thread;	/* --tx-thread: netbackd (devnet) transmits on a thread */
 
 	/* shared memory */
 	int		 qfd[QREGION_END];	/* the memfd of each queue region */

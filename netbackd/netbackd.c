@@ -69,6 +69,7 @@ struct nb {
 	uint32_t	 ret_cons __attribute__((aligned(64)));	/* main thread only */
 	/* The tx thread: woken by natd's kick (the TX eventfd) or ctl_efd;
 	 * parks on resume_efd when pause_req is set, saying so on ack_efd. */
+	int		 want_tx_thread;	/* --tx-thread (the backend allows it) */
 	int		 tx_threaded;	/* the backend's tx() runs on the tx thread */
 	int		 tx_running;	/* main thread: it was let go (MSG_START) */
 	int		 tx_ep, ctl_efd, ack_efd, resume_efd;
@@ -545,7 +546,7 @@ enter_sandbox(struct nb *nb)
 	struct msg_ready r = { .pid = (uint32_t)getpid() };
 
 	p.mode = nb->be->sc_mode;
-	p.threads = nb->be->tx_thread ? tx_thread_start : NULL;
+	p.threads = nb->want_tx_thread ? tx_thread_start : NULL;
 	p.threads_arg = nb;
 	r.sandbox = (uint32_t)sandbox_enter(&p);
 	if (msg_send(MSG_PARENT_FD, MSG_READY, 0, &r, sizeof r, -1) < 0)
@@ -658,9 +659,15 @@ main(int argc, char **argv)
 
 	log_init("netbackd", LOG_LVL_INFO);
 	proc_parent_channel();
-	if (argc != 3 || strcmp(argv[1], "--backend") != 0 ||
-	    (nb->be = pick_backend(argv[2])) == NULL)
-		fatalx("usage: netbackd --backend none|devnet|xen (started by moat)");
+	if ((argc != 3 && argc != 4) || strcmp(argv[1], "--backend") != 0 ||
+	    (nb->be = pick_backend(argv[2])) == NULL ||
+	    (argc == 4 && strcmp(argv[3], "--tx-thread") != 0))
+		fatalx("usage: netbackd --backend none|devnet|xen [--tx-thread] (started by moat)");
+	/* Off by default: on two cores the second thread's wake-ups cost
+	 * more round-trip time than its copies gain (make bench). */
+	if (argc == 4 && !nb->be->tx_thread)
+		fatalx("--tx-thread: the %s backend transmits on one thread", argv[2]);
+	nb->want_tx_thread = argc == 4;
 	signal(SIGPIPE, SIG_IGN);
 	set_nonblock(MSG_PARENT_FD);
 	evloop_init(&nb->loop);

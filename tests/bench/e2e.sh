@@ -9,6 +9,10 @@
 #                   machine is shared, single runs vary by 30 % or more
 #   E2E_FLOWS=N     flows for the memory figure (default 10000)
 #   E2E_PINGS=N     pings and TCP round trips per latency figure (default 500)
+#   E2E_MOAT_ARGS=..., E2E_BASE_ARGS=...  extra moat options for this build's
+#                   run and for the base's (e.g. E2E_BASE=$PWD
+#                   E2E_BASE_ARGS=--tx-thread: netbackd's transmit thread
+#                   against none, same build)
 #   E2E_BASE=DIR    also run the moat built in DIR (say, main's build) in the
 #                   same rounds, and print its figures and ratios beside
 #                   this tree's: a before/after under the same load
@@ -122,7 +126,7 @@ mem_kb() {
 moat_up() {
 	FW_MODE=moat
 	_moat_launch --flows $((nflows + nflows / 2)) --client-quota $((nflows + 1000)) \
-		--timeout-udp 300 --timeout-udp-stream 300 || {
+		--timeout-udp 300 --timeout-udp-stream 300 "$@" || {
 		echo "e2e: MOAT DID NOT COME UP: $MOAT_START_ERR"; moat_logs_tail 10; return 1; }
 	wait_ready 2 >/dev/null || {
 		echo "e2e: MOAT CAME UP BUT c2 CANNOT RESOLVE THROUGH IT"; moat_logs_tail 10; return 1; }
@@ -150,11 +154,13 @@ for round in $(seq "$reps"); do
 	[[ -n $moat_ok ]] || continue
 	if [[ -n $base ]]; then
 		this_bin=$MOAT_BIN MOAT_BIN=$base/moat/moat
-		moat_up && one_round base
+		# shellcheck disable=SC2086
+		moat_up ${E2E_BASE_ARGS:-} && one_round base
 		_moat_stop
 		MOAT_BIN=$this_bin
 	fi
-	moat_up || { moat_ok=; continue; }
+	# shellcheck disable=SC2086
+	moat_up ${E2E_MOAT_ARGS:-} || { moat_ok=; continue; }
 	if [[ $round == 1 ]]; then
 		sleep 1
 		rss_idle=$(mem_kb VmRSS status) pss_idle=$(mem_kb Pss smaps_rollup)

@@ -6,7 +6,7 @@
 # nothing.
 . "$(dirname "$0")/lib.sh"
 kernel_mode && { skip "netbackd's threads" "moat only"; exit 0; }
-topo_up
+topo_up --tx-thread
 
 daemon_pid() { moatctl status 2>/dev/null | awk -v d="$1" '$1 == d && $3 == "ready" { print $2 }'; }
 f() { awk -v k="$1:" '$1 == k { $1 = ""; print substr($0, 2) }' "$2"; }
