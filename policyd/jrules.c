@@ -493,8 +493,8 @@ bad:
 	return -1;
 }
 
-/* The JSON rules with their hits (forwards and rate limits decide no
- * flow: none). */
+/* The JSON rules with their hits; a rule that decides no flow (the
+ * placeholder of a forward or a rate limit) has none. */
 static json_t *
 rules_hits(const json_t *rules, const struct engine *e)
 {
@@ -504,8 +504,7 @@ rules_hits(const json_t *rules, const struct engine *e)
 	if (a == NULL || json_array_size(a) != e->json.n || e->json.hits == NULL)
 		return a;
 	json_array_foreach(a, i, r)
-		if (json_is_object(r) && !fwd_is_forward(r) &&
-		    !lim_is_limit(r))
+		if (json_is_object(r) && !e->json.rules[i].never)
 			json_object_set_new(r, "hits",
 			    json_integer((json_int_t)e->json.hits[i]));
 	return a;
